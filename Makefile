@@ -1,0 +1,40 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   - install, then run provscan on the bundled example release
+#   make test   - install (with test extras and headless Chromium), then run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: install demo test bench lint system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch 2.13.0: the CPU wheel this machine keeps on disk; only the eval extra needs it.
+	$(BIN)/pip install --quiet -e '.[test,eval,batch]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Headless Chromium checks the HTML report as a person sees it (Debian package).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "install the Debian package chromium for the report tests"; fi; }
+
+demo: install
+	$(BIN)/provscan demo --out demo-report
+
+test: install system-deps
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+lint: install
+	$(BIN)/ruff check scanner tests bench
+	$(BIN)/mypy scanner
+
+clean:
+	rm -rf $(VENV) demo-report

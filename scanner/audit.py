@@ -1,0 +1,47 @@
+"""Runs source -> analyzers, and gathers the result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .analyzers import Analyzer, AuditContext, AuditOptions
+from .errors import ProvscanError
+from .model import Finding, not_analysed
+from .sources import open_target
+from .sources.interface import Progress, SilentProgress, Snapshot
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    snapshot: Snapshot
+    findings: tuple[Finding, ...]
+    options: AuditOptions
+
+
+def default_analyzers() -> list[Analyzer]:
+    """The analyzers a scan runs; each one is imported only when used."""
+    return []
+
+
+def run_analyzers(snapshot: Snapshot, analyzers: Sequence[Analyzer],
+                  ctx: AuditContext) -> list[Finding]:
+    findings: list[Finding] = list(snapshot.problems)
+    for analyzer in analyzers:
+        try:
+            findings.extend(analyzer.analyze(snapshot, ctx))
+        except ProvscanError as exc:
+            # One analyzer failing must not stop the others: the audit goes on.
+            findings.append(not_analysed(None, f"{analyzer.name}: {exc}", analyzer.name))
+    return findings
+
+
+def audit(target: str, options: AuditOptions | None = None, *,
+          analyzers: Sequence[Analyzer] | None = None,
+          progress: Progress | None = None) -> AuditResult:
+    options = options or AuditOptions()
+    ctx = AuditContext(options=options, progress=progress or SilentProgress())
+    snapshot = open_target(target, offline=options.offline, progress=ctx.progress)
+    chosen = default_analyzers() if analyzers is None else analyzers
+    findings = run_analyzers(snapshot, chosen, ctx)
+    return AuditResult(snapshot=snapshot, findings=tuple(findings), options=options)

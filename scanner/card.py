@@ -1,0 +1,98 @@
+"""Model card metadata: the YAML front matter of README.md, parsed by us (safe loader,
+bounded size), never by running anything from the repository."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .errors import SourceError
+from .model import CardData, FileEntry, FileKind, Finding, not_analysed
+
+MAX_CARD_BYTES = 1024 * 1024
+MAX_FRONT_MATTER_BYTES = 256 * 1024
+
+
+def split_front_matter(text: str) -> str | None:
+    """The YAML between a leading '---' line and the next '---' line, if any."""
+    text = text.lstrip("\ufeff")
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return None
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() in ("---", "..."):
+            return "\n".join(lines[1:i])
+    return None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value if isinstance(v, str | int | float))
+    return ()
+
+
+def _string(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list) and value:
+        value = value[0]
+    return str(value) if isinstance(value, str | int | float) else None
+
+
+def card_from_mapping(meta: dict[str, Any]) -> CardData:
+    """CardData from the card's metadata mapping (front matter or Hub cardData)."""
+    return CardData(
+        license=_string(meta.get("license")),
+        license_name=_string(meta.get("license_name")),
+        license_link=_string(meta.get("license_link")),
+        base_model=_strings(meta.get("base_model")),
+        base_model_relation=_string(meta.get("base_model_relation")),
+        datasets=_strings(meta.get("datasets")),
+        pipeline_tag=_string(meta.get("pipeline_tag")),
+        tags=_strings(meta.get("tags")),
+    )
+
+
+def parse_card(text: str) -> CardData:
+    """Parse a model card's front matter; a card without one declares nothing."""
+    front = split_front_matter(text)
+    if front is None:
+        return CardData()
+    if len(front.encode()) > MAX_FRONT_MATTER_BYTES:
+        raise SourceError("model card front matter is larger than 256 KiB")
+    try:
+        meta = yaml.safe_load(front)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 2}" if mark is not None else ""
+        raise SourceError(f"model card front matter is not valid YAML{where}") from exc
+    if meta is None:
+        return CardData()
+    if not isinstance(meta, dict):
+        raise SourceError("model card front matter is not a mapping")
+    return card_from_mapping(meta)
+
+
+def find_card(files: tuple[FileEntry, ...]) -> FileEntry | None:
+    """The release's own card: a model-card file at the root."""
+    for f in files:
+        if f.kind is FileKind.MODEL_CARD and "/" not in f.path:
+            return f
+    return None
+
+
+def read_card(files: tuple[FileEntry, ...], reader: Any) -> tuple[CardData | None,
+                                                                  tuple[Finding, ...]]:
+    """Read and parse the root card through a ContentReader; problems become findings."""
+    entry = find_card(files)
+    if entry is None:
+        return None, ()
+    try:
+        return parse_card(reader.read_text(entry.path, MAX_CARD_BYTES)), ()
+    except SourceError as exc:
+        return None, (not_analysed(entry.path, str(exc), "card"),)

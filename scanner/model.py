@@ -1,0 +1,164 @@
+"""Data that crosses stage boundaries: frozen dataclasses, never loose dicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class FileKind(StrEnum):
+    """What a file in a release is, as far as the analyzers care."""
+
+    CODE = "code"
+    LICENSE = "license"
+    NOTICE = "notice"
+    MODEL_CARD = "model-card"
+    CONFIG = "config"
+    TOKENIZER = "tokenizer"
+    WEIGHTS = "weights"
+    LFS_POINTER = "lfs-pointer"
+    SUBMODULE = "submodule"
+    DOCS = "docs"
+    OTHER = "other"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@dataclass(frozen=True)
+class LfsPointer:
+    """A Git LFS pointer file: the real content lives elsewhere."""
+
+    oid: str
+    """sha256 of the real content, as written in the pointer."""
+    size: int
+    """Size in bytes of the real content."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a snapshot, classified; content is read lazily through the snapshot."""
+
+    path: str
+    """POSIX path relative to the release root."""
+    size: int
+    """Size in bytes of the stored object (for an LFS pointer: the pointer itself)."""
+    sha256: str | None
+    """sha256 of the content; None only when it could not be computed (unreadable)."""
+    kind: FileKind
+    language: str | None = None
+    """Programming language, for code files."""
+    weight_format: str | None = None
+    """safetensors, gguf, onnx or pickle, for weight files."""
+    lfs: LfsPointer | None = None
+    """Set when the file is (or is stored as) a Git LFS pointer."""
+    target: str | None = None
+    """Where a submodule points (its commit), for submodule entries."""
+
+
+@dataclass(frozen=True)
+class CardData:
+    """Metadata declared by the release's model card (YAML front matter) or Hub info."""
+
+    license: str | None = None
+    license_name: str | None = None
+    license_link: str | None = None
+    base_model: tuple[str, ...] = ()
+    base_model_relation: str | None = None
+    datasets: tuple[str, ...] = ()
+    pipeline_tag: str | None = None
+    tags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "license": self.license,
+            "license_name": self.license_name,
+            "license_link": self.license_link,
+            "base_model": list(self.base_model),
+            "base_model_relation": self.base_model_relation,
+            "datasets": list(self.datasets),
+            "pipeline_tag": self.pipeline_tag,
+            "tags": list(self.tags),
+        }
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A tensor's header entry, readable without loading its data."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding points: a file and lines, or a tensor / layer of a checkpoint."""
+
+    path: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+    tensor: str | None = None
+    layer: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What was matched, how strongly, and what unrelated inputs would score."""
+
+    matched: str | None = None
+    """The text, tensor or item that was matched, verbatim where short."""
+    score: float | None = None
+    null_mean: float | None = None
+    null_std: float | None = None
+    z: float | None = None
+    p_value: float | None = None
+    details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if v is not None and k != "details"}
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One fact the audit establishes, with its evidence."""
+
+    kind: str
+    """Stable kebab-case name: license, foreign-notice, copied-code, not-analysed, ..."""
+    severity: Severity
+    message: str
+    location: Location = field(default_factory=Location)
+    evidence: Evidence = field(default_factory=Evidence)
+    analyzer: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "severity": str(self.severity),
+            "message": self.message,
+            "location": self.location.to_dict(),
+            "evidence": self.evidence.to_dict(),
+            "analyzer": self.analyzer,
+        }
+
+
+def not_analysed(path: str | None, why: str, analyzer: str = "") -> Finding:
+    """The one way a file that could not be analysed is reported."""
+    return Finding(
+        kind="not-analysed",
+        severity=Severity.LOW,
+        message=f"not analysed: {why}",
+        location=Location(path=path),
+        analyzer=analyzer,
+    )

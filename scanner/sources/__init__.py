@@ -1,0 +1,46 @@
+"""Sources: local folders, git repositories, Hugging Face Hub repositories."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import SourceError
+from .interface import Progress, SilentProgress, Snapshot, Source, split_revision
+
+_GIT_URL = re.compile(r"^(https?|git|ssh|file)://|^[\w.-]+@[\w.-]+:")
+
+
+def source_for(target: str) -> tuple[Source, str]:
+    """Pick the source for a target string; returns it with the spec it should open."""
+    if target.startswith("hf:"):
+        from .hub import HubSource
+
+        return HubSource(), target[3:]
+    if target.startswith("git+"):
+        from .git import GitSource
+
+        return GitSource(), target[4:]
+    if _GIT_URL.match(target):
+        from .git import GitSource
+
+        return GitSource(), target
+    path, rev = split_revision(target)
+    if rev is not None and Path(path).expanduser().exists():
+        from .git import GitSource
+
+        return GitSource(), target
+    from .local import LocalSource
+
+    return LocalSource(), target
+
+
+def open_target(target: str, *, offline: bool = False,
+                progress: Progress | None = None) -> Snapshot:
+    if not target:
+        raise SourceError("empty target")
+    source, spec = source_for(target)
+    return source.open(spec, offline=offline, progress=progress or SilentProgress())
+
+
+__all__ = ["open_target", "source_for", "Snapshot", "Source", "Progress", "SilentProgress"]

@@ -1,0 +1,141 @@
+"""A release folder on disk. Symlinks are never followed out of the folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from ..classify import HEAD_BYTES, classify
+from ..errors import SourceError
+from ..model import FileEntry, FileKind, Finding, not_analysed
+from ..card import read_card
+from .interface import ContentReader, Progress, Snapshot, Source, fail_if_too_many
+
+_HASH_CHUNK = 1 << 20
+# Folders that are tooling state, not release content.
+_SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".cache"}
+
+
+def sha256_file(path: Path, progress: Progress | None = None, handle: object = None) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            h.update(chunk)
+            if progress is not None:
+                progress.advance(handle, len(chunk))
+    return h.hexdigest()
+
+
+class FolderReader(ContentReader):
+    """Reads files below a root, refusing any path that resolves outside it."""
+
+    def __init__(self, root: Path, allowed: dict[str, Path]):
+        self.root = root
+        self._allowed = allowed
+
+    def _resolve(self, path: str) -> Path:
+        try:
+            return self._allowed[path]
+        except KeyError:
+            raise SourceError(f"{path}: not a file of this release") from None
+
+    def read_range(self, path: str, start: int, length: int) -> bytes:
+        with open(self._resolve(path), "rb") as fh:
+            fh.seek(start)
+            return fh.read(length)
+
+    def local_path(self, path: str) -> Path:
+        return self._resolve(path)
+
+
+def _inside(root: Path, candidate: Path) -> bool:
+    try:
+        candidate.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def walk_folder(root: Path) -> tuple[dict[str, Path], list[Finding]]:
+    """Map release-relative paths to real files, without leaving the tree.
+
+    A symlink whose target stays inside the root is read as its target; one that leaves
+    it (or dangles, or loops) is refused and reported.
+    """
+    files: dict[str, Path] = {}
+    problems: list[Finding] = []
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            rel = folder.relative_to(root).as_posix()
+            problems.append(not_analysed(rel, f"folder unreadable ({exc.strerror})", "source"))
+            continue
+        for entry in entries:
+            rel = Path(entry.path).relative_to(root).as_posix()
+            if entry.is_symlink():
+                try:
+                    real = Path(entry.path).resolve(strict=True)
+                except (OSError, RuntimeError):
+                    problems.append(not_analysed(rel, "dangling or looping symlink", "source"))
+                    continue
+                if not _inside(root, real):
+                    problems.append(
+                        not_analysed(rel, "symlink points outside the release; not followed",
+                                     "source"))
+                    continue
+                if real.is_file():
+                    files[rel] = real
+                # A symlink to a folder inside the tree is already walked as that folder.
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in _SKIP_DIRS:
+                    stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                files[rel] = Path(entry.path)
+            else:
+                problems.append(not_analysed(rel, "not a regular file (device, FIFO or socket)",
+                                             "source"))
+            fail_if_too_many(len(files), str(root))
+    return files, problems
+
+
+class LocalSource(Source):
+    name = "local"
+
+    def open(self, spec: str, *, offline: bool, progress: Progress) -> Snapshot:
+        root = Path(spec).expanduser()
+        if not root.exists():
+            raise SourceError(f"{spec}: no such file or folder")
+        if not root.is_dir():
+            raise SourceError(f"{spec}: not a folder (give the release's folder)")
+        root = root.resolve()
+        files, problems = walk_folder(root)
+        entries = []
+        total = sum(p.stat().st_size for p in files.values())
+        with progress.task("hashing files", total=total) as handle:
+            for rel, real in sorted(files.items()):
+                try:
+                    entries.append(_entry(rel, real, progress, handle))
+                except OSError as exc:
+                    problems.append(not_analysed(rel, f"unreadable ({exc.strerror})", "source"))
+                    entries.append(FileEntry(path=rel, size=0, sha256=None, kind=FileKind.OTHER))
+        reader = FolderReader(root, files)
+        snapshot_files = tuple(entries)
+        card, card_problems = read_card(snapshot_files, reader)
+        return Snapshot(
+            target=spec, source=self.name, revision=None, files=snapshot_files, reader=reader,
+            card=card, problems=tuple(problems) + card_problems, info={"root": str(root)},
+        )
+
+
+def _entry(rel: str, real: Path, progress: Progress, handle: object) -> FileEntry:
+    size = real.stat().st_size
+    with open(real, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    c = classify(rel, head, size)
+    return FileEntry(path=rel, size=size, sha256=sha256_file(real, progress, handle),
+                     kind=c.kind, language=c.language, weight_format=c.weight_format, lfs=c.lfs)
