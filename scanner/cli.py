@@ -129,6 +129,15 @@ def scan(
     print_summary(result)
 
 
+# ---- index commands (reference code corpora) ----------------------------------------------
+
+
+# ---- weight commands (compare, fingerprint, library) --------------------------------------
+
+
+# ---- report commands (check, demo, batch) -------------------------------------------------
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every ProvscanError becomes one line on stderr and exit code 2."""
     try:
