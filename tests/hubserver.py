@@ -12,6 +12,7 @@ huggingface_hub turns into its typed errors.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -208,9 +209,8 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if body:
-                try:
+                # the client may read what it wanted (a range) and hang up
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client read what it wanted and hung up
 
     return Handler

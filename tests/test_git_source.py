@@ -66,6 +66,8 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write(repo, "model.safetensors", LFS_POINTER)
     write(repo, "data/blob.bin", bytes(range(256)) * 40)
     os.symlink("../../../etc/passwd", repo / "leak")
+    os.symlink("/etc/passwd", repo / "abs-leak")
+    os.symlink("src", repo / "src-link")
     os.symlink("src/modeling.py", repo / "alias.py")
     git(repo, "add", ".")
     sub_commit = "1234567890abcdef1234567890abcdef12345678"
@@ -118,8 +120,10 @@ def test_tag_lists_exactly_its_files_with_sha256_and_kinds(origin: Path, cli,
     assert sub["target"] == "1234567890abcdef1234567890abcdef12345678"
     assert doc["revision"] == git(origin, "rev-parse", "v1.0^{commit}")
     assert doc["card"]["license"] == "apache-2.0"
-    [leak] = [f for f in doc["findings"] if f["location"].get("path") == "leak"]
-    assert leak["kind"] == "not-analysed" and "outside" in leak["message"]
+    refused = {f["location"].get("path"): f["message"] for f in doc["findings"]
+               if f["kind"] == "not-analysed"}
+    assert "outside" in refused["leak"] and "outside" in refused["abs-leak"]
+    assert "folder" in refused["src-link"]
     assert "Traceback" not in proc.stderr
 
 

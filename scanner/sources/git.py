@@ -35,9 +35,19 @@ _REMOTE_HELPER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+.-]*::")
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SAFE_SCHEMES = {"https", "http", "git", "ssh", "file"}
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
-# No prompt for credentials (a scan must never hang on a terminal), no system askpass.
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "",
-            "GCM_INTERACTIVE": "never"}
+# No prompt for credentials (a scan must never hang on a terminal); only these transports,
+# for every git process we start, lazy fetches and redirects included (ext::, fd:: refused);
+# a stalled HTTP transfer is dropped after a minute below 1 KB/s.
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never",
+            "GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh",
+            "GIT_HTTP_LOW_SPEED_LIMIT": "1000", "GIT_HTTP_LOW_SPEED_TIME": "60"}
+
+
+def _git_env() -> dict[str, str]:
+    env = dict(_GIT_ENV)
+    if not os.environ.get("GIT_SSH_COMMAND") and not os.environ.get("GIT_SSH"):
+        env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"  # never a password prompt either
+    return env
 
 
 def _git():  # type: ignore[no-untyped-def]
@@ -202,7 +212,7 @@ class GitSource(Source):
             except git.exc.GitError:
                 shutil.rmtree(folder, ignore_errors=True)  # a broken cache: start again
             else:
-                repo.git.update_environment(**_GIT_ENV)
+                repo.git.update_environment(**_git_env())
                 if offline:
                     return repo, "cache (offline)"
                 with progress.task(f"fetching {_redact(url)}"):
@@ -219,7 +229,7 @@ class GitSource(Source):
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".clone-"))
         try:
             with progress.task(f"cloning {_redact(url)}"):
-                repo = git.Repo.clone_from(url, tmp, bare=True, env=_GIT_ENV,
+                repo = git.Repo.clone_from(url, tmp, bare=True, env=_git_env(),
                                            multi_options=["--filter=blob:none"])
             os.replace(tmp, folder)
         except git.exc.UnsafeProtocolError:
@@ -234,7 +244,7 @@ class GitSource(Source):
                 raise
             # Another scan cloned it first: use theirs.
         repo = git.Repo(folder)
-        repo.git.update_environment(**_GIT_ENV)
+        repo.git.update_environment(**_git_env())
         return repo, "cloned"
 
 
@@ -279,16 +289,28 @@ def _prefetch(repo: object, oids: list[str], progress: Progress) -> None:
             progress.advance(handle, len(batch))
 
 
-def _resolve_link(link: str, target: bytes, by_path: dict[str, _TreeEntry],
-                  hops: int = 0) -> _TreeEntry | None:
-    """The tree entry a symlink leads to, if it stays inside the tree; else None."""
-    text = target.decode("utf-8", errors="replace")
-    if text.startswith("/") or hops > _MAX_SYMLINK_HOPS:
-        return None
-    joined = posixpath.normpath(posixpath.join(posixpath.dirname(link), text))
-    if joined == ".." or joined.startswith("../"):
-        return None
-    return by_path.get(joined)
+def _follow_links(entry: _TreeEntry, by_path: dict[str, _TreeEntry], missing: set[str],
+                  repo: object) -> tuple[_TreeEntry | None, str]:
+    """The blob a (chain of) symlink(s) leads to inside the tree, or why there is none.
+
+    Links are resolved within the tree only: an absolute target or one climbing above
+    the root is never followed, whatever it would point to on this machine.
+    """
+    current = entry
+    for _ in range(_MAX_SYMLINK_HOPS):
+        if current.mode != _MODE_SYMLINK:
+            return current, ""
+        if current.oid in missing:
+            return None, "content not in the clone cache (offline)"
+        text = b"".join(_stream_blob(repo, current.oid)).decode("utf-8", errors="replace")
+        joined = posixpath.normpath(posixpath.join(posixpath.dirname(current.path), text))
+        if text.startswith("/") or joined == ".." or joined.startswith("../"):
+            return None, "symlink points outside the release; not followed"
+        target = by_path.get(joined)
+        if target is None or target.mode == _MODE_SUBMODULE:
+            return None, "symlink to a folder, a submodule or nothing; not followed"
+        current = target
+    return None, "symlink chain too long or looping; not followed"
 
 
 def _inventory(repo: object, entries: list[_TreeEntry], missing: set[str],
@@ -304,22 +326,11 @@ def _inventory(repo: object, entries: list[_TreeEntry], missing: set[str],
                 files.append(FileEntry(path=entry.path, size=0, sha256=None,
                                        kind=FileKind.SUBMODULE, target=entry.oid))
                 continue
-            blob = entry
-            hops = 0
-            while blob is not None and blob.mode == _MODE_SYMLINK:
-                if blob.oid in missing:
-                    break
-                link_target = b"".join(_stream_blob(repo, blob.oid))
-                blob = _resolve_link(blob.path, link_target, by_path, hops)
-                hops += 1
-            if blob is None or blob.kind != "blob":
-                problems.append(not_analysed(
-                    entry.path, "symlink points outside the release (or nowhere); not followed",
-                    "source"))
-                continue
-            if blob.oid in missing:
-                problems.append(not_analysed(
-                    entry.path, "content not in the clone cache (offline)", "source"))
+            blob, why = _follow_links(entry, by_path, missing, repo)
+            if blob is not None and blob.oid in missing:
+                blob, why = None, "content not in the clone cache (offline)"
+            if blob is None:
+                problems.append(not_analysed(entry.path, why, "source"))
                 continue
             files.append(_hash_entry(repo, entry.path, blob.oid, progress, handle))
             blobs[entry.path] = blob.oid

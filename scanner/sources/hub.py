@@ -37,6 +37,7 @@ _TIMEOUT = 30.0
 _CHUNK = 1 << 20
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 T = TypeVar("T")
 
 
@@ -212,12 +213,21 @@ def _remote_files(siblings: list[Any] | None) -> tuple[dict[str, RemoteFile], li
             problems.append(not_analysed(str(s.rfilename)[:200], "unsafe file name in Hub "
                                          "metadata; refused", "source"))
             continue
-        lfs = s.lfs
+        lfs = s.lfs if isinstance(s.lfs, dict) else {}
+        sha = lfs.get("sha256")
         files[s.rfilename] = RemoteFile(
-            path=s.rfilename, size=s.size, blob_id=s.blob_id,
-            lfs_sha256=lfs["sha256"] if lfs else None, lfs_size=lfs["size"] if lfs else None)
+            path=s.rfilename, size=_size(s.size), blob_id=s.blob_id if isinstance(
+                s.blob_id, str) else None,
+            lfs_sha256=sha if isinstance(sha, str) and _SHA256.match(sha) else None,
+            lfs_size=_size(lfs.get("size")))
         fail_if_too_many(len(files), "Hub repository")
     return files, problems
+
+
+def _size(value: Any) -> int | None:
+    """A size from untrusted metadata: a non-negative int, or unknown."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
+        else None
 
 
 def wanted_by_default(f: RemoteFile) -> bool:
