@@ -76,8 +76,10 @@ class HubRepo:
 class HubServer:
     """Start with `with HubServer(repos) as hub:`; `hub.endpoint` goes in HF_ENDPOINT."""
 
-    def __init__(self, repos: dict[str, HubRepo]):
+    def __init__(self, repos: dict[str, HubRepo], honour_range: bool = True):
         self.repos = repos
+        self.honour_range = honour_range
+        """False: answer every GET with the whole file, as some proxies and CDNs do."""
         self.log: list[tuple[str, str, str | None]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -175,7 +177,7 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 headers["X-Linked-Size"] = str(len(data))
             status, body = 200, data
             wanted = self.headers.get("Range")
-            if wanted and not head:
+            if wanted and not head and hub.honour_range:
                 m = _RANGE.match(wanted.strip())
                 if m is None:
                     self._error(416, None, "Bad range", repo.commit)

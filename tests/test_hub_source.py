@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -212,3 +214,33 @@ def test_gated_files_become_findings_and_the_scan_goes_on(hub: HubServer, cli,
     reasons = {f["location"]["path"]: f["message"] for f in doc["findings"]
                if f["kind"] == "not-analysed"}
     assert "gated" in reasons["README.md"] and "gated" in reasons["model.safetensors"]
+
+
+def test_a_server_ignoring_range_still_gives_headers(cli, tmp_path: Path) -> None:
+    with HubServer({"acme/tiny": _repo()}, honour_range=False) as server:
+        doc = scan_json(cli, tmp_path, "hf:acme/tiny", hub_env(tmp_path, server.endpoint))
+    assert_full_inventory(doc)
+
+
+_ON_DEMAND = """
+import hashlib, sys
+from scanner.sources import open_target
+snap = open_target("hf:acme/tiny")
+print(hashlib.sha256(snap.reader.local_path("model.safetensors").read_bytes()).hexdigest())
+print(snap.reader.read_range("pytorch_model.bin", 0, 4).hex())
+"""
+
+
+def test_weights_are_downloaded_only_when_an_analyzer_asks(hub: HubServer, tmp_path: Path
+                                                           ) -> None:
+    env = {**os.environ, **hub_env(tmp_path, hub.endpoint),
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.run([sys.executable, "-c", _ON_DEMAND], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    digest, magic = proc.stdout.split()
+    assert digest == hashlib.sha256(_repo().files["model.safetensors"]).hexdigest()
+    assert magic == "504b0304"
+    full = [r for r in hub.requests_for("/model.safetensors") if r[0] == "GET" and r[2] is None]
+    assert len(full) == 1  # the one download local_path asked for
+    assert not [r for r in hub.requests_for("/pytorch_model.bin") if r[2] != "bytes=0-3"]

@@ -254,9 +254,12 @@ class HubSource(Source):
 
         disable_progress_bars()  # progress is ours to show, through `progress`
         with progress.task(f"reading Hub metadata of {repo_id}"):
-            info = _hub_call(lambda: HfApi().model_info(repo_id, revision=rev,
-                                                        files_metadata=True, timeout=_TIMEOUT),
-                             repo_id, rev)
+            try:
+                info = _hub_call(lambda: HfApi().model_info(
+                    repo_id, revision=rev, files_metadata=True, timeout=_TIMEOUT), repo_id, rev)
+            except (TypeError, KeyError, ValueError, AttributeError) as exc:
+                raise SourceError(f"hf:{repo_id}: the Hub's answer is not valid model info "
+                                  f"({type(exc).__name__})") from None
         commit = str(info.sha or "")
         if not _COMMIT.match(commit):
             raise SourceError(f"hf:{repo_id}: the Hub answered without a commit sha")
