@@ -251,10 +251,11 @@ class GitSource(Source):
 def _resolve(repo: object, rev: str | None, location: str) -> str:
     """A branch, tag, remote branch ('origin/x') or (abbreviated) commit sha -> commit sha."""
     git = _git()
-    candidates = ["HEAD"] if rev is None else [
-        f"refs/heads/{rev}", f"refs/tags/{rev}", rev]
+    # git's own precedence (tag before branch before sha); the bare clone keeps the
+    # remote's branches as local ones, so 'origin/x' is looked up as 'x'.
+    candidates = ["HEAD" if rev is None else rev]
     if rev is not None and rev.startswith("origin/"):
-        candidates.insert(0, f"refs/heads/{rev[len('origin/'):]}")
+        candidates.append(f"refs/heads/{rev[len('origin/'):]}")
     for name in candidates:
         try:
             sha = repo.git.rev_parse("--verify", "--quiet", "--end-of-options",  # type: ignore
