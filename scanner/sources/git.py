@@ -59,15 +59,23 @@ def _git():  # type: ignore[no-untyped-def]
     return git
 
 
+_GENERIC = ("could not read from remote repository", "please make sure you have",
+            "and the repository exists", "cloning into", "warning:", "stderr:")
+
+
 def _one_line(exc: Exception) -> str:
-    """git's own explanation, on one line: its first 'fatal:' (else 'error:') line."""
+    """git's own explanation, on one line: its first specific 'fatal:' or 'error:' line,
+    else the transport's own line (ssh's), rather than git's generic epilogue."""
     text = str(getattr(exc, "stderr", "") or exc)
     lines = [ln.strip().strip("'").strip() for ln in text.splitlines() if ln.strip()]
+    specific = [ln for ln in lines if not any(g in ln.lower() for g in _GENERIC)]
     for prefix in ("fatal:", "error:"):
-        hits = [ln for ln in lines if prefix in ln]
+        hits = [ln for ln in specific if prefix in ln]
         if hits:
             return hits[0].split(prefix, 1)[1].strip()
-    return lines[-1] if lines else type(exc).__name__
+    if specific:
+        return specific[0]
+    return lines[-1].split(":", 1)[-1].strip() if lines else type(exc).__name__
 
 
 def normalise_location(location: str) -> str:
