@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import socket
 import subprocess
@@ -206,3 +207,25 @@ def test_submodule_is_listed_not_followed(origin: Path) -> None:
     [sub] = snap.by_kind(FileKind.SUBMODULE)
     assert sub.path == "vendor/lib" and sub.sha256 is None
     assert not any(f.path.startswith("vendor/lib/") for f in snap.files)
+
+
+_FORKED: dict[str, object] = {}
+
+
+def _read_in_child(path: str) -> bytes:
+    return _FORKED["snap"].reader.read_bytes(path)  # type: ignore[attr-defined]
+
+
+def test_reader_works_in_a_forked_worker(origin: Path) -> None:
+    """Analyzers may fork workers after the scan: a child reads through the snapshot it
+    inherited (with its own git process), and the parent still reads afterwards."""
+    snap = open_target(url(origin, "v1.0"))
+    assert snap.reader.read_bytes("LICENSE").startswith(b"Apache License")
+    _FORKED["snap"] = snap
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            got = pool.apply(_read_in_child, ("config.json",))
+    finally:
+        _FORKED.clear()
+    assert got == b'{"model_type": "llama"}\n'
+    assert snap.reader.read_bytes("src/modeling.py").startswith(b"# Copyright")

@@ -13,6 +13,7 @@ import posixpath
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,8 +125,21 @@ class GitBlobReader(ContentReader):
 
     def __init__(self, repo: object, blobs: dict[str, str], blob_dir: Path):
         self._repo = repo
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
         self._blobs = blobs
         self._dir = blob_dir
+
+    def _current_repo(self) -> object:
+        """The repository handle of this process: its cat-file pipe must not be shared
+        with a forked worker."""
+        if self._pid != os.getpid():
+            git = _git()
+            self._repo = git.Repo(self._repo.git_dir)  # type: ignore[attr-defined]
+            self._repo.git.update_environment(**_git_env())  # type: ignore[attr-defined]
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+        return self._repo
 
     def _oid(self, path: str) -> str:
         try:
@@ -141,8 +155,8 @@ class GitBlobReader(ContentReader):
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
         try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in _stream_blob(self._repo, oid):
+            with os.fdopen(fd, "wb") as out, self._lock:
+                for chunk in _stream_blob(self._current_repo(), oid):
                     out.write(chunk)
             os.replace(tmp, target)
         except BaseException:
