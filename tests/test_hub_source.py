@@ -62,7 +62,9 @@ def _repo() -> HubRepo:
 def hub() -> Iterator[HubServer]:
     gated = HubRepo(files={"README.md": b"# gated\n", "model.safetensors": b"x" * 64},
                     lfs={"model.safetensors"}, gated=True)
-    with HubServer({"acme/tiny": _repo(), "acme/gated": gated}) as server:
+    adapter = save({"lora_A": np.zeros((4, 8), dtype=np.float32)})
+    plain = HubRepo(files={"README.md": b"# no card metadata\n", "adapter.safetensors": adapter})
+    with HubServer({"acme/tiny": _repo(), "acme/gated": gated, "acme/plain": plain}) as server:
         yield server
 
 
@@ -244,3 +246,19 @@ def test_weights_are_downloaded_only_when_an_analyzer_asks(hub: HubServer, tmp_p
     full = [r for r in hub.requests_for("/model.safetensors") if r[0] == "GET" and r[2] is None]
     assert len(full) == 1  # the one download local_path asked for
     assert not [r for r in hub.requests_for("/pytorch_model.bin") if r[2] != "bytes=0-3"]
+
+
+def test_weights_outside_lfs_are_listed_without_a_guessed_hash(hub: HubServer, cli,
+                                                              tmp_path: Path) -> None:
+    """A small weight file stored in git (not LFS) has no sha256 in the Hub metadata and is
+    not downloaded: it is listed, its header read by range, and the gap reported."""
+    doc = scan_json(cli, tmp_path, "hf:acme/plain", hub_env(tmp_path, hub.endpoint))
+    [adapter] = [f for f in doc["files"] if f["path"] == "adapter.safetensors"]
+    assert adapter["sha256"] is None and adapter["kind"] == "weights" and "lfs" not in adapter
+    assert doc["info"]["safetensors"]["adapter.safetensors"] == [
+        {"name": "lora_A", "dtype": "F32", "shape": [4, 8]}]
+    assert any(f["kind"] == "not-analysed" and f["location"]["path"] == "adapter.safetensors"
+               for f in doc["findings"])
+    assert doc["card"] == {"license": None, "license_name": None, "license_link": None,
+                           "base_model": [], "base_model_relation": None, "datasets": [],
+                           "pipeline_tag": None, "tags": []}

@@ -312,10 +312,24 @@ def _build(spec: str, repo_id: str, commit: str, remote: dict[str, RemoteFile],
     paths = sorted(set(remote) | set(local))
     fail_if_too_many(len(paths), f"hf:{repo_id}")
     entries: list[FileEntry] = []
-    total = sum(p.stat().st_size for p in local.values())
+    total = sum(p.stat().st_size for p in local.values() if p.is_file())
+    reported = {p.location.path for p in problems}
     with progress.task("hashing files", total=total) as handle:
         for path in paths:
-            entries.append(_entry(path, remote.get(path), local.get(path), progress, handle))
+            try:
+                entry = _entry(path, remote.get(path), local.get(path), progress, handle)
+            except OSError as exc:
+                problems.append(not_analysed(path, f"unreadable in the Hub cache "
+                                             f"({exc.strerror or exc})", "source"))
+                local.pop(path, None)
+                if path not in remote:
+                    continue
+                entry = _entry(path, remote[path], None, progress, handle)
+            if entry.sha256 is None and path not in reported:
+                problems.append(not_analysed(path, "not downloaded (weights, or over the size "
+                                             "bound) and the Hub gives no LFS sha256 for it",
+                                             "source"))
+            entries.append(entry)
     reader = HubReader(repo_id, commit, local, set(remote) - set(local), offline, progress)
     files = tuple(entries)
     info: dict[str, Any] = {"repo_id": repo_id, "commit": commit,

@@ -127,7 +127,7 @@ def save_record(repo_id: str, commit: str, record: dict[str, Any]) -> None:
     path = _record_path(repo_id, commit)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
+    tmp.write_text(json.dumps(record, default=str))
     os.replace(tmp, path)
 
 
