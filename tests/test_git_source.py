@@ -229,3 +229,18 @@ def test_reader_works_in_a_forked_worker(origin: Path) -> None:
         _FORKED.clear()
     assert got == b'{"model_type": "llama"}\n'
     assert snap.reader.read_bytes("src/modeling.py").startswith(b"# Copyright")
+
+
+def test_server_without_partial_clone_support_still_scans(tmp_path: Path, origin: Path,
+                                                          cli) -> None:
+    """Servers that refuse --filter get a full clone; the scan and its output are the same."""
+    repo = tmp_path / "plain.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(origin), str(repo)], check=True)
+    git(repo, "config", "uploadpack.allowFilter", "false")
+    out = tmp_path / "out.json"
+    proc = cli("scan", url(repo, "v0.1"), "--json", str(out))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == ""
+    doc = json.loads(out.read_text())
+    assert {f["path"]: f["sha256"] for f in doc["files"]} == {
+        p: hashlib.sha256(c).hexdigest() for p, c in blob_files(origin, "v0.1").items()}
