@@ -246,7 +246,8 @@ class GitSource(Source):
                                           ) from None
                 return repo, "cache (fetched)"
         if offline:
-            raise SourceError(f"{_redact(url)}: not in the clone cache, and --offline is set")
+            raise SourceError(f"{_redact(url)}: not in the clone cache, and offline mode is on "
+                              "(--offline or HF_HUB_OFFLINE=1)")
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".clone-"))
         try:
