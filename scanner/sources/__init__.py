@@ -8,11 +8,14 @@ from pathlib import Path
 from ..errors import SourceError
 from .interface import Progress, SilentProgress, Snapshot, Source, split_revision
 
-_GIT_URL = re.compile(r"^(https?|git|ssh|file)://|^[\w.-]+@[\w.-]+:")
+# URLs, scp-like 'user@host:path', and '<transport>::<address>' (refused by the git source).
+_GIT_URL = re.compile(r"^(https?|git|ssh|file)://|^[\w.-]+@[\w.-]+:|^[A-Za-z0-9][\w+.-]*::")
 
 
 def source_for(target: str) -> tuple[Source, str]:
     """Pick the source for a target string; returns it with the spec it should open."""
+    if target.startswith("-"):
+        raise SourceError(f"{target}: a target cannot start with '-'")
     if target.startswith("hf:"):
         from .hub import HubSource
 

@@ -1,0 +1,218 @@
+"""A real HTTP server on 127.0.0.1 that answers the few Hub endpoints huggingface_hub
+calls for a scan, the way the Hub answers them, and logs every request for assertions.
+
+Endpoints (as read from huggingface_hub 2.4's source):
+- GET  /api/models/{repo}[/revision/{rev}]?blobs=True      model_info(files_metadata=True)
+- HEAD /{repo}/resolve/{rev}/{path}   get_hf_file_metadata: X-Repo-Commit, ETag (X-Linked-Etag
+                                      and X-Linked-Size for LFS files), Content-Length
+- GET  /{repo}/resolve/{rev}/{path}   the content, honouring a single `Range: bytes=a-b`
+Errors carry X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo), which
+huggingface_hub turns into its typed errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import yaml
+
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+def git_blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def lfs_pointer(data: bytes) -> bytes:
+    return (f"version https://git-lfs.github.com/spec/v1\n"
+            f"oid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n").encode()
+
+
+@dataclass
+class HubRepo:
+    """One model repository at one commit, with named refs pointing at it."""
+
+    files: dict[str, bytes]
+    lfs: set[str] = field(default_factory=set)
+    """Paths stored in LFS (they get lfs metadata and linked ETags, as on the Hub)."""
+    commit: str = "0123456789abcdef0123456789abcdef01234567"
+    refs: tuple[str, ...] = ("main",)
+    gated: bool = False
+    """Metadata is public but file downloads answer 403 GatedRepo, as for a gated repo."""
+
+    def card_data(self) -> dict[str, Any] | None:
+        text = self.files.get("README.md", b"").decode()
+        if not text.startswith("---\n"):
+            return None
+        front = text[4:].split("\n---", 1)[0]
+        meta = yaml.safe_load(front)
+        return meta if isinstance(meta, dict) else None
+
+    def sibling(self, path: str) -> dict[str, Any]:
+        data = self.files[path]
+        out: dict[str, Any] = {"rfilename": path, "size": len(data)}
+        if path in self.lfs:
+            pointer = lfs_pointer(data)
+            out["blobId"] = git_blob_id(pointer)
+            out["lfs"] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                          "pointerSize": len(pointer)}
+        else:
+            out["blobId"] = git_blob_id(data)
+        return out
+
+    def etag(self, path: str) -> str:
+        data = self.files[path]
+        return hashlib.sha256(data).hexdigest() if path in self.lfs else git_blob_id(data)
+
+
+class HubServer:
+    """Start with `with HubServer(repos) as hub:`; `hub.endpoint` goes in HF_ENDPOINT."""
+
+    def __init__(self, repos: dict[str, HubRepo], honour_range: bool = True):
+        self.repos = repos
+        self.honour_range = honour_range
+        """False: answer every GET with the whole file, as some proxies and CDNs do."""
+        self.log: list[tuple[str, str, str | None]] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def record(self, method: str, path: str, range_header: str | None) -> None:
+        with self._lock:
+            self.log.append((method, path, range_header))
+
+    def requests_for(self, suffix: str) -> list[tuple[str, str, str | None]]:
+        with self._lock:
+            return [r for r in self.log if r[1].endswith(suffix)]
+
+    def __enter__(self) -> HubServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+            return None
+
+        def do_GET(self) -> None:
+            self._serve(head=False)
+
+        def do_HEAD(self) -> None:
+            self._serve(head=True)
+
+        def _serve(self, head: bool) -> None:
+            path = unquote(urlsplit(self.path).path)
+            hub.record(self.command, path, self.headers.get("Range"))
+            if path.startswith("/api/models/"):
+                self._model_info(path[len("/api/models/"):])
+                return
+            match = re.match(r"^/(.+?)/resolve/([^/]+)/(.+)$", path)
+            if match:
+                self._resolve(*match.groups(), head=head)
+                return
+            self._error(404, None, "Not found")
+
+        def _find(self, repo_id: str, rev: str) -> HubRepo | None:
+            repo = hub.repos.get(repo_id)
+            if repo is None:
+                self._error(404, "RepoNotFound", "Repository not found")
+                return None
+            if rev not in repo.refs and rev != repo.commit:
+                self._error(404, "RevisionNotFound", "Invalid rev id", commit=None)
+                return None
+            return repo
+
+        def _model_info(self, rest: str) -> None:
+            repo_id, _, rev = rest.partition("/revision/")
+            repo = self._find(repo_id, rev or "main")
+            if repo is None:
+                return
+            body = json.dumps({
+                "id": repo_id, "sha": repo.commit, "private": False, "gated": repo.gated,
+                "tags": [], "cardData": repo.card_data(),
+                "siblings": [repo.sibling(p) for p in sorted(repo.files)],
+            }).encode()
+            self._send(200, {"Content-Type": "application/json"}, body)
+
+        def _resolve(self, repo_id: str, rev: str, file: str, head: bool) -> None:
+            repo = self._find(repo_id, rev)
+            if repo is None:
+                return
+            if repo.gated:
+                self._error(403, "GatedRepo", "Access to this repo is restricted", repo.commit)
+                return
+            if file not in repo.files:
+                self._error(404, "EntryNotFound", "Entry not found", repo.commit)
+                return
+            data = repo.files[file]
+            headers = {"X-Repo-Commit": repo.commit, "ETag": f'"{repo.etag(file)}"',
+                       "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+            if file in repo.lfs:
+                headers["X-Linked-Etag"] = f'"{repo.etag(file)}"'
+                headers["X-Linked-Size"] = str(len(data))
+            status, body = 200, data
+            wanted = self.headers.get("Range")
+            if wanted and not head and hub.honour_range:
+                m = _RANGE.match(wanted.strip())
+                if m is None:
+                    self._error(416, None, "Bad range", repo.commit)
+                    return
+                start = int(m.group(1))
+                end = min(int(m.group(2)) if m.group(2) else len(data) - 1, len(data) - 1)
+                if start >= len(data):
+                    self._error(416, None, "Range not satisfiable", repo.commit)
+                    return
+                status, body = 206, data[start:end + 1]
+                headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+            headers["Content-Length"] = str(len(body))
+            self._send(status, headers, b"" if head else body, length_set=True)
+
+        def _error(self, status: int, code: str | None, message: str,
+                   commit: str | None = None) -> None:
+            headers = {"Content-Type": "application/json", "X-Error-Message": message}
+            if code:
+                headers["X-Error-Code"] = code
+            if commit:
+                headers["X-Repo-Commit"] = commit
+            body = b"" if self.command == "HEAD" else json.dumps({"error": message}).encode()
+            self._send(status, headers, body)
+
+        def _send(self, status: int, headers: dict[str, str], body: bytes,
+                  length_set: bool = False) -> None:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            if not length_set:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if body:
+                # the client may read what it wanted (a range) and hang up
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)
+
+    return Handler
