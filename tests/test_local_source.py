@@ -85,3 +85,22 @@ def test_broken_card_front_matter_is_a_finding_not_a_crash(tmp_path: Path) -> No
     assert snap.card is None
     assert any(p.kind == "not-analysed" and p.location.path == "README.md"
                for p in snap.problems)
+
+
+def test_file_vanishing_during_the_scan_is_a_finding(tmp_path: Path, monkeypatch) -> None:
+    """A file deleted between listing and hashing is reported; the scan goes on."""
+    import scanner.sources.local as local
+
+    root = _release(tmp_path / "rel")
+    real_walk = local.walk_folder
+
+    def walk_then_delete(r: Path):
+        files, problems = real_walk(r)
+        (root / "config.json").unlink()
+        return files, problems
+
+    monkeypatch.setattr(local, "walk_folder", walk_then_delete)
+    snap = open_target(str(root))
+    assert any(p.location.path == "config.json" and p.kind == "not-analysed"
+               for p in snap.problems)
+    assert snap.get("src/model.py") is not None

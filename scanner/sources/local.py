@@ -6,10 +6,10 @@ import hashlib
 import os
 from pathlib import Path
 
+from ..card import read_card
 from ..classify import HEAD_BYTES, classify
 from ..errors import SourceError
 from ..model import FileEntry, FileKind, Finding, not_analysed
-from ..card import read_card
 from .interface import ContentReader, Progress, Snapshot, Source, fail_if_too_many
 
 _HASH_CHUNK = 1 << 20
@@ -115,7 +115,7 @@ class LocalSource(Source):
         root = root.resolve()
         files, problems = walk_folder(root)
         entries = []
-        total = sum(p.stat().st_size for p in files.values())
+        total = sum(_size_or_zero(p) for p in files.values())
         with progress.task("hashing files", total=total) as handle:
             for rel, real in sorted(files.items()):
                 try:
@@ -130,6 +130,13 @@ class LocalSource(Source):
             target=spec, source=self.name, revision=None, files=snapshot_files, reader=reader,
             card=card, problems=tuple(problems) + card_problems, info={"root": str(root)},
         )
+
+
+def _size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # gone or unreadable since the walk: reported when hashing it
 
 
 def _entry(rel: str, real: Path, progress: Progress, handle: object) -> FileEntry:
