@@ -136,11 +136,13 @@ def best_match(fps: Fingerprints, corpora: list[LoadedCorpus]) -> CloneMatch | N
 
 
 def is_copy(match: CloneMatch) -> bool:
-    """Above the default threshold (rules/clone_background.toml)."""
+    """Above the default threshold (rules/clone_background.toml): a large enough share of
+    the file, or a large enough amount of code whatever the file's size."""
     th = background()["threshold"]
     assert isinstance(th, dict)
-    return match.best.share >= float(th["min_share"]) and match.best.shared >= int(
-        th["min_shared"])
+    shared, share = match.best.shared, match.best.share
+    return (share >= float(th["min_share"]) and shared >= int(th["min_shared"])) or (
+        shared >= int(th["min_shared_alone"]))
 
 
 def null_stats(score: float) -> tuple[float, float, float | None, float]:
