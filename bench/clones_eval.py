@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scanner.code import clones  # noqa: E402
 from scanner.code.corpus import LoadedCorpus, add_corpus, load_corpora  # noqa: E402
-from scanner.code.headers import head_notice  # noqa: E402
 
 SITE = Path(__import__("transformers").__file__).resolve().parent.parent
 MODELS = SITE / "transformers" / "models"

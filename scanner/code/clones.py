@@ -216,10 +216,13 @@ class ClonesAnalyzer(Analyzer):
         if not code:
             return []
         corpora = self._corpora if self._corpora is not None else load_corpora()
+        findings: list[Finding] = [
+            not_analysed(None, f"corpus {c.info.name!r} was indexed by another version of "
+                         "provscan; re-index it (`provscan index add --replace`)", NAME)
+            for c in corpora if c.params != DEFAULT_PARAMS.key()]
         corpora = [c for c in corpora if c.params == DEFAULT_PARAMS.key()]
         if not corpora:
-            return []
-        findings: list[Finding] = []
+            return findings
         for f in code:
             if f.size > MAX_TEXT_BYTES:
                 findings.append(not_analysed(f.path, "too large to compare with corpora", NAME))

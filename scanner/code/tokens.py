@@ -22,8 +22,25 @@ from functools import cache
 import numpy as np
 
 IDENT, NUMBER, STRING = 1, 2, 3
-_COMMA = zlib.crc32(b",")
-_CLOSERS = np.array([zlib.crc32(c.encode()) for c in ")]}"], dtype=np.uint32)
+# Operator codes have the top bit set, keyword codes not: `is_word` needs no lookup.
+_OP_BIT = 0x80000000
+
+
+def op_code(tok: str) -> int:
+    return zlib.crc32(tok.encode()) | _OP_BIT
+
+
+def word_code(word: str) -> int:
+    return max(zlib.crc32(word.encode()) & (_OP_BIT - 1), 4)
+
+
+def is_word(codes: np.ndarray) -> np.ndarray:
+    """True for identifiers and keywords (not literals, not operators)."""
+    return (codes == IDENT) | ((codes > STRING) & (codes < _OP_BIT))
+
+
+_COMMA = op_code(",")
+_CLOSERS = np.array([op_code(c) for c in ")]}"], dtype=np.uint32)
 
 # Language (as classify names it) -> lexer family.
 FAMILIES: dict[str, str] = {
@@ -91,7 +108,8 @@ class TokenStream:
     """The normalised tokens of one file and, for each, the 1-based line it starts on."""
 
     codes: np.ndarray
-    """uint32 token codes: IDENT, NUMBER, STRING, or a stable hash of the keyword/operator."""
+    """uint32 token codes: IDENT, NUMBER, STRING, or a stable hash of the keyword/operator
+    (operators with the top bit set)."""
     lines: np.ndarray
     """uint32 line number of each token."""
 
@@ -106,7 +124,7 @@ def family_of(language: str | None) -> str | None:
 
 @cache
 def _word_codes(family: str) -> dict[str, int]:
-    return {w: zlib.crc32(w.encode()) for w in _KEYWORDS[family]}
+    return {w: word_code(w) for w in _KEYWORDS[family]}
 
 
 def tokenize(text: str, language: str) -> TokenStream:
@@ -139,7 +157,7 @@ def tokenize(text: str, language: str) -> TokenStream:
             tok = m.group()
             code = ops.get(tok)
             if code is None:
-                code = ops[tok] = zlib.crc32(tok.encode())
+                code = ops[tok] = op_code(tok)
             if python:
                 if tok in "([{":
                     depth += 1

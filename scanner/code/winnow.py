@@ -14,11 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .tokens import TokenStream
+from .tokens import TokenStream, is_word
 
 _BASE = np.uint64(0x100000001B3)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
+# Periodic k-grams get the largest hash: never a window's minimum unless all are periodic.
+_NEVER = np.uint64(0xFFFFFFFFFFFFFFFF)
+MAX_PERIOD = 6
+MIN_WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,9 @@ class WinnowParams:
     w: int = 12
 
     def key(self) -> str:
-        return f"k={self.k},w={self.w}"
+        """Stored with a corpus: a query must fingerprint the way the corpus was built.
+        f is the version of the k-gram filters (periodic, wordless)."""
+        return f"k={self.k},w={self.w},f=2"
 
 
 DEFAULT_PARAMS = WinnowParams()
@@ -83,10 +89,40 @@ def winnow_positions(hashes: np.ndarray, w: int) -> np.ndarray:
     return picks[keep]
 
 
+def periodic_kgrams(codes: np.ndarray, k: int, max_period: int = MAX_PERIOD) -> np.ndarray:
+    """True for each k-gram that repeats itself with a short period (`S , S , S ...` of a
+    data table, `V = V ; V = V ;`): such runs say nothing about where code comes from, yet
+    every list of strings has them."""
+    n = codes.shape[0] - k + 1
+    out = np.zeros(max(n, 0), dtype=bool)
+    for p in range(1, max_period + 1):
+        if n <= 0 or k <= p:
+            break
+        eq = np.zeros(codes.shape[0] + 1, dtype=np.int32)
+        eq[1:codes.shape[0] - p + 1] = np.cumsum(codes[:-p] == codes[p:])
+        # k-gram i is p-periodic when codes[j] == codes[j+p] for j in [i, i+k-p).
+        out |= (eq[k - p:k - p + n] - eq[:n]) == (k - p)
+    return out
+
+
+def wordless_kgrams(codes: np.ndarray, k: int, min_words: int = MIN_WORDS) -> np.ndarray:
+    """True for each k-gram with fewer than `min_words` identifiers and keywords: data
+    (`S : [ S , N ] ,`), not code."""
+    n = codes.shape[0] - k + 1
+    if n <= 0:
+        return np.zeros(0, dtype=bool)
+    words = np.zeros(codes.shape[0] + 1, dtype=np.int32)
+    words[1:] = np.cumsum(is_word(codes))
+    return (words[k:k + n] - words[:n]) < min_words
+
+
 def fingerprint(tokens: TokenStream, params: WinnowParams = DEFAULT_PARAMS) -> Fingerprints:
     """Winnowed fingerprints of a token stream, mapped back to their lines."""
     hashes = kgram_hashes(tokens.codes, params.k)
+    hashes[periodic_kgrams(tokens.codes, params.k)] = _NEVER
+    hashes[wordless_kgrams(tokens.codes, params.k)] = _NEVER
     pos = winnow_positions(hashes, params.w)
+    pos = pos[hashes[pos] != _NEVER]
     return Fingerprints(
         hashes=hashes[pos],
         start_lines=tokens.lines[pos].astype(np.uint32),
