@@ -345,15 +345,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         os.environ["PROVSCAN_HOME"] = home
         report = evaluate(args.copies, args.unrelated, args.seed)
-    print(f"machine: {machine()}")
-    print(f"index build (models/): {report.build_seconds:.1f} s")
     th = clones.background()["threshold"]
-    print(f"default threshold: {th}")
-    for line in report.lines():
-        print(line)
     shares = sorted(report.null_shares)
-    print(f"unrelated shares: median {shares[len(shares) // 2]:.4f}, p99 "
-          f"{shares[int(0.99 * (len(shares) - 1))]:.4f}, max {shares[-1]:.4f}")
+    out = [f"machine: {machine()}",
+           f"index build (models/): {report.build_seconds:.1f} s",
+           f"default threshold: {th}", *report.lines(),
+           f"unrelated shares: median {shares[len(shares) // 2]:.4f}, p99 "
+           f"{shares[int(0.99 * (len(shares) - 1))]:.4f}, max {shares[-1]:.4f}"]
+    print("\n".join(out))
+    results = Path(__file__).resolve().parent / "results" / "clones_eval.txt"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(f"python bench/clones_eval.py --copies {args.copies} --unrelated "
+                       f"{args.unrelated} --seed {args.seed}\n" + "\n".join(out) + "\n")
     if args.write_background:
         assert isinstance(th, dict)
         path = Path(__file__).resolve().parent.parent / "rules" / "clone_background.toml"
