@@ -148,7 +148,7 @@ def package_license(dist: metadata.Distribution) -> str | None:
     """The license a distribution declares: License-Expression, License, or a classifier."""
     md = dist.metadata
     for key in ("License-Expression", "License"):
-        value = md.get(key)
+        value = (md.get_all(key) or [None])[0]
         if value and value.strip() and value.strip().upper() != "UNKNOWN" and len(value) < 200:
             return value.strip()
     for classifier in md.get_all("Classifier") or ():

@@ -63,6 +63,7 @@ inline int long register restrict return short signed sizeof static struct switc
 union unsigned void volatile while bool true false nullptr class namespace template typename
 public private protected virtual override final new delete this operator using try catch
 throw constexpr noexcept static_cast dynamic_cast reinterpret_cast const_cast decltype
+#include #define #if #ifdef #ifndef #endif #else #elif #pragma #undef
 __global__ __device__ __host__ __shared__ __restrict__ __syncthreads threadIdx blockIdx
 blockDim gridDim size_t int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t
 half float2 float4 std vector string
@@ -92,7 +93,7 @@ _LEXERS = {
         rf"(#[^\n]*)|((?:[rRbBuUfF]{{1,2}})?(?:{_TRIPLE}|{_SINGLE}))|({_NAME})|({_NUMBER})"
         r"|(\*\*=?|//=?|>>=?|<<=?|->|:=|[-+*/%&|^@=!<>]=|\.\.\.|[^\s\w])", re.S),
     "c": re.compile(
-        rf"(//[^\n]*|/\*.*?(?:\*/|\Z))|((?:r#*\"(?:[^\"]|\"(?!#))*\"#*)|`[^`]*`|{_SINGLE})"
+        rf"(//[^\n]*|/\*.*?(?:\*/|\Z))|(r##\"[\s\S]*?\"##|r#\"[\s\S]*?\"#|r\"[^\"]*\"|`[^`]*`|{_SINGLE})"
         rf"|({_NAME}|#\s*[a-z]+)|({_NUMBER})"
         r"|(>>>=?|<<=|>>=|===|!==|\.\.\.|::|->|=>|\+\+|--|&&|\|\||<<|>>|[-+*/%&|^!<>=]=|[^\s\w])",
         re.S),
