@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,8 @@ CREATE TABLE IF NOT EXISTS clone_corpora (
     created TEXT NOT NULL,
     files INTEGER NOT NULL,
     fingerprints INTEGER NOT NULL,
-    build_seconds REAL
+    build_seconds REAL,
+    uid TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS clone_files (
     corpus_id INTEGER NOT NULL REFERENCES clone_corpora(id) ON DELETE CASCADE,
@@ -195,16 +197,25 @@ def workers() -> int:
     return max(1, int(os.environ.get("PROVSCAN_WORKERS", 0)) or (os.cpu_count() or 1))
 
 
-def fingerprint_files(origins: list[Origin], params: WinnowParams = DEFAULT_PARAMS
-                      ) -> list[_FileResult]:
+def fingerprint_files(origins: list[Origin], params: WinnowParams = DEFAULT_PARAMS,
+                      progress: Progress | None = None) -> list[_FileResult]:
     """Fingerprint every code file of the origins, on forked workers when it pays."""
     count = sum(1 for o in origins for f in o.snapshot.files if f.kind == FileKind.CODE)
     n = workers()
-    if n == 1 or count < _FORK_MIN_FILES:
-        return [_process(item) for item in _items(origins, params)]
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(n) as pool:
-        return list(pool.imap(_process, _items(origins, params), chunksize=16))
+    progress = progress or SilentProgress()
+    results: list[_FileResult] = []
+    with progress.task("fingerprinting code", total=count) as handle:
+        if n == 1 or count < _FORK_MIN_FILES:
+            for item in _items(origins, params):
+                results.append(_process(item))
+                progress.advance(handle)
+            return results
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(n) as pool:
+            for result in pool.imap(_process, _items(origins, params), chunksize=16):
+                results.append(result)
+                progress.advance(handle)
+    return results
 
 
 def add_corpus(name: str, source: str, *, replace: bool = False, license: str | None = None,
@@ -219,9 +230,9 @@ def add_corpus(name: str, source: str, *, replace: bool = False, license: str | 
     if exists and not replace:
         raise UsageError(f"corpus {name!r} already exists (remove it, or use --replace)")
     started = time.perf_counter()
-    origins, kind, found_version, found_license = resolve_source(
-        source, progress or SilentProgress())
-    results = fingerprint_files(origins, params)
+    progress = progress or SilentProgress()
+    origins, kind, found_version, found_license = resolve_source(source, progress)
+    results = fingerprint_files(origins, params, progress)
     info = CorpusInfo(name=name, source=source, kind=kind, version=version or found_version,
                       license=license or found_license, files=len(results),
                       fingerprints=sum(len(r.fps) for r in results),
@@ -244,9 +255,10 @@ def _write(store: Store, info: CorpusInfo, results: list[_FileResult],
         conn.execute("DELETE FROM clone_corpora WHERE name=?", (info.name,))
         cur = conn.execute(
             "INSERT INTO clone_corpora (name, source, kind, version, license, params, created,"
-            " files, fingerprints, build_seconds) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " files, fingerprints, build_seconds, uid) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (info.name, info.source, info.kind, info.version, info.license, params.key(),
-             info.created, info.files, info.fingerprints, info.build_seconds))
+             info.created, info.files, info.fingerprints, info.build_seconds,
+             uuid.uuid4().hex))
         cid = cur.lastrowid
         conn.executemany(
             "INSERT INTO clone_files VALUES (?,?,?,?,?,?,?,?)",
@@ -308,28 +320,39 @@ class LoadedCorpus:
         return self._notices[idx]
 
 
+# Loaded corpora by (store, uid of the build): a batch scanning many releases in one process
+# loads each corpus once.
+_LOADED: dict[tuple[str, str], LoadedCorpus] = {}
+
+
 def load_corpora() -> list[LoadedCorpus]:
     """Every indexed corpus; nothing (and no store created) when none was indexed."""
     if not _has_store():
         return []
-    conn = schema(open_store()).conn
+    store = schema(open_store())
+    conn = store.conn
     out = []
     for row in conn.execute(
             "SELECT id, name, source, kind, version, license, files, fingerprints, created,"
-            " build_seconds, params FROM clone_corpora ORDER BY name").fetchall():
+            " build_seconds, params, uid FROM clone_corpora ORDER BY name").fetchall():
         cid, params = row[0], row[10]
         info = CorpusInfo(*row[1:10])
+        key = (str(store.path), row[11])
+        if key in _LOADED:
+            out.append(_LOADED[key])
+            continue
         files = conn.execute("SELECT path, fingerprints FROM clone_files WHERE corpus_id=?"
                              " ORDER BY idx", (cid,)).fetchall()
         post = conn.execute("SELECT hashes, file_idx, start_lines, end_lines FROM"
                             " clone_postings WHERE corpus_id=?", (cid,)).fetchone()
         if post is None:
             continue
-        out.append(LoadedCorpus(
+        loaded = _LOADED[key] = LoadedCorpus(
             info=info, params=params, paths=[f[0] for f in files],
             file_fps=np.array([f[1] for f in files], dtype=np.int64),
             hashes=np.frombuffer(post[0], dtype=np.uint64),
             file_idx=np.frombuffer(post[1], dtype=np.uint32),
             start_lines=np.frombuffer(post[2], dtype=np.uint32),
-            end_lines=np.frombuffer(post[3], dtype=np.uint32), _cid=cid))
+            end_lines=np.frombuffer(post[3], dtype=np.uint32), _cid=cid)
+        out.append(loaded)
     return out
