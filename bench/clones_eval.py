@@ -258,7 +258,7 @@ def _attributed(match: clones.CloneMatch | None, source: str) -> bool:
         return False
     if match.best.path == source:
         return True
-    return any(c.path == source and c.shared == match.best.shared for c in match.others)
+    return any(c.path == source and c.shared >= match.best.shared for c in match.others)
 
 
 def evaluate(n_copies: int, n_unrelated: int, seed: int = 0,

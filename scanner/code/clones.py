@@ -3,7 +3,8 @@
 For each code file: its winnowed fingerprints are looked up in every corpus; the reference
 file sharing the most distinct fingerprints is the upstream (ties go to the file the shared
 part covers most of, i.e. the most specific one: transformers' models copy each other's
-code, and the original is the file the copies share most with). The share of the file's
+code, and the original is the file the copies share most with; counts within 1% are
+tied). The share of the file's
 fingerprints found there is the score, set against what unrelated files score
 (rules/clone_background.toml), with both line ranges and the fate of the upstream notice.
 """
@@ -30,6 +31,8 @@ NAME = "clones"
 # A fingerprint found in more reference positions than this is boilerplate for scoring
 # purposes (bounds the work of a query whatever the corpus).
 MAX_POSTINGS_PER_HASH = 50_000
+# Reference files within this fraction of the best shared count are tied with it.
+NEAR_TIE = 0.01
 # Matched k-grams closer than this (lines, on both sides) form one range.
 RANGE_GAP = 6
 
@@ -129,8 +132,13 @@ def best_match(fps: Fingerprints, corpora: list[LoadedCorpus]) -> CloneMatch | N
     if not found:
         return None
     found.sort(key=lambda c: (-c.shared, -c.upstream_share, c.corpus.info.name, c.path))
-    best = found[0]
-    return CloneMatch(best=best, others=tuple(found[1:5]),
+    # Near-ties (a fingerprint or two at the seams of a reordered or partial copy) go to the
+    # most specific file: a modular_*.py that includes a configuration must not win by one.
+    slack = max(1, round(NEAR_TIE * found[0].shared))
+    near = [c for c in found if c.shared >= found[0].shared - slack]
+    best = max(near, key=lambda c: c.upstream_share)
+    others = [c for c in found if c is not best]
+    return CloneMatch(best=best, others=tuple(others[:4]),
                       target_fingerprints=int(np.unique(fps.hashes).shape[0]),
                       ranges=matched_ranges(fps, best))
 
