@@ -127,3 +127,16 @@ def test_notice_status(target_head: str, status: str):
 
 def test_a_copyright_word_in_code_is_not_a_notice():
     assert head_notice('import os\nX = "Copyright 2020 Nobody"\n') == ()
+
+
+@pytest.mark.parametrize(("language", "src", "renamed"), [
+    ("rust", 'fn add(a: i32, b: i32) -> i32 { let s = r#"raw "q" str"#; a + b } // c\n',
+     'fn plus(x: i32, y: i32) -> i32 { let t = r#"other"#; x + y }\n'),
+    ("go", 'func Add(a int, b int) int { s := `raw`; return a + b } /* c */\n',
+     'func Plus(x int, y int) int { t := `r`; return x + y }\n'),
+    ("shell", 'for f in "$@"; do echo "$f" # loop\ndone\n', 'for g in "$@"; do echo "$g"\ndone\n'),
+    ("typescript", "const f = (a: number): number => a ** 2; // sq\n",
+     "const g = (b: number): number => b ** 2;\n"),
+])
+def test_other_languages_normalise_the_same_way(language: str, src: str, renamed: str):
+    assert tokenize(src, language).codes.tolist() == tokenize(renamed, language).codes.tolist()
