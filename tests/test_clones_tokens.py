@@ -140,3 +140,11 @@ def test_a_copyright_word_in_code_is_not_a_notice():
 ])
 def test_other_languages_normalise_the_same_way(language: str, src: str, renamed: str):
     assert tokenize(src, language).codes.tolist() == tokenize(renamed, language).codes.tolist()
+
+
+def test_upstream_credit_above_the_copied_code_counts_as_kept():
+    upstream = ("Copyright 2022 Example Corp. All rights reserved.",)
+    target = ("# Copyright 2025 Me\nimport os\n\n# Adapted from Example:\n"
+              "# Copyright 2022 Example Corp. All rights reserved.\ndef f():\n    pass\n")
+    status, lines = notice_status(upstream, target)
+    assert status == "kept" and lines[0] == "Copyright 2025 Me"

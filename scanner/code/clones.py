@@ -35,6 +35,8 @@ MAX_POSTINGS_PER_HASH = 50_000
 NEAR_TIE = 0.01
 # Matched k-grams closer than this (lines, on both sides) form one range.
 RANGE_GAP = 6
+# At most this many ranges are listed in a finding (the longest ones).
+MAX_RANGES = 50
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,13 @@ def null_stats(score: float) -> tuple[float, float, float | None, float]:
     return mean, std, z, p
 
 
+def _largest(ranges: tuple[tuple[int, int, int, int], ...], n: int
+             ) -> list[tuple[int, int, int, int]]:
+    """The n longest ranges, back in target order (bounds the report's size)."""
+    longest = sorted(ranges, key=lambda r: r[0] - r[1])[:n]
+    return sorted(longest)
+
+
 def clone_finding(path: str, match: CloneMatch, target_text: str) -> Finding:
     best = match.best
     info = best.corpus.info
@@ -189,7 +198,9 @@ def clone_finding(path: str, match: CloneMatch, target_text: str) -> Finding:
         "upstream_version": info.version, "upstream_license": info.license,
         "shared_fingerprints": best.shared, "target_fingerprints": match.target_fingerprints,
         "upstream_share": round(best.upstream_share, 4),
-        "ranges": [{"target": [r[0], r[1]], "upstream": [r[2], r[3]]} for r in match.ranges],
+        "ranges": [{"target": [r[0], r[1]], "upstream": [r[2], r[3]]}
+                   for r in _largest(match.ranges, MAX_RANGES)],
+        "range_count": len(match.ranges),
         "notice": {"status": status, "upstream": list(upstream_notice),
                    "target": list(target_notice)},
         "other_matches": [{"corpus": c.corpus.info.name, "path": c.path, "shared": c.shared,

@@ -52,6 +52,21 @@ def head_notice(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+_COMMENTED_COPYRIGHT = re.compile(
+    r"^[ \t]*(?:#|//|/\*|\*|--)[^\n]*(?:copyright|\u00a9)[^\n]*$", re.I | re.M)
+
+
+def file_copyrights(text: str) -> tuple[str, ...]:
+    """Copyright lines of the head block, and of comments anywhere in the file (a copier
+    may credit the upstream just above the code it took)."""
+    found = list(copyright_lines(head_notice(text)))
+    for m in _COMMENTED_COPYRIGHT.finditer(text):
+        clean = _strip_comment(m.group())
+        if clean and clean not in found:
+            found.append(clean)
+    return tuple(found)
+
+
 def copyright_lines(lines: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(line for line in lines if _COPYRIGHT.search(line))
 
@@ -70,7 +85,7 @@ def notice_status(upstream: tuple[str, ...], target_text: str) -> tuple[str, tup
     holder but the lines differ; replaced: the copy carries someone else's notice only;
     removed: the copy has no copyright line at all; none: upstream has no notice.
     """
-    target = copyright_lines(head_notice(target_text))
+    target = file_copyrights(target_text)
     up = copyright_lines(upstream)
     if not up:
         return "none", target
