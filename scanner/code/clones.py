@@ -107,14 +107,16 @@ def matched_ranges(fps: Fingerprints, cand: Candidate) -> tuple[tuple[int, int, 
     ref_s, ref_e = corpus.start_lines[mine], corpus.end_lines[mine]
     lo = np.searchsorted(ref_h, fps.hashes, side="left")
     hi = np.searchsorted(ref_h, fps.hashes, side="right")
+    hit = np.flatnonzero(hi > lo)
+    t_s, t_e = fps.start_lines[hit].tolist(), fps.end_lines[hit].tolist()
+    lo_l, hi_l = lo[hit].tolist(), hi[hit].tolist()
+    ref_sl, ref_el = ref_s.tolist(), ref_e.tolist()
     blocks: list[list[int]] = []
     prev_ref = 0
-    for i in np.flatnonzero(hi > lo):
-        occ = np.arange(lo[i], hi[i])
+    for ts, te, a, b_ in zip(t_s, t_e, lo_l, hi_l, strict=True):
         # Of several occurrences upstream, the one that continues the current range.
-        j = int(occ[np.argmin(np.abs(ref_s[occ].astype(np.int64) - prev_ref))])
-        ts, te = int(fps.start_lines[i]), int(fps.end_lines[i])
-        rs, re_ = int(ref_s[j]), int(ref_e[j])
+        j = a if b_ - a == 1 else min(range(a, b_), key=lambda x: abs(ref_sl[x] - prev_ref))
+        rs, re_ = ref_sl[j], ref_el[j]
         prev_ref = re_
         if blocks:
             b = blocks[-1]

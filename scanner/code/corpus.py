@@ -13,6 +13,7 @@ import importlib.metadata as metadata
 import json
 import multiprocessing
 import os
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import AnalyzerError, UsageError
 from ..model import FileKind
 from ..sources import open_target
 from ..sources.interface import MAX_TEXT_BYTES, Progress, SilentProgress, Snapshot
@@ -329,6 +330,14 @@ def load_corpora() -> list[LoadedCorpus]:
     """Every indexed corpus; nothing (and no store created) when none was indexed."""
     if not _has_store():
         return []
+    try:
+        return _load_corpora()
+    except sqlite3.Error as exc:
+        raise AnalyzerError(f"the code index in {default_store_path()} is unreadable ({exc}); "
+                            "remove and re-add the corpora") from exc
+
+
+def _load_corpora() -> list[LoadedCorpus]:
     store = schema(open_store())
     conn = store.conn
     out = []
