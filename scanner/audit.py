@@ -25,6 +25,9 @@ def default_analyzers() -> list[Analyzer]:
     # licenses, notices and card (issue: license scanner)
 
     # copied code against indexed corpora (issue: clones)
+    from .code.clones import ClonesAnalyzer
+
+    analyzers.append(ClonesAnalyzer())
 
     # weight lineage against --against references (issue: weights)
 

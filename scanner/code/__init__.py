@@ -1,0 +1,1 @@
+"""Code analyzers: licenses, notices, copied code."""
