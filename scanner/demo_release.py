@@ -127,9 +127,9 @@ def _write_model(folder: Path, tensors: dict[str, np.ndarray], card: str, name: 
 def build_release(root: Path) -> DemoRelease:
     """Write the example release, its base model and the reference corpus under root."""
     tf_root, tf_version = transformers_root()
-    for part in ("release", "base", "corpus"):
+    for part in (RELEASE_NAME, "base", "corpus"):
         shutil.rmtree(root / part, ignore_errors=True)
-    release, base, corpus = root / "release", root / "base" / BASE_NAME, root / "corpus"
+    release, base, corpus = root / RELEASE_NAME, root / "base" / BASE_NAME, root / "corpus"
 
     base_tensors = make_weights(seed=1234)
     _write_model(base, base_tensors, name=BASE_NAME, card=(

@@ -125,7 +125,7 @@ def _detected(findings: Sequence[tuple[str, Finding]], copied: tuple[CopiedCode,
         add(o.license, "foreign-notice", o.org, o.finding_ids)
     for claim in lineage:
         if claim.verdict in ("identical", "derived"):
-            add(claim.license, "base-model", claim.reference, claim.finding_ids)
+            add(claim.license, "base-model", claim.name, claim.finding_ids)
     out = []
     for (expr, via), (where, ids) in acc.items():
         lids = license_ids(expr)

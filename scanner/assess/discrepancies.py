@@ -41,9 +41,9 @@ def _lineage(lineage: Sequence[LineageClaim], declared: Declared) -> list[Discre
         out.append(Discrepancy(
             kind="undeclared-base-model",
             severity="high" if c.verdict != "shared-components" else "medium",
-            title=f"Undeclared base model: the weights are {c.verdict}{rel} from {c.reference}",
+            title=f"Undeclared base model: the weights are {c.verdict}{rel} from {c.name}",
             explanation=(f"The model card declares base_model: {stated}. The weight analysis "
-                         f"finds the checkpoint {c.verdict}{rel} from {c.reference}"
+                         f"finds the checkpoint {c.verdict}{rel} from {c.name} ({c.reference})"
                          + (f" (p = {c.p_value:.2g})" if c.p_value is not None else "")
                          + ". A derived model must name its base and honour its license"
                          + (f" ({c.license})." if c.license else ".")),
@@ -148,7 +148,7 @@ def verdict_of(discrepancies: Sequence[Discrepancy], lineage: Sequence[LineageCl
         headline = "What the release declares matches what was detected"
     points = [d.title for d in discrepancies[:8]]
     if not discrepancies:
-        declared_bases = [c.reference for c in lineage if c.declared]
+        declared_bases = [c.name for c in lineage if c.declared]
         if declared_bases:
             points.append("declared base model confirmed: " + ", ".join(declared_bases))
     return Verdict(level=level, headline=headline, points=tuple(points))

@@ -19,6 +19,16 @@ def _norm(ref: str) -> str:
     return ref
 
 
+def short_name(ref: str) -> str:
+    """org/name for a Hub reference, the last component of a path or URL otherwise."""
+    norm = ref[3:] if ref.startswith("hf:") else ref
+    norm = norm.split("@", 1)[0].rstrip("/")
+    if ref.startswith("hf:") or (norm.count("/") == 1 and not norm.startswith((".", "/"))):
+        return norm
+    last = norm.rsplit("/", 1)[-1]
+    return last.removesuffix(".git") or ref
+
+
 def is_declared(reference: str, declared: tuple[str, ...]) -> bool:
     """A detected base counts as declared when the card names it (same repo or same name)."""
     ref = _norm(reference)
@@ -68,7 +78,8 @@ def lineage_claims(findings: list[tuple[str, Finding]],
     out = []
     for ref, c in claims.items():
         declared = is_declared(ref, declared_bases) and not c["undeclared_finding"]
-        out.append(LineageClaim(reference=ref, verdict=c["verdict"], relation=c["relation"],
+        out.append(LineageClaim(reference=ref, name=short_name(ref), verdict=c["verdict"],
+                                relation=c["relation"],
                                 declared=declared, license=c["license"], score=c["score"],
                                 z=c["z"], p_value=c["p"], signals=c["signals"],
                                 curves=c["curves"], finding_ids=tuple(c["ids"])))

@@ -66,6 +66,8 @@ class LineageClaim:
     """A base model the weights derive from, and whether the card declares it."""
 
     reference: str
+    name: str
+    """A short name for the reference (its repo name, or the folder name of a path)."""
     verdict: str
     relation: str | None
     declared: bool
@@ -134,6 +136,8 @@ class Obligation:
     status: str
     """met, unmet, unknown (could not be checked) or manual (a person must check)."""
     how_checked: str
+    notice: str | None = None
+    """The attribution text the license prescribes for a NOTICE file, if any."""
 
 
 @dataclass(frozen=True)

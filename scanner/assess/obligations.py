@@ -143,5 +143,5 @@ def assess_obligations(snapshot: Snapshot, reasons: Iterable[Reason],
                 id=ob["id"], family=fam["id"], family_name=fam["name"], title=ob["title"],
                 text=ob["text"], section=ob["section"], quote=ob["quote"],
                 source_url=fam.get("url", ""), applies_because=tuple(because),
-                status=status, how_checked=how))
+                status=status, how_checked=how, notice=ob.get("notice")))
     return tuple(out)

@@ -7,8 +7,11 @@ from collections import Counter
 from typing import Any
 
 from .. import SCHEMA_VERSION, __version__
+from ..assess import assess
+from ..assess.model import finding_id
 from ..audit import AuditResult
 from ..model import FileEntry
+from .assessment_dict import assessment_to_dict
 from .interface import Format
 
 
@@ -42,7 +45,9 @@ def result_to_dict(result: AuditResult) -> dict[str, Any]:
             "findings": dict(sorted(Counter(f.kind for f in result.findings).items())),
         },
         "files": [file_to_dict(f) for f in snap.files],
-        "findings": [f.to_dict() for f in result.findings],
+        "findings": [{"id": finding_id(i), **f.to_dict()}
+                     for i, f in enumerate(result.findings)],
+        "assessment": assessment_to_dict(assess(result)),
     }
 
 
