@@ -16,7 +16,14 @@ import pytest
 
 from scanner.analyzers import Analyzer, AuditContext
 from scanner.audit import AuditResult, audit
-from scanner.demo_release import BASE_NAME, COPIED, DemoRelease, build_release, make_weights
+from scanner.demo_release import (
+    BASE_NAME,
+    COPIED,
+    DemoRelease,
+    build_release,
+    fine_tune,
+    make_weights,
+)
 from scanner.model import Evidence, Finding, Location, Severity
 from scanner.sources.interface import Snapshot
 
@@ -40,14 +47,19 @@ def copyright_line(path: Path) -> tuple[int, str]:
     raise AssertionError(f"no copyright line in {path}")
 
 
-def layer_curves(seed_a: int, seed_b: int) -> dict[str, object]:
-    """Per-layer std of q_proj for two checkpoints, as the weights analyzer charts them."""
-    a, b = make_weights(seed_a), make_weights(seed_b)
+def layer_curves(base_seed: int, tune_seed: int) -> dict[str, object]:
+    """Per-layer curves of the demo's base and its fine-tune, as the weights analyzer
+    charts them: std of attention Q, and cosine of matching MLP tensors."""
+    a = make_weights(base_seed)
+    b = fine_tune(a, tune_seed)
     layers = sorted({int(k.split(".")[2]) for k in a if ".layers." in k})
     def std(w: dict[str, np.ndarray]) -> list[float]:
         return [float(w[f"model.layers.{i}.self_attn.q_proj.weight"].std()) for i in layers]
-    cos = [float(np.dot(a[f"model.layers.{i}.mlp.up_proj.weight"].ravel(),
-                        b[f"model.layers.{i}.mlp.up_proj.weight"].ravel())) for i in layers]
+    def cosine(x: np.ndarray, y: np.ndarray) -> float:
+        x, y = x.ravel(), y.ravel()
+        return float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
+    cos = [cosine(a[f"model.layers.{i}.mlp.up_proj.weight"],
+                  b[f"model.layers.{i}.mlp.up_proj.weight"]) for i in layers]
     return {"std_q": {"label": "std of attention Q by layer", "layers": layers,
                       "target": std(b), "base": std(a)},
             "cosine": {"label": "cosine of matching MLP tensors by layer", "layers": layers,
@@ -88,7 +100,7 @@ def demo_findings(demo: DemoRelease) -> list[Finding]:
                 "share": 0.97, "target_lines": [1, n_lines], "upstream_lines": [1, n_lines],
                 "notice_status": status, "upstream_notice": up_line,
                 "target_notice": line}), analyzer="clones"))
-    curves = layer_curves(1234, 1234)
+    curves = layer_curves(1234, 99)
     signals = [
         {"name": "std-curve-correlation", "score": 0.98, "null_mean": 0.90, "null_std": 0.06,
          "z": 1.3, "p_value": 0.09, "robust_to": ["permutation", "rotation"]},

@@ -117,7 +117,8 @@ class _Checks:
         for path, text in self.docs.items():
             if pattern.search(text):
                 return "met", f'"{needle}" found in {path}'
-        return "unmet", f'"{needle}" not found in README, NOTICE or docs'
+        said = " or ".join(f'"{n}"' for n in (needle or "").split("|"))
+        return "unmet", f"{said} not found in README, NOTICE or docs"
 
 
 def _mentions(text: str, origin: Origin) -> bool:

@@ -1,0 +1,164 @@
+"""What the HTML report shows, prepared from the assessment: code snippets read (bounded)
+from the release and its upstream, side-by-side rows, chart geometry. Plain data; the
+template escapes every string (findings come from hostile repositories)."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..assess.model import Assessment, CopiedCode, LineageClaim
+from ..assess.release import read_text
+from ..audit import AuditResult
+from ..model import Finding
+from .charts import LineChart, SignalChart, line_chart, signal_chart
+
+MAX_SNIPPET_LINES = 30
+MAX_UPSTREAM_BYTES = 2 * 1024 * 1024
+CONTEXT = 2
+
+
+@dataclass(frozen=True)
+class Line:
+    no: int
+    text: str
+    mark: bool
+
+
+@dataclass(frozen=True)
+class Snippet:
+    path: str
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True)
+class SideRow:
+    left_no: int | None
+    left: str
+    right_no: int | None
+    right: str
+    status: str
+    """same, changed, only-left, only-right."""
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    copied: CopiedCode
+    rows: tuple[SideRow, ...]
+    upstream_found: bool
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class LineageView:
+    claim: LineageClaim
+    signals: SignalChart | None
+    curves: tuple[LineChart, ...]
+
+
+def snippet(result: AuditResult, path: str | None, start: int | None, end: int | None
+            ) -> Snippet | None:
+    """path:start-end with a little context, read from the release (None if unreadable)."""
+    if not path or not start:
+        return None
+    text = read_text(result.snapshot, path)
+    if text is None:
+        return None
+    lines = text.splitlines()
+    end = end or start
+    lo, hi = max(1, start - CONTEXT), min(len(lines), end + CONTEXT, start + MAX_SNIPPET_LINES)
+    return Snippet(path=path, lines=tuple(Line(no=i, text=lines[i - 1][:400],
+                                               mark=start <= i <= end)
+                                          for i in range(lo, hi + 1)))
+
+
+def upstream_text(c: CopiedCode) -> str | None:
+    """The upstream file: given inline by the clone analyzer, or found in the installed
+    package the corpus names (e.g. transformers). Bounded; never outside that package."""
+    for key in ("upstream_text", "upstream_excerpt"):
+        value = c.details.get(key)
+        if isinstance(value, str):
+            return value[:MAX_UPSTREAM_BYTES]
+    candidates: list[Path] = []
+    local = c.details.get("upstream_local_path")
+    if isinstance(local, str):
+        candidates.append(Path(local))
+    name = (c.corpus or "").split(":")[-1].split("@")[0].split("-")[0]
+    rel = PurePosixPath(c.upstream_path)
+    if name.isidentifier() and not rel.is_absolute() and ".." not in rel.parts:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            root = Path(next(iter(spec.submodule_search_locations))).resolve()
+            for p in (root / rel, root.parent / rel):
+                if p.resolve().is_relative_to(root):
+                    candidates.append(p)
+    for p in candidates:
+        try:
+            if p.is_file() and not p.is_symlink() and p.stat().st_size <= MAX_UPSTREAM_BYTES:
+                return p.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+    return None
+
+
+def side_by_side(result: AuditResult, c: CopiedCode) -> SideBySide:
+    """Aligned rows of the release file and its upstream, from the top of the matched
+    ranges (where notices live), at most MAX_SNIPPET_LINES rows."""
+    target = (read_text(result.snapshot, c.path) or "").splitlines()
+    upstream_raw = upstream_text(c)
+    upstream = (upstream_raw or "").splitlines()
+    t0 = (c.target_lines[0] if c.target_lines else c.start_line or 1) - 1
+    u0 = (c.upstream_lines[0] if c.upstream_lines else 1) - 1
+    left, right = target[t0:t0 + MAX_SNIPPET_LINES * 2], upstream[u0:u0 + MAX_SNIPPET_LINES * 2]
+    rows: list[SideRow] = []
+    matcher = difflib.SequenceMatcher(a=left, b=right, autojunk=False)
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        n = max(a2 - a1, b2 - b1)
+        for k in range(n):
+            ai, bi = a1 + k, b1 + k
+            lt = left[ai][:300] if ai < a2 else ""
+            rt = right[bi][:300] if bi < b2 else ""
+            status = ("same" if op == "equal" else "changed" if ai < a2 and bi < b2
+                      else "only-left" if ai < a2 else "only-right")
+            rows.append(SideRow(left_no=t0 + ai + 1 if ai < a2 else None, left=lt,
+                                right_no=u0 + bi + 1 if bi < b2 else None, right=rt,
+                                status=status))
+    truncated = len(rows) > MAX_SNIPPET_LINES
+    return SideBySide(copied=c, rows=tuple(rows[:MAX_SNIPPET_LINES]),
+                      upstream_found=upstream_raw is not None, truncated=truncated)
+
+
+def lineage_view(i: int, claim: LineageClaim) -> LineageView:
+    curves = []
+    for j, (key, spec) in enumerate(sorted(claim.curves.items())[:8]):
+        if isinstance(spec, dict):
+            chart = line_chart(f"curve-{i}-{j}", {"label": key, **spec})
+            if chart is not None:
+                curves.append(chart)
+    return LineageView(claim=claim, signals=signal_chart(f"signals-{i}", claim.signals),
+                       curves=tuple(curves))
+
+
+def finding_snippets(result: AuditResult, findings: tuple[tuple[str, Finding], ...],
+                     kinds: tuple[str, ...]) -> dict[str, Snippet]:
+    out = {}
+    for fid, f in findings:
+        if f.kind in kinds:
+            s = snippet(result, f.location.path, f.location.start_line, f.location.end_line)
+            if s is not None:
+                out[fid] = s
+    return out
+
+
+def view(result: AuditResult, a: Assessment) -> dict[str, object]:
+    return {
+        "copied_views": [side_by_side(result, c) for c in a.copied],
+        "lineage_views": [lineage_view(i, c) for i, c in enumerate(a.lineage)],
+        "snippets": finding_snippets(result, a.findings, ("foreign-notice", "license-review",
+                                                          "license-mismatch")),
+    }
