@@ -147,3 +147,18 @@ def test_notice_file_has_the_verbatim_upstream_notices(demo_result: AuditResult,
     assert qwen_line.lstrip("# ") in text
     assert "EleutherAI" in text  # the notice the release replaced, restored
     assert "Qwen is licensed under the Qwen LICENSE AGREEMENT" in text  # base's license
+
+
+def test_scan_writes_every_format_it_is_asked_for(cli, tmp_path: Path) -> None:
+    root = make_clean_release(tmp_path / "clean")
+    out = tmp_path / "out"
+    res = cli("scan", str(root), "-o", str(out / "r.html"), "--sarif", str(out / "r.sarif"),
+              "--cyclonedx", str(out / "r.cdx.json"), "--spdx", str(out / "r.spdx.json"),
+              "--notice", str(out / "NOTICE"), "--json", str(out / "r.json"))
+    assert res.returncode == 0, res.stderr
+    validate_report_json(json.loads((out / "r.json").read_text()))
+    validate_sarif(json.loads((out / "r.sarif").read_text()))
+    validate_cyclonedx((out / "r.cdx.json").read_text())
+    validate_spdx(json.loads((out / "r.spdx.json").read_text()))
+    assert "clean" in (out / "NOTICE").read_text()
+    assert "<html lang=\"en\">" in (out / "r.html").read_text()
