@@ -154,12 +154,14 @@ def write_reports(result: AuditResult, **paths: Path | None) -> None:
     """Write each requested format (html, sarif, cyclonedx, spdx, notice) to its path."""
     from .report.cyclonedx import CycloneDxFormat
     from .report.html import HtmlFormat
+    from .report.interface import Format
     from .report.notice import NoticeFormat
     from .report.sarif import SarifFormat
     from .report.spdx import SpdxFormat
 
-    formats = {"html": HtmlFormat, "sarif": SarifFormat, "cyclonedx": CycloneDxFormat,
-               "spdx": SpdxFormat, "notice": NoticeFormat}
+    formats: dict[str, type[Format]] = {
+        "html": HtmlFormat, "sarif": SarifFormat, "cyclonedx": CycloneDxFormat,
+        "spdx": SpdxFormat, "notice": NoticeFormat}
     for name, path in paths.items():
         if path is not None:
             formats[name]().write(result, path)

@@ -84,7 +84,8 @@ def _origins(findings: Sequence[tuple[str, Finding]]) -> tuple[Origin, ...]:
         if f.kind != "foreign-notice":
             continue
         d = f.evidence.details or {}
-        origin = d.get("origin") if isinstance(d.get("origin"), dict) else {}
+        raw = d.get("origin")
+        origin: dict[str, object] = raw if isinstance(raw, dict) else {}
         holder = _str(d.get("holder"))
         org = _str(origin.get("org")) or holder or "unknown holder"
         g = groups.setdefault(org, {"family": _str(origin.get("family")),

@@ -119,7 +119,8 @@ def load_policy(path: Path | None) -> Policy:
 
 def _license_violations(policy: Policy, a: Assessment) -> list[Violation]:
     out = []
-    everything = [(i, "declared on the model card", ()) for i in a.declared.license_ids]
+    everything: list[tuple[str, str, tuple[str, ...]]] = [
+        (i, "declared on the model card", ()) for i in a.declared.license_ids]
     everything += [(i, f"{d.via.replace('-', ' ')}: {', '.join(d.where[:3])}", d.finding_ids)
                    for d in a.detected_licenses for i in d.ids]
     for lid, where, ids in everything:

@@ -161,14 +161,17 @@ def line_chart(chart_id: str, spec: dict[str, Any]) -> LineChart | None:
 
 
 def signal_chart(chart_id: str, signals: Sequence[dict[str, Any]]) -> SignalChart | None:
-    rows_in = [(s, _num(s.get("score"))) for s in signals if isinstance(s, dict)]
-    rows_in = [(s, v) for s, v in rows_in if v is not None][:40]
+    rows_in: list[tuple[dict[str, Any], float]] = []
+    for s in signals:
+        v = _num(s.get("score")) if isinstance(s, dict) else None
+        if v is not None and len(rows_in) < 40:
+            rows_in.append((s, v))
     if not rows_in:
         return None
     lo, hi = 0.0, 1.0
     for s, v in rows_in:
         m, sd = _num(s.get("null_mean")), _num(s.get("null_std"))
-        lo, hi = min(lo, v), max(hi, v)  # type: ignore[type-var]
+        lo, hi = min(lo, v), max(hi, v)
         if m is not None and sd is not None:
             lo, hi = min(lo, m - 2 * sd), max(hi, m + 2 * sd)
     left, row_h = 200, 30
@@ -184,10 +187,10 @@ def signal_chart(chart_id: str, signals: Sequence[dict[str, Any]]) -> SignalChar
         y = TOP + row_h * i + row_h / 2
         bx, bw = (sx(m - 2 * sd), max(sx(m + 2 * sd) - sx(m - 2 * sd), 1.0)) \
             if m is not None and sd is not None else (0.0, 0.0)
-        outside = bool(m is not None and sd is not None and abs(v - m) > 2 * sd)  # type: ignore[operator]
+        outside = bool(m is not None and sd is not None and abs(v - m) > 2 * sd)
         robust = s.get("robust_to") or ()
         rows.append(SignalRow(
-            name=str(s.get("name", "signal")), y=y, band_x=bx, band_w=bw, dot_x=sx(v),  # type: ignore[arg-type]
+            name=str(s.get("name", "signal")), y=y, band_x=bx, band_w=bw, dot_x=sx(v),
             score=_fmt(v), null=(f"{_fmt(m)} ± {_fmt(sd)}" if m is not None and sd is not None
                                  else "unknown"),
             z=_fmt(_num(s.get("z"))), p=_fmt(_num(s.get("p_value"))),

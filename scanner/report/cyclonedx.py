@@ -47,7 +47,8 @@ def _release_component(result: AuditResult, a: Assessment) -> dict[str, Any]:
         comp["version"] = result.snapshot.revision
     declared = a.declared.license_name if a.declared.license == "other" else a.declared.license
     comp["licenses"] = licenses(declared, "declared")
-    ancestors, variants = [], []
+    ancestors: list[dict[str, Any]] = []
+    variants: list[dict[str, Any]] = []
     for i, c in enumerate(a.lineage):
         if c.verdict not in ("identical", "derived", "shared-components"):
             continue

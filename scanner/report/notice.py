@@ -7,6 +7,7 @@ the applicable licenses prescribe, so a publisher can review it and ship it.
 from __future__ import annotations
 
 from ..assess import Assessment, assess
+from ..assess.model import CopiedCode
 from ..assess.release import release_name
 from ..audit import AuditResult
 from .interface import Format
@@ -20,7 +21,7 @@ def render_notice(assessment: Assessment, name: str) -> str:
     out = [f"{name}", "",
            "This release contains material from third parties. Their notices follow,",
            "verbatim, with where provscan found them. Review before publishing."]
-    by_upstream: dict[str, list] = {}
+    by_upstream: dict[str, list[CopiedCode]] = {}
     for c in assessment.copied:
         by_upstream.setdefault(c.corpus or "upstream", []).append(c)
     for corpus, items in by_upstream.items():
@@ -40,11 +41,11 @@ def render_notice(assessment: Assessment, name: str) -> str:
         out += [f"    {n}" for n in o.notices]
         out.append("    in: " + ", ".join(o.paths))
     bases = [c for c in assessment.lineage if c.verdict in ("identical", "derived")]
-    for c in bases:
-        rel = f" ({c.relation})" if c.relation else ""
-        out += _section(f"Base model: {c.name}")
-        out.append(f"    The weights of this release are derived{rel} from {c.name}"
-                   + (f", licensed under {c.license}." if c.license else "."))
+    for claim in bases:
+        rel = f" ({claim.relation})" if claim.relation else ""
+        out += _section(f"Base model: {claim.name}")
+        out.append(f"    The weights of this release are derived{rel} from {claim.name}"
+                   + (f", licensed under {claim.license}." if claim.license else "."))
     prescribed = list(dict.fromkeys(o.notice for o in assessment.obligations if o.notice))
     if prescribed:
         out += _section("Attribution notices required by the licenses")

@@ -99,9 +99,9 @@ def _build(result: AuditResult, a: Assessment) -> dict[str, Any]:
                          software_primaryPurpose="model",
                          comment="declared as base_model on the model card")
             g.relate(base, "ancestorOf", [model], comment="declared on the model card")
-    for k, d in enumerate(a.discrepancies):
+    for k, disc in enumerate(a.discrepancies):
         g.add("Annotation", f"discrepancy-{k + 1}", annotationType="review", subject=model,
-              statement=f"[{d.severity}] {d.title}. {d.explanation}")
+              statement=f"[{disc.severity}] {disc.title}. {disc.explanation}")
     elements = [it["spdxId"] for it in g.items]
     sbom = g.add("software_Sbom", "sbom", software_sbomType=["analyzed"], rootElement=[model],
                  element=elements)
