@@ -212,10 +212,10 @@ def check(
             "verdict": asdict(assessment.verdict)}, indent=2) + "\n")
     where = f"{result.snapshot.target} (policy: {rules.source})"
     if outcome.passed:
-        out.print(f"[green]PASS[/green] {escape(where)}", highlight=False)
+        out.print(f"[green]PASS[/green] {escape(where)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_OK)
     out.print(f"[red]FAIL[/red] {escape(where)}: {len(outcome.violations)} violation(s)",
-              highlight=False)
+              highlight=False, soft_wrap=True)
     for v in outcome.violations:
         refs = f" [{', '.join(v.finding_ids)}]" if v.finding_ids else ""
         out.print(f"  {escape(v.rule)}: {escape(v.message)}{escape(refs)}", highlight=False,

@@ -27,7 +27,8 @@ def test_demo_release_fails_the_default_policy(cli, demo_result: AuditResult,
     assert res.returncode == 1, res.stderr
     assert "FAIL" in res.stdout
     assert "lineage.fail_on_undeclared_base" in res.stdout
-    assert "notices.fail_on_changed" in res.stdout and "modeling_acme.py" in res.stdout
+    assert "notices.fail_on_removed" in res.stdout and "modeling_acme.py" in res.stdout
+    assert "replaced" in res.stdout
     assert "attributions.foreign_notices_in_notice_file" in res.stdout
     outcome = json.loads((tmp_path / "check.json").read_text())
     assert outcome["passed"] is False and outcome["verdict"]["level"] == "fail"

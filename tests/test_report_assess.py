@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_report_data import audit_with, demo_release, demo_result, make_clean_release  # noqa: F401
+from test_report_data import (  # noqa: F401
+    audit_with,
+    brief_shape_findings,
+    demo_release,
+    demo_result,
+    make_clean_release,
+)
 
 from scanner.assess import assess_findings
 from scanner.assess.licenses import family_of, license_ids, reflected
@@ -24,9 +30,11 @@ def test_undeclared_base_model_is_the_headline(demo_result: AuditResult) -> None
 
 def test_changed_notice_and_base_license_are_discrepancies(demo_result: AuditResult) -> None:
     kinds = {d.kind: d for d in assess_findings(demo_result).discrepancies}
-    assert kinds["notice-changed"].path == "modeling_acme.py"
-    assert "Acme" in kinds["notice-changed"].explanation
-    # the base's Qwen license is not what apache-2.0 declares
+    assert kinds["notice-replaced"].path == "modeling_acme.py"
+    assert "Acme" in kinds["notice-replaced"].explanation
+    assert "EleutherAI" in kinds["notice-replaced"].explanation
+    # the base's Qwen license (read from the reference's own card) is not apache-2.0
+    assert assess_findings(demo_result).lineage[0].license == "qwen"
     assert any(d.kind == "license-not-reflected" and "qwen" in d.title
                for d in assess_findings(demo_result).discrepancies)
 
@@ -80,3 +88,32 @@ def test_license_ids_and_families() -> None:
     assert not reflected("qwen", ("apache-2.0",))
     assert reflected("mit", ("apache-2.0",))
     assert reflected("llama3.1", ("llama3",))
+
+
+def test_flat_shapes_of_the_brief_are_read_too(demo_release) -> None:
+    a = assess_findings(audit_with(demo_release.release, brief_shape_findings(demo_release)))
+    assert a.origins[0].family == "Qwen" and a.origins[0].org == "Alibaba Group"
+    assert a.copied[0].notice_status == "changed"
+    assert a.copied[0].upstream_lines == (1, 50)
+    assert a.lineage[0].license == "qwen" and "std_q" in a.lineage[0].curves
+    kinds = {d.kind for d in a.discrepancies}
+    assert {"undeclared-base-model", "notice-changed", "license-not-reflected"} <= kinds
+
+
+def test_declared_license_resolved_by_the_license_analyzer_counts(tmp_path: Path) -> None:
+    from test_report_data import declared_license_finding
+
+    root = make_clean_release(tmp_path / "r")
+    (root / "README.md").write_text("---\nlicense: other\nlicense_name: qwen\n---\n")
+    found = [declared_license_finding("other (qwen)", "qwen-2024",
+                                      "LicenseRef-scancode-qwen-2024", "model-license")]
+    a = assess_findings(audit_with(root, found))
+    assert "qwen-2024" in a.declared.license_ids
+    assert {o.family for o in a.obligations} == {"qwen"}
+
+
+def test_per_layer_signal_values_become_curves(demo_result: AuditResult) -> None:
+    curves = assess_findings(demo_result).lineage[0].curves
+    cos = curves["direct_cosine"]
+    assert cos["layers"] == [0, 1, 2, 3] and all(v > 0.98 for v in cos["values"])
+    assert cos["null_std"] == 0.004

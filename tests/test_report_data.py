@@ -17,7 +17,6 @@ import pytest
 from scanner.analyzers import Analyzer, AuditContext
 from scanner.audit import AuditResult, audit
 from scanner.demo_release import (
-    BASE_NAME,
     COPIED,
     DemoRelease,
     build_release,
@@ -47,82 +46,136 @@ def copyright_line(path: Path) -> tuple[int, str]:
     raise AssertionError(f"no copyright line in {path}")
 
 
-def layer_curves(base_seed: int, tune_seed: int) -> dict[str, object]:
-    """Per-layer curves of the demo's base and its fine-tune, as the weights analyzer
-    charts them: std of attention Q, and cosine of matching MLP tensors."""
+def per_layer_cosine(base_seed: int, tune_seed: int) -> dict[str, float]:
+    """Mean cosine per layer between the demo's base and its fine-tune (the weights
+    analyzer's direct_cosine per_layer detail)."""
     a = make_weights(base_seed)
     b = fine_tune(a, tune_seed)
-    layers = sorted({int(k.split(".")[2]) for k in a if ".layers." in k})
-    def std(w: dict[str, np.ndarray]) -> list[float]:
-        return [float(w[f"model.layers.{i}.self_attn.q_proj.weight"].std()) for i in layers]
-    def cosine(x: np.ndarray, y: np.ndarray) -> float:
-        x, y = x.ravel(), y.ravel()
-        return float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
-    cos = [cosine(a[f"model.layers.{i}.mlp.up_proj.weight"],
-                  b[f"model.layers.{i}.mlp.up_proj.weight"]) for i in layers]
-    return {"std_q": {"label": "std of attention Q by layer", "layers": layers,
-                      "target": std(b), "base": std(a)},
-            "cosine": {"label": "cosine of matching MLP tensors by layer", "layers": layers,
-                       "values": cos, "null_mean": 0.0, "null_std": 0.02}}
+    out: dict[str, list[float]] = {}
+    for name, x in a.items():
+        if ".layers." in name and x.ndim == 2:
+            y = b[name]
+            c = float(x.ravel() @ y.ravel() / np.linalg.norm(x) / np.linalg.norm(y))
+            out.setdefault(name.split(".")[2], []).append(c)
+    return {k: round(float(np.mean(v)), 4) for k, v in sorted(out.items())}
+
+
+def license_file_finding() -> Finding:
+    return Finding(
+        kind="license", severity=Severity.INFO, message="apache-2.0 in LICENSE",
+        location=Location(path="LICENSE", start_line=2, end_line=202),
+        evidence=Evidence(matched="Apache License\nVersion 2.0, January 2004", score=100.0,
+                          details={"source": "file", "license_expression": "apache-2.0",
+                                   "license_expression_spdx": "Apache-2.0",
+                                   "families": {"apache-2.0": "permissive"},
+                                   "rules": ["apache-2.0.LICENSE"], "matchers": ["1-hash"],
+                                   "needs_review": False, "approximate": False}),
+        analyzer="licenses")
+
+
+def declared_license_finding(raw: str, key: str, spdx: str, family: str) -> Finding:
+    return Finding(
+        kind="license", severity=Severity.INFO, message=f"declared license {raw}",
+        location=Location(path="README.md"),
+        evidence=Evidence(matched=raw, details={
+            "source": "declared", "declared": raw, "key": key, "license_id": spdx,
+            "family": family, "declared_in": "README.md"}), analyzer="licenses")
 
 
 def demo_findings(demo: DemoRelease) -> list[Finding]:
-    """What the analyzers find in the demo release (shapes from issues 3, 4 and 5)."""
-    rel, tf_root = demo.release, demo.corpus
+    """What the analyzers find in the demo release, in the shapes their branches emit
+    (licenses: details.origins / license_expression; clones: details.notice / ranges;
+    weights: evidence.matched = reference, signals with per_layer details)."""
+    rel, corpus = demo.release, demo.corpus
     findings: list[Finding] = [
-        Finding(kind="license", severity=Severity.INFO, message="Apache-2.0 in LICENSE",
-                location=Location(path="LICENSE", start_line=1, end_line=202),
-                evidence=Evidence(matched="apache-2.0", score=100.0,
-                                  details={"rule": "apache-2.0.LICENSE", "coverage": 100.0,
-                                           "review": False}), analyzer="licenses")]
+        declared_license_finding("apache-2.0", "apache-2.0", "Apache-2.0", "permissive"),
+        license_file_finding()]
     for upstream, dest, replaced in COPIED:
         line_no, line = copyright_line(rel / dest)
-        up_line = copyright_line(tf_root / upstream)[1]
+        up_line = copyright_line(corpus / upstream)[1]
         n_lines = len((rel / dest).read_text().splitlines())
+        n_up = len((corpus / upstream).read_text().splitlines())
         if "Qwen" in line:
             findings.append(Finding(
                 kind="foreign-notice", severity=Severity.MEDIUM,
-                message=f"notice of The Qwen team, Alibaba Group in {dest}",
+                message=f"notice of The Qwen team, Alibaba Group (origin: Qwen / Alibaba "
+                        f"Group) in {dest}",
                 location=Location(path=dest, start_line=line_no, end_line=line_no),
+                evidence=Evidence(matched=line, details={
+                    "statement": line, "holder": "The Qwen team, Alibaba Group",
+                    "holder_key": "qwen team alibaba group", "lines": [line],
+                    "origins": [{"id": "qwen", "organisation": "Alibaba Group",
+                                 "project": "Qwen", "usual_license": "apache-2.0"}],
+                    "publisher": None}), analyzer="licenses"))
+        status = "replaced" if replaced else "kept"
+        findings.append(Finding(
+            kind="notice-removed" if replaced else "copied-code",
+            severity=Severity.HIGH if replaced else Severity.INFO,
+            message=f"97% of this file is copied from transformers:{upstream} "
+                    f"({demo.transformers_version}) with its copyright notice {status}",
+            location=Location(path=dest, start_line=1, end_line=n_lines),
+            evidence=Evidence(matched=f"transformers:{upstream}", score=0.97, null_mean=0.01,
+                              null_std=0.02, z=48.0, p_value=0.001, details={
+                "corpus": "transformers", "corpus_source": str(corpus),
+                "upstream_path": upstream, "upstream_version": demo.transformers_version,
+                "upstream_license": "apache-2.0", "shared_fingerprints": 400,
+                "target_fingerprints": 412, "upstream_share": 0.97,
+                "ranges": [{"target": [1, n_lines], "upstream": [1, n_up]}],
+                "notice": {"status": status, "upstream": [up_line], "target": [line]},
+                "other_matches": []}), analyzer="clones"))
+    per_layer = per_layer_cosine(1234, 99)
+    signals = [
+        {"name": "direct_cosine", "score": 0.995, "null_mean": 0.0, "null_std": 0.004,
+         "z": 248.0, "p_value": 1e-300, "robust_to": ["fine-tuning", "quantization"],
+         "details": {"per_layer": per_layer}},
+        {"name": "std_curve", "score": 0.98, "null_mean": 0.5, "null_std": 0.25, "z": 1.9,
+         "p_value": 0.03, "robust_to": ["everything"],
+         "details": {"weak": "unrelated models of one architecture also score high"}},
+    ]
+    evidence = Evidence(matched=str(demo.base), score=0.995, null_mean=0.0, null_std=0.004,
+                        z=248.0, p_value=1e-300, details={
+                            "verdict": "derived", "relation": "fine-tune", "signals": signals,
+                            "reasons": ["direct cosine 0.995 vs 0 +- 0.004"]})
+    where = Location(tensor="model.layers.0.mlp.up_proj.weight", layer=0)
+    findings.append(Finding(
+        kind="weights-derived", severity=Severity.HIGH,
+        message=f"weights are derived (fine-tune) from {demo.base}", location=where,
+        evidence=evidence, analyzer="weights"))
+    findings.append(Finding(
+        kind="undeclared-base-model", severity=Severity.HIGH,
+        message=f"the model card declares no base model, but the weights derive from "
+                f"{demo.base}", location=where, evidence=evidence, analyzer="weights"))
+    return findings
+
+
+def brief_shape_findings(demo: DemoRelease) -> list[Finding]:
+    """The same story in the flat shapes of the lead's brief (details.origin, notice_status,
+    details.base): the assessment reads both."""
+    line_no, line = copyright_line(demo.release / "configuration_acme.py")
+    return [
+        Finding(kind="foreign-notice", severity=Severity.MEDIUM, message="Qwen notice",
+                location=Location(path="configuration_acme.py", start_line=line_no,
+                                  end_line=line_no),
                 evidence=Evidence(matched=line, details={
                     "holder": "The Qwen team, Alibaba Group",
                     "origin": {"org": "Alibaba Group", "family": "Qwen",
-                               "license": "apache-2.0"}}), analyzer="notices"))
-        kind, status = ("notice-removed", "changed") if replaced else ("copied-code", "kept")
-        findings.append(Finding(
-            kind=kind, severity=Severity.HIGH if replaced else Severity.MEDIUM,
-            message=f"{dest} copied from transformers/{upstream} (notice {status})",
-            location=Location(path=dest, start_line=1, end_line=n_lines),
-            evidence=Evidence(matched=f"transformers/{upstream}", score=0.97,
-                              null_mean=0.02, null_std=0.01, details={
-                "corpus": "transformers", "upstream_path": upstream,
-                "version": demo.transformers_version, "license": "apache-2.0",
-                "share": 0.97, "target_lines": [1, n_lines], "upstream_lines": [1, n_lines],
-                "notice_status": status, "upstream_notice": up_line,
-                "target_notice": line}), analyzer="clones"))
-    curves = layer_curves(1234, 99)
-    signals = [
-        {"name": "std-curve-correlation", "score": 0.98, "null_mean": 0.90, "null_std": 0.06,
-         "z": 1.3, "p_value": 0.09, "robust_to": ["permutation", "rotation"]},
-        {"name": "direct-cosine", "score": 0.995, "null_mean": 0.0, "null_std": 0.004,
-         "z": 248.0, "p_value": 1e-300, "robust_to": ["fine-tune", "quantized"]},
+                               "license": "apache-2.0"}})),
+        Finding(kind="notice-removed", severity=Severity.HIGH, message="copied",
+                location=Location(path="modeling_acme.py", start_line=1, end_line=50),
+                evidence=Evidence(details={
+                    "corpus": "transformers", "upstream_path": "models/llama/modeling_llama.py",
+                    "version": demo.transformers_version, "license": "apache-2.0",
+                    "share": 0.9, "target_lines": [1, 50], "upstream_lines": [1, 50],
+                    "notice_status": "changed", "upstream_notice": "Copyright 2022 EleutherAI",
+                    "target_notice": "Copyright 2025 Acme AI Labs"})),
+        Finding(kind="weights-derived", severity=Severity.HIGH, message="derived",
+                evidence=Evidence(details={"base": str(demo.base), "base_license": "qwen",
+                                           "verdict": "derived", "relation": "fine-tune",
+                                           "curves": {"std_q": {"label": "std of Q",
+                                                                "layers": [0, 1, 2],
+                                                                "target": [0.1, 0.2, 0.3],
+                                                                "base": [0.1, 0.2, 0.31]}}})),
     ]
-    findings.append(Finding(
-        kind="weights-derived", severity=Severity.HIGH,
-        message=f"weights derive from {BASE_NAME} (fine-tune)",
-        location=Location(path="model.safetensors"),
-        evidence=Evidence(matched=BASE_NAME, score=0.995, null_mean=0.0, null_std=0.004,
-                          z=248.0, p_value=1e-300, details={
-                              "base": str(demo.base), "base_license": "qwen",
-                              "verdict": "derived", "relation": "fine-tune",
-                              "signals": signals, "curves": curves}), analyzer="weights"))
-    findings.append(Finding(
-        kind="undeclared-base-model", severity=Severity.HIGH,
-        message=f"the card names no base model; the weights derive from {BASE_NAME}",
-        location=Location(path="README.md"),
-        evidence=Evidence(matched=BASE_NAME, details={"base": str(demo.base)}),
-        analyzer="weights"))
-    return findings
 
 
 def audit_with(target: Path, findings: Iterable[Finding]) -> AuditResult:

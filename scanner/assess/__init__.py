@@ -7,6 +7,7 @@ HTML, the JSON, SARIF, the BOMs, the NOTICE file and the policy gate tell the sa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ..audit import AuditResult
 from ..model import Finding
@@ -31,12 +32,21 @@ VIA_WORDS = {"file": "found in release files", "copied-code": "license of copied
              "base-model": "license of the detected base model"}
 
 
-def _declared(result: AuditResult) -> Declared:
+def _declared(result: AuditResult, findings: Sequence[tuple[str, Finding]]) -> Declared:
+    """The card's declaration, with the ids the license analyzer resolved it to (a
+    `license` finding with details.source == "declared": key and license_id)."""
     card = result.snapshot.card
+    resolved: list[str] = []
+    for _, f in findings:
+        d = f.evidence.details or {}
+        if f.kind == "license" and d.get("source") == "declared":
+            for key in ("key", "license_id"):
+                resolved.extend(license_ids(_str(d.get(key))))
     if card is None:
-        return Declared(None, None, (), (), None, has_card=False)
+        return Declared(None, None, tuple(dict.fromkeys(resolved)), (), None, has_card=False)
+    ids = declared_ids(card.license, card.license_name) + tuple(resolved)
     return Declared(license=card.license, license_name=card.license_name,
-                    license_ids=declared_ids(card.license, card.license_name),
+                    license_ids=tuple(dict.fromkeys(ids)),
                     base_models=card.base_model, base_model_relation=card.base_model_relation,
                     has_card=True)
 
@@ -50,6 +60,26 @@ def _lines(value: object) -> tuple[int, int] | None:
     return None
 
 
+def _span(ranges: object, side: str) -> tuple[int, int] | None:
+    """The lines a list of matched ranges covers on one side ({target: [a, b], ...})."""
+    spans = [_lines(r.get(side)) for r in ranges if isinstance(r, dict)] \
+        if isinstance(ranges, list) else []
+    found = [s for s in spans if s is not None]
+    return (min(a for a, _ in found), max(b for _, b in found)) if found else None
+
+
+def _notice(d: dict[str, Any], side: str) -> str | None:
+    """A notice as text: given flat (upstream_notice) or as lines (notice.upstream)."""
+    flat = d.get(f"{side}_notice")
+    if flat:
+        return str(flat)
+    nested = d.get("notice")
+    lines = nested.get(side) if isinstance(nested, dict) else None
+    if isinstance(lines, list) and lines:
+        return "\n".join(str(x) for x in lines)
+    return None
+
+
 def _copied(findings: Sequence[tuple[str, Finding]]) -> tuple[CopiedCode, ...]:
     out = []
     for fid, f in findings:
@@ -58,19 +88,24 @@ def _copied(findings: Sequence[tuple[str, Finding]]) -> tuple[CopiedCode, ...]:
         d = f.evidence.details or {}
         corpus = str(d.get("corpus") or d.get("upstream_corpus") or "")
         upath = str(d.get("upstream_path") or d.get("upstream") or "")
-        status = str(d.get("notice_status") or ("removed" if f.kind == "notice-removed"
-                                                 else "unknown"))
-        share = d.get("share")
+        raw = d.get("notice")
+        nested: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        status = str(d.get("notice_status") or nested.get("status")
+                     or ("removed" if f.kind == "notice-removed" else "unknown"))
+        share = d.get("share", f.evidence.score)
         out.append(CopiedCode(
             path=f.location.path or "", start_line=f.location.start_line,
             end_line=f.location.end_line,
             upstream=f"{corpus}:{upath}" if corpus else upath, upstream_path=upath,
-            corpus=corpus, version=_str(d.get("version")), license=_str(d.get("license")),
+            corpus=corpus, version=_str(d.get("version") or d.get("upstream_version")),
+            license=_str(d.get("license") or d.get("upstream_license")),
             share=float(share) if isinstance(share, int | float) else None,
-            notice_status=status, upstream_notice=_str(d.get("upstream_notice")),
-            target_notice=_str(d.get("target_notice")),
-            target_lines=_lines(d.get("target_lines")),
-            upstream_lines=_lines(d.get("upstream_lines")), finding_id=fid, details=dict(d)))
+            notice_status=status, upstream_notice=_notice(d, "upstream"),
+            target_notice=_notice(d, "target"),
+            target_lines=_lines(d.get("target_lines")) or _span(d.get("ranges"), "target"),
+            upstream_lines=_lines(d.get("upstream_lines")) or _span(d.get("ranges"),
+                                                                    "upstream"),
+            finding_id=fid, details=dict(d)))
     return tuple(out)
 
 
@@ -78,14 +113,30 @@ def _str(v: object) -> str | None:
     return str(v) if v not in (None, "") else None
 
 
+def _origin_of(d: dict[str, Any]) -> dict[str, Any]:
+    """{org, family, license} from details.origin, or the first of details.origins
+    ({id, organisation, project, usual_license}, as the license analyzer writes them)."""
+    raw = d.get("origin")
+    if isinstance(raw, dict):
+        return {"org": raw.get("org") or raw.get("organisation"),
+                "family": raw.get("family") or raw.get("project"),
+                "license": raw.get("license") or raw.get("usual_license")}
+    many = d.get("origins")
+    if isinstance(many, list) and many and isinstance(many[0], dict):
+        o = many[0]
+        return {"org": o.get("organisation") or o.get("org"),
+                "family": o.get("project") or o.get("family"),
+                "license": o.get("usual_license") or o.get("license")}
+    return {}
+
+
 def _origins(findings: Sequence[tuple[str, Finding]]) -> tuple[Origin, ...]:
-    groups: dict[str, dict[str, list[str] | str | None]] = {}
+    groups: dict[str, dict[str, Any]] = {}
     for fid, f in findings:
         if f.kind != "foreign-notice":
             continue
         d = f.evidence.details or {}
-        raw = d.get("origin")
-        origin: dict[str, object] = raw if isinstance(raw, dict) else {}
+        origin = _origin_of(d)
         holder = _str(d.get("holder"))
         org = _str(origin.get("org")) or holder or "unknown holder"
         g = groups.setdefault(org, {"family": _str(origin.get("family")),
@@ -93,12 +144,11 @@ def _origins(findings: Sequence[tuple[str, Finding]]) -> tuple[Origin, ...]:
                                     "holders": [], "notices": [], "paths": [], "ids": []})
         for key, value in (("holders", holder), ("notices", f.evidence.matched),
                            ("paths", f.location.path), ("ids", fid)):
-            lst = g[key]
-            if value and isinstance(lst, list) and value not in lst:
-                lst.append(value)
-    return tuple(Origin(org=org, family=g["family"], license=g["license"],  # type: ignore[arg-type]
-                        holders=tuple(g["holders"]), notices=tuple(g["notices"]),  # type: ignore[arg-type]
-                        paths=tuple(g["paths"]), finding_ids=tuple(g["ids"]))  # type: ignore[arg-type]
+            if value and value not in g[key]:
+                g[key].append(value)
+    return tuple(Origin(org=org, family=g["family"], license=g["license"],
+                        holders=tuple(g["holders"]), notices=tuple(g["notices"]),
+                        paths=tuple(g["paths"]), finding_ids=tuple(g["ids"]))
                  for org, g in groups.items())
 
 
@@ -118,8 +168,10 @@ def _detected(findings: Sequence[tuple[str, Finding]], copied: tuple[CopiedCode,
                 ids_l.append(i)
 
     for fid, f in findings:
-        if f.kind == "license":
-            add(f.evidence.matched, "file", f.location.path or "", fid)
+        d = f.evidence.details or {}
+        if f.kind == "license" and d.get("source") != "declared":
+            expr = _str(d.get("license_expression")) or f.evidence.matched
+            add(expr, "file", f.location.path or "", fid)
     for c in copied:
         add(c.license, "copied-code", c.upstream, c.finding_id)
     for o in origins:
@@ -139,7 +191,7 @@ def _detected(findings: Sequence[tuple[str, Finding]], copied: tuple[CopiedCode,
 def assess_findings(result: AuditResult) -> Assessment:
     """Assess an audit result (findings and snapshot)."""
     findings = [(finding_id(i), f) for i, f in enumerate(result.findings)]
-    declared = _declared(result)
+    declared = _declared(result, findings)
     copied = _copied(findings)
     origins = _origins(findings)
     lineage = lineage_claims(findings, declared.base_models)

@@ -19,6 +19,8 @@ from .model import (
 # Findings of the license analyzer that are already discrepancies: shown as they are.
 PASSTHROUGH = {"license-mismatch": "license-mismatch", "missing-license": "missing-license",
                "notice-missing": "missing-attribution", "license-review": "license-review"}
+# Notice statuses the clone analyzer gives when the upstream notice is gone from the copy.
+STRIPPED = ("removed", "replaced")
 _RANK = {"high": 3, "medium": 2, "low": 1, "info": 0}
 
 
@@ -72,14 +74,14 @@ def _licenses(detected: Sequence[DetectedLicense], declared: Declared) -> list[D
 def _notices(copied: Sequence[CopiedCode]) -> list[Discrepancy]:
     out = []
     for c in copied:
-        if c.notice_status not in ("removed", "changed"):
+        if c.notice_status not in STRIPPED + ("changed",):
             continue
         lines = (f" (lines {c.target_lines[0]}-{c.target_lines[1]})" if c.target_lines
                  else "")
         version = f" {c.version}" if c.version else ""
         was = f' Upstream notice: "{c.upstream_notice}".' if c.upstream_notice else ""
         now = (f' In the release: "{c.target_notice}".' if c.target_notice
-               else " In the release: no notice." if c.notice_status == "removed" else "")
+               else " In the release: no notice." if c.notice_status in STRIPPED else "")
         out.append(Discrepancy(
             kind=f"notice-{c.notice_status}",
             severity="high",

@@ -87,7 +87,7 @@ class _Checks:
     def check_notices_kept(self, needle: str | None) -> tuple[str, str]:
         if not self.copied:
             return "unknown", "no copied code detected, so no upstream notice to compare"
-        bad = [c for c in self.copied if c.notice_status in ("removed", "changed")]
+        bad = [c for c in self.copied if c.notice_status in ("removed", "replaced", "changed")]
         if bad:
             return "unmet", "; ".join(f"{c.path}: upstream notice {c.notice_status}"
                                       for c in bad[:5])

@@ -153,11 +153,13 @@ def evaluate(policy: Policy, a: Assessment, snapshot: Snapshot) -> PolicyResult:
         out += [Violation("lineage.fail_on_undeclared_base", d.title, d.finding_ids)
                 for d in a.discrepancies if d.kind == "undeclared-base-model"]
     for c in a.copied:
-        if (c.notice_status == "removed" and policy.fail_on_removed_notice) or \
+        stripped = c.notice_status in ("removed", "replaced")
+        if (stripped and policy.fail_on_removed_notice) or \
                 (c.notice_status == "changed" and policy.fail_on_changed_notice):
-            key = "removed" if c.notice_status == "removed" else "changed"
+            key = "removed" if stripped else "changed"
             out.append(Violation(f"notices.fail_on_{key}",
-                                 f"{c.path}: upstream notice of {c.upstream} {key}",
+                                 f"{c.path}: upstream notice of {c.upstream} "
+                                 f"{c.notice_status}",
                                  (c.finding_id,)))
     if policy.foreign_notices_in_notice_file:
         out += [Violation("attributions.foreign_notices_in_notice_file", d.title, d.finding_ids)

@@ -152,10 +152,14 @@ def line_chart(chart_id: str, spec: dict[str, Any]) -> LineChart | None:
     desc = (f"Line chart of {label} over {n} layers for "
             + " and ".join(name for name, _ in named)
             + (f"; shaded band: what unrelated models give (mean {_fmt(mean)} ± 2 × "
-               f"{_fmt(std)})" if band else "") + ". The values are in the table below.")
+               f"{_fmt(std)})" if band else "")
+            + (f" ({spec['band_note']})" if band and spec.get("band_note") else "")
+            + ". The values are in the table below.")
     return LineChart(id=chart_id, title=label, description=desc, width=WIDTH, height=HEIGHT,
                      series=tuple(series), band=band,
-                     band_label="unrelated models (null mean ± 2σ)" if band else None,
+                     band_label=("unrelated models (null mean ± 2σ"
+                                 + ("; overall score" if spec.get("band_note") else "") + ")")
+                     if band else None,
                      x_ticks=x_ticks, y_ticks=y_ticks, x_label="layer",
                      plot=(LEFT, TOP, pw, ph), table_head=head, table_rows=rows)
 
