@@ -44,7 +44,7 @@ class DemoOutcome:
     notes: tuple[str, ...]
 
 
-def index_corpus(name: str, folder: Path) -> str | None:
+def index_corpus(name: str, folder: Path, version: str, license: str) -> str | None:
     """Index the reference corpus through the `index add` command; a note if it cannot."""
     import typer.main
 
@@ -55,8 +55,8 @@ def index_corpus(name: str, folder: Path) -> str | None:
         return ("copied-code detection skipped: this build has no reference index "
                 "(`provscan index add` is not available)")
     try:
-        app(args=["index", "add", name, str(folder)], prog_name="provscan",
-            standalone_mode=False)
+        app(args=["index", "add", name, str(folder), "--replace", "--version", version,
+                  "--license", license], prog_name="provscan", standalone_mode=False)
     except Exception as exc:  # an index failure must not stop the rest of the demo
         return f"copied-code detection skipped: indexing the corpus failed: {exc}"
     return None
@@ -70,7 +70,8 @@ def run_demo(out: Path, say: Callable[[str], None]) -> DemoOutcome:
     demo = build_release(out / "example")
     notes: list[str] = []
     say(f"indexing the reference corpus (transformers {demo.transformers_version} files)")
-    note = index_corpus(f"transformers-{demo.transformers_version}", demo.corpus)
+    # transformers is Apache-2.0 (its LICENSE file, copied into the release, says so).
+    note = index_corpus("transformers", demo.corpus, demo.transformers_version, "apache-2.0")
     if note:
         notes.append(note)
     say(f"scanning {demo.release.name} against the base model {demo.base.name}")

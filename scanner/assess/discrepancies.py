@@ -46,7 +46,8 @@ def _lineage(lineage: Sequence[LineageClaim], declared: Declared) -> list[Discre
             title=f"Undeclared base model: the weights are {c.verdict}{rel} from {c.name}",
             explanation=(f"The model card declares base_model: {stated}. The weight analysis "
                          f"finds the checkpoint {c.verdict}{rel} from {c.name} ({c.reference})"
-                         + (f" (p = {c.p_value:.2g})" if c.p_value is not None else "")
+                         + (f" (p = {c.p_value:.2g})" if c.p_value else
+                            " (p < 1e-300)" if c.p_value == 0 else "")
                          + ". A derived model must name its base and honour its license"
                          + (f" ({c.license})." if c.license else ".")),
             finding_ids=c.finding_ids))

@@ -94,6 +94,10 @@ def _fmt(v: float | None, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
+def _pvalue(p: float | None) -> str:
+    return "< 1e-300" if p is not None and p <= 0 else _fmt(p)
+
+
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     if hi <= lo:
         hi = lo + 1.0
@@ -197,7 +201,7 @@ def signal_chart(chart_id: str, signals: Sequence[dict[str, Any]]) -> SignalChar
             name=str(s.get("name", "signal")), y=y, band_x=bx, band_w=bw, dot_x=sx(v),
             score=_fmt(v), null=(f"{_fmt(m)} ± {_fmt(sd)}" if m is not None and sd is not None
                                  else "unknown"),
-            z=_fmt(_num(s.get("z"))), p=_fmt(_num(s.get("p_value"))),
+            z=_fmt(_num(s.get("z"))), p=_pvalue(_num(s.get("p_value"))),
             robust_to=", ".join(str(r) for r in robust) if isinstance(robust, list | tuple)
             else str(robust), outside=outside))
     desc = ("Dot plot: each lineage signal's score (dot) against the band of scores that "

@@ -20,12 +20,22 @@ from .notice import render_notice
 STATUS_MARK = {"met": "✓", "unmet": "✗", "unknown": "?", "manual": "☐"}
 
 
+def pvalue(p: float | None) -> str:
+    """A p-value as a reader should see it: an underflow to 0 is "< 1e-300", not 0."""
+    if p is None:
+        return "–"
+    if p <= 0:
+        return "< 1e-300"
+    return f"{p:.2g}"
+
+
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(templates_dir())),
                       autoescape=select_autoescape(["html", "j2", "svg"],
                                                    default_for_string=True, default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals["status_mark"] = STATUS_MARK
+    env.filters["pvalue"] = pvalue
     return env
 
 

@@ -127,13 +127,13 @@ def upstream_text(c: CopiedCode) -> str | None:
 
 
 def side_by_side(result: AuditResult, c: CopiedCode) -> SideBySide:
-    """Aligned rows of the release file and its upstream, from the top of the matched
-    ranges (where notices live), at most MAX_SNIPPET_LINES rows."""
+    """Aligned rows of the release file and its upstream from their first lines (where the
+    notices are), at most MAX_SNIPPET_LINES rows."""
     target = (read_text(result.snapshot, c.path) or "").splitlines()
     upstream_raw = upstream_text(c)
     upstream = (upstream_raw or "").splitlines()
-    t0 = (c.target_lines[0] if c.target_lines else c.start_line or 1) - 1
-    u0 = (c.upstream_lines[0] if c.upstream_lines else 1) - 1
+    # From the top of both files: the notices live there, and the matched code follows.
+    t0 = u0 = 0
     left, right = target[t0:t0 + MAX_SNIPPET_LINES * 2], upstream[u0:u0 + MAX_SNIPPET_LINES * 2]
     rows: list[SideRow] = []
     matcher = difflib.SequenceMatcher(a=left, b=right, autojunk=False)

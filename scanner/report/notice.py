@@ -6,11 +6,29 @@ the applicable licenses prescribe, so a publisher can review it and ship it.
 
 from __future__ import annotations
 
+import re
+
 from ..assess import Assessment, assess
 from ..assess.model import CopiedCode
 from ..assess.release import release_name
 from ..audit import AuditResult
 from .interface import Format
+
+_COMMENT = re.compile(r"^\s*(#+|//+|/\*+|\*+/?|--|;+|\"\"\"|\'\'\')\s?")
+
+
+_CLOSE = re.compile(r"\s*\*+/\s*$")
+
+
+def notice_lines(text: str) -> list[str]:
+    """A notice as NOTICE-file lines: comment markers of the source language dropped, the
+    words kept verbatim, each line indented."""
+    out = []
+    for line in text.splitlines():
+        words = _CLOSE.sub("", _COMMENT.sub("", line)).rstrip()
+        if words:
+            out.append(f"    {words}")
+    return out
 
 
 def _section(title: str) -> list[str]:
@@ -33,12 +51,13 @@ def render_notice(assessment: Assessment, name: str) -> str:
             out.append(f"{c.path}: from {c.upstream_path}"
                        + (" (modified)" if c.share is not None and c.share < 0.999 else ""))
             if c.upstream_notice:
-                out.append(f"    {c.upstream_notice}")
+                out += notice_lines(c.upstream_notice)
     for o in assessment.origins:
         fam = f" / {o.family}" if o.family else ""
         lic = f" (license: {o.license})" if o.license else ""
         out += _section(f"{o.org}{fam}{lic}")
-        out += [f"    {n}" for n in o.notices]
+        for n in o.notices:
+            out += notice_lines(n)
         out.append("    in: " + ", ".join(o.paths))
     bases = [c for c in assessment.lineage if c.verdict in ("identical", "derived")]
     for claim in bases:
