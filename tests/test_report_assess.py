@@ -117,3 +117,22 @@ def test_per_layer_signal_values_become_curves(demo_result: AuditResult) -> None
     cos = curves["direct_cosine"]
     assert cos["layers"] == [0, 1, 2, 3] and all(v > 0.98 for v in cos["values"])
     assert cos["null_std"] == 0.004
+
+
+def test_a_change_notice_must_be_the_copys_own(demo_release, tmp_path: Path) -> None:
+    import shutil
+
+    from test_report_data import demo_findings
+
+    obs = {o.id: o for o in assess_findings(
+        audit_with(demo_release.release, demo_findings(demo_release))).obligations}
+    # modeling_acme.py keeps transformers' "modified from its original forms": not its own
+    assert obs["apache-2.0/state-changes"].status == "unmet"
+    assert "modeling_acme.py" in obs["apache-2.0/state-changes"].how_checked
+    copy = tmp_path / demo_release.release.name
+    shutil.copytree(demo_release.release, copy)
+    target = copy / "modeling_acme.py"
+    target.write_text("# Changed by Acme AI Labs: header and defaults.\n" + target.read_text())
+    obs = {o.id: o for o in assess_findings(
+        audit_with(copy, demo_findings(demo_release))).obligations}
+    assert obs["apache-2.0/state-changes"].status == "met"

@@ -5,18 +5,16 @@ template escapes every string (findings come from hostile repositories)."""
 from __future__ import annotations
 
 import difflib
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 
 from ..assess.model import Assessment, CopiedCode, LineageClaim
 from ..assess.release import read_text
+from ..assess.upstream import upstream_text
 from ..audit import AuditResult
 from ..model import Finding
 from .charts import LineChart, SignalChart, line_chart, signal_chart
 
 MAX_SNIPPET_LINES = 30
-MAX_UPSTREAM_BYTES = 2 * 1024 * 1024
 CONTEXT = 2
 
 
@@ -72,58 +70,6 @@ def snippet(result: AuditResult, path: str | None, start: int | None, end: int |
     return Snippet(path=path, lines=tuple(Line(no=i, text=lines[i - 1][:400],
                                                mark=start <= i <= end)
                                           for i in range(lo, hi + 1)))
-
-
-def _package_root(name: str) -> Path | None:
-    if not name.isidentifier():
-        return None
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))).resolve()
-
-
-def _roots(c: CopiedCode) -> list[Path]:
-    """Where the upstream file may be read: the indexed corpus's folder (corpus_source), an
-    installed package (pkg:NAME, or a corpus named after a package)."""
-    roots: list[Path] = []
-    source = c.details.get("corpus_source")
-    if isinstance(source, str):
-        if source.startswith("pkg:"):
-            root = _package_root(source[4:].split("@")[0].split("==")[0])
-            if root is not None:
-                roots += [root, root.parent]
-        elif Path(source).is_dir():
-            roots.append(Path(source).resolve())
-    root = _package_root((c.corpus or "").split(":")[-1].split("@")[0].split("-")[0])
-    if root is not None:
-        roots += [root, root.parent]
-    return roots
-
-
-def upstream_text(c: CopiedCode) -> str | None:
-    """The upstream file: given inline by the clone analyzer, or read (bounded, never
-    outside the corpus root, no symlinks) from where the corpus was indexed from."""
-    for key in ("upstream_text", "upstream_excerpt"):
-        value = c.details.get(key)
-        if isinstance(value, str):
-            return value[:MAX_UPSTREAM_BYTES]
-    rel = PurePosixPath(c.upstream_path)
-    if not c.upstream_path or rel.is_absolute() or ".." in rel.parts:
-        return None
-    for root in _roots(c):
-        p = root / rel
-        try:
-            if p.is_symlink() or not p.is_file() or not p.resolve().is_relative_to(root) \
-                    or p.stat().st_size > MAX_UPSTREAM_BYTES:
-                continue
-            return p.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-    return None
 
 
 def side_by_side(result: AuditResult, c: CopiedCode) -> SideBySide:
