@@ -131,8 +131,10 @@ def test_a_change_notice_must_be_the_copys_own(demo_release, tmp_path: Path) -> 
     assert "modeling_acme.py" in obs["apache-2.0/state-changes"].how_checked
     copy = tmp_path / demo_release.release.name
     shutil.copytree(demo_release.release, copy)
-    target = copy / "modeling_acme.py"
-    target.write_text("# Changed by Acme AI Labs: header and defaults.\n" + target.read_text())
+    for name in ("modeling_acme.py", "configuration_acme.py", "tokenization_acme.py"):
+        target = copy / name
+        target.write_text("# Changed by Acme AI Labs: names and defaults.\n"
+                          + target.read_text())
     obs = {o.id: o for o in assess_findings(
         audit_with(copy, demo_findings(demo_release))).obligations}
     assert obs["apache-2.0/state-changes"].status == "met"
