@@ -139,6 +139,7 @@ def scan(
     write_reports(result, html=html_out, sarif=sarif_out, cyclonedx=cyclonedx_out,
                   spdx=spdx_out, notice=notice_out)
     print_summary(result)
+    print_verdict(result)
 
 
 # ---- index commands (reference code corpora) ----------------------------------------------
@@ -148,6 +149,16 @@ def scan(
 
 
 # ---- report commands (check, demo, batch) -------------------------------------------------
+
+
+def print_verdict(result: AuditResult) -> None:
+    """The assessment's verdict in one line: declared vs detected."""
+    from .assess import assess
+
+    v = assess(result).verdict
+    color = {"fail": "red", "warn": "yellow", "pass": "green"}[v.level]
+    out.print(f"  verdict: [{color}]{v.level.upper()}[/{color}] {escape(v.headline)}",
+              highlight=False, soft_wrap=True)
 
 
 def write_reports(result: AuditResult, **paths: Path | None) -> None:
@@ -236,6 +247,7 @@ def demo(
     for note in outcome.notes:
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     print_summary(outcome.result)
+    print_verdict(outcome.result)
     out.print("\nReports:", highlight=False)
     for path in outcome.written:
         out.print(f"  {escape(str(path))}", highlight=False, soft_wrap=True)

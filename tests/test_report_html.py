@@ -167,3 +167,28 @@ def test_hostile_text_from_the_release_is_escaped(tmp_path: Path) -> None:
 def test_clean_release_report_says_pass(tmp_path: Path) -> None:
     html = HtmlFormat().render(audit_with(make_clean_release(tmp_path / "c"), []))
     assert "Verdict: <span class=\"level\">PASS</span>" in html
+
+
+def _luminance(hex_color: str) -> float:
+    rgb = [int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(fg: str, bg: str) -> float:
+    hi, lo = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_text_colours_meet_wcag_aa() -> None:
+    from scanner.rules import templates_dir
+
+    css = (templates_dir() / "report.css").read_text()
+    var = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{6})", css))
+    white = "#ffffff"
+    pairs = [(var["ink"], white), (var["muted"], white), (var["accent"], white),
+             (var["fail"], var["fail-bg"]), (var["warn"], var["warn-bg"]),
+             (var["pass"], var["pass-bg"]), (white, var["fail"]), (white, var["warn"]),
+             (var["muted"], var["bg-soft"]), (var["ink"], "#fff3b0"), (var["ink"], "#fde2e1")]
+    for fg, bg in pairs:
+        assert contrast(fg, bg) >= 4.5, (fg, bg, contrast(fg, bg))
