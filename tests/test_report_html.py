@@ -192,3 +192,19 @@ def test_text_colours_meet_wcag_aa() -> None:
              (var["muted"], var["bg-soft"]), (var["ink"], "#fff3b0"), (var["ink"], "#fde2e1")]
     for fg, bg in pairs:
         assert contrast(fg, bg) >= 4.5, (fg, bg, contrast(fg, bg))
+
+
+def test_malformed_weight_details_do_not_break_the_report(tmp_path: Path) -> None:
+    root = make_clean_release(tmp_path / "r")
+    weird = Finding(kind="weights-derived", severity=Severity.HIGH, message="derived",
+                    evidence=Evidence(matched="ref", details={
+                        "verdict": "derived", "signals": [
+                            {"name": "a", "score": float("nan")},
+                            {"name": "b", "score": "high", "null_mean": None},
+                            {"name": "c", "score": 0.9, "null_mean": 0.1, "null_std": 0.0,
+                             "details": {"per_layer": {"x": 1, "1": "y"}}},
+                            "not a signal"],
+                        "curves": {"q": {"layers": [0, 1], "target": [1.0, float("inf")]},
+                                   "r": "nonsense"}}))
+    html = HtmlFormat().render(audit_with(root, [weird]))
+    assert "Verdict" in html and "signals-0" in html  # the valid signal is still charted

@@ -16,6 +16,7 @@ from .model import LineageClaim
 
 LINEAGE_KINDS = ("weights-derived", "undeclared-base-model", "weights-lineage")
 MAX_CARD = 256 * 1024
+MAX_LAYERS = 2000
 
 
 def short_name(ref: str) -> str:
@@ -80,7 +81,7 @@ def curves_of(details: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(s, dict) or not isinstance(s.get("details"), dict):
             continue
         per = s["details"].get("per_layer")
-        if not isinstance(per, dict) or len(per) < 2:
+        if not isinstance(per, dict) or not 2 <= len(per) <= MAX_LAYERS:
             continue
         try:
             layers = sorted((int(k), float(v)) for k, v in per.items())

@@ -114,7 +114,7 @@ def line_chart(chart_id: str, spec: dict[str, Any]) -> LineChart | None:
                        ("values", spec.get("value_label", "score"))):
         vals = spec.get(key)
         if isinstance(vals, list | tuple):
-            nums = [_num(v) for v in vals][:10_000]
+            nums = [_num(v) for v in vals][:2000]
             if nums and all(v is not None for v in nums):
                 named.append((str(label), [float(v) for v in nums if v is not None]))
     if not named:

@@ -17,6 +17,9 @@ from .html_view import view
 from .interface import Format
 from .notice import render_notice
 
+# A release with thousands of files gives thousands of findings; the HTML lists the first
+# ones (the JSON report has them all) so it stays a file a browser opens.
+MAX_FINDINGS_SHOWN = 2000
 STATUS_MARK = {"met": "✓", "unmet": "✗", "unknown": "?", "manual": "☐"}
 
 
@@ -53,4 +56,5 @@ class HtmlFormat(Format):
             kinds=sorted(Counter(str(f.kind) for f in snap.files).items()),
             by_id=dict(a.findings), notice=render_notice(a, name),
             obligation_counts=Counter(o.status for o in a.obligations),
+            max_findings=MAX_FINDINGS_SHOWN,
             **view(result, a))
