@@ -51,9 +51,10 @@ def test_clean_release_with_its_license_finding_passes(cli, tmp_path: Path) -> N
 
 def test_denied_license_fails_a_custom_policy(cli, tmp_path: Path) -> None:
     root = make_clean_release(tmp_path / "clean")
+    report = write_report(audit_with(root, []), tmp_path / "scan.json")  # no scancode load
     policy = tmp_path / "policy.toml"
     policy.write_text('[licenses]\ndenied = ["apache-*"]\n')
-    res = cli("check", str(root), "--policy", str(policy))
+    res = cli("check", str(report), "--policy", str(policy))
     assert res.returncode == 1
     assert "licenses.denied" in res.stdout and "apache-2.0" in res.stdout
 
