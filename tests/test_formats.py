@@ -96,6 +96,7 @@ def test_cyclonedx_has_the_undeclared_base_as_a_variant(demo_result: AuditResult
     assert release["type"] == "machine-learning-model"
     assert [v["name"] for v in release["pedigree"]["variants"]] == [BASE_NAME]
     assert "ancestors" not in release["pedigree"]
+    assert release["modelCard"]["modelParameters"]["architectureFamily"] == "qwen2"
     assert any("Qwen" in c["text"] for c in release["evidence"]["copyright"])
     copied = {c["name"]: c for c in doc["components"]}
     up = copied["modeling_acme.py"]["pedigree"]["ancestors"][0]

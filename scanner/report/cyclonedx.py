@@ -12,7 +12,7 @@ from typing import Any
 from .. import __version__
 from ..assess import Assessment, assess
 from ..assess.licenses import license_ids
-from ..assess.release import release_name
+from ..assess.release import read_text, release_name
 from ..audit import AuditResult
 from .interface import Format
 from .spdx_ids import spdx_expression, spdx_id
@@ -37,6 +37,30 @@ def _model(ref: str, name: str, lic: str | None, description: str) -> dict[str, 
     if lic:
         comp["licenses"] = licenses(lic, "concluded")
     return comp
+
+
+def _model_card(result: AuditResult) -> dict[str, Any]:
+    """What the release's own metadata says of the model: task (card) and architecture
+    (config.json), read bounded; nothing is guessed."""
+    params: dict[str, Any] = {}
+    card = result.snapshot.card
+    if card and card.pipeline_tag:
+        params["task"] = card.pipeline_tag
+    if card and card.datasets:
+        params["datasets"] = [{"type": "dataset", "name": d} for d in card.datasets[:50]]
+    text = read_text(result.snapshot, "config.json", 256 * 1024) \
+        if any(f.path == "config.json" for f in result.snapshot.files) else None
+    try:
+        config = json.loads(text) if text else {}
+    except ValueError:
+        config = {}
+    if isinstance(config, dict):
+        if isinstance(config.get("model_type"), str):
+            params["architectureFamily"] = config["model_type"]
+        archs = config.get("architectures")
+        if isinstance(archs, list) and archs and isinstance(archs[0], str):
+            params["modelArchitecture"] = archs[0]
+    return {"modelParameters": params} if params else {}
 
 
 def _release_component(result: AuditResult, a: Assessment) -> dict[str, Any]:
@@ -79,6 +103,9 @@ def _release_component(result: AuditResult, a: Assessment) -> dict[str, Any]:
         evidence["licenses"] = lic_ev
     if evidence:
         comp["evidence"] = evidence
+    card = _model_card(result)
+    if card:
+        comp["modelCard"] = card
     comp["properties"] = [{"name": "provscan:verdict", "value": a.verdict.level},
                           {"name": "provscan:headline", "value": a.verdict.headline}]
     comp["properties"] += [{"name": "provscan:discrepancy", "value": d.title}
