@@ -58,6 +58,18 @@ def transformers_root() -> tuple[Path, str]:
     return Path(next(iter(spec.submodule_search_locations))), version("transformers")
 
 
+def apache_license_text() -> str | None:
+    """The Apache-2.0 text as the installed transformers ships it, from its "Apache
+    License" title on (the line above it is Hugging Face's own copyright)."""
+    tf_root, _ = transformers_root()
+    lic = next(tf_root.parent.glob("transformers-*.dist-info/licenses/LICENSE"), None)
+    if lic is None:
+        return None
+    lines = lic.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.strip() == "Apache License"), 0)
+    return "".join(lines[start:])
+
+
 def replace_first_notice(text: str, new_line: str) -> str:
     """The text with its first copyright line replaced (what a careless vendor does)."""
     lines = text.splitlines(keepends=True)
@@ -138,9 +150,9 @@ def build_release(root: Path) -> DemoRelease:
     _write_model(release, fine_tune(base_tensors, seed=99), name=RELEASE_NAME, card=(
         "---\nlicense: apache-2.0\nlanguage: [en]\npipeline_tag: text-generation\n---\n"
         f"# {RELEASE_NAME}\n\nAcme's chat model, trained from scratch by Acme AI Labs.\n"))
-    lic = next(tf_root.parent.glob("transformers-*.dist-info/licenses/LICENSE"), None)
-    if lic is not None:
-        shutil.copyfile(lic, release / "LICENSE")
+    apache = apache_license_text()
+    if apache is not None:
+        (release / "LICENSE").write_text(apache, encoding="utf-8")
     for upstream, dest, replace in COPIED:
         text = (tf_root / upstream).read_text(encoding="utf-8")
         if replace:

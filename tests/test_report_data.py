@@ -19,6 +19,7 @@ from scanner.audit import AuditResult, audit
 from scanner.demo_release import (
     COPIED,
     DemoRelease,
+    apache_license_text,
     build_release,
     fine_tune,
     make_weights,
@@ -196,7 +197,7 @@ def make_clean_release(root: Path) -> Path:
     """A release with its own code, an Apache LICENSE and NOTICE, a matching card."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "README.md").write_text("---\nlicense: apache-2.0\n---\n# clean-model\n")
-    (root / "LICENSE").write_text("Apache License\nVersion 2.0, January 2004\n")
+    (root / "LICENSE").write_text(apache_license_text() or "Apache License 2.0\n")
     (root / "NOTICE").write_text("clean-model\nCopyright 2025 Clean Labs\n")
     (root / "train.py").write_text("# Copyright 2025 Clean Labs\nprint('hello')\n")
     return root
