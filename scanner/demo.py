@@ -23,6 +23,7 @@ from .report.notice import NoticeFormat
 from .report.sarif import SarifFormat
 from .report.spdx import SpdxFormat
 
+DEMO_CORPUS = "transformers-demo"
 OUTPUTS: tuple[tuple[str, Callable[[], Format]], ...] = (
     ("report.html", HtmlFormat), ("report.json", JsonFormat), ("report.sarif", SarifFormat),
     ("report.cdx.json", CycloneDxFormat), ("report.spdx.json", SpdxFormat),
@@ -70,8 +71,9 @@ def run_demo(out: Path, say: Callable[[str], None]) -> DemoOutcome:
     demo = build_release(out / "example")
     notes: list[str] = []
     say(f"indexing the reference corpus (transformers {demo.transformers_version} files)")
-    # transformers is Apache-2.0 (its LICENSE file, copied into the release, says so).
-    note = index_corpus("transformers", demo.corpus, demo.transformers_version, "apache-2.0")
+    # transformers is Apache-2.0 (its LICENSE file says so). The corpus gets a name of its
+    # own, so re-running the demo replaces only itself, never a user's "transformers" corpus.
+    note = index_corpus(DEMO_CORPUS, demo.corpus, demo.transformers_version, "apache-2.0")
     if note:
         notes.append(note)
     say(f"scanning {demo.release.name} against the base model {demo.base.name}")
