@@ -6,10 +6,10 @@ import hashlib
 import os
 from pathlib import Path
 
-from ..card import read_card
 from ..classify import HEAD_BYTES, classify
 from ..errors import SourceError
 from ..model import FileEntry, FileKind, Finding, not_analysed
+from ..card import read_card
 from .interface import ContentReader, Progress, Snapshot, Source, fail_if_too_many
 
 _HASH_CHUNK = 1 << 20
