@@ -116,6 +116,16 @@ def scan(
         "--against", help="Reference model or fingerprint file to compare weights with.")] = None,
     offline: Annotated[bool, typer.Option(
         "--offline", help="Use only local caches (also HF_HUB_OFFLINE=1).")] = False,
+    html_out: Annotated[Path | None, typer.Option(
+        "-o", "--html", help="Write the HTML report here.")] = None,
+    sarif_out: Annotated[Path | None, typer.Option("--sarif", help="Write SARIF 2.1.0 here.")]
+    = None,
+    cyclonedx_out: Annotated[Path | None, typer.Option(
+        "--cyclonedx", help="Write a CycloneDX 1.6 ML-BOM here.")] = None,
+    spdx_out: Annotated[Path | None, typer.Option(
+        "--spdx", help="Write SPDX 3.0 (JSON-LD, AI profile) here.")] = None,
+    notice_out: Annotated[Path | None, typer.Option(
+        "--notice", help="Write the generated NOTICE file here.")] = None,
 ) -> None:
     """Scan a release: inventory, card metadata and findings."""
     offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
@@ -126,7 +136,10 @@ def scan(
         from .report.json import JsonFormat
 
         JsonFormat().write(result, json_out)
+    write_reports(result, html=html_out, sarif=sarif_out, cyclonedx=cyclonedx_out,
+                  spdx=spdx_out, notice=notice_out)
     print_summary(result)
+    print_verdict(result)
 
 
 # ---- index commands (reference code corpora) ----------------------------------------------
@@ -190,6 +203,112 @@ def index_remove(name: Annotated[str, typer.Argument(help="Name of the corpus.")
 
 
 # ---- report commands (check, demo, batch) -------------------------------------------------
+
+
+def print_verdict(result: AuditResult) -> None:
+    """The assessment's verdict in one line: declared vs detected."""
+    from .assess import assess
+
+    v = assess(result).verdict
+    color = {"fail": "red", "warn": "yellow", "pass": "green"}[v.level]
+    out.print(f"  verdict: [{color}]{v.level.upper()}[/{color}] {escape(v.headline)}",
+              highlight=False, soft_wrap=True)
+
+
+def write_reports(result: AuditResult, **paths: Path | None) -> None:
+    """Write each requested format (html, sarif, cyclonedx, spdx, notice) to its path."""
+    from .report.cyclonedx import CycloneDxFormat
+    from .report.html import HtmlFormat
+    from .report.interface import Format
+    from .report.notice import NoticeFormat
+    from .report.sarif import SarifFormat
+    from .report.spdx import SpdxFormat
+
+    formats: dict[str, type[Format]] = {
+        "html": HtmlFormat, "sarif": SarifFormat, "cyclonedx": CycloneDxFormat,
+        "spdx": SpdxFormat, "notice": NoticeFormat}
+    for name, path in paths.items():
+        if path is not None:
+            formats[name]().write(result, path)
+            err.print(f"wrote {name} report: {path}", highlight=False, markup=False)
+
+
+@app.command()
+def check(
+    target: Annotated[str, typer.Argument(
+        help="Release (folder, git URL/path[@rev], hf:org/name[@rev]) or the JSON report "
+             "of an earlier `provscan scan --json`.")],
+    policy: Annotated[Path | None, typer.Option(
+        "--policy", help="Policy TOML (default: rules/policy_default.toml).")] = None,
+    against: Annotated[list[str] | None, typer.Option(
+        "--against", help="Reference model or fingerprint file to compare weights with.")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="Write the policy result (and the assessment) as JSON here.")] = None,
+) -> None:
+    """Gate a release on a policy: exit 0 pass, 1 violations, 2 error."""
+    import json as _json
+
+    from .assess import assess
+    from .assess.policy import evaluate, load_policy
+    from .report.json import load_result
+
+    rules = load_policy(policy)
+    as_report = Path(target)
+    if as_report.suffix == ".json" and as_report.is_file():
+        result = load_result(as_report)
+    else:
+        offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
+        with progress_display() as progress:
+            result = audit(target, AuditOptions(offline=offline, against=tuple(against or ())),
+                           progress=progress)
+    assessment = assess(result)
+    outcome = evaluate(rules, assessment, result.snapshot)
+    if json_out is not None:
+        from dataclasses import asdict
+
+        from . import SCHEMA_VERSION
+
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(_json.dumps({
+            "schema_version": SCHEMA_VERSION, "target": result.snapshot.target,
+            "policy": rules.source, "passed": outcome.passed,
+            "violations": [asdict(v) for v in outcome.violations],
+            "verdict": asdict(assessment.verdict)}, indent=2) + "\n")
+    where = f"{result.snapshot.target} (policy: {rules.source})"
+    if outcome.passed:
+        out.print(f"[green]PASS[/green] {escape(where)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_OK)
+    out.print(f"[red]FAIL[/red] {escape(where)}: {len(outcome.violations)} violation(s)",
+              highlight=False, soft_wrap=True)
+    for v in outcome.violations:
+        refs = f" [{', '.join(v.finding_ids)}]" if v.finding_ids else ""
+        out.print(f"  {escape(v.rule)}: {escape(v.message)}{escape(refs)}", highlight=False,
+                  soft_wrap=True)
+    raise typer.Exit(EXIT_VIOLATIONS)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option(
+        "--out", help="Folder for the example release and every report.")] = Path("demo-report"),
+) -> None:
+    """Build an example release from real upstream code, scan it, write every report."""
+    from .demo import run_demo
+
+    outcome = run_demo(out_dir, lambda line: err.print(line, highlight=False, markup=False,
+                                                       soft_wrap=True))
+    for note in outcome.notes:
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    print_summary(outcome.result)
+    print_verdict(outcome.result)
+    out.print("\nReports:", highlight=False)
+    for path in outcome.written:
+        out.print(f"  {escape(str(path))}", highlight=False, soft_wrap=True)
+    release = outcome.demo.release
+    out.print(f"\nOpen {escape(str(outcome.written[0]))} in a browser. Gate it in CI with:\n"
+              f"  provscan check {escape(str(release))} --against "
+              f"{escape(str(outcome.demo.base))}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:

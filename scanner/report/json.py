@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from .. import SCHEMA_VERSION, __version__
+from ..analyzers import AuditOptions
+from ..assess import assess
+from ..assess.model import finding_id
 from ..audit import AuditResult
-from ..model import FileEntry
+from ..card import card_from_mapping
+from ..errors import SourceError
+from ..model import Evidence, FileEntry, FileKind, Finding, LfsPointer, Location, Severity
+from ..sources import open_target
+from ..sources.interface import ContentReader, Snapshot
+from .assessment_dict import assessment_to_dict
 from .interface import Format
 
 
@@ -42,7 +51,9 @@ def result_to_dict(result: AuditResult) -> dict[str, Any]:
             "findings": dict(sorted(Counter(f.kind for f in result.findings).items())),
         },
         "files": [file_to_dict(f) for f in snap.files],
-        "findings": [f.to_dict() for f in result.findings],
+        "findings": [{"id": finding_id(i), **f.to_dict()}
+                     for i, f in enumerate(result.findings)],
+        "assessment": assessment_to_dict(assess(result)),
     }
 
 
@@ -51,3 +62,49 @@ class JsonFormat(Format):
 
     def render(self, result: AuditResult) -> str:
         return json.dumps(result_to_dict(result), indent=2, sort_keys=False, default=str) + "\n"
+
+
+class _NoContent(ContentReader):
+    """A reader for a result loaded from JSON whose release is not at hand."""
+
+    def read_range(self, path: str, start: int, length: int) -> bytes:
+        raise SourceError(f"{path}: content not available (result loaded from a JSON report)")
+
+    def local_path(self, path: str) -> Path:
+        raise SourceError(f"{path}: content not available (result loaded from a JSON report)")
+
+
+def _finding(d: dict[str, Any]) -> Finding:
+    loc, ev = d.get("location") or {}, d.get("evidence") or {}
+    return Finding(
+        kind=str(d["kind"]), severity=Severity(d["severity"]), message=str(d["message"]),
+        location=Location(**{k: loc[k] for k in ("path", "start_line", "end_line", "tensor",
+                                                 "layer") if k in loc}),
+        evidence=Evidence(**{k: ev[k] for k in ("matched", "score", "null_mean", "null_std",
+                                                "z", "p_value", "details") if k in ev}),
+        analyzer=str(d.get("analyzer", "")))
+
+
+def load_result(path: Path) -> AuditResult:
+    """An AuditResult from a JSON report, so `check` can gate a scan made earlier. File
+    contents come from the release folder when it is still there (local scans)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        files = tuple(FileEntry(path=f["path"], size=int(f["size"]), sha256=f.get("sha256"),
+                                kind=FileKind(f["kind"]), language=f.get("language"),
+                                weight_format=f.get("weight_format"),
+                                lfs=LfsPointer(**f["lfs"]) if f.get("lfs") else None,
+                                target=f.get("target")) for f in data["files"])
+        card = card_from_mapping(data["card"]) if data.get("card") else None
+        findings = tuple(_finding(f) for f in data["findings"])
+        target, source = str(data["target"]), str(data["source"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SourceError(f"{path}: not a provscan JSON report ({exc})") from exc
+    if not str(data.get("schema_version", "")).startswith("1."):
+        raise SourceError(f"{path}: unsupported schema_version {data.get('schema_version')!r}")
+    reader: ContentReader = _NoContent()
+    if source == "local" and Path(target).is_dir():
+        reader = open_target(target).reader
+    snapshot = Snapshot(target=target, source=source, revision=data.get("revision"),
+                        files=files, reader=reader, card=card, info=data.get("info") or {})
+    return AuditResult(snapshot=snapshot, findings=findings, options=AuditOptions())

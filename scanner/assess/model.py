@@ -1,0 +1,166 @@
+"""What the assessment establishes: declared vs detected, discrepancies, obligations.
+
+Frozen dataclasses, like every stage boundary. Findings are referred to by their id
+(F1, F2 ... in the audit's order), so every claim in a report links back to its evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import Finding
+
+
+def finding_id(index: int) -> str:
+    """The stable id of the index-th finding of an audit (F1 is the first)."""
+    return f"F{index + 1}"
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the release says about itself (its model card / Hub metadata)."""
+
+    license: str | None
+    """The card's license key as written (apache-2.0, llama3, other...)."""
+    license_name: str | None
+    license_ids: tuple[str, ...]
+    """License ids the declaration stands for, lower-case (license_name for `other`)."""
+    base_models: tuple[str, ...]
+    base_model_relation: str | None
+    has_card: bool
+
+
+@dataclass(frozen=True)
+class DetectedLicense:
+    """A license found somewhere in or behind the release."""
+
+    expression: str
+    ids: tuple[str, ...]
+    """The license ids of the expression, lower-case."""
+    via: str
+    """file, copied-code, foreign-notice or base-model."""
+    where: tuple[str, ...]
+    """Paths (or a base model reference) where it was found."""
+    finding_ids: tuple[str, ...]
+    reflected: bool
+    """Whether the declared license covers it (same id, or the card names it)."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """An upstream whose material is in the release: an org / model family and its notices."""
+
+    org: str
+    family: str | None
+    license: str | None
+    holders: tuple[str, ...]
+    notices: tuple[str, ...]
+    """Copyright lines verbatim, deduplicated, in order of first appearance."""
+    paths: tuple[str, ...]
+    finding_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LineageClaim:
+    """A base model the weights derive from, and whether the card declares it."""
+
+    reference: str
+    name: str
+    """A short name for the reference (its repo name, or the folder name of a path)."""
+    verdict: str
+    relation: str | None
+    declared: bool
+    license: str | None
+    score: float | None
+    z: float | None
+    p_value: float | None
+    signals: tuple[dict[str, Any], ...]
+    curves: dict[str, Any]
+    finding_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CopiedCode:
+    """One copied file: where it sits in the release, where it comes from, its notice."""
+
+    path: str
+    start_line: int | None
+    end_line: int | None
+    upstream: str
+    """corpus:path of the upstream file."""
+    upstream_path: str
+    corpus: str
+    version: str | None
+    license: str | None
+    share: float | None
+    notice_status: str
+    """kept, changed, removed or unknown."""
+    upstream_notice: str | None
+    target_notice: str | None
+    target_lines: tuple[int, int] | None
+    upstream_lines: tuple[int, int] | None
+    finding_id: str
+    details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """A difference between what is declared and what was detected: the headline."""
+
+    kind: str
+    """undeclared-base-model, license-not-reflected, notice-removed, notice-changed,
+    missing-attribution, missing-license, license-mismatch, license-review."""
+    severity: str
+    title: str
+    explanation: str
+    finding_ids: tuple[str, ...]
+    path: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+
+
+@dataclass(frozen=True)
+class Obligation:
+    """What one license obliges, why it applies here, and whether the release meets it."""
+
+    id: str
+    family: str
+    family_name: str
+    title: str
+    text: str
+    section: str
+    quote: str
+    source_url: str
+    applies_because: tuple[str, ...]
+    status: str
+    """met, unmet, unknown (could not be checked) or manual (a person must check)."""
+    how_checked: str
+    notice: str | None = None
+    """The attribution text the license prescribes for a NOTICE file, if any."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer in one line, and the level it implies."""
+
+    level: str
+    """fail (discrepancies of high severity), warn, or pass."""
+    headline: str
+    points: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything the reports say, derived from one audit's findings and snapshot."""
+
+    declared: Declared
+    detected_licenses: tuple[DetectedLicense, ...]
+    origins: tuple[Origin, ...]
+    lineage: tuple[LineageClaim, ...]
+    copied: tuple[CopiedCode, ...]
+    discrepancies: tuple[Discrepancy, ...]
+    obligations: tuple[Obligation, ...]
+    verdict: Verdict
+    findings: tuple[tuple[str, Finding], ...]
+    """(id, finding) for every finding of the audit."""

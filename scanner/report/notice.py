@@ -1,0 +1,81 @@
+"""The NOTICE file a release should carry: third-party notices verbatim, with their origin.
+
+Generated from what was detected (copied code, foreign notices, the base model) and what
+the applicable licenses prescribe, so a publisher can review it and ship it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..assess import Assessment, assess
+from ..assess.model import CopiedCode
+from ..assess.release import release_name
+from ..audit import AuditResult
+from .interface import Format
+
+_COMMENT = re.compile(r"^\s*(#+|//+|/\*+|\*+/?|--|;+|\"\"\"|\'\'\')\s?")
+
+
+_CLOSE = re.compile(r"\s*\*+/\s*$")
+
+
+def notice_lines(text: str) -> list[str]:
+    """A notice as NOTICE-file lines: comment markers of the source language dropped, the
+    words kept verbatim, each line indented."""
+    out = []
+    for line in text.splitlines():
+        words = _CLOSE.sub("", _COMMENT.sub("", line)).rstrip()
+        if words:
+            out.append(f"    {words}")
+    return out
+
+
+def _section(title: str) -> list[str]:
+    return ["", title, "-" * len(title)]
+
+
+def render_notice(assessment: Assessment, name: str) -> str:
+    out = [f"{name}", "",
+           "This release contains material from third parties. Their notices follow,",
+           "verbatim, with where provscan found them. Review before publishing."]
+    by_upstream: dict[str, list[CopiedCode]] = {}
+    for c in assessment.copied:
+        by_upstream.setdefault(c.corpus or "upstream", []).append(c)
+    for corpus, items in by_upstream.items():
+        version = next((c.version for c in items if c.version), None)
+        lic = next((c.license for c in items if c.license), None)
+        out += _section(f"Code from {corpus}" + (f" {version}" if version else "")
+                        + (f" (license: {lic})" if lic else ""))
+        for c in items:
+            out.append(f"{c.path}: from {c.upstream_path}"
+                       + (" (modified)" if c.share is not None and c.share < 0.999 else ""))
+            if c.upstream_notice:
+                out += notice_lines(c.upstream_notice)
+    for o in assessment.origins:
+        fam = f" / {o.family}" if o.family else ""
+        lic = f" (license: {o.license})" if o.license else ""
+        out += _section(f"{o.org}{fam}{lic}")
+        for n in o.notices:
+            out += notice_lines(n)
+        out.append("    in: " + ", ".join(o.paths))
+    bases = [c for c in assessment.lineage if c.verdict in ("identical", "derived")]
+    for claim in bases:
+        rel = f" ({claim.relation})" if claim.relation else ""
+        out += _section(f"Base model: {claim.name}")
+        out.append(f"    The weights of this release are derived{rel} from {claim.name}"
+                   + (f", licensed under {claim.license}." if claim.license else "."))
+    prescribed = list(dict.fromkeys(o.notice for o in assessment.obligations if o.notice))
+    if prescribed:
+        out += _section("Attribution notices required by the licenses")
+        out += [f"    {n}" for n in prescribed]
+    if len(out) == 4:
+        out += ["", "No third-party material was detected."]
+    return "\n".join(out) + "\n"
+
+
+class NoticeFormat(Format):
+    name = "notice"
+
+    def render(self, result: AuditResult) -> str:
+        return render_notice(assess(result), release_name(result.snapshot))

@@ -1,0 +1,140 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_report_data)
+"""The assessment: declared vs detected discrepancies and the obligations checklist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_report_data import (  # noqa: F401
+    audit_with,
+    brief_shape_findings,
+    demo_release,
+    demo_result,
+    make_clean_release,
+)
+
+from scanner.assess import assess_findings
+from scanner.assess.licenses import family_of, license_ids, reflected
+from scanner.audit import AuditResult
+from scanner.demo_release import BASE_NAME
+from scanner.model import Evidence, Finding, Location, Severity
+
+
+def test_undeclared_base_model_is_the_headline(demo_result: AuditResult) -> None:
+    a = assess_findings(demo_result)
+    assert a.verdict.level == "fail"
+    first = a.discrepancies[0]
+    assert first.kind == "undeclared-base-model" and BASE_NAME in first.title
+    assert not a.lineage[0].declared and a.lineage[0].relation == "fine-tune"
+
+
+def test_changed_notice_and_base_license_are_discrepancies(demo_result: AuditResult) -> None:
+    kinds = {d.kind: d for d in assess_findings(demo_result).discrepancies}
+    assert kinds["notice-replaced"].path == "modeling_acme.py"
+    assert "Acme" in kinds["notice-replaced"].explanation
+    assert "EleutherAI" in kinds["notice-replaced"].explanation
+    # the base's Qwen license (read from the reference's own card) is not apache-2.0
+    assert assess_findings(demo_result).lineage[0].license == "qwen"
+    assert any(d.kind == "license-not-reflected" and "qwen" in d.title
+               for d in assess_findings(demo_result).discrepancies)
+
+
+def test_qwen_notices_keep_their_origin_and_verbatim_lines(demo_result: AuditResult) -> None:
+    origins = assess_findings(demo_result).origins
+    qwen = next(o for o in origins if o.family == "Qwen")
+    assert qwen.org == "Alibaba Group"
+    assert all("Qwen" in n for n in qwen.notices)
+    assert set(qwen.paths) == {"configuration_acme.py", "tokenization_acme.py"}
+
+
+def test_obligations_carry_their_clause_and_a_checked_status(demo_result: AuditResult) -> None:
+    obs = {o.id: o for o in assess_findings(demo_result).obligations}
+    assert obs["apache-2.0/license-copy"].status == "met"  # the LICENSE file is there
+    assert obs["apache-2.0/notice-file"].status == "unmet"  # no NOTICE file
+    assert obs["apache-2.0/keep-notices"].status == "unmet"  # a notice was replaced
+    assert "4(c)" in obs["apache-2.0/keep-notices"].section
+    assert "retain" in obs["apache-2.0/keep-notices"].quote
+    # the detected base's Qwen license brings its own duties, with the reason why
+    assert obs["qwen/built-with"].status == "unmet"
+    assert any("base model" in r for r in obs["qwen/built-with"].applies_because)
+
+
+def test_clean_release_passes(tmp_path: Path) -> None:
+    root = make_clean_release(tmp_path / "clean")
+    lic = Finding(kind="license", severity=Severity.INFO, message="Apache-2.0",
+                  location=Location(path="LICENSE"), evidence=Evidence(matched="apache-2.0"))
+    a = assess_findings(audit_with(root, [lic]))
+    assert a.verdict.level == "pass" and not a.discrepancies
+
+
+def test_declared_base_is_confirmed_not_flagged(tmp_path: Path) -> None:
+    root = make_clean_release(tmp_path / "r")
+    (root / "README.md").write_text("---\nlicense: apache-2.0\nbase_model: org/base-7b\n---\n")
+    derived = Finding(kind="weights-derived", severity=Severity.INFO, message="derived",
+                      evidence=Evidence(details={"base": "hf:org/base-7b@main",
+                                                 "base_license": "apache-2.0",
+                                                 "verdict": "derived", "relation": "fine-tune"}))
+    a = assess_findings(audit_with(root, [derived]))
+    assert a.lineage[0].declared and a.verdict.level == "pass"
+
+
+def test_license_ids_and_families() -> None:
+    assert license_ids("Apache-2.0 AND (MIT OR LicenseRef-scancode-llama-3.1-license)") == (
+        "apache-2.0", "mit", "llama-3.1-license")
+    assert family_of("llama3.1").id == "llama3"
+    assert family_of("gemma").id == "gemma"
+    assert family_of("cc-by-nc-4.0").id == "cc-by-nc"
+    assert family_of("creativeml-openrail-m").id == "openrail"
+    assert not reflected("qwen", ("apache-2.0",))
+    assert reflected("mit", ("apache-2.0",))
+    assert reflected("llama3.1", ("llama3",))
+
+
+def test_flat_shapes_of_the_brief_are_read_too(demo_release) -> None:
+    a = assess_findings(audit_with(demo_release.release, brief_shape_findings(demo_release)))
+    assert a.origins[0].family == "Qwen" and a.origins[0].org == "Alibaba Group"
+    assert a.copied[0].notice_status == "changed"
+    assert a.copied[0].upstream_lines == (1, 50)
+    assert a.lineage[0].license == "qwen" and "std_q" in a.lineage[0].curves
+    kinds = {d.kind for d in a.discrepancies}
+    assert {"undeclared-base-model", "notice-changed", "license-not-reflected"} <= kinds
+
+
+def test_declared_license_resolved_by_the_license_analyzer_counts(tmp_path: Path) -> None:
+    from test_report_data import declared_license_finding
+
+    root = make_clean_release(tmp_path / "r")
+    (root / "README.md").write_text("---\nlicense: other\nlicense_name: qwen\n---\n")
+    found = [declared_license_finding("other (qwen)", "qwen-2024",
+                                      "LicenseRef-scancode-qwen-2024", "model-license")]
+    a = assess_findings(audit_with(root, found))
+    assert "qwen-2024" in a.declared.license_ids
+    assert {o.family for o in a.obligations} == {"qwen"}
+
+
+def test_per_layer_signal_values_become_curves(demo_result: AuditResult) -> None:
+    curves = assess_findings(demo_result).lineage[0].curves
+    cos = curves["direct_cosine"]
+    assert cos["layers"] == [0, 1, 2, 3] and all(v > 0.98 for v in cos["values"])
+    assert cos["null_std"] == 0.004
+
+
+def test_a_change_notice_must_be_the_copys_own(demo_release, tmp_path: Path) -> None:
+    import shutil
+
+    from test_report_data import demo_findings
+
+    obs = {o.id: o for o in assess_findings(
+        audit_with(demo_release.release, demo_findings(demo_release))).obligations}
+    # modeling_acme.py keeps transformers' "modified from its original forms": not its own
+    assert obs["apache-2.0/state-changes"].status == "unmet"
+    assert "modeling_acme.py" in obs["apache-2.0/state-changes"].how_checked
+    copy = tmp_path / demo_release.release.name
+    shutil.copytree(demo_release.release, copy)
+    for name in ("modeling_acme.py", "configuration_acme.py", "tokenization_acme.py"):
+        target = copy / name
+        target.write_text("# Changed by Acme AI Labs: names and defaults.\n"
+                          + target.read_text())
+    obs = {o.id: o for o in assess_findings(
+        audit_with(copy, demo_findings(demo_release))).obligations}
+    assert obs["apache-2.0/state-changes"].status == "met"
