@@ -27,6 +27,9 @@ def default_analyzers() -> list[Analyzer]:
     # copied code against indexed corpora (issue: clones)
 
     # weight lineage against --against references (issue: weights)
+    from .weights.analyzer import WeightsAnalyzer
+
+    analyzers.append(WeightsAnalyzer())
 
     return analyzers
 

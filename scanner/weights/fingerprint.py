@@ -128,11 +128,12 @@ def is_fingerprint_file(path: str) -> bool:
 
 
 # ---- extraction ---------------------------------------------------------------------------
-def _heads(config: dict[str, Any], d: int | None) -> Heads:
+def _heads(config: dict[str, Any], d: int | None, arch: str | None) -> Heads:
     h = config.get("num_attention_heads") or config.get("n_head")
     kv = config.get("num_key_value_heads") or h
     hd = config.get("head_dim") or (d // h if d and h else None)
-    return Heads(int(h) if h else None, int(kv) if kv else None, int(hd) if hd else None)
+    return Heads(int(h) if h else None, int(kv) if kv else None, int(hd) if hd else None,
+                 arch)
 
 
 def _normed(rows: np.ndarray, center: bool) -> np.ndarray:
@@ -175,7 +176,10 @@ class _Extractor:
         d = cfg.get("hidden_size") or cfg.get("n_embd") or (embed_shape[1] if embed_shape
                                                              else None)
         self.d = int(d) if d else None
-        self.heads = _heads(cfg, self.d)
+        arch = None
+        if model.reader.fmt == "gguf":
+            arch = str(model.reader.metadata().get("general.architecture", "")) or None
+        self.heads = _heads(cfg, self.d, arch)
         self.canon, self.unknown = map_roles(self.metas, self.heads)
         self.by_key: dict[RoleKey, CanonTensor] = {c.key: c for c in self.canon}
         self.loader = CanonLoader(model.reader, self.heads)
@@ -222,9 +226,29 @@ def _fit(w: np.ndarray | None, d: int | None, cols: bool = True) -> np.ndarray |
     return w if w.shape[0] == d else (w.T if w.shape[1] == d else None)
 
 
-def extract(model: LoadedModel, anchors_form: int = ANCHORS_FORM) -> Fingerprint:
+# Checkpoints below this size are "tiny": the 1% size budget does not bind them.
+TINY_BYTES = 64 * 1024 * 1024
+
+
+def _budget(model: LoadedModel, ex: _Extractor) -> tuple[int, int]:
+    """Anchor counts (embedding rows, forms) that keep a fingerprint under 1% of the model."""
+    total = model.total_bytes
+    if total < TINY_BYTES or not ex.d:
+        return ANCHORS_EMBED, ANCHORS_FORM
+    n_layers = 1 + max((c.key.layer for c in ex.canon), default=0)
+    n_exp = 1 + max((c.key.expert for c in ex.canon), default=-1)
+    n_forms = max(1, n_layers * (4 + 2 * max(n_exp, 0)))
+    # float16 storage: half the budget to forms, a quarter to anchor embedding rows.
+    k_form = int((0.005 * total / (2 * n_forms)) ** 0.5)
+    k_embed = int(0.0025 * total / (2 * ex.d))
+    return (max(64, min(ANCHORS_EMBED, k_embed)), max(32, min(ANCHORS_FORM, k_form)))
+
+
+def extract(model: LoadedModel, anchors_form: int | None = None) -> Fingerprint:
     """One streaming pass over the checkpoint; memory is a layer's few tensors at most."""
     ex = _Extractor(model)
+    n_embed, k_form = _budget(model, ex)
+    anchors_form = min(anchors_form or k_form, n_embed)
     vocab_h = token_hashes(model.vocab) if model.vocab is not None else None
     embed = ex.get("embed")
     anchor_ids = np.zeros(0, dtype=np.int64)
@@ -238,7 +262,7 @@ def extract(model: LoadedModel, anchors_form: int = ANCHORS_FORM) -> Fingerprint
         order = np.argsort(hashes, kind="stable")
         # Tokens the vocabulary lists twice or not at all would make anchors ambiguous.
         _, first = np.unique(hashes[order], return_index=True)
-        order = order[first][:ANCHORS_EMBED]
+        order = order[first][:n_embed]
         anchor_ids = order
         anchor_hashes = hashes[order]
         anchor_embed = embed[anchor_ids].astype(np.float32)

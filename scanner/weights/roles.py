@@ -52,6 +52,8 @@ class CanonTensor:
     """Which piece of a split (q=0, k=1, v=2; gate=0, up=1)."""
     expert_index: int | None = None
     """Index into a stacked experts tensor."""
+    unrope: int = 0
+    """Heads whose rows llama.cpp interleaved for rotary embedding (0: none)."""
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,18 @@ class Heads:
     n_heads: int | None
     n_kv: int | None
     head_dim: int | None
+    arch: str | None = None
+    """GGUF general.architecture, where the checkpoint is a GGUF file."""
 
 
 @cache
 def _compiled() -> tuple[tuple[re.Pattern[str], dict[str, Any]], ...]:
     rules = load_rules("tensor_roles")["rule"]
     return tuple((re.compile(r["pattern"]), r) for r in rules)
+
+
+def _rope_archs() -> set[str]:
+    return set(load_rules("tensor_roles").get("gguf_rope_interleaved", {}).get("archs", []))
 
 
 def norm_offset(model_type: str | None) -> float:
@@ -114,6 +122,9 @@ def map_roles(metas: list[TensorMeta], heads: Heads) -> tuple[list[CanonTensor],
             if rule.get("stacked") and len(shape) == 3:
                 experts = list(range(shape[0]))
                 shape = shape[1:]
+            unrope = 0
+            if rule.get("rope") == "interleaved" and heads.arch in _rope_archs():
+                unrope = (heads.n_heads if rule["role"] == "attn_q" else heads.n_kv) or 0
             for e in experts:
                 ekey = expert if e is None else e
                 split = rule.get("split")
@@ -127,7 +138,7 @@ def map_roles(metas: list[TensorMeta], heads: Heads) -> tuple[list[CanonTensor],
                                                transposed, split, i, e))
                 else:
                     out.append(CanonTensor(RoleKey(role, layer, ekey), m.name, shape, m.dtype,
-                                           m.quantized, transposed, None, 0, e))
+                                           m.quantized, transposed, None, 0, e, unrope))
             break
         else:
             unknown.append(m.name)
@@ -154,6 +165,11 @@ class CanonLoader:
             arr = arr.T
         if ct.expert_index is not None:
             arr = arr[ct.expert_index]
+        if ct.unrope and arr.shape[0] % (2 * ct.unrope) == 0:
+            h = ct.unrope
+            rest = arr.shape[1:]
+            arr = arr.reshape(h, arr.shape[0] // h // 2, 2, *rest).swapaxes(1, 2).reshape(
+                -1, *rest)
         if ct.split is None:
             return arr
         if ct.split == "qkv_heads" and self._heads.n_heads:

@@ -87,7 +87,7 @@ def rotate_residual(t: dict[str, np.ndarray], seed: int, permutation: bool = Fal
     g = t["model.norm.weight"]
     out["model.norm.weight"] = np.ones(d, np.float32)
     out["lm_head.weight"] = f32((t["lm_head.weight"] * g) @ q)
-    for k, v in t.items():
+    for k, _v in t.items():
         if ".layers." not in k or not k.endswith("q_proj.weight"):
             continue
         p = k[: -len("self_attn.q_proj.weight")]

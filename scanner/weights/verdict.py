@@ -91,14 +91,13 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
     emb = by.get("aligned_embed")
     disguised = (direct is None or direct.p_value >= P_DERIVED or _roles_split(direct)
                  or (forms is not None and direct.score < 0.25 * forms.score))
-    if disguised:
-        if forms is not None and forms.p_value < P_DERIVED:
-            perm = emb.details.get("permutation_likeness", 0.0) if emb else 0.0
-            if _roles_split(direct) or perm > 0.9:
-                return "permuted", ("matching tensors do not line up element by element, but "
-                                    "they do once hidden units are matched (a permutation)")
-            return "rotated", ("tensors do not line up element by element, but the "
-                               "basis-free forms match: the residual stream was rotated")
+    if disguised and forms is not None and forms.p_value < P_DERIVED:
+        perm = emb.details.get("permutation_likeness", 0.0) if emb else 0.0
+        if _roles_split(direct) or perm > 0.9:
+            return "permuted", ("matching tensors do not line up element by element, but "
+                                "they do once hidden units are matched (a permutation)")
+        return "rotated", ("tensors do not line up element by element, but the "
+                           "basis-free forms match: the residual stream was rotated")
     if (a.quantized or b.quantized) and direct is not None and direct.score > 0.95:
         q = sorted(set(a.meta.get("quantized_dtypes", [])) | set(b.meta.get(
             "quantized_dtypes", [])))
