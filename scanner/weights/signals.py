@@ -17,7 +17,7 @@ from .calibrate import Signal, make_signal
 from .fingerprint import Fingerprint
 from .sketch import cosine
 
-N_PERMUTATIONS = 40
+N_PERMUTATIONS = 24
 _PERM_SEED = 7
 _PRODUCTS = ("qk", "ov", "du", "dg")
 MIN_ANCHORS = 24

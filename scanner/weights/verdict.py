@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .calibrate import P_DERIVED, P_HINT, Signal
@@ -103,6 +104,11 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
             "quantized_dtypes", [])))
         return "quantized", (f"near-identical values (mean cosine {direct.score:.4f}) with "
                              f"quantized storage ({', '.join(q)})")
+    scaled = _rescaled_tensors(a, b, direct)
+    if scaled:
+        return "unknown", (f"tensors line up (mean cosine {direct.score:.3f}) but "  # type: ignore[union-attr]
+                           f"{len(scaled)} are rescaled against each other, e.g. {scaled[0]}: "
+                           "a function-preserving per-layer rescaling (Wq*a, Wk/a)")
     if direct is not None and direct.score >= FINE_TUNE_COSINE:
         return "fine-tune", (f"tensors keep a mean cosine of {direct.score:.3f} with the "
                              "other model: a light update (fine-tuning)")
@@ -119,3 +125,17 @@ def _roles_split(direct: Signal | None) -> bool:
     roles = direct.details.get("per_role", {})
     vals = [v for k, v in roles.items() if "norm" not in k]
     return bool(vals) and max(vals) > 0.5 and min(vals) < 0.1
+
+
+def _rescaled_tensors(a: Fingerprint, b: Fingerprint, direct: Signal | None) -> list[str]:
+    """Tensors whose scale changed by over 20% while their direction did not."""
+    if direct is None or direct.score < 0.98:
+        return []
+    out = []
+    for label, ta in a.tensors.items():
+        tb = b.tensors.get(label)
+        if tb is None or not ta["std"] or not tb["std"] or len(ta["shape"]) < 2:
+            continue
+        if abs(math.log(tb["std"] / ta["std"])) > math.log(1.2):
+            out.append(label)
+    return out
