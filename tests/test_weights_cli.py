@@ -20,7 +20,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     synth.save_model(root / "base", base, cfg, tok)
     synth.save_model(root / "derived", synth.rotate_residual(synth.perturb(base, 2, 0.1), 3),
                      cfg, tok)
-    (root / "derived" / "README.md").write_text("---\nlicense: mit\nbase_model: acme/upstream\n---\n")
+    card = "---\nlicense: mit\nbase_model: acme/upstream\n---\n"
+    (root / "derived" / "README.md").write_text(card)
     synth.save_model(root / "other", synth.random_llama(7, cfg), cfg, tok)
     return root
 
