@@ -147,3 +147,31 @@ def test_safetensors_written_by_the_library_round_trips(tmp_path: Path) -> None:
     r = open_weight_file(tmp_path / "x.safetensors")
     for k, v in t.items():
         np.testing.assert_array_equal(r.read(k), v)
+
+
+def test_index_naming_a_missing_or_outside_shard_is_refused(tmp_path: Path) -> None:
+    cfg = synth.llama_config(100, d=16, layers=1, heads=2, kv=2, ff=32)
+    synth.save_model(tmp_path / "m", synth.random_llama(0, cfg), cfg, shards=2)
+    index = tmp_path / "m" / "model.safetensors.index.json"
+    data = json.loads(index.read_text())
+    data["weight_map"]["lm_head.weight"] = "../../etc/passwd"
+    index.write_text(json.dumps(data))
+    with pytest.raises(WeightFormatError, match="missing from the release"):
+        load_model(str(tmp_path / "m"))
+
+
+def test_onnx_external_data_is_read_in_place(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = _tensors()["c.weight"]
+    init = numpy_helper.from_array(w, "proj.weight")
+    graph = helper.make_graph([helper.make_node("Identity", ["proj.weight"], ["y"])], "g", [],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [96, 64])],
+                              [init])
+    model = helper.make_model(graph)
+    onnx.save(model, str(tmp_path / "model.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="model.onnx_data", size_threshold=0)
+    assert (tmp_path / "model.onnx_data").stat().st_size >= w.nbytes
+    r = open_weight_file(tmp_path / "model.onnx")
+    np.testing.assert_array_equal(r.read("proj.weight"), w)

@@ -99,8 +99,13 @@ def _list_local(root: Path) -> list[str]:
     return sorted(out)
 
 
-def _choose_weights(files: list[str]) -> tuple[str, list[str]]:
+def _choose_weights(files: list[str], local: Callable[[str], Path]) -> tuple[str, list[str]]:
     """The weight format of a release and the files that make up its checkpoint."""
+    index = [f for f in files if f.endswith(".safetensors.index.json") and "/" not in f]
+    if index:
+        shards = _index_shards(local(index[0]), files)
+        if shards:
+            return "safetensors", shards
     st = [f for f in files if f.endswith(".safetensors")]
     # Adapters and sub-models are not the model's own checkpoint.
     top = [f for f in st if "/" not in f] or st
@@ -116,6 +121,20 @@ def _choose_weights(files: list[str]) -> tuple[str, list[str]]:
     return "", []
 
 
+def _index_shards(index: Path, files: list[str]) -> list[str]:
+    """The shards a *.safetensors.index.json names; each must be a file of the release."""
+    try:
+        data = _read_json(index, _MAX_CONFIG_BYTES * 8)
+        names = sorted({str(v) for v in data["weight_map"].values()})
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+        raise WeightFormatError(f"{index.name}: not a safetensors index") from exc
+    missing = [n for n in names if n not in files]
+    if missing:
+        raise WeightFormatError(f"{index.name}: shard {missing[0]!r} is missing from the "
+                                f"release (or points outside it)")
+    return names
+
+
 def _read_json(path: Path, limit: int) -> Any:
     if path.stat().st_size > limit:
         raise WeightFormatError(f"{path.name}: larger than {limit} bytes")
@@ -127,7 +146,7 @@ def load_from_files(name: str, files: list[str], local: Callable[[str], Path]) -
     model = LoadedModel(name=name, reader=None)
     model.pickles = [f for f in files if f.lower().endswith(PICKLE_SUFFIXES)
                      and not f.endswith(".index.json")]
-    fmt, chosen = _choose_weights(files)
+    fmt, chosen = _choose_weights(files, local)
     if chosen:
         paths = [local(f) for f in chosen]
         if fmt == "safetensors":

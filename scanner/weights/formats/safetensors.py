@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
 
@@ -97,22 +96,3 @@ class SafetensorsReader(TensorReader):
         arr = bf16_to_f32(raw) if dtype == "BF16" else np.asarray(raw, dtype=np.float32)
         del raw
         return arr.reshape(shape)
-
-
-def shards_from_index(index: Path) -> list[Path]:
-    """The shard files a *.safetensors.index.json names, refusing paths out of its folder."""
-    try:
-        data = json.loads(index.read_text(encoding="utf-8"))
-        names = sorted(set(data["weight_map"].values()))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise WeightFormatError(f"{index.name}: not a safetensors index") from exc
-    out = []
-    root = index.parent.resolve()
-    for n in names:
-        p = (index.parent / str(n)).resolve()
-        if os.path.commonpath([root, p]) != str(root):
-            raise WeightFormatError(f"{index.name}: shard {n!r} points out of the folder")
-        if not p.is_file():
-            raise WeightFormatError(f"{index.name}: shard {n!r} is missing")
-        out.append(p)
-    return out
