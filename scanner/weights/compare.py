@@ -50,7 +50,11 @@ def fingerprint_of(target: str, offline: bool = False) -> Fingerprint:
 
 
 def compare_fingerprints(a: Fingerprint, b: Fingerprint) -> Comparison:
-    signals = all_signals(a, b)
+    from threadpoolctl import threadpool_limits
+
+    # Many small matrix products and SVDs: threads only contend.
+    with threadpool_limits(limits=1):
+        signals = all_signals(a, b)
     decision = decide(a, b, signals)
     return Comparison(a.name, b.name, decision.verdict, decision.relation, tuple(signals),
                       decision.reasons)

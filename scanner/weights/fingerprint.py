@@ -23,13 +23,15 @@ import numpy as np
 from .formats.interface import WeightFormatError
 from .loader import LoadedModel
 from .roles import CanonLoader, CanonTensor, Heads, RoleKey, map_roles, norm_offset
-from .sketch import count_sketch
+from .sketch import StreamingStats, count_sketch
 from .tokens import token_hashes
 
 FORMAT_VERSION = 1
 ANCHORS_EMBED = 2048
 ANCHORS_FORM = 256
 _MAX_FP_BYTES = 512 * 1024 * 1024
+# Tensors above this many elements that need only some rows are read in row chunks.
+STREAM_ELEMENTS = 1 << 23
 _ARCH_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
               "num_key_value_heads", "intermediate_size", "vocab_size", "rope_theta",
               "rms_norm_eps", "max_position_embeddings", "tie_word_embeddings",
@@ -198,6 +200,37 @@ class _Extractor:
         self._record(ct, arr)
         return arr
 
+    def rows_of(self, role: str, want: np.ndarray) -> np.ndarray | None:
+        """Rows `want` of a 2-D tensor (embeddings, lm_head), streaming large ones.
+
+        A 150k-token embedding is gigabytes as float32: it is read in row chunks, its
+        statistics and sketch accumulated, and only the wanted rows kept.
+        """
+        ct = self.by_key.get(RoleKey(role))
+        if ct is None or len(ct.shape) != 2:
+            return None
+        plain = not (ct.transposed or ct.split or ct.expert_index is not None or ct.unrope)
+        n = int(np.prod(ct.shape))
+        if not plain or n <= STREAM_ELEMENTS:
+            arr = self.get(role)
+            return None if arr is None else arr[want[want < arr.shape[0]]]
+        rows, cols = ct.shape
+        stats = StreamingStats(n)
+        step = max(1, STREAM_ELEMENTS // max(cols, 1))
+        out = np.zeros((len(want), cols), dtype=np.float32)
+        for start in range(0, rows, step):
+            chunk = self.model.reader.read_rows(ct.source, start, min(rows, start + step))  # type: ignore[union-attr]
+            stats.feed(chunk)
+            hit = (want >= start) & (want < start + len(chunk))
+            out[hit] = chunk[want[hit] - start]
+        mean, std, digest, sketch = stats.finish()
+        self.tensors[ct.key.label()] = {
+            "role": ct.key.role, "layer": -1, "expert": -1, "shape": [rows, cols],
+            "dtype": ct.dtype, "quantized": ct.quantized, "source": ct.source, "mean": mean,
+            "std": std, "hash": digest}
+        self.sketches[ct.key.label()] = _unit(sketch)
+        return out[want < rows]
+
     def _record(self, ct: CanonTensor, arr: np.ndarray) -> None:
         label = ct.key.label()
         if label in self.tensors:
@@ -227,7 +260,7 @@ def _fit(w: np.ndarray | None, d: int | None, cols: bool = True) -> np.ndarray |
 
 
 # Checkpoints below this size are "tiny": the 1% size budget does not bind them.
-TINY_BYTES = 64 * 1024 * 1024
+TINY_BYTES = 16 * 1024 * 1024
 
 
 def _budget(model: LoadedModel, ex: _Extractor) -> tuple[int, int]:
@@ -238,25 +271,34 @@ def _budget(model: LoadedModel, ex: _Extractor) -> tuple[int, int]:
     n_layers = 1 + max((c.key.layer for c in ex.canon), default=0)
     n_exp = 1 + max((c.key.expert for c in ex.canon), default=-1)
     n_forms = max(1, n_layers * (4 + 2 * max(n_exp, 0)))
-    # float16 storage: half the budget to forms, a quarter to anchor embedding rows.
-    k_form = int((0.005 * total / (2 * n_forms)) ** 0.5)
-    k_embed = int(0.0025 * total / (2 * ex.d))
+    # float16 storage. Sketches take about 0.1% (1/1024 of each tensor), vocabulary hashes
+    # 8 bytes a token; forms get 0.3% and anchor embedding rows 0.15% of the checkpoint.
+    k_form = int((0.003 * total / (2 * n_forms)) ** 0.5)
+    k_embed = int(0.0015 * total / (2 * ex.d))
     return (max(64, min(ANCHORS_EMBED, k_embed)), max(32, min(ANCHORS_FORM, k_form)))
 
 
 def extract(model: LoadedModel, anchors_form: int | None = None) -> Fingerprint:
     """One streaming pass over the checkpoint; memory is a layer's few tensors at most."""
+    from threadpoolctl import threadpool_limits
+
+    # Small products and per-head QRs: BLAS threads only contend with each other.
+    with threadpool_limits(limits=1):
+        return _extract(model, anchors_form)
+
+
+def _extract(model: LoadedModel, anchors_form: int | None) -> Fingerprint:
     ex = _Extractor(model)
     n_embed, k_form = _budget(model, ex)
     anchors_form = min(anchors_form or k_form, n_embed)
     vocab_h = token_hashes(model.vocab) if model.vocab is not None else None
-    embed = ex.get("embed")
+    embed_ct = ex.by_key.get(RoleKey("embed"))
     anchor_ids = np.zeros(0, dtype=np.int64)
     anchor_hashes = np.zeros(0, dtype=np.int64)
     e_form = None
     anchor_embed = None
-    if embed is not None and embed.ndim == 2:
-        rows = embed.shape[0]
+    if embed_ct is not None and len(embed_ct.shape) == 2:
+        rows = embed_ct.shape[0]
         hashes = vocab_h[:rows] if vocab_h is not None else token_hashes(
             [f"<id:{i}>" for i in range(rows)])
         order = np.argsort(hashes, kind="stable")
@@ -265,10 +307,12 @@ def extract(model: LoadedModel, anchors_form: int | None = None) -> Fingerprint:
         order = order[first][:n_embed]
         anchor_ids = order
         anchor_hashes = hashes[order]
-        anchor_embed = embed[anchor_ids].astype(np.float32)
-        ex.d = ex.d or embed.shape[1]
-        e_form = _normed(anchor_embed[:anchors_form], ex.layernorm)
-    del embed
+        anchor_embed = ex.rows_of("embed", anchor_ids)
+        if anchor_embed is not None and len(anchor_embed) == len(anchor_ids):
+            ex.d = ex.d or anchor_embed.shape[1]
+            e_form = _normed(anchor_embed[:anchors_form], ex.layernorm)
+        else:
+            anchor_embed = None
     n_layers = 1 + max((c.key.layer for c in ex.canon), default=-1)
     for layer in range(n_layers):
         _layer_pass(ex, layer, e_form)
@@ -279,10 +323,10 @@ def extract(model: LoadedModel, anchors_form: int | None = None) -> Fingerprint:
             ex.get(ct.key.role, ct.key.layer, ct.key.expert)
             ex.loader.clear()
     if e_form is not None:
-        head = _fit(ex.get("lm_head"), ex.d)
+        head = ex.rows_of("lm_head", anchor_ids[: len(e_form)])
         gf = ex.gain("final_norm")
-        if head is not None:
-            ex.forms["head"] = (head[anchor_ids[: len(e_form)]] * gf) @ e_form.T
+        if head is not None and head.shape == e_form.shape:
+            ex.forms["head"] = (head * gf) @ e_form.T
     quant = sorted({t["dtype"] for t in ex.tensors.values() if t["quantized"]})
     meta = {
         "format": model.reader.fmt if model.reader else None,

@@ -13,6 +13,8 @@ LAYER_SIGNALS = ("direct_cosine", "aligned_forms", "experts_vs_dense")
 EMBED_SIGNALS = ("aligned_embed", "embed_rows")
 # A fine-tune moves weights little: cosine with the base stays this close to 1.
 FINE_TUNE_COSINE = 0.9
+# Basis-free forms this close to 1 mean the function did not change (float rounding only).
+EXACT_FORMS = 0.995
 
 
 @dataclass(frozen=True)
@@ -104,9 +106,15 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
             "quantized_dtypes", [])))
         return "quantized", (f"near-identical values (mean cosine {direct.score:.4f}) with "
                              f"quantized storage ({', '.join(q)})")
+    if (forms is not None and direct is not None and forms.score > EXACT_FORMS
+            and direct.score < EXACT_FORMS):
+        return "unknown", (f"the basis-free forms are unchanged ({forms.score:.4f}) while the "
+                           f"tensors moved (mean cosine {direct.score:.3f}): a "
+                           "function-preserving reparametrisation such as per-head / per-unit "
+                           "rescaling (Wq*a, Wk/a)")
     scaled = _rescaled_tensors(a, b, direct)
-    if scaled:
-        return "unknown", (f"tensors line up (mean cosine {direct.score:.3f}) but "  # type: ignore[union-attr]
+    if scaled and direct is not None:
+        return "unknown", (f"tensors line up (mean cosine {direct.score:.3f}) but "
                            f"{len(scaled)} are rescaled against each other, e.g. {scaled[0]}: "
                            "a function-preserving per-layer rescaling (Wq*a, Wk/a)")
     if direct is not None and direct.score >= FINE_TUNE_COSINE:
@@ -123,7 +131,8 @@ def _roles_split(direct: Signal | None) -> bool:
     if direct is None:
         return False
     roles = direct.details.get("per_role", {})
-    vals = [v for k, v in roles.items() if "norm" not in k]
+    # embed / lm_head rows follow the vocabulary: a re-ordered vocabulary is not a permutation
+    vals = [v for k, v in roles.items() if "norm" not in k and k not in ("embed", "lm_head")]
     return bool(vals) and max(vals) > 0.5 and min(vals) < 0.1
 
 

@@ -74,6 +74,22 @@ class GGUFTensorReader(TensorReader):
                                     f"({t.tensor_type.name}): {exc}") from exc
         return arr.reshape(shape)
 
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        t = self._by_name[name]
+        shape = tuple(int(d) for d in reversed(t.shape.tolist()))
+        if len(shape) != 2:
+            return self.read(name)[start:stop]
+        qt = self._gguf.GGMLQuantizationType
+        rows = t.data[start:stop]
+        if t.tensor_type in (qt.F32, qt.F16, qt.F64):
+            return np.asarray(rows, dtype=np.float32)
+        if t.tensor_type == qt.BF16:
+            from .safetensors import bf16_to_f32
+
+            return bf16_to_f32(np.asarray(rows).view(np.uint16))
+        return np.asarray(self._gguf.quants.dequantize(rows, t.tensor_type),
+                          dtype=np.float32).reshape(-1, shape[1])
+
     def metadata(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, field in self._reader.fields.items():

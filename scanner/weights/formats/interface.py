@@ -51,6 +51,10 @@ class TensorReader(ABC):
     def read(self, name: str) -> np.ndarray:
         """One tensor as float32 in numpy order; memory is that tensor's only."""
 
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Rows [start, stop) of a tensor as float32; readers that can, read only those."""
+        return self.read(name)[start:stop]
+
     def metadata(self) -> dict[str, object]:
         """Format-level metadata (GGUF key/values, ONNX producer); small values only."""
         return {}

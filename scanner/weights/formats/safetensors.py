@@ -96,3 +96,19 @@ class SafetensorsReader(TensorReader):
         arr = bf16_to_f32(raw) if dtype == "BF16" else np.asarray(raw, dtype=np.float32)
         del raw
         return arr.reshape(shape)
+
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        path, dtype, shape, offset = self._where[name]
+        if len(shape) < 1:
+            return self.read(name)
+        start, stop = max(0, start), min(shape[0], stop)
+        row = int(np.prod(shape[1:], dtype=np.int64))
+        item = _DTYPES[dtype].itemsize
+        count = (stop - start) * row
+        if count <= 0:
+            return np.zeros((0, *shape[1:]), np.float32)
+        raw = np.memmap(path, dtype=_DTYPES[dtype], mode="r", offset=offset + start * row * item,
+                        shape=(count,))
+        arr = bf16_to_f32(raw) if dtype == "BF16" else np.asarray(raw, dtype=np.float32)
+        del raw
+        return arr.reshape(stop - start, *shape[1:])
