@@ -77,3 +77,26 @@ def test_bad_reference_is_one_clear_line(cli, tmp_path: Path) -> None:
     r = cli("compare", str(bad), str(bad))
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "truncated" in r.stderr
+
+
+def test_pickle_checkpoint_in_a_release_is_reported_not_loaded(cli, models: Path,
+                                                              tmp_path: Path) -> None:
+    import pickle
+    import shutil
+
+    rel = tmp_path / "rel"
+    shutil.copytree(models / "other", rel)
+    marker = tmp_path / "PWNED"
+
+    class Boom:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    (rel / "pytorch_model.bin").write_bytes(pickle.dumps(Boom()))
+    report = tmp_path / "r.json"
+    r = cli("scan", str(rel), "--against", str(models / "base"), "--json", str(report))
+    assert r.returncode == 0, r.stderr
+    findings = json.loads(report.read_text())["findings"]
+    assert any(f["kind"] == "not-analysed" and f["location"].get("path") == "pytorch_model.bin"
+               and "pickle" in f["message"] for f in findings)
+    assert not marker.exists()

@@ -197,3 +197,14 @@ def test_vocabulary_change_still_matches_by_token_string(zoo: dict, tmp_path: Pa
     cmp = compare_fingerprints(zoo["fps"]["base"], fingerprint_of(str(tmp_path / "v")))
     assert cmp.verdict == "derived", cmp.reasons
     assert cmp.signal("aligned_forms").p_value < 1e-9
+
+
+def test_reused_embeddings_alone_are_shared_components(zoo: dict, tmp_path: Path) -> None:
+    other = synth.random_llama(31, zoo["cfg"])
+    for k in ("model.embed_tokens.weight", "lm_head.weight"):
+        other[k] = zoo["base"][k].copy()
+    synth.save_model(tmp_path / "emb", other, zoo["cfg"], zoo["tok"])
+    cmp = compare_fingerprints(zoo["fps"]["base"], fingerprint_of(str(tmp_path / "emb")))
+    assert cmp.verdict == "shared-components", cmp.reasons
+    assert cmp.signal("embed_rows").p_value < 1e-9
+    assert cmp.signal("aligned_forms").p_value > 1e-3

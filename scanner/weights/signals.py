@@ -68,10 +68,16 @@ def std_curve(a: Fingerprint, b: Fingerprint) -> Signal | None:
 
 # ---- direct cosine -----------------------------------------------------------------------
 def direct_cosine(a: Fingerprint, b: Fingerprint) -> Signal | None:
-    """Cosine of the sketches of tensors with the same role and shape."""
+    """Cosine of the sketches of block tensors with the same role and shape.
+
+    Embeddings and lm_head are left to the embedding signals: a release that reuses only
+    another's vocabulary embeddings shares components, not its blocks.
+    """
     cos: dict[str, float] = {}
     inv_k = 0.0
     for label, sa in a.sketches.items():
+        if a.tensors[label]["layer"] < 0:
+            continue
         sb = b.sketches.get(label)
         if sb is None or a.tensors[label]["shape"] != b.tensors[label]["shape"]:
             continue
