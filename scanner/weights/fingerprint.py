@@ -399,10 +399,15 @@ def _mlp_forms(ex: _Extractor, layer: int, e: np.ndarray | None, g2: np.ndarray,
         return
     left = e @ down
     suffix = f"#e{expert}" if expert >= 0 else ("#shared" if kind == "shared" else "")
-    for part, tag in (("up", "du"), ("gate", "dg")):
-        w = _fit(ex.get(f"{kind}_{part}", layer, expert), d)
-        if w is not None and w.shape[0] == down.shape[1]:
-            ex.forms[f"{tag}@{layer}{suffix}"] = left @ ((e * g2) @ w.T).T
+    up = _fit(ex.get(f"{kind}_up", layer, expert), d)
+    if up is not None and up.shape[0] == down.shape[1]:
+        ex.forms[f"du@{layer}{suffix}"] = left @ ((e * g2) @ up.T).T
+    gate = _fit(ex.get(f"{kind}_gate", layer, expert), d)
+    if gate is not None and gate.shape[0] == down.shape[1]:
+        # SwiGLU is unchanged by up*c, down/c per hidden unit: weigh each unit's gate by its
+        # up row norm so this form is unchanged too.
+        scale = np.linalg.norm(up, axis=1) if up is not None and up.shape == gate.shape else 1
+        ex.forms[f"dg@{layer}{suffix}"] = (left * scale) @ ((e * g2) @ gate.T).T
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

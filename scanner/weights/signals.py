@@ -120,6 +120,7 @@ def _stack_forms(fp: Fingerprint, idx: np.ndarray, suffix: str = ""
     out = np.zeros((fp.n_layers, len(_PRODUCTS), k, k), dtype=np.float32)
     present = np.zeros((fp.n_layers, len(_PRODUCTS)), dtype=bool)
     off = ~np.eye(k, dtype=bool)
+    gram = _embedding_gram(fp, idx)
     for layer in range(fp.n_layers):
         for p, prod in enumerate(_PRODUCTS):
             f = fp.forms.get(f"{prod}@{layer}{suffix}")
@@ -128,11 +129,29 @@ def _stack_forms(fp: Fingerprint, idx: np.ndarray, suffix: str = ""
             sub = f[np.ix_(idx, idx)].astype(np.float64)
             sub[off] -= sub[off].mean()
             np.fill_diagonal(sub, 0.0)
+            if gram is not None:
+                # Models trained on the same text embed similar tokens alike; a form that
+                # merely echoes that token similarity is not evidence of shared weights.
+                sub -= (sub * gram).sum() * gram
             norm = np.linalg.norm(sub)
             if norm > 0:
                 out[layer, p] = sub / norm
                 present[layer, p] = True
     return out, present
+
+
+def _embedding_gram(fp: Fingerprint, idx: np.ndarray) -> np.ndarray | None:
+    """Token-similarity matrix of the anchors (off-diagonal, centred, unit norm)."""
+    if fp.anchor_embed is None or len(fp.anchor_embed) <= idx.max():
+        return None
+    x = fp.anchor_embed[idx].astype(np.float64)
+    x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+    g = x @ x.T
+    off = ~np.eye(len(idx), dtype=bool)
+    g[off] -= g[off].mean()
+    np.fill_diagonal(g, 0.0)
+    norm = np.linalg.norm(g)
+    return g / norm if norm > 0 else None
 
 
 def _similarity(fa: tuple[np.ndarray, np.ndarray], fb: tuple[np.ndarray, np.ndarray],
