@@ -181,10 +181,11 @@ def load_from_files(name: str, files: list[str], local: Callable[[str], Path]) -
             break
     if model.reader is not None and model.reader.fmt == "gguf":
         meta = model.reader.metadata()
-        if model.vocab is None and isinstance(meta.get("tokenizer.ggml.tokens"), list):
+        tokens = meta.get("tokenizer.ggml.tokens")
+        if model.vocab is None and isinstance(tokens, list):
             from .tokens import normalise
 
-            model.vocab = [normalise(str(t)) for t in meta["tokenizer.ggml.tokens"]]
+            model.vocab = [normalise(str(t)) for t in tokens]
         if not model.config:
             model.config = gguf_config(meta)
     return model

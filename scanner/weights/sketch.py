@@ -77,7 +77,7 @@ class StreamingStats:
         self.small = n <= k
         self.acc = np.zeros(min(n, k), dtype=np.float64)
         self.rows = -(-n // k)
-        self.signs = None if self.small else _signs(self.rows, n)
+        self.signs = np.ones(1, np.float32) if self.small else _signs(self.rows, n)
 
     def feed(self, chunk: np.ndarray) -> None:
         flat = np.ascontiguousarray(chunk, dtype=np.float32).reshape(-1)
