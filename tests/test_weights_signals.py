@@ -155,6 +155,7 @@ def test_q8_gguf_export_is_derived_quantized(zoo: dict, tmp_path: Path) -> None:
     w.add_block_count(4)
     w.add_head_count(4)
     w.add_head_count_kv(2)
+    w.add_tokenizer_model("gpt2")  # byte-level BPE tokens, as llama.cpp stores them
     w.add_token_list([t for t, _ in sorted(json.loads(zoo["tok"])["model"]["vocab"].items(),
                                            key=lambda kv: kv[1])])
     for k, v in base.items():
@@ -175,6 +176,9 @@ def test_q8_gguf_export_is_derived_quantized(zoo: dict, tmp_path: Path) -> None:
     w.close()
     cmp = compare_fingerprints(zoo["fps"]["base"], fingerprint_of(str(path)))
     assert (cmp.verdict, cmp.relation) == ("derived", "quantized"), cmp.reasons
+    # the GGUF's own token list matches tokenizer.json's strings: every token is shared
+    assert cmp.signal("tokenizer").score == 1.0
+    assert cmp.signal("aligned_forms").score > 0.99
     del cfg
 
 

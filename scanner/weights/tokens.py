@@ -32,7 +32,7 @@ def _byte_decoder() -> dict[str, int]:
     return {chr(c): b for b, c in zip(printable, chars, strict=True)}
 
 
-def _decode_byte_level(token: str) -> str:
+def decode_byte_level(token: str) -> str:
     table = _byte_decoder()
     try:
         raw = bytes(table[ch] for ch in token)
@@ -69,7 +69,7 @@ def vocab_from_tokenizer_json(data: bytes) -> list[str]:
     byte_level = _is_byte_level(tok)
     out = [""] * (max(pairs) + 1)
     for i, t in pairs.items():
-        out[i] = normalise(_decode_byte_level(t) if byte_level else t)
+        out[i] = normalise(decode_byte_level(t) if byte_level else t)
     return out
 
 
