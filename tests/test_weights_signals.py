@@ -212,3 +212,17 @@ def test_reused_embeddings_alone_are_shared_components(zoo: dict, tmp_path: Path
     assert cmp.verdict == "shared-components", cmp.reasons
     assert cmp.signal("embed_rows").p_value < 1e-9
     assert cmp.signal("aligned_forms").p_value > 1e-3
+
+
+def test_nothing_comparable_is_inconclusive(tmp_path: Path) -> None:
+    def tok(prefix: str) -> str:
+        return json.dumps({"model": {"type": "WordLevel", "unk_token": f"{prefix}0",
+                                     "vocab": {f"{prefix}{i}": i for i in range(300)}}})
+
+    ca = synth.llama_config(300, d=32, layers=2, heads=2, kv=2, ff=64)
+    cb = synth.llama_config(300, d=48, layers=2, heads=4, kv=4, ff=96)
+    synth.save_model(tmp_path / "a", synth.random_llama(1, ca), ca, tok("x"))
+    synth.save_model(tmp_path / "b", synth.random_llama(2, cb), cb, tok("y"))
+    cmp = compare_fingerprints(fingerprint_of(str(tmp_path / "a")),
+                               fingerprint_of(str(tmp_path / "b")))
+    assert cmp.verdict == "inconclusive" and "no comparable tensors" in cmp.reasons[0]
