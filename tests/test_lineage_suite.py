@@ -150,7 +150,7 @@ def test_provscan_judges_every_pair_of_the_quick_suite(suite: Path, manifest: di
                                   reason="the weight analyzer (compare_models) has not landed")
     wrong, wrong_relation, positives = [], [], 0
     for pair in manifest["pairs"]:
-        cmp = compare.compare_models(suite / pair["a"], suite / pair["b"])
+        cmp = compare.compare_models(str(suite / pair["a"]), str(suite / pair["b"]))
         want = "derived" if pair["label"] == "derived" else "unrelated"
         if cmp.verdict != want:
             wrong.append(f"{pair['a_name']}~{pair['b_name']}: {cmp.verdict} "

@@ -54,7 +54,7 @@ def run_pairs(suite: Path, log) -> list[dict]:  # noqa: ANN001
         started = time.time()
         row = dict(pair)
         try:
-            cmp = compare_models(suite / pair["a"], suite / pair["b"])
+            cmp = compare_models(str(suite / pair["a"]), str(suite / pair["b"]))
             row["verdict"], row["got_relation"] = cmp.verdict, cmp.relation
             row["signals"] = [{"name": s.name, "score": _num(s.score), "z": _num(s.z),
                                "p": _num(s.p_value), "null_mean": _num(s.null_mean),
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
              f"# machine: {describe(REPO)}",
              f"# suite: {args.suite} ({'quick' if manifest.get('quick') else 'full'}, "
              f"{len(manifest['models'])} models, {len(manifest['pairs'])} pairs, generated in "
-             f"{manifest.get('seconds', '?')}s)", ""]
+             f"{manifest.get('seconds', '?')}s wall, {manifest.get('cpu_seconds', '?')}s cpu)", ""]
     for line in lines:
         print(line)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -204,8 +205,11 @@ def build(out: Path, plan: Plan, log=print) -> dict:  # noqa: ANN001
     step("disguised variants written")
 
     add_pairs(s, plan)
-    manifest = {"schema_version": 1, "quick": plan is QUICK, "seconds": round(time.time()
-                - started, 1), "models": s.models, "pairs": s.pairs}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    manifest = {"schema_version": 1, "quick": plan is QUICK,
+                "seconds": round(time.time() - started, 1),
+                "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+                "models": s.models, "pairs": s.pairs}
     (out / "pairs.json").write_text(json.dumps(manifest, indent=2) + "\n")
     step(f"{len(s.pairs)} pairs written to {out / 'pairs.json'}")
     return manifest
