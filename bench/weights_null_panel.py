@@ -61,27 +61,33 @@ def make_models(out: Path, steps: int) -> list[Path]:
     return folders
 
 
-def measure(folders: list[Path]) -> dict[str, list[float]]:
+def measure(folders: list[Path]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     fps = {f.name: fingerprint_of(str(f)) for f in folders}
     scores: dict[str, list[float]] = {}
+    trained: dict[str, list[float]] = {}
     for a, b in itertools.combinations(sorted(fps), 2):
         cmp = compare_fingerprints(fps[a], fps[b])
         print(f"{a:16s} {b:16s} {cmp.verdict:14s} " + " ".join(
             f"{s.name}={s.score:.4f}(p={s.p_value:.2g})" for s in cmp.signals), flush=True)
         for s in cmp.signals:
             scores.setdefault(s.name, []).append(s.score)
-    return scores
+            if a.startswith("trained") and b.startswith("trained"):
+                trained.setdefault(s.name, []).append(s.score)
+    return scores, trained
 
 
-def write(scores: dict[str, list[float]], steps: int, n_models: int) -> None:
+def write(scores: dict[str, list[float]], trained: dict[str, list[float]], steps: int,
+          n_models: int) -> None:
     lines = [
         "# Null backgrounds: what pairs of UNRELATED models score on each signal (mean, std",
         "# over the panel's pairs). Written by bench/weights_null_panel.py; do not edit by hand.",
         "[panel]",
-        f'how = "{n_models} tiny Llama-style models (d=64, 6 layers, 4 heads): 5 independently '
-        f'initialised and independently trained ({steps} AdamW steps; 2 on stdlib code with '
-        f'different seeds, 1 on Python docs prose, 1 on transformers sources with its own '
-        f'768-token tokenizer) and 2 untrained random initialisations; every pair compared"',
+        f'how = "{n_models} tiny Llama-style models (d=64, 6 layers, 4 heads, the lineage '
+        f'suite trainer): 4 independently initialised and independently trained ({steps} AdamW '
+        f'steps; 2 on stdlib code with different seeds, 1 on Python docs prose, 1 on '
+        f'transformers sources with its own 768-token tokenizer) and 2 untrained random '
+        f'initialisations; every pair compared. Each signal: over all pairs, and (trained) '
+        f'over pairs of two trained models only"',
         f'seeds = {[s for _, s, _ in PANEL]}',
         f'pairs = {len(next(iter(scores.values())))}',
         f'made = "{time.strftime("%Y-%m-%d")} on {platform.processor() or platform.machine()}"',
@@ -92,8 +98,10 @@ def write(scores: dict[str, list[float]], steps: int, n_models: int) -> None:
         if name in ("layer_alignment",):
             continue
         arr = np.array(vals)
+        tr = np.array(trained.get(name, [np.nan, np.nan]))
         lines.append(f"{name} = {{ mean = {arr.mean():.6f}, std = {arr.std(ddof=1):.6f}, "
-                     f"max = {arr.max():.6f}, n = {len(arr)} }}")
+                     f"max = {arr.max():.6f}, n = {len(arr)}, trained = {{ "
+                     f"mean = {tr.mean():.6f}, std = {tr.std(ddof=1):.6f}, n = {len(tr)} }} }}")
     (rules_dir() / "null_backgrounds.toml").write_text("\n".join(lines) + "\n")
 
 
@@ -105,11 +113,11 @@ def main() -> int:
     args = parser.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
     folders = make_models(args.outdir, args.steps)
-    scores = measure(folders)
+    scores, trained = measure(folders)
     print(json.dumps({k: [round(float(np.mean(v)), 4), round(float(np.std(v, ddof=1)), 4)]
                       for k, v in scores.items()}))
     if args.write:
-        write(scores, args.steps, len(folders))
+        write(scores, trained, args.steps, len(folders))
     return 0
 
 

@@ -57,5 +57,7 @@ def layer_map(sim: np.ndarray) -> tuple[list[int], float]:
     for j in range(lb - 1, 0, -1):
         path.append(int(prev[j][path[-1]]))
     path.reverse()
-    score = float(np.mean([sim[i, j] for j, i in enumerate(path)]))
+    # The median over depth: a derived model shares every mapped layer, while the similarity
+    # that independent training on the same text brings sits in a few (the first) layers.
+    score = float(np.median([sim[i, j] for j, i in enumerate(path)]))
     return path, score

@@ -53,12 +53,17 @@ def p_from_z(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
-def panel_null(name: str) -> tuple[float, float] | None:
-    """(mean, std) of a signal over the empirical panel of unrelated pairs, if recorded."""
+def panel_nulls(name: str) -> list[tuple[float, float]]:
+    """(mean, std) of a signal over the panel's unrelated pairs: all of them, and the pairs
+    of two trained models (trained on the same text, they resemble each other most)."""
     entry = load_rules("null_backgrounds").get("signal", {}).get(name)
     if not entry:
-        return None
-    return float(entry["mean"]), float(entry["std"])
+        return []
+    out = [(float(entry["mean"]), float(entry["std"]))]
+    tr = entry.get("trained") or {}
+    if int(tr.get("n", 0)) >= 3 and math.isfinite(float(tr["std"])):
+        out.append((float(tr["mean"]), float(tr["std"])))
+    return out
 
 
 def make_signal(name: str, score: float, null_mean: float, null_std: float,
@@ -66,15 +71,14 @@ def make_signal(name: str, score: float, null_mean: float, null_std: float,
                 use_panel: bool = True) -> Signal:
     """Calibrate a score: z against the wider of the computed and the panel null."""
     details = dict(details or {})
-    panel = panel_null(name) if use_panel else None
-    if panel is not None:
+    panels = panel_nulls(name) if use_panel else []
+    if panels:
         details["computed_null"] = [round(null_mean, 6), round(null_std, 6)]
-        details["panel_null"] = [round(panel[0], 6), round(panel[1], 6)]
+        details["panel_null"] = [[round(m, 6), round(s, 6)] for m, s in panels]
         # Conservative: the null that makes the score least surprising.
-        z_comp = (score - null_mean) / max(null_std, _MIN_STD)
-        z_pan = (score - panel[0]) / max(panel[1], _MIN_STD)
-        if z_pan < z_comp:
-            null_mean, null_std = panel
+        for m, s in panels:
+            if (score - m) / max(s, _MIN_STD) < (score - null_mean) / max(null_std, _MIN_STD):
+                null_mean, null_std = m, s
     null_std = max(null_std, _MIN_STD)
     z = (score - null_mean) / null_std
     if not math.isfinite(z):

@@ -147,6 +147,18 @@ def _normed(rows: np.ndarray, center: bool) -> np.ndarray:
     return x / rms
 
 
+def _whitened(rows: np.ndarray) -> np.ndarray:
+    """The polar factor of the anchor rows (scaled to unit mean square).
+
+    Models trained on the same text embed the same tokens alike, and a form probed with
+    raw embeddings inherits that learned token similarity. Whitening gives every residual
+    direction the same weight and keeps rotation equivariance (E Q -> W(E) Q), so the
+    forms still survive a rotated residual stream.
+    """
+    u, _, vt = np.linalg.svd(rows, full_matrices=False)
+    return (u @ vt) * np.sqrt(rows.shape[1] / max(min(rows.shape), 1))
+
+
 def _tensor_hash(arr: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(arr, dtype=np.float32).tobytes(),
                            digest_size=12).hexdigest()
@@ -310,7 +322,7 @@ def _extract(model: LoadedModel, anchors_form: int | None) -> Fingerprint:
         anchor_embed = ex.rows_of("embed", anchor_ids)
         if anchor_embed is not None and len(anchor_embed) == len(anchor_ids):
             ex.d = ex.d or anchor_embed.shape[1]
-            e_form = _normed(anchor_embed[:anchors_form], ex.layernorm)
+            e_form = _whitened(_normed(anchor_embed[:anchors_form], ex.layernorm))
         else:
             anchor_embed = None
     n_layers = 1 + max((c.key.layer for c in ex.canon), default=-1)
