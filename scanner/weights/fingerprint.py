@@ -409,16 +409,24 @@ def _mlp_forms(ex: _Extractor, layer: int, e: np.ndarray | None, g2: np.ndarray,
     down = _fit(ex.get(f"{kind}_down", layer, expert), d, cols=False)
     if down is None or e is None:
         return
-    left = e @ down
+    # Each matrix is reduced to its anchor responses and dropped before the next is read,
+    # so memory holds one MLP matrix at a time.
+    left, hidden = e @ down, down.shape[1]
+    del down
+    ex.loader.clear()
     suffix = f"#e{expert}" if expert >= 0 else ("#shared" if kind == "shared" else "")
     up = _fit(ex.get(f"{kind}_up", layer, expert), d)
-    if up is not None and up.shape[0] == down.shape[1]:
+    up_norm = None
+    if up is not None and up.shape[0] == hidden:
         ex.forms[f"du@{layer}{suffix}"] = left @ ((e * g2) @ up.T).T
+        up_norm = np.linalg.norm(up, axis=1)
+    del up
+    ex.loader.clear()
     gate = _fit(ex.get(f"{kind}_gate", layer, expert), d)
-    if gate is not None and gate.shape[0] == down.shape[1]:
+    if gate is not None and gate.shape[0] == hidden:
         # SwiGLU is unchanged by up*c, down/c per hidden unit: weigh each unit's gate by its
         # up row norm so this form is unchanged too.
-        scale = np.linalg.norm(up, axis=1) if up is not None and up.shape == gate.shape else 1
+        scale = up_norm if up_norm is not None else 1
         ex.forms[f"dg@{layer}{suffix}"] = (left * scale) @ ((e * g2) @ gate.T).T
 
 
