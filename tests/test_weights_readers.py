@@ -175,3 +175,19 @@ def test_onnx_external_data_is_read_in_place(tmp_path: Path) -> None:
     assert (tmp_path / "model.onnx_data").stat().st_size >= w.nbytes
     r = open_weight_file(tmp_path / "model.onnx")
     np.testing.assert_array_equal(r.read("proj.weight"), w)
+
+
+def test_truncated_gguf_and_corrupt_onnx_give_one_clear_error(tmp_path: Path) -> None:
+    w = gguf.GGUFWriter(str(tmp_path / "t.gguf"), "llama")
+    w.add_tensor("a.weight", np.ones((64, 64), np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    data = (tmp_path / "t.gguf").read_bytes()
+    (tmp_path / "t.gguf").write_bytes(data[: len(data) - 5000])
+    with pytest.raises(WeightFormatError, match="malformed GGUF"):
+        open_weight_file(tmp_path / "t.gguf")
+    (tmp_path / "bad.onnx").write_bytes(b"garbage" * 10)
+    with pytest.raises(WeightFormatError, match="not a readable ONNX"):
+        open_weight_file(tmp_path / "bad.onnx")
