@@ -11,9 +11,9 @@ folded, per-layer rescaling), per-head singular-value spectra, and the vocabular
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,8 +160,20 @@ def _whitened(rows: np.ndarray) -> np.ndarray:
 
 
 def _tensor_hash(arr: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(arr, dtype=np.float32).tobytes(),
-                           digest_size=12).hexdigest()
+    """A content check of the values (not a security hash: a tool to spot re-saved copies;
+    crc32 + adler32 run at memory speed where a cryptographic hash would halve it)."""
+    view = memoryview(np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)).cast("B")
+    return f"{zlib.crc32(view):08x}{zlib.adler32(view):08x}"
+
+
+def _mean_std(arr: np.ndarray) -> tuple[float, float]:
+    """Mean and std in one BLAS pass each (np.std's temporaries cost more than the read)."""
+    flat = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)
+    if flat.size == 0:
+        return 0.0, 0.0
+    mean = float(flat.sum()) / flat.size
+    var = float(np.dot(flat, flat)) / flat.size - mean * mean
+    return mean, float(np.sqrt(max(var, 0.0)))
 
 
 def _per_head(w: np.ndarray, n: int) -> np.ndarray:
@@ -170,10 +182,22 @@ def _per_head(w: np.ndarray, n: int) -> np.ndarray:
 
 
 def _head_spectra(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Sorted singular values of sum-free per-head products L_h^T R_h (both (n, d, hd))."""
-    _, ra = np.linalg.qr(left)
-    _, rb = np.linalg.qr(right)
-    s = np.linalg.svd(ra @ rb.transpose(0, 2, 1), compute_uv=False)
+    """Sorted singular values of each head's product L_h R_h^T (both (n, d, hd)).
+
+    sigma^2(L R^T) are the eigenvalues of (L^T L)(R^T R): two small Gram matrices per head
+    (one BLAS call each) instead of a QR of every d x hd block.
+    """
+    ga = np.matmul(left.transpose(0, 2, 1), left).astype(np.float64)
+    gb = np.matmul(right.transpose(0, 2, 1), right).astype(np.float64)
+    jitter = 1e-12 * np.trace(ga, axis1=1, axis2=2)[:, None, None] * np.eye(ga.shape[-1])
+    try:
+        la = np.linalg.cholesky(ga + jitter)
+        ev = np.linalg.eigvalsh(la.transpose(0, 2, 1) @ gb @ la)
+    except np.linalg.LinAlgError:
+        _, ra = np.linalg.qr(left)
+        _, rb = np.linalg.qr(right)
+        ev = np.linalg.svd(ra @ rb.transpose(0, 2, 1), compute_uv=False) ** 2
+    s = np.sqrt(np.clip(ev, 0.0, None))
     return np.sort(s.ravel())[::-1].astype(np.float32)
 
 
@@ -199,6 +223,7 @@ class _Extractor:
         self.loader = CanonLoader(model.reader, self.heads)
         self.offset = norm_offset(cfg.get("model_type"))
         self.layernorm = any(c.key.role == "attn_norm_bias" for c in self.canon)
+        self.spectra_on = sum(int(np.prod(c.shape)) for c in self.canon) <= SPECTRA_MAX_PARAMS
         self.tensors: dict[str, dict[str, Any]] = {}
         self.sketches: dict[str, np.ndarray] = {}
         self.forms: dict[str, np.ndarray] = {}
@@ -247,11 +272,11 @@ class _Extractor:
         label = ct.key.label()
         if label in self.tensors:
             return
+        mean, std = _mean_std(arr)
         self.tensors[label] = {
             "role": ct.key.role, "layer": ct.key.layer, "expert": ct.key.expert,
             "shape": list(arr.shape), "dtype": ct.dtype, "quantized": ct.quantized,
-            "source": ct.source, "mean": float(arr.mean()) if arr.size else 0.0,
-            "std": float(arr.std()) if arr.size else 0.0, "hash": _tensor_hash(arr)}
+            "source": ct.source, "mean": mean, "std": std, "hash": _tensor_hash(arr)}
         if arr.ndim >= 2:
             self.sketches[label] = _unit(count_sketch(arr))
 
@@ -286,8 +311,17 @@ def _budget(model: LoadedModel, ex: _Extractor) -> tuple[int, int]:
     # float16 storage. Sketches take about 0.1% (1/1024 of each tensor), vocabulary hashes
     # 8 bytes a token; forms get 0.3% and anchor embedding rows 0.15% of the checkpoint.
     k_form = int((0.003 * total / (2 * n_forms)) ** 0.5)
+    # Forms cost 2 K flops per parameter: keep that near the cost of reading the weights
+    # (64 anchors at 1B parameters, 32 from 4B up).
+    params = sum(int(np.prod(c.shape)) for c in ex.canon)
+    k_form = min(k_form, int(64 * (1e9 / max(params, 1)) ** 0.5))
     k_embed = int(0.0015 * total / (2 * ex.d))
     return (max(64, min(ANCHORS_EMBED, k_embed)), max(32, min(ANCHORS_FORM, k_form)))
+
+
+# Per-head spectra cost 2 * head_dim flops per attention parameter; they are weak
+# evidence, so large checkpoints skip them rather than spend more than the read.
+SPECTRA_MAX_PARAMS = 2_000_000_000
 
 
 def extract(model: LoadedModel, anchors_form: int | None = None) -> Fingerprint:
@@ -350,6 +384,7 @@ def _extract(model: LoadedModel, anchors_form: int | None) -> Fingerprint:
         "n_experts": 1 + max((c.key.expert for c in ex.canon), default=-1),
         "unknown_tensors": ex.unknown[:50], "n_unknown_tensors": len(ex.unknown),
         "vocab_size": len(model.vocab) if model.vocab is not None else None,
+        "spectra": "per head" if ex.spectra_on else "skipped (checkpoint too large)",
     }
     forms = {k: _unit(v) for k, v in ex.forms.items()}
     return Fingerprint(model.name, meta, ex.tensors, ex.sketches, vocab_h, anchor_hashes,
@@ -378,7 +413,7 @@ def _layer_pass(ex: _Extractor, layer: int, e: np.ndarray | None) -> None:
                 rk = _expand_kv(rk, h, kv)
             if rk.shape == rq.shape:
                 ex.forms[f"qk@{layer}"] = rq @ rk.T
-        if h and kv and wq.shape[0] % h == 0 and wk.shape[0] % kv == 0:
+        if ex.spectra_on and h and kv and wq.shape[0] % h == 0 and wk.shape[0] % kv == 0:
             kq = _expand_kv(wk.T, h, kv).T if kv != h else wk
             if kq.shape == wq.shape:
                 ex.spectra[f"qk@{layer}"] = _head_spectra(_per_head(wq * g1, h),
@@ -391,7 +426,7 @@ def _layer_pass(ex: _Extractor, layer: int, e: np.ndarray | None) -> None:
         if wv_full.shape[0] == wo.shape[1]:
             if e is not None:
                 ex.forms[f"ov@{layer}"] = (e @ wo) @ ((e * g1) @ wv_full.T).T
-            if h and wo.shape[1] % h == 0:
+            if ex.spectra_on and h and wo.shape[1] % h == 0:
                 ex.spectra[f"ov@{layer}"] = _head_spectra(
                     _per_head(wo.T, h), _per_head(wv_full * g1, h))
     del wv, wo
