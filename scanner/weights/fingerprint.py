@@ -162,7 +162,8 @@ def _whitened(rows: np.ndarray) -> np.ndarray:
 def _tensor_hash(arr: np.ndarray) -> str:
     """A content check of the values (not a security hash: a tool to spot re-saved copies;
     crc32 + adler32 run at memory speed where a cryptographic hash would halve it)."""
-    view = memoryview(np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)).cast("B")
+    flat = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)
+    view = memoryview(flat).cast("B")  # type: ignore[arg-type]
     return f"{zlib.crc32(view):08x}{zlib.adler32(view):08x}"
 
 

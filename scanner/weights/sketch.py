@@ -80,7 +80,7 @@ class StreamingStats:
 
     def feed(self, chunk: np.ndarray) -> None:
         flat = np.ascontiguousarray(chunk, dtype=np.float32).reshape(-1)
-        view = memoryview(flat).cast("B")
+        view = memoryview(flat).cast("B")  # type: ignore[arg-type]
         self.crc, self.adler = zlib.crc32(view, self.crc), zlib.adler32(view, self.adler)
         self.total += float(flat.sum())
         self.total_sq += float(np.dot(flat, flat))
