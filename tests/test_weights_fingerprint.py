@@ -14,7 +14,7 @@ from scanner.weights.compare import compare_fingerprints, compare_models, finger
 from scanner.weights.formats.interface import WeightFormatError
 from scanner.weights.sketch import StreamingStats, count_sketch
 
-TOK = json.dumps({"model": {"type": "WordLevel", "vocab": {f"t{i}": i for i in range(8000)},
+TOK = json.dumps({"model": {"type": "WordLevel", "vocab": {f"t{i}": i for i in range(12000)},
                             "unk_token": "t0"}})
 
 
@@ -31,7 +31,7 @@ def test_streamed_statistics_equal_whole_tensor_ones() -> None:
 def test_fingerprint_is_small_and_compares_like_the_model(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
-    cfg = synth.llama_config(8000, d=256, layers=4, heads=4, kv=4, ff=688)
+    cfg = synth.llama_config(12000, d=256, layers=4, heads=4, kv=4, ff=688)
     base = synth.random_llama(1, cfg)
     synth.save_model(tmp_path / "base", base, cfg, TOK)
     synth.save_model(tmp_path / "rot", synth.rotate_residual(base, 2), cfg, TOK)

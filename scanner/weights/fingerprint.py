@@ -297,26 +297,30 @@ def _fit(w: np.ndarray | None, d: int | None, cols: bool = True) -> np.ndarray |
     return w if w.shape[0] == d else (w.T if w.shape[1] == d else None)
 
 
-# Checkpoints below this size are "tiny": the 1% size budget does not bind them.
+# Checkpoints below this size (bf16-equivalent) are "tiny": the 1% budget does not bind.
 TINY_BYTES = 16 * 1024 * 1024
 
 
 def _budget(model: LoadedModel, ex: _Extractor) -> tuple[int, int]:
-    """Anchor counts (embedding rows, forms) that keep a fingerprint under 1% of the model."""
-    total = model.total_bytes
-    if total < TINY_BYTES or not ex.d:
+    """Anchor counts (embedding rows, forms) that keep a fingerprint under 1% of the model.
+
+    Computed from the parameter count, never the file size: a Q4 copy of a model must get
+    the same anchors as its bf16 original, or their whitened forms would not compare.
+    """
+    params = sum(int(np.prod(c.shape)) for c in ex.canon)
+    size = 2 * params  # as stored in bf16; quantized copies are smaller, their prints not
+    if size < TINY_BYTES or not ex.d:
         return ANCHORS_EMBED, ANCHORS_FORM
     n_layers = 1 + max((c.key.layer for c in ex.canon), default=0)
     n_exp = 1 + max((c.key.expert for c in ex.canon), default=-1)
     n_forms = max(1, n_layers * (4 + 2 * max(n_exp, 0)))
     # float16 storage. Sketches take about 0.1% (1/1024 of each tensor), vocabulary hashes
     # 8 bytes a token; forms get 0.3% and anchor embedding rows 0.15% of the checkpoint.
-    k_form = int((0.003 * total / (2 * n_forms)) ** 0.5)
+    k_form = int((0.003 * size / (2 * n_forms)) ** 0.5)
     # Forms cost 2 K flops per parameter: keep that near the cost of reading the weights
     # (64 anchors at 1B parameters, 32 from 4B up).
-    params = sum(int(np.prod(c.shape)) for c in ex.canon)
     k_form = min(k_form, int(64 * (1e9 / max(params, 1)) ** 0.5))
-    k_embed = int(0.0015 * total / (2 * ex.d))
+    k_embed = int(0.0015 * size / (2 * ex.d))
     return (max(64, min(ANCHORS_EMBED, k_embed)), max(32, min(ANCHORS_FORM, k_form)))
 
 
