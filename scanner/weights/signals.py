@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .align import layer_map, permutation_likeness, procrustes
+from .align import assignment_of, layer_map, permutation_likeness, procrustes
 from .calibrate import Signal, make_signal
 from .fingerprint import Fingerprint
 from .sketch import cosine
@@ -288,11 +288,30 @@ def aligned_embed(a: Fingerprint, b: Fingerprint) -> Signal | None:
     rng = np.random.default_rng(_PERM_SEED)
     null = [held_out(y[rng.permutation(len(y))]) for _ in range(N_PERMUTATIONS // 4)]
     r_all = procrustes(x, y)
+    # The closest permutation (linear assignment on |R|, signs kept): when it explains the
+    # rows as well as the rotation does, the residual stream was permuted, not rotated.
+    perm = assignment_of(r_all)
+    signs = np.sign(r_all[np.arange(len(perm)), perm])
+    p_mat = np.zeros_like(r_all)
+    p_mat[np.arange(len(perm)), perm] = signs
+    fit_rot = float(np.mean(np.sum((x @ r_all) * y, axis=1)))
+    fit_perm = float(np.mean(np.sum((x @ p_mat) * y, axis=1)))
     return make_signal("aligned_embed", score, float(np.mean(null)), float(np.std(null, ddof=1)),
                        ("permutation", "rotation", "fine-tuning", "vocabulary change"),
                        {"shared_tokens": int(len(x)),
                         "permutation_likeness": round(permutation_likeness(r_all), 4),
-                        "identity_likeness": round(float(np.mean(np.diag(r_all))), 4)})
+                        "identity_likeness": round(float(np.mean(np.diag(r_all))), 4),
+                        "fit_rotation": round(fit_rot, 4), "fit_permutation": round(fit_perm, 4),
+                        "linear_cka": round(_linear_cka(x, y), 4)})
+
+
+def _linear_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """Linear CKA of two row-matched representations (invariant to rotations of either)."""
+    x = x - x.mean(0)
+    y = y - y.mean(0)
+    cross = np.linalg.norm(x.T @ y) ** 2
+    denom = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+    return float(cross / denom) if denom > 0 else 0.0
 
 
 # ---- spectra ------------------------------------------------------------------------------

@@ -100,8 +100,11 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
     disguised = (direct is None or direct.p_value >= P_DERIVED or _roles_split(direct)
                  or (forms is not None and direct.score < 0.25 * forms.score))
     if disguised and forms is not None and forms.p_value < P_DERIVED:
-        perm = emb.details.get("permutation_likeness", 0.0) if emb else 0.0
-        if _roles_split(direct) or perm > 0.9:
+        fit_rot = emb.details.get("fit_rotation", 0.0) if emb else 0.0
+        fit_perm = emb.details.get("fit_permutation", 0.0) if emb else 0.0
+        # a permutation explains the shared tokens' rows (nearly) as well as a rotation
+        permuted = fit_rot > 0 and fit_perm >= 0.9 * fit_rot
+        if _roles_split(direct) or permuted:
             return "permuted", ("matching tensors do not line up element by element, but "
                                 "they do once hidden units are matched (a permutation)")
         return "rotated", ("tensors do not line up element by element, but the "
