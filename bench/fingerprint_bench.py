@@ -154,12 +154,32 @@ def _sample_memory(pid: int, peaks: dict[str, int], stop: threading.Event) -> No
         stop.wait(0.05)
 
 
-def run_fingerprint(model: Path, out: Path) -> dict:
+# The child reports its own VmHWM: ru_maxrss from wait4 also counts the parent's pages the
+# child held between fork and exec, which would charge the benchmark's memory to provscan.
+_CHILD = """
+import cProfile, pstats, sys
+from pathlib import Path
+from scanner.cli import main
+argv = ["fingerprint", sys.argv[1], "-o", sys.argv[2]]
+if sys.argv[3] == "profile":
+    prof = cProfile.Profile()
+    rc = prof.runcall(main, argv)
+    pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(12)
+else:
+    rc = main(argv)
+status = Path("/proc/self/status").read_text().splitlines()
+print("PEAK", [l.split()[1] for l in status if l.startswith("VmHWM")][0])
+sys.exit(rc)
+"""
+
+
+def run_fingerprint(model: Path, out: Path, profile: bool = False) -> dict:
     """`provscan fingerprint` in a child: wall seconds, peak RSS, anon/file peaks, output."""
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "scanner", "fingerprint", str(model), "-o",
-                             str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(model), str(out),
+                             "profile" if profile else "plain"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     peaks: dict[str, int] = {}
     stop = threading.Event()
     sampler = threading.Thread(target=_sample_memory, args=(proc.pid, peaks, stop), daemon=True)
@@ -169,8 +189,10 @@ def run_fingerprint(model: Path, out: Path) -> dict:
     stop.set()
     sampler.join()
     output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    peak = [line.split()[1] for line in output.splitlines() if line.startswith("PEAK ")]
     return {"seconds": seconds, "exit": os.waitstatus_to_exitcode(status),
-            "max_rss": usage.ru_maxrss * 1024, "cpu": usage.ru_utime + usage.ru_stime,
+            "max_rss": int(peak[0]) * 1024 if peak else usage.ru_maxrss * 1024,
+            "cpu": usage.ru_utime + usage.ru_stime,
             "anon_peak": peaks.get("RssAnon", 0), "file_peak": peaks.get("RssFile", 0),
             "output": output.strip()}
 
@@ -190,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/fingerprint.txt")
     parser.add_argument("--keep", action="store_true", help="keep the generated checkpoint")
+    parser.add_argument("--model", type=Path, help="reuse a checkpoint written by --keep")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile a third (warm) run and print where its time goes")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="provscan-fpbench-", dir=args.dir))
     lines = ["# provscan fingerprint benchmark", f"# machine: {describe(REPO)}"]
@@ -199,13 +224,17 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(text)
 
     try:
-        model = work / "model"
-        model.mkdir()
         t0 = time.perf_counter()
-        total = write_checkpoint(model, int(args.size_gb * 1e9))
+        if args.model is not None:
+            model = args.model
+        else:
+            model = work / "model"
+            model.mkdir()
+            write_checkpoint(model, int(args.size_gb * 1e9))
         files = sorted(model.glob("*.safetensors"))
-        log(f"checkpoint: {total / 1e9:.2f} GB bf16 in {len(files)} shards, "
-            f"written in {time.perf_counter() - t0:.0f}s")
+        total = sum(f.stat().st_size for f in files)
+        log(f"checkpoint: {total / 1e9:.2f} GB bf16 in {len(files)} shards ({model}), "
+            f"ready in {time.perf_counter() - t0:.0f}s")
         log(f"python start + import of the CLI: {python_startup():.2f}s (inside each run)")
         figures = {}
         for mode in ("cold", "warm"):
@@ -224,10 +253,15 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{mode}: memmap read limit {total / limit / 1e9:6.2f} GB/s ({limit:.1f}s); "
                 f"fingerprint {total / fp['seconds'] / 1e9:6.2f} GB/s ({fp['seconds']:.1f}s, "
                 f"cpu {fp['cpu']:.1f}s) = {100 * limit / fp['seconds']:.0f}% of the limit")
-            log(f"{mode}: peak RSS {fp['max_rss'] / 2**20:.0f} MiB (sampled peaks: anonymous "
+            log(f"{mode}: peak RSS (VmHWM) {fp['max_rss'] / 2**20:.0f} MiB (sampled: anonymous "
                 f"{fp['anon_peak'] / 2**20:.0f} MiB, file-backed mapped pages "
                 f"{fp['file_peak'] / 2**20:.0f} MiB); fingerprint file {fp_size / 1e6:.2f} MB "
                 f"= {100 * fp_size / total:.3f}% of the checkpoint")
+        if args.profile:
+            fp = run_fingerprint(model, work / "fp-profile.npz", profile=True)
+            log("profile of a warm run (cProfile adds overhead):")
+            log("\n".join(line for line in fp["output"].splitlines()
+                          if line.strip() and not line.startswith("PEAK")))
         for mode, (limit, fp) in figures.items():
             ratio = limit / fp["seconds"]
             met = "met" if ratio >= 0.5 else "NOT met"
@@ -235,7 +269,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"peak RSS <= 1 GiB: {'met' if fp['max_rss'] <= 2**30 else 'NOT met'} "
                 f"({fp['max_rss'] / 2**30:.2f} GiB)")
     finally:
-        if not args.keep:
+        if args.keep:
+            print(f"checkpoint kept in {work / 'model'}")
+            for f in work.glob("fp-*.npz"):
+                f.unlink()
+        else:
             shutil.rmtree(work, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")

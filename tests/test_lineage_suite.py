@@ -65,6 +65,20 @@ def test_pairs_json_names_existing_models_with_consistent_configs(suite: Path,
             assert size == cfg["vocab_size"], name
 
 
+@pytest.mark.parametrize("name", ["base", "moe"])
+def test_suite_models_are_real_hf_llama_and_mixtral_checkpoints(suite: Path, name: str) -> None:
+    """transformers loads the folder as it is and computes the generator's logits."""
+    transformers = pytest.importorskip("transformers")
+    params, cfg = _model(suite, name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        str(suite / "models" / name), dtype=torch.float32).eval()
+    assert type(model).__name__ == cfg["architectures"][0]
+    ids = _probe(suite)
+    with torch.no_grad():
+        diff = (model(ids).logits - forward(params, cfg, ids)).abs().max().item()
+    assert diff < 1e-4
+
+
 @pytest.mark.parametrize("name", ["permuted", "rotated", "rescaled"])
 def test_reparametrised_models_keep_the_function_but_not_the_weights(suite: Path,
                                                                      name: str) -> None:
