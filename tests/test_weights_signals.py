@@ -226,3 +226,15 @@ def test_nothing_comparable_is_inconclusive(tmp_path: Path) -> None:
     cmp = compare_fingerprints(fingerprint_of(str(tmp_path / "a")),
                                fingerprint_of(str(tmp_path / "b")))
     assert cmp.verdict == "inconclusive" and "no comparable tensors" in cmp.reasons[0]
+
+
+def test_dtype_conversion_is_quantized_not_fine_tune(zoo: dict, tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    (tmp_path / "f16").mkdir()
+    save_file({k: v.astype(np.float16) for k, v in zoo["base"].items()},
+              str(tmp_path / "f16" / "model.safetensors"))
+    (tmp_path / "f16" / "config.json").write_text(json.dumps(zoo["cfg"]))
+    (tmp_path / "f16" / "tokenizer.json").write_text(zoo["tok"])
+    cmp = compare_fingerprints(zoo["fps"]["base"], fingerprint_of(str(tmp_path / "f16")))
+    assert (cmp.verdict, cmp.relation) == ("derived", "quantized"), cmp.reasons

@@ -114,6 +114,12 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
             "quantized_dtypes", [])))
         return "quantized", (f"near-identical values (mean cosine {direct.score:.4f}) with "
                              f"quantized storage ({', '.join(q)})")
+    dtypes_a = {t["dtype"] for t in a.tensors.values() if t["layer"] >= 0}
+    dtypes_b = {t["dtype"] for t in b.tensors.values() if t["layer"] >= 0}
+    if dtypes_a != dtypes_b and direct is not None and direct.score > 0.999:
+        return "quantized", (f"the same values to rounding (mean cosine {direct.score:.5f}) "
+                             f"stored as {'/'.join(sorted(dtypes_b))} instead of "
+                             f"{'/'.join(sorted(dtypes_a))}: a dtype conversion")
     if (forms is not None and direct is not None and forms.score > EXACT_FORMS
             and direct.score < EXACT_FORMS):
         return "unknown", (f"the basis-free forms are unchanged ({forms.score:.4f}) while the "
