@@ -103,13 +103,15 @@ class WeightsAnalyzer(Analyzer):
                             details={"verdict": cmp.verdict, "relation": cmp.relation,
                                      "signals": [s.to_dict() for s in cmp.signals],
                                      "reasons": list(cmp.reasons)})
-        out = [Finding("weights-derived", Severity.HIGH,
+        names = reference_names(ref, ref_fp)
+        undeclared = not (names & declared)
+        # Derived from a declared base is expected; the undeclared case is the headline.
+        out = [Finding("weights-derived", Severity.MEDIUM if undeclared else Severity.INFO,
                        f"weights are {cmp.verdict}{rel} from {ref}: {best.name} "
                        f"{best.score:.3f} vs {best.null_mean:.3f} ± {best.null_std:.3f} "
                        f"for unrelated models", _strongest_location(cmp), evidence,
                        self.name)]
-        names = reference_names(ref, ref_fp)
-        if not (names & declared):
+        if undeclared:
             said = ", ".join(sorted(declared)) or "no base model"
             out.append(Finding("undeclared-base-model", Severity.HIGH,
                                f"the model card declares {said}, but the weights derive "
