@@ -68,10 +68,17 @@ def panel_nulls(name: str) -> list[tuple[float, float]]:
 
 def make_signal(name: str, score: float, null_mean: float, null_std: float,
                 robust_to: tuple[str, ...], details: dict[str, Any] | None = None,
-                use_panel: bool = True) -> Signal:
-    """Calibrate a score: z against the wider of the computed and the panel null."""
+                use_panel: bool = True, placeholder: bool = False) -> Signal:
+    """Calibrate a score: z against the wider of the computed and the panel null.
+
+    placeholder: the given null is only a stand-in (no theory exists for this signal);
+    the panel replaces it whenever the panel has measured the signal.
+    """
     details = dict(details or {})
     panels = panel_nulls(name) if use_panel else []
+    if panels and placeholder:
+        null_mean, null_std = panels[0]
+        details["null_from"] = "the empirical panel (no theory for this signal)"
     if panels:
         details["computed_null"] = [round(null_mean, 6), round(null_std, 6)]
         details["panel_null"] = [[round(m, 6), round(s, 6)] for m, s in panels]

@@ -63,7 +63,8 @@ def std_curve(a: Fingerprint, b: Fingerprint) -> Signal | None:
     # No theory: with few layers and smooth depth trends, unrelated models correlate.
     return make_signal("std_curve", score, 0.5, 0.25, ("everything",),
                        {"r": {k: round(v, 4) for k, v in rs.items()},
-                        "weak": "unrelated models of one architecture also score high"})
+                        "weak": "unrelated models of one architecture also score high"},
+                       placeholder=True)
 
 
 # ---- direct cosine -----------------------------------------------------------------------
@@ -367,7 +368,8 @@ def tokenizer(a: Fingerprint, b: Fingerprint) -> Signal | None:
     return make_signal("tokenizer", jac, 0.5, 0.5, ("fine-tuning",),
                        {"shared_tokens": len(shared), "vocab_a": len(sa), "vocab_b": len(sb),
                         "same_id_fraction": round(same_id / max(len(shared), 1), 4),
-                        "weak": "many unrelated models share a public tokenizer"})
+                        "weak": "many unrelated models share a public tokenizer"},
+                       placeholder=True)
 
 
 def config(a: Fingerprint, b: Fingerprint) -> Signal | None:
@@ -378,7 +380,7 @@ def config(a: Fingerprint, b: Fingerprint) -> Signal | None:
     same = [k for k in keys if ca[k] == cb[k]]
     return make_signal("config", len(same) / len(keys), 0.5, 0.5, ("fine-tuning",),
                        {"same": same, "different": [k for k in keys if k not in same],
-                        "weak": "one architecture, one config"})
+                        "weak": "one architecture, one config"}, placeholder=True)
 
 
 def all_signals(a: Fingerprint, b: Fingerprint) -> list[Signal]:
