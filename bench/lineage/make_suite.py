@@ -53,11 +53,13 @@ class Plan:
     seq_len: int
     independent: tuple[tuple[str, int, str], ...]  # (name, seed, corpus)
     combined: bool = False
+    long_negative: bool = False  # an unrelated model trained as long as base + continued
 
 
 FULL = Plan(300, 60, 900, 30, 16, 64,
             (("indep_code_a", 101, "code"), ("indep_code_b", 102, "code"),
-             ("indep_prose", 103, "prose"), ("indep_hf_tok", 104, "hf")), combined=True)
+             ("indep_prose", 103, "prose"), ("indep_hf_tok", 104, "hf")), combined=True,
+            long_negative=True)
 QUICK = Plan(60, 15, 120, 6, 8, 48,
              (("indep_code_a", 101, "code"), ("indep_hf_tok", 104, "hf")))
 
@@ -142,6 +144,10 @@ def build(out: Path, plan: Plan, log=print) -> dict:  # noqa: ANN001
                    tok=b.tok_hf)
         else:
             b.save(name, p, f"seed {seed}, {plan.base_steps} steps on {text}")
+    if plan.long_negative:
+        steps = plan.base_steps + plan.continued_steps
+        p = b.trained(105, "code", steps)
+        b.save("indep_code_long", p, f"seed 105, {steps} steps on code (as long as continued)")
     for name, seed in (("random_a", 201), ("random_b", 202)):
         b.save(name, init_params(cfg, 1024, seed), f"random init seed {seed}, untrained")
     step("negatives trained")
@@ -229,6 +235,8 @@ def add_pairs(s: Suite, plan: Plan) -> None:
     for name, relation, accept in positives:
         s.pair("base", name, "derived", relation, accept)
     unrelated = [n for n, _, _ in plan.independent] + ["random_a", "random_b"]
+    if plan.long_negative:
+        unrelated.insert(len(plan.independent), "indep_code_long")
     for i, a in enumerate(["base", *unrelated]):
         for b_name in unrelated[i:]:
             if a != b_name and (plan is FULL or a == "base" or a == "random_a"):
@@ -237,6 +245,8 @@ def add_pairs(s: Suite, plan: Plan) -> None:
     disguised = ("finetune", "q4_0", "permuted", "rotated", "moe", "pruned", "vocab")
     for name in disguised if plan is FULL else disguised[1:4]:
         s.pair(name, first, "unrelated")
+    if plan.long_negative:
+        s.pair("continued", "indep_code_long", "unrelated")
 
 
 def main(argv: list[str] | None = None) -> int:
