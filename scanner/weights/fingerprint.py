@@ -161,10 +161,10 @@ def _whitened(rows: np.ndarray) -> np.ndarray:
 
 def _tensor_hash(arr: np.ndarray) -> str:
     """A content check of the values (not a security hash: a tool to spot re-saved copies;
-    crc32 + adler32 run at memory speed where a cryptographic hash would halve it)."""
+    crc32 runs at memory speed where a cryptographic hash would halve the throughput)."""
     flat = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)
     view = memoryview(flat).cast("B")  # type: ignore[arg-type]
-    return f"{zlib.crc32(view):08x}{zlib.adler32(view):08x}"
+    return f"{zlib.crc32(view):08x}"
 
 
 def _mean_std(arr: np.ndarray) -> tuple[float, float]:
@@ -284,8 +284,8 @@ class _Extractor:
     def gain(self, role: str, layer: int = -1) -> np.ndarray:
         g = self.get(role, layer)
         if g is None or self.d is None or g.shape != (self.d,):
-            return np.ones(self.d or 1, dtype=np.float64)
-        return g.astype(np.float64) + self.offset
+            return np.ones(self.d or 1, dtype=np.float32)
+        return (g + np.float32(self.offset)).astype(np.float32)
 
 
 def _fit(w: np.ndarray | None, d: int | None, cols: bool = True) -> np.ndarray | None:
@@ -361,7 +361,9 @@ def _extract(model: LoadedModel, anchors_form: int | None) -> Fingerprint:
         anchor_embed = ex.rows_of("embed", anchor_ids)
         if anchor_embed is not None and len(anchor_embed) == len(anchor_ids):
             ex.d = ex.d or anchor_embed.shape[1]
-            e_form = _whitened(_normed(anchor_embed[:anchors_form], ex.layernorm))
+            # float32: a float64 probe would upcast every weight matrix it multiplies
+            e_form = _whitened(_normed(anchor_embed[:anchors_form], ex.layernorm)).astype(
+                np.float32)
         else:
             anchor_embed = None
     n_layers = 1 + max((c.key.layer for c in ex.canon), default=-1)

@@ -26,8 +26,11 @@ _DTYPES: dict[str, np.dtype] = {
 
 
 def bf16_to_f32(raw: np.ndarray) -> np.ndarray:
-    """bfloat16 is the top half of a float32: shift the bits back in place."""
-    return (raw.astype(np.uint32) << 16).view(np.float32)
+    """bfloat16 is the top half of a float32: one strided copy into the high halves."""
+    flat = np.asarray(raw).reshape(-1)
+    out = np.zeros((flat.size, 2), dtype=np.uint16)
+    out[:, 1 if np.little_endian else 0] = flat
+    return out.view(np.float32).reshape(np.shape(raw))
 
 
 def _parse_header(path: Path) -> tuple[int, dict[str, tuple[str, tuple[int, ...], int, int]]]:
