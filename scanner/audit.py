@@ -30,6 +30,9 @@ def default_analyzers() -> list[Analyzer]:
     analyzers.append(ClonesAnalyzer())
 
     # weight lineage against --against references (issue: weights)
+    from .weights.analyzer import WeightsAnalyzer
+
+    analyzers.append(WeightsAnalyzer())
 
     return analyzers
 

@@ -200,6 +200,55 @@ def index_remove(name: Annotated[str, typer.Argument(help="Name of the corpus.")
 
 
 # ---- weight commands (compare, fingerprint, library) --------------------------------------
+@app.command()
+def compare(
+    model_a: Annotated[str, typer.Argument(help="Model folder, weight file, target or "
+                                           "fingerprint (.npz).")],
+    model_b: Annotated[str, typer.Argument(help="The other model (same forms).")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON here.")]
+    = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+) -> None:
+    """Lineage between two models: verdict, relation and calibrated signals."""
+    import json as _json
+
+    from rich.table import Table
+
+    from .weights.compare import compare_models
+
+    cmp = compare_models(model_a, model_b, offline=offline)
+    if json_out is not None:
+        json_out.write_text(_json.dumps(cmp.to_dict(), indent=2) + "\n", encoding="utf-8")
+    rel = f" ({cmp.relation})" if cmp.relation else ""
+    out.print(f"[bold]verdict: {cmp.verdict}{rel}[/bold]", highlight=False)
+    table = Table("signal", "score", "null band (unrelated)", "z", "p")
+    for s in cmp.signals:
+        table.add_row(s.name, f"{s.score:.4f}", f"{s.null_mean:.4f} ± {s.null_std:.4f}",
+                      f"{s.z:.1f}", f"{s.p_value:.2g}")
+    out.print(table)
+    for r in cmp.reasons:
+        out.print(f"  - {escape(r)}", highlight=False)
+
+
+@app.command()
+def fingerprint(
+    model: Annotated[str, typer.Argument(help="Model folder, weight file or target.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Fingerprint file (.npz).")],
+    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+) -> None:
+    """A compact fingerprint of a checkpoint, to compare against without its weights."""
+    from .weights.compare import fingerprint_of
+
+    fp = fingerprint_of(model, offline=offline)
+    if output.suffix != ".npz":
+        output = output.with_name(output.name + ".npz")
+    fp.save(output)
+    size = output.stat().st_size
+    total = int(fp.meta.get("total_bytes") or 0)
+    ratio = f" ({100 * size / total:.2f}% of {total} bytes)" if total else ""
+    out.print(f"fingerprint of {escape(model)}: {len(fp.tensors)} tensors, "
+              f"{fp.n_layers} layers -> {escape(str(output))}, {size} bytes{ratio}",
+              highlight=False)
 
 
 # ---- report commands (check, demo, batch) -------------------------------------------------

@@ -1,0 +1,119 @@
+"""The weights analyzer of `scan`: lineage against --against references, pickles reported."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import PurePosixPath
+
+from ..analyzers import Analyzer, AuditContext
+from ..errors import ProvscanError
+from ..model import Evidence, Finding, Location, Severity, not_analysed
+from ..sources.interface import Snapshot
+from .compare import Comparison, compare_fingerprints, fingerprint_of
+from .fingerprint import Fingerprint, extract
+from .loader import PICKLE_SUFFIXES, load_from_snapshot
+
+
+def reference_names(ref: str, fp: Fingerprint | None = None) -> set[str]:
+    """Names a model card could use for a reference: org/name and name, lower-case."""
+    out = set()
+    for raw in (ref, fp.name if fp else None, (fp.meta.get("declared_name") if fp else None)):
+        if not raw:
+            continue
+        s = str(raw).removeprefix("hf:").split("@")[0].rstrip("/")
+        parts = PurePosixPath(s).parts
+        if len(parts) >= 2:
+            out.add("/".join(parts[-2:]).lower())
+        if parts:
+            out.add(PurePosixPath(parts[-1]).stem.lower() if s.endswith(".npz")
+                    else parts[-1].lower())
+    return out
+
+
+def _strongest_location(cmp: Comparison) -> Location:
+    direct = cmp.signal("direct_cosine")
+    if direct is not None and direct.significant:
+        label = direct.details.get("strongest_tensor", "")
+        layer = None
+        if "@" in label:
+            try:
+                layer = int(label.split("@")[1].split("#")[0])
+            except ValueError:
+                layer = None
+        return Location(tensor=label, layer=layer)
+    forms = cmp.signal("aligned_forms")
+    if forms is not None:
+        per = forms.details.get("per_layer", {})
+        if per:
+            best = max(per, key=lambda k: per[k])
+            return Location(layer=int(best))
+    return Location()
+
+
+class WeightsAnalyzer(Analyzer):
+    name = "weights"
+
+    def analyze(self, snapshot: Snapshot, ctx: AuditContext) -> Iterable[Finding]:
+        findings: list[Finding] = []
+        for f in snapshot.files:
+            if f.path.lower().endswith(PICKLE_SUFFIXES) and f.weight_format == "pickle":
+                findings.append(not_analysed(f.path, "pickle-based checkpoint: never "
+                                             "unpickled (arbitrary code execution)", self.name))
+        if not ctx.options.against:
+            return findings
+        files = [f.path for f in snapshot.files if f.lfs is None]
+        try:
+            model = load_from_snapshot(snapshot.target, files, snapshot.reader.local_path)
+            try:
+                if model.reader is None:
+                    findings.append(not_analysed(None, "no readable weight file to compare "
+                                                 "with --against", self.name))
+                    return findings
+                mine = extract(model)
+            finally:
+                model.close()
+        except ProvscanError as exc:
+            findings.append(not_analysed(None, f"weights: {exc}", self.name))
+            return findings
+        declared = {b.lower() for b in (snapshot.card.base_model if snapshot.card else ())}
+        declared |= {b.split("/")[-1] for b in declared}
+        for ref in ctx.options.against:
+            try:
+                ref_fp = fingerprint_of(ref, ctx.options.offline)
+            except ProvscanError as exc:
+                findings.append(not_analysed(ref, f"reference {ref}: {exc}", self.name))
+                continue
+            cmp = compare_fingerprints(ref_fp, mine)
+            findings.extend(self._findings(ref, ref_fp, cmp, declared))
+        return findings
+
+    def _findings(self, ref: str, ref_fp: Fingerprint, cmp: Comparison, declared: set[str]
+                  ) -> list[Finding]:
+        if cmp.verdict not in ("derived", "identical"):
+            return [Finding("weights-lineage", Severity.INFO,
+                            f"weights {cmp.verdict} to {ref}",
+                            evidence=Evidence(matched=ref, details=cmp.to_dict()),
+                            analyzer=self.name)] if cmp.verdict != "unrelated" else []
+        decisive = [s for s in cmp.signals if s.significant and s.name in (
+            "direct_cosine", "aligned_forms", "experts_vs_dense")]
+        best = max(decisive, key=lambda s: s.z) if decisive else cmp.signals[0]
+        rel = f" ({cmp.relation})" if cmp.relation else ""
+        evidence = Evidence(matched=ref, score=best.score, null_mean=best.null_mean,
+                            null_std=best.null_std, z=best.z, p_value=best.p_value,
+                            details={"verdict": cmp.verdict, "relation": cmp.relation,
+                                     "signals": [s.to_dict() for s in cmp.signals],
+                                     "reasons": list(cmp.reasons)})
+        names = reference_names(ref, ref_fp)
+        undeclared = not (names & declared)
+        # Derived from a declared base is expected; the undeclared case is the headline.
+        out = [Finding("weights-derived", Severity.MEDIUM if undeclared else Severity.INFO,
+                       f"weights are {cmp.verdict}{rel} from {ref}: {best.name} "
+                       f"{best.score:.3f} vs {best.null_mean:.3f} ± {best.null_std:.3f} "
+                       f"for unrelated models", _strongest_location(cmp), evidence,
+                       self.name)]
+        if undeclared:
+            said = ", ".join(sorted(declared)) or "no base model"
+            out.append(Finding("undeclared-base-model", Severity.HIGH,
+                               f"the model card declares {said}, but the weights derive "
+                               f"from {ref}", _strongest_location(cmp), evidence, self.name))
+        return out

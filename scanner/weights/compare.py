@@ -1,0 +1,65 @@
+"""compare_models: lineage between two models (folders, weight files or fingerprints)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .calibrate import Signal
+from .fingerprint import Fingerprint, extract, is_fingerprint_file
+from .loader import load_model
+from .signals import all_signals
+from .verdict import decide
+
+SCHEMA_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The lineage verdict between A and B, with the evidence it rests on."""
+
+    a: str
+    b: str
+    verdict: str
+    """identical | derived | shared-components | unrelated | inconclusive"""
+    relation: str | None
+    """For derived: fine-tune, continued-pretraining, quantized, pruned, depth-upscaled,
+    upcycled-moe, merged, permuted, rotated or unknown."""
+    signals: tuple[Signal, ...]
+    reasons: tuple[str, ...]
+
+    def signal(self, name: str) -> Signal | None:
+        return next((s for s in self.signals if s.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "a": self.a, "b": self.b,
+                "verdict": self.verdict, "relation": self.relation,
+                "signals": [s.to_dict() for s in self.signals], "reasons": list(self.reasons)}
+
+
+def fingerprint_of(target: str, offline: bool = False) -> Fingerprint:
+    """A fingerprint file as saved, or a fresh one from a model folder, file or target."""
+    if is_fingerprint_file(target):
+        return Fingerprint.load(Path(target))
+    model = load_model(target, offline=offline)
+    try:
+        return extract(model)
+    finally:
+        model.close()
+
+
+def compare_fingerprints(a: Fingerprint, b: Fingerprint) -> Comparison:
+    from threadpoolctl import threadpool_limits
+
+    # Many small matrix products and SVDs: threads only contend.
+    with threadpool_limits(limits=1):
+        signals = all_signals(a, b)
+    decision = decide(a, b, signals)
+    return Comparison(a.name, b.name, decision.verdict, decision.relation, tuple(signals),
+                      decision.reasons)
+
+
+def compare_models(a: str, b: str, offline: bool = False) -> Comparison:
+    """Lineage between A and B; each a model folder, a weight file, a target or a fingerprint."""
+    return compare_fingerprints(fingerprint_of(a, offline), fingerprint_of(b, offline))

@@ -1,0 +1,1 @@
+"""Weight file readers: one module per format behind formats.interface.TensorReader."""

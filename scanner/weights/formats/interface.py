@@ -1,0 +1,82 @@
+"""The reader interface: a checkpoint as named tensors read one at a time.
+
+Readers never load a whole checkpoint: they list tensors from headers, then give one
+tensor as float32 on request (memory-mapped, dequantized when stored quantized).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import ProvscanError
+
+# Bounds on hostile headers: no real checkpoint comes near these.
+MAX_TENSORS = 500_000
+MAX_DIMS = 8
+MAX_ELEMENTS = 1 << 40
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+
+class WeightFormatError(ProvscanError):
+    """A weight file is truncated, malformed or hostile; one clear line says which."""
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    """One tensor as its file declares it."""
+
+    name: str
+    dtype: str
+    """The stored type: F32, BF16, F16, I8, Q8_0, Q4_0, ..."""
+    shape: tuple[int, ...]
+    """Numpy (row-major) order: a Linear weight is (out_features, in_features)."""
+    file: str
+    quantized: bool = False
+    """Stored in fewer bits than 16 (integer blocks or int8 with a scale)."""
+
+
+class TensorReader(ABC):
+    """The tensors of one file (or one sharded set), read one at a time."""
+
+    fmt: str
+
+    @abstractmethod
+    def tensors(self) -> list[TensorMeta]:
+        """Every tensor, from headers only."""
+
+    @abstractmethod
+    def read(self, name: str) -> np.ndarray:
+        """One tensor as float32 in numpy order; memory is that tensor's only."""
+
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Rows [start, stop) of a tensor as float32; readers that can, read only those."""
+        return self.read(name)[start:stop]
+
+    def metadata(self) -> dict[str, object]:
+        """Format-level metadata (GGUF key/values, ONNX producer); small values only."""
+        return {}
+
+    def close(self) -> None:
+        return None
+
+
+def check_shape(shape: tuple[int, ...], name: str, path: str) -> tuple[int, ...]:
+    """Refuse shapes no real tensor has (negative, too many dims, absurd sizes)."""
+    if len(shape) > MAX_DIMS:
+        raise WeightFormatError(f"{path}: tensor {name!r} has {len(shape)} dimensions")
+    total = 1
+    for d in shape:
+        if not isinstance(d, int) or d < 0:
+            raise WeightFormatError(f"{path}: tensor {name!r} has a bad dimension {d!r}")
+        total *= d
+    if total > MAX_ELEMENTS:
+        raise WeightFormatError(f"{path}: tensor {name!r} declares {total} elements")
+    return shape
+
+
+def check_count(n: int, path: str) -> None:
+    if n > MAX_TENSORS:
+        raise WeightFormatError(f"{path}: {n} tensors exceeds the {MAX_TENSORS} limit")

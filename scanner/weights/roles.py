@@ -1,0 +1,185 @@
+"""Canonical tensor roles across architectures, from the name maps in rules/tensor_roles.toml.
+
+A Llama, a Qwen2-MoE, a GPT-2 and a GGUF file name the same things differently; signals
+compare roles, never names. Fused tensors (qkv, gate_up) are split, (in, out) storage is
+transposed, stacked experts are separated, so every canonical tensor is (out, in).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from ..rules import load_rules
+from .formats.interface import TensorMeta, TensorReader
+
+
+@dataclass(frozen=True, order=True)
+class RoleKey:
+    """What a tensor is in the network, independent of how the file names it."""
+
+    role: str
+    layer: int = -1
+    """Block index; -1 for tensors outside the blocks (embed, final_norm, lm_head)."""
+    expert: int = -1
+    """Expert index for MoE tensors; -1 otherwise."""
+
+    def label(self) -> str:
+        out = self.role
+        if self.layer >= 0:
+            out += f"@{self.layer}"
+        if self.expert >= 0:
+            out += f"#e{self.expert}"
+        return out
+
+
+@dataclass(frozen=True)
+class CanonTensor:
+    """Where a canonical tensor comes from: a stored tensor and how to cut it out."""
+
+    key: RoleKey
+    source: str
+    shape: tuple[int, ...]
+    dtype: str
+    quantized: bool
+    transposed: bool = False
+    split: str | None = None
+    part: int = 0
+    """Which piece of a split (q=0, k=1, v=2; gate=0, up=1)."""
+    expert_index: int | None = None
+    """Index into a stacked experts tensor."""
+    unrope: int = 0
+    """Heads whose rows llama.cpp interleaved for rotary embedding (0: none)."""
+
+
+@dataclass(frozen=True)
+class Heads:
+    """Attention geometry, from the config; None where unknown."""
+
+    n_heads: int | None
+    n_kv: int | None
+    head_dim: int | None
+    arch: str | None = None
+    """GGUF general.architecture, where the checkpoint is a GGUF file."""
+
+
+@cache
+def _compiled() -> tuple[tuple[re.Pattern[str], dict[str, Any]], ...]:
+    rules = load_rules("tensor_roles")["rule"]
+    return tuple((re.compile(r["pattern"]), r) for r in rules)
+
+
+def _rope_archs() -> set[str]:
+    return set(load_rules("tensor_roles").get("gguf_rope_interleaved", {}).get("archs", []))
+
+
+def norm_offset(model_type: str | None) -> float:
+    return float(load_rules("tensor_roles").get("norm_offset", {}).get(model_type or "", 0.0))
+
+
+_SPLIT_PARTS = {"qkv": ("attn_q", "attn_k", "attn_v"), "qkv_heads": ("attn_q", "attn_k", "attn_v"),
+                "gate_up": ("gate", "up")}
+
+
+def _part_roles(role: str, split: str) -> list[str]:
+    if split == "gate_up":
+        prefix = role.removesuffix("_gate_up")
+        return [f"{prefix}_gate", f"{prefix}_up"]
+    return list(_SPLIT_PARTS[split])
+
+
+def _split_sizes(total: int, split: str, heads: Heads) -> list[int]:
+    if split == "gate_up":
+        return [total // 2, total - total // 2]
+    h, kv, hd = heads.n_heads, heads.n_kv, heads.head_dim
+    if h and kv and hd and h * hd + 2 * kv * hd == total:
+        return [h * hd, kv * hd, kv * hd]
+    return [total // 3] * 3
+
+
+def map_roles(metas: list[TensorMeta], heads: Heads) -> tuple[list[CanonTensor], list[str]]:
+    """Canonical tensors of a checkpoint, and the names no rule knows."""
+    out: list[CanonTensor] = []
+    unknown: list[str] = []
+    for m in metas:
+        for pattern, rule in _compiled():
+            match = pattern.fullmatch(m.name)
+            if match is None:
+                continue
+            groups = match.groupdict()
+            role = rule["role"]
+            if groups.get("param") == "bias":
+                role += "_bias"
+            layer = int(groups["layer"]) if groups.get("layer") else -1
+            expert = int(groups["expert"]) if groups.get("expert") else -1
+            transposed = bool(rule.get("transposed")) and len(m.shape) == 2
+            shape = tuple(reversed(m.shape)) if transposed else m.shape
+            experts: list[int | None] = [None]
+            if rule.get("stacked") and len(shape) == 3:
+                experts = list(range(shape[0]))
+                shape = shape[1:]
+            unrope = 0
+            if rule.get("rope") == "interleaved" and heads.arch in _rope_archs():
+                unrope = (heads.n_heads if rule["role"] == "attn_q" else heads.n_kv) or 0
+            for e in experts:
+                ekey = expert if e is None else e
+                split = rule.get("split")
+                if split:
+                    roles = _part_roles(rule["role"], split)
+                    sizes = _split_sizes(shape[0], split, heads)
+                    for i, (r, n) in enumerate(zip(roles, sizes, strict=True)):
+                        r = r + "_bias" if role.endswith("_bias") else r
+                        out.append(CanonTensor(RoleKey(r, layer, ekey), m.name,
+                                               (n, *shape[1:]), m.dtype, m.quantized,
+                                               transposed, split, i, e))
+                else:
+                    out.append(CanonTensor(RoleKey(role, layer, ekey), m.name, shape, m.dtype,
+                                           m.quantized, transposed, None, 0, e, unrope))
+            break
+        else:
+            unknown.append(m.name)
+    return out, unknown
+
+
+class CanonLoader:
+    """Reads canonical tensors, keeping the last stored tensor so splits read it once."""
+
+    def __init__(self, reader: TensorReader, heads: Heads):
+        self._reader = reader
+        self._heads = heads
+        self._last: tuple[str, np.ndarray] | None = None
+
+    def _stored(self, name: str) -> np.ndarray:
+        if self._last is None or self._last[0] != name:
+            self._last = None  # free before reading the next
+            self._last = (name, self._reader.read(name))
+        return self._last[1]
+
+    def load(self, ct: CanonTensor) -> np.ndarray:
+        arr = self._stored(ct.source)
+        if ct.transposed:
+            arr = arr.T
+        if ct.expert_index is not None:
+            arr = arr[ct.expert_index]
+        if ct.unrope and arr.shape[0] % (2 * ct.unrope) == 0:
+            h = ct.unrope
+            rest = arr.shape[1:]
+            arr = arr.reshape(h, arr.shape[0] // h // 2, 2, *rest).swapaxes(1, 2).reshape(
+                -1, *rest)
+        if ct.split is None:
+            return arr
+        if ct.split == "qkv_heads" and self._heads.n_heads:
+            h = self._heads.n_heads
+            rest = arr.shape[1:]
+            per = arr.reshape(h, 3, arr.shape[0] // (3 * h), *rest)
+            return per[:, ct.part].reshape(-1, *rest)
+        sizes = _split_sizes(arr.shape[0], ct.split, self._heads)
+        start = sum(sizes[: ct.part])
+        return arr[start:start + sizes[ct.part]]
+
+    def clear(self) -> None:
+        self._last = None

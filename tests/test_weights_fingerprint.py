@@ -1,0 +1,72 @@
+"""Fingerprint files: compact, safe to load, and as good as the model to compare against."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scanner.weights import fingerprint as fpmod
+from scanner.weights import synth
+from scanner.weights.compare import compare_fingerprints, compare_models, fingerprint_of
+from scanner.weights.formats.interface import WeightFormatError
+from scanner.weights.sketch import StreamingStats, count_sketch
+
+TOK = json.dumps({"model": {"type": "WordLevel", "vocab": {f"t{i}": i for i in range(12000)},
+                            "unk_token": "t0"}})
+
+
+def test_streamed_statistics_equal_whole_tensor_ones() -> None:
+    x = np.random.default_rng(0).standard_normal((12293, 3)).astype(np.float32) + 0.3
+    st = StreamingStats(x.size)
+    for i in range(0, len(x), 77):
+        st.feed(x[i:i + 77])
+    mean, std, _, sketch = st.finish()
+    assert abs(mean - x.mean()) < 1e-5 and abs(std - x.std()) < 1e-4
+    np.testing.assert_allclose(sketch, count_sketch(x), atol=1e-4)
+
+
+def test_fingerprint_is_small_and_compares_like_the_model(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    cfg = synth.llama_config(12000, d=256, layers=4, heads=4, kv=4, ff=688)
+    base = synth.random_llama(1, cfg)
+    synth.save_model(tmp_path / "base", base, cfg, TOK)
+    synth.save_model(tmp_path / "rot", synth.rotate_residual(base, 2), cfg, TOK)
+    # stream the embeddings in row chunks, as for a large checkpoint
+    monkeypatch.setattr(fpmod, "STREAM_ELEMENTS", 1 << 16)
+    r = compare_models(str(tmp_path / "base"), str(tmp_path / "rot"))
+    fp = fingerprint_of(str(tmp_path / "base"))
+    fp.save(tmp_path / "base.npz")
+    size = (tmp_path / "base.npz").stat().st_size
+    total = sum(p.stat().st_size for p in (tmp_path / "base").iterdir())
+    assert size <= 0.01 * total, (size, total)
+    from_file = compare_models(str(tmp_path / "base.npz"), str(tmp_path / "rot"))
+    assert (r.verdict, r.relation) == ("derived", "rotated")
+    assert (from_file.verdict, from_file.relation) == ("derived", "rotated")
+    assert from_file.signal("aligned_forms").p_value < 1e-9
+
+
+def test_fingerprint_round_trip_keeps_every_signal(tmp_path: Path) -> None:
+    cfg = synth.llama_config(500, d=32, layers=3, heads=2, kv=2, ff=64)
+    t = synth.random_llama(3, cfg)
+    synth.save_model(tmp_path / "m", t, cfg, TOK)
+    synth.save_model(tmp_path / "ft", synth.perturb(t, 1, 0.2), cfg, TOK)
+    live = fingerprint_of(str(tmp_path / "m"))
+    live.save(tmp_path / "m.npz")
+    loaded = fingerprint_of(str(tmp_path / "m.npz"))
+    other = fingerprint_of(str(tmp_path / "ft"))
+    a, b = compare_fingerprints(live, other), compare_fingerprints(loaded, other)
+    assert [s.name for s in a.signals] == [s.name for s in b.signals]
+    for sa, sb in zip(a.signals, b.signals, strict=True):
+        assert abs(sa.score - sb.score) < 0.01, sa.name
+    assert (a.verdict, a.relation) == (b.verdict, b.relation) == ("derived", "fine-tune")
+
+
+def test_npz_with_pickled_objects_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "evil.npz"
+    np.savez(bad, header=np.array([{"x": 1}], dtype=object), anchor_hashes=np.zeros(2))
+    with pytest.raises(WeightFormatError):
+        fpmod.Fingerprint.load(bad)
