@@ -98,7 +98,7 @@ def load_result(path: Path) -> AuditResult:
         card = card_from_mapping(data["card"]) if data.get("card") else None
         findings = tuple(_finding(f) for f in data["findings"])
         target, source = str(data["target"]), str(data["source"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise SourceError(f"{path}: not a provscan JSON report ({exc})") from exc
     if not str(data.get("schema_version", "")).startswith("1."):
         raise SourceError(f"{path}: unsupported schema_version {data.get('schema_version')!r}")
