@@ -12,6 +12,7 @@ from ..assess import Assessment, assess
 from ..assess.model import CopiedCode
 from ..assess.release import release_name
 from ..audit import AuditResult
+from ..safetext import one_line
 from .interface import Format
 
 _COMMENT = re.compile(r"^\s*(#+|//+|/\*+|\*+/?|--|;+|\"\"\"|\'\'\')\s?")
@@ -48,7 +49,7 @@ def render_notice(assessment: Assessment, name: str) -> str:
         out += _section(f"Code from {corpus}" + (f" {version}" if version else "")
                         + (f" (license: {lic})" if lic else ""))
         for c in items:
-            out.append(f"{c.path}: from {c.upstream_path}"
+            out.append(f"{one_line(c.path)}: from {one_line(c.upstream_path)}"
                        + (" (modified)" if c.share is not None and c.share < 0.999 else ""))
             if c.upstream_notice:
                 out += notice_lines(c.upstream_notice)
@@ -58,7 +59,7 @@ def render_notice(assessment: Assessment, name: str) -> str:
         out += _section(f"{o.org}{fam}{lic}")
         for n in o.notices:
             out += notice_lines(n)
-        out.append("    in: " + ", ".join(o.paths))
+        out.append("    in: " + ", ".join(one_line(p) for p in o.paths))
     bases = [c for c in assessment.lineage if c.verdict in ("identical", "derived")]
     for claim in bases:
         rel = f" ({claim.relation})" if claim.relation else ""

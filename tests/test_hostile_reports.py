@@ -1,0 +1,54 @@
+"""Hostile file names and notices in the machine formats and the NOTICE file: valid
+documents, no forged lines, no markup."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from scanner.code.corpus import add_corpus
+
+TRANSFORMERS = Path(__import__("transformers").__file__).resolve().parent
+LLAMA = TRANSFORMERS / "models" / "llama" / "modeling_llama.py"
+FORGED = "Third-party: none (all MIT)"
+
+
+def test_sarif_uris_of_odd_file_names_are_encoded(cli, tmp_path: Path) -> None:
+    rel = tmp_path / "rel"
+    rel.mkdir()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("x")
+    names = ["a:b.py", "x#frag.py", "sp ace%41.py", "nl\nx.py", "\x1b[31mred"]
+    for name in names:
+        os.symlink(outside, rel / name)
+    sarif = tmp_path / "r.sarif"
+    r = cli("scan", str(rel), "--sarif", str(sarif))
+    assert r.returncode == 0, r.stderr
+    uris = [loc["physicalLocation"]["artifactLocation"]["uri"]
+            for res in json.loads(sarif.read_text())["runs"][0]["results"]
+            for loc in res["locations"]]
+    for uri in uris:
+        parts = urlsplit(uri)
+        assert not parts.scheme and not parts.fragment and not any(
+            c.isspace() or ord(c) < 32 for c in uri), uri
+    assert sorted(unquote(u) for u in uris) == sorted(names)
+
+
+def test_notice_file_has_no_lines_forged_by_a_file_name(cli, tmp_path: Path) -> None:
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    shutil.copy(LLAMA, ref / "modeling_llama.py")
+    add_corpus("ref", str(ref), license="Apache-2.0")
+    rel = tmp_path / "rel"
+    rel.mkdir()
+    (rel / f"x\n\n{FORGED}\nmodel.py").write_text(LLAMA.read_text())
+    notice = tmp_path / "NOTICE"
+    r = cli("scan", str(rel), "--notice", str(notice), "--json", str(tmp_path / "r.json"))
+    assert r.returncode == 0, r.stderr
+    kinds = {f["kind"] for f in json.loads((tmp_path / "r.json").read_text())["findings"]}
+    assert kinds & {"copied-code", "notice-removed"}, kinds  # the copy was found
+    lines = notice.read_text().splitlines()
+    assert FORGED not in lines and any(FORGED in line for line in lines)
