@@ -328,13 +328,19 @@ def _follow_links(entry: _TreeEntry, by_path: dict[str, _TreeEntry], missing: se
             return None, "content not in the clone cache (offline)"
         text = b"".join(_stream_blob(repo, current.oid)).decode("utf-8", errors="replace")
         joined = posixpath.normpath(posixpath.join(posixpath.dirname(current.path), text))
-        if text.startswith("/") or joined == ".." or joined.startswith("../"):
+        if text.startswith("/") or not safe_tree_path(joined):
             return None, "symlink points outside the release; not followed"
         target = by_path.get(joined)
         if target is None or target.mode == _MODE_SUBMODULE:
             return None, "symlink to a folder, a submodule or nothing; not followed"
         current = target
     return None, "symlink chain too long or looping; not followed"
+
+
+def safe_tree_path(path: str) -> bool:
+    """A release-relative path a checkout would create: no '', '.', '..' or '.git' part."""
+    return bool(path) and "\\" not in path and all(
+        p not in ("", ".", "..") and p.lower() != ".git" for p in path.split("/"))
 
 
 def _inventory(repo: object, entries: list[_TreeEntry], missing: set[str],
@@ -346,6 +352,13 @@ def _inventory(repo: object, entries: list[_TreeEntry], missing: set[str],
     problems: list[Finding] = []
     with progress.task("hashing files") as handle:
         for entry in entries:
+            if not safe_tree_path(entry.path):
+                # A crafted tree (git fsck would refuse it, a fetch does not check by
+                # default) must not give a report a path that climbs out of the release.
+                problems.append(not_analysed(None, f"unsafe path {entry.path[:200]!r} in the "
+                                             "git tree ('..', '.git' or absolute); refused",
+                                             "source"))
+                continue
             if entry.mode == _MODE_SUBMODULE:
                 files.append(FileEntry(path=entry.path, size=0, sha256=None,
                                        kind=FileKind.SUBMODULE, target=entry.oid))
