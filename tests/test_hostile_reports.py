@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import pytest
+
 from scanner.code.corpus import add_corpus
 
 TRANSFORMERS = Path(__import__("transformers").__file__).resolve().parent
@@ -52,3 +54,26 @@ def test_notice_file_has_no_lines_forged_by_a_file_name(cli, tmp_path: Path) -> 
     assert kinds & {"copied-code", "notice-removed"}, kinds  # the copy was found
     lines = notice.read_text().splitlines()
     assert FORGED not in lines and any(FORGED in line for line in lines)
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d.__setitem__("card", "apache-2.0"),
+    lambda d: d["findings"][0]["evidence"].__setitem__("details", [1, "a"]),
+    lambda d: d["findings"][0]["evidence"].__setitem__("score", "high"),
+    lambda d: d["findings"][0].__setitem__("location", "a.py"),
+    lambda d: d.__setitem__("findings", {"a": 1}),
+    lambda d: d.__setitem__("files", "[" * 100_000),
+])
+def test_check_of_a_malformed_report_is_one_clear_error(cli, tmp_path: Path, mutate) -> None:
+    rel = tmp_path / "rel"
+    rel.mkdir()
+    os.symlink("/", rel / "root")  # one not-analysed finding to mutate
+    report = tmp_path / "r.json"
+    assert cli("scan", str(rel), "--json", str(report)).returncode == 0
+    data = json.loads(report.read_text())
+    mutate(data)
+    text = json.dumps(data).replace('"[[[', "[" * 100_000 + '"[[[')  # deep: not JSON-able
+    report.write_text(text)
+    r = cli("check", str(report))
+    assert r.returncode == 2
+    assert "not a provscan JSON report" in r.stderr and "internal error" not in r.stderr

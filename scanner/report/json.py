@@ -74,8 +74,29 @@ class _NoContent(ContentReader):
         raise SourceError(f"{path}: content not available (result loaded from a JSON report)")
 
 
+_NUMBER_FIELDS = ("score", "null_mean", "null_std", "z", "p_value")
+
+
+def _expect(ok: bool, what: str) -> None:
+    if not ok:
+        raise TypeError(what)
+
+
+def _is_opt(value: Any, *types: type) -> bool:
+    return value is None or (isinstance(value, types) and not isinstance(value, bool))
+
+
 def _finding(d: dict[str, Any]) -> Finding:
+    """A finding from its JSON form, its field types checked: a report may come from
+    elsewhere, and a wrong type must be a clear error, not a crash in the assessment."""
+    _expect(isinstance(d, dict), "a finding is not an object")
     loc, ev = d.get("location") or {}, d.get("evidence") or {}
+    _expect(isinstance(loc, dict) and isinstance(ev, dict), "location/evidence not objects")
+    _expect(_is_opt(loc.get("path"), str) and _is_opt(loc.get("start_line"), int)
+            and _is_opt(loc.get("end_line"), int), "bad location")
+    _expect(all(_is_opt(ev.get(k), int, float) for k in _NUMBER_FIELDS), "bad evidence score")
+    _expect(_is_opt(ev.get("matched"), str) and _is_opt(ev.get("details"), dict),
+            "bad evidence")
     return Finding(
         kind=str(d["kind"]), severity=Severity(d["severity"]), message=str(d["message"]),
         location=Location(**{k: loc[k] for k in ("path", "start_line", "end_line", "tensor",
@@ -95,6 +116,9 @@ def load_result(path: Path) -> AuditResult:
                                 weight_format=f.get("weight_format"),
                                 lfs=LfsPointer(**f["lfs"]) if f.get("lfs") else None,
                                 target=f.get("target")) for f in data["files"])
+        _expect(isinstance(data, dict) and _is_opt(data.get("card"), dict)
+                and isinstance(data["files"], list) and isinstance(data["findings"], list),
+                "not an object with files, findings and card")
         card = card_from_mapping(data["card"]) if data.get("card") else None
         findings = tuple(_finding(f) for f in data["findings"])
         target, source = str(data["target"]), str(data["source"])
