@@ -16,6 +16,7 @@ import builtins
 import keyword
 import re
 import zlib
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -168,8 +169,10 @@ def tokenize(text: str, language: str) -> TokenStream:
     family = FAMILIES[language]
     words = _word_codes(family)
     ops: dict[str, int] = {}
-    codes: list[int] = []
-    starts: list[int] = []
+    # Typed arrays, not lists: 12 bytes a token instead of ~50 (an 8 MB one-line file is
+    # millions of tokens).
+    codes = array("I")
+    starts = array("q")
     python = family == "python"
     depth = 0
     last_end = 0
@@ -201,8 +204,9 @@ def tokenize(text: str, language: str) -> TokenStream:
             codes.append(code)
         starts.append(m.start())
         last_end = m.end()
-    arr = np.array(codes, dtype=np.uint32)
-    lines = _line_numbers(text, np.array(starts, dtype=np.int64))
+    arr = np.frombuffer(codes, dtype=np.uint32).copy() if codes else np.zeros(0, np.uint32)
+    lines = _line_numbers(text, np.frombuffer(starts, dtype=np.int64) if starts
+                          else np.zeros(0, np.int64))
     if arr.shape[0] > 1:
         keep = np.ones(arr.shape[0], dtype=bool)
         keep[:-1] = ~((arr[:-1] == _COMMA) & np.isin(arr[1:], _CLOSERS))
