@@ -118,10 +118,13 @@ class RemoteFile:
         return dict(self.__dict__)
 
 
-def _safe_release_path(path: str) -> bool:
+def _safe_release_path(path: object) -> bool:
+    """A relative path a checkout would create: no '', '.', '..' or '.git' part."""
+    if not isinstance(path, str):
+        return False
     parts = path.split("/")
     return bool(path) and not path.startswith("/") and "\\" not in path and all(
-        p not in ("", ".", "..") for p in parts)
+        p not in ("", ".", "..") and p.lower() != ".git" for p in parts)
 
 
 def read_remote_range(repo_id: str, commit: str, path: str, start: int, length: int) -> bytes:
