@@ -77,3 +77,21 @@ def test_check_of_a_malformed_report_is_one_clear_error(cli, tmp_path: Path, mut
     r = cli("check", str(report))
     assert r.returncode == 2
     assert "not a provscan JSON report" in r.stderr and "internal error" not in r.stderr
+
+
+def test_notice_lines_are_linear_in_a_long_run_of_spaces() -> None:
+    import signal
+
+    from scanner.report.notice import notice_lines
+
+    def hang(*_: object) -> None:
+        raise TimeoutError("notice_lines is quadratic")
+
+    line = "// Copyright Acme" + " " * 300_000 + "Inc. */"
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(30)  # a hang guard, not a benchmark: the old regex needed ~15 minutes
+    try:
+        assert notice_lines(line) == ["    Copyright Acme" + " " * 300_000 + "Inc."]
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

@@ -18,7 +18,13 @@ from .interface import Format
 _COMMENT = re.compile(r"^\s*(#+|//+|/\*+|\*+/?|--|;+|\"\"\"|\'\'\')\s?")
 
 
-_CLOSE = re.compile(r"\s*\*+/\s*$")
+def _without_closer(text: str) -> str:
+    """`text` without a trailing block-comment closer (`  **/`). Not a regex: a pattern
+    starting with optional spaces is retried from each space of a long run (quadratic)."""
+    text = text.rstrip()
+    if text.endswith("*/"):
+        text = text[:-1].rstrip("*").rstrip()
+    return text
 
 
 def notice_lines(text: str) -> list[str]:
@@ -26,7 +32,7 @@ def notice_lines(text: str) -> list[str]:
     words kept verbatim, each line indented."""
     out = []
     for line in text.splitlines():
-        words = _CLOSE.sub("", _COMMENT.sub("", line)).rstrip()
+        words = _without_closer(_COMMENT.sub("", line))
         if words:
             out.append(f"    {words}")
     return out
