@@ -95,3 +95,28 @@ def test_notice_lines_are_linear_in_a_long_run_of_spaces() -> None:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+def test_html_report_of_thousands_of_copies_stays_a_file_a_browser_opens(cli, tmp_path: Path
+                                                                         ) -> None:
+    from scanner.report.html_view import MAX_SIDE_BY_SIDE
+
+    source = TRANSFORMERS / "models" / "data2vec" / "configuration_data2vec_vision.py"
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    shutil.copy(source, ref / source.name)
+    add_corpus("ref", str(ref), license="Apache-2.0")
+    rel = tmp_path / "rel"
+    rel.mkdir()
+    extra = 7
+    for i in range(MAX_SIDE_BY_SIDE + extra):
+        shutil.copy(source, rel / f"copy_{i}.py")
+    html = tmp_path / "r.html"
+    r = cli("scan", str(rel), "-o", str(html), "--json", str(tmp_path / "r.json"))
+    assert r.returncode == 0, r.stderr
+    copies = [f for f in json.loads((tmp_path / "r.json").read_text())["findings"]
+              if f["kind"] in ("copied-code", "notice-removed")]
+    assert len(copies) == MAX_SIDE_BY_SIDE + extra  # the JSON has them all
+    text = html.read_text()
+    assert text.count('<table class="code side"') == MAX_SIDE_BY_SIDE
+    assert f"{extra} more copied file(s)" in text
