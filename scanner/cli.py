@@ -40,9 +40,17 @@ out = Console()
 err = Console(stderr=True)
 
 
-def shown(text: object) -> str:
-    """Release-controlled text as the terminal shows it: no markup, no control characters."""
-    return escape(one_line(text))
+# Card fields are shown up to this many characters (a hostile card's are 256 KiB long).
+MAX_SHOWN = 300
+
+
+def shown(text: object, limit: int | None = None) -> str:
+    """Release-controlled text as the terminal shows it: no markup, no control characters,
+    at most `limit` characters."""
+    value = one_line(text)
+    if limit is not None and len(value) > limit:
+        value = value[:limit] + f"… ({len(value) - limit} more characters)"
+    return escape(value)
 
 
 class RichProgress:
@@ -101,7 +109,8 @@ def print_summary(result: AuditResult) -> None:
         lic = card.license or "none"
         if card.license_name:
             lic += f" ({card.license_name})"
-        out.print(f"  card: license {shown(lic)}; base model {shown(base)}", highlight=False)
+        out.print(f"  card: license {shown(lic, MAX_SHOWN)}; base model "
+                  f"{shown(base, MAX_SHOWN)}", highlight=False)
     else:
         out.print("  card: none")
     by_kind = Counter(f.kind for f in result.findings)

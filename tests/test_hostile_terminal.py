@@ -46,3 +46,13 @@ def test_error_line_for_a_hostile_target_is_one_inert_line(cli, tmp_path: Path) 
 def test_one_line_keeps_ordinary_text() -> None:
     assert one_line("Copyright 2024 Ünïcode 模型 (c)") == "Copyright 2024 Ünïcode 模型 (c)"
     assert one_line("a\tb\x00c\x9bd") == "a\\tb\\x00c\\x9bd"
+
+
+def test_a_huge_card_field_is_shown_shortened(cli, tmp_path: Path) -> None:
+    rel = tmp_path / "rel"
+    rel.mkdir()
+    name = " OR ".join(f"l{i}" for i in range(20_000))
+    (rel / "README.md").write_text(f'---\nlicense: other\nlicense_name: "{name}"\n---\n')
+    r = cli("scan", str(rel), "--json", str(tmp_path / "r.json"))
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout) < 5_000 and "more characters)" in r.stdout
