@@ -23,7 +23,15 @@ from ..classify import HEAD_BYTES, classify
 from ..errors import SourceError
 from ..model import FileEntry, FileKind, Finding, not_analysed
 from ..store import home
-from .interface import ContentReader, Progress, Snapshot, Source, fail_if_too_many, split_revision
+from .interface import (
+    ContentReader,
+    Progress,
+    Snapshot,
+    Source,
+    clean_path,
+    fail_if_too_many,
+    split_revision,
+)
 
 _CHUNK = 1 << 20
 # How many missing blobs one prefetch command asks for (bounded command lines).
@@ -355,22 +363,23 @@ def _inventory(repo: object, entries: list[_TreeEntry], missing: set[str],
             if not safe_tree_path(entry.path):
                 # A crafted tree (git fsck would refuse it, a fetch does not check by
                 # default) must not give a report a path that climbs out of the release.
-                problems.append(not_analysed(None, f"unsafe path {entry.path[:200]!r} in the "
-                                             "git tree ('..', '.git' or absolute); refused",
-                                             "source"))
+                problems.append(not_analysed(
+                    None, f"unsafe path {clean_path(entry.path[:200])!r} in the git tree "
+                    "('..', '.git' or absolute); refused", "source"))
                 continue
+            path = clean_path(entry.path)  # what reports show: valid Unicode
             if entry.mode == _MODE_SUBMODULE:
-                files.append(FileEntry(path=entry.path, size=0, sha256=None,
+                files.append(FileEntry(path=path, size=0, sha256=None,
                                        kind=FileKind.SUBMODULE, target=entry.oid))
                 continue
             blob, why = _follow_links(entry, by_path, missing, repo)
             if blob is not None and blob.oid in missing:
                 blob, why = None, "content not in the clone cache (offline)"
             if blob is None:
-                problems.append(not_analysed(entry.path, why, "source"))
+                problems.append(not_analysed(path, why, "source"))
                 continue
-            files.append(_hash_entry(repo, entry.path, blob.oid, progress, handle))
-            blobs[entry.path] = blob.oid
+            files.append(_hash_entry(repo, path, blob.oid, progress, handle))
+            blobs[path] = blob.oid
     return tuple(files), blobs, problems
 
 

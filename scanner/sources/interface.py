@@ -166,6 +166,21 @@ def split_revision(spec: str) -> tuple[str, str | None]:
     return head, rev
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    # 0xDC80-0xDCFF: an undecodable byte, as os and git hand it over (surrogateescape).
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def clean_path(path: str) -> str:
+    """A release path as valid Unicode. A file name that is not UTF-8 reaches Python with
+    lone surrogates, which no report can encode: they are written as escapes ("\\xff")."""
+    return _SURROGATE.sub(_escape_surrogate, path)
+
+
 def fail_if_too_many(count: int, target: str) -> None:
     if count > MAX_FILES:
         raise SourceError(f"{target}: more than {MAX_FILES} files; refusing to scan blindly")
