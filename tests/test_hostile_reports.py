@@ -120,3 +120,19 @@ def test_html_report_of_thousands_of_copies_stays_a_file_a_browser_opens(cli, tm
     text = html.read_text()
     assert text.count('<table class="code side"') == MAX_SIDE_BY_SIDE
     assert f"{extra} more copied file(s)" in text
+
+
+def test_check_of_a_report_naming_the_root_folder_reads_only_its_listed_files(
+        cli, tmp_path: Path) -> None:
+    rel = tmp_path / "rel"
+    rel.mkdir()
+    (rel / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
+    report = tmp_path / "r.json"
+    assert cli("scan", str(rel), "--json", str(report)).returncode == 0
+    data = json.loads(report.read_text())
+    data["target"] = "/"  # a report from elsewhere: its target is not walked and hashed
+    data["files"].append({"path": "etc/hostname", "size": 1, "sha256": None, "kind": "other"})
+    report.write_text(json.dumps(data))
+    r = cli("check", str(report), timeout=60)
+    assert r.returncode in (0, 1), r.stderr
+    assert "Traceback" not in r.stderr and "files; refusing" not in r.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import SCHEMA_VERSION, __version__
@@ -15,8 +15,8 @@ from ..audit import AuditResult
 from ..card import card_from_mapping
 from ..errors import SourceError
 from ..model import Evidence, FileEntry, FileKind, Finding, LfsPointer, Location, Severity
-from ..sources import open_target
 from ..sources.interface import ContentReader, Snapshot
+from ..sources.local import FolderReader
 from .assessment_dict import assessment_to_dict
 from .interface import Format
 
@@ -106,6 +106,24 @@ def _finding(d: dict[str, Any]) -> Finding:
         analyzer=str(d.get("analyzer", "")))
 
 
+def _listed_files_reader(root: Path, files: tuple[FileEntry, ...]) -> ContentReader:
+    """A reader of the report's own files in its release folder, and nothing else: the
+    report may come from elsewhere, and its `target` ("/", a home folder) is not walked."""
+    root = root.resolve()
+    allowed: dict[str, Path] = {}
+    for f in files:
+        rel = PurePosixPath(f.path)
+        if rel.is_absolute() or ".." in rel.parts:
+            continue
+        try:
+            real = (root / rel).resolve(strict=True)
+        except (OSError, RuntimeError):
+            continue
+        if real.is_relative_to(root) and real.is_file():
+            allowed[f.path] = real
+    return FolderReader(root, allowed)
+
+
 def load_result(path: Path) -> AuditResult:
     """An AuditResult from a JSON report, so `check` can gate a scan made earlier. File
     contents come from the release folder when it is still there (local scans)."""
@@ -128,7 +146,7 @@ def load_result(path: Path) -> AuditResult:
         raise SourceError(f"{path}: unsupported schema_version {data.get('schema_version')!r}")
     reader: ContentReader = _NoContent()
     if source == "local" and Path(target).is_dir():
-        reader = open_target(target).reader
+        reader = _listed_files_reader(Path(target), files)
     snapshot = Snapshot(target=target, source=source, revision=data.get("revision"),
                         files=files, reader=reader, card=card, info=data.get("info") or {})
     return AuditResult(snapshot=snapshot, findings=findings, options=AuditOptions())
