@@ -29,10 +29,12 @@ def _crafted_repo(root: Path) -> Path:
     card = _git(repo, "hash-object", "-w", "--stdin", data=b"---\nlicense: mit\n---\n")
     code = _git(repo, "hash-object", "-w", "--stdin", data=b"x = 1\n")
     link = _git(repo, "hash-object", "-w", "--stdin", data=b".git/config")
+    huge_link = _git(repo, "hash-object", "-w", "--stdin", data=b"ok.py" + b"/." * 3_000_000)
     sub = _tree(repo, [(b"100644", b"config", code)])
     entries = [(b"100644", b"README.md", card), (b"100644", b"ok.py", code),
-               (b"120000", b"link.py", link), (b"40000", b"..", sub), (b"40000", b".git", sub),
-               (b"40000", b".GIT", sub)]
+               (b"120000", b"link.py", link),
+               (b"120000", b"huge_link.py", huge_link), (b"40000", b"..", sub),
+               (b"40000", b".git", sub), (b"40000", b".GIT", sub)]
     entries += [(b"100644", name, code) for name in UNSAFE]
     commit = _git(repo, "commit-tree", _tree(repo, entries), "-m", "crafted")
     _git(repo, "update-ref", "refs/heads/main", commit)
@@ -48,7 +50,8 @@ def test_unsafe_tree_paths_are_refused_and_the_scan_goes_on(cli, tmp_path: Path)
     report = json.loads(out.read_text())
     assert sorted(f["path"] for f in report["files"]) == ["README.md", "ok.py"]
     refused = [f["message"] for f in report["findings"] if f["kind"] == "not-analysed"]
-    assert len(refused) == len(UNSAFE) + 4  # and '../config', '.git/config', '.GIT/config'
+    assert len(refused) == len(UNSAFE) + 5  # + '../config', '.git/config', '.GIT/config'
+    assert any("longer than a path" in m for m in refused)  # a 6 MB "symlink", not read
     assert all(f["location"].get("path") is None for f in report["findings"]
                if "unsafe path" in f["message"])
     assert report["card"]["license"] == "mit"

@@ -321,6 +321,22 @@ def _prefetch(repo: object, oids: list[str], progress: Progress) -> None:
             progress.advance(handle, len(batch))
 
 
+# The longest target a symlink can have on Linux (PATH_MAX); a crafted tree may give one a
+# blob of gigabytes, which must not be read into memory.
+_MAX_LINK_BYTES = 4096
+
+
+def _read_link(repo: object, oid: str) -> bytes | None:
+    """A symlink blob's target, or None when it is longer than any real one."""
+    head = b""
+    size = 0
+    for chunk in _stream_blob(repo, oid):  # read to its end: the cat-file pipe is shared
+        size += len(chunk)
+        if len(head) <= _MAX_LINK_BYTES:
+            head += chunk[:_MAX_LINK_BYTES + 1 - len(head)]
+    return head if size <= _MAX_LINK_BYTES else None
+
+
 def _follow_links(entry: _TreeEntry, by_path: dict[str, _TreeEntry], missing: set[str],
                   repo: object) -> tuple[_TreeEntry | None, str]:
     """The blob a (chain of) symlink(s) leads to inside the tree, or why there is none.
@@ -334,7 +350,10 @@ def _follow_links(entry: _TreeEntry, by_path: dict[str, _TreeEntry], missing: se
             return current, ""
         if current.oid in missing:
             return None, "content not in the clone cache (offline)"
-        text = b"".join(_stream_blob(repo, current.oid)).decode("utf-8", errors="replace")
+        raw = _read_link(repo, current.oid)
+        if raw is None:
+            return None, "symlink target longer than a path can be; not followed"
+        text = raw.decode("utf-8", errors="replace")
         joined = posixpath.normpath(posixpath.join(posixpath.dirname(current.path), text))
         if text.startswith("/") or not safe_tree_path(joined):
             return None, "symlink points outside the release; not followed"
