@@ -12,6 +12,34 @@ from .model import CardData, FileEntry, FileKind, Finding, not_analysed
 
 MAX_CARD_BYTES = 1024 * 1024
 MAX_FRONT_MATTER_BYTES = 256 * 1024
+# safe_load shares an aliased node instead of copying it, but whatever walks the result
+# (a report, json.dumps) expands it: nine aliases of nine aliases... is a billion laughs.
+# Real cards use a handful of aliases at most; nesting beyond this depth is an attack too.
+MAX_ALIASES = 64
+MAX_DEPTH = 64
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents with many aliases or deep nesting."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise SourceError(f"model card front matter has more than {MAX_ALIASES} "
+                                  "YAML aliases (an alias bomb?)")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise SourceError(f"model card front matter nests deeper than {MAX_DEPTH}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def split_front_matter(text: str) -> str | None:
@@ -66,7 +94,9 @@ def parse_card(text: str) -> CardData:
     if len(front.encode()) > MAX_FRONT_MATTER_BYTES:
         raise SourceError("model card front matter is larger than 256 KiB")
     try:
-        meta = yaml.safe_load(front)
+        meta = yaml.load(front, Loader=_BoundedLoader)  # noqa: S506 (a SafeLoader)
+    except RecursionError as exc:  # a last guard: _BoundedLoader bounds nesting itself
+        raise SourceError("model card front matter nests too deeply") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark is not None else ""
@@ -93,6 +123,14 @@ def read_card(files: tuple[FileEntry, ...], reader: Any) -> tuple[CardData | Non
     if entry is None:
         return None, ()
     try:
-        return parse_card(reader.read_text(entry.path, MAX_CARD_BYTES)), ()
+        # Only the head: the front matter comes first, and a card with a long body (tables,
+        # inlined images) still declares its license.
+        head = reader.read_range(entry.path, 0, MAX_CARD_BYTES)
+        text = head.decode("utf-8", errors="replace")
+        if len(head) >= MAX_CARD_BYTES and text.lstrip("\ufeff").startswith("---") \
+                and split_front_matter(text) is None:
+            raise SourceError(f"model card front matter does not end within the first "
+                              f"{MAX_CARD_BYTES} bytes")
+        return parse_card(text), ()
     except SourceError as exc:
         return None, (not_analysed(entry.path, str(exc), "card"),)

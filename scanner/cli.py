@@ -23,6 +23,7 @@ from . import __version__
 from .analyzers import AuditOptions
 from .audit import AuditResult, audit
 from .errors import ProvscanError
+from .safetext import one_line
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
 
@@ -37,6 +38,19 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+
+
+# Card fields are shown up to this many characters (a hostile card's are 256 KiB long).
+MAX_SHOWN = 300
+
+
+def shown(text: object, limit: int | None = None) -> str:
+    """Release-controlled text as the terminal shows it: no markup, no control characters,
+    at most `limit` characters."""
+    value = one_line(text)
+    if limit is not None and len(value) > limit:
+        value = value[:limit] + f"… ({len(value) - limit} more characters)"
+    return escape(value)
 
 
 class RichProgress:
@@ -85,7 +99,8 @@ def _root(
 def print_summary(result: AuditResult) -> None:
     snap = result.snapshot
     rev = f" @ {snap.revision[:12]}" if snap.revision else ""
-    out.print(f"[bold]{snap.target}[/bold] ({snap.source}{rev}): {len(snap.files)} files")
+    out.print(f"[bold]{shown(snap.target)}[/bold] ({snap.source}{rev}): {len(snap.files)} files",
+              highlight=False)
     kinds = Counter(str(f.kind) for f in snap.files)
     out.print("  " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
     card = snap.card
@@ -94,7 +109,8 @@ def print_summary(result: AuditResult) -> None:
         lic = card.license or "none"
         if card.license_name:
             lic += f" ({card.license_name})"
-        out.print(f"  card: license {lic}; base model {base}")
+        out.print(f"  card: license {shown(lic, MAX_SHOWN)}; base model "
+                  f"{shown(base, MAX_SHOWN)}", highlight=False)
     else:
         out.print("  card: none")
     by_kind = Counter(f.kind for f in result.findings)
@@ -103,8 +119,8 @@ def print_summary(result: AuditResult) -> None:
     for f in result.findings:
         if str(f.severity) in ("high", "medium") or f.kind == "not-analysed":
             where = f" {f.location.path}" if f.location.path else ""
-            out.print(f"  [yellow]{f.severity}[/yellow] {f.kind}{escape(where)}: "
-                      f"{escape(f.message)}", highlight=False)
+            out.print(f"  [yellow]{f.severity}[/yellow] {f.kind}{shown(where)}: "
+                      f"{shown(f.message)}", highlight=False)
 
 
 @app.command()
@@ -168,9 +184,9 @@ def index_add(
     with progress_display() as progress:
         info = add_corpus(name, source, replace=replace, license=license, version=version,
                           progress=progress)
-    out.print(f"indexed {escape(info.name)}: {info.files} files, {info.fingerprints} "
+    out.print(f"indexed {shown(info.name)}: {info.files} files, {info.fingerprints} "
               f"fingerprints in {info.build_seconds:.1f} s "
-              f"(version {info.version or '-'}, license {escape(info.license or '-')})",
+              f"(version {info.version or '-'}, license {shown(info.license or '-')})",
               highlight=False)
 
 
@@ -183,8 +199,8 @@ def index_list() -> None:
     if not corpora:
         out.print("no corpus indexed (add one with `provscan index add NAME SOURCE`)")
     for c in corpora:
-        out.print(f"{escape(c.name)}\t{c.kind}\t{escape(c.source)}\tversion "
-                  f"{escape(c.version or '-')}\tlicense {escape(c.license or '-')}\t"
+        out.print(f"{shown(c.name)}\t{c.kind}\t{shown(c.source)}\tversion "
+                  f"{shown(c.version or '-')}\tlicense {shown(c.license or '-')}\t"
                   f"{c.files} files\t{c.fingerprints} fingerprints\t{c.created}",
                   highlight=False, soft_wrap=True)
 
@@ -195,7 +211,7 @@ def index_remove(name: Annotated[str, typer.Argument(help="Name of the corpus.")
     from .code.corpus import remove_corpus
 
     remove_corpus(name)
-    out.print(f"removed {escape(name)}")
+    out.print(f"removed {shown(name)}")
 
 
 
@@ -260,7 +276,7 @@ def print_verdict(result: AuditResult) -> None:
 
     v = assess(result).verdict
     color = {"fail": "red", "warn": "yellow", "pass": "green"}[v.level]
-    out.print(f"  verdict: [{color}]{v.level.upper()}[/{color}] {escape(v.headline)}",
+    out.print(f"  verdict: [{color}]{v.level.upper()}[/{color}] {shown(v.headline)}",
               highlight=False, soft_wrap=True)
 
 
@@ -326,13 +342,13 @@ def check(
             "verdict": asdict(assessment.verdict)}, indent=2) + "\n")
     where = f"{result.snapshot.target} (policy: {rules.source})"
     if outcome.passed:
-        out.print(f"[green]PASS[/green] {escape(where)}", highlight=False, soft_wrap=True)
+        out.print(f"[green]PASS[/green] {shown(where)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_OK)
-    out.print(f"[red]FAIL[/red] {escape(where)}: {len(outcome.violations)} violation(s)",
+    out.print(f"[red]FAIL[/red] {shown(where)}: {len(outcome.violations)} violation(s)",
               highlight=False, soft_wrap=True)
     for v in outcome.violations:
         refs = f" [{', '.join(v.finding_ids)}]" if v.finding_ids else ""
-        out.print(f"  {escape(v.rule)}: {escape(v.message)}{escape(refs)}", highlight=False,
+        out.print(f"  {shown(v.rule)}: {shown(v.message)}{shown(refs)}", highlight=False,
                   soft_wrap=True)
     raise typer.Exit(EXIT_VIOLATIONS)
 
@@ -353,11 +369,11 @@ def demo(
     print_verdict(outcome.result)
     out.print("\nReports:", highlight=False)
     for path in outcome.written:
-        out.print(f"  {escape(str(path))}", highlight=False, soft_wrap=True)
+        out.print(f"  {shown(str(path))}", highlight=False, soft_wrap=True)
     release = outcome.demo.release
-    out.print(f"\nOpen {escape(str(outcome.written[0]))} in a browser. Gate it in CI with:\n"
-              f"  provscan check {escape(str(release))} --against "
-              f"{escape(str(outcome.demo.base))}", highlight=False, soft_wrap=True)
+    out.print(f"\nOpen {shown(str(outcome.written[0]))} in a browser. Gate it in CI with:\n"
+              f"  provscan check {shown(str(release))} --against "
+              f"{shown(str(outcome.demo.base))}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -368,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except ProvscanError as exc:
-        err.print(f"provscan: error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        err.print(f"provscan: error: {one_line(exc)}", highlight=False, markup=False,
+                  soft_wrap=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         err.print("provscan: interrupted", highlight=False, markup=False)
@@ -376,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: never a traceback
         if os.environ.get("PROVSCAN_DEBUG"):
             raise
-        err.print(f"provscan: internal error: {type(exc).__name__}: {exc}",
+        err.print(f"provscan: internal error: {type(exc).__name__}: {one_line(exc)}",
                   highlight=False, markup=False, soft_wrap=True)
         return EXIT_ERROR
     return EXIT_OK

@@ -141,11 +141,11 @@ def _origins(findings: Sequence[tuple[str, Finding]]) -> tuple[Origin, ...]:
         org = _str(origin.get("org")) or holder or "unknown holder"
         g = groups.setdefault(org, {"family": _str(origin.get("family")),
                                     "license": _str(origin.get("license")),
-                                    "holders": [], "notices": [], "paths": [], "ids": []})
+                                    "holders": {}, "notices": {}, "paths": {}, "ids": {}})
         for key, value in (("holders", holder), ("notices", f.evidence.matched),
                            ("paths", f.location.path), ("ids", fid)):
-            if value and value not in g[key]:
-                g[key].append(value)
+            if value:
+                g[key].setdefault(value)  # ordered sets: thousands of files may carry one
     return tuple(Origin(org=org, family=g["family"], license=g["license"],
                         holders=tuple(g["holders"]), notices=tuple(g["notices"]),
                         paths=tuple(g["paths"]), finding_ids=tuple(g["ids"]))
@@ -155,17 +155,17 @@ def _origins(findings: Sequence[tuple[str, Finding]]) -> tuple[Origin, ...]:
 def _detected(findings: Sequence[tuple[str, Finding]], copied: tuple[CopiedCode, ...],
               origins: tuple[Origin, ...], lineage: tuple, declared: tuple[str, ...]
               ) -> tuple[DetectedLicense, ...]:
-    acc: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    # Ordered sets (dict keys): a release may carry thousands of copies of one upstream.
+    acc: dict[tuple[str, str], tuple[dict[str, None], dict[str, None]]] = {}
 
     def add(expr: str | None, via: str, where: str, fid: str | tuple[str, ...]) -> None:
         if not expr:
             return
-        where_l, ids_l = acc.setdefault((expr, via), ([], []))
-        if where and where not in where_l:
-            where_l.append(where)
+        where_l, ids_l = acc.setdefault((expr, via), ({}, {}))
+        if where:
+            where_l.setdefault(where)
         for i in (fid,) if isinstance(fid, str) else fid:
-            if i not in ids_l:
-                ids_l.append(i)
+            ids_l.setdefault(i)
 
     for fid, f in findings:
         d = f.evidence.details or {}

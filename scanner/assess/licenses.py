@@ -25,15 +25,14 @@ def license_ids(expression: str | None) -> tuple[str, ...]:
     """The license ids of an SPDX / scancode expression, lower-case, in order, deduplicated."""
     if not expression:
         return ()
-    out: list[str] = []
+    out: dict[str, None] = {}  # ordered and deduplicated in linear time (a card is hostile)
     for token in _TOKEN.findall(expression):
         low = token.lower().rstrip(",;")
         if low in _OPERATORS or not low:
             continue
         if low.startswith("licenseref-scancode-"):
             low = low[len("licenseref-scancode-"):]
-        if low not in out:
-            out.append(low)
+        out.setdefault(low)
     return tuple(out)
 
 
@@ -80,8 +79,8 @@ def declared_ids(license_key: str | None, license_name: str | None) -> tuple[str
     if license_key and license_key.lower() != "other":
         ids.extend(license_ids(license_key))
     if license_name:
-        ids.extend(i for i in license_ids(license_name) if i not in ids)
-    return tuple(ids)
+        ids.extend(license_ids(license_name))
+    return tuple(dict.fromkeys(ids))
 
 
 def reflected(detected: str, declared: tuple[str, ...]) -> bool:

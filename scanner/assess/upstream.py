@@ -4,6 +4,7 @@ given inline by the clone analyzer, or read from where its corpus was indexed fr
 from __future__ import annotations
 
 import importlib.util
+from functools import cache, lru_cache
 from pathlib import Path, PurePosixPath
 
 from .model import CopiedCode
@@ -11,6 +12,7 @@ from .model import CopiedCode
 MAX_UPSTREAM_BYTES = 2 * 1024 * 1024
 
 
+@cache
 def _package_root(name: str) -> Path | None:
     if not name.isidentifier():
         return None
@@ -51,7 +53,14 @@ def upstream_text(c: CopiedCode) -> str | None:
     rel = PurePosixPath(c.upstream_path)
     if not c.upstream_path or rel.is_absolute() or ".." in rel.parts:
         return None
-    for root in _roots(c):
+    return _read_upstream(tuple(_roots(c)), c.upstream_path)
+
+
+# Thousands of copies of one upstream file are read once, not once each (up to 2 MB a read).
+@lru_cache(maxsize=32)
+def _read_upstream(roots: tuple[Path, ...], upstream_path: str) -> str | None:
+    rel = PurePosixPath(upstream_path)
+    for root in roots:
         p = root / rel
         try:
             if p.is_symlink() or not p.is_file() or not p.resolve().is_relative_to(root) \

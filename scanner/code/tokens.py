@@ -16,6 +16,8 @@ import builtins
 import keyword
 import re
 import zlib
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -81,26 +83,60 @@ if then else elif fi case esac for while until do done in function select time r
 local export readonly declare set unset shift source echo printf read cd test true false
 """)
 
-_TRIPLE = (r"'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''"
-           r'|"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*"""')
-_SINGLE = r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'" + r'|"[^"\\\n]*(?:\\.[^"\\\n]*)*"'
+# An unterminated triple-quoted or raw string runs to the end of the file: no valid source
+# has one, and letting the match fail instead makes every later opener rescan the rest of
+# the file (quadratic on hostile input such as `"""\\"""\\"""...`).
+_TRIPLE = (r"'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*(?:'''|\\?\Z)"
+           r'|"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*(?:"""|\\?\Z)')
+_SQ = r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'"
+_DQ = r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'
+# Python only: an unterminated one-line string (a syntax error) ends at its line's end.
+_PY_SINGLE = (r"'[^'\\\n]*(?:\\.[^'\\\n]*)*(?:'|(?=\n)|\\?\Z)"
+              r'|"[^"\\\n]*(?:\\.[^"\\\n]*)*(?:"|(?=\n)|\\?\Z)')
 _NUMBER = r"(?:\d|\.\d)(?:[eE][+-]|[\w.])*"
 _NAME = r"[^\W\d]\w*"
+_NEVER_MATCH = r"(?!)"
 
-# Each lexer: one regex whose groups are, in order: comment, string, name, number, other.
-_LEXERS = {
-    "python": re.compile(
-        rf"(#[^\n]*)|((?:[rRbBuUfF]{{1,2}})?(?:{_TRIPLE}|{_SINGLE}))|({_NAME})|({_NUMBER})"
-        r"|(\*\*=?|//=?|>>=?|<<=?|->|:=|[-+*/%&|^@=!<>]=|\.\.\.|[^\s\w])", re.S),
-    "c": re.compile(
-        rf"(//[^\n]*|/\*.*?(?:\*/|\Z))|(r##\"[\s\S]*?\"##|r#\"[\s\S]*?\"#|r\"[^\"]*\"|`[^`]*`|{_SINGLE})"
+
+def _c_lexer(single: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(//[^\n]*|/\*.*?(?:\*/|\Z))"
+        rf"|(r##\"[\s\S]*?(?:\"##|\Z)|r#\"[\s\S]*?(?:\"#|\Z)|r\"[^\"]*\"|`[^`]*`|{single})"
         rf"|({_NAME}|#\s*[a-z]+)|({_NUMBER})"
         r"|(>>>=?|<<=|>>=|===|!==|\.\.\.|::|->|=>|\+\+|--|&&|\|\||<<|>>|[-+*/%&|^!<>=]=|[^\s\w])",
-        re.S),
-    "shell": re.compile(
-        rf"((?<![$\w])#[^\n]*)|({_SINGLE})|({_NAME})|({_NUMBER})"
-        r"|(&&|\|\||;;|<<|>>|\$\(|\$\{|[^\s\w])", re.S),
+        re.S)
+
+
+def _shell_lexer(single: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"((?<![$\w])#[^\n]*)|({single})|({_NAME})|({_NUMBER})"
+        r"|(&&|\|\||;;|<<|>>|\$\(|\$\{|[^\s\w])", re.S)
+
+
+def _variants(make: object) -> dict[frozenset[str], re.Pattern[str]]:
+    """The lexer with the one-line string rule of each quote in `blocked` left out."""
+    assert callable(make)
+    out = {}
+    for blocked in (frozenset(), frozenset("'"), frozenset('"'), frozenset("'\"")):
+        rules = [r for q, r in (("'", _SQ), ('"', _DQ)) if q not in blocked]
+        out[blocked] = make("|".join(rules) or _NEVER_MATCH)
+    return out
+
+
+# Each lexer: one regex whose groups are, in order: comment, string, name, number, other.
+# C and shell keep exact string semantics (a Rust lifetime `'a` is an unterminated quote);
+# the variants let `tokenize` skip string rules already known to fail (see there).
+_LEXERS: dict[str, dict[frozenset[str], re.Pattern[str]]] = {
+    "python": {frozenset(): re.compile(
+        rf"(#[^\n]*)|((?:[rRbBuUfF]{{1,2}})?(?:{_TRIPLE}|{_PY_SINGLE}))|({_NAME})|({_NUMBER})"
+        r"|(\*\*=?|//=?|>>=?|<<=?|->|:=|[-+*/%&|^@=!<>]=|\.\.\.|[^\s\w])", re.S)},
+    "c": _variants(_c_lexer),
+    "shell": _variants(_shell_lexer),
 }
+# From a quote whose one-line string failed to match: where its scan stopped (the first
+# unescaped newline, or the end). Every quote of the same kind before that point is
+# escaped, so its string rule fails too: retrying each would be quadratic in the line.
+_QUOTE_SCAN = {q: re.compile(rf"{q}[^{q}\\\n]*(?:\\.[^{q}\\\n]*)*", re.S) for q in "'\""}
 _KEYWORDS = {"python": _PY_KEYWORDS, "c": _C_KEYWORDS, "shell": _SH_KEYWORDS}
 
 
@@ -131,15 +167,16 @@ def _word_codes(family: str) -> dict[str, int]:
 def tokenize(text: str, language: str) -> TokenStream:
     """Normalised tokens of `text`; an unknown language raises KeyError."""
     family = FAMILIES[language]
-    lexer = _LEXERS[family]
     words = _word_codes(family)
     ops: dict[str, int] = {}
-    codes: list[int] = []
-    starts: list[int] = []
+    # Typed arrays, not lists: 12 bytes a token instead of ~50 (an 8 MB one-line file is
+    # millions of tokens).
+    codes = array("I")
+    starts = array("q")
     python = family == "python"
     depth = 0
     last_end = 0
-    for m in lexer.finditer(text):
+    for m in _matches(text, family):
         group = m.lastindex
         if group == 1:  # comment
             continue
@@ -167,13 +204,47 @@ def tokenize(text: str, language: str) -> TokenStream:
             codes.append(code)
         starts.append(m.start())
         last_end = m.end()
-    arr = np.array(codes, dtype=np.uint32)
-    lines = _line_numbers(text, np.array(starts, dtype=np.int64))
+    arr = np.frombuffer(codes, dtype=np.uint32).copy() if codes else np.zeros(0, np.uint32)
+    lines = _line_numbers(text, np.frombuffer(starts, dtype=np.int64) if starts
+                          else np.zeros(0, np.int64))
     if arr.shape[0] > 1:
         keep = np.ones(arr.shape[0], dtype=bool)
         keep[:-1] = ~((arr[:-1] == _COMMA) & np.isin(arr[1:], _CLOSERS))
         arr, lines = arr[keep], lines[keep]
     return TokenStream(codes=arr, lines=lines)
+
+
+def _matches(text: str, family: str) -> Iterator[re.Match[str]]:
+    """The lexer's matches over `text`, as finditer gives them, in linear time.
+
+    When a quote's one-line string fails to match, the same rule is left out until the
+    point its scan reached (see _QUOTE_SCAN): same tokens, no quadratic rescans.
+    """
+    lexers = _LEXERS[family]
+    full = lexers[frozenset()]
+    if len(lexers) == 1:
+        yield from full.finditer(text)
+        return
+    blocked_until = {"'": -1, '"': -1}
+    pos = 0
+    while True:
+        blocked = frozenset(q for q, end in blocked_until.items() if end > pos)
+        m = lexers[blocked].search(text, pos)
+        if m is None:
+            return
+        if blocked and any(blocked_until[q] <= m.start() for q in blocked):
+            # The match lies past a block's end: find it again with the rules back in.
+            pos = m.start()
+            blocked = frozenset(q for q in blocked if blocked_until[q] > pos)
+            m = lexers[blocked].match(text, pos)
+            assert m is not None  # every non-space character starts a token
+        tok = m.group()
+        if m.lastindex == 5 and tok in blocked_until and blocked_until[tok] <= m.start():
+            scan = _QUOTE_SCAN[tok].match(text, m.start())
+            assert scan is not None
+            blocked_until[tok] = scan.end()
+        pos = m.end()
+        yield m
 
 
 def _line_numbers(text: str, offsets: np.ndarray) -> np.ndarray:

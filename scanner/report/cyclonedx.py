@@ -52,7 +52,7 @@ def _model_card(result: AuditResult) -> dict[str, Any]:
         if any(f.path == "config.json" for f in result.snapshot.files) else None
     try:
         config = json.loads(text) if text else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # a hostile config is no reason to fail the BOM
         config = {}
     if isinstance(config, dict):
         if isinstance(config.get("model_type"), str):

@@ -15,6 +15,9 @@ from ..model import Finding
 from .charts import LineChart, SignalChart, line_chart, signal_chart
 
 MAX_SNIPPET_LINES = 30
+# Side-by-side views of copied files shown in full; a release with thousands of copies
+# would otherwise give a report of hundreds of MB (the JSON report lists every copy).
+MAX_SIDE_BY_SIDE = 100
 CONTEXT = 2
 
 
@@ -123,7 +126,8 @@ def finding_snippets(result: AuditResult, findings: tuple[tuple[str, Finding], .
 
 def view(result: AuditResult, a: Assessment) -> dict[str, object]:
     return {
-        "copied_views": [side_by_side(result, c) for c in a.copied],
+        "copied_views": [side_by_side(result, c) for c in a.copied[:MAX_SIDE_BY_SIDE]],
+        "copied_not_shown": max(0, len(a.copied) - MAX_SIDE_BY_SIDE),
         "lineage_views": [lineage_view(i, c) for i, c in enumerate(a.lineage)],
         "snippets": finding_snippets(result, a.findings, ("foreign-notice", "license-review",
                                                           "license-mismatch")),

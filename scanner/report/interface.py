@@ -17,4 +17,5 @@ class Format(ABC):
 
     def write(self, result: AuditResult, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.render(result), encoding="utf-8")
+        # A lone surrogate that escaped every source still gives a valid UTF-8 file.
+        path.write_text(self.render(result), encoding="utf-8", errors="backslashreplace")

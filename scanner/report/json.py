@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import SCHEMA_VERSION, __version__
@@ -15,8 +15,8 @@ from ..audit import AuditResult
 from ..card import card_from_mapping
 from ..errors import SourceError
 from ..model import Evidence, FileEntry, FileKind, Finding, LfsPointer, Location, Severity
-from ..sources import open_target
 from ..sources.interface import ContentReader, Snapshot
+from ..sources.local import FolderReader
 from .assessment_dict import assessment_to_dict
 from .interface import Format
 
@@ -74,8 +74,29 @@ class _NoContent(ContentReader):
         raise SourceError(f"{path}: content not available (result loaded from a JSON report)")
 
 
+_NUMBER_FIELDS = ("score", "null_mean", "null_std", "z", "p_value")
+
+
+def _expect(ok: bool, what: str) -> None:
+    if not ok:
+        raise TypeError(what)
+
+
+def _is_opt(value: Any, *types: type) -> bool:
+    return value is None or (isinstance(value, types) and not isinstance(value, bool))
+
+
 def _finding(d: dict[str, Any]) -> Finding:
+    """A finding from its JSON form, its field types checked: a report may come from
+    elsewhere, and a wrong type must be a clear error, not a crash in the assessment."""
+    _expect(isinstance(d, dict), "a finding is not an object")
     loc, ev = d.get("location") or {}, d.get("evidence") or {}
+    _expect(isinstance(loc, dict) and isinstance(ev, dict), "location/evidence not objects")
+    _expect(_is_opt(loc.get("path"), str) and _is_opt(loc.get("start_line"), int)
+            and _is_opt(loc.get("end_line"), int), "bad location")
+    _expect(all(_is_opt(ev.get(k), int, float) for k in _NUMBER_FIELDS), "bad evidence score")
+    _expect(_is_opt(ev.get("matched"), str) and _is_opt(ev.get("details"), dict),
+            "bad evidence")
     return Finding(
         kind=str(d["kind"]), severity=Severity(d["severity"]), message=str(d["message"]),
         location=Location(**{k: loc[k] for k in ("path", "start_line", "end_line", "tensor",
@@ -83,6 +104,24 @@ def _finding(d: dict[str, Any]) -> Finding:
         evidence=Evidence(**{k: ev[k] for k in ("matched", "score", "null_mean", "null_std",
                                                 "z", "p_value", "details") if k in ev}),
         analyzer=str(d.get("analyzer", "")))
+
+
+def _listed_files_reader(root: Path, files: tuple[FileEntry, ...]) -> ContentReader:
+    """A reader of the report's own files in its release folder, and nothing else: the
+    report may come from elsewhere, and its `target` ("/", a home folder) is not walked."""
+    root = root.resolve()
+    allowed: dict[str, Path] = {}
+    for f in files:
+        rel = PurePosixPath(f.path)
+        if rel.is_absolute() or ".." in rel.parts:
+            continue
+        try:
+            real = (root / rel).resolve(strict=True)
+        except (OSError, RuntimeError):
+            continue
+        if real.is_relative_to(root) and real.is_file():
+            allowed[f.path] = real
+    return FolderReader(root, allowed)
 
 
 def load_result(path: Path) -> AuditResult:
@@ -95,16 +134,19 @@ def load_result(path: Path) -> AuditResult:
                                 weight_format=f.get("weight_format"),
                                 lfs=LfsPointer(**f["lfs"]) if f.get("lfs") else None,
                                 target=f.get("target")) for f in data["files"])
+        _expect(isinstance(data, dict) and _is_opt(data.get("card"), dict)
+                and isinstance(data["files"], list) and isinstance(data["findings"], list),
+                "not an object with files, findings and card")
         card = card_from_mapping(data["card"]) if data.get("card") else None
         findings = tuple(_finding(f) for f in data["findings"])
         target, source = str(data["target"]), str(data["source"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise SourceError(f"{path}: not a provscan JSON report ({exc})") from exc
     if not str(data.get("schema_version", "")).startswith("1."):
         raise SourceError(f"{path}: unsupported schema_version {data.get('schema_version')!r}")
     reader: ContentReader = _NoContent()
     if source == "local" and Path(target).is_dir():
-        reader = open_target(target).reader
+        reader = _listed_files_reader(Path(target), files)
     snapshot = Snapshot(target=target, source=source, revision=data.get("revision"),
                         files=files, reader=reader, card=card, info=data.get("info") or {})
     return AuditResult(snapshot=snapshot, findings=findings, options=AuditOptions())

@@ -12,12 +12,19 @@ from ..assess import Assessment, assess
 from ..assess.model import CopiedCode
 from ..assess.release import release_name
 from ..audit import AuditResult
+from ..safetext import one_line
 from .interface import Format
 
 _COMMENT = re.compile(r"^\s*(#+|//+|/\*+|\*+/?|--|;+|\"\"\"|\'\'\')\s?")
 
 
-_CLOSE = re.compile(r"\s*\*+/\s*$")
+def _without_closer(text: str) -> str:
+    """`text` without a trailing block-comment closer (`  **/`). Not a regex: a pattern
+    starting with optional spaces is retried from each space of a long run (quadratic)."""
+    text = text.rstrip()
+    if text.endswith("*/"):
+        text = text[:-1].rstrip("*").rstrip()
+    return text
 
 
 def notice_lines(text: str) -> list[str]:
@@ -25,7 +32,7 @@ def notice_lines(text: str) -> list[str]:
     words kept verbatim, each line indented."""
     out = []
     for line in text.splitlines():
-        words = _CLOSE.sub("", _COMMENT.sub("", line)).rstrip()
+        words = _without_closer(_COMMENT.sub("", line))
         if words:
             out.append(f"    {words}")
     return out
@@ -48,7 +55,7 @@ def render_notice(assessment: Assessment, name: str) -> str:
         out += _section(f"Code from {corpus}" + (f" {version}" if version else "")
                         + (f" (license: {lic})" if lic else ""))
         for c in items:
-            out.append(f"{c.path}: from {c.upstream_path}"
+            out.append(f"{one_line(c.path)}: from {one_line(c.upstream_path)}"
                        + (" (modified)" if c.share is not None and c.share < 0.999 else ""))
             if c.upstream_notice:
                 out += notice_lines(c.upstream_notice)
@@ -58,7 +65,7 @@ def render_notice(assessment: Assessment, name: str) -> str:
         out += _section(f"{o.org}{fam}{lic}")
         for n in o.notices:
             out += notice_lines(n)
-        out.append("    in: " + ", ".join(o.paths))
+        out.append("    in: " + ", ".join(one_line(p) for p in o.paths))
     bases = [c for c in assessment.lineage if c.verdict in ("identical", "derived")]
     for claim in bases:
         rel = f" ({claim.relation})" if claim.relation else ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
+from urllib.parse import quote
 
 from .. import __version__
 from ..assess import assess
@@ -41,7 +42,10 @@ def _location(path: str | None, start: int | None, end: int | None) -> list[dict
         region["startLine"] = start
         if end and end >= start:
             region["endLine"] = end
-    phys: dict[str, Any] = {"artifactLocation": {"uri": path, "uriBaseId": "%SRCROOT%"}}
+    # A file name may hold spaces, '%', '#', ':' or newlines: the uri is percent-encoded,
+    # or consumers read "a:b.py" as a URI scheme and "x#y" as a fragment.
+    uri = quote(path, safe="/")
+    phys: dict[str, Any] = {"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"}}
     if region:
         phys["region"] = region
     return [{"physicalLocation": phys}]

@@ -23,7 +23,15 @@ from ..classify import HEAD_BYTES, classify
 from ..errors import SourceError
 from ..model import FileEntry, FileKind, Finding, not_analysed
 from ..store import home
-from .interface import ContentReader, Progress, Snapshot, Source, fail_if_too_many, split_revision
+from .interface import (
+    ContentReader,
+    Progress,
+    Snapshot,
+    Source,
+    clean_path,
+    fail_if_too_many,
+    split_revision,
+)
 
 _CHUNK = 1 << 20
 # How many missing blobs one prefetch command asks for (bounded command lines).
@@ -313,6 +321,22 @@ def _prefetch(repo: object, oids: list[str], progress: Progress) -> None:
             progress.advance(handle, len(batch))
 
 
+# The longest target a symlink can have on Linux (PATH_MAX); a crafted tree may give one a
+# blob of gigabytes, which must not be read into memory.
+_MAX_LINK_BYTES = 4096
+
+
+def _read_link(repo: object, oid: str) -> bytes | None:
+    """A symlink blob's target, or None when it is longer than any real one."""
+    head = b""
+    size = 0
+    for chunk in _stream_blob(repo, oid):  # read to its end: the cat-file pipe is shared
+        size += len(chunk)
+        if len(head) <= _MAX_LINK_BYTES:
+            head += chunk[:_MAX_LINK_BYTES + 1 - len(head)]
+    return head if size <= _MAX_LINK_BYTES else None
+
+
 def _follow_links(entry: _TreeEntry, by_path: dict[str, _TreeEntry], missing: set[str],
                   repo: object) -> tuple[_TreeEntry | None, str]:
     """The blob a (chain of) symlink(s) leads to inside the tree, or why there is none.
@@ -326,15 +350,24 @@ def _follow_links(entry: _TreeEntry, by_path: dict[str, _TreeEntry], missing: se
             return current, ""
         if current.oid in missing:
             return None, "content not in the clone cache (offline)"
-        text = b"".join(_stream_blob(repo, current.oid)).decode("utf-8", errors="replace")
+        raw = _read_link(repo, current.oid)
+        if raw is None:
+            return None, "symlink target longer than a path can be; not followed"
+        text = raw.decode("utf-8", errors="replace")
         joined = posixpath.normpath(posixpath.join(posixpath.dirname(current.path), text))
-        if text.startswith("/") or joined == ".." or joined.startswith("../"):
+        if text.startswith("/") or not safe_tree_path(joined):
             return None, "symlink points outside the release; not followed"
         target = by_path.get(joined)
         if target is None or target.mode == _MODE_SUBMODULE:
             return None, "symlink to a folder, a submodule or nothing; not followed"
         current = target
     return None, "symlink chain too long or looping; not followed"
+
+
+def safe_tree_path(path: str) -> bool:
+    """A release-relative path a checkout would create: no '', '.', '..' or '.git' part."""
+    return bool(path) and "\\" not in path and all(
+        p not in ("", ".", "..") and p.lower() != ".git" for p in path.split("/"))
 
 
 def _inventory(repo: object, entries: list[_TreeEntry], missing: set[str],
@@ -346,18 +379,26 @@ def _inventory(repo: object, entries: list[_TreeEntry], missing: set[str],
     problems: list[Finding] = []
     with progress.task("hashing files") as handle:
         for entry in entries:
+            if not safe_tree_path(entry.path):
+                # A crafted tree (git fsck would refuse it, a fetch does not check by
+                # default) must not give a report a path that climbs out of the release.
+                problems.append(not_analysed(
+                    None, f"unsafe path {clean_path(entry.path[:200])!r} in the git tree "
+                    "('..', '.git' or absolute); refused", "source"))
+                continue
+            path = clean_path(entry.path)  # what reports show: valid Unicode
             if entry.mode == _MODE_SUBMODULE:
-                files.append(FileEntry(path=entry.path, size=0, sha256=None,
+                files.append(FileEntry(path=path, size=0, sha256=None,
                                        kind=FileKind.SUBMODULE, target=entry.oid))
                 continue
             blob, why = _follow_links(entry, by_path, missing, repo)
             if blob is not None and blob.oid in missing:
                 blob, why = None, "content not in the clone cache (offline)"
             if blob is None:
-                problems.append(not_analysed(entry.path, why, "source"))
+                problems.append(not_analysed(path, why, "source"))
                 continue
-            files.append(_hash_entry(repo, entry.path, blob.oid, progress, handle))
-            blobs[entry.path] = blob.oid
+            files.append(_hash_entry(repo, path, blob.oid, progress, handle))
+            blobs[path] = blob.oid
     return tuple(files), blobs, problems
 
 

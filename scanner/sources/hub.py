@@ -29,7 +29,15 @@ from .hubcache import (
     snapshot_files,
     write_ref,
 )
-from .interface import ContentReader, Progress, Snapshot, Source, fail_if_too_many, split_revision
+from .interface import (
+    ContentReader,
+    Progress,
+    Snapshot,
+    Source,
+    clean_path,
+    fail_if_too_many,
+    split_revision,
+)
 
 # Non-weight files above this size are listed from metadata, not downloaded.
 MAX_DOWNLOAD = 50 * 1024 * 1024
@@ -118,10 +126,13 @@ class RemoteFile:
         return dict(self.__dict__)
 
 
-def _safe_release_path(path: str) -> bool:
+def _safe_release_path(path: object) -> bool:
+    """A relative path a checkout would create: no '', '.', '..' or '.git' part."""
+    if not isinstance(path, str) or clean_path(path) != path:  # lone surrogates
+        return False
     parts = path.split("/")
     return bool(path) and not path.startswith("/") and "\\" not in path and all(
-        p not in ("", ".", "..") for p in parts)
+        p not in ("", ".", "..") and p.lower() != ".git" for p in parts)
 
 
 def read_remote_range(repo_id: str, commit: str, path: str, start: int, length: int) -> bytes:

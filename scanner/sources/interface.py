@@ -87,7 +87,7 @@ def parse_safetensors_header(read: Any, path: str) -> tuple[TensorInfo, ...]:
         raise SourceError(f"{path}: truncated safetensors header")
     try:
         header = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise SourceError(f"{path}: safetensors header is not valid JSON") from exc
     if not isinstance(header, dict):
         raise SourceError(f"{path}: safetensors header is not a JSON object")
@@ -95,11 +95,21 @@ def parse_safetensors_header(read: Any, path: str) -> tuple[TensorInfo, ...]:
     for name, meta in header.items():
         if name == "__metadata__":
             continue
-        if not isinstance(meta, dict) or "dtype" not in meta or "shape" not in meta:
-            raise SourceError(f"{path}: malformed safetensors entry {name!r}")
-        out.append(TensorInfo(name=name, dtype=str(meta["dtype"]),
-                              shape=tuple(int(d) for d in meta["shape"])))
+        if not isinstance(meta, dict) or not isinstance(meta.get("dtype"), str) \
+                or not _is_shape(meta.get("shape")):
+            raise SourceError(f"{path}: malformed safetensors entry {name[:200]!r}")
+        out.append(TensorInfo(name=name, dtype=meta["dtype"], shape=tuple(meta["shape"])))
     return tuple(out)
+
+
+# No real tensor has more dimensions, or a dimension past 2**63 (what the format's offsets
+# can address).
+_MAX_DIMS = 64
+
+
+def _is_shape(shape: object) -> bool:
+    return isinstance(shape, list) and len(shape) <= _MAX_DIMS and all(
+        type(d) is int and 0 <= d < 2**63 for d in shape)
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,21 @@ def split_revision(spec: str) -> tuple[str, str | None]:
     if not sep or not head or not rev or ":" in rev or _URL_AUTHORITY_ONLY.match(head):
         return spec, None
     return head, rev
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    # 0xDC80-0xDCFF: an undecodable byte, as os and git hand it over (surrogateescape).
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def clean_path(path: str) -> str:
+    """A release path as valid Unicode. A file name that is not UTF-8 reaches Python with
+    lone surrogates, which no report can encode: they are written as escapes ("\\xff")."""
+    return _SURROGATE.sub(_escape_surrogate, path)
 
 
 def fail_if_too_many(count: int, target: str) -> None:

@@ -10,7 +10,14 @@ from ..card import read_card
 from ..classify import HEAD_BYTES, classify
 from ..errors import SourceError
 from ..model import FileEntry, FileKind, Finding, not_analysed
-from .interface import ContentReader, Progress, Snapshot, Source, fail_if_too_many
+from .interface import (
+    ContentReader,
+    Progress,
+    Snapshot,
+    Source,
+    clean_path,
+    fail_if_too_many,
+)
 
 _HASH_CHUNK = 1 << 20
 # Folders that are tooling state, not release content.
@@ -71,11 +78,11 @@ def walk_folder(root: Path) -> tuple[dict[str, Path], list[Finding]]:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
-            rel = folder.relative_to(root).as_posix()
+            rel = clean_path(folder.relative_to(root).as_posix())
             problems.append(not_analysed(rel, f"folder unreadable ({exc.strerror})", "source"))
             continue
         for entry in entries:
-            rel = Path(entry.path).relative_to(root).as_posix()
+            rel = clean_path(Path(entry.path).relative_to(root).as_posix())
             if entry.is_symlink():
                 try:
                     real = Path(entry.path).resolve(strict=True)

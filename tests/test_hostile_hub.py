@@ -1,0 +1,46 @@
+"""A hostile Hub server: odd file names, malformed safetensors headers, odd card data."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+from tests.hubserver import HubRepo, HubServer
+from tests.test_hub_source import hub_env
+
+
+def _st(header: dict[str, Any]) -> bytes:
+    raw = json.dumps(header).encode()
+    return struct.pack("<Q", len(raw)) + raw + b"\0" * 16
+
+
+class OddCardRepo(HubRepo):
+    def card_data(self) -> dict[str, Any] | None:
+        return {"license": {"a": 1}, "base_model": [{"a": 1}, "org/base"],
+                "license_name": [[["x"]]]}
+
+
+def test_hostile_hub_metadata_becomes_findings(cli, tmp_path: Path) -> None:
+    repo = OddCardRepo(files={
+        "README.md": b"# card\n",
+        "bad-shape.safetensors": _st({"w": {"dtype": "F32", "shape": ["x"],
+                                             "data_offsets": [0, 4]}}),
+        "neg.safetensors": _st({"w": {"dtype": "F32", "shape": [-4],
+                                       "data_offsets": [0, 4]}}),
+        ".git/config": b"[core]\n", "a/.GIT/hooks": b"x", "ok.py": b"x = 1\n"},
+        lfs={"bad-shape.safetensors", "neg.safetensors"})
+    out = tmp_path / "r.json"
+    with HubServer({"acme/evil": repo}) as server:
+        r = cli("scan", "hf:acme/evil", "--json", str(out),
+                env=hub_env(tmp_path, server.endpoint))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    paths = {f["path"] for f in doc["files"]}
+    assert ".git/config" not in paths and "a/.GIT/hooks" not in paths and "ok.py" in paths
+    refused = {f["location"].get("path"): f["message"] for f in doc["findings"]
+               if f["kind"] == "not-analysed"}
+    assert {"bad-shape.safetensors", "neg.safetensors", ".git/config",
+            "a/.GIT/hooks"} <= set(refused), refused
+    assert doc["card"]["base_model"] == ["org/base"] and doc["card"]["license"] is None
