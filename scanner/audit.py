@@ -46,6 +46,10 @@ def run_analyzers(snapshot: Snapshot, analyzers: Sequence[Analyzer],
         except ProvscanError as exc:
             # One analyzer failing must not stop the others: the audit goes on.
             findings.append(not_analysed(None, f"{analyzer.name}: {exc}", analyzer.name))
+        except (RecursionError, MemoryError, OSError, ValueError) as exc:
+            # Hostile input that an analyzer did not anticipate: reported, audit goes on.
+            findings.append(not_analysed(
+                None, f"{analyzer.name}: unexpected {type(exc).__name__}: {exc}", analyzer.name))
     return findings
 
 

@@ -138,7 +138,10 @@ def _index_shards(index: Path, files: list[str]) -> list[str]:
 def _read_json(path: Path, limit: int) -> Any:
     if path.stat().st_size > limit:
         raise WeightFormatError(f"{path.name}: larger than {limit} bytes")
-    return json.loads(path.read_bytes())
+    try:
+        return json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as exc:  # nesting bombs recurse in json
+        raise WeightFormatError(f"{path.name}: not valid JSON") from exc
 
 
 def load_from_files(name: str, files: list[str], local: Callable[[str], Path]) -> LoadedModel:

@@ -52,7 +52,7 @@ def vocab_from_tokenizer_json(data: bytes) -> list[str]:
         tok = json.loads(data)
         model = tok.get("model") or {}
         vocab = model.get("vocab")
-    except (ValueError, AttributeError) as exc:
+    except (ValueError, AttributeError, RecursionError) as exc:
         raise ValueError("tokenizer.json is not a tokenizer file") from exc
     pairs: dict[int, str] = {}
     if isinstance(vocab, dict):

@@ -46,7 +46,7 @@ def _parse_header(path: Path) -> tuple[int, dict[str, tuple[str, tuple[int, ...]
         raw = fh.read(n)
     try:
         header = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nesting bombs recurse in json
         raise WeightFormatError(f"{path.name}: safetensors header is not valid JSON") from exc
     if not isinstance(header, dict):
         raise WeightFormatError(f"{path.name}: safetensors header is not a JSON object")
