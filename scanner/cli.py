@@ -116,10 +116,13 @@ def scan(
         "--against", help="Reference model or fingerprint file to compare weights with.")] = None,
     offline: Annotated[bool, typer.Option(
         "--offline", help="Use only local caches (also HF_HUB_OFFLINE=1).")] = False,
+    publisher: Annotated[str | None, typer.Option(
+        "--publisher", help="Who publishes the release; notices of others are foreign "
+        "(default: the Hub org of an hf: target).")] = None,
 ) -> None:
     """Scan a release: inventory, card metadata and findings."""
     offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
-    options = AuditOptions(offline=offline, against=tuple(against or ()))
+    options = AuditOptions(offline=offline, against=tuple(against or ()), publisher=publisher)
     with progress_display() as progress:
         result = audit(target, options, progress=progress)
     if json_out is not None:

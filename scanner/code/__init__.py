@@ -1,0 +1,1 @@
+"""Code analyzers: licenses and notices (scancode), copied code (clones)."""

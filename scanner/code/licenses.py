@@ -1,0 +1,239 @@
+"""License detection per file with scancode-toolkit, used as a library.
+
+The scancode CLI runs the full (approximate) matcher on every file; we run the exact
+matchers first (hash, SPDX-License-Identifier, Aho-Corasick: a few ms a file) and the
+approximate sequence matcher only where the exact pass finds nothing or something unclear.
+Detections are then built the way scancode's own `get_licenses` builds them, so the file's
+license expression is the one its CLI reports.
+
+scancode is imported lazily: a re-scan served entirely from the cache never loads its
+~400 MB index.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import version as _dist_version
+from pathlib import Path
+from typing import Any
+
+from ..rules import load_rules
+
+MAX_MATCHED_TEXT = 2000
+"""Characters of matched text kept per match (evidence, not a copy of the license)."""
+SEQUENCE_MATCHER = "3-seq"
+
+
+@cache
+def scancode_version() -> str:
+    return _dist_version("scancode-toolkit")
+
+
+def load_index() -> Any:
+    """The scancode license index, loaded once per process (~6 s, ~1.4 GB)."""
+    from licensedcode.cache import get_index
+
+    return get_index()
+
+
+@dataclass(frozen=True)
+class MatchInfo:
+    """One scancode rule match in a file."""
+
+    expression: str
+    """scancode license expression of the matched rule."""
+    rule: str
+    """scancode rule identifier, e.g. apache-2.0_7.RULE."""
+    matcher: str
+    """1-hash, 1-spdx-id, 2-aho, 3-seq, ..."""
+    start_line: int
+    end_line: int
+    coverage: float
+    """Percent of the rule's text matched."""
+    score: float
+    matched_text: str
+
+    @property
+    def needs_review(self) -> bool:
+        return (self.matcher == SEQUENCE_MATCHER or self.coverage < 100
+                or "unknown" in self.expression)
+
+
+@dataclass(frozen=True)
+class DetectionInfo:
+    """A license detection: matches grouped the way scancode groups them."""
+
+    expression: str | None
+    """None for a clue (matches that scancode does not turn into a license)."""
+    spdx: str | None
+    matches: tuple[MatchInfo, ...]
+
+    @property
+    def needs_review(self) -> bool:
+        return any(m.needs_review for m in self.matches)
+
+
+@dataclass(frozen=True)
+class FileLicenses:
+    """The licenses scancode finds in one file."""
+
+    expression: str | None
+    """The file's combined license expression (scancode's detected_license_expression)."""
+    spdx: str | None
+    detections: tuple[DetectionInfo, ...] = ()
+    approximate: bool = False
+    """Whether the approximate matcher ran on this file."""
+
+    @property
+    def needs_review(self) -> bool:
+        return any(d.needs_review for d in self.detections)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "expression": self.expression, "spdx": self.spdx, "approximate": self.approximate,
+            "detections": [
+                {"expression": d.expression, "spdx": d.spdx,
+                 "matches": [m.__dict__ for m in d.matches]}
+                for d in self.detections],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FileLicenses:
+        return cls(
+            expression=data["expression"], spdx=data["spdx"],
+            approximate=bool(data.get("approximate")),
+            detections=tuple(
+                DetectionInfo(d["expression"], d["spdx"],
+                              tuple(MatchInfo(**m) for m in d["matches"]))
+                for d in data["detections"]),
+        )
+
+
+def _is_unclear(matches: list[Any]) -> bool:
+    """True where the approximate matcher may see more than the exact pass did."""
+    if not matches:
+        return True
+    return any(m.coverage() < 100 or "unknown" in m.rule.license_expression for m in matches)
+
+
+def _match_info(match: Any) -> MatchInfo:
+    try:
+        text = match.matched_text(whole_lines=False, highlight=False)
+    except Exception:  # matched text is evidence; a failure to render it loses only that
+        text = ""
+    return MatchInfo(
+        expression=match.rule.license_expression,
+        rule=match.rule.identifier,
+        matcher=match.matcher,
+        start_line=match.start_line,
+        end_line=match.end_line,
+        coverage=round(float(match.coverage()), 2),
+        score=round(float(match.score()), 2),
+        matched_text=text[:MAX_MATCHED_TEXT],
+    )
+
+
+def detect_file_licenses(location: Path, timeout: float = 60.0) -> FileLicenses:
+    """License detections of one file, exact matching first (see module docstring)."""
+    from licensedcode.cache import build_spdx_license_expression, get_licensing
+    from licensedcode.detection import LicenseDetection, group_matches, process_detections
+    from packagedcode.utils import combine_expressions
+
+    index = load_index()
+    deadline = time.time() + timeout
+    matches = index.match(location=str(location), approximate=False, deadline=deadline)
+    approximate = _is_unclear(matches)
+    if approximate:
+        matches = index.match(location=str(location), approximate=True, deadline=deadline)
+    if not matches:
+        return FileLicenses(None, None, (), approximate)
+
+    licensing = get_licensing()
+    detections = [LicenseDetection.from_matches(matches=group)
+                  for group in group_matches(license_matches=matches)]
+    out: list[DetectionInfo] = []
+    expressions: list[str] = []
+    for det in process_detections(detections=detections, licensing=licensing):
+        infos = tuple(_match_info(m) for m in det.matches)
+        out.append(DetectionInfo(det.license_expression, det.license_expression_spdx, infos))
+        if det.license_expression is not None:
+            expressions.append(det.license_expression)
+    expression = spdx = None
+    if expressions:
+        combined = combine_expressions(expressions=expressions, relation="AND", unique=True,
+                                       licensing=licensing)
+        expression = str(combined)
+        spdx = str(build_spdx_license_expression(expression, licensing=licensing))
+    return FileLicenses(expression, spdx, tuple(out), approximate)
+
+
+# ---- license families (rules/licenses.toml) ------------------------------------------------
+
+_KEY_SPLIT = re.compile(r"\s+(?:AND|OR|WITH)\s+|[()]", re.IGNORECASE)
+
+
+def license_keys(expression: str | None) -> tuple[str, ...]:
+    """The license keys of an expression, in order, without operators."""
+    if not expression:
+        return ()
+    keys = [k.strip() for k in _KEY_SPLIT.split(expression)]
+    return tuple(dict.fromkeys(k for k in keys if k))
+
+
+@dataclass(frozen=True)
+class LicenseInfo:
+    """What provscan knows of one license key."""
+
+    key: str
+    name: str
+    family: str
+    """permissive, public-domain, weak-copyleft, copyleft, model-license, non-commercial,
+    source-available, proprietary or unknown."""
+    notice: bool = False
+    """The license asks to keep the upstream NOTICE (Apache-2.0 s4(d))."""
+
+
+@cache
+def _scancode_category(key: str) -> tuple[str, str] | None:
+    """(name, category) from scancode's license data file, read without the index."""
+    try:
+        import licensedcode
+    except ImportError:
+        return None
+    path = Path(licensedcode.__file__).parent / "data" / "licenses" / f"{key}.LICENSE"
+    if not path.is_file() or "/" in key:
+        return None
+    name = category = ""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.startswith("name:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("category:"):
+                category = line.split(":", 1)[1].strip()
+            elif line.strip() == "---" and (name or category):
+                break
+    return name, category
+
+
+@cache
+def license_info(key: str) -> LicenseInfo:
+    """Family and duties of a license key, from rules/licenses.toml, else scancode's
+    category mapped through the same rules."""
+    rules = load_rules("licenses")
+    entry = rules["licenses"].get(key)
+    if entry is not None:
+        return LicenseInfo(key, entry["name"], entry["family"], bool(entry.get("notice")))
+    if "unknown" in key:
+        return LicenseInfo(key, key, "unknown")
+    found = _scancode_category(key)
+    if found is None:
+        return LicenseInfo(key, key, "unknown")
+    name, category = found
+    return LicenseInfo(key, name or key, rules["categories"].get(category, "unknown"))
+
+
+RESTRICTIVE_FAMILIES = frozenset({"copyleft", "model-license", "non-commercial",
+                                  "source-available", "proprietary"})
