@@ -36,7 +36,7 @@ class DeclaredLicense:
 
     def to_dict(self) -> dict[str, Any]:
         return {"declared": self.raw, "key": self.key, "license_id": self.spdx,
-                "family": self.family, "source": self.source}
+                "family": self.family, "declared_in": self.source}
 
 
 def _name_key(name: str) -> str:
