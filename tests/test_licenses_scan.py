@@ -154,3 +154,16 @@ def test_scan_cli_reports_foreign_notices_for_a_publisher(cli, tmp_path):
     # The publisher's own origin (Qwen) is not foreign; the Hugging Face part is.
     origins = {o["id"] for f in foreign for o in f["evidence"]["details"]["origins"]}
     assert origins == {"huggingface"}
+
+
+def test_unclear_match_becomes_a_license_review_finding(scancode_index, tmp_path):
+    root = tmp_path / "r"
+    root.mkdir()
+    apache_header_with_a_changed_line(root)
+    findings = audit(str(root), analyzers=[LicenseAnalyzer()]).findings
+    review = [f for f in findings if f.kind == "license-review"]
+    assert len(review) == 1 and review[0].location.path == "partial.py"
+    assert review[0].evidence.score < 100
+    assert "partial coverage" in review[0].evidence.details["reasons"]
+    lic = [f for f in findings if f.kind == "license" and f.location.path == "partial.py"]
+    assert lic[0].evidence.details["needs_review"] and lic[0].evidence.details["approximate"]

@@ -153,3 +153,16 @@ def test_publisher_is_recognised_by_hub_org_or_name():
     assert origin_of_publisher("Qwen").id == "qwen"
     assert origin_of_publisher("meta-llama").id == "meta-llama"
     assert origin_of_publisher("some-startup") is None
+
+
+def test_publisher_defaults_to_the_hub_org_of_an_hf_target():
+    from scanner.code.analyzer import publisher_of
+    from scanner.sources.interface import Snapshot
+
+    hub = Snapshot(target="hf:Qwen/Qwen2-0.5B@main", source="hf", revision=None, files=(),
+                   reader=None)  # type: ignore[arg-type]
+    assert publisher_of(hub, None) == "Qwen"
+    assert publisher_of(hub, "someone-else") == "someone-else"
+    local = Snapshot(target="/tmp/x", source="local", revision=None, files=(),
+                     reader=None)  # type: ignore[arg-type]
+    assert publisher_of(local, None) is None

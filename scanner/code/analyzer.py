@@ -26,6 +26,8 @@ from .findings import (
 
 NOT_SCANNED = frozenset({FileKind.WEIGHTS, FileKind.LFS_POINTER, FileKind.SUBMODULE})
 MUST_SCAN = frozenset({FileKind.LICENSE, FileKind.NOTICE, FileKind.CODE, FileKind.MODEL_CARD})
+MAX_TOKENIZER_BYTES = 64 * 1024
+"""Vocabularies and merges hold no license; small tokenizer configs are still scanned."""
 CONFIG_WITH_LICENSE = ("config.json", "tokenizer_config.json", "generation_config.json",
                        "adapter_config.json", "params.json")
 
@@ -45,7 +47,8 @@ def files_to_scan(snapshot: Snapshot) -> tuple[list[FileEntry], list[Finding]]:
     chosen: list[FileEntry] = []
     problems: list[Finding] = []
     for f in snapshot.files:
-        if f.kind in NOT_SCANNED or f.lfs is not None:
+        if f.kind in NOT_SCANNED or f.lfs is not None or (
+                f.kind is FileKind.TOKENIZER and f.size > MAX_TOKENIZER_BYTES):
             continue
         if f.sha256 is None:
             problems.append(not_analysed(f.path, "content hash unavailable", ANALYZER))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from ..model import Evidence, Finding, Location, Severity
 from .cards import DeclaredLicense
@@ -112,7 +113,7 @@ def notice_findings(files: list[ScannedFile], publisher: str | None) -> list[Fin
                 continue
             seen.add(key)
             foreign = foreign_origins(n, publisher)
-            details = {"statement": n.statement, "holder": n.holder,
+            details: dict[str, Any] = {"statement": n.statement, "holder": n.holder,
                        "holder_key": key[0], "lines": list(n.lines)}
             loc = Location(sf.path, n.start_line, n.end_line)
             verbatim = "\n".join(n.lines)

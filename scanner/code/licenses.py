@@ -33,10 +33,15 @@ def scancode_version() -> str:
 
 
 def load_index() -> Any:
-    """The scancode license index, loaded once per process (~6 s, ~1.4 GB)."""
-    from licensedcode.cache import get_index
+    """The scancode license index, loaded once per process (~6 s, ~1.4 GB), with the
+    modules detection needs imported too, so forked workers inherit all of it."""
+    from licensedcode.cache import get_index, get_licensing
+    from licensedcode.detection import LicenseDetection  # noqa: F401
+    from packagedcode.utils import combine_expressions  # noqa: F401
 
-    return get_index()
+    index = get_index()
+    get_licensing()
+    return index
 
 
 @dataclass(frozen=True)
