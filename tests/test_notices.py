@@ -166,3 +166,19 @@ def test_publisher_defaults_to_the_hub_org_of_an_hf_target():
     local = Snapshot(target="/tmp/x", source="local", revision=None, files=(),
                      reader=None)  # type: ignore[arg-type]
     assert publisher_of(local, None) is None
+
+
+def test_notices_are_deduplicated_by_holder_for_the_notice_file(qwen2_folder):
+    from scanner.code.notices import collect_notices
+
+    (qwen2_folder / "extra.py").write_text(
+        "# Copyright 2021 The HuggingFace Team. All rights reserved.\nx = 1\n")
+    findings = audit(str(qwen2_folder), analyzers=[LicenseAnalyzer()]).findings
+    entries = {e.holder_key: e for e in collect_notices(findings)}
+    hf = entries[normalise_holder("The HuggingFace Team")]
+    assert hf.paths == ("extra.py",)
+    assert hf.statements == ("# Copyright 2021 The HuggingFace Team. All rights reserved.",)
+    qwen = [e for e in entries.values() if "qwen" in e.origins]
+    assert qwen and all(s.startswith("# Copyright 2024 The Qwen") for e in qwen
+                        for s in e.statements)
+    assert sum(len(e.paths) for e in qwen) >= 3
