@@ -133,9 +133,13 @@ def main() -> int:
             f"{sum(f.stat().st_size for f in files)} bytes)")
 
         home = tmpdir / "home"
+        load_p = os.getloadavg()[0]
         first, ours = run_provscan(folder, home, tmpdir / "p1.json")
         again, ours2 = run_provscan(folder, home, tmpdir / "p2.json")
+        load_s = os.getloadavg()[0]
         sc_wall, theirs = run_scancode(folder, tmpdir / "sc.json")
+        say(f"load average (1 min) before provscan {load_p:.2f}, before scancode "
+            f"{load_s:.2f}, after {os.getloadavg()[0]:.2f} (the machine is shared)")
 
     p_rate, s_rate = n / first, n / sc_wall
     say(f"provscan first scan: {first:.1f} s wall ({p_rate:.1f} files/s; audit call "

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import ScanCache
-from .licenses import FileLicenses, detect_file_licenses, load_index
+from .licenses import FileLicenses, detect_file_licenses, load_index, text_lines
 from .notices import Notice, detect_notices, warm_up
 
 MAX_SCAN_BYTES = 4 * 1024 * 1024
@@ -53,8 +53,9 @@ def scan_one(location: Path) -> FileScan:
             return FileScan(FileLicenses(None, None), (), f"larger than {MAX_SCAN_BYTES} bytes")
         if _is_binary(data):
             return FileScan(FileLicenses(None, None), (), None)
-        licenses = detect_file_licenses(location)
-        notices = detect_notices(data.decode("utf-8", errors="replace"))
+        text = data.decode("utf-8", errors="replace")
+        licenses = detect_file_licenses(location, text_lines(text))
+        notices = detect_notices(text)
         return FileScan(licenses, notices)
     except Exception as exc:  # one bad file must not stop the scan: it is reported
         return FileScan(FileLicenses(None, None), (), f"{type(exc).__name__}: {exc}")

@@ -41,7 +41,35 @@ def load_index() -> Any:
 
     index = get_index()
     get_licensing()
+    _skip_needless_matched_text()
     return index
+
+
+def _skip_needless_matched_text() -> None:
+    """scancode's is_false_positive renders each match's text (a tokenization of the whole
+    file, about half of a detection's cost) to look for "copyright", then returns False
+    anyway when every matched rule has relevance 100 - the common case. Answering that
+    case first returns exactly what scancode returns, without the rendering."""
+    from licensedcode import detection
+
+    original = detection.is_false_positive
+    if getattr(original, "_provscan", False):
+        return
+
+    def is_false_positive(license_matches: Any, package_license: bool = False) -> bool:
+        if package_license or all(m.rule.relevance == 100 for m in license_matches):
+            return False
+        return bool(original(license_matches, package_license))
+
+    is_false_positive._provscan = True  # type: ignore[attr-defined]
+    detection.is_false_positive = is_false_positive
+
+
+def text_lines(text: str) -> list[str]:
+    """Lines as scancode numbers them: split on newlines only (str.splitlines would also
+    split on form feeds and other separators, and shift every later line number)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 @dataclass(frozen=True)
@@ -124,11 +152,10 @@ def _is_unclear(matches: list[Any]) -> bool:
     return any(m.coverage() < 100 or "unknown" in m.rule.license_expression for m in matches)
 
 
-def _match_info(match: Any) -> MatchInfo:
-    try:
-        text = match.matched_text(whole_lines=False, highlight=False)
-    except Exception:  # matched text is evidence; a failure to render it loses only that
-        text = ""
+def _match_info(match: Any, lines: list[str]) -> MatchInfo:
+    # The evidence is the matched lines as they are in the file (scancode's own rendering
+    # re-tokenizes the whole file).
+    text = "\n".join(lines[match.start_line - 1:match.end_line])
     return MatchInfo(
         expression=match.rule.license_expression,
         rule=match.rule.identifier,
@@ -141,10 +168,33 @@ def _match_info(match: Any) -> MatchInfo:
     )
 
 
-def detect_file_licenses(location: Path, timeout: float = 60.0) -> FileLicenses:
-    """License detections of one file, exact matching first (see module docstring)."""
+def _detection(matches: list[Any]) -> Any:
+    """scancode's LicenseDetection.from_matches (32.5) without its `identifier`: a hash of
+    the matches' rendered text that costs a tokenization of the whole file, and that
+    nothing here uses. Expression and SPDX expression are computed as scancode does."""
+    from licensedcode.detection import (
+        LicenseDetection,
+        analyze_detection,
+        get_detected_license_expression,
+    )
+
+    analysis = analyze_detection(license_matches=matches, package_license=False)
+    log, expression = get_detected_license_expression(
+        analysis=analysis, license_matches=matches, post_scan=False)
+    if expression is None:
+        return LicenseDetection(matches=matches, detection_log=log)
+    detection = LicenseDetection(matches=matches, license_expression=str(expression),
+                                 detection_log=log)
+    detection.license_expression_spdx = detection.spdx_license_expression()
+    return detection
+
+
+def detect_file_licenses(location: Path, lines: list[str] | None = None,
+                         timeout: float = 60.0) -> FileLicenses:
+    """License detections of one file, exact matching first (see module docstring).
+    `lines`: the file's text lines, for the evidence (read from `location` if not given)."""
     from licensedcode.cache import build_spdx_license_expression, get_licensing
-    from licensedcode.detection import LicenseDetection, group_matches, process_detections
+    from licensedcode.detection import group_matches, process_detections
     from packagedcode.utils import combine_expressions
 
     index = load_index()
@@ -156,13 +206,14 @@ def detect_file_licenses(location: Path, timeout: float = 60.0) -> FileLicenses:
     if not matches:
         return FileLicenses(None, None, (), approximate)
 
+    if lines is None:
+        lines = text_lines(location.read_text(encoding="utf-8", errors="replace"))
     licensing = get_licensing()
-    detections = [LicenseDetection.from_matches(matches=group)
-                  for group in group_matches(license_matches=matches)]
+    detections = [_detection(group) for group in group_matches(license_matches=matches)]
     out: list[DetectionInfo] = []
     expressions: list[str] = []
     for det in process_detections(detections=detections, licensing=licensing):
-        infos = tuple(_match_info(m) for m in det.matches)
+        infos = tuple(_match_info(m, lines) for m in det.matches)
         out.append(DetectionInfo(det.license_expression, det.license_expression_spdx, infos))
         if det.license_expression is not None:
             expressions.append(det.license_expression)

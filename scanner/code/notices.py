@@ -16,6 +16,7 @@ from typing import Any
 
 from ..model import Finding
 from ..rules import load_rules
+from .licenses import text_lines
 
 # Lines that can start or hold a copyright statement or an author credit.
 _CANDIDATE = re.compile(
@@ -80,7 +81,7 @@ def detect_notices(text: str) -> tuple[Notice, ...]:
         detect_copyrights_from_lines,
     )
 
-    lines = text.splitlines()
+    lines = text_lines(text)
     notices: list[Notice] = []
     for block in candidate_blocks(lines):
         statements: list[Any] = []
