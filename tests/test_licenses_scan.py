@@ -167,3 +167,12 @@ def test_unclear_match_becomes_a_license_review_finding(scancode_index, tmp_path
     assert "partial coverage" in review[0].evidence.details["reasons"]
     lic = [f for f in findings if f.kind == "license" and f.location.path == "partial.py"]
     assert lic[0].evidence.details["needs_review"] and lic[0].evidence.details["approximate"]
+
+
+def test_fragments_of_one_notice_go_to_the_approximate_matcher(scancode_index):
+    # A BSD notice that the exact pass finds as three pieces (clause, clause, disclaimer);
+    # scancode's CLI sees one bsd-new notice, and so must we.
+    path = Path(transformers.__file__).parent / "models" / "blip" / "modeling_blip_text.py"
+    scan = scan_one(path)
+    assert scan.licenses.approximate
+    assert scan.licenses.expression == "bsd-new"

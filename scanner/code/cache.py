@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from ..store import open_store
 from .licenses import scancode_version
 
-SCAN_VERSION = "3"
+SCAN_VERSION = "4"
 """Bump when what a file scan returns changes (matching strategy, prefilter, fields)."""
 
 _DDL = """

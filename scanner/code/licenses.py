@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version as _dist_version
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -145,11 +146,20 @@ class FileLicenses:
         )
 
 
+FRAGMENT_GAP_LINES = 2
+"""Exact matches this close to each other may be pieces of one longer notice (a BSD text
+split into a clause and a disclaimer) that only the approximate matcher sees whole."""
+
+
 def _is_unclear(matches: list[Any]) -> bool:
-    """True where the approximate matcher may see more than the exact pass did."""
+    """True where the approximate matcher may see more than the exact pass did: nothing
+    found, partial coverage, unknown references, or fragments of one notice."""
     if not matches:
         return True
-    return any(m.coverage() < 100 or "unknown" in m.rule.license_expression for m in matches)
+    if any(m.coverage() < 100 or "unknown" in m.rule.license_expression for m in matches):
+        return True
+    spans = sorted((m.start_line, m.end_line) for m in matches)
+    return any(b[0] - a[1] <= FRAGMENT_GAP_LINES for a, b in pairwise(spans))
 
 
 def _match_info(match: Any, lines: list[str]) -> MatchInfo:
