@@ -23,6 +23,9 @@ def default_analyzers() -> list[Analyzer]:
     """The analyzers a scan runs, in order; each module is imported only here."""
     analyzers: list[Analyzer] = []
     # licenses, notices and card (issue: license scanner)
+    from .code.analyzer import LicenseAnalyzer
+
+    analyzers.append(LicenseAnalyzer())
 
     # copied code against indexed corpora (issue: clones)
     from .code.clones import ClonesAnalyzer

@@ -142,10 +142,13 @@ def scan(
         "--spdx", help="Write SPDX 3.0 (JSON-LD, AI profile) here.")] = None,
     notice_out: Annotated[Path | None, typer.Option(
         "--notice", help="Write the generated NOTICE file here.")] = None,
+    publisher: Annotated[str | None, typer.Option(
+        "--publisher", help="Who publishes the release; notices of others are foreign "
+        "(default: the Hub org of an hf: target).")] = None,
 ) -> None:
     """Scan a release: inventory, card metadata and findings."""
     offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
-    options = AuditOptions(offline=offline, against=tuple(against or ()))
+    options = AuditOptions(offline=offline, against=tuple(against or ()), publisher=publisher)
     with progress_display() as progress:
         result = audit(target, options, progress=progress)
     if json_out is not None:

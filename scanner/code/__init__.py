@@ -1,1 +1,1 @@
-"""Code analyzers: licenses, notices, copied code."""
+"""Code analyzers: licenses and notices (scancode), copied code (clones)."""

@@ -1,0 +1,130 @@
+"""The licenses analyzer: declared licenses (card, configs), licenses and notices found in
+the files (scancode, cached by content hash), and the findings that compare them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..analyzers import Analyzer, AuditContext
+from ..card import find_card
+from ..errors import ProvscanError
+from ..model import FileEntry, FileKind, Finding, not_analysed
+from ..sources.interface import Snapshot
+from .cards import MAX_CONFIG_BYTES, DeclaredLicense, card_license, config_licenses
+from .filescan import MAX_SCAN_BYTES, scan_files
+from .findings import (
+    ANALYZER,
+    ScannedFile,
+    declared_findings,
+    license_findings,
+    mismatch_findings,
+    missing_findings,
+    notice_findings,
+    notice_missing_findings,
+)
+
+NOT_SCANNED = frozenset({FileKind.WEIGHTS, FileKind.LFS_POINTER, FileKind.SUBMODULE})
+MUST_SCAN = frozenset({FileKind.LICENSE, FileKind.NOTICE, FileKind.CODE, FileKind.MODEL_CARD})
+MAX_TOKENIZER_BYTES = 64 * 1024
+"""Vocabularies and merges hold no license; small tokenizer configs are still scanned."""
+CONFIG_WITH_LICENSE = ("config.json", "tokenizer_config.json", "generation_config.json",
+                       "adapter_config.json", "params.json")
+
+
+def publisher_of(snapshot: Snapshot, explicit: str | None) -> str | None:
+    """The publisher: as given, else the Hub org of an hf: target."""
+    if explicit:
+        return explicit
+    if snapshot.source == "hf":
+        spec = snapshot.target.removeprefix("hf:")
+        org, sep, _ = spec.partition("/")
+        return org if sep and org else None
+    return None
+
+
+def files_to_scan(snapshot: Snapshot) -> tuple[list[FileEntry], list[Finding]]:
+    chosen: list[FileEntry] = []
+    problems: list[Finding] = []
+    for f in snapshot.files:
+        if f.kind in NOT_SCANNED or f.lfs is not None or (
+                f.kind is FileKind.TOKENIZER and f.size > MAX_TOKENIZER_BYTES):
+            continue
+        if f.sha256 is None:
+            problems.append(not_analysed(f.path, "content hash unavailable", ANALYZER))
+        elif f.size > MAX_SCAN_BYTES:
+            if f.kind in MUST_SCAN:
+                problems.append(not_analysed(
+                    f.path, f"larger than {MAX_SCAN_BYTES} bytes; not license-scanned",
+                    ANALYZER))
+        else:
+            chosen.append(f)
+    return chosen, problems
+
+
+def declared_licenses(snapshot: Snapshot) -> tuple[DeclaredLicense | None,
+                                                   list[DeclaredLicense], list[Finding]]:
+    """The card's license, and every license declared (card and config files)."""
+    card_entry = find_card(snapshot.files)
+    card_decl = card_license(snapshot.card, card_entry.path if card_entry else "hub")
+    declared = [card_decl] if card_decl else []
+    problems: list[Finding] = []
+    for f in snapshot.files:
+        if f.path.rsplit("/", 1)[-1] in CONFIG_WITH_LICENSE and f.size <= MAX_CONFIG_BYTES \
+                and f.lfs is None:
+            try:
+                declared.extend(config_licenses(
+                    snapshot.reader.read_text(f.path, MAX_CONFIG_BYTES), f.path))
+            except ProvscanError as exc:
+                problems.append(not_analysed(f.path, str(exc), ANALYZER))
+    return card_decl, declared, problems
+
+
+class LicenseAnalyzer(Analyzer):
+    """Licenses and copyright notices of a release, declared vs found."""
+
+    name = ANALYZER
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers
+
+    def analyze(self, snapshot: Snapshot, ctx: AuditContext) -> Iterable[Finding]:
+        findings: list[Finding] = []
+        entries, problems = files_to_scan(snapshot)
+        findings.extend(problems)
+        locations: dict[str, Path] = {}
+        for f in entries:
+            if f.sha256 in locations:
+                continue
+            try:
+                locations[f.sha256] = snapshot.reader.local_path(f.path)  # type: ignore[index]
+            except ProvscanError as exc:
+                findings.append(not_analysed(f.path, str(exc), ANALYZER))
+        with ctx.progress.task("licenses and notices", total=len(locations)) as handle:
+            scans = scan_files(locations, use_cache=ctx.options.use_cache,
+                               workers=self.workers,
+                               on_done=lambda n: ctx.progress.advance(handle, n))
+        scanned: list[ScannedFile] = []
+        for f in entries:
+            scan = scans.get(f.sha256 or "")
+            if scan is None:
+                continue
+            if scan.error:
+                findings.append(not_analysed(f.path, scan.error, ANALYZER))
+            scanned.append(ScannedFile(f.path, scan))
+
+        card_decl, declared, problems = declared_licenses(snapshot)
+        findings.extend(problems)
+        publisher = publisher_of(snapshot, ctx.options.publisher)
+        notices = notice_findings(scanned, publisher)
+        findings.extend(declared_findings(declared))
+        findings.extend(license_findings(scanned))
+        findings.extend(notices)
+        findings.extend(mismatch_findings(card_decl, scanned, notices))
+        card_entry = find_card(snapshot.files)
+        findings.extend(missing_findings(
+            bool(snapshot.by_kind(FileKind.LICENSE)), declared,
+            card_entry.path if card_entry else None))
+        findings.extend(notice_missing_findings(
+            scanned, notices, bool(snapshot.by_kind(FileKind.NOTICE))))
+        return findings

@@ -1,0 +1,305 @@
+"""License detection per file with scancode-toolkit, used as a library.
+
+The scancode CLI runs the full (approximate) matcher on every file; we run the exact
+matchers first (hash, SPDX-License-Identifier, Aho-Corasick: a few ms a file) and the
+approximate sequence matcher only where the exact pass finds nothing or something unclear.
+Detections are then built the way scancode's own `get_licenses` builds them, so the file's
+license expression is the one its CLI reports.
+
+scancode is imported lazily: a re-scan served entirely from the cache never loads its
+~400 MB index.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import version as _dist_version
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from ..rules import load_rules
+
+MAX_MATCHED_TEXT = 2000
+"""Characters of matched text kept per match (evidence, not a copy of the license)."""
+SEQUENCE_MATCHER = "3-seq"
+
+
+@cache
+def scancode_version() -> str:
+    return _dist_version("scancode-toolkit")
+
+
+def load_index() -> Any:
+    """The scancode license index, loaded once per process (~6 s, ~1.4 GB), with the
+    modules detection needs imported too, so forked workers inherit all of it."""
+    from licensedcode.cache import get_index, get_licensing
+    from licensedcode.detection import LicenseDetection  # noqa: F401
+    from packagedcode.utils import combine_expressions  # noqa: F401
+
+    index = get_index()
+    get_licensing()
+    _skip_needless_matched_text()
+    return index
+
+
+def _skip_needless_matched_text() -> None:
+    """scancode's is_false_positive renders each match's text (a tokenization of the whole
+    file, about half of a detection's cost) to look for "copyright", then returns False
+    anyway when every matched rule has relevance 100 - the common case. Answering that
+    case first returns exactly what scancode returns, without the rendering."""
+    from licensedcode import detection
+
+    original = detection.is_false_positive
+    if getattr(original, "_provscan", False):
+        return
+
+    def is_false_positive(license_matches: Any, package_license: bool = False) -> bool:
+        if package_license or all(m.rule.relevance == 100 for m in license_matches):
+            return False
+        return bool(original(license_matches, package_license))
+
+    is_false_positive._provscan = True  # type: ignore[attr-defined]
+    detection.is_false_positive = is_false_positive
+
+
+def text_lines(text: str) -> list[str]:
+    """Lines as scancode numbers them: split on newlines only (str.splitlines would also
+    split on form feeds and other separators, and shift every later line number)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+@dataclass(frozen=True)
+class MatchInfo:
+    """One scancode rule match in a file."""
+
+    expression: str
+    """scancode license expression of the matched rule."""
+    rule: str
+    """scancode rule identifier, e.g. apache-2.0_7.RULE."""
+    matcher: str
+    """1-hash, 1-spdx-id, 2-aho, 3-seq, ..."""
+    start_line: int
+    end_line: int
+    coverage: float
+    """Percent of the rule's text matched."""
+    score: float
+    matched_text: str
+
+    @property
+    def needs_review(self) -> bool:
+        return (self.matcher == SEQUENCE_MATCHER or self.coverage < 100
+                or "unknown" in self.expression)
+
+
+@dataclass(frozen=True)
+class DetectionInfo:
+    """A license detection: matches grouped the way scancode groups them."""
+
+    expression: str | None
+    """None for a clue (matches that scancode does not turn into a license)."""
+    spdx: str | None
+    matches: tuple[MatchInfo, ...]
+
+    @property
+    def needs_review(self) -> bool:
+        return any(m.needs_review for m in self.matches)
+
+
+@dataclass(frozen=True)
+class FileLicenses:
+    """The licenses scancode finds in one file."""
+
+    expression: str | None
+    """The file's combined license expression (scancode's detected_license_expression)."""
+    spdx: str | None
+    detections: tuple[DetectionInfo, ...] = ()
+    approximate: bool = False
+    """Whether the approximate matcher ran on this file."""
+
+    @property
+    def needs_review(self) -> bool:
+        return any(d.needs_review for d in self.detections)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "expression": self.expression, "spdx": self.spdx, "approximate": self.approximate,
+            "detections": [
+                {"expression": d.expression, "spdx": d.spdx,
+                 "matches": [m.__dict__ for m in d.matches]}
+                for d in self.detections],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FileLicenses:
+        return cls(
+            expression=data["expression"], spdx=data["spdx"],
+            approximate=bool(data.get("approximate")),
+            detections=tuple(
+                DetectionInfo(d["expression"], d["spdx"],
+                              tuple(MatchInfo(**m) for m in d["matches"]))
+                for d in data["detections"]),
+        )
+
+
+FRAGMENT_GAP_LINES = 2
+"""Exact matches this close to each other may be pieces of one longer notice (a BSD text
+split into a clause and a disclaimer) that only the approximate matcher sees whole."""
+
+
+def _is_unclear(matches: list[Any]) -> bool:
+    """True where the approximate matcher may see more than the exact pass did: nothing
+    found, partial coverage, unknown references, or fragments of one notice."""
+    if not matches:
+        return True
+    if any(m.coverage() < 100 or "unknown" in m.rule.license_expression for m in matches):
+        return True
+    spans = sorted((m.start_line, m.end_line) for m in matches)
+    return any(b[0] - a[1] <= FRAGMENT_GAP_LINES for a, b in pairwise(spans))
+
+
+def _match_info(match: Any, lines: list[str]) -> MatchInfo:
+    # The evidence is the matched lines as they are in the file (scancode's own rendering
+    # re-tokenizes the whole file).
+    text = "\n".join(lines[match.start_line - 1:match.end_line])
+    return MatchInfo(
+        expression=match.rule.license_expression,
+        rule=match.rule.identifier,
+        matcher=match.matcher,
+        start_line=match.start_line,
+        end_line=match.end_line,
+        coverage=round(float(match.coverage()), 2),
+        score=round(float(match.score()), 2),
+        matched_text=text[:MAX_MATCHED_TEXT],
+    )
+
+
+def _detection(matches: list[Any]) -> Any:
+    """scancode's LicenseDetection.from_matches (32.5) without its `identifier`: a hash of
+    the matches' rendered text that costs a tokenization of the whole file, and that
+    nothing here uses. Expression and SPDX expression are computed as scancode does."""
+    from licensedcode.detection import (
+        LicenseDetection,
+        analyze_detection,
+        get_detected_license_expression,
+    )
+
+    analysis = analyze_detection(license_matches=matches, package_license=False)
+    log, expression = get_detected_license_expression(
+        analysis=analysis, license_matches=matches, post_scan=False)
+    if expression is None:
+        return LicenseDetection(matches=matches, detection_log=log)
+    detection = LicenseDetection(matches=matches, license_expression=str(expression),
+                                 detection_log=log)
+    detection.license_expression_spdx = detection.spdx_license_expression()
+    return detection
+
+
+def detect_file_licenses(location: Path, lines: list[str] | None = None,
+                         timeout: float = 60.0) -> FileLicenses:
+    """License detections of one file, exact matching first (see module docstring).
+    `lines`: the file's text lines, for the evidence (read from `location` if not given)."""
+    from licensedcode.cache import build_spdx_license_expression, get_licensing
+    from licensedcode.detection import group_matches, process_detections
+    from packagedcode.utils import combine_expressions
+
+    index = load_index()
+    deadline = time.time() + timeout
+    matches = index.match(location=str(location), approximate=False, deadline=deadline)
+    approximate = _is_unclear(matches)
+    if approximate:
+        matches = index.match(location=str(location), approximate=True, deadline=deadline)
+    if not matches:
+        return FileLicenses(None, None, (), approximate)
+
+    if lines is None:
+        lines = text_lines(location.read_text(encoding="utf-8", errors="replace"))
+    licensing = get_licensing()
+    detections = [_detection(group) for group in group_matches(license_matches=matches)]
+    out: list[DetectionInfo] = []
+    expressions: list[str] = []
+    for det in process_detections(detections=detections, licensing=licensing):
+        infos = tuple(_match_info(m, lines) for m in det.matches)
+        out.append(DetectionInfo(det.license_expression, det.license_expression_spdx, infos))
+        if det.license_expression is not None:
+            expressions.append(det.license_expression)
+    expression = spdx = None
+    if expressions:
+        combined = combine_expressions(expressions=expressions, relation="AND", unique=True,
+                                       licensing=licensing)
+        expression = str(combined)
+        spdx = str(build_spdx_license_expression(expression, licensing=licensing))
+    return FileLicenses(expression, spdx, tuple(out), approximate)
+
+
+# ---- license families (rules/licenses.toml) ------------------------------------------------
+
+_KEY_SPLIT = re.compile(r"\s+(?:AND|OR|WITH)\s+|[()]", re.IGNORECASE)
+
+
+def license_keys(expression: str | None) -> tuple[str, ...]:
+    """The license keys of an expression, in order, without operators."""
+    if not expression:
+        return ()
+    keys = [k.strip() for k in _KEY_SPLIT.split(expression)]
+    return tuple(dict.fromkeys(k for k in keys if k))
+
+
+@dataclass(frozen=True)
+class LicenseInfo:
+    """What provscan knows of one license key."""
+
+    key: str
+    name: str
+    family: str
+    """permissive, public-domain, weak-copyleft, copyleft, model-license, non-commercial,
+    source-available, proprietary or unknown."""
+    notice: bool = False
+    """The license asks to keep the upstream NOTICE (Apache-2.0 s4(d))."""
+
+
+@cache
+def _scancode_category(key: str) -> tuple[str, str] | None:
+    """(name, category) from scancode's license data file, read without the index."""
+    try:
+        import licensedcode
+    except ImportError:
+        return None
+    path = Path(licensedcode.__file__).parent / "data" / "licenses" / f"{key}.LICENSE"
+    if not path.is_file() or "/" in key:
+        return None
+    name = category = ""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.startswith("name:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("category:"):
+                category = line.split(":", 1)[1].strip()
+            elif line.strip() == "---" and (name or category):
+                break
+    return name, category
+
+
+@cache
+def license_info(key: str) -> LicenseInfo:
+    """Family and duties of a license key, from rules/licenses.toml, else scancode's
+    category mapped through the same rules."""
+    rules = load_rules("licenses")
+    entry = rules["licenses"].get(key)
+    if entry is not None:
+        return LicenseInfo(key, entry["name"], entry["family"], bool(entry.get("notice")))
+    if "unknown" in key:
+        return LicenseInfo(key, key, "unknown")
+    found = _scancode_category(key)
+    if found is None:
+        return LicenseInfo(key, key, "unknown")
+    name, category = found
+    return LicenseInfo(key, name or key, rules["categories"].get(category, "unknown"))
+
+
+RESTRICTIVE_FAMILIES = frozenset({"copyleft", "model-license", "non-commercial",
+                                  "source-available", "proprietary"})

@@ -1,0 +1,208 @@
+"""Copyright notices: statements and holders (scancode's cluecode), holders normalised and
+mapped to their upstream origin through rules/holders.toml.
+
+cluecode's parser is the slow part of a scancode scan (~60 ms a file). It only needs the
+lines that can hold a notice, so a cheap prefilter keeps those lines and their neighbours,
+with their real line numbers, and each contiguous block goes to the parser alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from ..model import Finding
+from ..rules import load_rules
+from .licenses import text_lines
+
+# Lines that can start or hold a copyright statement or an author credit.
+_CANDIDATE = re.compile(
+    r"copyright|\(c\)|©|&copy;|&#169;|\bauthors?\b|\bwritten by\b|\bcontributed by\b"
+    r"|all rights reserved|\bcopr\.",
+    re.IGNORECASE,
+)
+NEIGHBOURS = 2
+"""Lines kept before and after a candidate line: statements span lines."""
+MAX_LINE_CHARS = 2000
+MAX_NOTICES_PER_FILE = 200
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One copyright statement with its holder, and the file's lines as they are."""
+
+    statement: str
+    holder: str | None
+    start_line: int
+    end_line: int
+    lines: tuple[str, ...]
+    """The original lines, verbatim (comment markers included), for a NOTICE file."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"statement": self.statement, "holder": self.holder,
+                "start_line": self.start_line, "end_line": self.end_line,
+                "lines": list(self.lines)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Notice:
+        return cls(data["statement"], data["holder"], data["start_line"], data["end_line"],
+                   tuple(data["lines"]))
+
+
+def candidate_blocks(lines: list[str]) -> list[list[tuple[int, str]]]:
+    """Contiguous blocks of (1-based line number, line) around candidate lines."""
+    keep = [False] * len(lines)
+    for i, line in enumerate(lines):
+        if _CANDIDATE.search(line):
+            for j in range(max(0, i - NEIGHBOURS), min(len(lines), i + NEIGHBOURS + 1)):
+                keep[j] = True
+    blocks: list[list[tuple[int, str]]] = []
+    current: list[tuple[int, str]] = []
+    for i, flag in enumerate(keep):
+        if flag:
+            current.append((i + 1, lines[i][:MAX_LINE_CHARS]))
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def detect_notices(text: str) -> tuple[Notice, ...]:
+    """Copyright statements of a text, each paired with its holder where cluecode finds
+    one on the same lines."""
+    from cluecode.copyrights import (
+        CopyrightDetection,
+        HolderDetection,
+        detect_copyrights_from_lines,
+    )
+
+    lines = text_lines(text)
+    notices: list[Notice] = []
+    for block in candidate_blocks(lines):
+        statements: list[Any] = []
+        holders: list[Any] = []
+        for det in detect_copyrights_from_lines(block, include_authors=False):
+            if isinstance(det, CopyrightDetection):
+                statements.append(det)
+            elif isinstance(det, HolderDetection):
+                holders.append(det)
+        for st in statements:
+            holder = next((h.holder for h in holders
+                           if st.start_line <= h.start_line <= st.end_line), None)
+            verbatim = tuple(lines[st.start_line - 1:st.end_line])
+            notices.append(Notice(st.copyright, holder, st.start_line, st.end_line, verbatim))
+            if len(notices) >= MAX_NOTICES_PER_FILE:
+                return tuple(notices)
+    return tuple(notices)
+
+
+def warm_up() -> None:
+    """Build cluecode's parser before workers fork, so they share it."""
+    from cluecode.copyrights import detect_copyrights_from_lines
+
+    list(detect_copyrights_from_lines([(1, "Copyright 2024 Example Org")]))
+
+
+# ---- holders and origins ---------------------------------------------------------------------
+
+_ARTICLES = {"the", "a", "an"}
+_SUFFIXES = {"inc", "incorporated", "ltd", "limited", "llc", "gmbh", "corp", "corporation",
+             "co", "team", "teams", "authors", "author", "contributors", "contributor",
+             "all", "rights", "reserved", "and", "its", "affiliates", "affiliate", "company",
+             "org", "group", "plc", "sa", "ag"}
+
+
+def normalise_holder(holder: str) -> str:
+    """A key under which spellings of one holder meet: case, articles, punctuation and
+    "Inc."/"team"/"and contributors" variants ignored ("The HuggingFace Inc. team" and
+    "HuggingFace" give the same key)."""
+    words = re.findall(r"[0-9a-z]+", holder.lower())
+    kept = [w for w in words if w not in _ARTICLES and w not in _SUFFIXES]
+    return "".join(kept or words)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """An upstream organisation and the project or model family its notices come from."""
+
+    id: str
+    organisation: str
+    project: str
+    usual_license: str
+    hub_orgs: tuple[str, ...]
+    patterns: tuple[re.Pattern[str], ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.project} / {self.organisation}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "organisation": self.organisation, "project": self.project,
+                "usual_license": self.usual_license}
+
+
+@cache
+def origins() -> tuple[Origin, ...]:
+    return tuple(
+        Origin(id=o["id"], organisation=o["organisation"], project=o["project"],
+               usual_license=o["usual_license"], hub_orgs=tuple(o.get("hub_orgs", ())),
+               patterns=tuple(re.compile(p, re.IGNORECASE) for p in o["patterns"]))
+        for o in load_rules("holders")["origins"])
+
+
+def origins_of(holder: str) -> tuple[Origin, ...]:
+    """Origins named in a holder, in the order they appear in it."""
+    found: list[tuple[int, Origin]] = []
+    for origin in origins():
+        hits = [m.start() for p in origin.patterns if (m := p.search(holder))]
+        if hits:
+            found.append((min(hits), origin))
+    return tuple(o for _, o in sorted(found, key=lambda t: t[0]))
+
+
+def origin_of_publisher(publisher: str) -> Origin | None:
+    """The origin a publisher (a Hub org or a name) belongs to, if rules/ know it."""
+    low = publisher.lower()
+    for origin in origins():
+        if low in (h.lower() for h in origin.hub_orgs) or any(
+                p.search(publisher) for p in origin.patterns):
+            return origin
+    return None
+
+
+@dataclass(frozen=True)
+class NoticeEntry:
+    """One holder's notices across the release, deduplicated, for a NOTICE file."""
+
+    holder: str
+    """The holder as first written."""
+    holder_key: str
+    statements: tuple[str, ...]
+    """Distinct original notice lines (verbatim, as joined lines), in first-seen order."""
+    paths: tuple[str, ...]
+    origins: tuple[str, ...]
+    """Origin ids from rules/holders.toml."""
+
+
+def collect_notices(findings: Iterable[Finding]) -> list[NoticeEntry]:
+    """Group the copyright-notice and foreign-notice findings of an audit by normalised
+    holder: what a generated NOTICE file lists, each statement kept verbatim."""
+    groups: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        if f.kind not in ("copyright-notice", "foreign-notice"):
+            continue
+        d = f.evidence.details
+        key = d.get("holder_key") or normalise_holder(d.get("statement", ""))
+        g = groups.setdefault(key, {"holder": d.get("holder") or d.get("statement", ""),
+                                    "statements": {}, "paths": {}, "origins": {}})
+        g["statements"][f.evidence.matched or d.get("statement", "")] = None
+        g["paths"][f.location.path or ""] = None
+        for o in origins_of(d.get("holder") or d.get("statement", "")):
+            g["origins"][o.id] = None
+    return [NoticeEntry(g["holder"], key, tuple(g["statements"]), tuple(g["paths"]),
+                        tuple(g["origins"])) for key, g in groups.items()]

@@ -1,0 +1,184 @@
+"""Copyright notices: prefiltered cluecode detection with real line numbers, holder
+normalisation, origins from rules/holders.toml, foreign-notice findings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import transformers
+
+from scanner.analyzers import AuditOptions
+from scanner.audit import audit
+from scanner.code.analyzer import LicenseAnalyzer
+from scanner.code.notices import (
+    candidate_blocks,
+    detect_notices,
+    normalise_holder,
+    origin_of_publisher,
+    origins_of,
+)
+
+QWEN2 = Path(transformers.__file__).parent / "models" / "qwen2"
+QWEN2_FILES = ("configuration_qwen2.py", "tokenization_qwen2.py", "__init__.py",
+               "modeling_qwen2.py", "modular_qwen2.py")
+
+
+@pytest.fixture
+def qwen2_folder(tmp_path: Path) -> Path:
+    root = tmp_path / "qwen2-copy"
+    root.mkdir()
+    for name in QWEN2_FILES:
+        (root / name).write_bytes((QWEN2 / name).read_bytes())
+    return root
+
+
+def test_qwen2_files_yield_foreign_notices_of_qwen_alibaba_verbatim(qwen2_folder):
+    result = audit(str(qwen2_folder), analyzers=[LicenseAnalyzer()])
+    foreign = [f for f in result.findings if f.kind == "foreign-notice"]
+    by_path = {f.location.path: f for f in foreign}
+    assert {"configuration_qwen2.py", "tokenization_qwen2.py"} <= set(by_path)
+    for path, finding in by_path.items():
+        origins = finding.evidence.details["origins"]
+        qwen = [o for o in origins if o["id"] == "qwen"]
+        assert qwen and qwen[0]["project"] == "Qwen"
+        assert qwen[0]["organisation"] == "Alibaba Group"
+        assert "Qwen / Alibaba Group" in finding.message
+        # The original lines, verbatim, at their real line numbers.
+        lines = (qwen2_folder / path).read_text().splitlines()
+        start, end = finding.location.start_line, finding.location.end_line
+        assert finding.evidence.details["lines"] == lines[start - 1:end]
+        assert finding.evidence.matched == "\n".join(lines[start - 1:end])
+        assert "Copyright" in finding.evidence.matched
+
+
+def test_publisher_own_notices_are_not_foreign(qwen2_folder):
+    options = AuditOptions(publisher="Qwen")
+    result = audit(str(qwen2_folder), options, analyzers=[LicenseAnalyzer()])
+    for f in result.findings:
+        if f.kind == "foreign-notice":
+            assert "qwen" not in {o["id"] for o in f.evidence.details["origins"]}
+            assert f.severity == "medium"
+
+
+def test_holder_of_unknown_origin_is_foreign_only_with_a_publisher(tmp_path):
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "a.py").write_text("# Copyright 2021 Zyxwv Widgets Ltd.\nx = 1\n")
+    plain = audit(str(root), analyzers=[LicenseAnalyzer()]).findings
+    assert [f.kind for f in plain if "notice" in f.kind] == ["copyright-notice"]
+    with_pub = audit(str(root), AuditOptions(publisher="acme"),
+                     analyzers=[LicenseAnalyzer()]).findings
+    foreign = [f for f in with_pub if f.kind == "foreign-notice"]
+    assert len(foreign) == 1 and foreign[0].severity == "low"
+    assert foreign[0].evidence.details["origins"] == []
+
+
+def test_notice_missing_needs_apache_content_with_foreign_notices_and_no_notice_file(
+        qwen2_folder):
+    (qwen2_folder / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
+    kinds = [f.kind for f in audit(str(qwen2_folder), analyzers=[LicenseAnalyzer()]).findings]
+    assert kinds.count("notice-missing") == 1
+    (qwen2_folder / "NOTICE").write_text("This product includes Qwen2 code.\n")
+    kinds = [f.kind for f in audit(str(qwen2_folder), analyzers=[LicenseAnalyzer()]).findings]
+    assert "notice-missing" not in kinds
+
+
+def test_prefilter_keeps_real_line_numbers_and_neighbours():
+    lines = ["x = 1"] * 10 + ["# Copyright (c) 2023 Example Org", "# All rights"] + ["y"] * 10
+    blocks = candidate_blocks(lines)
+    assert len(blocks) == 1
+    numbers = [n for n, _ in blocks[0]]
+    assert numbers == [9, 10, 11, 12, 13]
+    assert blocks[0][2] == (11, "# Copyright (c) 2023 Example Org")
+
+
+def test_notices_far_apart_are_found_at_their_own_lines():
+    text = "\n".join(["# Copyright 2020 Google LLC"] + ["pass"] * 50
+                     + ["# Copyright (c) 2024 DeepSeek-AI. All rights reserved."])
+    notices = detect_notices(text)
+    assert [(n.start_line, n.holder) for n in notices] == [(1, "Google LLC"),
+                                                          (52, "DeepSeek-AI")]
+    assert notices[1].lines == ("# Copyright (c) 2024 DeepSeek-AI. All rights reserved.",)
+
+
+def test_holder_spellings_meet_under_one_key():
+    keys = {normalise_holder(h) for h in ("The HuggingFace Inc. team", "HuggingFace Inc.",
+                                          "the Huggingface Team", "HuggingFace")}
+    assert keys == {"huggingface"}
+    assert normalise_holder("The Qwen team, Alibaba Group") == normalise_holder(
+        "Qwen Team Alibaba group")
+    assert normalise_holder("Google LLC") != normalise_holder("Meta Platforms, Inc.")
+
+
+@pytest.mark.parametrize(("holder", "origin"), [
+    ("The Qwen team, Alibaba Group", "qwen"),
+    ("Meta Platforms, Inc. and affiliates", "meta-llama"),
+    ("The HuggingFace Inc. team", "huggingface"),
+    ("Google LLC", "google"),
+    ("Mistral AI and the HuggingFace Inc. team", "mistral"),
+    ("DeepSeek-AI", "deepseek"),
+    ("Microsoft Corporation", "microsoft"),
+    ("EleutherAI", "eleutherai"),
+    ("OpenAI", "openai"),
+    ("The GLM team, THUDM", "zhipu"),
+    ("Zhipu AI", "zhipu"),
+    ("01.AI", "01-ai"),
+    ("Baichuan Inc.", "baichuan"),
+    ("Shanghai AI Laboratory", "internlm"),
+    ("InternLM Team", "internlm"),
+    ("Huawei Technologies Co., Ltd.", "huawei"),
+    ("NVIDIA CORPORATION", "nvidia"),
+    ("BigScience Workshop", "bigscience"),
+    ("Stability AI", "stability"),
+    ("Technology Innovation Institute", "tii"),
+    ("the Falcon authors", "tii"),
+    ("Allen Institute for AI", "allenai"),
+    ("Tencent", "tencent"),
+    ("MiniMax", "minimax"),
+    ("Moonshot AI", "moonshot"),
+    ("xAI", "xai"),
+])
+def test_holders_map_to_their_origin(holder, origin):
+    assert origins_of(holder)[0].id == origin
+
+
+def test_holder_naming_two_origins_lists_both_in_text_order():
+    ids = [o.id for o in origins_of("EleutherAI and the HuggingFace Inc. team")]
+    assert ids == ["eleutherai", "huggingface"]
+    assert origins_of("Zyxwv Widgets Ltd.") == ()
+
+
+def test_publisher_is_recognised_by_hub_org_or_name():
+    assert origin_of_publisher("Qwen").id == "qwen"
+    assert origin_of_publisher("meta-llama").id == "meta-llama"
+    assert origin_of_publisher("some-startup") is None
+
+
+def test_publisher_defaults_to_the_hub_org_of_an_hf_target():
+    from scanner.code.analyzer import publisher_of
+    from scanner.sources.interface import Snapshot
+
+    hub = Snapshot(target="hf:Qwen/Qwen2-0.5B@main", source="hf", revision=None, files=(),
+                   reader=None)  # type: ignore[arg-type]
+    assert publisher_of(hub, None) == "Qwen"
+    assert publisher_of(hub, "someone-else") == "someone-else"
+    local = Snapshot(target="/tmp/x", source="local", revision=None, files=(),
+                     reader=None)  # type: ignore[arg-type]
+    assert publisher_of(local, None) is None
+
+
+def test_notices_are_deduplicated_by_holder_for_the_notice_file(qwen2_folder):
+    from scanner.code.notices import collect_notices
+
+    (qwen2_folder / "extra.py").write_text(
+        "# Copyright 2021 The HuggingFace Team. All rights reserved.\nx = 1\n")
+    findings = audit(str(qwen2_folder), analyzers=[LicenseAnalyzer()]).findings
+    entries = {e.holder_key: e for e in collect_notices(findings)}
+    hf = entries[normalise_holder("The HuggingFace Team")]
+    assert hf.paths == ("extra.py",)
+    assert hf.statements == ("# Copyright 2021 The HuggingFace Team. All rights reserved.",)
+    qwen = [e for e in entries.values() if "qwen" in e.origins]
+    assert qwen and all(s.startswith("# Copyright 2024 The Qwen") for e in qwen
+                        for s in e.statements)
+    assert sum(len(e.paths) for e in qwen) >= 3
