@@ -46,11 +46,15 @@ def publisher_of(snapshot: Snapshot, explicit: str | None) -> str | None:
 def files_to_scan(snapshot: Snapshot) -> tuple[list[FileEntry], list[Finding]]:
     chosen: list[FileEntry] = []
     problems: list[Finding] = []
+    # The source already reported why these could not be read: one finding a file is enough.
+    reported = {p.location.path for p in snapshot.problems if p.kind == "not-analysed"}
     for f in snapshot.files:
         if f.kind in NOT_SCANNED or f.lfs is not None or (
                 f.kind is FileKind.TOKENIZER and f.size > MAX_TOKENIZER_BYTES):
             continue
         if f.sha256 is None:
+            if f.path in reported:
+                continue
             problems.append(not_analysed(f.path, "content hash unavailable", ANALYZER))
         elif f.size > MAX_SCAN_BYTES:
             if f.kind in MUST_SCAN:
