@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..model import Finding
 from .model import (
@@ -129,8 +130,18 @@ def find_discrepancies(declared: Declared, detected: Sequence[DetectedLicense],
                        copied: Sequence[CopiedCode], obligations: Sequence[Obligation],
                        findings: Sequence[tuple[str, Finding]]) -> tuple[Discrepancy, ...]:
     """Every discrepancy, the most severe first (stable within a severity)."""
+    attributions = _attributions(origins, obligations)
+    passed = _passthrough(findings)
+    if attributions:
+        # The license analyzer's notice-missing says the same as the origin-based check:
+        # one discrepancy, citing both findings.
+        extra = tuple(fid for d in passed if d.kind == "missing-attribution"
+                      for fid in d.finding_ids)
+        passed = [d for d in passed if d.kind != "missing-attribution"]
+        attributions[0] = replace(attributions[0],
+                                  finding_ids=tuple(attributions[0].finding_ids) + extra)
     found = (_lineage(lineage, declared) + _notices(copied) + _licenses(detected, declared)
-             + _attributions(origins, obligations) + _passthrough(findings))
+             + attributions + passed)
     return tuple(sorted(found, key=lambda d: -_RANK.get(d.severity, 0)))
 
 
