@@ -30,7 +30,13 @@ test: install system-deps
 	$(BIN)/python -m pytest
 
 bench: install
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/bench_sources.py
+	$(BIN)/python bench/clones_bench.py
+	$(BIN)/python bench/clones_eval.py
+	$(BIN)/python bench/lineage/make_suite.py /tmp/provscan-suite
+	$(BIN)/python bench/lineage/evaluate.py /tmp/provscan-suite --out bench/results/lineage.txt
+	$(BIN)/python bench/fingerprint_bench.py --out bench/results/fingerprint.txt
+	$(BIN)/python bench/licenses_bench.py --out bench/results/licenses.txt
 
 lint: install
 	$(BIN)/ruff check scanner tests bench
