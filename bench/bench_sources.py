@@ -13,10 +13,8 @@ Run: python bench/bench_sources.py [--files N] [--weights-mb M]
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -24,23 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe as machine  # bench/machine.py (scripts run from bench/)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def machine() -> str:
-    cpu = platform.processor() or "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-        ram = f"{mem_kb / 1024 / 1024:.1f} GiB RAM"
-    except OSError:
-        ram = "RAM unknown"
-    date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    return f"{cpu}, {os.cpu_count()} cores, {ram}, {date}"
 
 
 def git(repo: Path, *args: str) -> None:

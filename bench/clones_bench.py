@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from machine import describe as machine  # bench/machine.py (scripts run from bench/)
+
 from scanner.code import clones  # noqa: E402
 from scanner.code.corpus import add_corpus, load_corpora, workers  # noqa: E402
 from scanner.code.tokens import tokenize  # noqa: E402
@@ -28,18 +30,6 @@ from scanner.code.tokens import tokenize  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results" / "clones.txt"
 
 
-def machine() -> str:
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, "
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 
 
 def load() -> str:

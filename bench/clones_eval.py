@@ -18,7 +18,6 @@ import hashlib
 import io
 import keyword
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -29,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from machine import describe as machine  # bench/machine.py (scripts run from bench/)
 
 from scanner.code import clones  # noqa: E402
 from scanner.code.corpus import LoadedCorpus, add_corpus, load_corpora  # noqa: E402
@@ -295,19 +296,6 @@ def evaluate(n_copies: int, n_unrelated: int, seed: int = 0,
     return report
 
 
-def machine() -> str:
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()
-    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, load {load[0]:.2f}, "
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 
 
 def background_toml(shares: list[float], th: dict[str, float]) -> str:

@@ -13,10 +13,8 @@ re-scan time with a warm cache (as a fresh process, and the audit call alone).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -24,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe as machine  # bench/machine.py (scripts run from bench/)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,22 +47,6 @@ json.dump({"audit_s": elapsed, "files": len(result.snapshot.files), "per_file": 
 """
 
 
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text()
-                      .splitlines() if line.startswith("MemTotal"))
-        ram = f"{mem_kb / 1024 / 1024:.1f} GiB"
-    except (OSError, StopIteration):
-        ram = "?"
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"machine: {cpu}; {os.cpu_count()} cores; {ram} RAM; {now}; "
-            f"load average at start {load:.2f}; python {platform.python_version()}")
 
 
 def transformers_models() -> Path:
@@ -117,7 +101,7 @@ def main() -> int:
         print(text, flush=True)
         lines.append(text)
 
-    say(machine())
+    say(f"machine: {machine()}")
     root = transformers_models()
     files, total = pick_files(root, args.limit, args.seed)
     with tempfile.TemporaryDirectory(prefix="licbench-") as tmp:
