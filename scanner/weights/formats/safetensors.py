@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -26,10 +27,9 @@ _DTYPES: dict[str, np.dtype] = {
 
 
 def bf16_to_f32(raw: np.ndarray) -> np.ndarray:
-    """bfloat16 is the top half of a float32: one strided copy into the high halves."""
-    flat = np.asarray(raw).reshape(-1)
-    out = np.zeros((flat.size, 2), dtype=np.uint16)
-    out[:, 1 if np.little_endian else 0] = flat
+    """bfloat16 is the top half of a float32: one widening shift, no zero-filled buffer."""
+    flat = np.asarray(raw).reshape(-1).view(np.uint16)
+    out = np.left_shift(flat, 16, dtype=np.uint32)
     return out.view(np.float32).reshape(np.shape(raw))
 
 
@@ -99,6 +99,20 @@ class SafetensorsReader(TensorReader):
         arr = bf16_to_f32(raw) if dtype == "BF16" else np.asarray(raw, dtype=np.float32)
         del raw
         return arr.reshape(shape)
+
+    def prefetch(self, name: str) -> None:
+        """Start reading a tensor's bytes into the page cache while another is computed."""
+        path, dtype, shape, offset = self._where[name]
+        size = int(np.prod(shape, dtype=np.int64)) * _DTYPES[dtype].itemsize
+        if size and hasattr(os, "posix_fadvise"):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.posix_fadvise(fd, offset, size, os.POSIX_FADV_WILLNEED)
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass  # a hint only
 
     def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
         path, dtype, shape, offset = self._where[name]
