@@ -76,9 +76,12 @@ def test_reused_buffer_is_never_handed_out_while_held(tmp_path: Path) -> None:
     _save_bf16(tmp_path / "m", t, cfg)
     reader = SafetensorsReader([tmp_path / "m" / "model.safetensors"])
     names = [n for n in sorted(t) if t[n].size >= 1 << 20]
-    held = [reader.read(n) for n in names for _ in range(2)]
-    copies = [a.copy() for a in held]
-    for n in names * 3:
+    assert len(names) >= 4
+    held, copies = [], []
+    for n in names:
+        held.append(reader.read(n))
+        copies.append(held[-1].copy())  # before the next read could overwrite it
+    for n in reversed(names * 2):
         reader.read(n)
     for a, c in zip(held, copies, strict=True):
         np.testing.assert_array_equal(a, c)
