@@ -12,7 +12,7 @@ import pytest
 from scanner.weights import fingerprint as fpmod
 from scanner.weights import synth
 from scanner.weights.compare import fingerprint_of
-from scanner.weights.formats.safetensors import SafetensorsReader
+from scanner.weights.formats.safetensors import SafetensorsReader, _BufferPool
 from scanner.weights.sketch import ContentHash
 
 TOK = json.dumps({"model": {"type": "WordLevel", "vocab": {f"t{i}": i for i in range(3000)},
@@ -85,3 +85,18 @@ def test_reused_buffer_is_never_handed_out_while_held(tmp_path: Path) -> None:
         reader.read(n)
     for a, c in zip(held, copies, strict=True):
         np.testing.assert_array_equal(a, c)
+
+
+def test_full_buffer_pool_evicts_idle_buffers_of_other_sizes(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    monkeypatch.setattr(_BufferPool, "MAX_BYTES", 8 << 20)
+    pool = _BufferPool()
+    held = [pool.take(500_000) for _ in range(4)]  # 2 MB each: the pool is full
+    assert all(b is not None for b in held) and len({id(b) for b in held}) == 4
+    assert pool.take(400_000) is None  # nothing idle to evict
+    del held
+    other = pool.take(400_000)  # evicts one idle buffer
+    assert other is not None and other.size == 400_000
+    assert sum(b.nbytes for b in pool._bufs) <= 8 << 20
+    again = pool.take(400_000)
+    assert again is not None and again is not other

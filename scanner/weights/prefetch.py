@@ -3,7 +3,7 @@
 Fingerprinting a large checkpoint is two kinds of work of similar size: reading and
 widening every weight to float32 (with its statistics, hash and sketch), and the anchor
 products of the forms. numpy releases the GIL in both, so a reader thread that runs a
-couple of tensors ahead of the layer pass keeps both cores busy, and asks the kernel to
+few tensors ahead of the layer pass keeps both cores busy, and asks the kernel to
 start reading the tensor after that from disk. Memory stays bounded: at most DEPTH tensors
 wait for the layer pass.
 """
@@ -19,7 +19,7 @@ import numpy as np
 from .formats.interface import TensorReader
 from .roles import CanonLoader, CanonTensor, Heads, RoleKey
 
-DEPTH = 2
+DEPTH = 4  # a layer's attention tensors: the norms ahead of them take no compute
 # The order in which the layer pass asks for a block's tensors (fingerprint._layer_pass).
 _ORDER = ("attn_norm", "mlp_norm", "attn_q", "attn_k", "attn_v", "attn_o",
           "mlp_down", "mlp_up", "mlp_gate")

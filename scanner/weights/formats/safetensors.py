@@ -58,12 +58,11 @@ class _BufferPool:
                     return self._bufs[i]
             held = sum(b.nbytes for b in self._bufs)
             while self._bufs and held + 4 * count > self.MAX_BYTES:
-                idle = [b for b in self._bufs if sys.getrefcount(b) <= 3]  # list, b, arg
-                if not idle:
+                idle = next((i for i in range(len(self._bufs))
+                             if sys.getrefcount(self._bufs[i]) <= 2), None)
+                if idle is None:
                     return None
-                self._bufs.remove(idle[0])
-                held -= idle[0].nbytes
-                del idle
+                held -= self._bufs.pop(idle).nbytes  # by position: == on arrays broadcasts
             if 4 * count > self.MAX_BYTES // 4:
                 return None
             buf = np.empty(count, dtype=np.uint32)
