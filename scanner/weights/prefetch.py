@@ -21,6 +21,7 @@ from .roles import CanonLoader, CanonTensor, Heads, RoleKey
 
 DEPTH = 4  # a layer's attention tensors: the norms ahead of them take no compute
 # The order in which the layer pass asks for a block's tensors (fingerprint._layer_pass).
+ADVISE_AHEAD = 8  # tensors whose reading from disk is started ahead of the worker
 _ORDER = ("attn_norm", "mlp_norm", "attn_q", "attn_k", "attn_v", "attn_o",
           "mlp_down", "mlp_up", "mlp_gate")
 _GROUP = {"expert": 1, "shared": 2}
@@ -55,13 +56,20 @@ class Prefetcher:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="provscan-prefetch")
         self.pending: dict[RoleKey, Future[tuple[np.ndarray, Any]]] = {}
         self.next = 0
+        self.advised = 0
+        self.sources_advised: set[str] = set()
 
     def _job(self, i: int, loader: CanonLoader | None = None) -> tuple[np.ndarray, Any]:
         ct = self.plan[i]
         loader = loader or self.loader
         after = self.plan[i + 1] if i + 1 < len(self.plan) else None
-        if after is not None and after.source != ct.source:
-            self.reader.prefetch(after.source)
+        # keep the disk busy: the kernel reads a window of tensors ahead, asynchronously
+        while self.advised < min(len(self.plan), i + 1 + ADVISE_AHEAD):
+            source = self.plan[self.advised].source
+            if source not in self.sources_advised:
+                self.sources_advised.add(source)
+                self.reader.prefetch(source)
+            self.advised += 1
         arr = np.asarray(loader.load(ct), dtype=np.float32)
         if after is None or after.source != ct.source:
             loader.clear()
