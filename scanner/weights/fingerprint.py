@@ -239,12 +239,25 @@ class _Extractor:
         self.forms: dict[str, np.ndarray] = {}
         self.spectra: dict[str, np.ndarray] = {}
         self.prefetcher: Prefetcher | None = None
+        # The reader thread also computes the MLP gate products (the layer pass has the
+        # other products to do): it needs the anchor probe and the layer's MLP norm gain.
+        self.probe: np.ndarray | None = None
+        self.mlp_gain: dict[int, np.ndarray] = {}
+        self.products: dict[str, np.ndarray] = {}
+
+    def _work(self, ct: CanonTensor, arr: np.ndarray
+              ) -> tuple[dict[str, Any], np.ndarray | None, np.ndarray | None]:
+        entry, sketch = _stats(ct, arr)
+        e, g = self.probe, self.mlp_gain.get(ct.key.layer)
+        w = _fit(arr, self.d) if ct.key.role.endswith("_gate") else None
+        prod = (e * g) @ w.T if e is not None and g is not None and w is not None else None
+        return entry, sketch, prod
 
     def start_prefetch(self) -> None:
         """Read layer tensors ahead in a second thread (see prefetch.py)."""
         assert self.model.reader is not None
-        self.prefetcher = Prefetcher(self.model.reader, self.heads, self.canon, _stats,
-                                     self._keep)
+        self.prefetcher = Prefetcher(self.model.reader, self.heads, self.canon, self._work,
+                                     lambda ct, res: self._keep(ct, res[:2]))
         self.prefetcher.start()
 
     def stop_prefetch(self) -> None:
@@ -258,8 +271,10 @@ class _Extractor:
             return None
         got = self.prefetcher.take(ct) if self.prefetcher is not None else None
         if got is not None:
-            arr, stats = got
-            self._keep(ct, stats)
+            arr, res = got
+            self._keep(ct, res[:2])
+            if res[2] is not None:
+                self.products[ct.key.label()] = res[2]
             return arr
         arr = np.asarray(self.loader.load(ct), dtype=np.float32)
         self._record(ct, arr)
@@ -402,6 +417,7 @@ def _extract_with(model: LoadedModel, ex: _Extractor, anchors_form: int | None
                 np.float32)
         else:
             anchor_embed = None
+    ex.probe = e_form
     n_layers = 1 + max((c.key.layer for c in ex.canon), default=-1)
     for layer in range(n_layers):
         _layer_pass(ex, layer, e_form)
@@ -447,6 +463,7 @@ def _layer_pass(ex: _Extractor, layer: int, e: np.ndarray | None) -> None:
     d, h, kv = ex.d, ex.heads.n_heads, ex.heads.n_kv
     g1 = ex.gain("attn_norm", layer)
     g2 = ex.gain("mlp_norm", layer)
+    ex.mlp_gain[layer] = g2
     wq = _fit(ex.get("attn_q", layer), d)
     wk = _fit(ex.get("attn_k", layer), d)
     if wq is not None and wk is not None:
@@ -501,11 +518,14 @@ def _mlp_forms(ex: _Extractor, layer: int, e: np.ndarray | None, g2: np.ndarray,
     del up
     ex.loader.clear()
     gate = _fit(ex.get(f"{kind}_gate", layer, expert), d)
+    done = ex.products.pop(RoleKey(f"{kind}_gate", layer, expert).label(), None)
     if gate is not None and gate.shape[0] == hidden:
         # SwiGLU is unchanged by up*c, down/c per hidden unit: weigh each unit's gate by its
         # up row norm so this form is unchanged too.
         scale = up_norm if up_norm is not None else 1
-        ex.forms[f"dg@{layer}{suffix}"] = (left * scale) @ ((e * g2) @ gate.T).T
+        same = done is not None and e is ex.probe and ex.mlp_gain.get(layer) is g2
+        prod = done if same else (e * g2) @ gate.T
+        ex.forms[f"dg@{layer}{suffix}"] = (left * scale) @ prod.T
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
