@@ -4,8 +4,9 @@ Fingerprinting a large checkpoint is two kinds of work of similar size: reading 
 widening every weight to float32 (with its statistics, hash and sketch), and the anchor
 products of the forms. numpy releases the GIL in both, so a reader thread that runs a
 few tensors ahead of the layer pass keeps both cores busy, and asks the kernel to
-start reading the tensor after that from disk. Memory stays bounded: at most DEPTH tensors
-wait for the layer pass.
+start reading the next ADVISE_AHEAD tensors from disk. Memory stays bounded: at most DEPTH tensors
+wait for the layer pass. It also computes the MLP gate anchor products, which balances the
+two threads (fingerprint._Extractor._work).
 """
 
 from __future__ import annotations
