@@ -258,7 +258,7 @@ class _Extractor:
         assert self.model.reader is not None
         self.prefetcher = Prefetcher(self.model.reader, self.heads, self.canon, self._work,
                                      lambda ct, res: self._keep(ct, res[:2]))
-        self.prefetcher.start()
+        self.prefetcher.start([c.source for c in self.canon if c.key.layer < 0])
 
     def stop_prefetch(self) -> None:
         if self.prefetcher is not None:
@@ -523,9 +523,9 @@ def _mlp_forms(ex: _Extractor, layer: int, e: np.ndarray | None, g2: np.ndarray,
         # SwiGLU is unchanged by up*c, down/c per hidden unit: weigh each unit's gate by its
         # up row norm so this form is unchanged too.
         scale = up_norm if up_norm is not None else 1
-        same = done is not None and e is ex.probe and ex.mlp_gain.get(layer) is g2
-        prod = done if same else (e * g2) @ gate.T
-        ex.forms[f"dg@{layer}{suffix}"] = (left * scale) @ prod.T
+        if done is None or e is not ex.probe or ex.mlp_gain.get(layer) is not g2:
+            done = (e * g2) @ gate.T
+        ex.forms[f"dg@{layer}{suffix}"] = (left * scale) @ done.T
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

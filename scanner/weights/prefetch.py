@@ -94,7 +94,12 @@ class Prefetcher:
         self._fill()
         return out
 
-    def start(self) -> None:
+    def start(self, first: list[str] | None = None) -> None:
+        """Begin; `first`: stored tensors read outside the plan (embeddings, head)."""
+        for source in first or []:
+            if source not in self.sources_advised:
+                self.sources_advised.add(source)
+                self.reader.prefetch(source)
         self._fill()
 
     def _fill(self) -> None:
