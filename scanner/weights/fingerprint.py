@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,9 @@ import numpy as np
 
 from .formats.interface import WeightFormatError
 from .loader import LoadedModel
+from .prefetch import Prefetcher
 from .roles import CanonLoader, CanonTensor, Heads, RoleKey, map_roles, norm_offset
-from .sketch import StreamingStats, count_sketch
+from .sketch import ContentHash, StreamingStats, count_sketch
 from .tokens import token_hashes
 
 FORMAT_VERSION = 1
@@ -82,7 +82,7 @@ class Fingerprint:
                 "tensors": self.tensors}
         arrays["header"] = np.frombuffer(json.dumps(head).encode(), dtype=np.uint8)
         with open(path, "wb") as fh:
-            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # float16 barely compresses
 
     @classmethod
     def load(cls, path: Path) -> Fingerprint:
@@ -160,11 +160,11 @@ def _whitened(rows: np.ndarray) -> np.ndarray:
 
 
 def _tensor_hash(arr: np.ndarray) -> str:
-    """A content check of the values (not a security hash: a tool to spot re-saved copies;
-    crc32 runs at memory speed where a cryptographic hash would halve the throughput)."""
+    """A content check of the values, to spot re-saved copies (see sketch.ContentHash)."""
     flat = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)
-    view = memoryview(flat).cast("B")  # type: ignore[arg-type]
-    return f"{zlib.crc32(view):08x}"
+    h = ContentHash(flat.size)
+    h.feed(flat)
+    return h.digest()
 
 
 def _mean_std(arr: np.ndarray) -> tuple[float, float]:
@@ -202,6 +202,15 @@ def _head_spectra(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.sort(s.ravel())[::-1].astype(np.float32)
 
 
+def _stats(ct: CanonTensor, arr: np.ndarray) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Statistics, hash and sketch of one tensor (thread-safe: the reader thread runs it)."""
+    mean, std = _mean_std(arr)
+    entry = {"role": ct.key.role, "layer": ct.key.layer, "expert": ct.key.expert,
+             "shape": list(arr.shape), "dtype": ct.dtype, "quantized": ct.quantized,
+             "source": ct.source, "mean": mean, "std": std, "hash": _tensor_hash(arr)}
+    return entry, (_unit(count_sketch(arr, mean=mean)) if arr.ndim >= 2 else None)
+
+
 class _Extractor:
     def __init__(self, model: LoadedModel):
         if model.reader is None:
@@ -229,11 +238,44 @@ class _Extractor:
         self.sketches: dict[str, np.ndarray] = {}
         self.forms: dict[str, np.ndarray] = {}
         self.spectra: dict[str, np.ndarray] = {}
+        self.prefetcher: Prefetcher | None = None
+        # The reader thread also computes the MLP gate products (the layer pass has the
+        # other products to do): it needs the anchor probe and the layer's MLP norm gain.
+        self.probe: np.ndarray | None = None
+        self.mlp_gain: dict[int, np.ndarray] = {}
+        self.products: dict[str, np.ndarray] = {}
+
+    def _work(self, ct: CanonTensor, arr: np.ndarray
+              ) -> tuple[dict[str, Any], np.ndarray | None, np.ndarray | None]:
+        entry, sketch = _stats(ct, arr)
+        e, g = self.probe, self.mlp_gain.get(ct.key.layer)
+        w = _fit(arr, self.d) if ct.key.role.endswith("_gate") else None
+        prod = (e * g) @ w.T if e is not None and g is not None and w is not None else None
+        return entry, sketch, prod
+
+    def start_prefetch(self) -> None:
+        """Read layer tensors ahead in a second thread (see prefetch.py)."""
+        assert self.model.reader is not None
+        self.prefetcher = Prefetcher(self.model.reader, self.heads, self.canon, self._work,
+                                     lambda ct, res: self._keep(ct, res[:2]))
+        self.prefetcher.start([c.source for c in self.canon if c.key.layer < 0])
+
+    def stop_prefetch(self) -> None:
+        if self.prefetcher is not None:
+            self.prefetcher.close()
+            self.prefetcher = None
 
     def get(self, role: str, layer: int = -1, expert: int = -1) -> np.ndarray | None:
         ct = self.by_key.get(RoleKey(role, layer, expert))
         if ct is None:
             return None
+        got = self.prefetcher.take(ct) if self.prefetcher is not None else None
+        if got is not None:
+            arr, res = got
+            self._keep(ct, res[:2])
+            if res[2] is not None:
+                self.products[ct.key.label()] = res[2]
+            return arr
         arr = np.asarray(self.loader.load(ct), dtype=np.float32)
         self._record(ct, arr)
         return arr
@@ -270,16 +312,16 @@ class _Extractor:
         return out[want < rows]
 
     def _record(self, ct: CanonTensor, arr: np.ndarray) -> None:
+        if ct.key.label() not in self.tensors:
+            self._keep(ct, _stats(ct, arr))
+
+    def _keep(self, ct: CanonTensor, stats: tuple[dict[str, Any], np.ndarray | None]) -> None:
         label = ct.key.label()
         if label in self.tensors:
             return
-        mean, std = _mean_std(arr)
-        self.tensors[label] = {
-            "role": ct.key.role, "layer": ct.key.layer, "expert": ct.key.expert,
-            "shape": list(arr.shape), "dtype": ct.dtype, "quantized": ct.quantized,
-            "source": ct.source, "mean": mean, "std": std, "hash": _tensor_hash(arr)}
-        if arr.ndim >= 2:
-            self.sketches[label] = _unit(count_sketch(arr))
+        self.tensors[label] = stats[0]
+        if stats[1] is not None:
+            self.sketches[label] = stats[1]
 
     def gain(self, role: str, layer: int = -1) -> np.ndarray:
         g = self.get(role, layer)
@@ -340,6 +382,15 @@ def extract(model: LoadedModel, anchors_form: int | None = None) -> Fingerprint:
 
 def _extract(model: LoadedModel, anchors_form: int | None) -> Fingerprint:
     ex = _Extractor(model)
+    ex.start_prefetch()
+    try:
+        return _extract_with(model, ex, anchors_form)
+    finally:
+        ex.stop_prefetch()
+
+
+def _extract_with(model: LoadedModel, ex: _Extractor, anchors_form: int | None
+                  ) -> Fingerprint:
     n_embed, k_form = _budget(model, ex)
     anchors_form = min(anchors_form or k_form, n_embed)
     vocab_h = token_hashes(model.vocab) if model.vocab is not None else None
@@ -366,6 +417,7 @@ def _extract(model: LoadedModel, anchors_form: int | None) -> Fingerprint:
                 np.float32)
         else:
             anchor_embed = None
+    ex.probe = e_form
     n_layers = 1 + max((c.key.layer for c in ex.canon), default=-1)
     for layer in range(n_layers):
         _layer_pass(ex, layer, e_form)
@@ -411,6 +463,7 @@ def _layer_pass(ex: _Extractor, layer: int, e: np.ndarray | None) -> None:
     d, h, kv = ex.d, ex.heads.n_heads, ex.heads.n_kv
     g1 = ex.gain("attn_norm", layer)
     g2 = ex.gain("mlp_norm", layer)
+    ex.mlp_gain[layer] = g2
     wq = _fit(ex.get("attn_q", layer), d)
     wk = _fit(ex.get("attn_k", layer), d)
     if wq is not None and wk is not None:
@@ -461,15 +514,18 @@ def _mlp_forms(ex: _Extractor, layer: int, e: np.ndarray | None, g2: np.ndarray,
     up_norm = None
     if up is not None and up.shape[0] == hidden:
         ex.forms[f"du@{layer}{suffix}"] = left @ ((e * g2) @ up.T).T
-        up_norm = np.linalg.norm(up, axis=1)
+        up_norm = np.sqrt(np.einsum("ij,ij->i", up, up))
     del up
     ex.loader.clear()
     gate = _fit(ex.get(f"{kind}_gate", layer, expert), d)
+    done = ex.products.pop(RoleKey(f"{kind}_gate", layer, expert).label(), None)
     if gate is not None and gate.shape[0] == hidden:
         # SwiGLU is unchanged by up*c, down/c per hidden unit: weigh each unit's gate by its
         # up row norm so this form is unchanged too.
         scale = up_norm if up_norm is not None else 1
-        ex.forms[f"dg@{layer}{suffix}"] = (left * scale) @ ((e * g2) @ gate.T).T
+        if done is None or e is not ex.probe or ex.mlp_gain.get(layer) is not g2:
+            done = (e * g2) @ gate.T
+        ex.forms[f"dg@{layer}{suffix}"] = (left * scale) @ done.T
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -55,6 +55,10 @@ class TensorReader(ABC):
         """Rows [start, stop) of a tensor as float32; readers that can, read only those."""
         return self.read(name)[start:stop]
 
+    def prefetch(self, name: str) -> None:
+        """Hint that `name` is read next (readers of memory-mapped files start the I/O)."""
+        return None
+
     def metadata(self) -> dict[str, object]:
         """Format-level metadata (GGUF key/values, ONNX producer); small values only."""
         return {}
