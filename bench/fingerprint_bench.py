@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.lineage.machine import describe  # noqa: E402
+from bench.machine import describe  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARD_BYTES = 1 << 30

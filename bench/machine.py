@@ -1,10 +1,11 @@
-"""The one description of the machine a benchmark ran on, printed beside its figures."""
+"""The machine a benchmark ran on, printed with every figure (figures mean nothing without it)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import platform
-import time
+import subprocess
 from pathlib import Path
 
 
@@ -15,13 +16,36 @@ def cpu_model() -> str:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown cpu"
+    return platform.processor() or "unknown cpu"
 
 
-def describe() -> str:
-    """cpu, cores, RAM, load average, Python and the date: enough to compare two runs."""
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+def ram_gib() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return float("nan")
+
+
+def git_commit(repo: Path) -> str:
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + (" (+uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def describe(repo: Path | None = None) -> str:
+    """One line: date, cpu, cores, RAM, load, and the commit the code came from."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{cpu_model()}, {os.cpu_count()} cores, {mem:.1f} GiB RAM, load average "
-            f"{load:.2f}, Python {platform.python_version()}, "
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    line = (f"{now}; {cpu_model()}, {os.cpu_count()} cores, {ram_gib():.1f} GiB RAM, "
+            f"load average {load:.1f}; Python {platform.python_version()}")
+    if repo is not None:
+        line += f"; commit {git_commit(repo)}"
+    return line
