@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import describe as machine  # bench/machine.py (scripts run from bench/)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for bench.*
+from bench.machine import describe as machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from machine import describe as machine  # bench/machine.py (scripts run from bench/)
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for bench.*
+from bench.machine import describe as machine  # noqa: E402
 from scanner.code import clones  # noqa: E402
 from scanner.code.corpus import LoadedCorpus, add_corpus, load_corpora  # noqa: E402
 
