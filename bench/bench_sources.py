@@ -22,13 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for bench.*
-from bench.machine import describe as machine  # noqa: E402
-
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # the repo, for bench.* and scanner
 
-
+from bench.machine import describe as machine  # noqa: E402
 
 
 def git(repo: Path, *args: str) -> None:

@@ -19,8 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for bench.*
 from bench.machine import describe as machine  # noqa: E402
 from scanner.code import clones  # noqa: E402

@@ -27,8 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for bench.*
 from bench.machine import describe as machine  # noqa: E402
 from scanner.code import clones  # noqa: E402
