@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..card import read_card
-from ..classify import HEAD_BYTES, classify
 from ..errors import SourceError
 from ..model import FileEntry, FileKind, Finding, not_analysed
 from ..store import home
@@ -30,6 +29,7 @@ from .interface import (
     Source,
     clean_path,
     fail_if_too_many,
+    hashed_entry,
     split_revision,
 )
 
@@ -404,15 +404,4 @@ def _inventory(repo: object, entries: list[_TreeEntry], missing: set[str],
 
 def _hash_entry(repo: object, path: str, oid: str, progress: Progress,
                 handle: object) -> FileEntry:
-    digest = hashlib.sha256()
-    head = b""
-    size = 0
-    for chunk in _stream_blob(repo, oid):
-        if len(head) < HEAD_BYTES:
-            head += chunk[:HEAD_BYTES - len(head)]
-        digest.update(chunk)
-        size += len(chunk)
-        progress.advance(handle, len(chunk))
-    c = classify(path, head, size)
-    return FileEntry(path=path, size=size, sha256=digest.hexdigest(), kind=c.kind,
-                     language=c.language, weight_format=c.weight_format, lfs=c.lfs)
+    return hashed_entry(path, _stream_blob(repo, oid), progress, handle)

@@ -9,7 +9,6 @@ local path. Offline (`--offline`, HF_HUB_OFFLINE=1) everything comes from the lo
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,11 +16,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..card import card_from_mapping, read_card
-from ..classify import HEAD_BYTES, classify
+from ..classify import classify
 from ..errors import SourceError
 from ..model import CardData, FileEntry, FileKind, Finding, LfsPointer, not_analysed
 from .hubcache import (
-    inside,
     load_record,
     repo_folder,
     resolve_cached_revision,
@@ -36,6 +34,8 @@ from .interface import (
     Source,
     clean_path,
     fail_if_too_many,
+    file_chunks,
+    hashed_entry,
     split_revision,
 )
 
@@ -211,7 +211,7 @@ def download(repo_id: str, commit: str, path: str, size: int | None,
                                                   etag_timeout=_TIMEOUT), repo_id, commit)
         progress.advance(handle, size or 0)
     real = Path(str(local)).resolve()
-    if not inside(repo_folder(repo_id).resolve(), real):
+    if not real.is_relative_to(repo_folder(repo_id).resolve()):
         raise SourceError(f"{path}: the Hub cache entry points outside the cache; refused")
     return real
 
@@ -383,17 +383,4 @@ def _entry(path: str, remote: RemoteFile | None, local: Path | None, progress: P
         size = remote.size if remote.size is not None else (lfs.size if lfs else 0)
         return FileEntry(path=path, size=size, sha256=lfs.oid if lfs else None, kind=c.kind,
                          language=c.language, weight_format=c.weight_format, lfs=lfs)
-    digest = hashlib.sha256()
-    head = b""
-    size = 0
-    with open(local, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            if len(head) < HEAD_BYTES:
-                head += chunk[:HEAD_BYTES - len(head)]
-            digest.update(chunk)
-            size += len(chunk)
-            progress.advance(handle, len(chunk))
-    c = classify(path, head, size)
-    return FileEntry(path=path, size=size, sha256=digest.hexdigest(), kind=c.kind,
-                     language=c.language, weight_format=c.weight_format,
-                     lfs=c.lfs or lfs)
+    return hashed_entry(path, file_chunks(local), progress, handle, lfs)

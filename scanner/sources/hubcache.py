@@ -37,19 +37,11 @@ def repo_folder(repo_id: str) -> Path:
     return hub_cache_dir() / ("models--" + repo_id.replace("/", "--"))
 
 
-def inside(root: Path, candidate: Path) -> bool:
-    try:
-        candidate.relative_to(root)
-    except ValueError:
-        return False
-    return True
-
-
 def safe_ref_path(folder: Path, rev: str) -> Path:
     """refs/<rev>, refusing revisions that would climb out of refs/ ('../..')."""
     refs = folder / "refs"
     path = Path(os.path.normpath(refs / rev))
-    if not inside(refs, path) or path == refs:
+    if not path.is_relative_to(refs) or path == refs:
         raise SourceError(f"'{rev}': not a usable revision name")
     return path
 
@@ -110,7 +102,7 @@ def snapshot_files(folder: Path, commit: str) -> CachedFiles:
             except (OSError, RuntimeError):
                 refused[rel] = "dangling or looping link in the Hub cache"
                 continue
-            if not inside(real_folder, real):
+            if not real.is_relative_to(real_folder):
                 refused[rel] = "Hub cache link points outside the repository's cache; not followed"
             elif not real.is_file():
                 refused[rel] = "not a regular file in the Hub cache"

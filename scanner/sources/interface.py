@@ -7,18 +7,20 @@ Hub range request, a local file), so nothing is fetched that no analyzer needs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..classify import HEAD_BYTES, classify
 from ..errors import SourceError
-from ..model import CardData, FileEntry, FileKind, Finding, TensorInfo
+from ..model import CardData, FileEntry, FileKind, Finding, LfsPointer, TensorInfo
 
 # Bounds on hostile input. A release with more files, or a text file analyzers would read
 # whole beyond this size, is not something we read blindly.
@@ -26,6 +28,34 @@ MAX_FILES = 200_000
 MAX_TEXT_BYTES = 8 * 1024 * 1024
 # The safetensors format caps its JSON header at 100 MB.
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
+
+
+_READ_CHUNK = 1 << 20
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    """A local file's content in 1 MiB pieces."""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_READ_CHUNK):
+            yield chunk
+
+
+def hashed_entry(path: str, chunks: Iterable[bytes], progress: Progress, handle: Any,
+                 lfs: LfsPointer | None = None) -> FileEntry:
+    """One pass over a file's content gives its sha256, its size and the head that
+    classification reads; every source builds its entries this way."""
+    digest = hashlib.sha256()
+    head = b""
+    size = 0
+    for chunk in chunks:
+        if len(head) < HEAD_BYTES:
+            head += chunk[:HEAD_BYTES - len(head)]
+        digest.update(chunk)
+        size += len(chunk)
+        progress.advance(handle, len(chunk))
+    c = classify(path, head, size)
+    return FileEntry(path=path, size=size, sha256=digest.hexdigest(), kind=c.kind,
+                     language=c.language, weight_format=c.weight_format, lfs=c.lfs or lfs)
 
 
 class Progress(Protocol):

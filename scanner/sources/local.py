@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 from ..card import read_card
-from ..classify import HEAD_BYTES, classify
 from ..errors import SourceError
 from ..model import FileEntry, FileKind, Finding, not_analysed
 from .interface import (
@@ -17,21 +15,12 @@ from .interface import (
     Source,
     clean_path,
     fail_if_too_many,
+    file_chunks,
+    hashed_entry,
 )
 
-_HASH_CHUNK = 1 << 20
 # Folders that are tooling state, not release content.
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".cache"}
-
-
-def sha256_file(path: Path, progress: Progress | None = None, handle: object = None) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            h.update(chunk)
-            if progress is not None:
-                progress.advance(handle, len(chunk))
-    return h.hexdigest()
 
 
 class FolderReader(ContentReader):
@@ -54,14 +43,6 @@ class FolderReader(ContentReader):
 
     def local_path(self, path: str) -> Path:
         return self._resolve(path)
-
-
-def _inside(root: Path, candidate: Path) -> bool:
-    try:
-        candidate.relative_to(root)
-    except ValueError:
-        return False
-    return True
 
 
 def walk_folder(root: Path) -> tuple[dict[str, Path], list[Finding]]:
@@ -89,7 +70,7 @@ def walk_folder(root: Path) -> tuple[dict[str, Path], list[Finding]]:
                 except (OSError, RuntimeError):
                     problems.append(not_analysed(rel, "dangling or looping symlink", "source"))
                     continue
-                if not _inside(root, real):
+                if not real.is_relative_to(root):
                     problems.append(
                         not_analysed(rel, "symlink points outside the release; not followed",
                                      "source"))
@@ -147,9 +128,4 @@ def _size_or_zero(path: Path) -> int:
 
 
 def _entry(rel: str, real: Path, progress: Progress, handle: object) -> FileEntry:
-    size = real.stat().st_size
-    with open(real, "rb") as fh:
-        head = fh.read(HEAD_BYTES)
-    c = classify(rel, head, size)
-    return FileEntry(path=rel, size=size, sha256=sha256_file(real, progress, handle),
-                     kind=c.kind, language=c.language, weight_format=c.weight_format, lfs=c.lfs)
+    return hashed_entry(rel, file_chunks(real), progress, handle)
