@@ -11,6 +11,7 @@ import pytest
 from scanner.weights import fingerprint as fpmod
 from scanner.weights import synth
 from scanner.weights.compare import compare_fingerprints, compare_models, fingerprint_of
+from scanner.weights.formats import safetensors as safetensors_fmt
 from scanner.weights.formats.interface import WeightFormatError
 from scanner.weights.sketch import StreamingStats, count_sketch
 
@@ -35,8 +36,8 @@ def test_fingerprint_is_small_and_compares_like_the_model(tmp_path: Path,
     base = synth.random_llama(1, cfg)
     synth.save_model(tmp_path / "base", base, cfg, TOK)
     synth.save_model(tmp_path / "rot", synth.rotate_residual(base, 2), cfg, TOK)
-    # stream the embeddings in row chunks, as for a large checkpoint
-    monkeypatch.setattr(fpmod, "STREAM_ELEMENTS", 1 << 16)
+    # read in many small chunks, as the rows of a large checkpoint are
+    monkeypatch.setattr(safetensors_fmt, "CHUNK_ELEMENTS", 1 << 12)
     r = compare_models(str(tmp_path / "base"), str(tmp_path / "rot"))
     fp = fingerprint_of(str(tmp_path / "base"))
     fp.save(tmp_path / "base.npz")
@@ -70,3 +71,18 @@ def test_npz_with_pickled_objects_is_refused(tmp_path: Path) -> None:
     np.savez(bad, header=np.array([{"x": 1}], dtype=object), anchor_hashes=np.zeros(2))
     with pytest.raises(WeightFormatError):
         fpmod.Fingerprint.load(bad)
+
+
+def test_fingerprint_of_an_older_format_asks_for_a_new_one(tmp_path: Path) -> None:
+    cfg = synth.llama_config(500, d=32, layers=2, heads=2, kv=2, ff=64)
+    synth.save_model(tmp_path / "m", synth.random_llama(3, cfg), cfg, TOK)
+    fp = fingerprint_of(str(tmp_path / "m"))
+    fp.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    head = json.loads(bytes(arrays["header"]).decode())
+    head["fingerprint_version"] = fpmod.FORMAT_VERSION - 1
+    arrays["header"] = np.frombuffer(json.dumps(head).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "old.npz", **arrays)
+    with pytest.raises(WeightFormatError, match="run `provscan fingerprint` on the model again"):
+        fpmod.Fingerprint.load(tmp_path / "old.npz")

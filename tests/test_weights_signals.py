@@ -12,6 +12,7 @@ import pytest
 
 from scanner.weights import synth
 from scanner.weights.compare import compare_fingerprints, fingerprint_of
+from tests.ggufexport import write_gguf
 
 VOCAB = 600
 
@@ -143,37 +144,8 @@ def test_moe_upcycled_from_dense_is_detected(zoo: dict, tmp_path: Path) -> None:
 
 def test_q8_gguf_export_is_derived_quantized(zoo: dict, tmp_path: Path) -> None:
     base, cfg = zoo["base"], zoo["cfg"]
-    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight":
-             "output_norm.weight", "lm_head.weight": "output.weight"}
-    short = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q",
-             "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-             "self_attn.o_proj": "attn_output", "post_attention_layernorm": "ffn_norm",
-             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
     path = tmp_path / "m.gguf"
-    w = gguf.GGUFWriter(str(path), "qwen2")  # no rotary re-ordering for this architecture
-    w.add_embedding_length(64)
-    w.add_block_count(4)
-    w.add_head_count(4)
-    w.add_head_count_kv(2)
-    w.add_tokenizer_model("gpt2")  # byte-level BPE tokens, as llama.cpp stores them
-    w.add_token_list([t for t, _ in sorted(json.loads(zoo["tok"])["model"]["vocab"].items(),
-                                           key=lambda kv: kv[1])])
-    for k, v in base.items():
-        if k in names:
-            gname = names[k]
-        else:
-            layer = k.split(".")[2]
-            mid = k.split(f"layers.{layer}.")[1].rsplit(".weight", 1)[0]
-            gname = f"blk.{layer}.{short[mid]}.weight"
-        if v.ndim == 2:
-            w.add_tensor(gname, gguf.quants.quantize(v, gguf.GGMLQuantizationType.Q8_0),
-                         raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-        else:
-            w.add_tensor(gname, v)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    write_gguf(path, base, zoo["tok"], heads=4, kv=2, quant=gguf.GGMLQuantizationType.Q8_0)
     cmp = compare_fingerprints(zoo["fps"]["base"], fingerprint_of(str(path)))
     assert (cmp.verdict, cmp.relation) == ("derived", "quantized"), cmp.reasons
     # the GGUF's own token list matches tokenizer.json's strings: every token is shared

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scanner.weights import fingerprint as fpmod
-from scanner.weights import synth
+from scanner.weights import prefetch, synth
 from scanner.weights.compare import fingerprint_of
 from scanner.weights.formats.safetensors import SafetensorsReader, _BufferPool
 from scanner.weights.sketch import ContentHash
@@ -60,7 +59,7 @@ def test_read_ahead_thread_gives_the_same_fingerprint(tmp_path: Path,
     cfg = synth.llama_config(3000, d=256, layers=3, heads=4, kv=2, ff=4096)
     _save_bf16(tmp_path / "m", synth.random_llama(5, cfg), cfg)
     ahead = fingerprint_of(str(tmp_path / "m"))
-    monkeypatch.setattr(fpmod._Extractor, "start_prefetch", lambda self: None)
+    monkeypatch.setattr(prefetch.Prefetcher, "_fill", lambda self: None)  # all inline
     inline = fingerprint_of(str(tmp_path / "m"))
     assert ahead.tensors == inline.tensors
     assert ahead.forms.keys() == inline.forms.keys() and ahead.forms

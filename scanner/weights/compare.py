@@ -10,6 +10,7 @@ from .calibrate import Signal
 from .fingerprint import Fingerprint, extract, is_fingerprint_file
 from .loader import load_model
 from .signals import all_signals
+from .units import DEFAULT, Sampling
 from .verdict import decide
 
 SCHEMA_VERSION = "1.0"
@@ -38,13 +39,14 @@ class Comparison:
                 "signals": [s.to_dict() for s in self.signals], "reasons": list(self.reasons)}
 
 
-def fingerprint_of(target: str, offline: bool = False) -> Fingerprint:
+def fingerprint_of(target: str, offline: bool = False, sampling: Sampling = DEFAULT,
+                   anchors_form: int | None = None) -> Fingerprint:
     """A fingerprint file as saved, or a fresh one from a model folder, file or target."""
     if is_fingerprint_file(target):
         return Fingerprint.load(Path(target))
     model = load_model(target, offline=offline)
     try:
-        return extract(model)
+        return extract(model, anchors_form, sampling)
     finally:
         model.close()
 
@@ -60,6 +62,10 @@ def compare_fingerprints(a: Fingerprint, b: Fingerprint) -> Comparison:
                       decision.reasons)
 
 
-def compare_models(a: str, b: str, offline: bool = False) -> Comparison:
-    """Lineage between A and B; each a model folder, a weight file, a target or a fingerprint."""
-    return compare_fingerprints(fingerprint_of(a, offline), fingerprint_of(b, offline))
+def compare_models(a: str, b: str, offline: bool = False, sampling: Sampling = DEFAULT,
+                   anchors_form: int | None = None) -> Comparison:
+    """Lineage between A and B; each a model folder, a weight file, a target or a fingerprint.
+
+    `sampling` (units.py) and `anchors_form` apply to the sides fingerprinted here."""
+    return compare_fingerprints(fingerprint_of(a, offline, sampling, anchors_form),
+                                fingerprint_of(b, offline, sampling, anchors_form))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,15 @@ import numpy as np
 from .formats.interface import WeightFormatError
 from .loader import LoadedModel
 from .prefetch import Prefetcher
+from .reduce import Probe, Reduced, Reduction, unit_norm
 from .roles import CanonLoader, CanonTensor, Heads, RoleKey, map_roles, norm_offset
-from .sketch import ContentHash, StreamingStats, count_sketch
 from .tokens import token_hashes
+from .units import DEFAULT, HeadPlan, Sampling, head_plan
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ANCHORS_EMBED = 2048
 ANCHORS_FORM = 256
 _MAX_FP_BYTES = 512 * 1024 * 1024
-# Tensors above this many elements that need only some rows are read in row chunks.
-STREAM_ELEMENTS = 1 << 23
 _ARCH_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
               "num_key_value_heads", "intermediate_size", "vocab_size", "rope_theta",
               "rms_norm_eps", "max_position_embeddings", "tie_word_embeddings",
@@ -95,8 +95,11 @@ class Fingerprint:
                     raise WeightFormatError(f"{path.name}: fingerprint expands too far")
             data = np.load(path, allow_pickle=False)
             head = json.loads(bytes(data["header"]).decode())
-            if head.get("fingerprint_version") != FORMAT_VERSION:
-                raise WeightFormatError(f"{path.name}: unknown fingerprint version")
+            version = head.get("fingerprint_version")
+            if version != FORMAT_VERSION:
+                raise WeightFormatError(
+                    f"{path.name}: fingerprint format {version!r}, this provscan reads "
+                    f"{FORMAT_VERSION}: run `provscan fingerprint` on the model again")
             fp = cls(name=str(head["name"]), meta=head["meta"], tensors=head["tensors"],
                      sketches={}, vocab_hashes=None,
                      anchor_hashes=data["anchor_hashes"].astype(np.int64),
@@ -159,24 +162,6 @@ def _whitened(rows: np.ndarray) -> np.ndarray:
     return (u @ vt) * np.sqrt(rows.shape[1] / max(min(rows.shape), 1))
 
 
-def _tensor_hash(arr: np.ndarray) -> str:
-    """A content check of the values, to spot re-saved copies (see sketch.ContentHash)."""
-    flat = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)
-    h = ContentHash(flat.size)
-    h.feed(flat)
-    return h.digest()
-
-
-def _mean_std(arr: np.ndarray) -> tuple[float, float]:
-    """Mean and std in one BLAS pass each (np.std's temporaries cost more than the read)."""
-    flat = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)
-    if flat.size == 0:
-        return 0.0, 0.0
-    mean = float(flat.sum()) / flat.size
-    var = float(np.dot(flat, flat)) / flat.size - mean * mean
-    return mean, float(np.sqrt(max(var, 0.0)))
-
-
 def _per_head(w: np.ndarray, n: int) -> np.ndarray:
     """(n*hd, d) -> (n, d, hd): each head's rows as columns, for a batched QR."""
     return w.reshape(n, w.shape[0] // n, w.shape[1]).transpose(0, 2, 1)
@@ -202,17 +187,13 @@ def _head_spectra(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.sort(s.ravel())[::-1].astype(np.float32)
 
 
-def _stats(ct: CanonTensor, arr: np.ndarray) -> tuple[dict[str, Any], np.ndarray | None]:
-    """Statistics, hash and sketch of one tensor (thread-safe: the reader thread runs it)."""
-    mean, std = _mean_std(arr)
-    entry = {"role": ct.key.role, "layer": ct.key.layer, "expert": ct.key.expert,
-             "shape": list(arr.shape), "dtype": ct.dtype, "quantized": ct.quantized,
-             "source": ct.source, "mean": mean, "std": std, "hash": _tensor_hash(arr)}
-    return entry, (_unit(count_sketch(arr, mean=mean)) if arr.ndim >= 2 else None)
+# Attention tensors kept whole for per-head spectra (models up to SPECTRA_MAX_PARAMS).
+_SPECTRA_ROLES = ("attn_q", "attn_k", "attn_v", "attn_o")
+_MLP_KINDS = ("mlp", "expert", "shared")
 
 
 class _Extractor:
-    def __init__(self, model: LoadedModel):
+    def __init__(self, model: LoadedModel, sampling: Sampling = DEFAULT):
         if model.reader is None:
             raise WeightFormatError(f"{model.name}: no weight file provscan can read")
         self.model = model
@@ -228,6 +209,8 @@ class _Extractor:
         if model.reader.fmt == "gguf":
             arch = str(model.reader.metadata().get("general.architecture", "")) or None
         self.heads = _heads(cfg, self.d, arch)
+        self.sampling = sampling
+        self.plan: HeadPlan | None = head_plan(self.heads, sampling)
         self.canon, self.unknown = map_roles(self.metas, self.heads)
         self.by_key: dict[RoleKey, CanonTensor] = {c.key: c for c in self.canon}
         self.loader = CanonLoader(model.reader, self.heads)
@@ -239,92 +222,155 @@ class _Extractor:
         self.forms: dict[str, np.ndarray] = {}
         self.spectra: dict[str, np.ndarray] = {}
         self.prefetcher: Prefetcher | None = None
-        # The reader thread also computes the MLP gate products (the layer pass has the
-        # other products to do): it needs the anchor probe and the layer's MLP norm gain.
+        # The anchor probe and the norm gains, known before the workers start.
         self.probe: np.ndarray | None = None
-        self.mlp_gain: dict[int, np.ndarray] = {}
-        self.products: dict[str, np.ndarray] = {}
+        self.gains: dict[tuple[str, int], np.ndarray] = {}
 
-    def _work(self, ct: CanonTensor, arr: np.ndarray
-              ) -> tuple[dict[str, Any], np.ndarray | None, np.ndarray | None]:
-        entry, sketch = _stats(ct, arr)
-        e, g = self.probe, self.mlp_gain.get(ct.key.layer)
-        w = _fit(arr, self.d) if ct.key.role.endswith("_gate") else None
-        prod = (e * g) @ w.T if e is not None and g is not None and w is not None else None
-        return entry, sketch, prod
+    # ---- which units, multiplied by what -----------------------------------------------
+    def select(self, ct: CanonTensor) -> tuple[int, np.ndarray] | None:
+        """The rows (0) or columns (1) of a canonical tensor that are read (units.py)."""
+        if len(ct.shape) != 2:
+            return None
+        role, (rows, cols) = ct.key.role, ct.shape
+        idx: np.ndarray | None = None
+        axis = 0
+        if role in ("embed", "lm_head"):
+            idx = self.sampling.stat_rows(rows, cols)
+        elif role.startswith("attn_"):
+            plan = self.plan
+            if plan is None or not plan.sampled:
+                return None
+            width, kv_width = plan.n_heads * plan.head_dim, plan.n_kv * plan.head_dim
+            if role == "attn_q" and rows == width:
+                idx = plan.q_units()
+            elif role in ("attn_k", "attn_v") and rows == kv_width:
+                idx = plan.kv_units()
+            elif role == "attn_o" and cols == width:
+                idx, axis = plan.q_units(), 1
+        else:
+            kind, _, part = role.partition("_")
+            if kind in _MLP_KINDS and part in ("gate", "up"):
+                idx = self.sampling.units(rows)
+            elif kind in _MLP_KINDS and part == "down":
+                idx, axis = self.sampling.units(cols), 1
+        return None if idx is None else (axis, idx)
 
-    def start_prefetch(self) -> None:
-        """Read layer tensors ahead in a second thread (see prefetch.py)."""
+    def probe_for(self, ct: CanonTensor, shape: tuple[int, ...]) -> Probe | None:
+        """The probe of a block matrix: anchors times the norm gain its input passes."""
+        e, d = self.probe, self.d
+        if e is None or d is None or len(shape) != 2:
+            return None
+        role, layer = ct.key.role, ct.key.layer
+        kind, _, part = role.partition("_")
+        if role in ("attn_q", "attn_k", "attn_v"):
+            p, residual_cols = e * self.gains.get(("attn_norm", layer), 1), True
+        elif role == "attn_o":
+            p, residual_cols = e, False
+        elif kind in _MLP_KINDS and part in ("gate", "up"):
+            p, residual_cols = e * self.gains.get(("mlp_norm", layer), 1), True
+        elif kind in _MLP_KINDS and part == "down":
+            p, residual_cols = e, False
+        else:
+            return None
+        # as _fit orients it: the residual side where the role expects it, else the other
+        first, second = (1, 0) if residual_cols else (0, 1)
+        axis = first if shape[first] == d else (second if shape[second] == d else None)
+        if axis is None:
+            return None
+        return Probe(np.asarray(p, dtype=np.float32), axis, norms=part == "up")
+
+    def expand_kv(self, r: np.ndarray) -> np.ndarray:
+        """Key/value columns of r repeated to line up with the query heads read."""
+        plan = self.plan
+        if plan is None:
+            return _expand_kv(r, self.heads.n_heads, self.heads.n_kv)
+        if r.shape[-1] != len(plan.kv_heads) * plan.head_dim:
+            return r
+        return plan.expand(r)
+
+    # ---- reading -----------------------------------------------------------------------
+    def _job(self, ct: CanonTensor, loader: CanonLoader) -> Reduced:
+        """Read the units of one tensor and reduce them (thread-safe: workers run it)."""
+        sel = self.select(ct)
+        shape = list(ct.shape)
+        if sel is not None:
+            shape[sel[0]] = len(sel[1])
+        red = Reduction(tuple(shape), self.probe_for(ct, tuple(shape)),
+                        self.sampling.stat_blocks(tuple(shape)))
+        keep = len(shape) != 2 or (self.spectra_on and ct.key.role in _SPECTRA_ROLES)
+        arr = loader.load(ct, sel, red.feed, keep=keep)
+        return red.finish(ct, None if arr is None else np.asarray(arr, dtype=np.float32))
+
+    def advise(self, ct: CanonTensor) -> None:
+        """Ask the kernel to read what a tensor's job will read (its rows, if sampled)."""
         assert self.model.reader is not None
-        self.prefetcher = Prefetcher(self.model.reader, self.heads, self.canon, self._work,
-                                     lambda ct, res: self._keep(ct, res[:2]))
-        self.prefetcher.start([c.source for c in self.canon if c.key.layer < 0])
+        sel = self.select(ct)
+        plain = not (ct.transposed or ct.split or ct.unrope or ct.expert_index is not None)
+        if sel is None or sel[0] != 0 or not plain:
+            self.model.reader.prefetch(ct.source)
+            return
+        idx = sel[1]
+        breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+        runs = [(int(r[0]), int(r[-1]) + 1) for r in np.split(idx, breaks) if r.size]
+        self.model.reader.prefetch(ct.source, runs)
+
+    def open_pool(self) -> Prefetcher:
+        """The worker threads (see prefetch.py); the planned tensors wait for start()."""
+        assert self.model.reader is not None
+        if self.prefetcher is None:
+            self.prefetcher = Prefetcher(self.model.reader, self.heads, self.canon, self._job,
+                                         self._keep, self.advise)
+        return self.prefetcher
 
     def stop_prefetch(self) -> None:
         if self.prefetcher is not None:
             self.prefetcher.close()
             self.prefetcher = None
 
-    def get(self, role: str, layer: int = -1, expert: int = -1) -> np.ndarray | None:
+    def reduce(self, role: str, layer: int = -1, expert: int = -1) -> Reduced | None:
         ct = self.by_key.get(RoleKey(role, layer, expert))
         if ct is None:
             return None
-        got = self.prefetcher.take(ct) if self.prefetcher is not None else None
-        if got is not None:
-            arr, res = got
-            self._keep(ct, res[:2])
-            if res[2] is not None:
-                self.products[ct.key.label()] = res[2]
-            return arr
-        arr = np.asarray(self.loader.load(ct), dtype=np.float32)
-        self._record(ct, arr)
-        return arr
+        red = self.prefetcher.take(ct) if self.prefetcher is not None else None
+        if red is None:
+            red = self._job(ct, self.loader)
+            self.loader.clear()
+        self._keep(ct, red)
+        return red
+
+    def stats_aside(self, role: str) -> Future[Reduced] | None:
+        """Statistics of a tensor outside the blocks (embeddings, head), in a worker now."""
+        ct = self.by_key.get(RoleKey(role))
+        if ct is None or ct.key.label() in self.tensors:
+            return None
+        return self.open_pool().side(ct)
 
     def rows_of(self, role: str, want: np.ndarray) -> np.ndarray | None:
-        """Rows `want` of a 2-D tensor (embeddings, lm_head), streaming large ones.
+        """Rows `want` of a 2-D tensor (embeddings, lm_head), read alone.
 
-        A 150k-token embedding is gigabytes as float32: it is read in row chunks, its
-        statistics and sketch accumulated, and only the wanted rows kept.
+        A 150k-token embedding is gigabytes as float32: its statistics come from its stat
+        rows in a worker (stats_aside); here only the wanted rows are read.
         """
         ct = self.by_key.get(RoleKey(role))
         if ct is None or len(ct.shape) != 2:
             return None
-        plain = not (ct.transposed or ct.split or ct.expert_index is not None or ct.unrope)
-        n = int(np.prod(ct.shape))
-        if not plain or n <= STREAM_ELEMENTS:
-            arr = self.get(role)
-            return None if arr is None else arr[want[want < arr.shape[0]]]
-        rows, cols = ct.shape
-        stats = StreamingStats(n)
-        step = max(1, STREAM_ELEMENTS // max(cols, 1))
-        out = np.zeros((len(want), cols), dtype=np.float32)
-        for start in range(0, rows, step):
-            chunk = self.model.reader.read_rows(ct.source, start, min(rows, start + step))  # type: ignore[union-attr]
-            stats.feed(chunk)
-            hit = (want >= start) & (want < start + len(chunk))
-            out[hit] = chunk[want[hit] - start]
-        mean, std, digest, sketch = stats.finish()
-        self.tensors[ct.key.label()] = {
-            "role": ct.key.role, "layer": -1, "expert": -1, "shape": [rows, cols],
-            "dtype": ct.dtype, "quantized": ct.quantized, "source": ct.source, "mean": mean,
-            "std": std, "hash": digest}
-        self.sketches[ct.key.label()] = _unit(sketch)
-        return out[want < rows]
+        want = want[want < ct.shape[0]]
+        order = np.unique(want)
+        loader = CanonLoader(self.model.reader, self.heads)  # type: ignore[arg-type]
+        got = np.asarray(loader.load(ct, (0, order)), dtype=np.float32)
+        return got[np.searchsorted(order, want)]
 
-    def _record(self, ct: CanonTensor, arr: np.ndarray) -> None:
-        if ct.key.label() not in self.tensors:
-            self._keep(ct, _stats(ct, arr))
-
-    def _keep(self, ct: CanonTensor, stats: tuple[dict[str, Any], np.ndarray | None]) -> None:
+    def _keep(self, ct: CanonTensor, red: Reduced) -> None:
         label = ct.key.label()
         if label in self.tensors:
             return
-        self.tensors[label] = stats[0]
-        if stats[1] is not None:
-            self.sketches[label] = stats[1]
+        self.tensors[label] = red.entry
+        if red.sketch is not None:
+            self.sketches[label] = red.sketch
 
     def gain(self, role: str, layer: int = -1) -> np.ndarray:
-        g = self.get(role, layer)
+        red = self.reduce(role, layer)
+        g = red.arr if red is not None else None
         if g is None or self.d is None or g.shape != (self.d,):
             return np.ones(self.d or 1, dtype=np.float32)
         return (g + np.float32(self.offset)).astype(np.float32)
@@ -359,9 +405,10 @@ def _budget(model: LoadedModel, ex: _Extractor) -> tuple[int, int]:
     # float16 storage. Sketches take about 0.1% (1/1024 of each tensor), vocabulary hashes
     # 8 bytes a token; forms get 0.3% and anchor embedding rows 0.15% of the checkpoint.
     k_form = int((0.003 * size / (2 * n_forms)) ** 0.5)
-    # Forms cost 2 K flops per parameter: keep that near the cost of reading the weights
-    # (64 anchors at 1B parameters, 32 from 4B up).
-    k_form = min(k_form, int(64 * (1e9 / max(params, 1)) ** 0.5))
+    # Forms cost 2 K flops per value read: keep that near the cost of reading the weights
+    # (45 anchors at 1B parameters, 32 from 2B up; the lineage suite keeps every verdict
+    # with 32 anchors and a quarter of the units, bench/results/lineage_sampled.txt).
+    k_form = min(k_form, int(45 * (1e9 / max(params, 1)) ** 0.5))
     k_embed = int(0.0015 * size / (2 * ex.d))
     return (max(64, min(ANCHORS_EMBED, k_embed)), max(32, min(ANCHORS_FORM, k_form)))
 
@@ -371,18 +418,22 @@ def _budget(model: LoadedModel, ex: _Extractor) -> tuple[int, int]:
 SPECTRA_MAX_PARAMS = 2_000_000_000
 
 
-def extract(model: LoadedModel, anchors_form: int | None = None) -> Fingerprint:
-    """One streaming pass over the checkpoint; memory is a layer's few tensors at most."""
+def extract(model: LoadedModel, anchors_form: int | None = None,
+            sampling: Sampling = DEFAULT) -> Fingerprint:
+    """One streaming pass over the checkpoint; memory is a layer's few tensors at most.
+
+    `sampling` says which units of wide matrices are read (units.py; ALL_UNITS: all).
+    """
     from threadpoolctl import threadpool_limits
 
     # Small products and per-head QRs: BLAS threads only contend with each other.
     with threadpool_limits(limits=1):
-        return _extract(model, anchors_form)
+        return _extract(model, anchors_form, sampling)
 
 
-def _extract(model: LoadedModel, anchors_form: int | None) -> Fingerprint:
-    ex = _Extractor(model)
-    ex.start_prefetch()
+def _extract(model: LoadedModel, anchors_form: int | None, sampling: Sampling
+             ) -> Fingerprint:
+    ex = _Extractor(model, sampling)
     try:
         return _extract_with(model, ex, anchors_form)
     finally:
@@ -399,6 +450,7 @@ def _extract_with(model: LoadedModel, ex: _Extractor, anchors_form: int | None
     anchor_hashes = np.zeros(0, dtype=np.int64)
     e_form = None
     anchor_embed = None
+    aside = {role: ex.stats_aside(role) for role in ("embed", "lm_head")}
     if embed_ct is not None and len(embed_ct.shape) == 2:
         rows = embed_ct.shape[0]
         hashes = vocab_h[:rows] if vocab_h is not None else token_hashes(
@@ -419,14 +471,21 @@ def _extract_with(model: LoadedModel, ex: _Extractor, anchors_form: int | None
             anchor_embed = None
     ex.probe = e_form
     n_layers = 1 + max((c.key.layer for c in ex.canon), default=-1)
+    # The norm gains are the probes' other factor: read before the workers start.
     for layer in range(n_layers):
-        _layer_pass(ex, layer, e_form)
-        ex.loader.clear()
+        for norm in ("attn_norm", "mlp_norm"):
+            ex.gains[(norm, layer)] = ex.gain(norm, layer)
+    ex.open_pool().start()
+    for layer in range(n_layers):
+        _layer_pass(ex, layer)
+    for role, fut in aside.items():
+        if fut is not None:
+            ex._keep(ex.by_key[RoleKey(role)], fut.result())
+    ex.stop_prefetch()
     # Whatever the layer pass did not touch still gets its statistics and sketch.
     for ct in ex.canon:
         if ct.key.label() not in ex.tensors:
-            ex.get(ct.key.role, ct.key.layer, ct.key.expert)
-            ex.loader.clear()
+            ex.reduce(ct.key.role, ct.key.layer, ct.key.expert)
     if e_form is not None:
         head = ex.rows_of("lm_head", anchor_ids[: len(e_form)])
         gf = ex.gain("final_norm")
@@ -444,6 +503,8 @@ def _extract_with(model: LoadedModel, ex: _Extractor, anchors_form: int | None
         "unknown_tensors": ex.unknown[:50], "n_unknown_tensors": len(ex.unknown),
         "vocab_size": len(model.vocab) if model.vocab is not None else None,
         "spectra": "per head" if ex.spectra_on else "skipped (checkpoint too large)",
+        "sampling": ex.sampling.describe(),
+        "heads_read": len(ex.plan.q_heads) if ex.plan is not None else None,
     }
     forms = {k: _unit(v) for k, v in ex.forms.items()}
     return Fingerprint(model.name, meta, ex.tensors, ex.sketches, vocab_h, anchor_hashes,
@@ -459,76 +520,65 @@ def _expand_kv(r: np.ndarray, n_heads: int | None, n_kv: int | None) -> np.ndarr
                      axis=-2).reshape(*r.shape[:-1], n_heads * hd)
 
 
-def _layer_pass(ex: _Extractor, layer: int, e: np.ndarray | None) -> None:
-    d, h, kv = ex.d, ex.heads.n_heads, ex.heads.n_kv
-    g1 = ex.gain("attn_norm", layer)
-    g2 = ex.gain("mlp_norm", layer)
-    ex.mlp_gain[layer] = g2
-    wq = _fit(ex.get("attn_q", layer), d)
-    wk = _fit(ex.get("attn_k", layer), d)
-    if wq is not None and wk is not None:
-        if e is not None:
-            rq, rk = (e * g1) @ wq.T, (e * g1) @ wk.T
-            if rk.shape[1] != rq.shape[1]:
-                rk = _expand_kv(rk, h, kv)
-            if rk.shape == rq.shape:
-                ex.forms[f"qk@{layer}"] = rq @ rk.T
-        if ex.spectra_on and h and kv and wq.shape[0] % h == 0 and wk.shape[0] % kv == 0:
-            kq = _expand_kv(wk.T, h, kv).T if kv != h else wk
-            if kq.shape == wq.shape:
-                ex.spectra[f"qk@{layer}"] = _head_spectra(_per_head(wq * g1, h),
-                                                          _per_head(kq * g1, h))
-    del wq, wk
-    wv = _fit(ex.get("attn_v", layer), d)
-    wo = _fit(ex.get("attn_o", layer), d, cols=False)
-    if wv is not None and wo is not None:
-        wv_full = _expand_kv(wv.T, h, kv).T if h and kv and kv != h else wv
-        if wv_full.shape[0] == wo.shape[1]:
-            if e is not None:
-                ex.forms[f"ov@{layer}"] = (e @ wo) @ ((e * g1) @ wv_full.T).T
-            if ex.spectra_on and h and wo.shape[1] % h == 0:
-                ex.spectra[f"ov@{layer}"] = _head_spectra(
-                    _per_head(wo.T, h), _per_head(wv_full * g1, h))
-    del wv, wo
-    _mlp_forms(ex, layer, e, g2, "mlp", -1)
+def _layer_pass(ex: _Extractor, layer: int) -> None:
+    """A block's forms from the reductions of its matrices (anchor responses, reduce.py)."""
+    q, k = ex.reduce("attn_q", layer), ex.reduce("attn_k", layer)
+    if q is not None and k is not None:
+        if q.resp is not None and k.resp is not None:
+            rk = ex.expand_kv(k.resp)
+            if rk.shape == q.resp.shape:
+                ex.forms[f"qk@{layer}"] = q.resp @ rk.T
+        _spectrum(ex, f"qk@{layer}", q, k, False)
+    v, o = ex.reduce("attn_v", layer), ex.reduce("attn_o", layer)
+    if v is not None and o is not None:
+        if v.resp is not None and o.resp is not None:
+            rv = ex.expand_kv(v.resp)
+            if rv.shape == o.resp.shape:
+                ex.forms[f"ov@{layer}"] = o.resp @ rv.T
+        _spectrum(ex, f"ov@{layer}", o, v, True)
+    _mlp_forms(ex, layer, "mlp", -1)
     n_exp = 1 + max((c.key.expert for c in ex.canon if c.key.layer == layer), default=-1)
     for expert in range(n_exp):
-        _mlp_forms(ex, layer, e, g2, "expert", expert)
-        ex.loader.clear()
-    _mlp_forms(ex, layer, e, g2, "shared", -1)
+        _mlp_forms(ex, layer, "expert", expert)
+    _mlp_forms(ex, layer, "shared", -1)
 
 
-def _mlp_forms(ex: _Extractor, layer: int, e: np.ndarray | None, g2: np.ndarray,
-               kind: str, expert: int) -> None:
-    d = ex.d
-    down = _fit(ex.get(f"{kind}_down", layer, expert), d, cols=False)
-    if down is None or e is None:
+def _spectrum(ex: _Extractor, name: str, left: Reduced, right: Reduced, ov: bool) -> None:
+    """Per-head singular values of W_q^T W_k (or W_o W_v), norm gain folded in."""
+    n_q = len(ex.plan.q_heads) if ex.plan is not None else None  # the query heads read
+    layer = left.entry["layer"]
+    g1 = ex.gains.get(("attn_norm", layer), np.ones(ex.d or 1, dtype=np.float32))
+    if not ex.spectra_on or not n_q or left.arr is None or right.arr is None:
         return
-    # Each matrix is reduced to its anchor responses and dropped before the next is read,
-    # so memory holds one MLP matrix at a time.
-    left, hidden = e @ down, down.shape[1]
-    del down
-    ex.loader.clear()
+    a = _fit(left.arr, ex.d, cols=not ov)
+    b = _fit(right.arr, ex.d)
+    if a is None or b is None:
+        return
+    b_full = ex.expand_kv(b.T).T
+    if ov:  # a: W_o (d, units), b: W_v rows lined up with o's columns
+        if b_full.shape[0] == a.shape[1] and a.shape[1] % n_q == 0:
+            ex.spectra[name] = _head_spectra(_per_head(a.T, n_q), _per_head(b_full * g1, n_q))
+    elif b_full.shape == a.shape and a.shape[0] % n_q == 0:
+        ex.spectra[name] = _head_spectra(_per_head(a * g1, n_q), _per_head(b_full * g1, n_q))
+
+
+def _mlp_forms(ex: _Extractor, layer: int, kind: str, expert: int) -> None:
+    down = ex.reduce(f"{kind}_down", layer, expert)
+    if down is None or down.resp is None:
+        return
+    left, hidden = down.resp, down.resp.shape[1]
     suffix = f"#e{expert}" if expert >= 0 else ("#shared" if kind == "shared" else "")
-    up = _fit(ex.get(f"{kind}_up", layer, expert), d)
+    up = ex.reduce(f"{kind}_up", layer, expert)
     up_norm = None
-    if up is not None and up.shape[0] == hidden:
-        ex.forms[f"du@{layer}{suffix}"] = left @ ((e * g2) @ up.T).T
-        up_norm = np.sqrt(np.einsum("ij,ij->i", up, up))
-    del up
-    ex.loader.clear()
-    gate = _fit(ex.get(f"{kind}_gate", layer, expert), d)
-    done = ex.products.pop(RoleKey(f"{kind}_gate", layer, expert).label(), None)
-    if gate is not None and gate.shape[0] == hidden:
+    if up is not None and up.resp is not None and up.resp.shape[1] == hidden:
+        ex.forms[f"du@{layer}{suffix}"] = left @ up.resp.T
+        up_norm = up.norms
+    gate = ex.reduce(f"{kind}_gate", layer, expert)
+    if gate is not None and gate.resp is not None and gate.resp.shape[1] == hidden:
         # SwiGLU is unchanged by up*c, down/c per hidden unit: weigh each unit's gate by its
         # up row norm so this form is unchanged too.
         scale = up_norm if up_norm is not None else 1
-        if done is None or e is not ex.probe or ex.mlp_gain.get(layer) is not g2:
-            done = (e * g2) @ gate.T
-        ex.forms[f"dg@{layer}{suffix}"] = (left * scale) @ done.T
+        ex.forms[f"dg@{layer}{suffix}"] = (left * scale) @ gate.resp.T
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    """Scale-free copy (signals use cosines); keeps float16 storage in range."""
-    n = float(np.linalg.norm(x))
-    return (x / n if n > 0 else x).astype(np.float32)
+_unit = unit_norm

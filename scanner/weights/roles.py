@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..rules import load_rules
-from .formats.interface import TensorMeta, TensorReader
+from .formats.interface import RowSink, TensorMeta, TensorReader
 
 
 @dataclass(frozen=True, order=True)
@@ -159,7 +159,23 @@ class CanonLoader:
             self._last = (name, self._reader.read(name))
         return self._last[1]
 
-    def load(self, ct: CanonTensor) -> np.ndarray:
+    def load(self, ct: CanonTensor, units: tuple[int, np.ndarray] | None = None,
+             on_rows: RowSink | None = None, keep: bool = True) -> np.ndarray | None:
+        """The canonical tensor; with `units` (axis, ascending indices) only those rows or
+        columns, read alone where the tensor is stored as it is used. `on_rows` sees the
+        result's rows in order (see TensorReader.read_units); keep=False returns None."""
+        plain = not (ct.transposed or ct.split or ct.unrope or ct.expert_index is not None)
+        if plain and len(ct.shape) == 2:
+            axis, idx = units if units is not None else (0, None)
+            return self._reader.read_units(ct.source, axis, idx, on_rows, keep)
+        arr = self._canonical(ct)
+        if units is not None:
+            arr = np.take(arr, units[1], axis=units[0])
+        if on_rows is not None:
+            on_rows(arr)
+        return arr if keep else None
+
+    def _canonical(self, ct: CanonTensor) -> np.ndarray:
         arr = self._stored(ct.source)
         if ct.transposed:
             arr = arr.T

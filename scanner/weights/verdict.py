@@ -38,8 +38,11 @@ def identical(a: Fingerprint, b: Fingerprint) -> bool:
 def decide(a: Fingerprint, b: Fingerprint, signals: list[Signal]) -> Decision:
     by = {s.name: s for s in signals}
     if identical(a, b):
+        sampled = any("read" in t or "stat_values" in t for t in a.tensors.values())
+        where = (" where they were read (wide matrices are sampled; --all-units reads every "
+                 "value)") if sampled else ""
         return Decision("identical", None, (f"all {len(a.tensors)} tensors hold the same "
-                                            "values (same content hashes)",))
+                                            f"values{where} (same content hashes)",))
     strong = [by[n] for n in LAYER_SIGNALS if n in by and by[n].p_value < P_DERIVED]
     hints = [by[n] for n in LAYER_SIGNALS if n in by and P_DERIVED <= by[n].p_value < P_HINT]
     embed = [by[n] for n in EMBED_SIGNALS if n in by and by[n].p_value < P_DERIVED]

@@ -7,6 +7,7 @@ tensor as float32 on request (memory-mapped, dequantized when stored quantized).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,9 @@ MAX_TENSORS = 500_000
 MAX_DIMS = 8
 MAX_ELEMENTS = 1 << 40
 MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+RowSink = Callable[[np.ndarray], None]
+"""Takes consecutive rows of a tensor being read (statistics accumulate there)."""
 
 
 class WeightFormatError(ProvscanError):
@@ -55,8 +59,21 @@ class TensorReader(ABC):
         """Rows [start, stop) of a tensor as float32; readers that can, read only those."""
         return self.read(name)[start:stop]
 
-    def prefetch(self, name: str) -> None:
-        """Hint that `name` is read next (readers of memory-mapped files start the I/O)."""
+    def read_units(self, name: str, axis: int, idx: np.ndarray | None,
+                   on_rows: RowSink | None = None, keep: bool = True) -> np.ndarray | None:
+        """Rows (axis 0) or columns (axis 1) `idx` (ascending; None: all) of a 2-D tensor
+        as float32. `on_rows` sees the result's rows in order, in chunks where the reader
+        can (they are still in cache then); keep=False returns None and holds only a chunk."""
+        arr = self.read(name)
+        if idx is not None:
+            arr = np.take(arr, idx, axis=axis)
+        if on_rows is not None:
+            on_rows(arr)
+        return arr if keep else None
+
+    def prefetch(self, name: str, rows: list[tuple[int, int]] | None = None) -> None:
+        """Hint that `name` (only row ranges `rows` of it, if given) is read next: readers
+        of memory-mapped files start the I/O."""
         return None
 
     def metadata(self) -> dict[str, object]:

@@ -1,0 +1,115 @@
+"""One weight tensor reduced, chunk by chunk as it is read, to what the fingerprint keeps.
+
+A reader hands over a tensor's rows in cache-sized chunks (TensorReader.read_units); each
+chunk feeds the statistics (mean, std, content hash, count sketch) and the anchor
+responses of the tensor's output units (P @ W^T for the probe P of its role), then is
+dropped. The float32 tensor is never held whole unless a caller asks to keep it (1-D
+tensors, and the attention matrices of models small enough for per-head spectra).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .roles import CanonTensor
+from .sketch import StreamingStats
+
+
+@dataclass
+class Probe:
+    """What a tensor's units are multiplied by: probe (K x d) and the residual axis."""
+
+    matrix: np.ndarray
+    residual_axis: int
+    """1: rows are output units (W is (units, d)); 0: columns are (W is (d, units))."""
+    norms: bool = False
+    """Also the squared norm of each unit's residual-side weights."""
+
+
+@dataclass
+class Reduced:
+    entry: dict[str, Any]
+    sketch: np.ndarray | None
+    resp: np.ndarray | None = None
+    """K x units: each unit's response to the probe."""
+    norms: np.ndarray | None = None
+    """Per unit: the norm of its residual-side weights."""
+    arr: np.ndarray | None = None
+    """The tensor itself, where it was kept."""
+
+
+def entry_of(ct: CanonTensor, read: tuple[int, ...], mean: float, std: float, digest: str
+             ) -> dict[str, Any]:
+    entry = {"role": ct.key.role, "layer": ct.key.layer, "expert": ct.key.expert,
+             "shape": list(ct.shape), "dtype": ct.dtype, "quantized": ct.quantized,
+             "source": ct.source, "mean": mean, "std": std, "hash": digest}
+    if tuple(read) != tuple(ct.shape):
+        entry["read"] = list(read)  # the units read (see units.py); statistics are theirs
+    return entry
+
+
+def unit_norm(x: np.ndarray) -> np.ndarray:
+    """Scale-free copy (signals use cosines); keeps float16 storage in range."""
+    n = float(np.linalg.norm(x))
+    return (x / n if n > 0 else x).astype(np.float32)
+
+
+class Reduction:
+    """Accumulates one tensor of `shape` (as read) fed in consecutive row chunks."""
+
+    def __init__(self, shape: tuple[int, ...], probe: Probe | None,
+                 stat_blocks: list[tuple[int, int]] | None = None):
+        self.shape = shape
+        self.blocks = stat_blocks
+        """Row ranges the statistics come from (None: every row)."""
+        cols = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        self.n_stat = (int(np.prod(shape)) if stat_blocks is None
+                       else sum(hi - lo for lo, hi in stat_blocks) * cols)
+        self.stats = StreamingStats(self.n_stat)
+        self.row = 0
+        self.probe_t: np.ndarray | None = None
+        self.resp: np.ndarray | None = None
+        self.norms: np.ndarray | None = None
+        self.axis = 1
+        if probe is not None and len(shape) == 2:
+            self.axis = probe.residual_axis
+            d = shape[self.axis]
+            if probe.matrix.shape[1] == d:
+                self.probe_t = np.ascontiguousarray(probe.matrix.T, dtype=np.float32)
+                units = shape[1 - self.axis]
+                self.resp = np.zeros((units, probe.matrix.shape[0]), dtype=np.float32)
+                if probe.norms:
+                    self.norms = np.zeros(units, dtype=np.float64)
+
+    def feed(self, chunk: np.ndarray) -> None:
+        r0 = self.row
+        r1 = self.row = r0 + (len(chunk) if chunk.ndim else 1)
+        if self.blocks is None:
+            self.stats.feed(chunk)
+        else:
+            for lo, hi in self.blocks:
+                if lo < r1 and hi > r0:
+                    self.stats.feed(chunk[max(lo, r0) - r0:min(hi, r1) - r0])
+        if self.probe_t is None or self.resp is None or chunk.ndim != 2:
+            return
+        if self.axis == 1:  # rows are units
+            np.dot(chunk, self.probe_t, out=self.resp[r0:r1])
+            if self.norms is not None:
+                self.norms[r0:r1] = np.vecdot(chunk, chunk)
+        else:  # rows are residual dimensions: every chunk adds to every unit
+            self.resp += chunk.T @ self.probe_t[r0:r1]
+            if self.norms is not None:
+                self.norms += np.einsum("ij,ij->j", chunk, chunk)
+
+    def finish(self, ct: CanonTensor, arr: np.ndarray | None) -> Reduced:
+        mean, std, digest, sketch = self.stats.finish()
+        entry = entry_of(ct, self.shape, mean, std, digest)
+        if self.n_stat != int(np.prod(self.shape)):
+            entry["stat_values"] = self.n_stat  # statistics of a row sample (units.py)
+        return Reduced(entry,
+                       unit_norm(sketch) if len(self.shape) >= 2 else None,
+                       None if self.resp is None else self.resp.T,
+                       None if self.norms is None else np.sqrt(self.norms), arr)

@@ -1,0 +1,128 @@
+"""Which output units of a wide matrix the fingerprint reads.
+
+Every signal that survives disguises is a sum over a matrix's output units (hidden units of
+an MLP, the dimensions of attention heads): the anchor forms are sum_j (E a_j)(E b_j)^T.
+A large model has thousands of such units, and the evidence does not need all of them: a
+fixed subset (the first 1/`every` of the hidden units, in whole blocks of `block`, and the
+first 1/`every` of the attention heads) keeps the forms far beyond anything unrelated models
+reach, while the fingerprint reads a quarter of each wide matrix instead of all of it.
+Hidden units and heads are exchangeable (nothing orders them but a random initialisation),
+so the first ones are as good a sample as any; being contiguous, they are cheap to read
+even where they are columns (W_o, W_down), and the first query heads of a grouped-query
+model share the first key/value heads, so K and V are read in the same proportion.
+
+The subset depends on the canonical shape alone, so a quantized, pruned or re-saved copy
+reads the same units, and the statistics, sketches and content hashes are taken over the
+same values on both sides. A copy whose hidden units were permuted keeps only part of the
+subset (about 1/every of it): its forms stay derived, at a lower score. `Sampling(every=1)`
+(the CLI's --all-units) reads every unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .roles import Heads
+
+
+@dataclass(frozen=True)
+class Sampling:
+    every: int = 4
+    """Keep one block (or head) in this many."""
+    above: int = 2048
+    """Only matrices with more output units than this are sampled."""
+    block: int = 64
+    """Hidden units per MLP block (attention is sampled by whole heads)."""
+    embed_above: int = 1 << 23
+    """Embeddings above this many elements give their statistics from a row sample."""
+    stat_every: int = 4
+    """Statistics, sketch and content hash of a large tensor come from one block of
+    `stat_block` rows (of what is read) in this many."""
+    stat_block: int = 64
+    stat_above: int = 1 << 20
+    """Only tensors of which more values than this are read have sampled statistics."""
+
+    def units(self, n: int, block: int | None = None) -> np.ndarray | None:
+        """The kept unit indices of n (ascending), or None when all are read."""
+        block = block or self.block
+        if self.every <= 1 or n <= self.above or block <= 0:
+            return None
+        return np.arange(min(n, -(-n // (block * self.every)) * block), dtype=np.int64)
+
+    def stat_rows(self, rows: int, cols: int) -> np.ndarray | None:
+        """Rows of a large embedding its statistics come from (None: every row)."""
+        if self.every <= 1 or rows * cols <= self.embed_above:
+            return None
+        return _blocks(np.arange(0, rows, self.block * self.every), self.block, rows)
+
+    def stat_blocks(self, shape: tuple[int, ...]) -> list[tuple[int, int]] | None:
+        """Row ranges of a tensor (as read) its statistics come from (None: all rows)."""
+        if (self.stat_every <= 1 or len(shape) != 2
+                or shape[0] * shape[1] <= self.stat_above):
+            return None
+        step = self.stat_block * self.stat_every
+        return [(r, min(shape[0], r + self.stat_block)) for r in range(0, shape[0], step)]
+
+    def describe(self) -> dict[str, int]:
+        return {"every": self.every, "above_units": self.above, "block": self.block,
+                "embed_above_elements": self.embed_above, "stat_every": self.stat_every,
+                "stat_block": self.stat_block, "stat_above_values": self.stat_above}
+
+
+def _blocks(starts: np.ndarray, block: int, n: int) -> np.ndarray:
+    idx = (starts[:, None] + np.arange(block)[None, :]).reshape(-1)
+    return idx[idx < n].astype(np.int64)
+
+
+DEFAULT = Sampling()
+ALL_UNITS = Sampling(every=1, stat_every=1)
+
+
+@dataclass(frozen=True)
+class HeadPlan:
+    """The query heads read, the key/value heads they attend with, and how they pair."""
+
+    q_heads: np.ndarray
+    kv_heads: np.ndarray
+    """Unique, ascending: the rows of K and V that are read."""
+    kv_of_q: np.ndarray
+    """For each read query head, its key/value head's position in kv_heads."""
+    head_dim: int
+    n_heads: int
+    n_kv: int
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.q_heads) < self.n_heads
+
+    def q_units(self) -> np.ndarray:
+        return _blocks(self.q_heads * self.head_dim, self.head_dim, self.n_heads * self.head_dim)
+
+    def kv_units(self) -> np.ndarray:
+        return _blocks(self.kv_heads * self.head_dim, self.head_dim, self.n_kv * self.head_dim)
+
+    def expand(self, r: np.ndarray, axis: int = -1) -> np.ndarray:
+        """Key/value head slices (kv_heads order along `axis`) lined up with the query heads."""
+        if len(self.kv_of_q) == len(self.kv_heads):  # one query head per kv head: as is
+            return r
+        axis = axis % r.ndim
+        shape = r.shape
+        split = r.reshape(*shape[:axis], len(self.kv_heads), self.head_dim, *shape[axis + 1:])
+        out = np.take(split, self.kv_of_q, axis=axis)
+        return out.reshape(*shape[:axis], len(self.q_heads) * self.head_dim, *shape[axis + 1:])
+
+
+def head_plan(heads: Heads, sampling: Sampling) -> HeadPlan | None:
+    """Which heads to read; None when the geometry is unknown or inconsistent."""
+    h, kv, hd = heads.n_heads, heads.n_kv, heads.head_dim
+    if not h or not kv or not hd or h % kv:
+        return None
+    q = np.arange(h)
+    if sampling.every > 1 and h * hd > sampling.above:
+        q = q[: -(-h // sampling.every)]
+    kv_of = q // (h // kv)
+    kv_heads, kv_of_q = np.unique(kv_of, return_inverse=True)
+    return HeadPlan(q.astype(np.int64), kv_heads.astype(np.int64),
+                    kv_of_q.reshape(-1).astype(np.int64), int(hd), int(h), int(kv))
