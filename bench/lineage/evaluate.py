@@ -44,9 +44,13 @@ def _num(x: object) -> float:
     return v
 
 
-def run_pairs(suite: Path, log) -> list[dict]:  # noqa: ANN001
+def run_pairs(suite: Path, log, sampling=None, anchors: int | None = None  # noqa: ANN001
+              ) -> list[dict]:
     """compare_models on every pair of pairs.json; one result dict per pair."""
     from scanner.weights.compare import compare_models
+    from scanner.weights.units import DEFAULT
+
+    sampling = sampling or DEFAULT
 
     manifest = json.loads((suite / "pairs.json").read_text())
     results = []
@@ -54,7 +58,8 @@ def run_pairs(suite: Path, log) -> list[dict]:  # noqa: ANN001
         started = time.time()
         row = dict(pair)
         try:
-            cmp = compare_models(str(suite / pair["a"]), str(suite / pair["b"]))
+            cmp = compare_models(str(suite / pair["a"]), str(suite / pair["b"]),
+                                 sampling=sampling, anchors_form=anchors)
             row["verdict"], row["got_relation"] = cmp.verdict, cmp.relation
             row["signals"] = [{"name": s.name, "score": _num(s.score), "z": _num(s.z),
                                "p": _num(s.p_value), "null_mean": _num(s.null_mean),
@@ -139,13 +144,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="where the figures are written (default bench/results/lineage.txt)")
     parser.add_argument("--json", type=Path, help="also write every result as JSON")
+    parser.add_argument("--sample-every", type=int, metavar="N",
+                        help="read one block of units in N even in these small models (the "
+                             "suite's models are below the width where sampling starts)")
+    parser.add_argument("--sample-block", type=int, default=16, metavar="B",
+                        help="hidden units per block with --sample-every (default 16)")
+    parser.add_argument("--anchors", type=int, metavar="K",
+                        help="anchors per form (default: the size budget's choice)")
     args = parser.parse_args(argv)
+    from scanner.weights.units import DEFAULT, Sampling
+
+    sampling = DEFAULT
+    if args.sample_every:
+        sampling = Sampling(every=args.sample_every, above=0, block=args.sample_block,
+                            embed_above=0)
     manifest = json.loads((args.suite / "pairs.json").read_text())
     lines = ["# provscan lineage evaluation",
              f"# machine: {describe(REPO)}",
              f"# suite: {args.suite} ({'quick' if manifest.get('quick') else 'full'}, "
              f"{len(manifest['models'])} models, {len(manifest['pairs'])} pairs, generated in "
-             f"{manifest.get('seconds', '?')}s wall, {manifest.get('cpu_seconds', '?')}s cpu)", ""]
+             f"{manifest.get('seconds', '?')}s wall, {manifest.get('cpu_seconds', '?')}s cpu)",
+             f"# units read: {sampling.describe()}; anchors per form: "
+             f"{args.anchors or 'budget'}", ""]
     for line in lines:
         print(line)
 
@@ -153,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         print(text, flush=True)
         lines.append(text)
 
-    results = run_pairs(args.suite, log)
+    results = run_pairs(args.suite, log, sampling, args.anchors)
     summary = summarize(results)
     for line in ["", *summary]:
         log(line)
