@@ -210,3 +210,23 @@ def test_dtype_conversion_is_quantized_not_fine_tune(zoo: dict, tmp_path: Path) 
     (tmp_path / "f16" / "tokenizer.json").write_text(zoo["tok"])
     cmp = compare_fingerprints(zoo["fps"]["base"], fingerprint_of(str(tmp_path / "f16")))
     assert (cmp.verdict, cmp.relation) == ("derived", "quantized"), cmp.reasons
+
+
+def test_procrustes_with_fewer_anchors_than_dimensions_fits_on_their_span() -> None:
+    from scanner.weights.align import procrustes, procrustes_factors
+
+    rng = np.random.default_rng(5)
+    d = 300
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    x = rng.standard_normal((500, d))
+    y = x @ q + 0.01 * rng.standard_normal((500, d))
+    u, _, vt = np.linalg.svd(x.T @ y)
+    np.testing.assert_allclose(procrustes(x, y), u @ vt, atol=1e-10)  # enough rows: as before
+    few, yf = x[:80], y[:80]
+    a, b = procrustes_factors(few, yf)
+    assert a.shape == (d, 80) and b.shape == (80, d)  # never the d x d SVD
+    r = a @ b
+    u, _, vt = np.linalg.svd(few.T @ yf)
+    # the same least-squares fit as any full orthogonal solution, and an isometry on the span
+    assert np.linalg.norm(few @ r - yf) <= np.linalg.norm(few @ (u @ vt) - yf) + 1e-9
+    np.testing.assert_allclose(np.linalg.norm(few @ r, axis=1), np.linalg.norm(few, axis=1))

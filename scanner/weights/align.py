@@ -10,9 +10,28 @@ BACK_COST = 0.05
 
 
 def procrustes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Orthogonal R minimising ||x R - y|| (rows matched)."""
-    u, _, vt = np.linalg.svd(x.T @ y, full_matrices=False)
-    return u @ vt
+    """Orthogonal R minimising ||x R - y|| (rows matched); see procrustes_factors."""
+    a, b = procrustes_factors(x, y)
+    return a @ b
+
+
+def procrustes_factors(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R = a @ b, the orthogonal map minimising ||x R - y||, as two factors.
+
+    With fewer rows m than dimensions d (a large model's anchor tokens), x^T y has rank m
+    and R is only determined on the span of the rows: the solution is then the partial
+    isometry on that span (the rest of any completion would be arbitrary), from two thin
+    QRs and an m x m SVD instead of the SVD of a d x d matrix (7 s at d = 2560); applied
+    as (z @ a) @ b it never forms the d x d matrix.
+    """
+    m, d = x.shape
+    if m >= d:
+        u, _, vt = np.linalg.svd(x.T @ y, full_matrices=False)
+        return u, vt
+    qx, rx = np.linalg.qr(x.T)  # x = rx^T qx^T
+    qy, ry = np.linalg.qr(y.T)
+    u, _, vt = np.linalg.svd(rx @ ry.T)
+    return qx @ u, vt @ qy.T
 
 
 def permutation_likeness(r: np.ndarray) -> float:

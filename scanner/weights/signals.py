@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from .align import assignment_of, layer_map, permutation_likeness, procrustes
+from .align import (
+    assignment_of,
+    layer_map,
+    permutation_likeness,
+    procrustes,
+    procrustes_factors,
+)
 from .calibrate import Signal, make_signal
 from .fingerprint import Fingerprint
 from .sketch import cosine
@@ -281,8 +287,8 @@ def aligned_embed(a: Fingerprint, b: Fingerprint) -> Signal | None:
     def held_out(yy: np.ndarray) -> float:
         total = 0.0
         for tr in (half, ~half):
-            r = procrustes(x[tr], yy[tr])
-            total += float(np.mean(np.sum((x[~tr] @ r) * yy[~tr], axis=1)))
+            fa, fb = procrustes_factors(x[tr], yy[tr])
+            total += float(np.mean(np.sum(((x[~tr] @ fa) @ fb) * yy[~tr], axis=1)))
         return total / 2
 
     score = held_out(y)
