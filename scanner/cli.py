@@ -12,17 +12,19 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
 
-from .analyzers import AuditOptions
-from .audit import AuditResult, audit
 from .errors import ProvscanError
 from .safetext import one_line
+
+if TYPE_CHECKING:  # the scan machinery is imported by the commands that use it
+    from rich.progress import Progress
+
+    from .audit import AuditResult
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
 
@@ -73,6 +75,8 @@ class RichProgress:
 
 @contextmanager
 def progress_display() -> Iterator[RichProgress]:
+    from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
+
     bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                    DownloadColumn(), console=err, transient=True,
                    disable=not err.is_terminal)
@@ -149,6 +153,9 @@ def scan(
 ) -> None:
     """Scan a release: inventory, card metadata and findings."""
     offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
+    from .analyzers import AuditOptions
+    from .audit import audit
+
     options = AuditOptions(offline=offline, against=tuple(against or ()), publisher=publisher)
     with progress_display() as progress:
         result = audit(target, options, progress=progress)
@@ -328,8 +335,10 @@ def check(
     """Gate a release on a policy: exit 0 pass, 1 violations, 2 error."""
     import json as _json
 
+    from .analyzers import AuditOptions
     from .assess import assess
     from .assess.policy import evaluate, load_policy
+    from .audit import audit
     from .report.json import load_result
 
     rules = load_policy(policy)

@@ -29,7 +29,7 @@ _DTYPES: dict[str, np.dtype] = {
 }
 
 
-# Rows widened at a time by read_units: 1 MB of float32 stays in a core's L2 cache while
+# Rows widened at a time by read_units: 2 MB of float32 stay in a core's L2 cache while
 # the statistics read it.
 CHUNK_ELEMENTS = 1 << 19
 
