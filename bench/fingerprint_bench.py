@@ -10,7 +10,7 @@ and a BPE tokenizer) into a temporary folder, then measures in the same run:
 Both run cold (page cache dropped, where the kernel lets us) and warm (the best of RUNS runs
 each, after a pass that puts every page in the cache); warm also times `sha256sum` over the
 shards, what one would otherwise run to recognise a checkpoint. The fingerprint reads the
-first quarter of the units of wide matrices (scanner/weights/units.py); the figure of the
+first eighth of the units of wide matrices (scanner/weights/units.py); the figure of the
 share of values it reads is printed. The checkpoint is deleted afterwards unless --keep.
 """
 

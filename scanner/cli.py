@@ -227,9 +227,10 @@ def index_remove(name: Annotated[str, typer.Argument(help="Name of the corpus.")
 
 
 # ---- weight commands (compare, fingerprint, library) --------------------------------------
-ALL_UNITS_HELP = ("Read every hidden unit and head of wide matrices (by default one block "
-                  "in 4 of those wider than 2048 units: about 4x faster; a copy with "
-                  "permuted units then keeps about a quarter of its form score).")
+ALL_UNITS_HELP = ("Read every hidden unit and head of wide matrices (by default the first "
+                  "eighth of those wider than 2048 units: several times faster; a copy with "
+                  "permuted units then keeps about an eighth of those matrices' form score, "
+                  "still far beyond unrelated models).")
 
 
 @app.command()

@@ -407,7 +407,7 @@ def _budget(model: LoadedModel, ex: _Extractor) -> tuple[int, int]:
     k_form = int((0.003 * size / (2 * n_forms)) ** 0.5)
     # Forms cost 2 K flops per value read: keep that near the cost of reading the weights
     # (45 anchors at 1B parameters, 32 from 2B up; the lineage suite keeps every verdict
-    # with 32 anchors and a quarter of the units, bench/results/lineage_sampled.txt).
+    # with 32 anchors and an eighth of the units, bench/results/lineage_sampled.txt).
     k_form = min(k_form, int(45 * (1e9 / max(params, 1)) ** 0.5))
     k_embed = int(0.0015 * size / (2 * ex.d))
     return (max(64, min(ANCHORS_EMBED, k_embed)), max(32, min(ANCHORS_FORM, k_form)))
@@ -476,6 +476,8 @@ def _extract_with(model: LoadedModel, ex: _Extractor, anchors_form: int | None
         for norm in ("attn_norm", "mlp_norm"):
             ex.gains[(norm, layer)] = ex.gain(norm, layer)
     ex.open_pool().start()
+    # the head's anchor rows are read while the workers start on the blocks
+    head = ex.rows_of("lm_head", anchor_ids[: len(e_form)]) if e_form is not None else None
     for layer in range(n_layers):
         _layer_pass(ex, layer)
     for role, fut in aside.items():
@@ -487,7 +489,6 @@ def _extract_with(model: LoadedModel, ex: _Extractor, anchors_form: int | None
         if ct.key.label() not in ex.tensors:
             ex.reduce(ct.key.role, ct.key.layer, ct.key.expert)
     if e_form is not None:
-        head = ex.rows_of("lm_head", anchor_ids[: len(e_form)])
         gf = ex.gain("final_norm")
         if head is not None and head.shape == e_form.shape:
             ex.forms["head"] = (head * gf) @ e_form.T

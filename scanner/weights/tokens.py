@@ -32,12 +32,18 @@ def _byte_decoder() -> dict[str, int]:
     return {chr(c): b for b, c in zip(printable, chars, strict=True)}
 
 
-def decode_byte_level(token: str) -> str:
+@cache
+def _byte_translation() -> tuple[dict[int, int], frozenset[str]]:
     table = _byte_decoder()
-    try:
-        raw = bytes(table[ch] for ch in token)
-    except KeyError:
+    return {ord(ch): b for ch, b in table.items()}, frozenset(table)
+
+
+def decode_byte_level(token: str) -> str:
+    """The text of a byte-level BPE token (a token with other characters is kept as is)."""
+    trans, alphabet = _byte_translation()
+    if not alphabet.issuperset(token):
         return token
+    raw = token.translate(trans).encode("latin-1")  # every character is now one byte
     return raw.decode("utf-8", errors="backslashreplace")
 
 

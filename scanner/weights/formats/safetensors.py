@@ -32,6 +32,8 @@ _DTYPES: dict[str, np.dtype] = {
 # Rows widened at a time by read_units: 2 MB of float32 stay in a core's L2 cache while
 # the statistics read it.
 CHUNK_ELEMENTS = 1 << 19
+# More runs of consecutive rows than this are gathered with one fancy index per chunk.
+SCATTERED_RUNS = 64
 
 
 def bf16_to_f32(raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -201,7 +203,15 @@ class SafetensorsReader(TensorReader):
             else:
                 dst[...] = src
 
-        if axis == 0:
+        if axis == 0 and idx is not None and len(runs) > SCATTERED_RUNS:
+            # scattered rows (anchor tokens): one gather per chunk, not a copy per row
+            for a in range(0, len(idx), step):
+                b = min(len(idx), a + step)
+                dst = out[a:b] if keep else out[:b - a]
+                put(dst, raw[idx[a:b]])
+                if on_rows is not None:
+                    on_rows(dst)
+        elif axis == 0:
             pos = 0
             for lo, hi in runs:
                 for a in range(lo, hi, step):
