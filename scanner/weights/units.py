@@ -45,7 +45,7 @@ class Sampling:
     """Statistics, sketch and content hash of a large tensor come from one block of
     `stat_block` rows (of what is read) in this many."""
     stat_block: int = 64
-    stat_above: int = 1 << 20
+    stat_above: int = 1 << 18
     """Only tensors of which more values than this are read have sampled statistics."""
 
     def units(self, n: int, block: int | None = None) -> np.ndarray | None:
