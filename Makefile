@@ -35,6 +35,8 @@ bench: install
 	$(BIN)/python bench/clones_eval.py
 	$(BIN)/python bench/lineage/make_suite.py /tmp/provscan-suite
 	$(BIN)/python bench/lineage/evaluate.py /tmp/provscan-suite --out bench/results/lineage.txt
+	$(BIN)/python bench/lineage/evaluate.py /tmp/provscan-suite --sample-every 8 --anchors 32 \
+		--out bench/results/lineage_sampled.txt
 	$(BIN)/python bench/fingerprint_bench.py --out bench/results/fingerprint.txt
 	$(BIN)/python bench/licenses_bench.py --out bench/results/licenses.txt
 

@@ -138,6 +138,7 @@ class SafetensorsReader(TensorReader):
         self._where: dict[str, tuple[Path, str, tuple[int, ...], int]] = {}
         self._metas: list[TensorMeta] = []
         self._pool = _BufferPool()
+        self._local = threading.local()
         for path in files:
             _, entries = _parse_header(path)
             for name, (dtype, shape, offset, _n) in entries.items():
@@ -194,7 +195,8 @@ class SafetensorsReader(TensorReader):
             out = (buf if buf is not None else np.empty(count, np.uint32)).view(
                 np.float32).reshape(out_shape)
         else:
-            out = np.empty((min(step, out_shape[0]), out_shape[1]), np.float32)
+            out = self._scratch(min(step, out_shape[0]) * out_shape[1]).reshape(
+                min(step, out_shape[0]), out_shape[1])
         widen = dtype == "BF16"
 
         def put(dst: np.ndarray, src: np.ndarray) -> None:
@@ -243,6 +245,13 @@ class SafetensorsReader(TensorReader):
                     on_rows(dst)
         del raw
         return out if keep else None
+
+    def _scratch(self, count: int) -> np.ndarray:
+        """A float32 chunk buffer of this thread, reused: fresh pages cost a fault each."""
+        buf: np.ndarray | None = getattr(self._local, "scratch", None)
+        if buf is None or buf.size < count:
+            buf = self._local.scratch = np.empty(max(count, CHUNK_ELEMENTS), np.float32)
+        return buf[:count]
 
     def prefetch(self, name: str, rows: list[tuple[int, int]] | None = None) -> None:
         """Start reading a tensor's bytes (or rows) into the page cache while another is
