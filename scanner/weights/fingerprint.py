@@ -523,20 +523,18 @@ def _expand_kv(r: np.ndarray, n_heads: int | None, n_kv: int | None) -> np.ndarr
 
 def _layer_pass(ex: _Extractor, layer: int) -> None:
     """A block's forms from the reductions of its matrices (anchor responses, reduce.py)."""
-    q, k = ex.reduce("attn_q", layer), ex.reduce("attn_k", layer)
-    if q is not None and k is not None:
-        if q.resp is not None and k.resp is not None:
-            rk = ex.expand_kv(k.resp)
-            if rk.shape == q.resp.shape:
-                ex.forms[f"qk@{layer}"] = q.resp @ rk.T
-        _spectrum(ex, f"qk@{layer}", q, k, False)
-    v, o = ex.reduce("attn_v", layer), ex.reduce("attn_o", layer)
-    if v is not None and o is not None:
-        if v.resp is not None and o.resp is not None:
-            rv = ex.expand_kv(v.resp)
-            if rv.shape == o.resp.shape:
-                ex.forms[f"ov@{layer}"] = o.resp @ rv.T
-        _spectrum(ex, f"ov@{layer}", o, v, True)
+    # in the workers' order (prefetch._ORDER): taking one out of turn would read it twice
+    got = {role: ex.reduce(role, layer) for role in ("attn_q", "attn_k", "attn_v", "attn_o")}
+    # QK: queries against their keys; OV: the output map against the values it reads
+    for name, q_side, kv_side in (("qk", "attn_q", "attn_k"), ("ov", "attn_o", "attn_v")):
+        left, right = got[q_side], got[kv_side]
+        if left is None or right is None:
+            continue
+        if left.resp is not None and right.resp is not None:
+            lined_up = ex.expand_kv(right.resp)
+            if lined_up.shape == left.resp.shape:
+                ex.forms[f"{name}@{layer}"] = left.resp @ lined_up.T
+        _spectrum(ex, f"{name}@{layer}", left, right, name == "ov")
     _mlp_forms(ex, layer, "mlp", -1)
     n_exp = 1 + max((c.key.expert for c in ex.canon if c.key.layer == layer), default=-1)
     for expert in range(n_exp):
