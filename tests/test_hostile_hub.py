@@ -44,3 +44,24 @@ def test_hostile_hub_metadata_becomes_findings(cli, tmp_path: Path) -> None:
     assert {"bad-shape.safetensors", "neg.safetensors", ".git/config",
             "a/.GIT/hooks"} <= set(refused), refused
     assert doc["card"]["base_model"] == ["org/base"] and doc["card"]["license"] is None
+
+
+class UntypedCardRepo(HubRepo):
+    def card_data(self) -> dict[str, Any] | None:
+        return {"tags": 5, "license": "mit", "base_model": 7}  # huggingface_hub chokes on tags
+
+
+def test_card_metadata_huggingface_hub_cannot_type_does_not_stop_the_scan(
+        cli, tmp_path: Path) -> None:
+    repo = UntypedCardRepo(files={"README.md": b"---\nlicense: mit\n---\n# card\n",
+                                  "LICENSE": b"MIT License\n", "ok.py": b"x = 1\n"})
+    out = tmp_path / "r.json"
+    with HubServer({"acme/untyped": repo}) as server:
+        r = cli("scan", "hf:acme/untyped", "--json", str(out),
+                env=hub_env(tmp_path, server.endpoint))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert {f["path"] for f in doc["files"]} == {"README.md", "LICENSE", "ok.py"}
+    declared = [f for f in doc["findings"] if f["kind"] == "license"
+                and f["message"].startswith("declared license mit")]
+    assert declared, doc["findings"]

@@ -112,6 +112,33 @@ def _hub_call(fn: Callable[[], T], repo_id: str, rev: str | None) -> T:
         raise hub_error(exc, repo_id, rev) from None
 
 
+def _model_info_without_card(repo_id: str, rev: str | None) -> tuple[Any, object]:
+    """model_info(files_metadata=True), its card metadata set aside untyped: (info, card)."""
+    from urllib.parse import quote
+
+    from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import ModelInfo
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    api = HfApi()
+    path = f"{api.endpoint}/api/models/{repo_id}"
+    if rev is not None:
+        path += f"/revision/{quote(rev, safe='')}"
+    r = get_session().get(path, headers=build_hf_headers(), timeout=_TIMEOUT,
+                          params={"blobs": True})
+    hf_raise_for_status(r)
+    try:
+        data = r.json()
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        card = data.pop("cardData", None)
+        data.pop("card_data", None)
+        return ModelInfo(**data), card
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise SourceError(f"hf:{repo_id}: the Hub's answer is not valid model info "
+                          f"({type(exc).__name__})") from None
+
+
 @dataclass(frozen=True)
 class RemoteFile:
     """A file as the Hub's metadata describes it."""
@@ -265,12 +292,15 @@ class HubSource(Source):
 
         disable_progress_bars()  # progress is ours to show, through `progress`
         with progress.task(f"reading Hub metadata of {repo_id}"):
+            raw_card: object = None
             try:
                 info = _hub_call(lambda: HfApi().model_info(
                     repo_id, revision=rev, files_metadata=True, timeout=_TIMEOUT), repo_id, rev)
-            except (TypeError, KeyError, ValueError, AttributeError) as exc:
-                raise SourceError(f"hf:{repo_id}: the Hub's answer is not valid model info "
-                                  f"({type(exc).__name__})") from None
+            except (TypeError, KeyError, ValueError, AttributeError):
+                # most often card metadata huggingface_hub cannot type (`tags: 5`): read the
+                # answer without it; the card's fields then go through provscan's own checks
+                info, raw_card = _hub_call(lambda: _model_info_without_card(repo_id, rev),
+                                           repo_id, rev)
         commit = str(info.sha or "")
         if not _COMMIT.match(commit):
             raise SourceError(f"hf:{repo_id}: the Hub answered without a commit sha")
@@ -285,7 +315,8 @@ class HubSource(Source):
                 except SourceError as exc:
                     problems.append(not_analysed(f.path, str(exc), "source"))
         write_ref(repo_id, rev or "main", commit)
-        mapping = info.card_data.to_dict() if info.card_data is not None else None
+        mapping = (info.card_data.to_dict() if info.card_data is not None
+                   else raw_card if isinstance(raw_card, dict) else None)
         snap = _build(spec, repo_id, commit, remote, local, {}, mapping, problems,
                       offline=False, progress=progress)
         save_record(repo_id, commit, {
