@@ -47,6 +47,9 @@ class HubRepo:
     refs: tuple[str, ...] = ("main",)
     gated: bool = False
     """Metadata is public but file downloads answer 403 GatedRepo, as for a gated repo."""
+    oversend: dict[str, int] = field(default_factory=dict)
+    """Path -> extra bytes a hostile server streams after the file (no Content-Length, the
+    body ends when the connection closes), while metadata and HEAD declare the real size."""
 
     def card_data(self) -> dict[str, Any] | None:
         text = self.files.get("README.md", b"").decode()
@@ -177,6 +180,9 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 headers["X-Linked-Size"] = str(len(data))
             status, body = 200, data
             wanted = self.headers.get("Range")
+            if file in repo.oversend and not head and not wanted:
+                self._stream_too_much(headers, data, repo.oversend[file])
+                return
             if wanted and not head and hub.honour_range:
                 m = _RANGE.match(wanted.strip())
                 if m is None:
@@ -191,6 +197,19 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
             headers["Content-Length"] = str(len(body))
             self._send(status, headers, b"" if head else body, length_set=True)
+
+        def _stream_too_much(self, headers: dict[str, str], data: bytes, extra: int) -> None:
+            self.send_response(200)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(data)
+                block = b"\0" * 65536
+                for _ in range(extra // len(block)):
+                    self.wfile.write(block)
 
         def _error(self, status: int, code: str | None, message: str,
                    commit: str | None = None) -> None:

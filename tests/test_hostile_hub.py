@@ -65,3 +65,21 @@ def test_card_metadata_huggingface_hub_cannot_type_does_not_stop_the_scan(
     declared = [f for f in doc["findings"] if f["kind"] == "license"
                 and f["message"].startswith("declared license mit")]
     assert declared, doc["findings"]
+
+
+def test_a_download_longer_than_its_declared_size_is_cut_off(cli, tmp_path: Path) -> None:
+    repo = HubRepo(files={"README.md": b"---\nlicense: mit\n---\n# card\n",
+                          "LICENSE": b"MIT License\n", "notes.txt": b"short\n"},
+                   oversend={"notes.txt": 32 * 1024 * 1024})  # declares 6 bytes, sends 32 MB
+    out = tmp_path / "r.json"
+    with HubServer({"acme/flood": repo}) as server:
+        r = cli("scan", "hf:acme/flood", "--json", str(out),
+                env=hub_env(tmp_path, server.endpoint))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    refused = [f for f in doc["findings"] if f["kind"] == "not-analysed"
+               and f["location"].get("path") == "notes.txt"]
+    assert refused and "more than" in refused[0]["message"], doc["findings"]
+    assert any(f["kind"] == "license" for f in doc["findings"])  # the rest goes on
+    cached = sum(p.stat().st_size for p in (tmp_path / "hf-cache").rglob("*") if p.is_file())
+    assert cached < 1024 * 1024  # nowhere near the 32 MB that were sent

@@ -10,7 +10,9 @@ local path. Offline (`--offline`, HF_HUB_OFFLINE=1) everything comes from the lo
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,11 +107,15 @@ def _hub_call(fn: Callable[[], T], repo_id: str, rev: str | None) -> T:
     import httpx2
     from huggingface_hub import errors as e
 
+    install_body_cap()
     try:
         return fn()
     except (e.HfHubHTTPError, e.OfflineModeIsEnabled, e.LocalEntryNotFoundError,
             httpx2.TransportError, ConnectionError, TimeoutError) as exc:
         raise hub_error(exc, repo_id, rev) from None
+    except BodyTooLarge as exc:
+        raise SourceError(f"hf:{repo_id}: the Hub sent more than the {exc.args[0]} bytes "
+                          "allowed for this answer (its declared size); refused") from None
 
 
 def _model_info_without_card(repo_id: str, rev: str | None) -> tuple[Any, object]:
@@ -137,6 +143,59 @@ def _model_info_without_card(repo_id: str, rev: str | None) -> tuple[Any, object
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
         raise SourceError(f"hf:{repo_id}: the Hub's answer is not valid model info "
                           f"({type(exc).__name__})") from None
+
+
+# Response bodies from the Hub are bounded: a download by the size its metadata declared
+# (plus _SLACK), anything else (model info, header ranges) by MAX_METADATA.
+MAX_METADATA = 64 * 1024 * 1024
+_SLACK = 64 * 1024
+_BODY_CAP: ContextVar[int] = ContextVar("provscan_hub_body_cap", default=MAX_METADATA)
+_CAP_LOCK = threading.Lock()
+_cap_installed = False
+
+
+class BodyTooLarge(Exception):
+    """A Hub response body went past its cap (see install_body_cap)."""
+
+
+def install_body_cap() -> None:
+    """Give huggingface_hub a client whose response bodies stop at _BODY_CAP bytes.
+
+    huggingface_hub streams a download to disk until the server stops; a hostile server
+    that declares 1 kB and sends terabytes would fill the disk. The client is the default
+    one (same request hooks, redirects, environment proxies) plus a response hook that
+    wraps each body in a counting stream.
+    """
+    global _cap_installed
+    with _CAP_LOCK:
+        if _cap_installed:
+            return
+        import httpx2
+        from huggingface_hub import get_session, set_client_factory
+
+        class Capped(httpx2.SyncByteStream):
+            def __init__(self, inner: Any, cap: int):
+                self.inner, self.cap = inner, cap
+
+            def __iter__(self) -> Iterator[bytes]:
+                seen = 0
+                for chunk in self.inner:
+                    seen += len(chunk)
+                    if seen > self.cap:
+                        raise BodyTooLarge(self.cap)
+                    yield chunk
+
+            def close(self) -> None:
+                self.inner.close()
+
+        def cap_body(response: httpx2.Response) -> None:
+            response.stream = Capped(response.stream, _BODY_CAP.get())
+
+        hooks = {k: list(v) for k, v in get_session().event_hooks.items()}
+        hooks["response"] = [*hooks.get("response", []), cap_body]
+        set_client_factory(lambda: httpx2.Client(event_hooks=hooks, follow_redirects=True,
+                                                 timeout=None))
+        _cap_installed = True
 
 
 @dataclass(frozen=True)
@@ -197,11 +256,12 @@ def read_remote_range(repo_id: str, commit: str, path: str, start: int, length: 
 class HubReader(ContentReader):
     """Local files from the Hub cache; others by range requests or on-demand download."""
 
-    def __init__(self, repo_id: str, commit: str, local: dict[str, Path], remote: set[str],
-                 offline: bool, progress: Progress):
+    def __init__(self, repo_id: str, commit: str, local: dict[str, Path],
+                 remote: dict[str, int | None], offline: bool, progress: Progress):
         self.repo_id, self.commit = repo_id, commit
         self._local = local
         self._remote = remote
+        """Path -> the size the Hub's metadata declares (a download may not exceed it)."""
         self._offline = offline
         self._progress = progress
 
@@ -224,19 +284,28 @@ class HubReader(ContentReader):
         if path not in self._local:
             if self._offline:
                 raise SourceError(f"{path}: not in the local Hub cache (offline)")
-            self._local[path] = download(self.repo_id, self.commit, path, None, self._progress)
+            self._local[path] = download(self.repo_id, self.commit, path,
+                                         self._remote.get(path), self._progress)
         return self._local[path]
 
 
 def download(repo_id: str, commit: str, path: str, size: int | None,
              progress: Progress) -> Path:
-    """One file into the normal Hub cache; the result must stay inside the repo's cache."""
+    """One file into the normal Hub cache; the result must stay inside the repo's cache.
+
+    The body may not exceed the size the Hub's metadata declared (MAX_DOWNLOAD when it
+    declared none): a server that streams more is cut off and the file refused.
+    """
     from huggingface_hub import hf_hub_download
 
-    with progress.task(f"downloading {path}", total=size) as handle:
-        local = _hub_call(lambda: hf_hub_download(repo_id, path, revision=commit,
-                                                  etag_timeout=_TIMEOUT), repo_id, commit)
-        progress.advance(handle, size or 0)
+    token = _BODY_CAP.set(size + _SLACK if size is not None else MAX_DOWNLOAD)
+    try:
+        with progress.task(f"downloading {path}", total=size) as handle:
+            local = _hub_call(lambda: hf_hub_download(repo_id, path, revision=commit,
+                                                      etag_timeout=_TIMEOUT), repo_id, commit)
+            progress.advance(handle, size or 0)
+    finally:
+        _BODY_CAP.reset(token)
     real = Path(str(local)).resolve()
     if not real.is_relative_to(repo_folder(repo_id).resolve()):
         raise SourceError(f"{path}: the Hub cache entry points outside the cache; refused")
@@ -372,7 +441,9 @@ def _build(spec: str, repo_id: str, commit: str, remote: dict[str, RemoteFile],
                                              "bound) and the Hub gives no LFS sha256 for it",
                                              "source"))
             entries.append(entry)
-    reader = HubReader(repo_id, commit, local, set(remote) - set(local), offline, progress)
+    reader = HubReader(repo_id, commit, local,
+                       {p: f.lfs_size if f.lfs_size is not None else f.size
+                        for p, f in remote.items() if p not in local}, offline, progress)
     files = tuple(entries)
     info: dict[str, Any] = {"repo_id": repo_id, "commit": commit,
                             "downloaded": sorted(local), "offline": offline}
