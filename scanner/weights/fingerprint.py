@@ -356,7 +356,8 @@ class _Extractor:
             return None
         want = want[want < ct.shape[0]]
         order = np.unique(want)
-        loader = CanonLoader(self.model.reader, self.heads)  # type: ignore[arg-type]
+        assert self.model.reader is not None
+        loader = CanonLoader(self.model.reader, self.heads)  # this thread's own
         got = np.asarray(loader.load(ct, (0, order)), dtype=np.float32)
         return got[np.searchsorted(order, want)]
 
@@ -507,7 +508,7 @@ def _extract_with(model: LoadedModel, ex: _Extractor, anchors_form: int | None
         "sampling": ex.sampling.describe(),
         "heads_read": len(ex.plan.q_heads) if ex.plan is not None else None,
     }
-    forms = {k: _unit(v) for k, v in ex.forms.items()}
+    forms = {k: unit_norm(v) for k, v in ex.forms.items()}
     return Fingerprint(model.name, meta, ex.tensors, ex.sketches, vocab_h, anchor_hashes,
                        anchor_embed, forms, ex.spectra)
 
@@ -578,6 +579,3 @@ def _mlp_forms(ex: _Extractor, layer: int, kind: str, expert: int) -> None:
         # up row norm so this form is unchanged too.
         scale = up_norm if up_norm is not None else 1
         ex.forms[f"dg@{layer}{suffix}"] = (left * scale) @ gate.resp.T
-
-
-_unit = unit_norm
