@@ -99,3 +99,30 @@ def test_full_buffer_pool_evicts_idle_buffers_of_other_sizes(monkeypatch: pytest
     assert sum(b.nbytes for b in pool._bufs) <= 8 << 20
     again = pool.take(400_000)
     assert again is not None and again is not other
+
+
+def test_tensors_read_before_the_probe_get_the_same_responses(tmp_path: Path) -> None:
+    from scanner.weights.fingerprint import _Extractor
+    from scanner.weights.loader import load_model
+    from scanner.weights.roles import RoleKey
+
+    cfg = synth.llama_config(3000, d=256, layers=2, heads=4, kv=2, ff=4096)
+    _save_bf16(tmp_path / "m", synth.random_llama(8, cfg), cfg)
+    model = load_model(str(tmp_path / "m"))
+    ex = _Extractor(model)
+    ex.probe = np.random.default_rng(2).standard_normal((32, 256)).astype(np.float32)
+    ex.gains = {(n, 0): np.full(256, 1.5, np.float32) for n in ("attn_norm", "mlp_norm")}
+    for role in ("attn_q", "attn_k", "attn_o", "mlp_up", "mlp_down"):
+        ct = ex.by_key[RoleKey(role, 0)]
+        ex.probe_ready = False
+        early = ex._job(ct, ex.loader)
+        assert early.late and early.resp is None and early.arr is not None
+        early.probe_now(ex.probe_for(ct, early.arr.shape), keep_arr=False)
+        ex.probe_ready = True
+        ontime = ex._job(ct, ex.loader)
+        assert not early.late and early.arr is None and ontime.resp is not None
+        np.testing.assert_allclose(early.resp, ontime.resp, rtol=1e-5, atol=1e-6)
+        assert early.entry == ontime.entry  # statistics do not depend on when
+        if role == "mlp_up":
+            np.testing.assert_allclose(early.norms, ontime.norms, rtol=1e-6)
+    model.close()

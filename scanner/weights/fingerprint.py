@@ -190,6 +190,8 @@ def _head_spectra(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 # Attention tensors kept whole for per-head spectra (models up to SPECTRA_MAX_PARAMS).
 _SPECTRA_ROLES = ("attn_q", "attn_k", "attn_v", "attn_o")
 _MLP_KINDS = ("mlp", "expert", "shared")
+# Roles whose units are multiplied by the probe (see _Extractor.probe_for).
+_PROBED = (*_SPECTRA_ROLES, *(f"{k}_{p}" for k in _MLP_KINDS for p in ("gate", "up", "down")))
 
 
 class _Extractor:
@@ -222,9 +224,11 @@ class _Extractor:
         self.forms: dict[str, np.ndarray] = {}
         self.spectra: dict[str, np.ndarray] = {}
         self.prefetcher: Prefetcher | None = None
-        # The anchor probe and the norm gains, known before the workers start.
+        # The anchor probe and the norm gains; jobs that start before probe_ready keep
+        # their arrays for reduce() to multiply.
         self.probe: np.ndarray | None = None
         self.gains: dict[tuple[str, int], np.ndarray] = {}
+        self.probe_ready = False
 
     # ---- which units, multiplied by what -----------------------------------------------
     def select(self, ct: CanonTensor) -> tuple[int, np.ndarray] | None:
@@ -295,11 +299,16 @@ class _Extractor:
         shape = list(ct.shape)
         if sel is not None:
             shape[sel[0]] = len(sel[1])
-        red = Reduction(tuple(shape), self.probe_for(ct, tuple(shape)),
+        # Jobs start while the main thread still works out the anchors: those read before
+        # the probe exists keep their array, and reduce() multiplies it later.
+        early = not self.probe_ready and ct.key.role in _PROBED and len(shape) == 2
+        red = Reduction(tuple(shape), None if early else self.probe_for(ct, tuple(shape)),
                         self.sampling.stat_blocks(tuple(shape)))
-        keep = len(shape) != 2 or (self.spectra_on and ct.key.role in _SPECTRA_ROLES)
+        keep = early or len(shape) != 2 or (self.spectra_on and ct.key.role in _SPECTRA_ROLES)
         arr = loader.load(ct, sel, red.feed, keep=keep)
-        return red.finish(ct, None if arr is None else np.asarray(arr, dtype=np.float32))
+        out = red.finish(ct, None if arr is None else np.asarray(arr, dtype=np.float32))
+        out.late = early
+        return out
 
     def advise(self, ct: CanonTensor) -> None:
         """Ask the kernel to read what a tensor's job will read (its rows, if sampled)."""
@@ -335,6 +344,9 @@ class _Extractor:
         if red is None:
             red = self._job(ct, self.loader)
             self.loader.clear()
+        if red.late and red.arr is not None:
+            red.probe_now(self.probe_for(ct, red.arr.shape),
+                          keep_arr=self.spectra_on and ct.key.role in _SPECTRA_ROLES)
         self._keep(ct, red)
         return red
 
@@ -443,6 +455,8 @@ def _extract(model: LoadedModel, anchors_form: int | None, sampling: Sampling
 
 def _extract_with(model: LoadedModel, ex: _Extractor, anchors_form: int | None
                   ) -> Fingerprint:
+    # the workers start on the first blocks while the anchors are worked out here
+    ex.open_pool().start()
     n_embed, k_form = _budget(model, ex)
     anchors_form = min(anchors_form or k_form, n_embed)
     vocab_h = token_hashes(model.vocab) if model.vocab is not None else None
@@ -472,11 +486,11 @@ def _extract_with(model: LoadedModel, ex: _Extractor, anchors_form: int | None
             anchor_embed = None
     ex.probe = e_form
     n_layers = 1 + max((c.key.layer for c in ex.canon), default=-1)
-    # The norm gains are the probes' other factor: read before the workers start.
+    # The norm gains are the probes' other factor.
     for layer in range(n_layers):
         for norm in ("attn_norm", "mlp_norm"):
             ex.gains[(norm, layer)] = ex.gain(norm, layer)
-    ex.open_pool().start()
+    ex.probe_ready = True
     # the head's anchor rows are read while the workers start on the blocks
     head = ex.rows_of("lm_head", anchor_ids[: len(e_form)]) if e_form is not None else None
     for layer in range(n_layers):

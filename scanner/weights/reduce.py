@@ -39,6 +39,21 @@ class Reduced:
     """Per unit: the norm of its residual-side weights."""
     arr: np.ndarray | None = None
     """The tensor itself, where it was kept."""
+    late: bool = False
+    """Read before the probe was known: arr is kept, resp is still to be computed."""
+
+    def probe_now(self, probe: Probe | None, keep_arr: bool) -> None:
+        """Anchor responses of a tensor read early (see `late`), from the kept array."""
+        if not self.late or self.arr is None:
+            return
+        if probe is not None:
+            red = Reduction(self.arr.shape, probe, stats=False)
+            red.feed(self.arr)
+            self.resp = None if red.resp is None else red.resp.T
+            self.norms = None if red.norms is None else np.sqrt(red.norms)
+        self.late = False
+        if not keep_arr:
+            self.arr = None
 
 
 def entry_of(ct: CanonTensor, read: tuple[int, ...], mean: float, std: float, digest: str
@@ -61,14 +76,14 @@ class Reduction:
     """Accumulates one tensor of `shape` (as read) fed in consecutive row chunks."""
 
     def __init__(self, shape: tuple[int, ...], probe: Probe | None,
-                 stat_blocks: list[tuple[int, int]] | None = None):
+                 stat_blocks: list[tuple[int, int]] | None = None, stats: bool = True):
         self.shape = shape
         self.blocks = stat_blocks
         """Row ranges the statistics come from (None: every row)."""
         cols = int(np.prod(shape[1:])) if len(shape) > 1 else 1
         self.n_stat = (int(np.prod(shape)) if stat_blocks is None
                        else sum(hi - lo for lo, hi in stat_blocks) * cols)
-        self.stats = StreamingStats(self.n_stat)
+        self.stats = StreamingStats(self.n_stat) if stats else None
         self.row = 0
         self.probe_t: np.ndarray | None = None
         self.resp: np.ndarray | None = None
@@ -87,7 +102,9 @@ class Reduction:
     def feed(self, chunk: np.ndarray) -> None:
         r0 = self.row
         r1 = self.row = r0 + (len(chunk) if chunk.ndim else 1)
-        if self.blocks is None:
+        if self.stats is None:
+            pass
+        elif self.blocks is None:
             self.stats.feed(chunk)
         else:
             for lo, hi in self.blocks:
@@ -105,6 +122,7 @@ class Reduction:
                 self.norms += np.einsum("ij,ij->j", chunk, chunk)
 
     def finish(self, ct: CanonTensor, arr: np.ndarray | None) -> Reduced:
+        assert self.stats is not None, "finish() is for a reduction with statistics"
         mean, std, digest, sketch = self.stats.finish()
         entry = entry_of(ct, self.shape, mean, std, digest)
         if self.n_stat != int(np.prod(self.shape)):
