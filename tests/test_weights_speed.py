@@ -114,11 +114,11 @@ def test_tensors_read_before_the_probe_get_the_same_responses(tmp_path: Path) ->
     ex.gains = {(n, 0): np.full(256, 1.5, np.float32) for n in ("attn_norm", "mlp_norm")}
     for role in ("attn_q", "attn_k", "attn_o", "mlp_up", "mlp_down"):
         ct = ex.by_key[RoleKey(role, 0)]
-        ex.probe_ready = False
+        ex.probe_ready.clear()
         early = ex._job(ct, ex.loader)
         assert early.late and early.resp is None and early.arr is not None
         early.probe_now(ex.probe_for(ct, early.arr.shape), keep_arr=False)
-        ex.probe_ready = True
+        ex.probe_ready.set()
         ontime = ex._job(ct, ex.loader)
         assert not early.late and early.arr is None and ontime.resp is not None
         np.testing.assert_allclose(early.resp, ontime.resp, rtol=1e-5, atol=1e-6)

@@ -12,6 +12,7 @@ folded, per-layer rescaling), per-head singular-value spectra, and the vocabular
 from __future__ import annotations
 
 import json
+import threading
 import zipfile
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -190,6 +191,8 @@ def _head_spectra(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 # Attention tensors kept whole for per-head spectra (models up to SPECTRA_MAX_PARAMS).
 _SPECTRA_ROLES = ("attn_q", "attn_k", "attn_v", "attn_o")
 _MLP_KINDS = ("mlp", "expert", "shared")
+# A tensor read before the probe exists is held until then only up to this size (float32).
+EARLY_MAX_BYTES = 32 * 1024 * 1024
 # Roles whose units are multiplied by the probe (see _Extractor.probe_for).
 _PROBED = (*_SPECTRA_ROLES, *(f"{k}_{p}" for k in _MLP_KINDS for p in ("gate", "up", "down")))
 
@@ -228,7 +231,7 @@ class _Extractor:
         # their arrays for reduce() to multiply.
         self.probe: np.ndarray | None = None
         self.gains: dict[tuple[str, int], np.ndarray] = {}
-        self.probe_ready = False
+        self.probe_ready = threading.Event()
 
     # ---- which units, multiplied by what -----------------------------------------------
     def select(self, ct: CanonTensor) -> tuple[int, np.ndarray] | None:
@@ -301,7 +304,10 @@ class _Extractor:
             shape[sel[0]] = len(sel[1])
         # Jobs start while the main thread still works out the anchors: those read before
         # the probe exists keep their array, and reduce() multiplies it later.
-        early = not self.probe_ready and ct.key.role in _PROBED and len(shape) == 2
+        early = not self.probe_ready.is_set() and ct.key.role in _PROBED and len(shape) == 2
+        if early and 4 * int(np.prod(shape)) > EARLY_MAX_BYTES:
+            self.probe_ready.wait()  # too large to hold until then: wait for the probe
+            early = False
         red = Reduction(tuple(shape), None if early else self.probe_for(ct, tuple(shape)),
                         self.sampling.stat_blocks(tuple(shape)))
         keep = early or len(shape) != 2 or (self.spectra_on and ct.key.role in _SPECTRA_ROLES)
@@ -450,6 +456,7 @@ def _extract(model: LoadedModel, anchors_form: int | None, sampling: Sampling
     try:
         return _extract_with(model, ex, anchors_form)
     finally:
+        ex.probe_ready.set()  # a worker waiting for the probe must not wait forever
         ex.stop_prefetch()
 
 
@@ -490,7 +497,7 @@ def _extract_with(model: LoadedModel, ex: _Extractor, anchors_form: int | None
     for layer in range(n_layers):
         for norm in ("attn_norm", "mlp_norm"):
             ex.gains[(norm, layer)] = ex.gain(norm, layer)
-    ex.probe_ready = True
+    ex.probe_ready.set()
     # the head's anchor rows are read while the workers start on the blocks
     head = ex.rows_of("lm_head", anchor_ids[: len(e_form)]) if e_form is not None else None
     for layer in range(n_layers):
