@@ -126,3 +126,35 @@ def test_tensors_read_before_the_probe_get_the_same_responses(tmp_path: Path) ->
         if role == "mlp_up":
             np.testing.assert_allclose(early.norms, ontime.norms, rtol=1e-6)
     model.close()
+
+
+def test_a_failure_while_workers_wait_for_the_probe_ends_the_extraction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from scanner.weights import fingerprint as fpmod
+    from scanner.weights.loader import load_model
+
+    cfg = synth.llama_config(3000, d=64, layers=2, heads=4, kv=2, ff=128)
+    _save_bf16(tmp_path / "m", synth.random_llama(9, cfg), cfg)
+    monkeypatch.setattr(fpmod, "EARLY_MAX_BYTES", 0)  # every early job waits for the probe
+
+    def broken(vocab: object) -> np.ndarray:
+        raise ValueError("no anchors today")
+
+    monkeypatch.setattr(fpmod, "token_hashes", broken)
+    model = load_model(str(tmp_path / "m"))
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fpmod.extract(model)
+        except ValueError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the workers waiting for the probe were never released"
+    assert outcome and "no anchors today" in str(outcome[0])
+    model.close()
