@@ -72,7 +72,7 @@ class ContentHash:
     """
 
     HASH_BLOCKS = 64
-    HASH_BLOCK = 4096
+    HASH_BLOCK = 1024
 
     def __init__(self, n: int):
         self.n, self.pos, self.total = n, 0, 0

@@ -41,7 +41,7 @@ class Sampling:
     """Hidden units per MLP block (attention is sampled by whole heads)."""
     embed_above: int = 1 << 23
     """Embeddings above this many elements give their statistics from a row sample."""
-    stat_every: int = 4
+    stat_every: int = 8
     """Statistics, sketch and content hash of a large tensor come from one block of
     `stat_block` rows (of what is read) in this many."""
     stat_block: int = 64
