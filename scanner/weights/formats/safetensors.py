@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import mmap
 import os
 import struct
 import sys
@@ -32,6 +34,9 @@ _DTYPES: dict[str, np.dtype] = {
 # Rows widened at a time by read_units: 2 MB of float32 stay in a core's L2 cache while
 # the statistics read it.
 CHUNK_ELEMENTS = 1 << 19
+# Bytes of tensors read between two drops of the mapped pages (see _release): bounds the
+# file-backed part of the resident memory.
+RELEASE_BYTES = 512 * 1024 * 1024
 # More runs of consecutive rows than this are gathered with one fancy index per chunk.
 SCATTERED_RUNS = 64
 
@@ -139,6 +144,10 @@ class SafetensorsReader(TensorReader):
         self._metas: list[TensorMeta] = []
         self._pool = _BufferPool()
         self._local = threading.local()
+        self._maps: dict[Path, mmap.mmap] = {}
+        self._maps_lock = threading.Lock()
+        self._since_release = 0
+        self._touched: set[Path] = set()
         for path in files:
             _, entries = _parse_header(path)
             for name, (dtype, shape, offset, _n) in entries.items():
@@ -189,7 +198,7 @@ class SafetensorsReader(TensorReader):
             if on_rows is not None:
                 on_rows(empty)
             return empty if keep else None
-        raw = np.memmap(path, dtype=_DTYPES[dtype], mode="r", offset=offset, shape=shape)
+        raw = self._mapped(path, _DTYPES[dtype], offset, shape)
         if keep:
             buf = self._pool.take(count) if count >= 1 << 20 else None
             out = (buf if buf is not None else np.empty(count, np.uint32)).view(
@@ -244,7 +253,49 @@ class SafetensorsReader(TensorReader):
                 if on_rows is not None:
                     on_rows(dst)
         del raw
+        row_bytes = shape[1] * _DTYPES[dtype].itemsize
+        # pages mapped: the rows read (and the kernel's fault-around), or with columns every
+        # row of the tensor
+        self._release(path, (n_units * row_bytes + (1 << 16)) if axis == 0
+                      else rows * row_bytes)
         return out if keep else None
+
+    def _mapped(self, path: Path, dtype: np.dtype, offset: int, shape: tuple[int, ...]
+                ) -> np.ndarray:
+        """A read-only view of a tensor's bytes in one mapping per file, kept for the reader's
+        life: no map/unmap per read."""
+        with self._maps_lock:
+            mm = self._maps.get(path)
+            if mm is None:
+                with open(path, "rb") as fh:
+                    mm = self._maps[path] = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        count = int(np.prod(shape, dtype=np.int64))
+        return np.frombuffer(mm, dtype=dtype, count=count, offset=offset).reshape(shape)
+
+    def _release(self, path: Path, nbytes: int) -> None:
+        """Every RELEASE_BYTES mapped, drop the pages of the files read since the last time
+        from this process (they stay in the page cache): a mapping kept for the reader's
+        life would otherwise count every page it ever touched as resident memory. Whole
+        files, rarely: dropping pages tensor by tensor cost as much as unmapping did."""
+        dontneed = getattr(mmap, "MADV_DONTNEED", None)
+        with self._maps_lock:
+            self._since_release += nbytes
+            self._touched.add(path)
+            if dontneed is None or self._since_release < RELEASE_BYTES:
+                return
+            files, self._touched, self._since_release = self._touched, set(), 0
+            for touched in files:
+                mm = self._maps.get(touched)
+                if mm is not None:
+                    with contextlib.suppress(OSError, ValueError):
+                        mm.madvise(dontneed)
+
+    def close(self) -> None:
+        with self._maps_lock:
+            maps, self._maps = list(self._maps.values()), {}
+        for mm in maps:
+            with contextlib.suppress(BufferError):  # an array still views it: unmapped
+                mm.close()                           # when that array goes
 
     def _scratch(self, count: int) -> np.ndarray:
         """A float32 chunk buffer of this thread, reused: fresh pages cost a fault each."""
