@@ -36,7 +36,7 @@ _DTYPES: dict[str, np.dtype] = {
 CHUNK_ELEMENTS = 1 << 19
 # Bytes of tensors read between two drops of the mapped pages (see _release): bounds the
 # file-backed part of the resident memory.
-RELEASE_BYTES = 512 * 1024 * 1024
+RELEASE_BYTES = 256 * 1024 * 1024
 # More runs of consecutive rows than this are gathered with one fancy index per chunk.
 SCATTERED_RUNS = 64
 
