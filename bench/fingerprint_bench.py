@@ -161,17 +161,17 @@ def _sample_memory(pid: int, peaks: dict[str, int], stop: threading.Event) -> No
 # The child reports its own VmHWM: ru_maxrss from wait4 also counts the parent's pages the
 # child held between fork and exec, which would charge the benchmark's memory to provscan.
 _CHILD = """
-import cProfile, pstats, sys
-from pathlib import Path
+import sys
 from scanner.cli import main
 argv = ["fingerprint", sys.argv[1], "-o", sys.argv[2]]
 if sys.argv[3] == "profile":
+    import cProfile, pstats  # only here: not part of the command being measured
     prof = cProfile.Profile()
     rc = prof.runcall(main, argv)
     pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(12)
 else:
     rc = main(argv)
-status = Path("/proc/self/status").read_text().splitlines()
+status = open("/proc/self/status").read().splitlines()
 print("PEAK", [l.split()[1] for l in status if l.startswith("VmHWM")][0])
 sys.exit(rc)
 """
