@@ -274,7 +274,7 @@ def fingerprint(
     all_units: Annotated[bool, typer.Option("--all-units", help=ALL_UNITS_HELP)] = False,
 ) -> None:
     """A compact fingerprint of a checkpoint, to compare against without its weights."""
-    from .weights.compare import fingerprint_of
+    from .weights.fingerprint import fingerprint_of
     from .weights.units import ALL_UNITS, DEFAULT
 
     fp = fingerprint_of(model, offline=offline, sampling=ALL_UNITS if all_units else DEFAULT)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .calibrate import Signal
-from .fingerprint import Fingerprint, extract, is_fingerprint_file
-from .loader import load_model
+from .fingerprint import Fingerprint, fingerprint_of
 from .signals import all_signals
 from .units import DEFAULT, Sampling
 from .verdict import decide
@@ -37,18 +35,6 @@ class Comparison:
         return {"schema_version": SCHEMA_VERSION, "a": self.a, "b": self.b,
                 "verdict": self.verdict, "relation": self.relation,
                 "signals": [s.to_dict() for s in self.signals], "reasons": list(self.reasons)}
-
-
-def fingerprint_of(target: str, offline: bool = False, sampling: Sampling = DEFAULT,
-                   anchors_form: int | None = None) -> Fingerprint:
-    """A fingerprint file as saved, or a fresh one from a model folder, file or target."""
-    if is_fingerprint_file(target):
-        return Fingerprint.load(Path(target))
-    model = load_model(target, offline=offline)
-    try:
-        return extract(model, anchors_form, sampling)
-    finally:
-        model.close()
 
 
 def compare_fingerprints(a: Fingerprint, b: Fingerprint) -> Comparison:

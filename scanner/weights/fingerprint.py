@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .formats.interface import WeightFormatError
-from .loader import LoadedModel
+from .loader import LoadedModel, load_model
 from .prefetch import Prefetcher
 from .reduce import Probe, Reduced, Reduction, unit_norm
 from .roles import CanonLoader, CanonTensor, Heads, RoleKey, map_roles, norm_offset
@@ -600,3 +600,15 @@ def _mlp_forms(ex: _Extractor, layer: int, kind: str, expert: int) -> None:
         # up row norm so this form is unchanged too.
         scale = up_norm if up_norm is not None else 1
         ex.forms[f"dg@{layer}{suffix}"] = (left * scale) @ gate.resp.T
+
+
+def fingerprint_of(target: str, offline: bool = False, sampling: Sampling = DEFAULT,
+                   anchors_form: int | None = None) -> Fingerprint:
+    """A fingerprint file as saved, or a fresh one from a model folder, file or target."""
+    if is_fingerprint_file(target):
+        return Fingerprint.load(Path(target))
+    model = load_model(target, offline=offline)
+    try:
+        return extract(model, anchors_form, sampling)
+    finally:
+        model.close()
