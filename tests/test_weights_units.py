@@ -157,3 +157,19 @@ def test_sampled_statistics_are_the_same_however_the_rows_arrive() -> None:
     assert a.entry["stat_values"] == rows.size == 128 * 2000
     assert abs(a.entry["std"] - std) < 1e-6 and abs(b.entry["mean"] - mean) < 1e-6
     assert Sampling().stat_blocks((100, 100)) is None  # small: every row
+
+
+def test_gguf_rows_are_dequantized_alone_and_equal_the_whole_tensor(tmp_path: Path) -> None:
+    import gguf
+
+    from scanner.weights.formats.gguf import GGUFTensorReader
+
+    cfg = _cfg()
+    write_gguf(tmp_path / "q.gguf", synth.random_llama(13, cfg), TOK, heads=8, kv=2,
+               quant=gguf.GGMLQuantizationType.Q8_0)
+    reader = GGUFTensorReader(tmp_path / "q.gguf")
+    idx = np.array([0, 1, 2, 3, 40, 41, 200, 255])
+    seen: list[np.ndarray] = []
+    got = reader.read_units("blk.0.ffn_up.weight", 0, idx, seen.append)
+    np.testing.assert_array_equal(got, reader.read("blk.0.ffn_up.weight")[idx])
+    np.testing.assert_array_equal(np.concatenate(seen), got)

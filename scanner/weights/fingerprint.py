@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .formats.interface import WeightFormatError
+from .formats.interface import WeightFormatError, runs_of
 from .loader import LoadedModel, load_model
 from .prefetch import Prefetcher
 from .reduce import Probe, Reduced, Reduction, unit_norm
@@ -320,14 +320,10 @@ class _Extractor:
         """Ask the kernel to read what a tensor's job will read (its rows, if sampled)."""
         assert self.model.reader is not None
         sel = self.select(ct)
-        plain = not (ct.transposed or ct.split or ct.unrope or ct.expert_index is not None)
-        if sel is None or sel[0] != 0 or not plain:
+        if sel is None or sel[0] != 0 or not ct.plain:
             self.model.reader.prefetch(ct.source)
             return
-        idx = sel[1]
-        breaks = np.flatnonzero(np.diff(idx) != 1) + 1
-        runs = [(int(r[0]), int(r[-1]) + 1) for r in np.split(idx, breaks) if r.size]
-        self.model.reader.prefetch(ct.source, runs)
+        self.model.reader.prefetch(ct.source, runs_of(sel[1]))
 
     def open_pool(self) -> Prefetcher:
         """The worker threads (see prefetch.py); the planned tensors wait for start()."""

@@ -55,6 +55,12 @@ class CanonTensor:
     unrope: int = 0
     """Heads whose rows llama.cpp interleaved for rotary embedding (0: none)."""
 
+    @property
+    def plain(self) -> bool:
+        """Stored as it is used: its rows and columns can be read from the file directly."""
+        return not (self.transposed or self.split or self.unrope
+                    or self.expert_index is not None)
+
 
 @dataclass(frozen=True)
 class Heads:
@@ -164,8 +170,7 @@ class CanonLoader:
         """The canonical tensor; with `units` (axis, ascending indices) only those rows or
         columns, read alone where the tensor is stored as it is used. `on_rows` sees the
         result's rows in order (see TensorReader.read_units); keep=False returns None."""
-        plain = not (ct.transposed or ct.split or ct.unrope or ct.expert_index is not None)
-        if plain and len(ct.shape) == 2:
+        if ct.plain and len(ct.shape) == 2:
             axis, idx = units if units is not None else (0, None)
             return self._reader.read_units(ct.source, axis, idx, on_rows, keep)
         arr = self._canonical(ct)

@@ -39,30 +39,6 @@ def _signs(rows: int, n: int) -> np.ndarray:
     return (1.0 - 2.0 * (z >> np.uint64(63)).astype(np.float32)).astype(np.float32)
 
 
-def count_sketch(x: np.ndarray, k: int | None = None, mean: float | None = None
-                 ) -> np.ndarray:
-    """Centred count sketch of a tensor (length min(k, size)); `mean` saves a pass."""
-    flat = np.asarray(x, dtype=np.float32).reshape(-1)
-    n = flat.size
-    k = k or sketch_size(n)
-    if mean is None:
-        mean = float(flat.mean()) if n else 0.0
-    if n <= k:
-        return (flat - mean).astype(np.float32)
-    rows = -(-n // k)
-    signs = _signs(rows, n)
-    full = n // k
-    out = signs[:full] @ flat[: full * k].reshape(full, k)
-    rest = n - full * k
-    if rest:
-        out[:rest] += signs[full] * flat[full * k:]
-    # centring after the fact: the sketch of the constant vector is the same signed sum.
-    ones = np.full(k, signs[:full].sum(), dtype=np.float64)
-    if rest:
-        ones[:rest] += signs[full]
-    return (out - mean * ones).astype(np.float32)
-
-
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
     if na == 0.0 or nb == 0.0:

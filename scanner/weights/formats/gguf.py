@@ -8,7 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from .interface import MAX_TENSORS, TensorMeta, TensorReader, WeightFormatError, check_shape
+from .interface import (
+    MAX_TENSORS,
+    RowSink,
+    TensorMeta,
+    TensorReader,
+    WeightFormatError,
+    check_shape,
+    runs_of,
+)
 
 _MAX_KV = 100_000
 _FLOAT_TYPES = {"F32", "F16", "F64", "BF16"}
@@ -74,11 +82,8 @@ class GGUFTensorReader(TensorReader):
                                     f"({t.tensor_type.name}): {exc}") from exc
         return arr.reshape(shape)
 
-    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
-        t = self._by_name[name]
-        shape = tuple(int(d) for d in reversed(t.shape.tolist()))
-        if len(shape) != 2:
-            return self.read(name)[start:stop]
+    def _rows(self, t: Any, start: int, stop: int, cols: int) -> np.ndarray:
+        """Rows [start, stop) of a 2-D tensor, dequantized alone (blocks run along rows)."""
         qt = self._gguf.GGMLQuantizationType
         rows = t.data[start:stop]
         if t.tensor_type in (qt.F32, qt.F16, qt.F64):
@@ -88,7 +93,24 @@ class GGUFTensorReader(TensorReader):
 
             return bf16_to_f32(np.asarray(rows).view(np.uint16))
         return np.asarray(self._gguf.quants.dequantize(rows, t.tensor_type),
-                          dtype=np.float32).reshape(-1, shape[1])
+                          dtype=np.float32).reshape(-1, cols)
+
+    def read_units(self, name: str, axis: int, idx: np.ndarray | None,
+                   on_rows: RowSink | None = None, keep: bool = True) -> np.ndarray | None:
+        """Rows of a 2-D tensor are dequantized run by run, not the whole tensor."""
+        t = self._by_name[name]
+        shape = tuple(int(d) for d in reversed(t.shape.tolist()))
+        if axis != 0 or idx is None or len(shape) != 2:
+            return super().read_units(name, axis, idx, on_rows, keep)
+        try:
+            parts = [self._rows(t, lo, hi, shape[1]) for lo, hi in runs_of(idx)]
+        except (NotImplementedError, ValueError) as exc:
+            raise WeightFormatError(f"{self._path.name}: cannot dequantize {name} "
+                                    f"({t.tensor_type.name}): {exc}") from exc
+        arr = (np.concatenate(parts) if parts else np.zeros((0, shape[1]), np.float32))
+        if on_rows is not None:
+            on_rows(arr)
+        return arr if keep else None
 
     def metadata(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

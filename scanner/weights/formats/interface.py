@@ -55,10 +55,6 @@ class TensorReader(ABC):
     def read(self, name: str) -> np.ndarray:
         """One tensor as float32 in numpy order; memory is that tensor's only."""
 
-    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
-        """Rows [start, stop) of a tensor as float32; readers that can, read only those."""
-        return self.read(name)[start:stop]
-
     def read_units(self, name: str, axis: int, idx: np.ndarray | None,
                    on_rows: RowSink | None = None, keep: bool = True) -> np.ndarray | None:
         """Rows (axis 0) or columns (axis 1) `idx` (ascending; None: all) of a 2-D tensor
@@ -82,6 +78,15 @@ class TensorReader(ABC):
 
     def close(self) -> None:
         return None
+
+
+def runs_of(idx: np.ndarray) -> list[tuple[int, int]]:
+    """Ascending indices as [lo, hi) runs of consecutive values."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+    return [(int(r[0]), int(r[-1]) + 1) for r in np.split(idx, breaks)]
 
 
 def check_shape(shape: tuple[int, ...], name: str, path: str) -> tuple[int, ...]:

@@ -21,6 +21,7 @@ from .interface import (
     WeightFormatError,
     check_count,
     check_shape,
+    runs_of,
 )
 
 _DTYPES: dict[str, np.dtype] = {
@@ -164,12 +165,13 @@ class SafetensorsReader(TensorReader):
         count = int(np.prod(shape, dtype=np.int64))
         if count == 0:
             return np.zeros(shape, np.float32)
-        raw = np.memmap(path, dtype=_DTYPES[dtype], mode="r", offset=offset, shape=(count,))
+        raw = self._mapped(path, _DTYPES[dtype], offset, (count,))
         if dtype == "BF16":
             arr = bf16_to_f32(raw, self._pool.take(count) if count >= 1 << 20 else None)
         else:
-            arr = np.asarray(raw, dtype=np.float32)
+            arr = np.array(raw, dtype=np.float32)  # a copy: the mapping's pages get dropped
         del raw
+        self._release(path, count * _DTYPES[dtype].itemsize)
         return arr.reshape(shape)
 
     def read_units(self, name: str, axis: int, idx: np.ndarray | None,
@@ -187,8 +189,7 @@ class SafetensorsReader(TensorReader):
             idx = np.asarray(idx, dtype=np.int64)
             if idx.size and (idx[0] < 0 or idx[-1] >= shape[axis] or np.any(np.diff(idx) <= 0)):
                 raise ValueError(f"{name}: unit indices out of range or not ascending")
-            runs = [(int(r[0]), int(r[-1]) + 1)
-                    for r in np.split(idx, np.flatnonzero(np.diff(idx) != 1) + 1) if r.size]
+            runs = runs_of(idx)
             n_units = int(idx.size)
         out_shape = (n_units, cols) if axis == 0 else (rows, n_units)
         count = out_shape[0] * out_shape[1]
@@ -324,19 +325,3 @@ class SafetensorsReader(TensorReader):
                 os.close(fd)
         except OSError:
             pass  # a hint only
-
-    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
-        path, dtype, shape, offset = self._where[name]
-        if len(shape) < 1:
-            return self.read(name)
-        start, stop = max(0, start), min(shape[0], stop)
-        row = int(np.prod(shape[1:], dtype=np.int64))
-        item = _DTYPES[dtype].itemsize
-        count = (stop - start) * row
-        if count <= 0:
-            return np.zeros((0, *shape[1:]), np.float32)
-        raw = np.memmap(path, dtype=_DTYPES[dtype], mode="r", offset=offset + start * row * item,
-                        shape=(count,))
-        arr = bf16_to_f32(raw) if dtype == "BF16" else np.asarray(raw, dtype=np.float32)
-        del raw
-        return arr.reshape(stop - start, *shape[1:])
