@@ -402,6 +402,10 @@ def demo(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every ProvscanError becomes one line on stderr and exit code 2."""
+    # The weight work runs its own threads (weights/prefetch.py) and keeps BLAS to one
+    # thread; OpenBLAS's idle threads would spin on the cores they need (0.1 s of CPU in a
+    # fingerprint). Read when numpy loads, so set before any command imports it.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         # standalone mode: typer/click print usage errors themselves and exit with 2.
         app(args=argv, prog_name="provscan")
