@@ -29,7 +29,7 @@ from .roles import CanonLoader, CanonTensor, Heads, RoleKey, map_roles, norm_off
 from .tokens import token_hashes
 from .units import DEFAULT, HeadPlan, Sampling, head_plan
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 ANCHORS_EMBED = 2048
 ANCHORS_FORM = 256
 _MAX_FP_BYTES = 512 * 1024 * 1024

@@ -186,12 +186,11 @@ def load_from_files(name: str, files: list[str], local: Callable[[str], Path]) -
         meta = model.reader.metadata()
         tokens = meta.get("tokenizer.ggml.tokens")
         if model.vocab is None and isinstance(tokens, list):
-            from .tokens import decode_byte_level, normalise
+            from .tokens import decode_vocab
 
             # llama.cpp's "gpt2" tokenizer model is byte-level BPE: decode as tokenizer.json
-            byte_level = meta.get("tokenizer.ggml.model") == "gpt2"
-            model.vocab = [normalise(decode_byte_level(str(t)) if byte_level else str(t))
-                           for t in tokens]
+            model.vocab = decode_vocab([str(t) for t in tokens],
+                                       meta.get("tokenizer.ggml.model") == "gpt2")
         if not model.config:
             model.config = gguf_config(meta)
     return model

@@ -26,16 +26,21 @@ def sketch_size(n: int) -> int:
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
+def mix64(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser of each uint64 (wrapping arithmetic, as splitmix wants)."""
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
 @lru_cache(maxsize=256)
 def _signs(rows: int, n: int) -> np.ndarray:
     """+-1 for each sketch row: the top bit of splitmix64 over (seed, n, row). Public and
     stateless (and numpy.random, 18 ms to import, stays out of a fingerprint run)."""
-    with np.errstate(over="ignore"):  # uint64 arithmetic wraps around, as splitmix wants
+    with np.errstate(over="ignore"):
         start = np.uint64((PUBLIC_SEED << 32) ^ n)
-        z = (np.arange(rows, dtype=np.uint64) + start) * _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z ^= z >> np.uint64(31)
+        z = mix64((np.arange(rows, dtype=np.uint64) + start) * _GOLDEN)
     return (1.0 - 2.0 * (z >> np.uint64(63)).astype(np.float32)).astype(np.float32)
 
 
