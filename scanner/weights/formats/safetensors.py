@@ -285,11 +285,12 @@ class SafetensorsReader(TensorReader):
             if dontneed is None or self._since_release < RELEASE_BYTES:
                 return
             files, self._touched, self._since_release = self._touched, set(), 0
-            for touched in files:
-                mm = self._maps.get(touched)
-                if mm is not None:
-                    with contextlib.suppress(OSError, ValueError):
-                        mm.madvise(dontneed)
+            maps = [mm for f in files if (mm := self._maps.get(f)) is not None]
+        # outside the lock: dropping 256 MB of page tables takes milliseconds, in which the
+        # other worker must be able to look up its mapping
+        for mm in maps:
+            with contextlib.suppress(OSError, ValueError):
+                mm.madvise(dontneed)
 
     def close(self) -> None:
         with self._maps_lock:
