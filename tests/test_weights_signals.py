@@ -230,3 +230,39 @@ def test_procrustes_with_fewer_anchors_than_dimensions_fits_on_their_span() -> N
     # the same least-squares fit as any full orthogonal solution, and an isometry on the span
     assert np.linalg.norm(few @ r - yf) <= np.linalg.norm(few @ (u @ vt) - yf) + 1e-9
     np.testing.assert_allclose(np.linalg.norm(few @ r, axis=1), np.linalg.norm(few, axis=1))
+
+
+def _orthogonal(d: int, seed: int) -> np.ndarray:
+    q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))
+    return q * np.sign(np.diag(r))
+
+
+def _embedding_fp(rows: np.ndarray):
+    from scanner.weights.fingerprint import Fingerprint
+
+    return Fingerprint("e", {}, {}, {}, None, np.arange(len(rows), dtype=np.int64),
+                       rows.astype(np.float32), {}, {})
+
+
+def test_aligned_embed_holds_when_anchor_tokens_are_fewer_than_dimensions() -> None:
+    """A large model: 400 shared tokens in 768 dimensions. A rotation fitted in every
+    dimension would be free on the held-out tokens; the fit in the leading principal
+    directions still tells a rotated, fine-tuned copy from an unrelated model."""
+    from scanner.weights.signals import aligned_embed
+
+    m, d = 400, 768
+    scale = np.arange(1, d + 1) ** -0.6  # embeddings are anisotropic
+
+    def embedding(seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        return (rng.standard_normal((m, d)) * scale) @ _orthogonal(d, seed + 100)
+
+    x = embedding(1)
+    noise = np.random.default_rng(2).standard_normal((m, d))
+    copy = x @ _orthogonal(d, 3) + 0.3 * noise * np.linalg.norm(x) / np.sqrt(m * d)
+    derived = aligned_embed(_embedding_fp(x), _embedding_fp(copy))
+    assert derived is not None and derived.details["fitted_dims"] < d
+    assert derived.score > 0.9 and derived.p_value < 1e-6, derived
+    for seed in (4, 5):
+        other = aligned_embed(_embedding_fp(x), _embedding_fp(embedding(seed)))
+        assert other is not None and other.p_value > 0.05 and abs(other.score) < 0.1, other

@@ -280,36 +280,58 @@ def aligned_embed(a: Fingerprint, b: Fingerprint) -> Signal | None:
     x, y = rows
     if x.shape[1] != y.shape[1] or x.shape[0] < 2 * MIN_ANCHORS:
         return None
-    x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
-    y = y / (np.linalg.norm(y, axis=1, keepdims=True) + 1e-12)
+    x, y = _unit_rows(x), _unit_rows(y)
+    # The rotation is fitted on half the tokens and scored on the other half. A large
+    # model has fewer anchor tokens than dimensions: a rotation fitted in all of them would
+    # be free on the rest and score next to nothing even for identical models, so it is
+    # fitted between each side's leading principal directions, with four rows a dimension.
+    rank = min(x.shape[1], len(x) // 8)
+    xf, yf = (x, y) if rank == x.shape[1] else (
+        _unit_rows(_principal(x, rank)), _unit_rows(_principal(y, rank)))
     half = np.arange(len(x)) % 2 == 0
 
     def held_out(yy: np.ndarray) -> float:
         total = 0.0
         for tr in (half, ~half):
-            fa, fb = procrustes_factors(x[tr], yy[tr])
-            total += float(np.mean(np.sum(((x[~tr] @ fa) @ fb) * yy[~tr], axis=1)))
+            fa, fb = procrustes_factors(xf[tr], yy[tr])
+            total += float(np.mean(np.sum(((xf[~tr] @ fa) @ fb) * yy[~tr], axis=1)))
         return total / 2
 
-    score = held_out(y)
+    score = held_out(yf)
     rng = np.random.default_rng(_PERM_SEED)
-    null = [held_out(y[rng.permutation(len(y))]) for _ in range(N_PERMUTATIONS // 4)]
+    null = [held_out(yf[rng.permutation(len(yf))]) for _ in range(N_PERMUTATIONS // 4)]
     r_all = procrustes(x, y)
     # The closest permutation (linear assignment on |R|, signs kept): when it explains the
     # rows as well as the rotation does, the residual stream was permuted, not rotated.
     perm = assignment_of(r_all)
     signs = np.sign(r_all[np.arange(len(perm)), perm])
-    p_mat = np.zeros_like(r_all)
-    p_mat[np.arange(len(perm)), perm] = signs
+    x_perm = np.zeros_like(x)  # x times that signed permutation matrix
+    x_perm[:, perm] = x * signs
     fit_rot = float(np.mean(np.sum((x @ r_all) * y, axis=1)))
-    fit_perm = float(np.mean(np.sum((x @ p_mat) * y, axis=1)))
+    fit_perm = float(np.mean(np.sum(x_perm * y, axis=1)))
     return make_signal("aligned_embed", score, float(np.mean(null)), float(np.std(null, ddof=1)),
                        ("permutation", "rotation", "fine-tuning", "vocabulary change"),
-                       {"shared_tokens": int(len(x)),
+                       {"shared_tokens": int(len(x)), "fitted_dims": rank,
                         "permutation_likeness": round(permutation_likeness(r_all), 4),
                         "identity_likeness": round(float(np.mean(np.diag(r_all))), 4),
                         "fit_rotation": round(fit_rot, 4), "fit_permutation": round(fit_perm, 4),
                         "linear_cka": round(_linear_cka(x, y), 4)})
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+
+
+def _principal(x: np.ndarray, rank: int) -> np.ndarray:
+    """x's coordinates along its `rank` leading principal directions (from the smaller
+    Gram matrix: rows x rows when there are fewer rows than dimensions)."""
+    m, d = x.shape
+    if m < d:
+        vals, vecs = np.linalg.eigh(x @ x.T)
+        top = np.argsort(vals)[::-1][:rank]
+        return vecs[:, top] * np.sqrt(np.maximum(vals[top], 0.0))
+    vals, vecs = np.linalg.eigh(x.T @ x)
+    return x @ vecs[:, np.argsort(vals)[::-1][:rank]]
 
 
 def _linear_cka(x: np.ndarray, y: np.ndarray) -> float:
