@@ -56,8 +56,8 @@ def _outside_alphabet() -> re.Pattern[str]:
 
 
 def decode_vocab(tokens: list[str], byte_level: bool) -> list[str]:
-    """normalise(decode_byte_level(t)) of every token (or normalise(t)), in a few passes
-    over the whole vocabulary instead of a few calls per token (150k tokens: 0.2 s -> 0.04 s).
+    """normalise(decode_byte_level(t)) of every token (or normalise(t)): the checks and the
+    translation in passes over the whole vocabulary, one utf-8 decode per token.
 
     Byte-level characters stand for one byte each, so token i keeps its offsets in the
     translated text; tokens with characters outside that alphabet are kept as they are.
