@@ -266,3 +266,18 @@ def test_aligned_embed_holds_when_anchor_tokens_are_fewer_than_dimensions() -> N
     for seed in (4, 5):
         other = aligned_embed(_embedding_fp(x), _embedding_fp(embedding(seed)))
         assert other is not None and other.p_value > 0.05 and abs(other.score) < 0.1, other
+
+
+@pytest.mark.parametrize("rows, dims", [(60, 90), (90, 60)])
+def test_linear_cka_is_the_same_from_either_gram_matrix(rows: int, dims: int) -> None:
+    from scanner.weights.signals import _linear_cka
+
+    rng = np.random.default_rng(rows)
+    x = rng.standard_normal((rows, dims))
+    y = x @ _orthogonal(dims, 1) + rng.standard_normal((rows, dims))
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    features = np.linalg.norm(xc.T @ yc) ** 2 / (np.linalg.norm(xc.T @ xc)
+                                                 * np.linalg.norm(yc.T @ yc))
+    assert _linear_cka(x, y) == pytest.approx(features, rel=1e-9)
+    assert 0.3 < _linear_cka(x, y) < 0.95  # related, not identical
+    assert _linear_cka(x, x @ _orthogonal(dims, 2)) == pytest.approx(1.0)

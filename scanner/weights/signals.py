@@ -338,8 +338,12 @@ def _linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     """Linear CKA of two row-matched representations (invariant to rotations of either)."""
     x = x - x.mean(0)
     y = y - y.mean(0)
-    cross = np.linalg.norm(x.T @ y) ** 2
-    denom = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+    if len(x) < x.shape[1]:  # the same from the (smaller) rows x rows Gram matrices
+        kx, ky = x @ x.T, y @ y.T
+        cross, denom = float(np.sum(kx * ky)), np.linalg.norm(kx) * np.linalg.norm(ky)
+    else:
+        cross = np.linalg.norm(x.T @ y) ** 2
+        denom = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
     return float(cross / denom) if denom > 0 else 0.0
 
 
