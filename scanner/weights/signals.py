@@ -340,10 +340,11 @@ def _linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     y = y - y.mean(0)
     if len(x) < x.shape[1]:  # the same from the (smaller) rows x rows Gram matrices
         kx, ky = x @ x.T, y @ y.T
-        cross, denom = float(np.sum(kx * ky)), np.linalg.norm(kx) * np.linalg.norm(ky)
+        cross = float(np.sum(kx * ky))
+        denom = float(np.linalg.norm(kx) * np.linalg.norm(ky))
     else:
-        cross = np.linalg.norm(x.T @ y) ** 2
-        denom = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+        cross = float(np.linalg.norm(x.T @ y) ** 2)
+        denom = float(np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y))
     return float(cross / denom) if denom > 0 else 0.0
 
 
