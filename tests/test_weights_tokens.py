@@ -13,6 +13,7 @@ from scanner.weights.tokens import (
     decode_vocab,
     normalise,
     token_hashes,
+    vocab_from_tokenizer_json,
 )
 
 
@@ -61,3 +62,80 @@ def test_token_hashes_depend_on_the_string_alone() -> None:
     distinct = sorted(set(tokens)) + [f"tok{i}" for i in range(200_000)]
     assert len(set(token_hashes(distinct).tolist())) == len(set(distinct))
     assert len({int(x) for x in token_hashes(["ab", "ba", "", "a", "aa", "a\x00"])}) == 6
+
+
+def _trained_tokenizer() -> dict:
+    """A real byte-level BPE tokenizer (the tokenizers library), as Hugging Face writes it."""
+    import json
+    import sysconfig
+    from pathlib import Path
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    lib = Path(sysconfig.get_paths()["stdlib"])
+    text = [p.read_text(errors="replace") for p in sorted(lib.glob("email/*.py"))]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(["<|end|>"])
+    tok.train_from_iterator(text, trainers.BpeTrainer(vocab_size=3000, show_progress=False))
+    return json.loads(tok.to_str())
+
+
+def _expected(doc: dict) -> list[str]:
+    pairs = {i: t for t, i in doc["model"]["vocab"].items()}
+    pairs.update({a["id"]: a["content"] for a in doc["added_tokens"]})
+    tokens = [pairs.get(i, "") for i in range(max(pairs) + 1)]
+    return [normalise(decode_byte_level(t)) for t in tokens]
+
+
+def test_tokenizer_files_give_the_same_vocabulary_however_they_are_laid_out() -> None:
+    import json
+
+    doc = _trained_tokenizer()
+    assert doc["model"]["merges"] and list(doc)[-1] == "model"
+    expected = _expected(doc)
+    assert len(expected) > 2000 and " the" in expected
+    # as written (the merges close the file: they are skipped), compact, merges first,
+    # a token spelled "merges", and ids not in order
+    compact = json.dumps(doc, separators=(",", ":")).encode()
+    merges_first = dict(doc, model={"merges": doc["model"]["merges"],
+                                    **{k: v for k, v in doc["model"].items() if k != "merges"}})
+    with_token = json.loads(json.dumps(doc))
+    with_token["model"]["vocab"] = dict(with_token["model"]["vocab"], merges=len(expected))
+    shuffled = json.loads(json.dumps(doc))
+    shuffled["model"]["vocab"] = dict(reversed(list(doc["model"]["vocab"].items())))
+    for text in (json.dumps(doc, indent=2, ensure_ascii=False).encode(), compact,
+                 json.dumps(merges_first).encode(), json.dumps(shuffled).encode()):
+        assert vocab_from_tokenizer_json(text) == expected
+    assert vocab_from_tokenizer_json(json.dumps(with_token).encode()) == expected + ["merges"]
+
+
+@pytest.mark.parametrize("vocab", [{"a": [1]}, {"a": -1}, {"a": 1.5}, {"a": 10**9}, [],
+                                   "text"])
+def test_impossible_vocabularies_are_refused_with_a_value_error(vocab: object) -> None:
+    import json
+
+    with pytest.raises(ValueError):
+        vocab_from_tokenizer_json(json.dumps({"model": {"vocab": vocab, "merges": []}}).encode())
+
+
+def test_merges_that_close_the_file_are_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import types
+
+    from scanner.weights import tokens as tokens_module
+
+    doc = _trained_tokenizer()
+    text = json.dumps(doc, indent=2).encode()
+    parsed: list[int] = []
+
+    def loads(data: bytes) -> object:
+        parsed.append(len(data))
+        return json.loads(data)
+
+    monkeypatch.setattr(tokens_module, "json", types.SimpleNamespace(loads=loads,
+                                                                     dumps=json.dumps))
+    assert vocab_from_tokenizer_json(text) == _expected(doc)
+    merges = len(json.dumps(doc["model"]["merges"], indent=2))
+    assert parsed and max(parsed) < len(text) - merges + 16

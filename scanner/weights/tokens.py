@@ -6,8 +6,10 @@ SentencePiece writes "▁". Both are mapped back to the text they stand for.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -93,27 +95,78 @@ def _is_byte_level(tok: dict[str, Any]) -> bool:
 
 def vocab_from_tokenizer_json(data: bytes) -> list[str]:
     """Token strings in id order from a tokenizer.json (BPE, WordPiece or Unigram)."""
+    paused = gc.isenabled()
+    gc.disable()  # a vocabulary is ~10^5 acyclic objects: collections would only re-walk them
     try:
-        tok = json.loads(data)
+        tok = _parse(data)
         model = tok.get("model") or {}
         vocab = model.get("vocab")
-    except (ValueError, AttributeError, RecursionError) as exc:
+        tokens: list[str] = []
+        if isinstance(vocab, dict):
+            ids = list(vocab.values())
+            if all(type(i) is int for i in ids) and ids == list(range(len(ids))):
+                tokens = list(vocab)  # the usual layout: written in id order
+            else:
+                tokens = _placed((_token_id(i), str(t)) for t, i in vocab.items())
+        elif isinstance(vocab, list):
+            tokens = [str(item[0] if isinstance(item, list) and item else item)
+                      for item in vocab]
+        added = [(_token_id(a["id"]), str(a.get("content", "")))
+                 for a in tok.get("added_tokens") or [] if isinstance(a, dict) and "id" in a]
+        if added:
+            tokens = _placed(added, tokens)
+        if not tokens or len(tokens) > MAX_VOCAB:
+            raise ValueError("tokenizer.json has no vocabulary or an impossible one")
+        return decode_vocab(tokens, _is_byte_level(tok))
+    except (AttributeError, TypeError, RecursionError) as exc:
         raise ValueError("tokenizer.json is not a tokenizer file") from exc
-    pairs: dict[int, str] = {}
-    if isinstance(vocab, dict):
-        pairs = {int(i): str(t) for t, i in vocab.items()}
-    elif isinstance(vocab, list):
-        for i, item in enumerate(vocab):
-            pairs[i] = str(item[0] if isinstance(item, list) else item)
-    for added in tok.get("added_tokens") or []:
-        if isinstance(added, dict) and "id" in added:
-            pairs[int(added["id"])] = str(added.get("content", ""))
-    if not pairs or len(pairs) > MAX_VOCAB or max(pairs) > MAX_VOCAB:
-        raise ValueError("tokenizer.json has no vocabulary or an impossible one")
-    tokens = [""] * (max(pairs) + 1)
-    for i, t in pairs.items():
-        tokens[i] = t
-    return decode_vocab(tokens, _is_byte_level(tok))
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _token_id(i: object) -> int:
+    if type(i) is not int or not 0 <= i <= MAX_VOCAB:
+        raise ValueError(f"tokenizer.json has an impossible token id {str(i)[:40]!r}")
+    return i
+
+
+def _placed(pairs: Iterable[tuple[int, str]], tokens: list[str] | None = None) -> list[str]:
+    """tokens with each (id, string) put at its id (the list grows as needed)."""
+    out = list(tokens or [])
+    for i, t in pairs:
+        if i >= len(out):
+            out.extend([""] * (i + 1 - len(out)))
+        out[i] = t
+    return out
+
+
+# Hugging Face writes the BPE merges last: `"merges": [ ... ]` closes the model and the file.
+_MERGES_END = re.compile(rb"\]\s*}\s*}\s*\Z")
+_MERGES_KEY = re.compile(rb'"merges"\s*:\s*\[')
+
+
+def _parse(data: bytes) -> dict[str, Any]:
+    """json.loads, without building the merges (half of a large tokenizer.json, unused here)
+    when they close the file as Hugging Face writes them; otherwise the whole text."""
+    end = _MERGES_END.search(data, max(0, len(data) - 64))
+    start = data.rfind(b'"merges"')
+    key = _MERGES_KEY.match(data, start) if end and start > 0 else None
+    if key and end and data[start - 1:start] != b"\\" and key.end() <= end.start():
+        try:
+            tok = json.loads(data[:key.end()] + data[end.start():])
+            model = tok.get("model") if isinstance(tok, dict) else None
+            if isinstance(model, dict) and model.get("merges") == [] and "vocab" in model:
+                return tok
+        except ValueError:
+            pass
+    try:
+        tok = json.loads(data)
+    except ValueError as exc:
+        raise ValueError("tokenizer.json is not valid JSON") from exc
+    if not isinstance(tok, dict):
+        raise ValueError("tokenizer.json is not a JSON object")
+    return tok
 
 
 def normalise(token: str) -> str:
