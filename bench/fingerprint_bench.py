@@ -94,6 +94,37 @@ def write_checkpoint(folder: Path, size_bytes: int, seed: int = 0) -> int:
     return total
 
 
+def large_vocabulary(model: Path, folder: Path, n: int = 128_000) -> Path | None:
+    """The same checkpoint with an n-token tokenizer.json (Llama 3 size, merges included):
+    parsing a large vocabulary is part of every fingerprint of such a model. Hard links to
+    the shards; None where the folders are on different file systems."""
+    import re
+
+    from bench.lineage.corpus import corpus
+    from scanner.weights.tokens import _byte_decoder
+
+    folder.mkdir()
+    try:
+        for f in model.iterdir():
+            if f.name != "tokenizer.json":
+                os.link(f, folder / f.name)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    to_char = {b: c for c, b in _byte_decoder().items()}
+    words = sorted(set(re.findall(r" ?\w+| ?[^\w\s]+", corpus("code") + corpus("prose"))))
+    words += [f" w{i}" for i in range(max(0, n - len(words)))]
+    tokens = ["".join(to_char[b] for b in w.encode()) for w in words[:n]]
+    doc = {"version": "1.0", "added_tokens": [
+        {"id": n + i, "content": f"<|reserved_{i}|>", "special": True} for i in range(256)],
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False},
+        "decoder": {"type": "ByteLevel"},
+        "model": {"type": "BPE", "vocab": {t: i for i, t in enumerate(tokens)},
+                  "merges": [[t[:len(t) // 2], t[len(t) // 2:]] for t in tokens if len(t) > 1]}}
+    (folder / "tokenizer.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
+    return folder
+
+
 def _bf16(x: np.ndarray) -> np.ndarray:
     return (x.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
 
@@ -282,6 +313,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"{fp['anon_peak'] / 2**20:.0f} MiB, file-backed mapped pages "
                 f"{fp['file_peak'] / 2**20:.0f} MiB); fingerprint file {fp_size / 1e6:.2f} MB "
                 f"= {100 * fp_size / total:.3f}% of the checkpoint")
+        if "warm" in figures:
+            large = large_vocabulary(model, work / "model-128k")
+            if large is None:
+                log("warm, 128k-token tokenizer: skipped (the checkpoint is on another file "
+                    "system than --dir)")
+            else:
+                seconds = [run_fingerprint(large, work / "fp-128k.npz")["seconds"]
+                           for _ in range(RUNS)]
+                size = (large / "tokenizer.json").stat().st_size
+                own = json.loads((model / "config.json").read_text())["vocab_size"]
+                log(f"warm, the same weights with a 128k-token tokenizer.json ({size / 1e6:.1f} "
+                    f"MB, Llama 3 size; the bench's own has {own} tokens): fingerprint runs "
+                    f"{', '.join(f'{t:.2f}s' for t in seconds)} = "
+                    f"{100 * figures['warm'][0] / min(seconds):.0f}% of the limit")
         if args.profile:
             fp = run_fingerprint(model, work / "fp-profile.npz", profile=True)
             log("profile of a warm run (cProfile adds overhead):")
