@@ -300,7 +300,8 @@ def aligned_embed(a: Fingerprint, b: Fingerprint) -> Signal | None:
     score = held_out(yf)
     rng = np.random.default_rng(_PERM_SEED)
     null = [held_out(yf[rng.permutation(len(yf))]) for _ in range(N_PERMUTATIONS // 4)]
-    r_all = procrustes(x, y)
+    # float32 is ample for where the rotation puts each dimension, and twice as fast
+    r_all = procrustes(x.astype(np.float32), y.astype(np.float32)).astype(np.float64)
     # The closest permutation (linear assignment on |R|, signs kept): when it explains the
     # rows as well as the rotation does, the residual stream was permuted, not rotated.
     perm = assignment_of(r_all)
@@ -325,13 +326,16 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 def _principal(x: np.ndarray, rank: int) -> np.ndarray:
     """x's coordinates along its `rank` leading principal directions (from the smaller
     Gram matrix: rows x rows when there are fewer rows than dimensions)."""
+    from scipy.linalg import eigh
+
     m, d = x.shape
+    gram = x @ x.T if m < d else x.T @ x
+    n = len(gram)
+    vals, vecs = eigh(gram, subset_by_index=[n - rank, n - 1])  # the leading ones alone
+    vals, vecs = vals[::-1], vecs[:, ::-1]
     if m < d:
-        vals, vecs = np.linalg.eigh(x @ x.T)
-        top = np.argsort(vals)[::-1][:rank]
-        return vecs[:, top] * np.sqrt(np.maximum(vals[top], 0.0))
-    vals, vecs = np.linalg.eigh(x.T @ x)
-    return x @ vecs[:, np.argsort(vals)[::-1][:rank]]
+        return vecs * np.sqrt(np.maximum(vals, 0.0))
+    return x @ vecs
 
 
 def _linear_cka(x: np.ndarray, y: np.ndarray) -> float:
