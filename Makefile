@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python bench/lineage/evaluate.py /tmp/provscan-suite --sample-every 8 --anchors 32 \
 		--out bench/results/lineage_sampled.txt
 	$(BIN)/python bench/fingerprint_bench.py --out bench/results/fingerprint.txt
+	$(BIN)/python bench/gguf_bench.py --out bench/results/gguf_open.txt
 	$(BIN)/python bench/licenses_bench.py --out bench/results/licenses.txt
 
 lint: install

@@ -186,7 +186,7 @@ def test_truncated_gguf_and_corrupt_onnx_give_one_clear_error(tmp_path: Path) ->
     w.close()
     data = (tmp_path / "t.gguf").read_bytes()
     (tmp_path / "t.gguf").write_bytes(data[: len(data) - 5000])
-    with pytest.raises(WeightFormatError, match="malformed GGUF"):
+    with pytest.raises(WeightFormatError, match="runs past the end"):
         open_weight_file(tmp_path / "t.gguf")
     (tmp_path / "bad.onnx").write_bytes(b"garbage" * 10)
     with pytest.raises(WeightFormatError, match="not a readable ONNX"):
