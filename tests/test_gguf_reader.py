@@ -132,3 +132,20 @@ def test_hostile_headers_give_one_clear_error(tmp_path: Path, data: bytes, messa
     with pytest.raises(WeightFormatError, match=message) as err:
         GGUFTensorReader(tmp_path / "h.gguf")
     assert "\n" not in str(err.value)
+
+
+def test_dropping_mapped_pages_changes_no_value(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner.weights.formats import mapped
+
+    _write(tmp_path / "m.gguf")
+    r = GGUFTensorReader(tmp_path / "m.gguf")
+    names = [m.name for m in r.tensors()]
+    kept = {n: r.read(n) for n in names}
+    monkeypatch.setattr(mapped, "RELEASE_BYTES", 1)  # drop the pages after every read
+    for n in names:
+        np.testing.assert_array_equal(r.read(n), kept[n])
+        if kept[n].ndim == 2:
+            np.testing.assert_array_equal(r.read_units(n, 1, np.arange(8)), kept[n][:, :8])
+    r.close()  # and a read after close() maps the file again
+    np.testing.assert_array_equal(r.read(names[0]), kept[names[0]])

@@ -162,12 +162,12 @@ def test_a_failure_while_workers_wait_for_the_probe_ends_the_extraction(
 
 def test_dropping_mapped_pages_between_reads_changes_no_value(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from scanner.weights.formats import safetensors as st
+    from scanner.weights.formats import mapped
 
     cfg = synth.llama_config(3000, d=256, layers=2, heads=4, kv=2, ff=4096)
     _save_bf16(tmp_path / "m", synth.random_llama(12, cfg), cfg)
     kept = fingerprint_of(str(tmp_path / "m"))
-    monkeypatch.setattr(st, "RELEASE_BYTES", 1)  # drop the pages after every tensor
+    monkeypatch.setattr(mapped, "RELEASE_BYTES", 1)  # drop the pages after every tensor
     dropped = fingerprint_of(str(tmp_path / "m"))
     assert kept.tensors == dropped.tensors
     for k in kept.forms:

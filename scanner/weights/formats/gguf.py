@@ -10,7 +10,6 @@ count, length, dimension and offset is checked against the file before it is use
 
 from __future__ import annotations
 
-import contextlib
 import mmap
 import struct
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from .interface import (
     check_shape,
     runs_of,
 )
+from .mapped import MappedFiles
 
 _MAX_KV = 100_000
 _MAX_TENSOR_DIMS = 4  # GGML_MAX_DIMS
@@ -143,26 +143,25 @@ class GGUFTensorReader(TensorReader):
 
         self._gguf = gguf
         self._path = path
+        self._files = MappedFiles()
         try:
-            with open(path, "rb") as fh:
-                self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as exc:  # ValueError: an empty file
+            self._meta, self._tensors = self._parse(self._files.get(path))
+        except (OSError, ValueError) as exc:  # ValueError: an empty file cannot be mapped
+            self._files.close()
             raise WeightFormatError(f"{path.name}: cannot map the file ({exc})") from exc
-        try:
-            self._meta, self._tensors = self._parse()
         except BaseException:
-            self._mm.close()
+            self._files.close()
             raise
         self._by_name = {t.name: t for t in self._tensors}
         self._metas = [TensorMeta(t.name, t.qtype.name, t.shape, path.name,
                                   quantized=t.qtype.name not in _FLOAT_TYPES)
                        for t in self._tensors]
 
-    def _parse(self) -> tuple[dict[str, Any], list[_Tensor]]:
+    def _parse(self, mm: mmap.mmap) -> tuple[dict[str, Any], list[_Tensor]]:
         name = self._path.name
-        cur = _Cursor(self._mm, name)
+        cur = _Cursor(mm, name)
         cur._need(24, "the header")
-        if self._mm[:4] != b"GGUF":
+        if mm[:4] != b"GGUF":
             raise WeightFormatError(f"{name}: not a GGUF file (bad magic or truncated)")
         cur.pos = 4
         version, n_tensors, n_kv = cur.scalar("I"), cur.scalar("Q"), cur.scalar("Q")
@@ -212,7 +211,7 @@ class GGUFTensorReader(TensorReader):
                 raise WeightFormatError(f"{name}: tensor {tname!r}: {ne0} values a row do "
                                         f"not fill {qtype.name} blocks of {block}")
             nbytes = int(np.prod(dims, dtype=np.int64)) // block * type_size
-            if start + offset + nbytes > len(self._mm):
+            if start + offset + nbytes > len(mm):
                 raise WeightFormatError(f"{name}: tensor {tname!r} data runs past the end "
                                         "of the file")
             tensors.append(_Tensor(tname, qtype, dims, start + offset, nbytes))
@@ -223,13 +222,13 @@ class GGUFTensorReader(TensorReader):
 
     def _data(self, t: _Tensor) -> np.ndarray:
         """The stored numbers (numpy order), or for blocked types each row's bytes."""
-        shape = t.shape
+        shape, mm = t.shape, self._files.get(self._path)
         plain = _PLAIN.get(t.qtype.name)
         if plain is not None:
-            return np.frombuffer(self._mm, dtype=plain, count=int(np.prod(shape)),
+            return np.frombuffer(mm, dtype=plain, count=int(np.prod(shape)),
                                  offset=t.offset).reshape(shape)
         rows = shape[:-1] if shape else ()
-        return np.frombuffer(self._mm, dtype=np.uint8, count=t.nbytes,
+        return np.frombuffer(mm, dtype=np.uint8, count=t.nbytes,
                              offset=t.offset).reshape(*rows, -1)
 
     def _widen(self, t: _Tensor, data: np.ndarray) -> np.ndarray:
@@ -249,7 +248,9 @@ class GGUFTensorReader(TensorReader):
 
     def read(self, name: str) -> np.ndarray:
         t = self._by_name[name]
-        return self._widen(t, self._data(t)).reshape(t.shape)
+        out = self._widen(t, self._data(t)).reshape(t.shape)
+        self._files.read_done(self._path, t.nbytes)
+        return out
 
     def read_units(self, name: str, axis: int, idx: np.ndarray | None,
                    on_rows: RowSink | None = None, keep: bool = True) -> np.ndarray | None:
@@ -265,6 +266,7 @@ class GGUFTensorReader(TensorReader):
             parts = [self._widen(t, data[lo:hi]).reshape(hi - lo, shape[1])
                      for lo, hi in runs_of(idx)]
             arr = np.concatenate(parts) if parts else np.zeros((0, shape[1]), np.float32)
+            self._files.read_done(self._path, t.nbytes // max(1, shape[0]) * len(idx))
             if on_rows is not None:
                 on_rows(arr)
             return arr if keep else None
@@ -287,6 +289,7 @@ class GGUFTensorReader(TensorReader):
                     on_rows(chunk)
                 if keep:
                     out.append(chunk)
+        self._files.read_done(self._path, t.nbytes)  # a window of every row: every page
         if not keep:
             return None
         return np.concatenate(out) if out else np.zeros((shape[0], 0), np.float32)
@@ -295,5 +298,4 @@ class GGUFTensorReader(TensorReader):
         return dict(self._meta)
 
     def close(self) -> None:
-        with contextlib.suppress(BufferError):  # an array still views it: unmapped later
-            self._mm.close()
+        self._files.close()

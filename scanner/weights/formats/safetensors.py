@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import mmap
 import os
 import struct
 import sys
@@ -23,6 +21,7 @@ from .interface import (
     check_shape,
     runs_of,
 )
+from .mapped import MappedFiles
 
 _DTYPES: dict[str, np.dtype] = {
     "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
@@ -35,9 +34,6 @@ _DTYPES: dict[str, np.dtype] = {
 # Rows widened at a time by read_units: 2 MB of float32 stay in a core's L2 cache while
 # the statistics read it.
 CHUNK_ELEMENTS = 1 << 19
-# Bytes of tensors read between two drops of the mapped pages (see _release): bounds the
-# file-backed part of the resident memory.
-RELEASE_BYTES = 256 * 1024 * 1024
 # More runs of consecutive rows than this are gathered with one fancy index per chunk.
 SCATTERED_RUNS = 64
 
@@ -145,10 +141,7 @@ class SafetensorsReader(TensorReader):
         self._metas: list[TensorMeta] = []
         self._pool = _BufferPool()
         self._local = threading.local()
-        self._maps: dict[Path, mmap.mmap] = {}
-        self._maps_lock = threading.Lock()
-        self._since_release = 0
-        self._touched: set[Path] = set()
+        self._files = MappedFiles()
         for path in files:
             _, entries = _parse_header(path)
             for name, (dtype, shape, offset, _n) in entries.items():
@@ -171,7 +164,7 @@ class SafetensorsReader(TensorReader):
         else:
             arr = np.array(raw, dtype=np.float32)  # a copy: the mapping's pages get dropped
         del raw
-        self._release(path, count * _DTYPES[dtype].itemsize)
+        self._files.read_done(path, count * _DTYPES[dtype].itemsize)
         return arr.reshape(shape)
 
     def read_units(self, name: str, axis: int, idx: np.ndarray | None,
@@ -257,7 +250,7 @@ class SafetensorsReader(TensorReader):
         row_bytes = shape[1] * _DTYPES[dtype].itemsize
         # pages mapped: the rows read (and the kernel's fault-around), or with columns every
         # row of the tensor
-        self._release(path, (n_units * row_bytes + (1 << 16)) if axis == 0
+        self._files.read_done(path, (n_units * row_bytes + (1 << 16)) if axis == 0
                       else rows * row_bytes)
         return out if keep else None
 
@@ -265,39 +258,12 @@ class SafetensorsReader(TensorReader):
                 ) -> np.ndarray:
         """A read-only view of a tensor's bytes in one mapping per file, kept for the reader's
         life: no map/unmap per read."""
-        with self._maps_lock:
-            mm = self._maps.get(path)
-            if mm is None:
-                with open(path, "rb") as fh:
-                    mm = self._maps[path] = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         count = int(np.prod(shape, dtype=np.int64))
-        return np.frombuffer(mm, dtype=dtype, count=count, offset=offset).reshape(shape)
-
-    def _release(self, path: Path, nbytes: int) -> None:
-        """Every RELEASE_BYTES mapped, drop the pages of the files read since the last time
-        from this process (they stay in the page cache): a mapping kept for the reader's
-        life would otherwise count every page it ever touched as resident memory. Whole
-        files, rarely: dropping pages tensor by tensor cost as much as unmapping did."""
-        dontneed = getattr(mmap, "MADV_DONTNEED", None)
-        with self._maps_lock:
-            self._since_release += nbytes
-            self._touched.add(path)
-            if dontneed is None or self._since_release < RELEASE_BYTES:
-                return
-            files, self._touched, self._since_release = self._touched, set(), 0
-            maps = [mm for f in files if (mm := self._maps.get(f)) is not None]
-        # outside the lock: dropping 256 MB of page tables takes milliseconds, in which the
-        # other worker must be able to look up its mapping
-        for mm in maps:
-            with contextlib.suppress(OSError, ValueError):
-                mm.madvise(dontneed)
+        return np.frombuffer(self._files.get(path), dtype=dtype, count=count,
+                             offset=offset).reshape(shape)
 
     def close(self) -> None:
-        with self._maps_lock:
-            maps, self._maps = list(self._maps.values()), {}
-        for mm in maps:
-            with contextlib.suppress(BufferError):  # an array still views it: unmapped
-                mm.close()                           # when that array goes
+        self._files.close()
 
     def _scratch(self, count: int) -> np.ndarray:
         """A float32 chunk buffer of this thread, reused: fresh pages cost a fault each."""
