@@ -7,6 +7,7 @@ import os
 import struct
 import sys
 import threading
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,59 @@ _DTYPES: dict[str, np.dtype] = {
 CHUNK_ELEMENTS = 1 << 19
 # More runs of consecutive rows than this are gathered with one fancy index per chunk.
 SCATTERED_RUNS = 64
+
+
+# 8-bit floats (OCP FP8): exponent bits, mantissa bits, "fn" (finite: no infinities).
+_FP8 = {"F8_E4M3": (4, 3, True), "F8_E5M2": (5, 2, False)}
+# Names of the scale that goes with an FP8 weight, multiplied in: DeepSeek V3 / Qwen3-FP8
+# store "<weight>_scale_inv" per 128 x 128 block, compressed-tensors "<weight>_scale" per
+# tensor or per output row.
+_FP8_SCALES = ("_scale_inv", "_scale")
+
+
+@lru_cache(maxsize=4)
+def fp8_table(dtype: str) -> np.ndarray:
+    """The float32 value of each of the 256 bytes of an 8-bit float type."""
+    exp_bits, man_bits, finite = _FP8[dtype]
+    b = np.arange(256)
+    e, m = (b >> man_bits) & ((1 << exp_bits) - 1), b & ((1 << man_bits) - 1)
+    bias, frac = (1 << (exp_bits - 1)) - 1, m / (1 << man_bits)
+    value = np.where(e == 0, 2.0 ** (1 - bias) * frac, 2.0 ** (e - bias) * (1 + frac))
+    top = (1 << exp_bits) - 1
+    if finite:  # E4M3 "fn": S.1111.111 is NaN, there is no infinity
+        value = np.where((e == top) & (m == (1 << man_bits) - 1), np.nan, value)
+    else:  # E5M2 is IEEE-like
+        value = np.where(e == top, np.where(m == 0, np.inf, np.nan), value)
+    return np.where(b >> 7, -value, value).astype(np.float32)
+
+
+def _scale_blocks(shape: tuple[int, ...], scale: tuple[int, ...]) -> tuple[int, int] | None:
+    """Rows and columns each scale value covers: whole tensor, per row, or per block."""
+    if len(shape) != 2:
+        return (1, 1) if int(np.prod(scale)) == 1 and len(shape) < 2 else None
+    rows, cols = shape
+    if int(np.prod(scale)) == 1:
+        return rows, cols
+    if tuple(scale) in ((rows,), (rows, 1)):
+        return 1, cols
+    if len(scale) != 2:
+        return None
+    br, bc = _block(rows, scale[0]), _block(cols, scale[1])
+    return None if br is None or bc is None else (br, bc)
+
+
+def _block(n: int, blocks: int) -> int | None:
+    """The block length that cuts n into `blocks` blocks (the last may be short). Several
+    fit when the last is short: quantizers use powers of two (128 for DeepSeek V3 and
+    Qwen3-FP8), so the largest power of two that fits, else the shortest length."""
+    if blocks <= 0 or n <= 0:
+        return None
+    shortest = -(-n // blocks)
+    longest = n if blocks == 1 else (n - 1) // (blocks - 1)
+    if shortest > longest:
+        return None
+    power = 1 << (longest.bit_length() - 1)
+    return power if power >= shortest else shortest
 
 
 def bf16_to_f32(raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -146,9 +200,19 @@ class SafetensorsReader(TensorReader):
             _, entries = _parse_header(path)
             for name, (dtype, shape, offset, _n) in entries.items():
                 self._where[name] = (path, dtype, shape, offset)
-                self._metas.append(TensorMeta(name, dtype, shape, path.name,
-                                              quantized=dtype in ("I8", "U8")))
-        check_count(len(self._metas), str(files[0].parent))
+        check_count(len(self._where), str(files[0].parent))
+        # FP8 weights are read with their scale multiplied in; the scales are not listed
+        self._scales: dict[str, tuple[str, tuple[int, int] | None]] = {}
+        for name, (_path, dtype, shape, _offset) in self._where.items():
+            scale = next((name + s for s in _FP8_SCALES if name + s in self._where), None)
+            if dtype in _FP8 and scale is not None:
+                self._scales[name] = (scale, _scale_blocks(shape, self._where[scale][2]))
+        paired = {scale for scale, _ in self._scales.values()}
+        self._metas = [TensorMeta(name, dtype, shape, path.name,
+                                  quantized=dtype in ("I8", "U8") or dtype in _FP8)
+                       for name, (path, dtype, shape, _o) in self._where.items()
+                       if name not in paired]
+        self._scale_cache: dict[str, np.ndarray] = {}
 
     def tensors(self) -> list[TensorMeta]:
         return list(self._metas)
@@ -161,11 +225,37 @@ class SafetensorsReader(TensorReader):
         raw = self._mapped(path, _DTYPES[dtype], offset, (count,))
         if dtype == "BF16":
             arr = bf16_to_f32(raw, self._pool.take(count) if count >= 1 << 20 else None)
+        elif dtype in _FP8:
+            arr = fp8_table(dtype)[raw]
         else:
             arr = np.array(raw, dtype=np.float32)  # a copy: the mapping's pages get dropped
         del raw
         self._files.read_done(path, count * _DTYPES[dtype].itemsize)
-        return arr.reshape(shape)
+        arr = arr.reshape(shape)
+        if name in self._scales:
+            self._rescale(name, arr, None, None)
+        return arr
+
+    def _rescale(self, name: str, dst: np.ndarray, rows: np.ndarray | None,
+                 cols: np.ndarray | None) -> None:
+        """Multiply an FP8 tensor's values (rows x cols of it; None: all) by its scale."""
+        scale_name, blocks = self._scales[name]
+        shape = self._where[name][2]
+        if blocks is None:
+            raise WeightFormatError(f"{name}: FP8 scale {scale_name} of shape "
+                                    f"{list(self._where[scale_name][2])} does not fit the "
+                                    f"tensor's {list(shape)}")
+        scale = self._scale_cache.get(name)
+        if scale is None:
+            raw = self.read(scale_name)
+            scale = self._scale_cache[name] = raw.reshape(
+                (-(-shape[0] // blocks[0]), -1) if len(shape) == 2 else (1, 1))
+        if dst.ndim != 2:
+            dst *= scale.reshape(())
+            return
+        br, bc = blocks
+        per_row = scale[(np.arange(dst.shape[0]) if rows is None else rows) // br]
+        dst *= per_row[:, (np.arange(dst.shape[1]) if cols is None else cols) // bc]
 
     def read_units(self, name: str, axis: int, idx: np.ndarray | None,
                    on_rows: RowSink | None = None, keep: bool = True) -> np.ndarray | None:
@@ -201,10 +291,14 @@ class SafetensorsReader(TensorReader):
             out = self._scratch(min(step, out_shape[0]) * out_shape[1]).reshape(
                 min(step, out_shape[0]), out_shape[1])
         widen = dtype == "BF16"
+        table = fp8_table(dtype) if dtype in _FP8 else None
+        scaled = name in self._scales
 
         def put(dst: np.ndarray, src: np.ndarray) -> None:
             if widen:
                 np.left_shift(src, 16, dtype=np.uint32, out=dst.view(np.uint32))
+            elif table is not None:
+                np.take(table, src, out=dst, mode="clip")  # a byte always indexes the table
             else:
                 dst[...] = src
 
@@ -214,6 +308,8 @@ class SafetensorsReader(TensorReader):
                 b = min(len(idx), a + step)
                 dst = out[a:b] if keep else out[:b - a]
                 put(dst, raw[idx[a:b]])
+                if scaled:
+                    self._rescale(name, dst, idx[a:b], None)
                 if on_rows is not None:
                     on_rows(dst)
         elif axis == 0:
@@ -223,6 +319,8 @@ class SafetensorsReader(TensorReader):
                     b = min(hi, a + step)
                     dst = out[pos:pos + b - a] if keep else out[:b - a]
                     put(dst, raw[a:b])
+                    if scaled:
+                        self._rescale(name, dst, np.arange(a, b), None)
                     if on_rows is not None:
                         on_rows(dst)
                     pos += b - a
@@ -244,6 +342,8 @@ class SafetensorsReader(TensorReader):
                     for lo, hi in runs:
                         put(dst[:, pos:pos + hi - lo], raw[a:b, lo:hi])
                         pos += hi - lo
+                if scaled:
+                    self._rescale(name, dst, np.arange(a, b), idx)
                 if on_rows is not None:
                     on_rows(dst)
         del raw
