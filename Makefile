@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo test bench lint system-deps clean
+.PHONY: install demo test bench bench-packed lint system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,18 @@ bench: install
 	$(BIN)/python bench/fingerprint_bench.py --out bench/results/fingerprint.txt
 	$(BIN)/python bench/gguf_bench.py --out bench/results/gguf_open.txt
 	$(BIN)/python bench/licenses_bench.py --out bench/results/licenses.txt
+	$(MAKE) bench-packed
+
+# GPTQ / AWQ reading checked against AutoAWQ's and auto-gptq's own code (sources only: the
+# packages themselves do not install without CUDA).
+REF = /tmp/provscan-quant-ref
+bench-packed: install
+	rm -rf $(REF) && mkdir -p $(REF)
+	$(BIN)/pip download --quiet --no-deps -d $(REF) autoawq==0.2.9 auto-gptq==0.7.1
+	tar xzf $(REF)/autoawq-0.2.9.tar.gz -C $(REF)
+	$(BIN)/python -m zipfile -e $(REF)/auto_gptq-0.7.1-*.whl $(REF)/gptq
+	$(BIN)/python bench/packed_reference_check.py --awq $(REF)/autoawq-0.2.9 --gptq $(REF)/gptq \
+		> bench/results/packed_reference.txt
 
 lint: install
 	$(BIN)/ruff check scanner tests bench

@@ -150,19 +150,6 @@ def load_from_files(name: str, files: list[str], local: Callable[[str], Path]) -
     model.pickles = [f for f in files if f.lower().endswith(PICKLE_SUFFIXES)
                      and not f.endswith(".index.json")]
     fmt, chosen = _choose_weights(files, local)
-    if chosen:
-        paths = [local(f) for f in chosen]
-        if fmt == "safetensors":
-            from .formats.safetensors import SafetensorsReader
-
-            model.reader = SafetensorsReader(paths)
-        else:
-            model.reader = open_weight_file(paths[0])
-        model.weight_files = chosen
-        model.total_bytes = sum(p.stat().st_size for p in paths)
-        if fmt == "onnx":
-            model.total_bytes += sum(local(f).stat().st_size for f in files
-                                     if f.endswith((".onnx_data", ".onnx.data")))
     prefix = (chosen[0].rsplit("/", 1)[0] + "/") if chosen and "/" in chosen[0] else ""
     for cfg in (prefix + "config.json", "config.json"):
         if cfg in files:
@@ -172,6 +159,20 @@ def load_from_files(name: str, files: list[str], local: Callable[[str], Path]) -
             except (ValueError, OSError, WeightFormatError) as exc:
                 model.problems.append(f"{cfg}: unreadable config ({exc})")
             break
+    if chosen:
+        paths = [local(f) for f in chosen]
+        if fmt == "safetensors":
+            from .formats.safetensors import SafetensorsReader
+
+            quant = model.config.get("quantization_config")
+            model.reader = SafetensorsReader(paths, quant if isinstance(quant, dict) else None)
+        else:
+            model.reader = open_weight_file(paths[0])
+        model.weight_files = chosen
+        model.total_bytes = sum(p.stat().st_size for p in paths)
+        if fmt == "onnx":
+            model.total_bytes += sum(local(f).stat().st_size for f in files
+                                     if f.endswith((".onnx_data", ".onnx.data")))
     for tj in (prefix + "tokenizer.json", "tokenizer.json"):
         if tj in files:
             try:

@@ -23,6 +23,7 @@ from .interface import (
     runs_of,
 )
 from .mapped import MappedFiles
+from .packed import PARTS, Layout, dequantize, layout_of
 
 _DTYPES: dict[str, np.dtype] = {
     "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
@@ -190,7 +191,8 @@ def _regular_runs(runs: list[tuple[int, int]]) -> tuple[int, int] | None:
 class SafetensorsReader(TensorReader):
     fmt = "safetensors"
 
-    def __init__(self, files: list[Path]):
+    def __init__(self, files: list[Path], quant_config: dict | None = None):
+        """quant_config: the model's quantization_config (config.json), if it has one."""
         self._where: dict[str, tuple[Path, str, tuple[int, ...], int]] = {}
         self._metas: list[TensorMeta] = []
         self._pool = _BufferPool()
@@ -207,17 +209,40 @@ class SafetensorsReader(TensorReader):
             scale = next((name + s for s in _FP8_SCALES if name + s in self._where), None)
             if dtype in _FP8 and scale is not None:
                 self._scales[name] = (scale, _scale_blocks(shape, self._where[scale][2]))
-        paired = {scale for scale, _ in self._scales.values()}
-        self._metas = [TensorMeta(name, dtype, shape, path.name,
-                                  quantized=dtype in ("I8", "U8") or dtype in _FP8)
-                       for name, (path, dtype, shape, _o) in self._where.items()
-                       if name not in paired]
+        # GPTQ / AWQ Linears: <prefix>.weight stands for its packed parts (packed.py)
+        self._packed: dict[str, tuple[dict[str, str], Layout]] = {}
+        for name in self._where:
+            prefix = name.removesuffix(".qweight")
+            if prefix == name or prefix + ".weight" in self._where:
+                continue
+            parts = {p: f"{prefix}.{p}" for p in PARTS if f"{prefix}.{p}" in self._where}
+            lay = layout_of({p: self._where[n][2] for p, n in parts.items()},
+                            {p: self._where[n][1] for p, n in parts.items()}, quant_config)
+            if lay is not None:
+                self._packed[prefix + ".weight"] = (parts, lay)
+        hidden = {scale for scale, _ in self._scales.values()} | {
+            n for parts, _ in self._packed.values() for n in parts.values()}
+        self._metas = []
+        for name, (path, dtype, shape, _o) in self._where.items():
+            packed = self._packed.get(name.removesuffix(".qweight") + ".weight")
+            if packed is not None and name.endswith(".qweight"):
+                lay = packed[1]
+                self._metas.append(TensorMeta(name.removesuffix(".qweight") + ".weight",
+                                              lay.dtype, (lay.out, lay.inp), path.name,
+                                              quantized=True))
+            elif name not in hidden:
+                self._metas.append(TensorMeta(name, dtype, shape, path.name,
+                                              quantized=dtype in ("I8", "U8") or dtype in _FP8))
         self._scale_cache: dict[str, np.ndarray] = {}
 
     def tensors(self) -> list[TensorMeta]:
         return list(self._metas)
 
     def read(self, name: str) -> np.ndarray:
+        if name in self._packed:
+            out = self._read_packed(name, 0, None, None, True)
+            assert out is not None
+            return out
         path, dtype, shape, offset = self._where[name]
         count = int(np.prod(shape, dtype=np.int64))
         if count == 0:
@@ -235,6 +260,40 @@ class SafetensorsReader(TensorReader):
         if name in self._scales:
             self._rescale(name, arr, None, None)
         return arr
+
+    def _read_packed(self, name: str, axis: int, idx: np.ndarray | None,
+                     on_rows: RowSink | None, keep: bool) -> np.ndarray | None:
+        """Units of a GPTQ / AWQ Linear, dequantized from the words that hold them, a few
+        output rows at a time."""
+        parts, lay = self._packed[name]
+        views = {}
+        for part, tensor in parts.items():
+            path, dtype, shape, offset = self._where[tensor]
+            views[part] = self._mapped(path, _DTYPES[dtype], offset, shape)
+            if dtype == "BF16":
+                views[part] = bf16_to_f32(views[part])
+        want = np.arange(lay.out if axis == 0 else lay.inp) if idx is None else np.asarray(
+            idx, dtype=np.int64)
+        rows, cols = (want, np.arange(lay.inp)) if axis == 0 else (np.arange(lay.out), want)
+        step = max(1, CHUNK_ELEMENTS // max(1, len(cols)))
+        out = []
+        try:
+            for a in range(0, len(rows), step):
+                chunk = dequantize(lay, views["qweight"], views["qzeros"], views["scales"],
+                                   views.get("g_idx"), rows[a:a + step], cols)
+                if on_rows is not None:
+                    on_rows(chunk)
+                if keep:
+                    out.append(chunk)
+        except (ValueError, IndexError) as exc:
+            raise WeightFormatError(f"{name}: {lay.kind} parts do not fit together ({exc})"
+                                    ) from exc
+        del views
+        qw = self._where[parts["qweight"]]
+        self._files.read_done(qw[0], int(np.prod(qw[2])) * 4)
+        if not keep:
+            return None
+        return np.concatenate(out) if out else np.zeros((len(rows), len(cols)), np.float32)
 
     def _rescale(self, name: str, dst: np.ndarray, rows: np.ndarray | None,
                  cols: np.ndarray | None) -> None:
@@ -261,6 +320,8 @@ class SafetensorsReader(TensorReader):
                    on_rows: RowSink | None = None, keep: bool = True) -> np.ndarray | None:
         """Only the wanted rows or columns leave the page cache, widened straight from the
         mapping in chunks of CHUNK_ELEMENTS that `on_rows` sees while they are in cache."""
+        if name in self._packed:
+            return self._read_packed(name, axis, idx, on_rows, keep)
         path, dtype, shape, offset = self._where[name]
         if len(shape) != 2 or axis not in (0, 1):
             return super().read_units(name, axis, idx, on_rows, keep)
@@ -375,6 +436,8 @@ class SafetensorsReader(TensorReader):
     def prefetch(self, name: str, rows: list[tuple[int, int]] | None = None) -> None:
         """Start reading a tensor's bytes (or rows) into the page cache while another is
         computed."""
+        if name in self._packed:
+            name, rows = self._packed[name][0]["qweight"], None
         path, dtype, shape, offset = self._where[name]
         item = _DTYPES[dtype].itemsize
         size = int(np.prod(shape, dtype=np.int64)) * item
