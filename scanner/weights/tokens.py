@@ -83,7 +83,7 @@ def decode_vocab(tokens: list[str], byte_level: bool) -> list[str]:
             out[i] = tokens[i]
     else:
         out = list(tokens)
-    if any("▁" in t for t in (out if len(out) < 64 else ["".join(out)])):
+    if "▁" in "".join(out):
         out = [normalise(t) for t in out]
     return out
 

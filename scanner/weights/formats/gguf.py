@@ -68,8 +68,10 @@ class _Cursor:
 
     def _need(self, n: int, what: str) -> None:
         if n < 0 or self.pos + n > self.end:
-            raise WeightFormatError(f"{self.name}: truncated GGUF file ({what} runs past "
-                                    f"the end)")
+            self.truncated(what)
+
+    def truncated(self, what: str) -> None:
+        raise WeightFormatError(f"{self.name}: truncated GGUF file ({what} runs past the end)")
 
     def scalar(self, code: str) -> Any:
         size = struct.calcsize(code)
@@ -78,12 +80,10 @@ class _Cursor:
         self.pos += size
         return value
 
-    def string(self, keep: bool = True) -> str | None:
+    def string(self) -> str:
         n = self.scalar("Q")
         self._need(n, "a string")
         start, self.pos = self.pos, self.pos + n
-        if not keep:
-            return None
         try:
             return bytes(self.buf[start:self.pos]).decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -98,7 +98,7 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
     if vtype in _SCALARS:
         return cur.scalar(_SCALARS[vtype])
     if vtype == _STRING:
-        return cur.string(keep)
+        return cur.string()
     if vtype != _ARRAY:
         raise WeightFormatError(f"{cur.name}: unknown GGUF value type {vtype}")
     item, count = cur.scalar("I"), cur.scalar("Q")
@@ -118,20 +118,16 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
         spans = []
         for _ in range(count):  # lengths only; the strings kept are cut out afterwards
             if pos + 8 > end:
-                break
+                cur.truncated("an array")
             (n,) = unpack(buf, pos)
-            spans.append(pos + 8)
+            if keep:
+                spans.append((pos + 8, pos + 8 + n))
             pos += 8 + n
-        if len(spans) < count or pos > end:
-            cur.pos = end
-            cur._need(1, "an array")
-        ends = spans[1:] + [pos + 8]
+        if pos > end:
+            cur.truncated("an array")
         cur.pos = pos
-        if not keep:
-            return None
         # tokens are kept byte for byte: bytes that are not UTF-8 become lone surrogates
-        return [buf[a:b - 8].decode("utf-8", "surrogateescape") for a, b in zip(
-            spans, ends, strict=True)]
+        return [buf[a:b].decode("utf-8", "surrogateescape") for a, b in spans] if keep else None
     raise WeightFormatError(f"{cur.name}: GGUF arrays of type {item} are not supported")
 
 
@@ -174,7 +170,6 @@ class GGUFTensorReader(TensorReader):
         meta: dict[str, Any] = {}
         for _ in range(n_kv):
             key = cur.string()
-            assert key is not None
             vtype = cur.scalar("I")
             value = _value(cur, vtype, keep=vtype != _ARRAY or key in _KEEP_ARRAYS)
             if value is not None:
@@ -186,7 +181,6 @@ class GGUFTensorReader(TensorReader):
         infos = []
         for _ in range(n_tensors):
             tname = cur.string()
-            assert tname is not None
             n_dims = cur.scalar("I")
             if n_dims > _MAX_TENSOR_DIMS:
                 raise WeightFormatError(f"{name}: tensor {tname!r} has {n_dims} dimensions")

@@ -222,14 +222,12 @@ class SafetensorsReader(TensorReader):
                 self._packed[prefix + ".weight"] = (parts, lay)
         hidden = {scale for scale, _ in self._scales.values()} | {
             n for parts, _ in self._packed.values() for n in parts.values()}
-        self._metas = []
         for name, (path, dtype, shape, _o) in self._where.items():
-            packed = self._packed.get(name.removesuffix(".qweight") + ".weight")
-            if packed is not None and name.endswith(".qweight"):
-                lay = packed[1]
-                self._metas.append(TensorMeta(name.removesuffix(".qweight") + ".weight",
-                                              lay.dtype, (lay.out, lay.inp), path.name,
-                                              quantized=True))
+            weight = name.removesuffix(".qweight") + ".weight"  # listed where its qweight is
+            if name.endswith(".qweight") and weight in self._packed:
+                lay = self._packed[weight][1]
+                self._metas.append(TensorMeta(weight, lay.dtype, (lay.out, lay.inp),
+                                              path.name, quantized=True))
             elif name not in hidden:
                 self._metas.append(TensorMeta(name, dtype, shape, path.name,
                                               quantized=dtype in ("I8", "U8") or dtype in _FP8))
@@ -412,7 +410,7 @@ class SafetensorsReader(TensorReader):
         # pages mapped: the rows read (and the kernel's fault-around), or with columns every
         # row of the tensor
         self._files.read_done(path, (n_units * row_bytes + (1 << 16)) if axis == 0
-                      else rows * row_bytes)
+                              else rows * row_bytes)
         return out if keep else None
 
     def _mapped(self, path: Path, dtype: np.dtype, offset: int, shape: tuple[int, ...]
