@@ -12,20 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import ProvscanError
+from .checks import MAX_TENSORS, WeightFormatError, check_count, check_shape
 
-# Bounds on hostile headers: no real checkpoint comes near these.
-MAX_TENSORS = 500_000
-MAX_DIMS = 8
-MAX_ELEMENTS = 1 << 40
-MAX_HEADER_BYTES = 100 * 1024 * 1024
+__all__ = ["MAX_TENSORS", "RowSink", "TensorMeta", "TensorReader", "WeightFormatError",
+           "check_count", "check_shape", "runs_of"]
 
 RowSink = Callable[[np.ndarray], None]
 """Takes consecutive rows of a tensor being read (statistics accumulate there)."""
-
-
-class WeightFormatError(ProvscanError):
-    """A weight file is truncated, malformed or hostile; one clear line says which."""
 
 
 @dataclass(frozen=True)
@@ -87,22 +80,3 @@ def runs_of(idx: np.ndarray) -> list[tuple[int, int]]:
         return []
     breaks = np.flatnonzero(np.diff(idx) != 1) + 1
     return [(int(r[0]), int(r[-1]) + 1) for r in np.split(idx, breaks)]
-
-
-def check_shape(shape: tuple[int, ...], name: str, path: str) -> tuple[int, ...]:
-    """Refuse shapes no real tensor has (negative, too many dims, absurd sizes)."""
-    if len(shape) > MAX_DIMS:
-        raise WeightFormatError(f"{path}: tensor {name!r} has {len(shape)} dimensions")
-    total = 1
-    for d in shape:
-        if not isinstance(d, int) or d < 0:
-            raise WeightFormatError(f"{path}: tensor {name!r} has a bad dimension {d!r}")
-        total *= d
-    if total > MAX_ELEMENTS:
-        raise WeightFormatError(f"{path}: tensor {name!r} declares {total} elements")
-    return shape
-
-
-def check_count(n: int, path: str) -> None:
-    if n > MAX_TENSORS:
-        raise WeightFormatError(f"{path}: {n} tensors exceeds the {MAX_TENSORS} limit")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 import sys
 import threading
 from functools import lru_cache
@@ -13,17 +11,16 @@ from pathlib import Path
 import numpy as np
 
 from .interface import (
-    MAX_HEADER_BYTES,
     RowSink,
     TensorMeta,
     TensorReader,
     WeightFormatError,
     check_count,
-    check_shape,
     runs_of,
 )
 from .mapped import MappedFiles
 from .packed import PARTS, Layout, dequantize, layout_of
+from .safetensors_header import read_file_header
 
 _DTYPES: dict[str, np.dtype] = {
     "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
@@ -135,44 +132,16 @@ class _BufferPool:
             return buf
 
 
-def _parse_header(path: Path) -> tuple[int, dict[str, tuple[str, tuple[int, ...], int, int]]]:
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        prefix = fh.read(8)
-        if len(prefix) < 8:
-            raise WeightFormatError(f"{path.name}: truncated safetensors file (no header length)")
-        (n,) = struct.unpack("<Q", prefix)
-        if n > MAX_HEADER_BYTES or n + 8 > size:
-            raise WeightFormatError(f"{path.name}: safetensors header length {n} is impossible "
-                                    f"for a {size} byte file")
-        raw = fh.read(n)
-    try:
-        header = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # nesting bombs recurse in json
-        raise WeightFormatError(f"{path.name}: safetensors header is not valid JSON") from exc
-    if not isinstance(header, dict):
-        raise WeightFormatError(f"{path.name}: safetensors header is not a JSON object")
-    check_count(len(header), path.name)
-    data_start = 8 + n
-    out: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype = str(meta["dtype"])
-            shape = tuple(meta["shape"])
-            start, end = (int(x) for x in meta["data_offsets"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WeightFormatError(f"{path.name}: malformed safetensors entry {name!r}") from exc
-        check_shape(shape, name, path.name)
-        if dtype not in _DTYPES:
-            raise WeightFormatError(f"{path.name}: tensor {name!r} has unknown dtype {dtype}")
-        expected = int(np.prod(shape, dtype=np.int64)) * _DTYPES[dtype].itemsize
-        if start < 0 or end - start != expected or data_start + end > size:
-            raise WeightFormatError(f"{path.name}: tensor {name!r} data offsets [{start}, {end}) "
-                                    f"do not fit its shape or the file")
-        out[name] = (dtype, shape, data_start + start, expected)
-    return data_start, out
+def _entries(path: Path) -> dict[str, tuple[str, tuple[int, ...], int]]:
+    """name -> (dtype, shape, data offset) of a file's tensors, from the shared header
+    parser; dtypes the format defines but numpy cannot widen here are refused."""
+    out = {}
+    for e in read_file_header(path):
+        if e.dtype not in _DTYPES:
+            raise WeightFormatError(f"{path.name}: tensor {e.name[:200]!r} has unknown dtype "
+                                    f"{e.dtype}")
+        out[e.name] = (e.dtype, e.shape, e.offset)
+    return out
 
 
 def _regular_runs(runs: list[tuple[int, int]]) -> tuple[int, int] | None:
@@ -199,8 +168,7 @@ class SafetensorsReader(TensorReader):
         self._local = threading.local()
         self._files = MappedFiles()
         for path in files:
-            _, entries = _parse_header(path)
-            for name, (dtype, shape, offset, _n) in entries.items():
+            for name, (dtype, shape, offset) in _entries(path).items():
                 self._where[name] = (path, dtype, shape, offset)
         check_count(len(self._where), str(files[0].parent))
         # FP8 weights are read with their scale multiplied in; the scales are not listed
