@@ -11,7 +11,7 @@ import pytest
 from scanner.errors import SourceError
 from scanner.sources.local import FolderReader
 from scanner.weights.formats.interface import WeightFormatError
-from scanner.weights.loader import open_weight_file
+from scanner.weights.formats.registry import open_weight_file
 
 
 def _header_of(data: bytes, tmp_path: Path):

@@ -210,10 +210,7 @@ class _Extractor:
         d = cfg.get("hidden_size") or cfg.get("n_embd") or (embed_shape[1] if embed_shape
                                                              else None)
         self.d = int(d) if d else None
-        arch = None
-        if model.reader.fmt == "gguf":
-            arch = str(model.reader.metadata().get("general.architecture", "")) or None
-        self.heads = _heads(cfg, self.d, arch)
+        self.heads = _heads(cfg, self.d, model.architecture)
         self.sampling = sampling
         self.plan: HeadPlan | None = head_plan(self.heads, sampling)
         self.canon, self.unknown = map_roles(self.metas, self.heads)

@@ -6,6 +6,10 @@ Free of numpy on purpose: the sources parse safetensors headers at start-up
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from ...errors import ProvscanError
 
 # Bounds on hostile headers: no real checkpoint comes near these.
@@ -40,3 +44,14 @@ def check_shape(shape: tuple[int, ...], name: str, path: str,
 def check_count(n: int, path: str, error: type[ProvscanError] = WeightFormatError) -> None:
     if n > MAX_TENSORS:
         raise error(f"{path}: {n} tensors exceeds the {MAX_TENSORS} limit")
+
+
+def read_json(path: Path, limit: int) -> Any:
+    """A JSON file of a release (config, index), refused past `limit` bytes or nested past
+    the recursion limit."""
+    if path.stat().st_size > limit:
+        raise WeightFormatError(f"{path.name}: larger than {limit} bytes")
+    try:
+        return json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as exc:  # nesting bombs recurse in json
+        raise WeightFormatError(f"{path.name}: not valid JSON") from exc
