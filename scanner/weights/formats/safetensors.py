@@ -1,4 +1,9 @@
-"""safetensors, single file or sharded (*.safetensors.index.json), memory-mapped per tensor."""
+"""safetensors, single file or sharded (*.safetensors.index.json), memory-mapped per tensor.
+
+Over 400 lines on purpose: plain, FP8-with-scales and GPTQ / AWQ packed tensors share one
+mapping per file and the chunked row and column reads; the header is safetensors_header.py,
+the number widening numbers.py, the packed layouts packed.py.
+"""
 
 from __future__ import annotations
 
