@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import SourceError
 from .formats.checks import read_json
 from .formats.interface import Checkpoint, TensorReader, WeightFormatError
-from .formats.registry import PICKLE_SUFFIXES as PICKLE_SUFFIXES  # the analyzer's
+from .formats.registry import PICKLE_SUFFIXES as PICKLE_SUFFIXES  # analyzer.py reads it here
 from .formats.registry import find_checkpoint, is_pickle, is_weight_file
 from .tokens import MAX_TOKENIZER_BYTES, vocab_from_tokenizer_json
 
