@@ -9,11 +9,16 @@ from pathlib import Path
 import pytest
 
 from scanner.errors import SourceError
-from scanner.sources.interface import parse_safetensors_header
+from scanner.sources.local import FolderReader
+from scanner.weights.formats.interface import WeightFormatError
+from scanner.weights.formats.registry import open_weight_file
 
 
-def _reader(data: bytes):
-    return lambda start, n: data[start:start + n]
+def _header_of(data: bytes, tmp_path: Path):
+    """The header as a source reads it: range reads through the snapshot's reader."""
+    (tmp_path / "m.safetensors").write_bytes(data)
+    reader = FolderReader(tmp_path, {"m.safetensors": tmp_path / "m.safetensors"})
+    return reader.safetensors_header("m.safetensors")
 
 
 def _safetensors(header: str | bytes) -> bytes:
@@ -21,33 +26,57 @@ def _safetensors(header: str | bytes) -> bytes:
     return struct.pack("<Q", len(raw)) + raw
 
 
-@pytest.mark.parametrize("data", [
+def _entry(**meta: object) -> bytes:
+    """A one-tensor header; the fields given replace those of a valid F32 [2] entry."""
+    entry = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8], **meta}
+    return _safetensors(json.dumps({"a": entry})) + bytes(8)
+
+
+HOSTILE_HEADERS = [
     struct.pack("<Q", 2**64 - 1) + b"{}",                 # length 'negative' as signed
     struct.pack("<Q", 1000) + b"{}",                      # points past the end
     b"\x01\x02",                                          # truncated before the length
     _safetensors(b"\xff\xfe\x00"),                        # not JSON
     _safetensors("[]"),                                   # not an object
     _safetensors("[" * 100_000 + "]" * 100_000),          # nested past the recursion limit
-    _safetensors('{"a": {"dtype": "F32", "shape": ["x"]}}'),
-    _safetensors('{"a": {"dtype": "F32", "shape": 5}}'),
-    _safetensors('{"a": {"dtype": "F32", "shape": [-1]}}'),
-    _safetensors('{"a": {"dtype": "F32", "shape": [1e400]}}'),
-    _safetensors('{"a": {"dtype": "F32", "shape": [1.5]}}'),
-    _safetensors('{"a": {"dtype": "F32", "shape": [null]}}'),
-    _safetensors('{"a": {"dtype": "F32", "shape": [true]}}'),
-    _safetensors('{"a": {"dtype": {}, "shape": [2]}}'),
-    _safetensors('{"a": {"dtype": "F32", "shape": [99999999999999999999999]}}'),
-], ids=lambda data: data[8:40].decode(errors="replace").replace("\x00", "0"))
-def test_hostile_safetensors_header_is_a_source_error(data: bytes) -> None:
+    _safetensors('{"a": {"dtype": "F32", "shape": [1e400], "data_offsets": [0, 4]}}'),
+    _entry(shape=["x"]),
+    _entry(shape=5),
+    _entry(shape=[-1]),
+    _entry(shape=[1.5]),
+    _entry(shape=[None]),
+    _entry(shape=[True]),
+    _entry(shape=[0, 99999999999999999999999]),
+    _entry(shape=[2] * 12),
+    _entry(dtype={}),
+    _entry(dtype="Q4_K"),                                 # not a safetensors dtype
+    _entry(data_offsets=None),
+    _entry(data_offsets=[0, 4]),                          # fewer bytes than the shape
+    _entry(data_offsets=[0, "8"]),
+    _entry(data_offsets=[0, 8, 16]),
+]
+
+
+@pytest.mark.parametrize("data", HOSTILE_HEADERS,
+                         ids=lambda data: data[8:60].decode(errors="replace").replace("\x00", "0"))
+def test_hostile_safetensors_header_is_a_source_error(data: bytes, tmp_path: Path) -> None:
     with pytest.raises(SourceError):
-        parse_safetensors_header(_reader(data), "m.safetensors")
+        _header_of(data, tmp_path)
 
 
-def test_ordinary_safetensors_header_still_parses() -> None:
+@pytest.mark.parametrize("data", HOSTILE_HEADERS,
+                         ids=lambda data: data[8:60].decode(errors="replace").replace("\x00", "0"))
+def test_the_weights_reader_refuses_the_same_headers(data: bytes, tmp_path: Path) -> None:
+    (tmp_path / "m.safetensors").write_bytes(data)
+    with pytest.raises(WeightFormatError):
+        open_weight_file(tmp_path / "m.safetensors")
+
+
+def test_ordinary_safetensors_header_still_parses(tmp_path: Path) -> None:
     header = {"__metadata__": {"format": "pt"},
               "w": {"dtype": "BF16", "shape": [4, 2], "data_offsets": [0, 16]},
               "s": {"dtype": "F32", "shape": [], "data_offsets": [16, 20]}}
-    tensors = parse_safetensors_header(_reader(_safetensors(json.dumps(header))), "m")
+    tensors = _header_of(_safetensors(json.dumps(header)) + bytes(20), tmp_path)
     assert [(t.name, t.dtype, t.shape) for t in tensors] == [("w", "BF16", (4, 2)),
                                                              ("s", "F32", ())]
 

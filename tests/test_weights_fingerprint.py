@@ -11,8 +11,10 @@ import pytest
 from scanner.weights import fingerprint as fpmod
 from scanner.weights import synth
 from scanner.weights.compare import compare_fingerprints, compare_models, fingerprint_of
+from scanner.weights.fingerprint import FormKey
 from scanner.weights.formats import safetensors as safetensors_fmt
 from scanner.weights.formats.interface import WeightFormatError
+from scanner.weights.roles import RoleKey
 from scanner.weights.sketch import StreamingStats, _signs, sketch_size
 
 TOK = json.dumps({"model": {"type": "WordLevel", "vocab": {f"t{i}": i for i in range(12000)},
@@ -79,6 +81,52 @@ def test_fingerprint_round_trip_keeps_every_signal(tmp_path: Path) -> None:
     assert (a.verdict, a.relation) == (b.verdict, b.relation) == ("derived", "fine-tune")
 
 
+def test_a_saved_fingerprint_keeps_its_keys_as_values(tmp_path: Path) -> None:
+    cfg = synth.llama_config(500, d=32, layers=2, heads=2, kv=2, ff=64)
+    synth.save_model(tmp_path / "m", synth.random_llama(3, cfg), cfg, TOK)
+    live = fingerprint_of(str(tmp_path / "m"))
+    live.save(tmp_path / "m.npz")
+    loaded = fpmod.Fingerprint.load(tmp_path / "m.npz")
+    assert list(loaded.tensors) == list(live.tensors)
+    assert list(loaded.sketches) == list(live.sketches)
+    assert list(loaded.forms) == list(live.forms) and list(loaded.spectra) == list(live.spectra)
+    assert RoleKey("attn_q", 1) in loaded.tensors and FormKey("du", 1) in loaded.forms
+    with np.load(tmp_path / "m.npz") as data:  # labels only name the arrays on disk
+        assert {"sketch/attn_q@1", "form/du@1", "spectrum/qk@1"} <= set(data.files)
+
+
+def test_form_labels_name_the_block_and_the_expert() -> None:
+    assert FormKey("qk", 3).label() == "qk@3"
+    assert FormKey("du", 3, expert=1).label() == "du@3#e1"
+    assert FormKey("dg", 0, shared=True).label() == "dg@0#shared"
+    assert FormKey("head").label() == "head"
+
+
+def _rewrite_header(src: Path, dst: Path, change) -> None:
+    with np.load(src) as data:
+        arrays = {k: data[k] for k in data.files}
+    head = json.loads(bytes(arrays["header"]).decode())
+    change(head)
+    arrays["header"] = np.frombuffer(json.dumps(head).encode(), dtype=np.uint8)
+    np.savez(dst, **arrays)
+
+
+@pytest.mark.parametrize("change", [
+    lambda h: h["forms"].update({k: ["qk", "1", -1, False] for k in h["forms"]}),
+    lambda h: h["forms"].update({k: ["qk", 1] for k in h["forms"]}),
+    lambda h: h.update(forms=[]),
+    lambda h: h["tensors"][next(iter(h["tensors"]))].update(layer=None),
+    lambda h: h.update(tensors={}),  # sketches of tensors it does not list
+])
+def test_a_fingerprint_with_malformed_keys_is_refused(tmp_path: Path, change) -> None:
+    cfg = synth.llama_config(500, d=32, layers=2, heads=2, kv=2, ff=64)
+    synth.save_model(tmp_path / "m", synth.random_llama(3, cfg), cfg, TOK)
+    fingerprint_of(str(tmp_path / "m")).save(tmp_path / "m.npz")
+    _rewrite_header(tmp_path / "m.npz", tmp_path / "bad.npz", change)
+    with pytest.raises(WeightFormatError, match="not a provscan fingerprint"):
+        fpmod.Fingerprint.load(tmp_path / "bad.npz")
+
+
 def test_npz_with_pickled_objects_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "evil.npz"
     np.savez(bad, header=np.array([{"x": 1}], dtype=object), anchor_hashes=np.zeros(2))
@@ -91,11 +139,7 @@ def test_fingerprint_of_an_older_format_asks_for_a_new_one(tmp_path: Path) -> No
     synth.save_model(tmp_path / "m", synth.random_llama(3, cfg), cfg, TOK)
     fp = fingerprint_of(str(tmp_path / "m"))
     fp.save(tmp_path / "m.npz")
-    with np.load(tmp_path / "m.npz") as data:
-        arrays = {k: data[k] for k in data.files}
-    head = json.loads(bytes(arrays["header"]).decode())
-    head["fingerprint_version"] = fpmod.FORMAT_VERSION - 1
-    arrays["header"] = np.frombuffer(json.dumps(head).encode(), dtype=np.uint8)
-    np.savez(tmp_path / "old.npz", **arrays)
+    _rewrite_header(tmp_path / "m.npz", tmp_path / "old.npz",
+                    lambda head: head.update(fingerprint_version=fpmod.FORMAT_VERSION - 1))
     with pytest.raises(WeightFormatError, match="run `provscan fingerprint` on the model again"):
         fpmod.Fingerprint.load(tmp_path / "old.npz")

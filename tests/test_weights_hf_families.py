@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.weights.fingerprint import _heads
+from scanner.weights.fingerprint.reading import heads_of
 from scanner.weights.formats.interface import TensorMeta
 from scanner.weights.roles import map_roles
 
@@ -52,7 +52,7 @@ def test_every_tensor_of_the_family_has_a_role(cls_name: str) -> None:
     with torch.device("meta"):
         model = model_cls(cfg)
     metas = [TensorMeta(k, "F32", tuple(v.shape), "f") for k, v in model.state_dict().items()]
-    canon, unknown = map_roles(metas, _heads(cfg.to_dict(), 64, None))
+    canon, unknown = map_roles(metas, heads_of(cfg.to_dict(), 64, None))
     assert not unknown, unknown
     roles = {c.key.role for c in canon}
     assert {"attn_q", "attn_v"} & roles or {"attn_q_b", "attn_kv_b"} <= roles, roles

@@ -14,7 +14,8 @@ from safetensors.numpy import save_file
 
 from scanner.weights import synth
 from scanner.weights.formats.interface import WeightFormatError
-from scanner.weights.loader import load_model, open_weight_file
+from scanner.weights.formats.registry import open_weight_file
+from scanner.weights.loader import load_model
 
 
 def _tensors(seed: int = 0) -> dict[str, np.ndarray]:

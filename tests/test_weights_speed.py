@@ -102,24 +102,25 @@ def test_full_buffer_pool_evicts_idle_buffers_of_other_sizes(monkeypatch: pytest
 
 
 def test_tensors_read_before_the_probe_get_the_same_responses(tmp_path: Path) -> None:
-    from scanner.weights.fingerprint import _Extractor
+    from scanner.weights.fingerprint.reading import TensorPass
     from scanner.weights.loader import load_model
     from scanner.weights.roles import RoleKey
 
     cfg = synth.llama_config(3000, d=256, layers=2, heads=4, kv=2, ff=4096)
     _save_bf16(tmp_path / "m", synth.random_llama(8, cfg), cfg)
     model = load_model(str(tmp_path / "m"))
-    ex = _Extractor(model)
-    ex.probe = np.random.default_rng(2).standard_normal((32, 256)).astype(np.float32)
-    ex.gains = {(n, 0): np.full(256, 1.5, np.float32) for n in ("attn_norm", "mlp_norm")}
+    tp = TensorPass(model)
+    probes = tp.probes
+    probes.matrix = np.random.default_rng(2).standard_normal((32, 256)).astype(np.float32)
+    probes.gains = {(n, 0): np.full(256, 1.5, np.float32) for n in ("attn_norm", "mlp_norm")}
     for role in ("attn_q", "attn_k", "attn_o", "mlp_up", "mlp_down"):
-        ct = ex.by_key[RoleKey(role, 0)]
-        ex.probe_ready.clear()
-        early = ex._job(ct, ex.loader)
+        ct = tp.geometry.by_key[RoleKey(role, 0)]
+        probes.ready.clear()
+        early = tp.job(ct, tp.loader)
         assert early.late and early.resp is None and early.arr is not None
-        early.probe_now(ex.probe_for(ct, early.arr.shape), keep_arr=False)
-        ex.probe_ready.set()
-        ontime = ex._job(ct, ex.loader)
+        early.probe_now(probes.probe_for(ct, early.arr.shape), keep_arr=False)
+        probes.ready.set()
+        ontime = tp.job(ct, tp.loader)
         assert not early.late and early.arr is None and ontime.resp is not None
         np.testing.assert_allclose(early.resp, ontime.resp, rtol=1e-5, atol=1e-6)
         assert early.entry == ontime.entry  # statistics do not depend on when
@@ -132,23 +133,23 @@ def test_a_failure_while_workers_wait_for_the_probe_ends_the_extraction(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    from scanner.weights import fingerprint as fpmod
+    from scanner.weights.fingerprint import extraction, reading
     from scanner.weights.loader import load_model
 
     cfg = synth.llama_config(3000, d=64, layers=2, heads=4, kv=2, ff=128)
     _save_bf16(tmp_path / "m", synth.random_llama(9, cfg), cfg)
-    monkeypatch.setattr(fpmod, "EARLY_MAX_BYTES", 0)  # every early job waits for the probe
+    monkeypatch.setattr(reading, "EARLY_MAX_BYTES", 0)  # every early job waits for the probe
 
     def broken(vocab: object) -> np.ndarray:
         raise ValueError("no anchors today")
 
-    monkeypatch.setattr(fpmod, "token_hashes", broken)
+    monkeypatch.setattr(extraction, "token_hashes", broken)
     model = load_model(str(tmp_path / "m"))
     outcome: list[BaseException] = []
 
     def run() -> None:
         try:
-            fpmod.extract(model)
+            extraction.extract(model)
         except ValueError as exc:
             outcome.append(exc)
 

@@ -10,10 +10,10 @@ import pytest
 
 from scanner.weights import synth
 from scanner.weights.compare import compare_fingerprints, fingerprint_of
-from scanner.weights.fingerprint import _expand_kv
+from scanner.weights.fingerprint.forms import repeat_kv
 from scanner.weights.formats import safetensors as safetensors_fmt
 from scanner.weights.formats.safetensors import SafetensorsReader
-from scanner.weights.roles import Heads
+from scanner.weights.roles import Heads, RoleKey
 from scanner.weights.units import ALL_UNITS, Sampling, head_plan
 from tests.ggufexport import write_gguf
 from tests.test_weights_speed import _save_bf16
@@ -55,7 +55,7 @@ def test_head_plan_pairs_query_heads_with_their_key_value_heads() -> None:
     every = head_plan(heads, ALL_UNITS)
     assert every is not None and not every.sampled
     r = np.random.default_rng(1).standard_normal((5, 2 * 4))
-    np.testing.assert_array_equal(every.expand(r), _expand_kv(r, 8, 2))
+    np.testing.assert_array_equal(every.expand(r), repeat_kv(r, 8, 2))
     some = head_plan(heads, Sampling(every=4, above=0))
     assert some is not None and some.sampled
     # the first quarter of the query heads, and the one key/value head they share
@@ -77,11 +77,11 @@ def test_sampled_units_are_the_same_values_whichever_reader(tmp_path: Path) -> N
     write_gguf(tmp_path / "m.gguf", base, TOK, heads=8, kv=2)  # read whole, then cut
     a = fingerprint_of(str(tmp_path / "st"), sampling=SMALL)
     b = fingerprint_of(str(tmp_path / "m.gguf"), sampling=SMALL)
-    assert a.tensors["mlp_up@0"]["read"] == [64, 64]  # 64 of 256 hidden units
-    assert a.tensors["mlp_down@0"]["read"] == [64, 64]
-    assert a.tensors["attn_q@0"]["read"] == [16, 64]  # query heads 0 and 1
-    assert a.tensors["attn_k@0"]["read"] == [8, 64]  # the key head they share
-    assert a.tensors["attn_o@0"]["read"] == [64, 16]
+    assert a.tensors[RoleKey("mlp_up", 0)]["read"] == [64, 64]  # 64 of 256 hidden units
+    assert a.tensors[RoleKey("mlp_down", 0)]["read"] == [64, 64]
+    assert a.tensors[RoleKey("attn_q", 0)]["read"] == [16, 64]  # query heads 0 and 1
+    assert a.tensors[RoleKey("attn_k", 0)]["read"] == [8, 64]  # the key head they share
+    assert a.tensors[RoleKey("attn_o", 0)]["read"] == [64, 16]
     assert a.meta["sampling"]["every"] == 4 and a.meta["heads_read"] == 2
     for label, ta in a.tensors.items():
         tb = b.tensors[label]
@@ -127,9 +127,9 @@ def test_wide_matrices_are_sampled_by_default_and_whole_with_all_units(tmp_path:
     assert main(["fingerprint", str(tmp_path / "m"), "-o", str(tmp_path / "a.npz"),
                  "--all-units"]) == 0
     sampled, whole = (Fingerprint.load(tmp_path / f) for f in ("s.npz", "a.npz"))
-    assert sampled.tensors["mlp_gate@1"]["read"] == [512, 32]  # the first eighth
-    assert sampled.tensors["mlp_down@1"]["read"] == [32, 512]
-    assert "read" not in sampled.tensors["attn_q@1"]  # 32 query dims: below the threshold
+    assert sampled.tensors[RoleKey("mlp_gate", 1)]["read"] == [512, 32]  # the first eighth
+    assert sampled.tensors[RoleKey("mlp_down", 1)]["read"] == [32, 512]
+    assert "read" not in sampled.tensors[RoleKey("attn_q", 1)]  # 32 query dims: below the threshold
     assert not any("read" in t for t in whole.tensors.values())
     assert whole.meta["sampling"]["every"] == 1
 

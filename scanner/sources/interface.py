@@ -8,9 +8,7 @@ Hub range request, a local file), so nothing is fetched that no analyzer needs.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import struct
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -21,13 +19,12 @@ from typing import Any, Protocol
 from ..classify import HEAD_BYTES, classify
 from ..errors import SourceError
 from ..model import CardData, FileEntry, FileKind, Finding, LfsPointer, TensorInfo
+from ..weights.formats.safetensors_header import parse_header
 
 # Bounds on hostile input. A release with more files, or a text file analyzers would read
 # whole beyond this size, is not something we read blindly.
 MAX_FILES = 200_000
 MAX_TEXT_BYTES = 8 * 1024 * 1024
-# The safetensors format caps its JSON header at 100 MB.
-MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 
 
 _READ_CHUNK = 1 << 20
@@ -101,45 +98,8 @@ class ContentReader(ABC):
 
     def safetensors_header(self, path: str) -> tuple[TensorInfo, ...]:
         """Tensor names, dtypes and shapes from a safetensors header, by two range reads."""
-        return parse_safetensors_header(lambda s, n: self.read_range(path, s, n), path)
-
-
-def parse_safetensors_header(read: Any, path: str) -> tuple[TensorInfo, ...]:
-    """Parse a safetensors header given read(start, length) -> bytes."""
-    prefix = read(0, 8)
-    if len(prefix) < 8:
-        raise SourceError(f"{path}: truncated safetensors file (no header length)")
-    (n,) = struct.unpack("<Q", prefix)
-    if n > MAX_SAFETENSORS_HEADER:
-        raise SourceError(f"{path}: safetensors header of {n} bytes exceeds the format's cap")
-    raw = read(8, n)
-    if len(raw) < n:
-        raise SourceError(f"{path}: truncated safetensors header")
-    try:
-        header = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise SourceError(f"{path}: safetensors header is not valid JSON") from exc
-    if not isinstance(header, dict):
-        raise SourceError(f"{path}: safetensors header is not a JSON object")
-    out = []
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        if not isinstance(meta, dict) or not isinstance(meta.get("dtype"), str) \
-                or not _is_shape(meta.get("shape")):
-            raise SourceError(f"{path}: malformed safetensors entry {name[:200]!r}")
-        out.append(TensorInfo(name=name, dtype=meta["dtype"], shape=tuple(meta["shape"])))
-    return tuple(out)
-
-
-# No real tensor has more dimensions, or a dimension past 2**63 (what the format's offsets
-# can address).
-_MAX_DIMS = 64
-
-
-def _is_shape(shape: object) -> bool:
-    return isinstance(shape, list) and len(shape) <= _MAX_DIMS and all(
-        type(d) is int and 0 <= d < 2**63 for d in shape)
+        return tuple(TensorInfo(t.name, t.dtype, t.shape) for t in parse_header(
+            lambda s, n: self.read_range(path, s, n), path, error=SourceError))
 
 
 @dataclass(frozen=True)

@@ -32,15 +32,9 @@ def reference_names(ref: str, fp: Fingerprint | None = None) -> set[str]:
 
 def _strongest_location(cmp: Comparison) -> Location:
     direct = cmp.signal("direct_cosine")
-    if direct is not None and direct.significant:
-        label = direct.details.get("strongest_tensor", "")
-        layer = None
-        if "@" in label:
-            try:
-                layer = int(label.split("@")[1].split("#")[0])
-            except ValueError:
-                layer = None
-        return Location(tensor=label, layer=layer)
+    if direct is not None and direct.significant and direct.where is not None:
+        key = direct.where
+        return Location(tensor=key.label(), layer=key.layer if key.layer >= 0 else None)
     forms = cmp.signal("aligned_forms")
     if forms is not None:
         per = forms.details.get("per_layer", {})

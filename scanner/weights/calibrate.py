@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..rules import load_rules
+
+if TYPE_CHECKING:
+    from .roles import RoleKey
 
 _MIN_STD = 1e-6
 
@@ -31,6 +34,8 @@ class Signal:
     p_value: float
     robust_to: tuple[str, ...]
     details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    where: RoleKey | None = field(default=None, compare=False)
+    """The tensor where a per-tensor signal is strongest (details name it for reports)."""
 
     @property
     def significant(self) -> bool:
@@ -68,7 +73,8 @@ def panel_nulls(name: str) -> list[tuple[float, float]]:
 
 def make_signal(name: str, score: float, null_mean: float, null_std: float,
                 robust_to: tuple[str, ...], details: dict[str, Any] | None = None,
-                use_panel: bool = True, placeholder: bool = False) -> Signal:
+                use_panel: bool = True, placeholder: bool = False,
+                where: RoleKey | None = None) -> Signal:
     """Calibrate a score: z against the wider of the computed and the panel null.
 
     placeholder: the given null is only a stand-in (no theory exists for this signal);
@@ -91,4 +97,4 @@ def make_signal(name: str, score: float, null_mean: float, null_std: float,
     if not math.isfinite(z):
         z = 0.0
     return Signal(name, float(score), float(null_mean), float(null_std), float(z),
-                  p_from_z(z), robust_to, details)
+                  p_from_z(z), robust_to, details, where)

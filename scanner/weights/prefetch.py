@@ -20,7 +20,7 @@ from .roles import CanonLoader, CanonTensor, Heads, RoleKey
 
 DEPTH = 8  # reductions waiting for the layer pass (small: anchor responses, statistics)
 WORKERS = 2
-# The order in which the layer pass asks for a block's tensors (fingerprint._layer_pass).
+# The order in which the layer pass asks for a block's tensors (fingerprint/forms.py).
 ADVISE_AHEAD = 8  # tensors whose reading from disk is started ahead of the worker
 _ORDER = ("attn_q", "attn_k", "attn_v", "attn_o", "mlp_down", "mlp_up", "mlp_gate")
 _GROUP = {"expert": 1, "shared": 2}

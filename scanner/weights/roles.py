@@ -70,7 +70,7 @@ class Heads:
     n_kv: int | None
     head_dim: int | None
     arch: str | None = None
-    """GGUF general.architecture, where the checkpoint is a GGUF file."""
+    """The architecture the weight file names itself (GGUF general.architecture), if any."""
 
 
 @cache

@@ -3,6 +3,9 @@
 Robust signals (direct cosine, anchor forms, aligned embeddings, experts vs dense) decide
 the verdict; the 2025 std-curve statistic, spectra, tokenizer and config are reported as
 weak evidence: unrelated models of one architecture score high on them too.
+
+Over 400 lines on purpose: the signals share the anchor, form-stacking and null helpers,
+and read best side by side (all_signals at the end lists them).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from .align import (
     procrustes_factors,
 )
 from .calibrate import Signal, make_signal
-from .fingerprint import Fingerprint
+from .fingerprint import Fingerprint, FormKey
+from .roles import RoleKey
 from .sketch import cosine
 
 N_PERMUTATIONS = 24
@@ -40,8 +44,8 @@ def shared_anchors(a: Fingerprint, b: Fingerprint, limit: int | None = None
 
 # ---- the 2025 statistic ------------------------------------------------------------------
 def _layer_stds(fp: Fingerprint, role: str) -> np.ndarray:
-    rows = sorted((t["layer"], t["std"]) for t in fp.tensors.values()
-                  if t["role"] == role and t["layer"] >= 0 and t["expert"] < 0)
+    rows = sorted((k.layer, t["std"]) for k, t in fp.tensors.items()
+                  if k.role == role and k.layer >= 0 and k.expert < 0)
     return np.array([s for _, s in rows], dtype=np.float64)
 
 
@@ -80,17 +84,17 @@ def direct_cosine(a: Fingerprint, b: Fingerprint) -> Signal | None:
     Embeddings and lm_head are left to the embedding signals: a release that reuses only
     another's vocabulary embeddings shares components, not its blocks.
     """
-    cos: dict[str, float] = {}
+    cos: dict[RoleKey, float] = {}
     inv_k = 0.0
-    for label, sa in a.sketches.items():
-        if a.tensors[label]["layer"] < 0:
+    for key, sa in a.sketches.items():
+        if key.layer < 0:
             continue
-        sb = b.sketches.get(label)
-        if sb is None or a.tensors[label]["shape"] != b.tensors[label]["shape"]:
+        sb = b.sketches.get(key)
+        if sb is None or a.tensors[key]["shape"] != b.tensors[key]["shape"]:
             continue
         if sa.shape != sb.shape:
             continue
-        cos[label] = cosine(sa, sb)
+        cos[key] = cosine(sa, sb)
         inv_k += 1.0 / max(sa.size - 1, 1)
     if not cos:
         return None
@@ -99,11 +103,11 @@ def direct_cosine(a: Fingerprint, b: Fingerprint) -> Signal | None:
     null_std = math.sqrt(inv_k) / t
     by_layer: dict[int, list[float]] = {}
     by_role: dict[str, list[float]] = {}
-    for label, c in cos.items():
-        info = a.tensors[label]
-        by_layer.setdefault(info["layer"], []).append(c)
-        by_role.setdefault(info["role"], []).append(c)
+    for key, c in cos.items():
+        by_layer.setdefault(key.layer, []).append(c)
+        by_role.setdefault(key.role, []).append(c)
     weakest = min(cos, key=lambda k: cos[k])
+    strongest = max(cos, key=lambda k: cos[k])
     return make_signal("direct_cosine", score, 0.0, null_std,
                        ("fine-tuning", "continued training", "quantization"),
                        {"tensors": t,
@@ -111,12 +115,12 @@ def direct_cosine(a: Fingerprint, b: Fingerprint) -> Signal | None:
                                       for k, v in sorted(by_layer.items())},
                         "per_role": {k: round(float(np.mean(v)), 4)
                                      for k, v in sorted(by_role.items())},
-                        "min": round(cos[weakest], 4), "min_tensor": weakest,
-                        "strongest_tensor": max(cos, key=lambda k: cos[k])})
+                        "min": round(cos[weakest], 4), "min_tensor": weakest.label(),
+                        "strongest_tensor": strongest.label()}, where=strongest)
 
 
 # ---- anchor forms (basis-free) and layer alignment ----------------------------------------
-def _stack_forms(fp: Fingerprint, idx: np.ndarray, suffix: str = ""
+def _stack_forms(fp: Fingerprint, idx: np.ndarray, expert: int = -1
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(layers, products, k, k) forms on anchors idx, off-diagonal centred to unit norm.
 
@@ -130,7 +134,7 @@ def _stack_forms(fp: Fingerprint, idx: np.ndarray, suffix: str = ""
     gram = _embedding_gram(fp, idx)
     for layer in range(fp.n_layers):
         for p, prod in enumerate(_PRODUCTS):
-            f = fp.forms.get(f"{prod}@{layer}{suffix}")
+            f = fp.forms.get(FormKey(prod, layer, expert))
             if f is None or f.shape[0] <= idx.max():
                 continue
             sub = f[np.ix_(idx, idx)].astype(np.float64)
@@ -225,7 +229,7 @@ def experts_vs_dense(a: Fingerprint, b: Fingerprint) -> Signal | None:
     if len(idx_d) < MIN_ANCHORS:
         return None
     fd = _stack_forms(dense, idx_d)
-    per_expert = [_stack_forms(moe, idx_m, f"#e{e}") for e in range(n_exp)]
+    per_expert = [_stack_forms(moe, idx_m, e) for e in range(n_exp)]
     layers = min(dense.n_layers, moe.n_layers)
     fd = (fd[0][:layers], fd[1][:layers])
 
@@ -373,7 +377,7 @@ def spectra(a: Fingerprint, b: Fingerprint, kind: str, path: list[int] | None
     dist = np.full((la, lb), np.nan)
     for i in range(la):
         for j in range(lb):
-            sa, sb = a.spectra.get(f"{kind}@{i}"), b.spectra.get(f"{kind}@{j}")
+            sa, sb = a.spectra.get(FormKey(kind, i)), b.spectra.get(FormKey(kind, j))
             if sa is not None and sb is not None:
                 dist[i, j] = _spec_dist(sa, sb)
     path = path if path is not None and len(path) == lb else [min(j, la - 1) for j in range(lb)]

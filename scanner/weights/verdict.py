@@ -117,8 +117,8 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
             "quantized_dtypes", [])))
         return "quantized", (f"near-identical values (mean cosine {direct.score:.4f}) with "
                              f"quantized storage ({', '.join(q)})")
-    dtypes_a = {t["dtype"] for t in a.tensors.values() if t["layer"] >= 0}
-    dtypes_b = {t["dtype"] for t in b.tensors.values() if t["layer"] >= 0}
+    dtypes_a = {t["dtype"] for k, t in a.tensors.items() if k.layer >= 0}
+    dtypes_b = {t["dtype"] for k, t in b.tensors.items() if k.layer >= 0}
     if dtypes_a != dtypes_b and direct is not None and direct.score > 0.999:
         return "quantized", (f"the same values to rounding (mean cosine {direct.score:.5f}) "
                              f"stored as {'/'.join(sorted(dtypes_b))} instead of "
@@ -158,10 +158,10 @@ def _rescaled_tensors(a: Fingerprint, b: Fingerprint, direct: Signal | None) -> 
     if direct is None or direct.score < 0.98:
         return []
     out = []
-    for label, ta in a.tensors.items():
-        tb = b.tensors.get(label)
+    for key, ta in a.tensors.items():
+        tb = b.tensors.get(key)
         if tb is None or not ta["std"] or not tb["std"] or len(ta["shape"]) < 2:
             continue
         if abs(math.log(tb["std"] / ta["std"])) > math.log(1.2):
-            out.append(label)
+            out.append(key.label())
     return out

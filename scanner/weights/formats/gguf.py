@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,12 @@ import numpy as np
 
 from .interface import (
     MAX_TENSORS,
+    Checkpoint,
+    Fetch,
     RowSink,
     TensorMeta,
     TensorReader,
+    WeightFormat,
     WeightFormatError,
     check_shape,
     runs_of,
@@ -232,7 +236,7 @@ class GGUFTensorReader(TensorReader):
             if name in _PLAIN:
                 return np.array(data, dtype=np.float32)
             if name == "BF16":
-                from .safetensors import bf16_to_f32
+                from .numbers import bf16_to_f32
 
                 return bf16_to_f32(np.ascontiguousarray(data).view(np.uint16))
             return np.asarray(self._gguf.quants.dequantize(data, t.qtype), dtype=np.float32)
@@ -293,3 +297,55 @@ class GGUFTensorReader(TensorReader):
 
     def close(self) -> None:
         self._files.close()
+
+
+# llama.cpp's {arch}.* metadata keys and the HF config keys the signals read.
+_CONFIG_KEYS = {
+    "embedding_length": "hidden_size", "block_count": "num_hidden_layers",
+    "attention.head_count": "num_attention_heads",
+    "attention.head_count_kv": "num_key_value_heads",
+    "feed_forward_length": "intermediate_size", "context_length": "max_position_embeddings",
+    "rope.freq_base": "rope_theta", "attention.layer_norm_rms_epsilon": "rms_norm_eps",
+    "expert_count": "num_local_experts", "attention.key_length": "head_dim",
+}
+
+
+class GGUFFormat(WeightFormat):
+    """One .gguf file (top-level first); it carries its config, vocabulary and architecture."""
+
+    name = "gguf"
+    suffixes = (".gguf",)
+
+    def checkpoint(self, files: Sequence[str], fetch: Fetch) -> Checkpoint | None:
+        found = [f for f in files if self.holds(f)]
+        if not found:
+            return None
+        return Checkpoint(self, (sorted(found, key=lambda f: ("/" in f, f))[0],))
+
+    def open(self, paths: list[Path], config: dict[str, Any]) -> TensorReader:
+        return GGUFTensorReader(paths[0])
+
+    def config(self, reader: TensorReader) -> dict[str, Any]:
+        meta = reader.metadata()
+        arch = str(meta.get("general.architecture", ""))
+        out: dict[str, Any] = {"model_type": arch}
+        for k, v in _CONFIG_KEYS.items():
+            if f"{arch}.{k}" in meta:
+                out[v] = meta[f"{arch}.{k}"]
+        return out
+
+    def vocab(self, reader: TensorReader) -> list[str] | None:
+        meta = reader.metadata()
+        tokens = meta.get("tokenizer.ggml.tokens")
+        if not isinstance(tokens, list):
+            return None
+        from ..tokens import decode_vocab
+
+        # llama.cpp's "gpt2" tokenizer model is byte-level BPE: decode as tokenizer.json
+        return decode_vocab([str(t) for t in tokens], meta.get("tokenizer.ggml.model") == "gpt2")
+
+    def architecture(self, reader: TensorReader) -> str | None:
+        return str(reader.metadata().get("general.architecture", "")) or None
+
+
+FORMAT = GGUFFormat()

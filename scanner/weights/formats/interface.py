@@ -1,31 +1,30 @@
-"""The reader interface: a checkpoint as named tensors read one at a time.
+"""The format interface: which files of a release make a checkpoint, and the checkpoint as
+named tensors read one at a time.
 
-Readers never load a whole checkpoint: they list tensors from headers, then give one
-tensor as float32 on request (memory-mapped, dequantized when stored quantized).
+A WeightFormat owns its format entirely: it finds its checkpoint among a release's files,
+opens a TensorReader on it, and gives the config, vocabulary and architecture the format
+itself carries. Readers never load a whole checkpoint: they list tensors from headers, then
+give one tensor as float32 on request (memory-mapped, dequantized when stored quantized).
+formats/registry.py lists the formats; nothing outside formats/ knows their names.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ...errors import ProvscanError
+from .checks import MAX_TENSORS, WeightFormatError, check_count, check_shape
 
-# Bounds on hostile headers: no real checkpoint comes near these.
-MAX_TENSORS = 500_000
-MAX_DIMS = 8
-MAX_ELEMENTS = 1 << 40
-MAX_HEADER_BYTES = 100 * 1024 * 1024
+__all__ = ["MAX_TENSORS", "Checkpoint", "Fetch", "RowSink", "TensorMeta", "TensorReader",
+           "WeightFormat", "WeightFormatError", "check_count", "check_shape", "runs_of"]
 
 RowSink = Callable[[np.ndarray], None]
 """Takes consecutive rows of a tensor being read (statistics accumulate there)."""
-
-
-class WeightFormatError(ProvscanError):
-    """A weight file is truncated, malformed or hostile; one clear line says which."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +79,64 @@ class TensorReader(ABC):
         return None
 
 
+Fetch = Callable[[str], Path]
+"""A release file (its posix path in the release) as a local file, fetched if need be."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The files of a release that hold one model's weights, in one format."""
+
+    format: WeightFormat
+    files: tuple[str, ...]
+    """The weight files the reader opens (release paths), shards in order."""
+    data_files: tuple[str, ...] = ()
+    """Other files that hold its bytes (ONNX external data): counted in its size."""
+
+    @property
+    def folder(self) -> str:
+        """The release folder of its (first) weight file, as a prefix: "" or "sub/"."""
+        head, sep, _ = self.files[0].rpartition("/")
+        return head + sep
+
+
+class WeightFormat(ABC):
+    """One weight file format: its checkpoint in a release, its reader, and what the format
+    itself says about the model. config.json and tokenizer.json beside a checkpoint come
+    first (loader.py); config(), vocab() fill in where they are missing."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    """File name endings (lower case) of its weight files."""
+
+    def holds(self, path: str) -> bool:
+        """Whether a file is one of this format's weight files, by its name."""
+        return path.lower().endswith(self.suffixes)
+
+    @abstractmethod
+    def checkpoint(self, files: Sequence[str], fetch: Fetch) -> Checkpoint | None:
+        """The files among a release's that make this format's checkpoint (None: none do).
+        `fetch` gives a file to read (an index naming the shards)."""
+
+    @abstractmethod
+    def open(self, paths: list[Path], config: dict[str, Any]) -> TensorReader:
+        """A reader of the checkpoint's weight files; `config` is the model's config.json
+        (quantization settings), {} when there is none."""
+
+    def config(self, reader: TensorReader) -> dict[str, Any]:
+        """The HF config keys the signals use, from the format's own metadata ({}: none)."""
+        return {}
+
+    def vocab(self, reader: TensorReader) -> list[str] | None:
+        """Token strings in id order, where the format stores the vocabulary."""
+        return None
+
+    def architecture(self, reader: TensorReader) -> str | None:
+        """The architecture the file names itself (GGUF general.architecture): the role
+        rules key format-specific layouts on it (rules/tensor_roles.toml)."""
+        return None
+
+
 def runs_of(idx: np.ndarray) -> list[tuple[int, int]]:
     """Ascending indices as [lo, hi) runs of consecutive values."""
     idx = np.asarray(idx, dtype=np.int64)
@@ -87,22 +144,3 @@ def runs_of(idx: np.ndarray) -> list[tuple[int, int]]:
         return []
     breaks = np.flatnonzero(np.diff(idx) != 1) + 1
     return [(int(r[0]), int(r[-1]) + 1) for r in np.split(idx, breaks)]
-
-
-def check_shape(shape: tuple[int, ...], name: str, path: str) -> tuple[int, ...]:
-    """Refuse shapes no real tensor has (negative, too many dims, absurd sizes)."""
-    if len(shape) > MAX_DIMS:
-        raise WeightFormatError(f"{path}: tensor {name!r} has {len(shape)} dimensions")
-    total = 1
-    for d in shape:
-        if not isinstance(d, int) or d < 0:
-            raise WeightFormatError(f"{path}: tensor {name!r} has a bad dimension {d!r}")
-        total *= d
-    if total > MAX_ELEMENTS:
-        raise WeightFormatError(f"{path}: tensor {name!r} declares {total} elements")
-    return shape
-
-
-def check_count(n: int, path: str) -> None:
-    if n > MAX_TENSORS:
-        raise WeightFormatError(f"{path}: {n} tensors exceeds the {MAX_TENSORS} limit")

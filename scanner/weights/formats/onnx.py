@@ -7,12 +7,22 @@ transposed to the (out, in) order of every other format, so roles and sketches a
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .interface import TensorMeta, TensorReader, WeightFormatError, check_count, check_shape
+from .interface import (
+    Checkpoint,
+    Fetch,
+    TensorMeta,
+    TensorReader,
+    WeightFormat,
+    WeightFormatError,
+    check_count,
+    check_shape,
+)
 
 _MAX_ONNX_BYTES = 2 * 1024 * 1024 * 1024  # protobuf's own limit
 _QUANT_SUFFIXES = ("_quantized", ".quantized", "_quant", "_int8", "_q")
@@ -129,3 +139,24 @@ class OnnxReader(TensorReader):
     def metadata(self) -> dict[str, Any]:
         return {"producer": self._model.producer_name,
                 "onnx.meta": {p.key: p.value for p in self._model.metadata_props}}
+
+
+class OnnxFormat(WeightFormat):
+    """model.onnx (else the first .onnx), its external data files counted in its size."""
+
+    name = "onnx"
+    suffixes = (".onnx",)
+
+    def checkpoint(self, files: Sequence[str], fetch: Fetch) -> Checkpoint | None:
+        found = [f for f in files if self.holds(f)]
+        if not found:
+            return None
+        preferred = [f for f in found if Path(f).name == "model.onnx"]
+        data = tuple(f for f in files if f.endswith((".onnx_data", ".onnx.data")))
+        return Checkpoint(self, ((preferred or sorted(found))[0],), data)
+
+    def open(self, paths: list[Path], config: dict[str, Any]) -> TensorReader:
+        return OnnxReader(paths[0])
+
+
+FORMAT = OnnxFormat()

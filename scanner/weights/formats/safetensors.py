@@ -1,29 +1,37 @@
-"""safetensors, single file or sharded (*.safetensors.index.json), memory-mapped per tensor."""
+"""safetensors, single file or sharded (*.safetensors.index.json), memory-mapped per tensor.
+
+Over 400 lines on purpose: plain, FP8-with-scales and GPTQ / AWQ packed tensors share one
+mapping per file and the chunked row and column reads; the header is safetensors_header.py,
+the number widening numbers.py, the packed layouts packed.py.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 import sys
 import threading
-from functools import lru_cache
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .checks import read_json
 from .interface import (
-    MAX_HEADER_BYTES,
+    Checkpoint,
+    Fetch,
     RowSink,
     TensorMeta,
     TensorReader,
+    WeightFormat,
     WeightFormatError,
     check_count,
-    check_shape,
     runs_of,
 )
 from .mapped import MappedFiles
+from .numbers import FP8, FP8_SCALES, bf16_to_f32, fp8_table, scale_blocks
 from .packed import PARTS, Layout, dequantize, layout_of
+from .safetensors_header import read_file_header
 
 _DTYPES: dict[str, np.dtype] = {
     "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
@@ -38,66 +46,6 @@ _DTYPES: dict[str, np.dtype] = {
 CHUNK_ELEMENTS = 1 << 19
 # More runs of consecutive rows than this are gathered with one fancy index per chunk.
 SCATTERED_RUNS = 64
-
-
-# 8-bit floats (OCP FP8): exponent bits, mantissa bits, "fn" (finite: no infinities).
-_FP8 = {"F8_E4M3": (4, 3, True), "F8_E5M2": (5, 2, False)}
-# Names of the scale that goes with an FP8 weight, multiplied in: DeepSeek V3 / Qwen3-FP8
-# store "<weight>_scale_inv" per 128 x 128 block, compressed-tensors "<weight>_scale" per
-# tensor or per output row.
-_FP8_SCALES = ("_scale_inv", "_scale")
-
-
-@lru_cache(maxsize=4)
-def fp8_table(dtype: str) -> np.ndarray:
-    """The float32 value of each of the 256 bytes of an 8-bit float type."""
-    exp_bits, man_bits, finite = _FP8[dtype]
-    b = np.arange(256)
-    e, m = (b >> man_bits) & ((1 << exp_bits) - 1), b & ((1 << man_bits) - 1)
-    bias, frac = (1 << (exp_bits - 1)) - 1, m / (1 << man_bits)
-    value = np.where(e == 0, 2.0 ** (1 - bias) * frac, 2.0 ** (e - bias) * (1 + frac))
-    top = (1 << exp_bits) - 1
-    if finite:  # E4M3 "fn": S.1111.111 is NaN, there is no infinity
-        value = np.where((e == top) & (m == (1 << man_bits) - 1), np.nan, value)
-    else:  # E5M2 is IEEE-like
-        value = np.where(e == top, np.where(m == 0, np.inf, np.nan), value)
-    return np.where(b >> 7, -value, value).astype(np.float32)
-
-
-def _scale_blocks(shape: tuple[int, ...], scale: tuple[int, ...]) -> tuple[int, int] | None:
-    """Rows and columns each scale value covers: whole tensor, per row, or per block."""
-    if len(shape) != 2:
-        return (1, 1) if int(np.prod(scale)) == 1 and len(shape) < 2 else None
-    rows, cols = shape
-    if int(np.prod(scale)) == 1:
-        return rows, cols
-    if tuple(scale) in ((rows,), (rows, 1)):
-        return 1, cols
-    if len(scale) != 2:
-        return None
-    br, bc = _block(rows, scale[0]), _block(cols, scale[1])
-    return None if br is None or bc is None else (br, bc)
-
-
-def _block(n: int, blocks: int) -> int | None:
-    """The block length that cuts n into `blocks` blocks (the last may be short). Several
-    fit when the last is short: quantizers use powers of two (128 for DeepSeek V3 and
-    Qwen3-FP8), so the largest power of two that fits, else the shortest length."""
-    if blocks <= 0 or n <= 0:
-        return None
-    shortest = -(-n // blocks)
-    longest = n if blocks == 1 else (n - 1) // (blocks - 1)
-    if shortest > longest:
-        return None
-    power = 1 << (longest.bit_length() - 1)
-    return power if power >= shortest else shortest
-
-
-def bf16_to_f32(raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """bfloat16 is the top half of a float32: one widening shift, no zero-filled buffer."""
-    flat = np.asarray(raw).reshape(-1).view(np.uint16)
-    wide = np.left_shift(flat, 16, dtype=np.uint32, out=out)
-    return wide.view(np.float32).reshape(np.shape(raw))
 
 
 class _BufferPool:
@@ -135,44 +83,16 @@ class _BufferPool:
             return buf
 
 
-def _parse_header(path: Path) -> tuple[int, dict[str, tuple[str, tuple[int, ...], int, int]]]:
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        prefix = fh.read(8)
-        if len(prefix) < 8:
-            raise WeightFormatError(f"{path.name}: truncated safetensors file (no header length)")
-        (n,) = struct.unpack("<Q", prefix)
-        if n > MAX_HEADER_BYTES or n + 8 > size:
-            raise WeightFormatError(f"{path.name}: safetensors header length {n} is impossible "
-                                    f"for a {size} byte file")
-        raw = fh.read(n)
-    try:
-        header = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # nesting bombs recurse in json
-        raise WeightFormatError(f"{path.name}: safetensors header is not valid JSON") from exc
-    if not isinstance(header, dict):
-        raise WeightFormatError(f"{path.name}: safetensors header is not a JSON object")
-    check_count(len(header), path.name)
-    data_start = 8 + n
-    out: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype = str(meta["dtype"])
-            shape = tuple(meta["shape"])
-            start, end = (int(x) for x in meta["data_offsets"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WeightFormatError(f"{path.name}: malformed safetensors entry {name!r}") from exc
-        check_shape(shape, name, path.name)
-        if dtype not in _DTYPES:
-            raise WeightFormatError(f"{path.name}: tensor {name!r} has unknown dtype {dtype}")
-        expected = int(np.prod(shape, dtype=np.int64)) * _DTYPES[dtype].itemsize
-        if start < 0 or end - start != expected or data_start + end > size:
-            raise WeightFormatError(f"{path.name}: tensor {name!r} data offsets [{start}, {end}) "
-                                    f"do not fit its shape or the file")
-        out[name] = (dtype, shape, data_start + start, expected)
-    return data_start, out
+def _entries(path: Path) -> dict[str, tuple[str, tuple[int, ...], int]]:
+    """name -> (dtype, shape, data offset) of a file's tensors, from the shared header
+    parser; dtypes the format defines but numpy cannot widen here are refused."""
+    out = {}
+    for e in read_file_header(path):
+        if e.dtype not in _DTYPES:
+            raise WeightFormatError(f"{path.name}: tensor {e.name[:200]!r} has unknown dtype "
+                                    f"{e.dtype}")
+        out[e.name] = (e.dtype, e.shape, e.offset)
+    return out
 
 
 def _regular_runs(runs: list[tuple[int, int]]) -> tuple[int, int] | None:
@@ -199,16 +119,15 @@ class SafetensorsReader(TensorReader):
         self._local = threading.local()
         self._files = MappedFiles()
         for path in files:
-            _, entries = _parse_header(path)
-            for name, (dtype, shape, offset, _n) in entries.items():
+            for name, (dtype, shape, offset) in _entries(path).items():
                 self._where[name] = (path, dtype, shape, offset)
         check_count(len(self._where), str(files[0].parent))
         # FP8 weights are read with their scale multiplied in; the scales are not listed
         self._scales: dict[str, tuple[str, tuple[int, int] | None]] = {}
         for name, (_path, dtype, shape, _offset) in self._where.items():
-            scale = next((name + s for s in _FP8_SCALES if name + s in self._where), None)
-            if dtype in _FP8 and scale is not None:
-                self._scales[name] = (scale, _scale_blocks(shape, self._where[scale][2]))
+            scale = next((name + s for s in FP8_SCALES if name + s in self._where), None)
+            if dtype in FP8 and scale is not None:
+                self._scales[name] = (scale, scale_blocks(shape, self._where[scale][2]))
         # GPTQ / AWQ Linears: <prefix>.weight stands for its packed parts (packed.py)
         self._packed: dict[str, tuple[dict[str, str], Layout]] = {}
         for name in self._where:
@@ -230,7 +149,7 @@ class SafetensorsReader(TensorReader):
                                               path.name, quantized=True))
             elif name not in hidden:
                 self._metas.append(TensorMeta(name, dtype, shape, path.name,
-                                              quantized=dtype in ("I8", "U8") or dtype in _FP8))
+                                              quantized=dtype in ("I8", "U8") or dtype in FP8))
         self._scale_cache: dict[str, np.ndarray] = {}
 
     def tensors(self) -> list[TensorMeta]:
@@ -248,7 +167,7 @@ class SafetensorsReader(TensorReader):
         raw = self._mapped(path, _DTYPES[dtype], offset, (count,))
         if dtype == "BF16":
             arr = bf16_to_f32(raw, self._pool.take(count) if count >= 1 << 20 else None)
-        elif dtype in _FP8:
+        elif dtype in FP8:
             arr = fp8_table(dtype)[raw]
         else:
             arr = np.array(raw, dtype=np.float32)  # a copy: the mapping's pages get dropped
@@ -350,7 +269,7 @@ class SafetensorsReader(TensorReader):
             out = self._scratch(min(step, out_shape[0]) * out_shape[1]).reshape(
                 min(step, out_shape[0]), out_shape[1])
         widen = dtype == "BF16"
-        table = fp8_table(dtype) if dtype in _FP8 else None
+        table = fp8_table(dtype) if dtype in FP8 else None
         scaled = name in self._scales
 
         def put(dst: np.ndarray, src: np.ndarray) -> None:
@@ -453,3 +372,47 @@ class SafetensorsReader(TensorReader):
                 os.close(fd)
         except OSError:
             pass  # a hint only
+
+
+# An index lists every tensor of a model: far larger than a config, still bounded.
+_MAX_INDEX_BYTES = 32 * 1024 * 1024
+_INDEX = ".safetensors.index.json"
+
+
+class SafetensorsFormat(WeightFormat):
+    """A model's top-level *.safetensors, or the shards its *.safetensors.index.json names."""
+
+    name = "safetensors"
+    suffixes = (".safetensors",)
+
+    def checkpoint(self, files: Sequence[str], fetch: Fetch) -> Checkpoint | None:
+        index = [f for f in files if f.endswith(_INDEX) and "/" not in f]
+        if index:
+            shards = _index_shards(fetch(index[0]), files)
+            if shards:
+                return Checkpoint(self, tuple(shards))
+        found = [f for f in files if f.endswith(".safetensors")]
+        # Adapters and sub-models are not the model's own checkpoint.
+        top = [f for f in found if "/" not in f] or found
+        return Checkpoint(self, tuple(top)) if top else None
+
+    def open(self, paths: list[Path], config: dict[str, Any]) -> TensorReader:
+        quant = config.get("quantization_config")
+        return SafetensorsReader(paths, quant if isinstance(quant, dict) else None)
+
+
+def _index_shards(index: Path, files: Sequence[str]) -> list[str]:
+    """The shards a *.safetensors.index.json names; each must be a file of the release."""
+    try:
+        data = read_json(index, _MAX_INDEX_BYTES)
+        names = sorted({str(v) for v in data["weight_map"].values()})
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+        raise WeightFormatError(f"{index.name}: not a safetensors index") from exc
+    missing = [n for n in names if n not in files]
+    if missing:
+        raise WeightFormatError(f"{index.name}: shard {missing[0]!r} is missing from the "
+                                f"release (or points outside it)")
+    return names
+
+
+FORMAT = SafetensorsFormat()
