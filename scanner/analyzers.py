@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .model import Finding
-from .sources.interface import Progress, SilentProgress, Snapshot
+from .snapshot import Progress, SilentProgress, Snapshot
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from .analyzers import Analyzer, AuditContext, AuditOptions
 from .errors import ProvscanError
 from .model import Finding, not_analysed
+from .snapshot import Progress, SilentProgress, Snapshot
 from .sources import open_target
-from .sources.interface import Progress, SilentProgress, Snapshot
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from scanner.assess import assess_findings
 from scanner.assess.licenses import declared_ids, license_ids
 from scanner.audit import AuditResult
 from scanner.model import Evidence, Finding, Location, Severity
-from scanner.sources.interface import Snapshot
+from scanner.snapshot import Snapshot
 from scanner.sources.local import FolderReader
 
 REPO = Path(__file__).resolve().parent.parent

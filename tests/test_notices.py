@@ -157,7 +157,7 @@ def test_publisher_is_recognised_by_hub_org_or_name():
 
 def test_publisher_defaults_to_the_hub_org_of_an_hf_target():
     from scanner.code.analyzer import publisher_of
-    from scanner.sources.interface import Snapshot
+    from scanner.snapshot import Snapshot
 
     hub = Snapshot(target="hf:Qwen/Qwen2-0.5B@main", source="hf", revision=None, files=(),
                    reader=None)  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ from scanner.demo_release import (
     make_weights,
 )
 from scanner.model import Evidence, Finding, Location, Severity
-from scanner.sources.interface import Snapshot
+from scanner.snapshot import Snapshot
 
 
 class FixedFindings(Analyzer):

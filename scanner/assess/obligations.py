@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..model import FileKind
 from ..rules import load_rules
-from ..sources.interface import Snapshot
+from ..snapshot import Snapshot
 from .licenses import family_of
 from .model import CopiedCode, Obligation, Origin
 from .release import files_of_kind, notice_files, read_text, release_name, texts_matching

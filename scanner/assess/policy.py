@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..rules import rules_dir
-from ..sources.interface import Snapshot
+from ..snapshot import Snapshot
 from .licenses import family_of, matches_any
 from .model import Assessment
 from .release import texts_matching

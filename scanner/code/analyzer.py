@@ -10,7 +10,7 @@ from ..analyzers import Analyzer, AuditContext
 from ..card import find_card
 from ..errors import ProvscanError
 from ..model import FileEntry, FileKind, Finding, not_analysed
-from ..sources.interface import Snapshot
+from ..snapshot import Snapshot
 from .cards import MAX_CONFIG_BYTES, DeclaredLicense, card_license, config_licenses
 from .filescan import MAX_SCAN_BYTES, scan_files
 from .findings import (

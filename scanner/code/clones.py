@@ -21,7 +21,7 @@ from ..analyzers import Analyzer, AuditContext
 from ..errors import SourceError
 from ..model import Evidence, FileKind, Finding, Location, Severity, not_analysed
 from ..rules import load_rules
-from ..sources.interface import MAX_TEXT_BYTES, Snapshot
+from ..snapshot import MAX_TEXT_BYTES, Snapshot
 from .corpus import LoadedCorpus, load_corpora
 from .headers import notice_status
 from .tokens import family_of, tokenize

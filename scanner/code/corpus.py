@@ -24,8 +24,8 @@ import numpy as np
 
 from ..errors import AnalyzerError, UsageError
 from ..model import FileKind
+from ..snapshot import MAX_TEXT_BYTES, Progress, SilentProgress, Snapshot
 from ..sources import open_target
-from ..sources.interface import MAX_TEXT_BYTES, Progress, SilentProgress, Snapshot
 from ..store import Store, default_store_path, open_store
 from .headers import head_notice
 from .tokens import family_of, tokenize

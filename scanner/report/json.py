@@ -15,7 +15,7 @@ from ..audit import AuditResult
 from ..card import card_from_mapping
 from ..errors import SourceError
 from ..model import Evidence, FileEntry, FileKind, Finding, LfsPointer, Location, Severity
-from ..sources.interface import ContentReader, Snapshot
+from ..snapshot import ContentReader, Snapshot
 from ..sources.local import FolderReader
 from .assessment_dict import assessment_to_dict
 from .interface import Format

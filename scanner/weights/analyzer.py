@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 from ..analyzers import Analyzer, AuditContext
 from ..errors import ProvscanError
 from ..model import Evidence, Finding, Location, Severity, not_analysed
-from ..sources.interface import Snapshot
+from ..snapshot import Snapshot
 from .compare import Comparison, compare_fingerprints, fingerprint_of
 from .fingerprint import Fingerprint, extract
 from .loader import PICKLE_SUFFIXES, load_from_snapshot
