@@ -195,16 +195,16 @@ def test_cuda_and_js_copies_are_found_with_notice_status(tmp_path: Path):
     cu_f = found["ops.cu"]
     assert cu_f.kind == "notice-removed" and str(cu_f.severity) == "high"
     d = cu_f.evidence.details
-    assert d["upstream_path"] == "kernels/softmax.cu"
-    assert d["upstream_license"] == "Apache-2.0"
-    assert d["notice"]["status"] == "removed"
+    assert d.upstream_path == "kernels/softmax.cu"
+    assert d.upstream_license == "Apache-2.0"
+    assert d.notice.status == "removed"
     assert cu_f.evidence.score > 0.8
-    up_lo, up_hi = d["ranges"][0]["upstream"]
+    up_lo, up_hi = d.ranges[0].upstream
     assert up_lo <= 12 and up_hi >= 40  # the kernel's body, in upstream lines
     js_f = found["helpers.js"]
     assert js_f.kind == "copied-code" and str(js_f.severity) == "info"
-    assert js_f.evidence.details["notice"]["status"] == "kept"
-    assert js_f.evidence.details["upstream_path"] == "web/util.js"
+    assert js_f.evidence.details.notice.status == "kept"
+    assert js_f.evidence.details.upstream_path == "web/util.js"
 
 
 def test_reordered_and_partial_copy_reports_both_ranges(tmp_path: Path):
@@ -218,11 +218,11 @@ def test_reordered_and_partial_copy_reports_both_ranges(tmp_path: Path):
     (rel / "mixed.js").write_text(own + cls)
     f = _findings_by_path(audit(str(rel), analyzers=[ClonesAnalyzer()]))["mixed.js"]
     assert f.kind == "notice-removed"
-    assert f.evidence.details["notice"]["status"] == "replaced"
-    r = f.evidence.details["ranges"][0]
+    assert f.evidence.details.notice.status == "replaced"
+    r = f.evidence.details.ranges[0]
     cls_line_up = JS[:JS.index("export class LruCache")].count("\n") + 1
-    assert r["target"][0] >= 14 and abs(r["upstream"][0] - cls_line_up) <= 3
-    assert f.location.start_line == r["target"][0]
+    assert r.target[0] >= 14 and abs(r.upstream[0] - cls_line_up) <= 3
+    assert f.location.start_line == r.target[0]
 
 
 def test_llama_with_header_removed_and_classes_renamed_is_attributed(tmp_path: Path, cli):

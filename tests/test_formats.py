@@ -108,14 +108,14 @@ def test_cyclonedx_has_the_undeclared_base_as_a_variant(demo_result: AuditResult
 
 
 def test_cyclonedx_declared_base_is_an_ancestor(tmp_path: Path) -> None:
+    from scanner.evidence import WeightsLineage
     from scanner.model import Evidence, Finding, Severity
 
     root = make_clean_release(tmp_path / "r")
     (root / "README.md").write_text("---\nlicense: apache-2.0\nbase_model: org/base-7b\n---\n")
     derived = Finding(kind="weights-derived", severity=Severity.INFO, message="derived",
-                      evidence=Evidence(details={"base": "hf:org/base-7b", "verdict": "derived",
-                                                 "relation": "fine-tune",
-                                                 "base_license": "apache-2.0"}))
+                      evidence=Evidence(matched="hf:org/base-7b", details=WeightsLineage(
+                          verdict="derived", relation="fine-tune", signals=(), reasons=())))
     text = CycloneDxFormat().render(audit_with(root, [derived]))
     validate_cyclonedx(text)
     pedigree = json.loads(text)["metadata"]["component"]["pedigree"]

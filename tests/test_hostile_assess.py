@@ -14,6 +14,13 @@ from scanner.analyzers import AuditOptions
 from scanner.assess import assess_findings
 from scanner.assess.licenses import declared_ids, license_ids
 from scanner.audit import AuditResult
+from scanner.evidence import (
+    CopiedCodeEvidence,
+    ForeignNotice,
+    MatchedRange,
+    NoticeFate,
+    UpstreamId,
+)
 from scanner.model import Evidence, Finding, Location, Severity
 from scanner.snapshot import Snapshot
 from scanner.sources.local import FolderReader
@@ -47,20 +54,26 @@ def license_ids_of_a_huge_expression() -> None:
 def _copy(i: int) -> Finding:
     return Finding(kind="notice-removed", severity=Severity.HIGH, message="copied",
                    location=Location(path=f"m{i}.py", start_line=1, end_line=9),
-                   evidence=Evidence(matched="ref:up.py", score=1.0, details={
-                       "corpus": "ref", "upstream_path": "up.py",
-                       "upstream_license": "Apache-2.0",
-                       "notice": {"status": "removed", "upstream": ["Copyright Up"],
-                                  "target": []}}),
+                   evidence=Evidence(matched="ref:up.py", score=1.0,
+                                     details=CopiedCodeEvidence(
+                       corpus="ref", corpus_source="", upstream_path="up.py",
+                       upstream_version=None, upstream_license="Apache-2.0",
+                       shared_fingerprints=9, target_fingerprints=9, upstream_share=1.0,
+                       ranges=(MatchedRange(target=(1, 9), upstream=(1, 9)),), range_count=1,
+                       notice=NoticeFate(status="removed", upstream=("Copyright Up",),
+                                         target=()), other_matches=())),
                    analyzer="clones")
 
 
 def _notice(i: int) -> Finding:
     return Finding(kind="foreign-notice", severity=Severity.MEDIUM, message="notice",
                    location=Location(path=f"n{i}.py", start_line=1, end_line=1),
-                   evidence=Evidence(matched=f"Copyright {i} The Qwen team", details={
-                       "holder": "The Qwen team", "origin": {"org": "Qwen",
-                                                             "license": "Apache-2.0"}}),
+                   evidence=Evidence(matched=f"Copyright {i} The Qwen team",
+                                     details=ForeignNotice(
+                       statement=f"Copyright {i} The Qwen team", holder="The Qwen team",
+                       holder_key="qwen", lines=(f"Copyright {i} The Qwen team",),
+                       origins=(UpstreamId(id="qwen", organisation="Qwen", project="Qwen",
+                                           usual_license="Apache-2.0"),), publisher=None)),
                    analyzer="notices")
 
 

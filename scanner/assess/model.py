@@ -6,9 +6,9 @@ Frozen dataclasses, like every stage boundary. Findings are referred to by their
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from ..evidence import SignalEvidence
 from ..model import Finding
 
 
@@ -48,8 +48,8 @@ class DetectedLicense:
 
 
 @dataclass(frozen=True)
-class Origin:
-    """An upstream whose material is in the release: an org / model family and its notices."""
+class UpstreamNotices:
+    """An upstream whose notices the release carries: an org / model family, its notices."""
 
     org: str
     family: str | None
@@ -59,6 +59,20 @@ class Origin:
     """Copyright lines verbatim, deduplicated, in order of first appearance."""
     paths: tuple[str, ...]
     finding_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A signal's per-layer values, drawn against that signal's null background."""
+
+    label: str
+    layers: tuple[int, ...]
+    values: tuple[float, ...]
+    value_label: str
+    null_mean: float
+    null_std: float
+    band_note: str
+    """What the band stands for (the null of the overall score, not of each layer)."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +89,9 @@ class LineageClaim:
     score: float | None
     z: float | None
     p_value: float | None
-    signals: tuple[dict[str, Any], ...]
-    curves: dict[str, Any]
+    signals: tuple[SignalEvidence, ...]
+    curves: dict[str, Curve]
+    """Per-layer values of the signals that have them, by signal name."""
     finding_ids: tuple[str, ...]
 
 
@@ -101,7 +116,9 @@ class CopiedCode:
     target_lines: tuple[int, int] | None
     upstream_lines: tuple[int, int] | None
     finding_id: str
-    details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    corpus_source: str = ""
+    """Where the corpus was indexed from (to read the upstream file); not in the JSON
+    report's assessment, the copied-code finding's evidence has it."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +173,7 @@ class Assessment:
 
     declared: Declared
     detected_licenses: tuple[DetectedLicense, ...]
-    origins: tuple[Origin, ...]
+    origins: tuple[UpstreamNotices, ...]
     lineage: tuple[LineageClaim, ...]
     copied: tuple[CopiedCode, ...]
     discrepancies: tuple[Discrepancy, ...]

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
+from ..evidence import Declaration
 from ..model import CardData
 from ..rules import load_rules
 from .licenses import license_info
 
 MAX_CONFIG_BYTES = 1024 * 1024
-CONFIG_LICENSE_FIELDS = ("license", "license_name", "license_link")
 
 
 @dataclass(frozen=True)
@@ -34,9 +33,10 @@ class DeclaredLicense:
     def resolved(self) -> bool:
         return self.key is not None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"declared": self.raw, "key": self.key, "license_id": self.spdx,
-                "family": self.family, "declared_in": self.source}
+    def declaration(self) -> Declaration:
+        """The evidence record of this declaration."""
+        return Declaration(declared=self.raw, key=self.key, license_id=self.spdx,
+                           family=self.family, declared_in=self.source)
 
 
 def _name_key(name: str) -> str:

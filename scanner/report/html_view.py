@@ -104,11 +104,10 @@ def side_by_side(result: AuditResult, c: CopiedCode) -> SideBySide:
 
 def lineage_view(i: int, claim: LineageClaim) -> LineageView:
     curves = []
-    for j, (key, spec) in enumerate(sorted(claim.curves.items())[:8]):
-        if isinstance(spec, dict):
-            chart = line_chart(f"curve-{i}-{j}", {"label": key, **spec})
-            if chart is not None:
-                curves.append(chart)
+    for j, (_, curve) in enumerate(sorted(claim.curves.items())[:8]):
+        chart = line_chart(f"curve-{i}-{j}", curve)
+        if chart is not None:
+            curves.append(chart)
     return LineageView(claim=claim, signals=signal_chart(f"signals-{i}", claim.signals),
                        curves=tuple(curves))
 
