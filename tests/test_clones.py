@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import scanner.code.clones as clones_mod
-from scanner.audit import audit, default_analyzers
+from scanner.audit import analyze_target, default_analyzers
 from scanner.code.clones import ClonesAnalyzer
 from scanner.code.corpus import add_corpus
 from scanner.store import default_store_path
@@ -172,7 +172,7 @@ def _findings_by_path(result) -> dict[str, object]:
 def test_no_corpus_costs_nothing(tmp_path: Path):
     (tmp_path / "rel").mkdir()
     (tmp_path / "rel" / "a.py").write_text(LLAMA.read_text())
-    result = audit(str(tmp_path / "rel"), analyzers=[ClonesAnalyzer()])
+    result = analyze_target(str(tmp_path / "rel"), analyzers=[ClonesAnalyzer()])
     assert [f for f in result.findings if f.analyzer == "clones"] == []
     assert not default_store_path().exists()
     assert any(isinstance(a, ClonesAnalyzer) for a in default_analyzers())
@@ -190,7 +190,7 @@ def test_cuda_and_js_copies_are_found_with_notice_status(tmp_path: Path):
     # JS: notice kept, one function renamed.
     (rel / "helpers.js").write_text(JS.replace("debounce", "throttleLater"))
     (rel / "tree.c").write_text(UNRELATED_C)
-    found = _findings_by_path(audit(str(rel), analyzers=[ClonesAnalyzer()]))
+    found = _findings_by_path(analyze_target(str(rel), analyzers=[ClonesAnalyzer()]))
     assert set(found) == {"ops.cu", "helpers.js"}
     cu_f = found["ops.cu"]
     assert cu_f.kind == "notice-removed" and str(cu_f.severity) == "high"
@@ -216,7 +216,7 @@ def test_reordered_and_partial_copy_reports_both_ranges(tmp_path: Path):
     own = "// Copyright 2025 Someone Else\n" + "\n".join(
         f"export const value{i} = compute{i}(input{i}, {i});" for i in range(12)) + "\n"
     (rel / "mixed.js").write_text(own + cls)
-    f = _findings_by_path(audit(str(rel), analyzers=[ClonesAnalyzer()]))["mixed.js"]
+    f = _findings_by_path(analyze_target(str(rel), analyzers=[ClonesAnalyzer()]))["mixed.js"]
     assert f.kind == "notice-removed"
     assert f.evidence.details.notice.status == "replaced"
     r = f.evidence.details.ranges[0]
@@ -267,7 +267,7 @@ def test_unrelated_code_is_not_reported(tmp_path: Path):
     rel.mkdir()
     (rel / "tree.c").write_text(UNRELATED_C)
     (rel / "own.py").write_text(Path(clones_mod.__file__).read_text())
-    assert _findings_by_path(audit(str(rel), analyzers=[ClonesAnalyzer()])) == {}
+    assert _findings_by_path(analyze_target(str(rel), analyzers=[ClonesAnalyzer()])) == {}
 
 
 @pytest.mark.parametrize("bad", [["index", "add", "x", "pkg:no-such-package-zz"],

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from test_formats import REPO, validate_report_json
-from test_report_data import audit_with, demo_release, demo_result, make_clean_release  # noqa: F401
+from test_report_data import audit_with, demo_release, demo_report, make_clean_release  # noqa: F401
 
-from scanner.audit import AuditResult
+from scanner.assess.model import Report
 from scanner.errors import SourceError
 from scanner.evidence import (
     DETAILS,
@@ -108,12 +108,12 @@ def test_a_report_of_every_kind_validates_and_loads_back(tmp_path: Path) -> None
         type(r) for records in SAMPLES.values() for r in records]
 
 
-def test_the_demo_report_round_trips(demo_result: AuditResult, tmp_path: Path) -> None:
+def test_the_demo_report_round_trips(demo_report: Report, tmp_path: Path) -> None:
     path = tmp_path / "scan.json"
-    JsonFormat().write(demo_result, path)
+    JsonFormat().write(demo_report, path)
     loaded = load_result(path)
     assert [f.to_dict() for f in loaded.findings] == json.loads(json.dumps(
-        [f.to_dict() for f in demo_result.findings]))
+        [f.to_dict() for f in demo_report.result.findings]))
 
 
 def test_the_schema_says_what_each_kind_carries() -> None:

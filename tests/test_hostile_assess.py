@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scanner.analyzers import AuditOptions
-from scanner.assess import assess_findings
+from scanner.assess import assess
 from scanner.assess.licenses import declared_ids, license_ids
-from scanner.audit import AuditResult
 from scanner.evidence import (
     CopiedCodeEvidence,
     ForeignNotice,
@@ -22,6 +20,7 @@ from scanner.evidence import (
     UpstreamId,
 )
 from scanner.model import Evidence, Finding, Location, Severity
+from scanner.result import AuditResult
 from scanner.snapshot import Snapshot
 from scanner.sources.local import FolderReader
 
@@ -83,7 +82,7 @@ def assessment_of_many_copies_and_notices() -> None:
     snap = Snapshot(target=str(root), source="local", revision=None, files=(),
                     reader=FolderReader(root, {}))
     findings = tuple(_copy(i) for i in range(n)) + tuple(_notice(i) for i in range(n))
-    a = assess_findings(AuditResult(snapshot=snap, findings=findings, options=AuditOptions()))
+    a = assess(AuditResult(snapshot=snap, findings=findings))
     assert len(a.copied) == n
     (origin,) = a.origins
     assert len(origin.paths) == n and len(origin.notices) == n

@@ -9,7 +9,7 @@ import pytest
 import transformers
 
 from scanner.analyzers import AuditOptions
-from scanner.audit import audit
+from scanner.audit import analyze_target
 from scanner.code.analyzer import LicenseAnalyzer
 from scanner.code.notices import (
     candidate_blocks,
@@ -34,7 +34,7 @@ def qwen2_folder(tmp_path: Path) -> Path:
 
 
 def test_qwen2_files_yield_foreign_notices_of_qwen_alibaba_verbatim(qwen2_folder):
-    result = audit(str(qwen2_folder), analyzers=[LicenseAnalyzer()])
+    result = analyze_target(str(qwen2_folder), analyzers=[LicenseAnalyzer()])
     foreign = [f for f in result.findings if f.kind == "foreign-notice"]
     by_path = {f.location.path: f for f in foreign}
     assert {"configuration_qwen2.py", "tokenization_qwen2.py"} <= set(by_path)
@@ -54,7 +54,7 @@ def test_qwen2_files_yield_foreign_notices_of_qwen_alibaba_verbatim(qwen2_folder
 
 def test_publisher_own_notices_are_not_foreign(qwen2_folder):
     options = AuditOptions(publisher="Qwen")
-    result = audit(str(qwen2_folder), options, analyzers=[LicenseAnalyzer()])
+    result = analyze_target(str(qwen2_folder), options, analyzers=[LicenseAnalyzer()])
     for f in result.findings:
         if f.kind == "foreign-notice":
             assert "qwen" not in {o.id for o in f.evidence.details.origins}
@@ -65,9 +65,9 @@ def test_holder_of_unknown_origin_is_foreign_only_with_a_publisher(tmp_path):
     root = tmp_path / "r"
     root.mkdir()
     (root / "a.py").write_text("# Copyright 2021 Zyxwv Widgets Ltd.\nx = 1\n")
-    plain = audit(str(root), analyzers=[LicenseAnalyzer()]).findings
+    plain = analyze_target(str(root), analyzers=[LicenseAnalyzer()]).findings
     assert [f.kind for f in plain if "notice" in f.kind] == ["copyright-notice"]
-    with_pub = audit(str(root), AuditOptions(publisher="acme"),
+    with_pub = analyze_target(str(root), AuditOptions(publisher="acme"),
                      analyzers=[LicenseAnalyzer()]).findings
     foreign = [f for f in with_pub if f.kind == "foreign-notice"]
     assert len(foreign) == 1 and foreign[0].severity == "low"
@@ -77,10 +77,12 @@ def test_holder_of_unknown_origin_is_foreign_only_with_a_publisher(tmp_path):
 def test_notice_missing_needs_apache_content_with_foreign_notices_and_no_notice_file(
         qwen2_folder):
     (qwen2_folder / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
-    kinds = [f.kind for f in audit(str(qwen2_folder), analyzers=[LicenseAnalyzer()]).findings]
+    kinds = [f.kind for f in analyze_target(str(qwen2_folder),
+                                            analyzers=[LicenseAnalyzer()]).findings]
     assert kinds.count("notice-missing") == 1
     (qwen2_folder / "NOTICE").write_text("This product includes Qwen2 code.\n")
-    kinds = [f.kind for f in audit(str(qwen2_folder), analyzers=[LicenseAnalyzer()]).findings]
+    kinds = [f.kind for f in analyze_target(str(qwen2_folder),
+                                            analyzers=[LicenseAnalyzer()]).findings]
     assert "notice-missing" not in kinds
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from scanner.analyzers import Analyzer, AuditContext
-from scanner.audit import AuditResult, audit
+from scanner.assess.model import Report
+from scanner.audit import audit
 from scanner.demo_release import (
     COPIED,
     DemoRelease,
@@ -162,7 +163,7 @@ def demo_findings(demo: DemoRelease) -> list[Finding]:
     return findings
 
 
-def audit_with(target: Path, findings: Iterable[Finding]) -> AuditResult:
+def audit_with(target: Path, findings: Iterable[Finding]) -> Report:
     return audit(str(target), analyzers=[FixedFindings(findings)])
 
 
@@ -172,7 +173,7 @@ def demo_release(tmp_path_factory: pytest.TempPathFactory) -> DemoRelease:
 
 
 @pytest.fixture(scope="session")
-def demo_result(demo_release: DemoRelease) -> AuditResult:
+def demo_report(demo_release: DemoRelease) -> Report:
     return audit_with(demo_release.release, demo_findings(demo_release))
 
 

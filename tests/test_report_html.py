@@ -14,9 +14,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from test_report_data import audit_with, demo_release, demo_result, make_clean_release  # noqa: F401
+from test_report_data import audit_with, demo_release, demo_report, make_clean_release  # noqa: F401
 
-from scanner.audit import AuditResult
+from scanner.assess.model import Report
 from scanner.demo_release import BASE_NAME
 from scanner.evidence import ForeignNotice, SignalEvidence, UpstreamId, WeightsLineage
 from scanner.model import Evidence, Finding, Location, Severity
@@ -82,9 +82,9 @@ class _Collect(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def report_html(demo_result: AuditResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def report_html(demo_report: Report, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("html") / "report.html"
-    HtmlFormat().write(demo_result, out)
+    HtmlFormat().write(demo_report, out)
     return out
 
 

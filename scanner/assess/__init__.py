@@ -1,7 +1,8 @@
 """The assessment: what the release declares against what the analyzers detected.
 
-assess(result) is the one entry point; every report format renders its Assessment, so the
-HTML, the JSON, SARIF, the BOMs, the NOTICE file and the policy gate tell the same story.
+report_of(result) is the stage `audit` runs after the analyzers: the assessment and the
+excerpts the reports quote, in one Report that every format renders, so the HTML, the
+JSON, SARIF, the BOMs, the NOTICE file and the policy gate tell the same story.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..audit import AuditResult
 from ..evidence import (
     CopiedCodeEvidence,
     ForeignNotice,
@@ -18,7 +18,9 @@ from ..evidence import (
     MatchedRange,
 )
 from ..model import Finding
+from ..result import AuditResult
 from .discrepancies import find_discrepancies, verdict_of
+from .excerpts import gather_excerpts
 from .licenses import declared_ids, license_ids, reflected
 from .lineage import lineage_claims
 from .model import (
@@ -27,12 +29,13 @@ from .model import (
     Declared,
     DetectedLicense,
     LineageClaim,
+    Report,
     UpstreamNotices,
     finding_id,
 )
 from .obligations import Reason, assess_obligations
 
-__all__ = ["Assessment", "assess", "assess_findings"]
+__all__ = ["Assessment", "Report", "assess", "report_of"]
 
 COPY_KINDS = ("copied-code", "notice-removed")
 VIA_WORDS = {"file": "found in release files", "copied-code": "license of copied upstream code",
@@ -146,7 +149,7 @@ def _detected(findings: Sequence[tuple[str, Finding]], copied: tuple[CopiedCode,
     return tuple(out)
 
 
-def assess_findings(result: AuditResult) -> Assessment:
+def assess(result: AuditResult) -> Assessment:
     """Assess an audit result (findings and snapshot)."""
     findings = [(finding_id(i), f) for i, f in enumerate(result.findings)]
     declared = _declared(result, findings)
@@ -168,15 +171,8 @@ def assess_findings(result: AuditResult) -> Assessment:
                       findings=tuple(findings))
 
 
-def assess(result: AuditResult) -> Assessment:
-    """The assessment of an audit; computed once per result and reused by every format."""
-    cached = _CACHE.get(id(result))
-    if cached is not None and cached[0] is result:
-        return cached[1]
-    assessment = assess_findings(result)
-    _CACHE.clear()  # one result at a time is all a command renders
-    _CACHE[id(result)] = (result, assessment)
-    return assessment
-
-
-_CACHE: dict[int, tuple[AuditResult, Assessment]] = {}
+def report_of(result: AuditResult) -> Report:
+    """The assessment stage: the Report that every output format renders."""
+    assessment = assess(result)
+    return Report(result=result, assessment=assessment,
+                  excerpts=gather_excerpts(result.snapshot, assessment))

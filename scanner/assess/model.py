@@ -1,4 +1,5 @@
-"""What the assessment establishes: declared vs detected, discrepancies, obligations.
+"""What the assessment establishes: declared vs detected, discrepancies, obligations; and
+the Report the formats render (the audit, its assessment, the excerpts they quote).
 
 Frozen dataclasses, like every stage boundary. Findings are referred to by their id
 (F1, F2 ... in the audit's order), so every claim in a report links back to its evidence.
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 from ..evidence import SignalEvidence
 from ..model import Finding
+from ..result import AuditResult
 
 
 def finding_id(index: int) -> str:
@@ -181,3 +183,54 @@ class Assessment:
     verdict: Verdict
     findings: tuple[tuple[str, Finding], ...]
     """(id, finding) for every finding of the audit."""
+
+
+# ---- what the reports quote from the release (gathered once, bounded) -----------------------
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """Consecutive lines of a release file."""
+
+    path: str
+    first_line: int
+    """The 1-based number of lines[0]."""
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CopyHeads:
+    """The first lines of a copied file and of its upstream (the notices live there)."""
+
+    release: tuple[str, ...]
+    upstream: tuple[str, ...] | None
+    """None when the upstream file could not be read (corpus folder gone, not installed)."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What the release's config.json says of the model; nothing is guessed."""
+
+    model_type: str | None = None
+    architecture: str | None = None
+
+
+@dataclass(frozen=True)
+class Excerpts:
+    """The release text the reports quote, read during the assessment so that formats
+    never read the release themselves."""
+
+    notices: dict[str, Excerpt]
+    """Finding id of a foreign notice -> its lines with a little context."""
+    copies: dict[str, CopyHeads]
+    """Finding id of a copy -> the heads of both files (the first MAX_COPIES copies)."""
+    config: ModelConfig
+
+
+@dataclass(frozen=True)
+class Report:
+    """What every output format renders: one audit, its assessment, and the excerpts."""
+
+    result: AuditResult
+    assessment: Assessment
+    excerpts: Excerpts

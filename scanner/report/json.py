@@ -1,4 +1,5 @@
-"""The JSON report: inventory, card metadata and findings (see DESIGN.md's contract)."""
+"""The JSON report: inventory, card metadata, findings and the assessment (DESIGN.md's
+contract, docs/report.schema.json); and the way back, so `check` can gate a saved scan."""
 
 from __future__ import annotations
 
@@ -8,13 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import SCHEMA_VERSION, __version__
-from ..analyzers import AuditOptions
-from ..assess import assess
-from ..assess.model import finding_id
-from ..audit import AuditResult
+from ..assess.model import Report, finding_id
 from ..card import card_from_mapping
 from ..errors import SourceError
 from ..model import FileEntry, FileKind, Finding, LfsPointer
+from ..result import AuditResult
 from ..snapshot import ContentReader, Snapshot, is_release_path, resolve_inside
 from ..sources.local import FolderReader
 from .assessment_dict import assessment_to_dict
@@ -34,7 +33,8 @@ def file_to_dict(f: FileEntry) -> dict[str, Any]:
     return out
 
 
-def result_to_dict(result: AuditResult) -> dict[str, Any]:
+def report_to_dict(report: Report) -> dict[str, Any]:
+    result = report.result
     snap = result.snapshot
     return {
         "schema_version": SCHEMA_VERSION,
@@ -53,15 +53,15 @@ def result_to_dict(result: AuditResult) -> dict[str, Any]:
         "files": [file_to_dict(f) for f in snap.files],
         "findings": [{"id": finding_id(i), **f.to_dict()}
                      for i, f in enumerate(result.findings)],
-        "assessment": assessment_to_dict(assess(result)),
+        "assessment": assessment_to_dict(report.assessment),
     }
 
 
 class JsonFormat(Format):
     name = "json"
 
-    def render(self, result: AuditResult) -> str:
-        return json.dumps(result_to_dict(result), indent=2, sort_keys=False, default=str) + "\n"
+    def render(self, report: Report) -> str:
+        return json.dumps(report_to_dict(report), indent=2, sort_keys=False, default=str) + "\n"
 
 
 class _NoContent(ContentReader):
@@ -117,4 +117,4 @@ def load_result(path: Path) -> AuditResult:
         reader = _listed_files_reader(Path(target), files)
     snapshot = Snapshot(target=target, source=source, revision=data.get("revision"),
                         files=files, reader=reader, card=card, info=data.get("info") or {})
-    return AuditResult(snapshot=snapshot, findings=findings, options=AuditOptions())
+    return AuditResult(snapshot=snapshot, findings=findings)
