@@ -10,22 +10,19 @@ import inspect
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from .console import MAX_SHOWN, err, out, progress_display, shown
 from .errors import ProvscanError
 from .report.registry import FORMATS
 from .safetext import one_line
 
 if TYPE_CHECKING:  # the scan machinery is imported by the commands that use it
-    from rich.progress import Progress
-
     from .assess.model import Report
     from .result import AuditResult
 
@@ -40,53 +37,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-out = Console()
-err = Console(stderr=True)
-
-
-# Card fields are shown up to this many characters (a hostile card's are 256 KiB long).
-MAX_SHOWN = 300
-
-
-def shown(text: object, limit: int | None = None) -> str:
-    """Release-controlled text as the terminal shows it: no markup, no control characters,
-    at most `limit` characters."""
-    value = one_line(text)
-    if limit is not None and len(value) > limit:
-        value = value[:limit] + f"… ({len(value) - limit} more characters)"
-    return escape(value)
-
-
-class RichProgress:
-    """Shows long steps (clone, download, hashing) on stderr when it is a terminal."""
-
-    def __init__(self, progress: Progress):
-        self._progress = progress
-
-    @contextmanager
-    def task(self, description: str, total: float | None = None) -> Iterator[Any]:
-        handle = self._progress.add_task(description, total=total)
-        try:
-            yield handle
-        finally:
-            self._progress.remove_task(handle)
-
-    def advance(self, handle: Any, amount: float = 1) -> None:
-        if handle is not None:
-            self._progress.advance(handle, amount)
-
-
-@contextmanager
-def progress_display() -> Iterator[RichProgress]:
-    from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
-
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                   DownloadColumn(), console=err, transient=True,
-                   disable=not err.is_terminal)
-    with bar:
-        yield RichProgress(bar)
-
-
 def _version(value: bool) -> None:
     if value:
         from . import __version__

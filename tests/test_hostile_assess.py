@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from scanner.assess import assess
-from scanner.assess.licenses import declared_ids, license_ids
 from scanner.evidence import (
     CopiedCodeEvidence,
     ForeignNotice,
@@ -19,6 +18,7 @@ from scanner.evidence import (
     NoticeFate,
     UpstreamId,
 )
+from scanner.licenses import declared_ids, license_ids
 from scanner.model import Evidence, Finding, Location, Severity
 from scanner.result import AuditResult
 from scanner.snapshot import Snapshot

@@ -15,7 +15,7 @@ import transformers
 from scanner.audit import analyze_target
 from scanner.code.analyzer import LicenseAnalyzer
 from scanner.code.filescan import scan_files, scan_one
-from scanner.code.licenses import load_index
+from scanner.code.scancode import load_index
 
 REPO = Path(__file__).resolve().parent.parent
 QWEN2 = Path(transformers.__file__).parent / "models" / "qwen2"

@@ -12,10 +12,10 @@ from test_report_data import (  # noqa: F401
     make_clean_release,
 )
 
-from scanner.assess.licenses import family_of, license_ids, reflected
 from scanner.assess.model import Report
 from scanner.demo_release import BASE_NAME
 from scanner.evidence import WeightsLineage
+from scanner.licenses import family_of, license_ids, reflected
 from scanner.model import Evidence, Finding, Location, Severity
 
 

@@ -17,11 +17,11 @@ from ..evidence import (
     LicenseInFile,
     MatchedRange,
 )
+from ..licenses import declared_ids, license_ids, reflected
 from ..model import Finding
 from ..result import AuditResult
 from .discrepancies import find_discrepancies, verdict_of
 from .excerpts import gather_excerpts
-from .licenses import declared_ids, license_ids, reflected
 from .lineage import lineage_claims
 from .model import (
     Assessment,

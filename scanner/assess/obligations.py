@@ -11,10 +11,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..licenses import family_of
 from ..model import FileKind
 from ..rules import load_rules
 from ..snapshot import Snapshot
-from .licenses import family_of
 from .model import CopiedCode, Obligation, UpstreamNotices
 from .release import files_of_kind, notice_files, read_text, release_name, texts_matching
 from .upstream import upstream_text

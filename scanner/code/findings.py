@@ -17,15 +17,15 @@ from ..evidence import (
     NoticeMissing,
     UpstreamId,
 )
+from ..licenses import RESTRICTIVE_CATEGORIES, license_ids, license_info
 from ..model import Evidence, Finding, Location, Severity
-from .cards import DeclaredLicense
+from .declared import DeclaredLicense
 from .filescan import FileScan
-from .licenses import RESTRICTIVE_FAMILIES, license_info, license_keys
-from .notices import Notice, Origin, normalise_holder, origin_of_publisher, origins_of
+from .notices import KnownUpstream, Notice, normalise_holder, origin_of_publisher, origins_of
 
 ANALYZER = "licenses"
 MAX_LISTED_FILES = 20
-LENIENT_FAMILIES = frozenset({"permissive", "public-domain"})
+LENIENT_CATEGORIES = frozenset({"permissive", "public-domain"})
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def license_findings(files: list[ScannedFile]) -> list[Finding]:
         lic = sf.scan.licenses
         matches = [m for d in lic.detections for m in d.matches]
         if lic.expression and matches:
-            keys = license_keys(lic.expression)
+            keys = license_ids(lic.expression)
             out.append(_f(
                 "license", Severity.INFO, f"{lic.expression} in {sf.path}",
                 Location(sf.path, min(m.start_line for m in matches),
@@ -57,7 +57,7 @@ def license_findings(files: list[ScannedFile]) -> list[Finding]:
                          score=min(m.coverage for m in matches), details=LicenseInFile(
                              license_expression=lic.expression,
                              license_expression_spdx=lic.spdx,
-                             families={k: license_info(k).family for k in keys},
+                             families={k: license_info(k).category for k in keys},
                              rules=tuple(m.rule for m in matches),
                              matchers=tuple(sorted({m.matcher for m in matches})),
                              needs_review=lic.needs_review,
@@ -87,7 +87,7 @@ def declared_findings(declared: list[DeclaredLicense]) -> list[Finding]:
     out = []
     for d in declared:
         if d.resolved:
-            msg, sev = f"declared license {d.raw} -> {d.spdx} ({d.family})", Severity.INFO
+            msg, sev = f"declared license {d.raw} -> {d.spdx} ({d.category})", Severity.INFO
         else:
             msg = f"declared license {d.raw} is not known to rules/hub_licenses.toml"
             sev = Severity.LOW
@@ -97,7 +97,7 @@ def declared_findings(declared: list[DeclaredLicense]) -> list[Finding]:
     return out
 
 
-def foreign_origins(notice: Notice, publisher: str | None) -> tuple[Origin, ...] | None:
+def foreign_origins(notice: Notice, publisher: str | None) -> tuple[KnownUpstream, ...] | None:
     """The origins that make a notice foreign; None when it is the publisher's own or
     (without a publisher) of no known origin. () means foreign but of unknown origin."""
     found = origins_of(notice.holder or notice.statement)
@@ -145,10 +145,10 @@ def notice_findings(files: list[ScannedFile], publisher: str | None) -> list[Fin
     return out
 
 
-def _severity_of_conflict(declared_family: str, found_family: str) -> Severity:
-    if found_family in ("model-license", "non-commercial", "proprietary"):
+def _severity_of_conflict(declared_category: str, found_category: str) -> Severity:
+    if found_category in ("model-license", "non-commercial", "proprietary"):
         return Severity.HIGH
-    return Severity.MEDIUM if declared_family in LENIENT_FAMILIES else Severity.LOW
+    return Severity.MEDIUM if declared_category in LENIENT_CATEGORIES else Severity.LOW
 
 
 def mismatch_findings(declared: DeclaredLicense | None, files: list[ScannedFile],
@@ -158,26 +158,26 @@ def mismatch_findings(declared: DeclaredLicense | None, files: list[ScannedFile]
         return []
     where: dict[str, list[ScannedFile]] = defaultdict(list)
     for sf in files:
-        for key in license_keys(sf.scan.licenses.expression):
+        for key in license_ids(sf.scan.licenses.expression):
             where[key].append(sf)
     out: list[Finding] = []
     for key, sfs in sorted(where.items()):
         info = license_info(key)
-        if key == declared.key or info.family not in RESTRICTIVE_FAMILIES:
+        if key == declared.key or info.category not in RESTRICTIVE_CATEGORIES:
             continue
         first = sfs[0]
         matches = [m for d in first.scan.licenses.detections for m in d.matches
-                   if key in license_keys(d.expression)]
+                   if key in license_ids(d.expression)]
         loc = Location(first.path, matches[0].start_line if matches else None,
                        matches[-1].end_line if matches else None)
         out.append(_f(
-            "license-mismatch", _severity_of_conflict(declared.family, info.family),
+            "license-mismatch", _severity_of_conflict(declared.category, info.category),
             f"declared {declared.raw} ({declared.spdx}) but {info.name} ({key}, "
-            f"{info.family}) is in {len(sfs)} file(s): {first.path}", loc,
+            f"{info.category}) is in {len(sfs)} file(s): {first.path}", loc,
             Evidence(matched=matches[0].matched_text if matches else key,
                      details=LicenseMismatch(
                          declared=declared.declaration(), detected=key,
-                         detected_name=info.name, detected_family=info.family,
+                         detected_name=info.name, detected_family=info.category,
                          files=tuple(s.path for s in sfs[:MAX_LISTED_FILES]),
                          via="license-text"))))
     by_origin: dict[str, list[tuple[Finding, UpstreamId]]] = defaultdict(list)
@@ -189,7 +189,7 @@ def mismatch_findings(declared: DeclaredLicense | None, files: list[ScannedFile]
         found = [n for n, _ in pairs]
         usual = pairs[0][1].usual_license
         info = license_info(usual)
-        if usual == declared.key or info.family not in ("model-license", "non-commercial"):
+        if usual == declared.key or info.category not in ("model-license", "non-commercial"):
             continue
         out.append(_f(
             "license-mismatch", Severity.LOW,
@@ -198,7 +198,7 @@ def mismatch_findings(declared: DeclaredLicense | None, files: list[ScannedFile]
             found[0].location,
             Evidence(matched=found[0].evidence.matched, details=LicenseMismatch(
                 declared=declared.declaration(), detected=usual,
-                detected_family=info.family, via="upstream-notice", origin=origin_id,
+                detected_family=info.category, via="upstream-notice", origin=origin_id,
                 files=tuple(sorted({f.location.path or "" for f in found})[:MAX_LISTED_FILES])
             ))))
     return out
@@ -224,7 +224,7 @@ def notice_missing_findings(files: list[ScannedFile], foreign: list[Finding],
     if has_notice_file:
         return []
     notice_keys = {sf.path for sf in files
-                   if any(license_info(k).notice for k in license_keys(
+                   if any(license_info(k).notice for k in license_ids(
                        sf.scan.licenses.expression))}
     hits = [f for f in foreign if f.kind == "foreign-notice" and f.location.path in notice_keys]
     if not hits:

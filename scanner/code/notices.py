@@ -15,7 +15,7 @@ from typing import Any
 
 from ..evidence import UpstreamId
 from ..rules import load_rules
-from .licenses import text_lines
+from .scancode import text_lines
 
 # Lines that can start or hold a copyright statement or an author credit.
 _CANDIDATE = re.compile(
@@ -126,7 +126,7 @@ def normalise_holder(holder: str) -> str:
 
 
 @dataclass(frozen=True)
-class Origin:
+class KnownUpstream:
     """An upstream organisation and the project or model family its notices come from."""
 
     id: str
@@ -147,17 +147,17 @@ class Origin:
 
 
 @cache
-def origins() -> tuple[Origin, ...]:
+def origins() -> tuple[KnownUpstream, ...]:
     return tuple(
-        Origin(id=o["id"], organisation=o["organisation"], project=o["project"],
+        KnownUpstream(id=o["id"], organisation=o["organisation"], project=o["project"],
                usual_license=o["usual_license"], hub_orgs=tuple(o.get("hub_orgs", ())),
                patterns=tuple(re.compile(p, re.IGNORECASE) for p in o["patterns"]))
         for o in load_rules("holders")["origins"])
 
 
-def origins_of(holder: str) -> tuple[Origin, ...]:
+def origins_of(holder: str) -> tuple[KnownUpstream, ...]:
     """Origins named in a holder, in the order they appear in it."""
-    found: list[tuple[int, Origin]] = []
+    found: list[tuple[int, KnownUpstream]] = []
     for origin in origins():
         hits = [m.start() for p in origin.patterns if (m := p.search(holder))]
         if hits:
@@ -165,7 +165,7 @@ def origins_of(holder: str) -> tuple[Origin, ...]:
     return tuple(o for _, o in sorted(found, key=lambda t: t[0]))
 
 
-def origin_of_publisher(publisher: str) -> Origin | None:
+def origin_of_publisher(publisher: str) -> KnownUpstream | None:
     """The origin a publisher (a Hub org or a name) belongs to, if rules/ know it."""
     low = publisher.lower()
     for origin in origins():

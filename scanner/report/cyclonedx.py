@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import __version__
-from ..assess.licenses import license_ids
 from ..assess.model import Report
 from ..assess.release import release_name
+from ..licenses import license_ids, spdx_expression, spdx_id
 from .interface import Format
-from .spdx_ids import spdx_expression, spdx_id
 
 
 def licenses(expression: str | None, acknowledgement: str) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ from typing import Any
 from .. import __version__
 from ..assess.model import Report
 from ..assess.release import release_name
+from ..licenses import spdx_expression
 from .interface import Format
-from .spdx_ids import spdx_expression
 
 CONTEXT = "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"
 CI = "_:creationinfo"
