@@ -17,7 +17,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Literal, Self, TypeAlias, Union
+from typing import Any, Literal, Self, TypeAlias, Union
 
 Json: TypeAlias = Any
 """A JSON value carried verbatim."""
@@ -32,10 +32,7 @@ class RecordError(TypeError):
 
 @dataclass(frozen=True)
 class Record:
-    """Base of the records: `to_dict`, `from_dict` and `json_schema` from the annotations."""
-
-    schema_name: ClassVar[str | None] = None
-    """The record's name under $defs (default: the class name in snake_case)."""
+    """Base of the records: `to_dict` and `from_dict` from the annotations."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -52,7 +49,8 @@ class Record:
 
     @classmethod
     def def_name(cls) -> str:
-        return cls.schema_name or re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+        """The record's name under the schema's $defs: its class name in snake_case."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
 
 def _encode(value: Any) -> Any:

@@ -126,3 +126,14 @@ def test_a_change_notice_must_be_the_copys_own(demo_release, tmp_path: Path) -> 
     obs = {o.id: o for o in audit_with(
         copy, demo_findings(demo_release)).assessment.obligations}
     assert obs["apache-2.0/state-changes"].status == "met"
+
+
+def test_a_base_counts_as_declared_by_its_repo_or_its_name() -> None:
+    from scanner.card import declares_base
+
+    card = ("Qwen/Qwen2.5-7B",)
+    assert declares_base(card, "hf:qwen/qwen2.5-7b@main")
+    assert declares_base(card, "/models/Qwen2.5-7B/")  # a local copy of the same model
+    assert declares_base(card, None, "refs/qwen2.5-7b.npz")  # a fingerprint's file name
+    assert not declares_base(card, "hf:Qwen/Qwen2.5-14B", "qwen2.5-14b")
+    assert not declares_base((), "hf:Qwen/Qwen2.5-7B")
