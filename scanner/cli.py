@@ -252,12 +252,14 @@ def print_verdict(report: Report) -> None:
 
 
 def write_reports(report: Report, paths: dict[str, Path | None]) -> None:
-    """Write each requested format (by registry name) to its path."""
+    """Write each requested format (by registry name) to its path; say so on a terminal
+    (like the progress display: a pipeline's stderr gets nothing it did not ask for)."""
     for fmt in FORMATS:
         path = paths.get(fmt.name)
         if path is not None:
             fmt.load().write(report, path)
-            err.print(f"wrote {fmt.name} report: {path}", highlight=False, markup=False)
+            if err.is_terminal:
+                err.print(f"wrote {fmt.name} report: {path}", highlight=False, markup=False)
 
 
 @app.command()

@@ -15,7 +15,6 @@ from ..evidence import (
     ForeignNotice,
     LicenseDeclared,
     LicenseInFile,
-    MatchedRange,
 )
 from ..licenses import declared_ids, license_ids, reflected
 from ..model import Finding
@@ -62,9 +61,8 @@ def _declared(result: AuditResult, findings: Sequence[tuple[str, Finding]]) -> D
                     has_card=True)
 
 
-def _span(ranges: tuple[MatchedRange, ...], side: str) -> tuple[int, int] | None:
-    """The lines the matched ranges cover on one side (target or upstream)."""
-    spans = [getattr(r, side) for r in ranges]
+def _span(spans: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """The lines that matched ranges of one side cover, first to last."""
     return (min(a for a, _ in spans), max(b for _, b in spans)) if spans else None
 
 
@@ -84,7 +82,8 @@ def _copied(findings: Sequence[tuple[str, Finding]]) -> tuple[CopiedCode, ...]:
             notice_status=d.notice.status,
             upstream_notice="\n".join(d.notice.upstream) or None,
             target_notice="\n".join(d.notice.target) or None,
-            target_lines=_span(d.ranges, "target"), upstream_lines=_span(d.ranges, "upstream"),
+            target_lines=_span([r.target for r in d.ranges]),
+            upstream_lines=_span([r.upstream for r in d.ranges]),
             finding_id=fid, corpus_source=d.corpus_source))
     return tuple(out)
 
