@@ -28,13 +28,14 @@ from bench.machine import describe as machine  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Runs in a fresh process: only the licenses analyzer, timed around audit() itself.
+# Runs in a fresh process: only the licenses analyzer, timed around analyze_target() (the
+# source and the analyzers, no assessment).
 CHILD = r"""
 import json, sys, time
-from scanner.audit import audit
+from scanner.audit import analyze_target
 from scanner.code.analyzer import LicenseAnalyzer
 t = time.perf_counter()
-result = audit(sys.argv[1], analyzers=[LicenseAnalyzer(workers=2)])
+result = analyze_target(sys.argv[1], analyzers=[LicenseAnalyzer(workers=2)])
 elapsed = time.perf_counter() - t
 per_file = {}
 for f in result.findings:

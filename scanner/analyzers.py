@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .model import Finding
-from .sources.interface import Progress, SilentProgress, Snapshot
+from .snapshot import Progress, SilentProgress, Snapshot
 
 
 @dataclass(frozen=True)
@@ -18,8 +18,6 @@ class AuditOptions:
     """Use only local caches (Hub cache, git cache); no network."""
     against: tuple[str, ...] = ()
     """Reference models or fingerprint files to compare the release's weights with."""
-    use_cache: bool = True
-    """Reuse results cached by content hash."""
     publisher: str | None = None
     """Who publishes the release (a Hub org or a name); notices of anyone else are foreign.
     None: the Hub org for hf: targets, else unknown."""

@@ -1,22 +1,19 @@
-"""Runs source -> analyzers, and gathers the result."""
+"""The audit: source -> analyzers -> assessment, handing the formats one Report."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from .analyzers import Analyzer, AuditContext, AuditOptions
+from .assess import report_of
+from .assess.model import Report
 from .errors import ProvscanError
 from .model import Finding, not_analysed
+from .result import AuditResult
+from .snapshot import Progress, SilentProgress, Snapshot
 from .sources import open_target
-from .sources.interface import Progress, SilentProgress, Snapshot
 
-
-@dataclass(frozen=True)
-class AuditResult:
-    snapshot: Snapshot
-    findings: tuple[Finding, ...]
-    options: AuditOptions
+__all__ = ["AuditResult", "Report", "analyze_target", "audit"]
 
 
 def default_analyzers() -> list[Analyzer]:
@@ -56,12 +53,20 @@ def run_analyzers(snapshot: Snapshot, analyzers: Sequence[Analyzer],
     return findings
 
 
-def audit(target: str, options: AuditOptions | None = None, *,
-          analyzers: Sequence[Analyzer] | None = None,
-          progress: Progress | None = None) -> AuditResult:
+def analyze_target(target: str, options: AuditOptions | None = None, *,
+                   analyzers: Sequence[Analyzer] | None = None,
+                   progress: Progress | None = None) -> AuditResult:
+    """Source -> analyzers: the findings about a target, not yet assessed."""
     options = options or AuditOptions()
     ctx = AuditContext(options=options, progress=progress or SilentProgress())
     snapshot = open_target(target, offline=options.offline, progress=ctx.progress)
     chosen = default_analyzers() if analyzers is None else analyzers
     findings = run_analyzers(snapshot, chosen, ctx)
-    return AuditResult(snapshot=snapshot, findings=tuple(findings), options=options)
+    return AuditResult(snapshot=snapshot, findings=tuple(findings))
+
+
+def audit(target: str, options: AuditOptions | None = None, *,
+          analyzers: Sequence[Analyzer] | None = None,
+          progress: Progress | None = None) -> Report:
+    """Source -> analyzers -> assessment: the Report every output format renders."""
+    return report_of(analyze_target(target, options, analyzers=analyzers, progress=progress))

@@ -3,6 +3,8 @@ bounded size), never by running anything from the repository."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
@@ -134,3 +136,27 @@ def read_card(files: tuple[FileEntry, ...], reader: Any) -> tuple[CardData | Non
         return parse_card(text), ()
     except SourceError as exc:
         return None, (not_analysed(entry.path, str(exc), "card"),)
+
+
+# ---- is this base declared? ------------------------------------------------------------------
+
+
+def model_names(ref: str) -> set[str]:
+    """Names a model card could use for a model: org/name and name, lower-case, without
+    `hf:`, `@rev`, a trailing '/' or a fingerprint file's `.npz`."""
+    s = ref.strip().removeprefix("hf:").split("@", 1)[0].rstrip("/")
+    parts = PurePosixPath(s).parts
+    out = set()
+    if len(parts) >= 2:
+        out.add("/".join(parts[-2:]).lower())
+    if parts:
+        last = PurePosixPath(parts[-1]).stem if s.endswith(".npz") else parts[-1]
+        out.add(last.lower())
+    return out
+
+
+def declares_base(base_models: Sequence[str], *names: str | None) -> bool:
+    """Whether a card's base_model list names the model known by any of `names` (a
+    reference as given, a fingerprint's name...): the same org/name, or the same name."""
+    said = set().union(*(model_names(b) for b in base_models))
+    return any(model_names(n) & said for n in names if n)

@@ -6,25 +6,25 @@ line on stderr, never a traceback (set PROVSCAN_DEBUG=1 to see one).
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from .console import MAX_SHOWN, err, out, progress_display, shown
 from .errors import ProvscanError
+from .report.registry import FORMATS
 from .safetext import one_line
 
 if TYPE_CHECKING:  # the scan machinery is imported by the commands that use it
-    from rich.progress import Progress
-
-    from .audit import AuditResult
+    from .assess.model import Report
+    from .result import AuditResult
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
 
@@ -37,53 +37,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-out = Console()
-err = Console(stderr=True)
-
-
-# Card fields are shown up to this many characters (a hostile card's are 256 KiB long).
-MAX_SHOWN = 300
-
-
-def shown(text: object, limit: int | None = None) -> str:
-    """Release-controlled text as the terminal shows it: no markup, no control characters,
-    at most `limit` characters."""
-    value = one_line(text)
-    if limit is not None and len(value) > limit:
-        value = value[:limit] + f"… ({len(value) - limit} more characters)"
-    return escape(value)
-
-
-class RichProgress:
-    """Shows long steps (clone, download, hashing) on stderr when it is a terminal."""
-
-    def __init__(self, progress: Progress):
-        self._progress = progress
-
-    @contextmanager
-    def task(self, description: str, total: float | None = None) -> Iterator[Any]:
-        handle = self._progress.add_task(description, total=total)
-        try:
-            yield handle
-        finally:
-            self._progress.remove_task(handle)
-
-    def advance(self, handle: Any, amount: float = 1) -> None:
-        if handle is not None:
-            self._progress.advance(handle, amount)
-
-
-@contextmanager
-def progress_display() -> Iterator[RichProgress]:
-    from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
-
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                   DownloadColumn(), console=err, transient=True,
-                   disable=not err.is_terminal)
-    with bar:
-        yield RichProgress(bar)
-
-
 def _version(value: bool) -> None:
     if value:
         from . import __version__
@@ -128,28 +81,31 @@ def print_summary(result: AuditResult) -> None:
                       f"{shown(f.message)}", highlight=False)
 
 
+def with_format_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command one option per registered output format (report/registry.py); it
+    receives them as keyword arguments named FORMAT_out."""
+    sig = inspect.signature(command, eval_str=True)
+    params = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    params += [inspect.Parameter(f"{fmt.name}_out", inspect.Parameter.KEYWORD_ONLY,
+                                 default=None, annotation=Annotated[
+                                     Path | None, typer.Option(*fmt.options, help=fmt.help)])
+               for fmt in FORMATS]
+    command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    return command
+
+
 @app.command()
+@with_format_options
 def scan(
     target: Annotated[str, typer.Argument(help="Folder, git URL/path[@rev] or hf:org/name[@rev].")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")]
-    = None,
     against: Annotated[list[str] | None, typer.Option(
         "--against", help="Reference model or fingerprint file to compare weights with.")] = None,
     offline: Annotated[bool, typer.Option(
         "--offline", help="Use only local caches (also HF_HUB_OFFLINE=1).")] = False,
-    html_out: Annotated[Path | None, typer.Option(
-        "-o", "--html", help="Write the HTML report here.")] = None,
-    sarif_out: Annotated[Path | None, typer.Option("--sarif", help="Write SARIF 2.1.0 here.")]
-    = None,
-    cyclonedx_out: Annotated[Path | None, typer.Option(
-        "--cyclonedx", help="Write a CycloneDX 1.6 ML-BOM here.")] = None,
-    spdx_out: Annotated[Path | None, typer.Option(
-        "--spdx", help="Write SPDX 3.0 (JSON-LD, AI profile) here.")] = None,
-    notice_out: Annotated[Path | None, typer.Option(
-        "--notice", help="Write the generated NOTICE file here.")] = None,
     publisher: Annotated[str | None, typer.Option(
         "--publisher", help="Who publishes the release; notices of others are foreign "
         "(default: the Hub org of an hf: target).")] = None,
+    **outputs: Path | None,
 ) -> None:
     """Scan a release: inventory, card metadata and findings."""
     offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
@@ -158,15 +114,10 @@ def scan(
 
     options = AuditOptions(offline=offline, against=tuple(against or ()), publisher=publisher)
     with progress_display() as progress:
-        result = audit(target, options, progress=progress)
-    if json_out is not None:
-        from .report.json import JsonFormat
-
-        JsonFormat().write(result, json_out)
-    write_reports(result, html=html_out, sarif=sarif_out, cyclonedx=cyclonedx_out,
-                  spdx=spdx_out, notice=notice_out)
-    print_summary(result)
-    print_verdict(result)
+        report = audit(target, options, progress=progress)
+    write_reports(report, {fmt.name: outputs.get(f"{fmt.name}_out") for fmt in FORMATS})
+    print_summary(report.result)
+    print_verdict(report)
 
 
 # ---- index commands (reference code corpora) ----------------------------------------------
@@ -292,32 +243,23 @@ def fingerprint(
 # ---- report commands (check, demo, batch) -------------------------------------------------
 
 
-def print_verdict(result: AuditResult) -> None:
+def print_verdict(report: Report) -> None:
     """The assessment's verdict in one line: declared vs detected."""
-    from .assess import assess
-
-    v = assess(result).verdict
+    v = report.assessment.verdict
     color = {"fail": "red", "warn": "yellow", "pass": "green"}[v.level]
     out.print(f"  verdict: [{color}]{v.level.upper()}[/{color}] {shown(v.headline)}",
               highlight=False, soft_wrap=True)
 
 
-def write_reports(result: AuditResult, **paths: Path | None) -> None:
-    """Write each requested format (html, sarif, cyclonedx, spdx, notice) to its path."""
-    from .report.cyclonedx import CycloneDxFormat
-    from .report.html import HtmlFormat
-    from .report.interface import Format
-    from .report.notice import NoticeFormat
-    from .report.sarif import SarifFormat
-    from .report.spdx import SpdxFormat
-
-    formats: dict[str, type[Format]] = {
-        "html": HtmlFormat, "sarif": SarifFormat, "cyclonedx": CycloneDxFormat,
-        "spdx": SpdxFormat, "notice": NoticeFormat}
-    for name, path in paths.items():
+def write_reports(report: Report, paths: dict[str, Path | None]) -> None:
+    """Write each requested format (by registry name) to its path; say so on a terminal
+    (like the progress display: a pipeline's stderr gets nothing it did not ask for)."""
+    for fmt in FORMATS:
+        path = paths.get(fmt.name)
         if path is not None:
-            formats[name]().write(result, path)
-            err.print(f"wrote {name} report: {path}", highlight=False, markup=False)
+            fmt.load().write(report, path)
+            if err.is_terminal:
+                err.print(f"wrote {fmt.name} report: {path}", highlight=False, markup=False)
 
 
 @app.command()
@@ -337,7 +279,7 @@ def check(
     import json as _json
 
     from .analyzers import AuditOptions
-    from .assess import assess
+    from .assess import report_of
     from .assess.policy import evaluate, load_policy
     from .audit import audit
     from .report.json import load_result
@@ -345,13 +287,13 @@ def check(
     rules = load_policy(policy)
     as_report = Path(target)
     if as_report.suffix == ".json" and as_report.is_file():
-        result = load_result(as_report)
+        report = report_of(load_result(as_report))
     else:
         offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
         with progress_display() as progress:
-            result = audit(target, AuditOptions(offline=offline, against=tuple(against or ())),
+            report = audit(target, AuditOptions(offline=offline, against=tuple(against or ())),
                            progress=progress)
-    assessment = assess(result)
+    result, assessment = report.result, report.assessment
     outcome = evaluate(rules, assessment, result.snapshot)
     if json_out is not None:
         from dataclasses import asdict
@@ -389,8 +331,8 @@ def demo(
                                                        soft_wrap=True))
     for note in outcome.notes:
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
-    print_summary(outcome.result)
-    print_verdict(outcome.result)
+    print_summary(outcome.report.result)
+    print_verdict(outcome.report)
     out.print("\nReports:", highlight=False)
     for path in outcome.written:
         out.print(f"  {shown(str(path))}", highlight=False, soft_wrap=True)

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .evidence import details_from_dict
+from .records import Record, RecordError
+
 
 class FileKind(StrEnum):
     """What a file in a release is, as far as the analyzers care."""
@@ -109,6 +112,13 @@ class Location:
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
+    @classmethod
+    def from_dict(cls, data: object, where: str) -> Location:
+        d = _object(data, where)
+        return cls(path=_opt(d, "path", str, where), start_line=_opt(d, "start_line", int, where),
+                   end_line=_opt(d, "end_line", int, where), tensor=_opt(d, "tensor", str, where),
+                   layer=_opt(d, "layer", int, where))
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -121,13 +131,26 @@ class Evidence:
     null_std: float | None = None
     z: float | None = None
     p_value: float | None = None
-    details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    details: Record | None = field(default=None, hash=False, compare=False)
+    """The record of the finding's kind (scanner/evidence.py), None for kinds without."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if v is not None and k != "details"}
-        if self.details:
-            out["details"] = self.details
+        if self.details is not None:
+            out["details"] = self.details.to_dict()
         return out
+
+    @classmethod
+    def from_dict(cls, data: object, kind: str, where: str) -> Evidence:
+        d = _object(data, where)
+        details = d.get("details")
+        return cls(matched=_opt(d, "matched", str, where),
+                   **{k: _opt(d, k, float, where) for k in _NUMBERS},
+                   details=None if details is None
+                   else details_from_dict(kind, details, f"{where}.details"))
+
+
+_NUMBERS = ("score", "null_mean", "null_std", "z", "p_value")
 
 
 @dataclass(frozen=True)
@@ -151,6 +174,40 @@ class Finding:
             "evidence": self.evidence.to_dict(),
             "analyzer": self.analyzer,
         }
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "finding") -> Finding:
+        """A finding from its JSON form, every type checked: a report may come from
+        elsewhere, and a wrong type must be a clear RecordError, not a crash later."""
+        d = _object(data, where)
+        kind, message = d.get("kind"), d.get("message")
+        if not isinstance(kind, str) or not isinstance(message, str):
+            raise RecordError(f"{where}: kind and message must be strings")
+        try:
+            severity = Severity(str(d.get("severity")))
+        except ValueError:
+            raise RecordError(f"{where}.severity: not one of info, low, medium, high") from None
+        return cls(kind=kind, severity=severity, message=message,
+                   location=Location.from_dict(d.get("location") or {}, f"{where}.location"),
+                   evidence=Evidence.from_dict(d.get("evidence") or {}, kind,
+                                               f"{where}.evidence"),
+                   analyzer=str(d.get("analyzer", "")))
+
+
+def _object(data: object, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise RecordError(f"{where}: expected an object, got {type(data).__name__}")
+    return data
+
+
+def _opt(d: dict[str, Any], key: str, tp: type, where: str) -> Any:
+    """d[key] when absent, None or of type tp (an int for a float); else a RecordError."""
+    value = d.get(key)
+    ok = value is None or (isinstance(value, int | float if tp is float else tp)
+                           and not isinstance(value, bool))
+    if not ok:
+        raise RecordError(f"{where}.{key}: expected {tp.__name__}, got {type(value).__name__}")
+    return value
 
 
 def not_analysed(path: str | None, why: str, analyzer: str = "") -> Finding:

@@ -6,23 +6,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_report_data import audit_with, demo_release, demo_result, make_clean_release  # noqa: F401
+from test_report_data import audit_with, demo_release, demo_report, make_clean_release  # noqa: F401
 
-from scanner.assess import assess_findings
+from scanner.assess import assess
+from scanner.assess.model import Report
 from scanner.assess.policy import evaluate, load_policy, parse_policy
-from scanner.audit import AuditResult
 from scanner.model import Evidence, Finding, Location, Severity
 from scanner.report.json import JsonFormat, load_result
 
 
-def write_report(result: AuditResult, path: Path) -> Path:
-    JsonFormat().write(result, path)
+def write_report(report: Report, path: Path) -> Path:
+    JsonFormat().write(report, path)
     return path
 
 
-def test_demo_release_fails_the_default_policy(cli, demo_result: AuditResult,
+def test_demo_release_fails_the_default_policy(cli, demo_report: Report,
                                                tmp_path: Path) -> None:
-    report = write_report(demo_result, tmp_path / "scan.json")
+    report = write_report(demo_report, tmp_path / "scan.json")
     res = cli("check", str(report), "--json", str(tmp_path / "check.json"))
     assert res.returncode == 1, res.stderr
     assert "FAIL" in res.stdout
@@ -62,16 +62,16 @@ def test_denied_license_fails_a_custom_policy(cli, tmp_path: Path) -> None:
 def test_allowed_list_and_required_attribution(tmp_path: Path) -> None:
     root = make_clean_release(tmp_path / "r")
     (root / "README.md").write_text("---\nlicense: llama3.1\n---\n# Llama-tune\n")
-    result = audit_with(root, [])
+    report = audit_with(root, [])
     policy = parse_policy({"licenses": {"allowed": ["apache-2.0"]},
                            "attributions": {"required": [
                                {"family": "llama3", "text": "Built with Llama"}]}}, "test")
-    rules = {v.rule for v in evaluate(policy, assess_findings(result), result.snapshot)
+    rules = {v.rule for v in evaluate(policy, report.assessment, report.result.snapshot)
              .violations}
     assert rules == {"licenses.allowed", "attributions.required"}
     (root / "NOTICE").write_text("Built with Llama\n")
-    result = audit_with(root, [])
-    rules = {v.rule for v in evaluate(policy, assess_findings(result), result.snapshot)
+    report = audit_with(root, [])
+    rules = {v.rule for v in evaluate(policy, report.assessment, report.result.snapshot)
              .violations}
     assert rules == {"licenses.allowed"}
 
@@ -90,10 +90,10 @@ def test_missing_target_is_exit_2(cli, tmp_path: Path) -> None:
     assert res.returncode == 2 and "Traceback" not in res.stderr
 
 
-def test_json_report_round_trips_for_check(demo_result: AuditResult, tmp_path: Path) -> None:
-    loaded = load_result(write_report(demo_result, tmp_path / "scan.json"))
-    assert loaded.findings == demo_result.findings
-    assert loaded.snapshot.card == demo_result.snapshot.card
-    before = evaluate(load_policy(None), assess_findings(demo_result), demo_result.snapshot)
-    after = evaluate(load_policy(None), assess_findings(loaded), loaded.snapshot)
+def test_json_report_round_trips_for_check(demo_report: Report, tmp_path: Path) -> None:
+    loaded = load_result(write_report(demo_report, tmp_path / "scan.json"))
+    assert loaded.findings == demo_report.result.findings
+    assert loaded.snapshot.card == demo_report.result.snapshot.card
+    before = evaluate(load_policy(None), demo_report.assessment, demo_report.result.snapshot)
+    after = evaluate(load_policy(None), assess(loaded), loaded.snapshot)
     assert before.violations == after.violations

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import scanner.code.clones as clones_mod
-from scanner.audit import audit, default_analyzers
+from scanner.audit import analyze_target, default_analyzers
 from scanner.code.clones import ClonesAnalyzer
 from scanner.code.corpus import add_corpus
 from scanner.store import default_store_path
@@ -172,7 +172,7 @@ def _findings_by_path(result) -> dict[str, object]:
 def test_no_corpus_costs_nothing(tmp_path: Path):
     (tmp_path / "rel").mkdir()
     (tmp_path / "rel" / "a.py").write_text(LLAMA.read_text())
-    result = audit(str(tmp_path / "rel"), analyzers=[ClonesAnalyzer()])
+    result = analyze_target(str(tmp_path / "rel"), analyzers=[ClonesAnalyzer()])
     assert [f for f in result.findings if f.analyzer == "clones"] == []
     assert not default_store_path().exists()
     assert any(isinstance(a, ClonesAnalyzer) for a in default_analyzers())
@@ -190,21 +190,21 @@ def test_cuda_and_js_copies_are_found_with_notice_status(tmp_path: Path):
     # JS: notice kept, one function renamed.
     (rel / "helpers.js").write_text(JS.replace("debounce", "throttleLater"))
     (rel / "tree.c").write_text(UNRELATED_C)
-    found = _findings_by_path(audit(str(rel), analyzers=[ClonesAnalyzer()]))
+    found = _findings_by_path(analyze_target(str(rel), analyzers=[ClonesAnalyzer()]))
     assert set(found) == {"ops.cu", "helpers.js"}
     cu_f = found["ops.cu"]
     assert cu_f.kind == "notice-removed" and str(cu_f.severity) == "high"
     d = cu_f.evidence.details
-    assert d["upstream_path"] == "kernels/softmax.cu"
-    assert d["upstream_license"] == "Apache-2.0"
-    assert d["notice"]["status"] == "removed"
+    assert d.upstream_path == "kernels/softmax.cu"
+    assert d.upstream_license == "Apache-2.0"
+    assert d.notice.status == "removed"
     assert cu_f.evidence.score > 0.8
-    up_lo, up_hi = d["ranges"][0]["upstream"]
+    up_lo, up_hi = d.ranges[0].upstream
     assert up_lo <= 12 and up_hi >= 40  # the kernel's body, in upstream lines
     js_f = found["helpers.js"]
     assert js_f.kind == "copied-code" and str(js_f.severity) == "info"
-    assert js_f.evidence.details["notice"]["status"] == "kept"
-    assert js_f.evidence.details["upstream_path"] == "web/util.js"
+    assert js_f.evidence.details.notice.status == "kept"
+    assert js_f.evidence.details.upstream_path == "web/util.js"
 
 
 def test_reordered_and_partial_copy_reports_both_ranges(tmp_path: Path):
@@ -216,13 +216,13 @@ def test_reordered_and_partial_copy_reports_both_ranges(tmp_path: Path):
     own = "// Copyright 2025 Someone Else\n" + "\n".join(
         f"export const value{i} = compute{i}(input{i}, {i});" for i in range(12)) + "\n"
     (rel / "mixed.js").write_text(own + cls)
-    f = _findings_by_path(audit(str(rel), analyzers=[ClonesAnalyzer()]))["mixed.js"]
+    f = _findings_by_path(analyze_target(str(rel), analyzers=[ClonesAnalyzer()]))["mixed.js"]
     assert f.kind == "notice-removed"
-    assert f.evidence.details["notice"]["status"] == "replaced"
-    r = f.evidence.details["ranges"][0]
+    assert f.evidence.details.notice.status == "replaced"
+    r = f.evidence.details.ranges[0]
     cls_line_up = JS[:JS.index("export class LruCache")].count("\n") + 1
-    assert r["target"][0] >= 14 and abs(r["upstream"][0] - cls_line_up) <= 3
-    assert f.location.start_line == r["target"][0]
+    assert r.target[0] >= 14 and abs(r.upstream[0] - cls_line_up) <= 3
+    assert f.location.start_line == r.target[0]
 
 
 def test_llama_with_header_removed_and_classes_renamed_is_attributed(tmp_path: Path, cli):
@@ -267,7 +267,7 @@ def test_unrelated_code_is_not_reported(tmp_path: Path):
     rel.mkdir()
     (rel / "tree.c").write_text(UNRELATED_C)
     (rel / "own.py").write_text(Path(clones_mod.__file__).read_text())
-    assert _findings_by_path(audit(str(rel), analyzers=[ClonesAnalyzer()])) == {}
+    assert _findings_by_path(analyze_target(str(rel), analyzers=[ClonesAnalyzer()])) == {}
 
 
 @pytest.mark.parametrize("bad", [["index", "add", "x", "pkg:no-such-package-zz"],

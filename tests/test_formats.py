@@ -10,9 +10,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from test_report_data import audit_with, demo_release, demo_result, make_clean_release  # noqa: F401
+from test_report_data import audit_with, demo_release, demo_report, make_clean_release  # noqa: F401
 
-from scanner.audit import AuditResult
+from scanner.assess.model import Report
 from scanner.demo_release import BASE_NAME
 from scanner.report.cyclonedx import CycloneDxFormat
 from scanner.report.json import JsonFormat
@@ -58,22 +58,22 @@ def validate_spdx(doc: dict) -> int:
     return len(list(objects.foreach()))
 
 
-def test_json_report_validates_against_our_schema(demo_result: AuditResult) -> None:
-    doc = json.loads(JsonFormat().render(demo_result))
+def test_json_report_validates_against_our_schema(demo_report: Report) -> None:
+    doc = json.loads(JsonFormat().render(demo_report))
     validate_report_json(doc)
     assert doc["assessment"]["verdict"]["level"] == "fail"
     assert all(f["id"].startswith("F") for f in doc["findings"])
 
 
-def test_our_schema_rejects_a_broken_report(demo_result: AuditResult) -> None:
-    doc = json.loads(JsonFormat().render(demo_result))
+def test_our_schema_rejects_a_broken_report(demo_report: Report) -> None:
+    doc = json.loads(JsonFormat().render(demo_report))
     doc["findings"][0]["severity"] = "catastrophic"
     with pytest.raises(jsonschema.ValidationError):
         validate_report_json(doc)
 
 
-def test_sarif_validates_and_points_at_the_changed_notice(demo_result: AuditResult) -> None:
-    doc = SarifFormat().document(demo_result)
+def test_sarif_validates_and_points_at_the_changed_notice(demo_report: Report) -> None:
+    doc = SarifFormat().document(demo_report)
     validate_sarif(doc)
     results = doc["runs"][0]["results"]
     removed = [r for r in results if r["ruleId"] == "notice-removed"]
@@ -88,8 +88,8 @@ def test_sarif_validates_and_points_at_the_changed_notice(demo_result: AuditResu
         validate_sarif(bad)
 
 
-def test_cyclonedx_has_the_undeclared_base_as_a_variant(demo_result: AuditResult) -> None:
-    text = CycloneDxFormat().render(demo_result)
+def test_cyclonedx_has_the_undeclared_base_as_a_variant(demo_report: Report) -> None:
+    text = CycloneDxFormat().render(demo_report)
     validate_cyclonedx(text)
     doc = json.loads(text)
     release = doc["metadata"]["component"]
@@ -108,14 +108,14 @@ def test_cyclonedx_has_the_undeclared_base_as_a_variant(demo_result: AuditResult
 
 
 def test_cyclonedx_declared_base_is_an_ancestor(tmp_path: Path) -> None:
+    from scanner.evidence import WeightsLineage
     from scanner.model import Evidence, Finding, Severity
 
     root = make_clean_release(tmp_path / "r")
     (root / "README.md").write_text("---\nlicense: apache-2.0\nbase_model: org/base-7b\n---\n")
     derived = Finding(kind="weights-derived", severity=Severity.INFO, message="derived",
-                      evidence=Evidence(details={"base": "hf:org/base-7b", "verdict": "derived",
-                                                 "relation": "fine-tune",
-                                                 "base_license": "apache-2.0"}))
+                      evidence=Evidence(matched="hf:org/base-7b", details=WeightsLineage(
+                          verdict="derived", relation="fine-tune", signals=(), reasons=())))
     text = CycloneDxFormat().render(audit_with(root, [derived]))
     validate_cyclonedx(text)
     pedigree = json.loads(text)["metadata"]["component"]["pedigree"]
@@ -123,8 +123,8 @@ def test_cyclonedx_declared_base_is_an_ancestor(tmp_path: Path) -> None:
     assert "variants" not in pedigree
 
 
-def test_spdx3_ai_profile_validates_against_the_spdx_model(demo_result: AuditResult) -> None:
-    doc = SpdxFormat().document(demo_result)
+def test_spdx3_ai_profile_validates_against_the_spdx_model(demo_report: Report) -> None:
+    doc = SpdxFormat().document(demo_report)
     assert validate_spdx(doc) > 10
     graph = doc["@graph"]
     models = [g for g in graph if g["type"] == "ai_AIPackage"]
@@ -140,9 +140,9 @@ def test_spdx3_ai_profile_validates_against_the_spdx_model(demo_result: AuditRes
         validate_spdx(bad)
 
 
-def test_notice_file_has_the_verbatim_upstream_notices(demo_result: AuditResult,
+def test_notice_file_has_the_verbatim_upstream_notices(demo_report: Report,
                                                        demo_release) -> None:
-    text = NoticeFormat().render(demo_result)
+    text = NoticeFormat().render(demo_report)
     upstream = (demo_release.corpus / "models/qwen2/configuration_qwen2.py").read_text()
     qwen_line = next(line for line in upstream.splitlines() if "Copyright" in line)
     assert qwen_line.lstrip("# ") in text

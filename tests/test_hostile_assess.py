@@ -10,12 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from scanner.analyzers import AuditOptions
-from scanner.assess import assess_findings
-from scanner.assess.licenses import declared_ids, license_ids
-from scanner.audit import AuditResult
+from scanner.assess import assess
+from scanner.evidence import (
+    CopiedCodeEvidence,
+    ForeignNotice,
+    MatchedRange,
+    NoticeFate,
+    UpstreamId,
+)
+from scanner.licenses import declared_ids, license_ids
 from scanner.model import Evidence, Finding, Location, Severity
-from scanner.sources.interface import Snapshot
+from scanner.result import AuditResult
+from scanner.snapshot import Snapshot
 from scanner.sources.local import FolderReader
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,20 +53,26 @@ def license_ids_of_a_huge_expression() -> None:
 def _copy(i: int) -> Finding:
     return Finding(kind="notice-removed", severity=Severity.HIGH, message="copied",
                    location=Location(path=f"m{i}.py", start_line=1, end_line=9),
-                   evidence=Evidence(matched="ref:up.py", score=1.0, details={
-                       "corpus": "ref", "upstream_path": "up.py",
-                       "upstream_license": "Apache-2.0",
-                       "notice": {"status": "removed", "upstream": ["Copyright Up"],
-                                  "target": []}}),
+                   evidence=Evidence(matched="ref:up.py", score=1.0,
+                                     details=CopiedCodeEvidence(
+                       corpus="ref", corpus_source="", upstream_path="up.py",
+                       upstream_version=None, upstream_license="Apache-2.0",
+                       shared_fingerprints=9, target_fingerprints=9, upstream_share=1.0,
+                       ranges=(MatchedRange(target=(1, 9), upstream=(1, 9)),), range_count=1,
+                       notice=NoticeFate(status="removed", upstream=("Copyright Up",),
+                                         target=()), other_matches=())),
                    analyzer="clones")
 
 
 def _notice(i: int) -> Finding:
     return Finding(kind="foreign-notice", severity=Severity.MEDIUM, message="notice",
                    location=Location(path=f"n{i}.py", start_line=1, end_line=1),
-                   evidence=Evidence(matched=f"Copyright {i} The Qwen team", details={
-                       "holder": "The Qwen team", "origin": {"org": "Qwen",
-                                                             "license": "Apache-2.0"}}),
+                   evidence=Evidence(matched=f"Copyright {i} The Qwen team",
+                                     details=ForeignNotice(
+                       statement=f"Copyright {i} The Qwen team", holder="The Qwen team",
+                       holder_key="qwen", lines=(f"Copyright {i} The Qwen team",),
+                       origins=(UpstreamId(id="qwen", organisation="Qwen", project="Qwen",
+                                           usual_license="Apache-2.0"),), publisher=None)),
                    analyzer="notices")
 
 
@@ -70,7 +82,7 @@ def assessment_of_many_copies_and_notices() -> None:
     snap = Snapshot(target=str(root), source="local", revision=None, files=(),
                     reader=FolderReader(root, {}))
     findings = tuple(_copy(i) for i in range(n)) + tuple(_notice(i) for i in range(n))
-    a = assess_findings(AuditResult(snapshot=snap, findings=findings, options=AuditOptions()))
+    a = assess(AuditResult(snapshot=snap, findings=findings))
     assert len(a.copied) == n
     (origin,) = a.origins
     assert len(origin.paths) == n and len(origin.notices) == n

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from scanner.errors import SourceError
+from scanner.sources.interface import parse_safetensors_header
 from scanner.sources.local import FolderReader
 from scanner.weights.formats.interface import WeightFormatError
 from scanner.weights.formats.registry import open_weight_file
@@ -18,7 +19,8 @@ def _header_of(data: bytes, tmp_path: Path):
     """The header as a source reads it: range reads through the snapshot's reader."""
     (tmp_path / "m.safetensors").write_bytes(data)
     reader = FolderReader(tmp_path, {"m.safetensors": tmp_path / "m.safetensors"})
-    return reader.safetensors_header("m.safetensors")
+    return parse_safetensors_header(
+        lambda start, n: reader.read_range("m.safetensors", start, n), "m.safetensors")
 
 
 def _safetensors(header: str | bytes) -> bytes:

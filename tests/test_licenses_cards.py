@@ -10,8 +10,8 @@ import licensedcode
 import pytest
 
 from scanner.card import parse_card
-from scanner.code.cards import card_license, config_licenses, resolve_hub_license
-from scanner.code.licenses import license_info, license_keys
+from scanner.code.declared import card_license, config_licenses, resolve_hub_license
+from scanner.licenses import license_ids, license_info
 from scanner.rules import load_rules
 
 SCANCODE_LICENSES = Path(licensedcode.__file__).parent / "data" / "licenses"
@@ -29,7 +29,7 @@ def test_llama3_card_maps_to_its_licenseref_not_unknown():
     declared = card_license(card)
     assert declared is not None and declared.resolved
     assert declared.spdx == "LicenseRef-provscan-llama-3-community-license"
-    assert declared.family == "model-license"
+    assert declared.category == "model-license"
 
 
 def test_other_with_qwen_research_name_maps_to_its_licenseref():
@@ -38,7 +38,7 @@ def test_other_with_qwen_research_name_maps_to_its_licenseref():
     declared = card_license(card)
     assert declared is not None
     assert declared.key == "LicenseRef-provscan-qwen-research"
-    assert declared.family == "non-commercial"
+    assert declared.category == "non-commercial"
     assert declared.raw == "other (qwen-research)"
 
 
@@ -62,7 +62,7 @@ def test_model_license_keys_resolve_to_scancode_keys(key, name, expected):
 
 def test_unknown_key_is_reported_unresolved():
     declared = resolve_hub_license("other", "my-own-terms")
-    assert declared is not None and not declared.resolved and declared.family == "unknown"
+    assert declared is not None and not declared.resolved and declared.category == "unknown"
 
 
 def test_every_scancode_key_in_rules_exists_in_installed_scancode_with_that_spdx_id():
@@ -82,16 +82,16 @@ def test_every_scancode_key_in_rules_exists_in_installed_scancode_with_that_spdx
 
 def test_families_come_from_rules_then_scancode_categories():
     assert license_info("apache-2.0").notice
-    assert license_info("cc-by-nc-4.0").family == "non-commercial"
+    assert license_info("cc-by-nc-4.0").category == "non-commercial"
     # Not listed in rules/licenses.toml: scancode's own category decides.
-    assert license_info("gpl-2.0-plus").family == "copyleft"
-    assert license_info("unknown-license-reference").family == "unknown"
+    assert license_info("gpl-2.0-plus").category == "copyleft"
+    assert license_info("unknown-license-reference").category == "unknown"
 
 
-def test_license_keys_split_expressions():
-    assert license_keys("(mit OR apache-2.0) AND gpl-2.0 WITH classpath-exception-2.0") == (
+def test_license_ids_split_expressions():
+    assert license_ids("(mit OR apache-2.0) AND gpl-2.0 WITH classpath-exception-2.0") == (
         "mit", "apache-2.0", "gpl-2.0", "classpath-exception-2.0")
-    assert license_keys(None) == ()
+    assert license_ids(None) == ()
 
 
 def test_config_license_fields_are_declared_licenses():

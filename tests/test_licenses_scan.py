@@ -12,10 +12,10 @@ import licensedcode
 import pytest
 import transformers
 
-from scanner.audit import audit
+from scanner.audit import analyze_target
 from scanner.code.analyzer import LicenseAnalyzer
 from scanner.code.filescan import scan_files, scan_one
-from scanner.code.licenses import load_index
+from scanner.code.scancode import load_index
 
 REPO = Path(__file__).resolve().parent.parent
 QWEN2 = Path(transformers.__file__).parent / "models" / "qwen2"
@@ -91,27 +91,27 @@ def _release(tmp_path: Path, card_license: str, license_key: str | None) -> Path
 
 def test_llama_license_text_under_an_apache_card_is_a_mismatch(scancode_index, tmp_path):
     root = _release(tmp_path, "apache-2.0", "llama-3.1-license-2024")
-    findings = audit(str(root), analyzers=[LicenseAnalyzer()]).findings
+    findings = analyze_target(str(root), analyzers=[LicenseAnalyzer()]).findings
     mismatch = [f for f in findings if f.kind == "license-mismatch"
-                and f.evidence.details["via"] == "license-text"]
-    assert [f.evidence.details["detected"] for f in mismatch] == ["llama-3.1-license-2024"]
+                and f.evidence.details.via == "license-text"]
+    assert [f.evidence.details.detected for f in mismatch] == ["llama-3.1-license-2024"]
     assert mismatch[0].severity == "high"
     assert mismatch[0].location.path == "LICENSE"
-    assert mismatch[0].evidence.details["declared"]["license_id"] == "Apache-2.0"
+    assert mismatch[0].evidence.details.declared.license_id == "Apache-2.0"
     declared = [f for f in findings
-                if f.kind == "license" and f.evidence.details["source"] == "declared"]
-    assert declared[0].evidence.details["license_id"] == "Apache-2.0"
+                if f.kind == "license" and f.evidence.details.source == "declared"]
+    assert declared[0].evidence.details.license_id == "Apache-2.0"
     assert not [f for f in findings if f.kind == "missing-license"]
 
 
 def test_matching_card_and_license_file_give_no_mismatch(scancode_index, tmp_path):
     root = _release(tmp_path, "llama3.1", "llama-3.1-license-2024")
-    findings = audit(str(root), analyzers=[LicenseAnalyzer()]).findings
+    findings = analyze_target(str(root), analyzers=[LicenseAnalyzer()]).findings
     assert not [f for f in findings if f.kind == "license-mismatch"
-                and f.evidence.details["via"] == "license-text"]
-    licensed = {f.location.path: f.evidence.details["license_expression"]
+                and f.evidence.details.via == "license-text"]
+    licensed = {f.location.path: f.evidence.details.license_expression
                 for f in findings if f.kind == "license"
-                and f.evidence.details["source"] == "file"}
+                and f.evidence.details.source == "file"}
     assert licensed["LICENSE"] == "llama-3.1-license-2024"
     assert licensed["configuration_qwen2.py"] == "apache-2.0"
 
@@ -120,18 +120,18 @@ def test_release_without_license_file_or_declaration(scancode_index, tmp_path):
     root = tmp_path / "bare"
     root.mkdir()
     (root / "tokenization_qwen2.py").write_bytes((QWEN2 / "tokenization_qwen2.py").read_bytes())
-    findings = audit(str(root), analyzers=[LicenseAnalyzer()]).findings
-    missing = sorted(f.evidence.details["missing"] for f in findings
+    findings = analyze_target(str(root), analyzers=[LicenseAnalyzer()]).findings
+    missing = sorted(f.evidence.details.missing for f in findings
                      if f.kind == "missing-license")
     assert missing == ["declared-license", "license-file"]
 
 
 def test_warm_rescan_never_loads_the_scancode_index(tmp_path, provscan_home):
     root = _release(tmp_path, "apache-2.0", None)
-    code = ("import sys, json; from scanner.audit import audit; "
+    code = ("import sys, json; from scanner.audit import analyze_target; "
             "from scanner.code.analyzer import LicenseAnalyzer; "
             "import licensedcode.cache as c; "
-            f"r = audit({str(root)!r}, analyzers=[LicenseAnalyzer()]); "
+            f"r = analyze_target({str(root)!r}, analyzers=[LicenseAnalyzer()]); "
             "print(json.dumps([c._LICENSE_CACHE is not None, "
             "sorted(f.kind for f in r.findings)]))")
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -160,13 +160,13 @@ def test_unclear_match_becomes_a_license_review_finding(scancode_index, tmp_path
     root = tmp_path / "r"
     root.mkdir()
     apache_header_with_a_changed_line(root)
-    findings = audit(str(root), analyzers=[LicenseAnalyzer()]).findings
+    findings = analyze_target(str(root), analyzers=[LicenseAnalyzer()]).findings
     review = [f for f in findings if f.kind == "license-review"]
     assert len(review) == 1 and review[0].location.path == "partial.py"
     assert review[0].evidence.score < 100
-    assert "partial coverage" in review[0].evidence.details["reasons"]
+    assert "partial coverage" in review[0].evidence.details.reasons
     lic = [f for f in findings if f.kind == "license" and f.location.path == "partial.py"]
-    assert lic[0].evidence.details["needs_review"] and lic[0].evidence.details["approximate"]
+    assert lic[0].evidence.details.needs_review and lic[0].evidence.details.approximate
 
 
 def test_fragments_of_one_notice_go_to_the_approximate_matcher(scancode_index):

@@ -9,7 +9,7 @@ import pytest
 import transformers
 
 from scanner.analyzers import AuditOptions
-from scanner.audit import audit
+from scanner.audit import analyze_target
 from scanner.code.analyzer import LicenseAnalyzer
 from scanner.code.notices import (
     candidate_blocks,
@@ -34,30 +34,30 @@ def qwen2_folder(tmp_path: Path) -> Path:
 
 
 def test_qwen2_files_yield_foreign_notices_of_qwen_alibaba_verbatim(qwen2_folder):
-    result = audit(str(qwen2_folder), analyzers=[LicenseAnalyzer()])
+    result = analyze_target(str(qwen2_folder), analyzers=[LicenseAnalyzer()])
     foreign = [f for f in result.findings if f.kind == "foreign-notice"]
     by_path = {f.location.path: f for f in foreign}
     assert {"configuration_qwen2.py", "tokenization_qwen2.py"} <= set(by_path)
     for path, finding in by_path.items():
-        origins = finding.evidence.details["origins"]
-        qwen = [o for o in origins if o["id"] == "qwen"]
-        assert qwen and qwen[0]["project"] == "Qwen"
-        assert qwen[0]["organisation"] == "Alibaba Group"
+        origins = finding.evidence.details.origins
+        qwen = [o for o in origins if o.id == "qwen"]
+        assert qwen and qwen[0].project == "Qwen"
+        assert qwen[0].organisation == "Alibaba Group"
         assert "Qwen / Alibaba Group" in finding.message
         # The original lines, verbatim, at their real line numbers.
         lines = (qwen2_folder / path).read_text().splitlines()
         start, end = finding.location.start_line, finding.location.end_line
-        assert finding.evidence.details["lines"] == lines[start - 1:end]
+        assert list(finding.evidence.details.lines) == lines[start - 1:end]
         assert finding.evidence.matched == "\n".join(lines[start - 1:end])
         assert "Copyright" in finding.evidence.matched
 
 
 def test_publisher_own_notices_are_not_foreign(qwen2_folder):
     options = AuditOptions(publisher="Qwen")
-    result = audit(str(qwen2_folder), options, analyzers=[LicenseAnalyzer()])
+    result = analyze_target(str(qwen2_folder), options, analyzers=[LicenseAnalyzer()])
     for f in result.findings:
         if f.kind == "foreign-notice":
-            assert "qwen" not in {o["id"] for o in f.evidence.details["origins"]}
+            assert "qwen" not in {o.id for o in f.evidence.details.origins}
             assert f.severity == "medium"
 
 
@@ -65,22 +65,24 @@ def test_holder_of_unknown_origin_is_foreign_only_with_a_publisher(tmp_path):
     root = tmp_path / "r"
     root.mkdir()
     (root / "a.py").write_text("# Copyright 2021 Zyxwv Widgets Ltd.\nx = 1\n")
-    plain = audit(str(root), analyzers=[LicenseAnalyzer()]).findings
+    plain = analyze_target(str(root), analyzers=[LicenseAnalyzer()]).findings
     assert [f.kind for f in plain if "notice" in f.kind] == ["copyright-notice"]
-    with_pub = audit(str(root), AuditOptions(publisher="acme"),
+    with_pub = analyze_target(str(root), AuditOptions(publisher="acme"),
                      analyzers=[LicenseAnalyzer()]).findings
     foreign = [f for f in with_pub if f.kind == "foreign-notice"]
     assert len(foreign) == 1 and foreign[0].severity == "low"
-    assert foreign[0].evidence.details["origins"] == []
+    assert foreign[0].evidence.details.origins == ()
 
 
 def test_notice_missing_needs_apache_content_with_foreign_notices_and_no_notice_file(
         qwen2_folder):
     (qwen2_folder / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
-    kinds = [f.kind for f in audit(str(qwen2_folder), analyzers=[LicenseAnalyzer()]).findings]
+    kinds = [f.kind for f in analyze_target(str(qwen2_folder),
+                                            analyzers=[LicenseAnalyzer()]).findings]
     assert kinds.count("notice-missing") == 1
     (qwen2_folder / "NOTICE").write_text("This product includes Qwen2 code.\n")
-    kinds = [f.kind for f in audit(str(qwen2_folder), analyzers=[LicenseAnalyzer()]).findings]
+    kinds = [f.kind for f in analyze_target(str(qwen2_folder),
+                                            analyzers=[LicenseAnalyzer()]).findings]
     assert "notice-missing" not in kinds
 
 
@@ -157,7 +159,7 @@ def test_publisher_is_recognised_by_hub_org_or_name():
 
 def test_publisher_defaults_to_the_hub_org_of_an_hf_target():
     from scanner.code.analyzer import publisher_of
-    from scanner.sources.interface import Snapshot
+    from scanner.snapshot import Snapshot
 
     hub = Snapshot(target="hf:Qwen/Qwen2-0.5B@main", source="hf", revision=None, files=(),
                    reader=None)  # type: ignore[arg-type]
@@ -166,19 +168,3 @@ def test_publisher_defaults_to_the_hub_org_of_an_hf_target():
     local = Snapshot(target="/tmp/x", source="local", revision=None, files=(),
                      reader=None)  # type: ignore[arg-type]
     assert publisher_of(local, None) is None
-
-
-def test_notices_are_deduplicated_by_holder_for_the_notice_file(qwen2_folder):
-    from scanner.code.notices import collect_notices
-
-    (qwen2_folder / "extra.py").write_text(
-        "# Copyright 2021 The HuggingFace Team. All rights reserved.\nx = 1\n")
-    findings = audit(str(qwen2_folder), analyzers=[LicenseAnalyzer()]).findings
-    entries = {e.holder_key: e for e in collect_notices(findings)}
-    hf = entries[normalise_holder("The HuggingFace Team")]
-    assert hf.paths == ("extra.py",)
-    assert hf.statements == ("# Copyright 2021 The HuggingFace Team. All rights reserved.",)
-    qwen = [e for e in entries.values() if "qwen" in e.origins]
-    assert qwen and all(s.startswith("# Copyright 2024 The Qwen") for e in qwen
-                        for s in e.statements)
-    assert sum(len(e.paths) for e in qwen) >= 3

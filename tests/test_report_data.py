@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from scanner.analyzers import Analyzer, AuditContext
-from scanner.audit import AuditResult, audit
+from scanner.assess.model import Report
+from scanner.audit import audit
 from scanner.demo_release import (
     COPIED,
     DemoRelease,
@@ -24,8 +25,19 @@ from scanner.demo_release import (
     fine_tune,
     make_weights,
 )
+from scanner.evidence import (
+    CopiedCodeEvidence,
+    ForeignNotice,
+    LicenseDeclared,
+    LicenseInFile,
+    MatchedRange,
+    NoticeFate,
+    SignalEvidence,
+    UpstreamId,
+    WeightsLineage,
+)
 from scanner.model import Evidence, Finding, Location, Severity
-from scanner.sources.interface import Snapshot
+from scanner.snapshot import Snapshot
 
 
 class FixedFindings(Analyzer):
@@ -66,11 +78,12 @@ def license_file_finding() -> Finding:
         kind="license", severity=Severity.INFO, message="apache-2.0 in LICENSE",
         location=Location(path="LICENSE", start_line=2, end_line=202),
         evidence=Evidence(matched="Apache License\nVersion 2.0, January 2004", score=100.0,
-                          details={"source": "file", "license_expression": "apache-2.0",
-                                   "license_expression_spdx": "Apache-2.0",
-                                   "families": {"apache-2.0": "permissive"},
-                                   "rules": ["apache-2.0.LICENSE"], "matchers": ["1-hash"],
-                                   "needs_review": False, "approximate": False}),
+                          details=LicenseInFile(
+                              license_expression="apache-2.0",
+                              license_expression_spdx="Apache-2.0",
+                              families={"apache-2.0": "permissive"},
+                              rules=("apache-2.0.LICENSE",), matchers=("1-hash",),
+                              needs_review=False, approximate=False)),
         analyzer="licenses")
 
 
@@ -78,15 +91,15 @@ def declared_license_finding(raw: str, key: str, spdx: str, family: str) -> Find
     return Finding(
         kind="license", severity=Severity.INFO, message=f"declared license {raw}",
         location=Location(path="README.md"),
-        evidence=Evidence(matched=raw, details={
-            "source": "declared", "declared": raw, "key": key, "license_id": spdx,
-            "family": family, "declared_in": "README.md"}), analyzer="licenses")
+        evidence=Evidence(matched=raw, details=LicenseDeclared(
+            declared=raw, key=key, license_id=spdx, family=family, declared_in="README.md")),
+        analyzer="licenses")
 
 
 def demo_findings(demo: DemoRelease) -> list[Finding]:
-    """What the analyzers find in the demo release, in the shapes their branches emit
-    (licenses: details.origins / license_expression; clones: details.notice / ranges;
-    weights: evidence.matched = reference, signals with per_layer details)."""
+    """What the analyzers find in the demo release, as the records they emit (licenses:
+    ForeignNotice, LicenseInFile; clones: CopiedCodeEvidence; weights: WeightsLineage with
+    evidence.matched = the reference, signals with per_layer details)."""
     rel, corpus = demo.release, demo.corpus
     findings: list[Finding] = [
         declared_license_finding("apache-2.0", "apache-2.0", "Apache-2.0", "permissive"),
@@ -102,12 +115,12 @@ def demo_findings(demo: DemoRelease) -> list[Finding]:
                 message=f"notice of The Qwen team, Alibaba Group (origin: Qwen / Alibaba "
                         f"Group) in {dest}",
                 location=Location(path=dest, start_line=line_no, end_line=line_no),
-                evidence=Evidence(matched=line, details={
-                    "statement": line, "holder": "The Qwen team, Alibaba Group",
-                    "holder_key": "qwen team alibaba group", "lines": [line],
-                    "origins": [{"id": "qwen", "organisation": "Alibaba Group",
-                                 "project": "Qwen", "usual_license": "apache-2.0"}],
-                    "publisher": None}), analyzer="licenses"))
+                evidence=Evidence(matched=line, details=ForeignNotice(
+                    statement=line, holder="The Qwen team, Alibaba Group",
+                    holder_key="qwen team alibaba group", lines=(line,),
+                    origins=(UpstreamId(id="qwen", organisation="Alibaba Group",
+                                        project="Qwen", usual_license="apache-2.0"),),
+                    publisher=None)), analyzer="licenses"))
         status = "replaced" if replaced else "kept"
         findings.append(Finding(
             kind="notice-removed" if replaced else "copied-code",
@@ -116,27 +129,28 @@ def demo_findings(demo: DemoRelease) -> list[Finding]:
                     f"({demo.transformers_version}) with its copyright notice {status}",
             location=Location(path=dest, start_line=1, end_line=n_lines),
             evidence=Evidence(matched=f"transformers:{upstream}", score=0.97, null_mean=0.01,
-                              null_std=0.02, z=48.0, p_value=0.001, details={
-                "corpus": "transformers", "corpus_source": str(corpus),
-                "upstream_path": upstream, "upstream_version": demo.transformers_version,
-                "upstream_license": "apache-2.0", "shared_fingerprints": 400,
-                "target_fingerprints": 412, "upstream_share": 0.97,
-                "ranges": [{"target": [1, n_lines], "upstream": [1, n_up]}],
-                "notice": {"status": status, "upstream": [up_line], "target": [line]},
-                "other_matches": []}), analyzer="clones"))
+                              null_std=0.02, z=48.0, p_value=0.001,
+                              details=CopiedCodeEvidence(
+                corpus="transformers", corpus_source=str(corpus),
+                upstream_path=upstream, upstream_version=demo.transformers_version,
+                upstream_license="apache-2.0", shared_fingerprints=400,
+                target_fingerprints=412, upstream_share=0.97,
+                ranges=(MatchedRange(target=(1, n_lines), upstream=(1, n_up)),), range_count=1,
+                notice=NoticeFate(status=status, upstream=(up_line,), target=(line,)),
+                other_matches=())), analyzer="clones"))
     per_layer = per_layer_cosine(1234, 99)
-    signals = [
-        {"name": "direct_cosine", "score": 0.995, "null_mean": 0.0, "null_std": 0.004,
-         "z": 248.0, "p_value": 1e-300, "robust_to": ["fine-tuning", "quantization"],
-         "details": {"per_layer": per_layer}},
-        {"name": "std_curve", "score": 0.98, "null_mean": 0.5, "null_std": 0.25, "z": 1.9,
-         "p_value": 0.03, "robust_to": ["everything"],
-         "details": {"weak": "unrelated models of one architecture also score high"}},
-    ]
+    signals = (
+        SignalEvidence(name="direct_cosine", score=0.995, null_mean=0.0, null_std=0.004,
+                       z=248.0, p_value=1e-300, robust_to=("fine-tuning", "quantization"),
+                       details={"per_layer": per_layer}),
+        SignalEvidence(name="std_curve", score=0.98, null_mean=0.5, null_std=0.25, z=1.9,
+                       p_value=0.03, robust_to=("everything",),
+                       details={"weak": "unrelated models of one architecture also score high"}),
+    )
     evidence = Evidence(matched=str(demo.base), score=0.995, null_mean=0.0, null_std=0.004,
-                        z=248.0, p_value=1e-300, details={
-                            "verdict": "derived", "relation": "fine-tune", "signals": signals,
-                            "reasons": ["direct cosine 0.995 vs 0 +- 0.004"]})
+                        z=248.0, p_value=1e-300, details=WeightsLineage(
+                            verdict="derived", relation="fine-tune", signals=signals,
+                            reasons=("direct cosine 0.995 vs 0 +- 0.004",)))
     where = Location(tensor="model.layers.0.mlp.up_proj.weight", layer=0)
     findings.append(Finding(
         kind="weights-derived", severity=Severity.HIGH,
@@ -149,37 +163,7 @@ def demo_findings(demo: DemoRelease) -> list[Finding]:
     return findings
 
 
-def brief_shape_findings(demo: DemoRelease) -> list[Finding]:
-    """The same story in the flat shapes of the lead's brief (details.origin, notice_status,
-    details.base): the assessment reads both."""
-    line_no, line = copyright_line(demo.release / "configuration_acme.py")
-    return [
-        Finding(kind="foreign-notice", severity=Severity.MEDIUM, message="Qwen notice",
-                location=Location(path="configuration_acme.py", start_line=line_no,
-                                  end_line=line_no),
-                evidence=Evidence(matched=line, details={
-                    "holder": "The Qwen team, Alibaba Group",
-                    "origin": {"org": "Alibaba Group", "family": "Qwen",
-                               "license": "apache-2.0"}})),
-        Finding(kind="notice-removed", severity=Severity.HIGH, message="copied",
-                location=Location(path="modeling_acme.py", start_line=1, end_line=50),
-                evidence=Evidence(details={
-                    "corpus": "transformers", "upstream_path": "models/llama/modeling_llama.py",
-                    "version": demo.transformers_version, "license": "apache-2.0",
-                    "share": 0.9, "target_lines": [1, 50], "upstream_lines": [1, 50],
-                    "notice_status": "changed", "upstream_notice": "Copyright 2022 EleutherAI",
-                    "target_notice": "Copyright 2025 Acme AI Labs"})),
-        Finding(kind="weights-derived", severity=Severity.HIGH, message="derived",
-                evidence=Evidence(details={"base": str(demo.base), "base_license": "qwen",
-                                           "verdict": "derived", "relation": "fine-tune",
-                                           "curves": {"std_q": {"label": "std of Q",
-                                                                "layers": [0, 1, 2],
-                                                                "target": [0.1, 0.2, 0.3],
-                                                                "base": [0.1, 0.2, 0.31]}}})),
-    ]
-
-
-def audit_with(target: Path, findings: Iterable[Finding]) -> AuditResult:
+def audit_with(target: Path, findings: Iterable[Finding]) -> Report:
     return audit(str(target), analyzers=[FixedFindings(findings)])
 
 
@@ -189,7 +173,7 @@ def demo_release(tmp_path_factory: pytest.TempPathFactory) -> DemoRelease:
 
 
 @pytest.fixture(scope="session")
-def demo_result(demo_release: DemoRelease) -> AuditResult:
+def demo_report(demo_release: DemoRelease) -> Report:
     return audit_with(demo_release.release, demo_findings(demo_release))
 
 

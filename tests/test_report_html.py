@@ -14,10 +14,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from test_report_data import audit_with, demo_release, demo_result, make_clean_release  # noqa: F401
+from test_report_data import audit_with, demo_release, demo_report, make_clean_release  # noqa: F401
 
-from scanner.audit import AuditResult
+from scanner.assess.model import Report
 from scanner.demo_release import BASE_NAME
+from scanner.evidence import ForeignNotice, SignalEvidence, UpstreamId, WeightsLineage
 from scanner.model import Evidence, Finding, Location, Severity
 from scanner.report.html import HtmlFormat
 
@@ -81,9 +82,9 @@ class _Collect(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def report_html(demo_result: AuditResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def report_html(demo_report: Report, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("html") / "report.html"
-    HtmlFormat().write(demo_result, out)
+    HtmlFormat().write(demo_report, out)
     return out
 
 
@@ -158,7 +159,13 @@ def test_hostile_text_from_the_release_is_escaped(tmp_path: Path) -> None:
     finding = Finding(kind="foreign-notice", severity=Severity.MEDIUM, message=f"notice {evil}",
                       location=Location(path="evil.py", start_line=1, end_line=1),
                       evidence=Evidence(matched=f"Copyright 2024 {evil}",
-                                        details={"holder": evil, "origin": {"org": evil}}))
+                                        details=ForeignNotice(
+                                            statement=f"Copyright 2024 {evil}", holder=evil,
+                                            holder_key=evil, lines=(f"# Copyright 2024 {evil}",),
+                                            origins=(UpstreamId(id="x", organisation=evil,
+                                                                project=evil,
+                                                                usual_license=evil),),
+                                            publisher=None)))
     html = HtmlFormat().render(audit_with(root, [finding]))
     assert "<script>" not in html and "<img" not in html
     assert "&lt;script&gt;alert(" in html
@@ -194,17 +201,19 @@ def test_text_colours_meet_wcag_aa() -> None:
         assert contrast(fg, bg) >= 4.5, (fg, bg, contrast(fg, bg))
 
 
-def test_malformed_weight_details_do_not_break_the_report(tmp_path: Path) -> None:
+def test_odd_weight_numbers_do_not_break_the_report(tmp_path: Path) -> None:
     root = make_clean_release(tmp_path / "r")
+
+    def signal(name: str, score: float, std: float, per_layer: object) -> SignalEvidence:
+        return SignalEvidence(name=name, score=score, null_mean=0.1, null_std=std, z=0.0,
+                              p_value=0.5, robust_to=(), details={"per_layer": per_layer})
+
     weird = Finding(kind="weights-derived", severity=Severity.HIGH, message="derived",
-                    evidence=Evidence(matched="ref", details={
-                        "verdict": "derived", "signals": [
-                            {"name": "a", "score": float("nan")},
-                            {"name": "b", "score": "high", "null_mean": None},
-                            {"name": "c", "score": 0.9, "null_mean": 0.1, "null_std": 0.0,
-                             "details": {"per_layer": {"x": 1, "1": "y"}}},
-                            "not a signal"],
-                        "curves": {"q": {"layers": [0, 1], "target": [1.0, float("inf")]},
-                                   "r": "nonsense"}}))
+                    evidence=Evidence(matched="ref", details=WeightsLineage(
+                        verdict="derived", relation=None, reasons=(), signals=(
+                            signal("a", float("nan"), 0.1, None),
+                            signal("b", 0.5, float("inf"), {"0": 1.0, "1": float("inf")}),
+                            signal("c", 0.9, 0.0, {"x": 1, "1": "y"}),
+                            signal("d", 0.8, 0.1, "nonsense")))))
     html = HtmlFormat().render(audit_with(root, [weird]))
     assert "Verdict" in html and "signals-0" in html  # the valid signal is still charted

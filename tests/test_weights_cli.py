@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from scanner.weights import synth
+import synth
 
 
 @pytest.fixture(scope="module")

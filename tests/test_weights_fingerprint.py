@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import synth
 
 from scanner.weights import fingerprint as fpmod
-from scanner.weights import synth
 from scanner.weights.compare import compare_fingerprints, compare_models, fingerprint_of
 from scanner.weights.fingerprint import FormKey
 from scanner.weights.formats import safetensors as safetensors_fmt

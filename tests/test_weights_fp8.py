@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import synth
 
-from scanner.weights import synth
 from scanner.weights.compare import compare_fingerprints, fingerprint_of
 from scanner.weights.formats.safetensors import SafetensorsReader, fp8_table
 

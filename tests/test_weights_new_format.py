@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
+import synth
 
-from scanner.weights import synth
 from scanner.weights.compare import compare_models
 from scanner.weights.formats import registry
 from scanner.weights.loader import load_model

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import synth
 from safetensors.numpy import save_file
 
-from scanner.weights import synth
 from scanner.weights.compare import compare_fingerprints, fingerprint_of
 from scanner.weights.formats.interface import WeightFormatError
 from scanner.weights.formats.safetensors import SafetensorsReader

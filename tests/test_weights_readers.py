@@ -10,9 +10,9 @@ from pathlib import Path
 import gguf
 import numpy as np
 import pytest
+import synth
 from safetensors.numpy import save_file
 
-from scanner.weights import synth
 from scanner.weights.formats.interface import WeightFormatError
 from scanner.weights.formats.registry import open_weight_file
 from scanner.weights.loader import load_model

@@ -9,8 +9,8 @@ from pathlib import Path
 import gguf
 import numpy as np
 import pytest
+import synth
 
-from scanner.weights import synth
 from scanner.weights.compare import compare_fingerprints, fingerprint_of
 from tests.ggufexport import write_gguf
 

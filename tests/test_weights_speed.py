@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import synth
 
-from scanner.weights import prefetch, synth
+from scanner.weights import prefetch
 from scanner.weights.compare import fingerprint_of
 from scanner.weights.formats.safetensors import SafetensorsReader, _BufferPool
 from scanner.weights.sketch import ContentHash

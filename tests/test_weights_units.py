@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import synth
 
-from scanner.weights import synth
 from scanner.weights.compare import compare_fingerprints, fingerprint_of
 from scanner.weights.fingerprint.forms import repeat_kv
 from scanner.weights.formats import safetensors as safetensors_fmt

@@ -13,7 +13,7 @@ from .model import (
     Discrepancy,
     LineageClaim,
     Obligation,
-    Origin,
+    UpstreamNotices,
     Verdict,
 )
 
@@ -97,7 +97,7 @@ def _notices(copied: Sequence[CopiedCode]) -> list[Discrepancy]:
     return out
 
 
-def _attributions(origins: Sequence[Origin], obligations: Sequence[Obligation]
+def _attributions(origins: Sequence[UpstreamNotices], obligations: Sequence[Obligation]
                   ) -> list[Discrepancy]:
     unmet_notice = [o for o in obligations if o.id.endswith("/notice-file")
                     and o.status == "unmet"]
@@ -126,7 +126,7 @@ def _passthrough(findings: Sequence[tuple[str, Finding]]) -> list[Discrepancy]:
 
 
 def find_discrepancies(declared: Declared, detected: Sequence[DetectedLicense],
-                       origins: Sequence[Origin], lineage: Sequence[LineageClaim],
+                       origins: Sequence[UpstreamNotices], lineage: Sequence[LineageClaim],
                        copied: Sequence[CopiedCode], obligations: Sequence[Obligation],
                        findings: Sequence[tuple[str, Finding]]) -> tuple[Discrepancy, ...]:
     """Every discrepancy, the most severe first (stable within a severity)."""

@@ -1,18 +1,19 @@
 """Weight lineage as the assessment sees it: detected bases against declared base_model.
 
-Reads the weights analyzer's findings: `weights-derived` and `undeclared-base-model`
-(evidence.matched is the reference; details: verdict, relation, signals with their null
-backgrounds and per-layer values) and `weights-lineage` (other verdicts).
+Reads the weights analyzer's findings: `weights-derived`, `undeclared-base-model` and
+`weights-lineage` (other verdicts); evidence.matched is the reference, the details a
+WeightsLineage record (verdict, relation, signals with their null backgrounds).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ..card import parse_card
+from ..card import declares_base, parse_card
+from ..evidence import SignalEvidence, WeightsLineage
 from ..model import Finding
-from .model import LineageClaim
+from .model import Curve, LineageClaim
 
 LINEAGE_KINDS = ("weights-derived", "undeclared-base-model", "weights-lineage")
 MAX_CARD = 256 * 1024
@@ -30,24 +31,6 @@ def short_name(ref: str) -> str:
     return last.removesuffix(".git") or ref
 
 
-def _norm(ref: str) -> str:
-    ref = ref.strip().lower()
-    if ref.startswith("hf:"):
-        ref = ref[3:]
-    return ref.split("@", 1)[0].rstrip("/")
-
-
-def is_declared(reference: str, declared: tuple[str, ...]) -> bool:
-    """A detected base counts as declared when the card names it (same repo or same name)."""
-    ref = _norm(reference)
-    ref_name = ref.rsplit("/", 1)[-1]
-    for d in declared:
-        dn = _norm(d)
-        if dn == ref or dn.rsplit("/", 1)[-1] == ref_name:
-            return True
-    return False
-
-
 def reference_license(ref: str) -> str | None:
     """The license a local reference model's card declares (its README front matter)."""
     readme = Path(ref) / "README.md"
@@ -62,67 +45,56 @@ def reference_license(ref: str) -> str | None:
     return card.license
 
 
-def _reference(f: Finding) -> tuple[str, str | None]:
-    details = f.evidence.details or {}
-    base = details.get("base") or details.get("reference") or f.evidence.matched
-    lic = details.get("base_license")
-    if isinstance(base, dict):
-        lic = lic or base.get("license")
-        base = base.get("name") or base.get("reference") or base.get("path")
-    return (str(base) if base else "unknown reference"), (str(lic) if lic else None)
-
-
-def curves_of(details: dict[str, Any]) -> dict[str, Any]:
-    """Per-layer curves: given as `curves`, or the per_layer values of each signal, drawn
-    against that signal's null background."""
-    given = details.get("curves") or details.get("layer_curves")
-    out: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
-    for s in details.get("signals", ()):
-        if not isinstance(s, dict) or not isinstance(s.get("details"), dict):
+def curves_of(signals: tuple[SignalEvidence, ...]) -> dict[str, Curve]:
+    """Per-layer curves: the per_layer values of each signal that has 2 to MAX_LAYERS of
+    them, drawn against that signal's null background."""
+    out: dict[str, Curve] = {}
+    for s in signals:
+        layers = s.per_layer
+        if layers is None or not 2 <= len(layers) <= MAX_LAYERS:
             continue
-        per = s["details"].get("per_layer")
-        if not isinstance(per, dict) or not 2 <= len(per) <= MAX_LAYERS:
-            continue
-        try:
-            layers = sorted((int(k), float(v)) for k, v in per.items())
-        except (TypeError, ValueError):
-            continue
-        out.setdefault(str(s.get("name")), {
-            "label": f"{s.get('name')} by layer",
-            "layers": [k for k, _ in layers], "values": [v for _, v in layers],
-            "value_label": str(s.get("name")),
-            "null_mean": s.get("null_mean"), "null_std": s.get("null_std"),
-            "band_note": "the band is the null of the signal's overall score"})
+        out.setdefault(s.name, Curve(
+            label=f"{s.name} by layer", layers=tuple(k for k, _ in layers),
+            values=tuple(v for _, v in layers), value_label=s.name,
+            null_mean=s.null_mean, null_std=s.null_std,
+            band_note="the band is the null of the signal's overall score"))
     return out
+
+
+@dataclass
+class _Claim:
+    """A claim being gathered from the findings about one reference."""
+
+    lineage: WeightsLineage | None = None
+    score: float | None = None
+    z: float | None = None
+    p: float | None = None
+    ids: list[str] = field(default_factory=list)
+    undeclared: bool = False
 
 
 def lineage_claims(findings: list[tuple[str, Finding]],
                    declared_bases: tuple[str, ...]) -> tuple[LineageClaim, ...]:
-    """One claim per reference; undeclared-base-model findings attach to their base."""
-    claims: dict[str, dict[str, Any]] = {}
+    """One claim per reference (evidence.matched); undeclared-base-model findings attach to
+    their reference."""
+    claims: dict[str, _Claim] = {}
     for fid, f in findings:
-        if f.kind not in LINEAGE_KINDS:
+        d = f.evidence.details
+        if f.kind not in LINEAGE_KINDS or not isinstance(d, WeightsLineage):
             continue
-        details = f.evidence.details or {}
-        ref, lic = _reference(f)
-        c = claims.setdefault(ref, {"verdict": None, "relation": None, "license": None,
-                                    "score": None, "z": None, "p": None, "signals": (),
-                                    "curves": {}, "ids": [], "undeclared": False})
-        c["ids"].append(fid)
-        c["license"] = c["license"] or lic
-        c["undeclared"] = c["undeclared"] or f.kind == "undeclared-base-model"
-        if c["verdict"] is None or f.kind != "undeclared-base-model":
-            c["verdict"] = str(details.get("verdict") or "derived")
-            c["relation"] = details.get("relation") or c["relation"]
-            c["score"], c["z"], c["p"] = f.evidence.score, f.evidence.z, f.evidence.p_value
-            c["signals"] = tuple(s for s in details.get("signals", ()) if isinstance(s, dict))
-            c["curves"] = curves_of(details)
+        c = claims.setdefault(f.evidence.matched or "unknown reference", _Claim())
+        c.ids.append(fid)
+        c.undeclared = c.undeclared or f.kind == "undeclared-base-model"
+        if c.lineage is None or f.kind != "undeclared-base-model":
+            c.lineage = d
+            c.score, c.z, c.p = f.evidence.score, f.evidence.z, f.evidence.p_value
     out = []
     for ref, c in claims.items():
-        declared = is_declared(ref, declared_bases) and not c["undeclared"]
+        assert c.lineage is not None
+        declared = declares_base(declared_bases, ref) and not c.undeclared
         out.append(LineageClaim(
-            reference=ref, name=short_name(ref), verdict=c["verdict"], relation=c["relation"],
-            declared=declared, license=c["license"] or reference_license(ref),
-            score=c["score"], z=c["z"], p_value=c["p"], signals=c["signals"],
-            curves=c["curves"], finding_ids=tuple(c["ids"])))
+            reference=ref, name=short_name(ref), verdict=c.lineage.verdict,
+            relation=c.lineage.relation, declared=declared, license=reference_license(ref),
+            score=c.score, z=c.z, p_value=c.p, signals=c.lineage.signals,
+            curves=curves_of(c.lineage.signals), finding_ids=tuple(c.ids)))
     return tuple(out)

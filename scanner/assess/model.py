@@ -1,4 +1,5 @@
-"""What the assessment establishes: declared vs detected, discrepancies, obligations.
+"""What the assessment establishes: declared vs detected, discrepancies, obligations; and
+the Report the formats render (the audit, its assessment, the excerpts they quote).
 
 Frozen dataclasses, like every stage boundary. Findings are referred to by their id
 (F1, F2 ... in the audit's order), so every claim in a report links back to its evidence.
@@ -6,10 +7,11 @@ Frozen dataclasses, like every stage boundary. Findings are referred to by their
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from ..evidence import SignalEvidence
 from ..model import Finding
+from ..result import AuditResult
 
 
 def finding_id(index: int) -> str:
@@ -48,8 +50,8 @@ class DetectedLicense:
 
 
 @dataclass(frozen=True)
-class Origin:
-    """An upstream whose material is in the release: an org / model family and its notices."""
+class UpstreamNotices:
+    """An upstream whose notices the release carries: an org / model family, its notices."""
 
     org: str
     family: str | None
@@ -59,6 +61,20 @@ class Origin:
     """Copyright lines verbatim, deduplicated, in order of first appearance."""
     paths: tuple[str, ...]
     finding_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A signal's per-layer values, drawn against that signal's null background."""
+
+    label: str
+    layers: tuple[int, ...]
+    values: tuple[float, ...]
+    value_label: str
+    null_mean: float
+    null_std: float
+    band_note: str
+    """What the band stands for (the null of the overall score, not of each layer)."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +91,9 @@ class LineageClaim:
     score: float | None
     z: float | None
     p_value: float | None
-    signals: tuple[dict[str, Any], ...]
-    curves: dict[str, Any]
+    signals: tuple[SignalEvidence, ...]
+    curves: dict[str, Curve]
+    """Per-layer values of the signals that have them, by signal name."""
     finding_ids: tuple[str, ...]
 
 
@@ -101,7 +118,9 @@ class CopiedCode:
     target_lines: tuple[int, int] | None
     upstream_lines: tuple[int, int] | None
     finding_id: str
-    details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    corpus_source: str = ""
+    """Where the corpus was indexed from (to read the upstream file); not in the JSON
+    report's assessment, the copied-code finding's evidence has it."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +175,7 @@ class Assessment:
 
     declared: Declared
     detected_licenses: tuple[DetectedLicense, ...]
-    origins: tuple[Origin, ...]
+    origins: tuple[UpstreamNotices, ...]
     lineage: tuple[LineageClaim, ...]
     copied: tuple[CopiedCode, ...]
     discrepancies: tuple[Discrepancy, ...]
@@ -164,3 +183,54 @@ class Assessment:
     verdict: Verdict
     findings: tuple[tuple[str, Finding], ...]
     """(id, finding) for every finding of the audit."""
+
+
+# ---- what the reports quote from the release (gathered once, bounded) -----------------------
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """Consecutive lines of a release file."""
+
+    path: str
+    first_line: int
+    """The 1-based number of lines[0]."""
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CopyHeads:
+    """The first lines of a copied file and of its upstream (the notices live there)."""
+
+    release: tuple[str, ...]
+    upstream: tuple[str, ...] | None
+    """None when the upstream file could not be read (corpus folder gone, not installed)."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What the release's config.json says of the model; nothing is guessed."""
+
+    model_type: str | None = None
+    architecture: str | None = None
+
+
+@dataclass(frozen=True)
+class Excerpts:
+    """The release text the reports quote, read during the assessment so that formats
+    never read the release themselves."""
+
+    notices: dict[str, Excerpt]
+    """Finding id of a foreign notice -> its lines with a little context."""
+    copies: dict[str, CopyHeads]
+    """Finding id of a copy -> the heads of both files (the first MAX_COPIES copies)."""
+    config: ModelConfig
+
+
+@dataclass(frozen=True)
+class Report:
+    """What every output format renders: one audit, its assessment, and the excerpts."""
+
+    result: AuditResult
+    assessment: Assessment
+    excerpts: Excerpts

@@ -11,11 +11,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..licenses import family_of
 from ..model import FileKind
 from ..rules import load_rules
-from ..sources.interface import Snapshot
-from .licenses import family_of
-from .model import CopiedCode, Obligation, Origin
+from ..snapshot import Snapshot
+from .model import CopiedCode, Obligation, UpstreamNotices
 from .release import files_of_kind, notice_files, read_text, release_name, texts_matching
 from .upstream import upstream_text
 
@@ -47,7 +47,7 @@ def applicable(reasons: Iterable[Reason]) -> dict[str, list[str]]:
 class _Checks:
     """The release facts the checks need, read once."""
 
-    def __init__(self, snapshot: Snapshot, origins: tuple[Origin, ...],
+    def __init__(self, snapshot: Snapshot, origins: tuple[UpstreamNotices, ...],
                  copied: tuple[CopiedCode, ...]):
         self.snapshot = snapshot
         self.origins = origins
@@ -130,14 +130,14 @@ class _Checks:
         return "unmet", f"{said} not found in README, NOTICE or docs"
 
 
-def _mentions(text: str, origin: Origin) -> bool:
+def _mentions(text: str, origin: UpstreamNotices) -> bool:
     low = text.lower()
     keys = [origin.org, *(origin.holders or ()), *([origin.family] if origin.family else [])]
     return any(k and k.lower() in low for k in keys)
 
 
 def assess_obligations(snapshot: Snapshot, reasons: Iterable[Reason],
-                       origins: tuple[Origin, ...],
+                       origins: tuple[UpstreamNotices, ...],
                        copied: tuple[CopiedCode, ...]) -> tuple[Obligation, ...]:
     """The checklist: each obligation of each applicable family, with its status."""
     applies = applicable(reasons)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..licenses import family_of, matches_any
 from ..rules import rules_dir
-from ..sources.interface import Snapshot
-from .licenses import family_of, matches_any
+from ..snapshot import Snapshot
 from .model import Assessment
 from .release import texts_matching
 

@@ -6,7 +6,7 @@ from fnmatch import fnmatchcase
 
 from ..errors import ProvscanError
 from ..model import FileKind
-from ..sources.interface import Snapshot
+from ..snapshot import Snapshot
 
 MAX_READ = 512 * 1024
 

@@ -10,8 +10,8 @@ from ..analyzers import Analyzer, AuditContext
 from ..card import find_card
 from ..errors import ProvscanError
 from ..model import FileEntry, FileKind, Finding, not_analysed
-from ..sources.interface import Snapshot
-from .cards import MAX_CONFIG_BYTES, DeclaredLicense, card_license, config_licenses
+from ..snapshot import Snapshot
+from .declared import MAX_CONFIG_BYTES, DeclaredLicense, card_license, config_licenses
 from .filescan import MAX_SCAN_BYTES, scan_files
 from .findings import (
     ANALYZER,
@@ -105,8 +105,7 @@ class LicenseAnalyzer(Analyzer):
             except ProvscanError as exc:
                 findings.append(not_analysed(f.path, str(exc), ANALYZER))
         with ctx.progress.task("licenses and notices", total=len(locations)) as handle:
-            scans = scan_files(locations, use_cache=ctx.options.use_cache,
-                               workers=self.workers,
+            scans = scan_files(locations, workers=self.workers,
                                on_done=lambda n: ctx.progress.advance(handle, n))
         scanned: list[ScannedFile] = []
         for f in entries:

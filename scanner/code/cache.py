@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable
 
 from ..store import open_store
-from .licenses import scancode_version
+from .scancode import scancode_version
 
 SCAN_VERSION = "4"
 """Bump when what a file scan returns changes (matching strategy, prefilter, fields)."""

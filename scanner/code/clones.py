@@ -19,9 +19,10 @@ import numpy as np
 
 from ..analyzers import Analyzer, AuditContext
 from ..errors import SourceError
+from ..evidence import CopiedCodeEvidence, MatchedRange, NoticeFate, OtherMatch
 from ..model import Evidence, FileKind, Finding, Location, Severity, not_analysed
 from ..rules import load_rules
-from ..sources.interface import MAX_TEXT_BYTES, Snapshot
+from ..snapshot import MAX_TEXT_BYTES, Snapshot
 from .corpus import LoadedCorpus, load_corpora
 from .headers import notice_status
 from .tokens import family_of, tokenize
@@ -195,19 +196,19 @@ def clone_finding(path: str, match: CloneMatch, target_text: str) -> Finding:
     mean, std, z, p = null_stats(best.share)
     t_start = min(r[0] for r in match.ranges) if match.ranges else None
     t_end = max(r[1] for r in match.ranges) if match.ranges else None
-    details = {
-        "corpus": info.name, "corpus_source": info.source, "upstream_path": best.path,
-        "upstream_version": info.version, "upstream_license": info.license,
-        "shared_fingerprints": best.shared, "target_fingerprints": match.target_fingerprints,
-        "upstream_share": round(best.upstream_share, 4),
-        "ranges": [{"target": [r[0], r[1]], "upstream": [r[2], r[3]]}
-                   for r in _largest(match.ranges, MAX_RANGES)],
-        "range_count": len(match.ranges),
-        "notice": {"status": status, "upstream": list(upstream_notice),
-                   "target": list(target_notice)},
-        "other_matches": [{"corpus": c.corpus.info.name, "path": c.path, "shared": c.shared,
-                           "share": round(c.share, 4)} for c in match.others],
-    }
+    details = CopiedCodeEvidence(
+        corpus=info.name, corpus_source=info.source, upstream_path=best.path,
+        upstream_version=info.version, upstream_license=info.license,
+        shared_fingerprints=best.shared, target_fingerprints=match.target_fingerprints,
+        upstream_share=round(best.upstream_share, 4),
+        ranges=tuple(MatchedRange(target=(r[0], r[1]), upstream=(r[2], r[3]))
+                     for r in _largest(match.ranges, MAX_RANGES)),
+        range_count=len(match.ranges),
+        notice=NoticeFate(status=status, upstream=tuple(upstream_notice),
+                          target=tuple(target_notice)),
+        other_matches=tuple(OtherMatch(corpus=c.corpus.info.name, path=c.path, shared=c.shared,
+                                       share=round(c.share, 4)) for c in match.others),
+    )
     return Finding(
         kind=kind, severity=severity, message=message,
         location=Location(path=path, start_line=t_start, end_line=t_end),

@@ -24,8 +24,8 @@ import numpy as np
 
 from ..errors import AnalyzerError, UsageError
 from ..model import FileKind
+from ..snapshot import MAX_TEXT_BYTES, Progress, SilentProgress, Snapshot
 from ..sources import open_target
-from ..sources.interface import MAX_TEXT_BYTES, Progress, SilentProgress, Snapshot
 from ..store import Store, default_store_path, open_store
 from .headers import head_notice
 from .tokens import family_of, tokenize
@@ -86,7 +86,7 @@ class CorpusInfo:
 
 
 @dataclass(frozen=True)
-class Origin:
+class CorpusRoot:
     """Where the files of a corpus are read from."""
 
     snapshot: Snapshot
@@ -112,8 +112,8 @@ def schema(store: Store) -> Store:
 # ---- where a corpus comes from ---------------------------------------------------------
 
 
-def resolve_package(spec: str, progress: Progress) -> tuple[list[Origin], str, str | None]:
-    """'NAME[/sub/folder]' of an installed distribution -> origins, version, license."""
+def resolve_package(spec: str, progress: Progress) -> tuple[list[CorpusRoot], str, str | None]:
+    """'NAME[/sub/folder]' of an installed distribution -> roots, version, license."""
     name, _, sub = spec.partition("/")
     try:
         dist = metadata.distribution(name)
@@ -122,7 +122,7 @@ def resolve_package(spec: str, progress: Progress) -> tuple[list[Origin], str, s
     tops = _top_level_folders(dist)
     if not tops:
         raise UsageError(f"pkg:{name}: the package has no Python source folder")
-    origins = []
+    roots = []
     for top in tops:
         root = Path(str(dist.locate_file(top)))
         if sub:
@@ -131,10 +131,10 @@ def resolve_package(spec: str, progress: Progress) -> tuple[list[Origin], str, s
                 continue
         snap = open_target(str(root), progress=progress)
         prefix = f"{top}/{sub.strip('/')}/" if sub else f"{top}/"
-        origins.append(Origin(snapshot=snap, prefix=prefix))
-    if not origins:
+        roots.append(CorpusRoot(snapshot=snap, prefix=prefix))
+    if not roots:
         raise UsageError(f"pkg:{spec}: no such folder in the package")
-    return origins, dist.version, package_license(dist)
+    return roots, dist.version, package_license(dist)
 
 
 def _top_level_folders(dist: metadata.Distribution) -> list[str]:
@@ -160,15 +160,15 @@ def package_license(dist: metadata.Distribution) -> str | None:
     return None
 
 
-def resolve_source(source: str, progress: Progress) -> tuple[list[Origin], str, str | None,
+def resolve_source(source: str, progress: Progress) -> tuple[list[CorpusRoot], str, str | None,
                                                               str | None]:
     """Origins, kind, version and license of a corpus SOURCE string."""
     if source.startswith("pkg:"):
-        origins, version, lic = resolve_package(source[4:], progress)
-        return origins, "package", version, lic
+        roots, version, lic = resolve_package(source[4:], progress)
+        return roots, "package", version, lic
     snap = open_target(source, progress=progress)
     kind = "folder" if snap.source == "local" else snap.source
-    return [Origin(snapshot=snap, prefix="")], kind, snap.revision, None
+    return [CorpusRoot(snapshot=snap, prefix="")], kind, snap.revision, None
 
 
 # ---- building ------------------------------------------------------------------------------
@@ -182,38 +182,38 @@ def _process(item: tuple[str, str, str | None, bytes, WinnowParams]) -> _FileRes
                        notice=head_notice(text), fps=fps)
 
 
-def _items(origins: list[Origin], params: WinnowParams
+def _items(roots: list[CorpusRoot], params: WinnowParams
            ) -> Iterator[tuple[str, str, str | None, bytes, WinnowParams]]:
-    for origin in origins:
-        for f in origin.snapshot.files:
+    for corpus_root in roots:
+        for f in corpus_root.snapshot.files:
             if f.kind != FileKind.CODE or family_of(f.language) is None or f.language is None:
                 continue
             if f.size > MAX_TEXT_BYTES:
                 continue
-            data = origin.snapshot.reader.read_bytes(f.path)
-            yield origin.prefix + f.path, f.language, f.sha256, data, params
+            data = corpus_root.snapshot.reader.read_bytes(f.path)
+            yield corpus_root.prefix + f.path, f.language, f.sha256, data, params
 
 
 def workers() -> int:
     return max(1, int(os.environ.get("PROVSCAN_WORKERS", 0)) or (os.cpu_count() or 1))
 
 
-def fingerprint_files(origins: list[Origin], params: WinnowParams = DEFAULT_PARAMS,
+def fingerprint_files(roots: list[CorpusRoot], params: WinnowParams = DEFAULT_PARAMS,
                       progress: Progress | None = None) -> list[_FileResult]:
-    """Fingerprint every code file of the origins, on forked workers when it pays."""
-    count = sum(1 for o in origins for f in o.snapshot.files if f.kind == FileKind.CODE)
+    """Fingerprint every code file of the roots, on forked workers when it pays."""
+    count = sum(1 for o in roots for f in o.snapshot.files if f.kind == FileKind.CODE)
     n = workers()
     progress = progress or SilentProgress()
     results: list[_FileResult] = []
     with progress.task("fingerprinting code", total=count) as handle:
         if n == 1 or count < _FORK_MIN_FILES:
-            for item in _items(origins, params):
+            for item in _items(roots, params):
                 results.append(_process(item))
                 progress.advance(handle)
             return results
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(n) as pool:
-            for result in pool.imap(_process, _items(origins, params), chunksize=16):
+            for result in pool.imap(_process, _items(roots, params), chunksize=16):
                 results.append(result)
                 progress.advance(handle)
     return results
@@ -232,8 +232,8 @@ def add_corpus(name: str, source: str, *, replace: bool = False, license: str | 
         raise UsageError(f"corpus {name!r} already exists (remove it, or use --replace)")
     started = time.perf_counter()
     progress = progress or SilentProgress()
-    origins, kind, found_version, found_license = resolve_source(source, progress)
-    results = fingerprint_files(origins, params, progress)
+    roots, kind, found_version, found_license = resolve_source(source, progress)
+    results = fingerprint_files(roots, params, progress)
     info = CorpusInfo(name=name, source=source, kind=kind, version=version or found_version,
                       license=license or found_license, files=len(results),
                       fingerprints=sum(len(r.fps) for r in results),

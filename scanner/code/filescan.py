@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .cache import ScanCache
-from .licenses import FileLicenses, detect_file_licenses, load_index, text_lines
 from .notices import Notice, detect_notices, warm_up
+from .scancode import FileLicenses, detect_file_licenses, load_index, text_lines
 
 MAX_SCAN_BYTES = 4 * 1024 * 1024
 """Larger files (tokenizer vocabularies, data dumps) are not license-scanned."""

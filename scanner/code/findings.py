@@ -5,17 +5,27 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
+from ..evidence import (
+    CopyrightNotice,
+    ForeignNotice,
+    LicenseDeclared,
+    LicenseInFile,
+    LicenseMismatch,
+    LicenseReview,
+    MissingLicense,
+    NoticeMissing,
+    UpstreamId,
+)
+from ..licenses import RESTRICTIVE_CATEGORIES, license_ids, license_info
 from ..model import Evidence, Finding, Location, Severity
-from .cards import DeclaredLicense
+from .declared import DeclaredLicense
 from .filescan import FileScan
-from .licenses import RESTRICTIVE_FAMILIES, license_info, license_keys
-from .notices import Notice, Origin, normalise_holder, origin_of_publisher, origins_of
+from .notices import KnownUpstream, Notice, normalise_holder, origin_of_publisher, origins_of
 
 ANALYZER = "licenses"
 MAX_LISTED_FILES = 20
-LENIENT_FAMILIES = frozenset({"permissive", "public-domain"})
+LENIENT_CATEGORIES = frozenset({"permissive", "public-domain"})
 
 
 @dataclass(frozen=True)
@@ -38,20 +48,20 @@ def license_findings(files: list[ScannedFile]) -> list[Finding]:
         lic = sf.scan.licenses
         matches = [m for d in lic.detections for m in d.matches]
         if lic.expression and matches:
-            keys = license_keys(lic.expression)
+            keys = license_ids(lic.expression)
             out.append(_f(
                 "license", Severity.INFO, f"{lic.expression} in {sf.path}",
                 Location(sf.path, min(m.start_line for m in matches),
                          max(m.end_line for m in matches)),
                 Evidence(matched=matches[0].matched_text,
-                         score=min(m.coverage for m in matches), details={
-                             "source": "file", "license_expression": lic.expression,
-                             "license_expression_spdx": lic.spdx,
-                             "families": {k: license_info(k).family for k in keys},
-                             "rules": [m.rule for m in matches],
-                             "matchers": sorted({m.matcher for m in matches}),
-                             "needs_review": lic.needs_review,
-                             "approximate": lic.approximate})))
+                         score=min(m.coverage for m in matches), details=LicenseInFile(
+                             license_expression=lic.expression,
+                             license_expression_spdx=lic.spdx,
+                             families={k: license_info(k).category for k in keys},
+                             rules=tuple(m.rule for m in matches),
+                             matchers=tuple(sorted({m.matcher for m in matches})),
+                             needs_review=lic.needs_review,
+                             approximate=lic.approximate))))
         for det in lic.detections:
             if not det.needs_review:
                 continue
@@ -66,10 +76,10 @@ def license_findings(files: list[ScannedFile]) -> list[Finding]:
                 Location(sf.path, min(m.start_line for m in det.matches),
                          max(m.end_line for m in det.matches)),
                 Evidence(matched=det.matches[0].matched_text,
-                         score=min(m.coverage for m in det.matches), details={
-                             "license_expression": det.expression, "reasons": reasons,
-                             "rules": [m.rule for m in det.matches],
-                             "matchers": sorted({m.matcher for m in det.matches})})))
+                         score=min(m.coverage for m in det.matches), details=LicenseReview(
+                             license_expression=det.expression, reasons=tuple(reasons),
+                             rules=tuple(m.rule for m in det.matches),
+                             matchers=tuple(sorted({m.matcher for m in det.matches}))))))
     return out
 
 
@@ -77,16 +87,17 @@ def declared_findings(declared: list[DeclaredLicense]) -> list[Finding]:
     out = []
     for d in declared:
         if d.resolved:
-            msg, sev = f"declared license {d.raw} -> {d.spdx} ({d.family})", Severity.INFO
+            msg, sev = f"declared license {d.raw} -> {d.spdx} ({d.category})", Severity.INFO
         else:
             msg = f"declared license {d.raw} is not known to rules/hub_licenses.toml"
             sev = Severity.LOW
         out.append(_f("license", sev, msg, Location(d.source),
-                      Evidence(matched=d.raw, details={"source": "declared", **d.to_dict()})))
+                      Evidence(matched=d.raw,
+                               details=LicenseDeclared.of(d.declaration()))))
     return out
 
 
-def foreign_origins(notice: Notice, publisher: str | None) -> tuple[Origin, ...] | None:
+def foreign_origins(notice: Notice, publisher: str | None) -> tuple[KnownUpstream, ...] | None:
     """The origins that make a notice foreign; None when it is the publisher's own or
     (without a publisher) of no known origin. () means foreign but of unknown origin."""
     found = origins_of(notice.holder or notice.statement)
@@ -113,30 +124,31 @@ def notice_findings(files: list[ScannedFile], publisher: str | None) -> list[Fin
                 continue
             seen.add(key)
             foreign = foreign_origins(n, publisher)
-            details: dict[str, Any] = {"statement": n.statement, "holder": n.holder,
-                       "holder_key": key[0], "lines": list(n.lines)}
             loc = Location(sf.path, n.start_line, n.end_line)
             verbatim = "\n".join(n.lines)
             if foreign is None:
                 out.append(_f("copyright-notice", Severity.INFO,
                               f"{n.statement} ({sf.path})", loc,
-                              Evidence(matched=verbatim, details=details)))
+                              Evidence(matched=verbatim, details=CopyrightNotice(
+                                  statement=n.statement, holder=n.holder, holder_key=key[0],
+                                  lines=n.lines))))
                 continue
             label = "; ".join(o.label for o in foreign) or "unknown origin"
             sev = Severity.INFO if publisher is None else (
                 Severity.MEDIUM if foreign else Severity.LOW)
-            details["origins"] = [o.to_dict() for o in foreign]
-            details["publisher"] = publisher
             out.append(_f("foreign-notice", sev,
                           f"notice of {n.holder or n.statement} (origin: {label}) in {sf.path}",
-                          loc, Evidence(matched=verbatim, details=details)))
+                          loc, Evidence(matched=verbatim, details=ForeignNotice(
+                              statement=n.statement, holder=n.holder, holder_key=key[0],
+                              lines=n.lines, origins=tuple(o.record() for o in foreign),
+                              publisher=publisher))))
     return out
 
 
-def _severity_of_conflict(declared_family: str, found_family: str) -> Severity:
-    if found_family in ("model-license", "non-commercial", "proprietary"):
+def _severity_of_conflict(declared_category: str, found_category: str) -> Severity:
+    if found_category in ("model-license", "non-commercial", "proprietary"):
         return Severity.HIGH
-    return Severity.MEDIUM if declared_family in LENIENT_FAMILIES else Severity.LOW
+    return Severity.MEDIUM if declared_category in LENIENT_CATEGORIES else Severity.LOW
 
 
 def mismatch_findings(declared: DeclaredLicense | None, files: list[ScannedFile],
@@ -146,45 +158,49 @@ def mismatch_findings(declared: DeclaredLicense | None, files: list[ScannedFile]
         return []
     where: dict[str, list[ScannedFile]] = defaultdict(list)
     for sf in files:
-        for key in license_keys(sf.scan.licenses.expression):
+        for key in license_ids(sf.scan.licenses.expression):
             where[key].append(sf)
     out: list[Finding] = []
     for key, sfs in sorted(where.items()):
         info = license_info(key)
-        if key == declared.key or info.family not in RESTRICTIVE_FAMILIES:
+        if key == declared.key or info.category not in RESTRICTIVE_CATEGORIES:
             continue
         first = sfs[0]
         matches = [m for d in first.scan.licenses.detections for m in d.matches
-                   if key in license_keys(d.expression)]
+                   if key in license_ids(d.expression)]
         loc = Location(first.path, matches[0].start_line if matches else None,
                        matches[-1].end_line if matches else None)
         out.append(_f(
-            "license-mismatch", _severity_of_conflict(declared.family, info.family),
+            "license-mismatch", _severity_of_conflict(declared.category, info.category),
             f"declared {declared.raw} ({declared.spdx}) but {info.name} ({key}, "
-            f"{info.family}) is in {len(sfs)} file(s): {first.path}", loc,
-            Evidence(matched=matches[0].matched_text if matches else key, details={
-                "declared": declared.to_dict(), "detected": key, "detected_name": info.name,
-                "detected_family": info.family,
-                "files": [s.path for s in sfs[:MAX_LISTED_FILES]], "via": "license-text"})))
-    by_origin: dict[str, list[Finding]] = defaultdict(list)
+            f"{info.category}) is in {len(sfs)} file(s): {first.path}", loc,
+            Evidence(matched=matches[0].matched_text if matches else key,
+                     details=LicenseMismatch(
+                         declared=declared.declaration(), detected=key,
+                         detected_name=info.name, detected_family=info.category,
+                         files=tuple(s.path for s in sfs[:MAX_LISTED_FILES]),
+                         via="license-text"))))
+    by_origin: dict[str, list[tuple[Finding, UpstreamId]]] = defaultdict(list)
     for n in notices:
-        for o in n.evidence.details.get("origins", []):
-            by_origin[o["id"]].append(n)
-    for origin_id, found in sorted(by_origin.items()):
-        origin = found[0].evidence.details["origins"]
-        usual = next(o["usual_license"] for o in origin if o["id"] == origin_id)
+        if isinstance(n.evidence.details, ForeignNotice):
+            for o in n.evidence.details.origins:
+                by_origin[o.id].append((n, o))
+    for origin_id, pairs in sorted(by_origin.items()):
+        found = [n for n, _ in pairs]
+        usual = pairs[0][1].usual_license
         info = license_info(usual)
-        if usual == declared.key or info.family not in ("model-license", "non-commercial"):
+        if usual == declared.key or info.category not in ("model-license", "non-commercial"):
             continue
         out.append(_f(
             "license-mismatch", Severity.LOW,
             f"declared {declared.raw} but the release carries notices of {origin_id} whose "
             f"releases usually carry {info.name}; check the upstream terms",
             found[0].location,
-            Evidence(matched=found[0].evidence.matched, details={
-                "declared": declared.to_dict(), "detected": usual,
-                "detected_family": info.family, "via": "upstream-notice", "origin": origin_id,
-                "files": sorted({f.location.path or "" for f in found})[:MAX_LISTED_FILES]})))
+            Evidence(matched=found[0].evidence.matched, details=LicenseMismatch(
+                declared=declared.declaration(), detected=usual,
+                detected_family=info.category, via="upstream-notice", origin=origin_id,
+                files=tuple(sorted({f.location.path or "" for f in found})[:MAX_LISTED_FILES])
+            ))))
     return out
 
 
@@ -194,11 +210,11 @@ def missing_findings(has_license_file: bool, declared: list[DeclaredLicense],
     if not has_license_file:
         out.append(_f("missing-license", Severity.MEDIUM,
                       "no LICENSE or COPYING file in the release", Location(),
-                      Evidence(details={"missing": "license-file"})))
+                      Evidence(details=MissingLicense("license-file"))))
     if not declared:
         out.append(_f("missing-license", Severity.MEDIUM,
                       "no license declared (model card `license:` or config)",
-                      Location(card_path), Evidence(details={"missing": "declared-license"})))
+                      Location(card_path), Evidence(details=MissingLicense("declared-license"))))
     return out
 
 
@@ -208,17 +224,19 @@ def notice_missing_findings(files: list[ScannedFile], foreign: list[Finding],
     if has_notice_file:
         return []
     notice_keys = {sf.path for sf in files
-                   if any(license_info(k).notice for k in license_keys(
+                   if any(license_info(k).notice for k in license_ids(
                        sf.scan.licenses.expression))}
     hits = [f for f in foreign if f.kind == "foreign-notice" and f.location.path in notice_keys]
     if not hits:
         return []
-    holders = sorted({h.evidence.details.get("holder") or "" for h in hits})
+    holders = sorted({h.evidence.details.holder or "" for h in hits
+                      if isinstance(h.evidence.details, ForeignNotice)})
     return [_f("notice-missing", Severity.MEDIUM,
                f"{len({h.location.path for h in hits})} Apache-2.0 file(s) carry upstream "
                f"notices ({', '.join(holders[:5])}) but the release has no NOTICE file; "
                "Apache-2.0 s4(d) asks to keep the upstream NOTICE text where one exists",
                hits[0].location,
-               Evidence(matched=hits[0].evidence.matched, details={
-                   "holders": holders,
-                   "files": sorted({h.location.path or "" for h in hits})[:MAX_LISTED_FILES]}))]
+               Evidence(matched=hits[0].evidence.matched, details=NoticeMissing(
+                   holders=tuple(holders),
+                   files=tuple(sorted({h.location.path or "" for h in hits})[:MAX_LISTED_FILES])
+               )))]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from ..evidence import NoticeStatus
+
 HEAD_LINES = 200
 """The notice of a file is looked for in its first lines only."""
 
@@ -78,7 +80,8 @@ def holder_words(line: str) -> frozenset[str]:
     return frozenset(w for w in words if w not in _STOPWORDS and len(w) > 1)
 
 
-def notice_status(upstream: tuple[str, ...], target_text: str) -> tuple[str, tuple[str, ...]]:
+def notice_status(upstream: tuple[str, ...], target_text: str
+                  ) -> tuple[NoticeStatus, tuple[str, ...]]:
     """(status, the copy's copyright lines); status is one of:
 
     kept: every upstream copyright line is in the copy; changed: the copy names an upstream

@@ -9,14 +9,13 @@ with their real line numbers, and each contiguous block goes to the parser alone
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from ..model import Finding
+from ..evidence import UpstreamId
 from ..rules import load_rules
-from .licenses import text_lines
+from .scancode import text_lines
 
 # Lines that can start or hold a copyright statement or an author credit.
 _CANDIDATE = re.compile(
@@ -127,7 +126,7 @@ def normalise_holder(holder: str) -> str:
 
 
 @dataclass(frozen=True)
-class Origin:
+class KnownUpstream:
     """An upstream organisation and the project or model family its notices come from."""
 
     id: str
@@ -141,23 +140,24 @@ class Origin:
     def label(self) -> str:
         return f"{self.project} / {self.organisation}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "organisation": self.organisation, "project": self.project,
-                "usual_license": self.usual_license}
+    def record(self) -> UpstreamId:
+        """As the evidence of a foreign notice names it."""
+        return UpstreamId(id=self.id, organisation=self.organisation, project=self.project,
+                          usual_license=self.usual_license)
 
 
 @cache
-def origins() -> tuple[Origin, ...]:
+def origins() -> tuple[KnownUpstream, ...]:
     return tuple(
-        Origin(id=o["id"], organisation=o["organisation"], project=o["project"],
+        KnownUpstream(id=o["id"], organisation=o["organisation"], project=o["project"],
                usual_license=o["usual_license"], hub_orgs=tuple(o.get("hub_orgs", ())),
                patterns=tuple(re.compile(p, re.IGNORECASE) for p in o["patterns"]))
         for o in load_rules("holders")["origins"])
 
 
-def origins_of(holder: str) -> tuple[Origin, ...]:
+def origins_of(holder: str) -> tuple[KnownUpstream, ...]:
     """Origins named in a holder, in the order they appear in it."""
-    found: list[tuple[int, Origin]] = []
+    found: list[tuple[int, KnownUpstream]] = []
     for origin in origins():
         hits = [m.start() for p in origin.patterns if (m := p.search(holder))]
         if hits:
@@ -165,7 +165,7 @@ def origins_of(holder: str) -> tuple[Origin, ...]:
     return tuple(o for _, o in sorted(found, key=lambda t: t[0]))
 
 
-def origin_of_publisher(publisher: str) -> Origin | None:
+def origin_of_publisher(publisher: str) -> KnownUpstream | None:
     """The origin a publisher (a Hub org or a name) belongs to, if rules/ know it."""
     low = publisher.lower()
     for origin in origins():
@@ -173,36 +173,3 @@ def origin_of_publisher(publisher: str) -> Origin | None:
                 p.search(publisher) for p in origin.patterns):
             return origin
     return None
-
-
-@dataclass(frozen=True)
-class NoticeEntry:
-    """One holder's notices across the release, deduplicated, for a NOTICE file."""
-
-    holder: str
-    """The holder as first written."""
-    holder_key: str
-    statements: tuple[str, ...]
-    """Distinct original notice lines (verbatim, as joined lines), in first-seen order."""
-    paths: tuple[str, ...]
-    origins: tuple[str, ...]
-    """Origin ids from rules/holders.toml."""
-
-
-def collect_notices(findings: Iterable[Finding]) -> list[NoticeEntry]:
-    """Group the copyright-notice and foreign-notice findings of an audit by normalised
-    holder: what a generated NOTICE file lists, each statement kept verbatim."""
-    groups: dict[str, dict[str, Any]] = {}
-    for f in findings:
-        if f.kind not in ("copyright-notice", "foreign-notice"):
-            continue
-        d = f.evidence.details
-        key = d.get("holder_key") or normalise_holder(d.get("statement", ""))
-        g = groups.setdefault(key, {"holder": d.get("holder") or d.get("statement", ""),
-                                    "statements": {}, "paths": {}, "origins": {}})
-        g["statements"][f.evidence.matched or d.get("statement", "")] = None
-        g["paths"][f.location.path or ""] = None
-        for o in origins_of(d.get("holder") or d.get("statement", "")):
-            g["origins"][o.id] = None
-    return [NoticeEntry(g["holder"], key, tuple(g["statements"]), tuple(g["paths"]),
-                        tuple(g["origins"])) for key, g in groups.items()]

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..assess.model import Curve
+from ..evidence import SignalEvidence
+
 WIDTH, HEIGHT = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 44
 PALETTE = ("#1f4e99", "#b3261e", "#2e7d32", "#6a1b9a")  # dark enough on white (WCAG AA)
@@ -105,24 +108,20 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [lo + i * step for i in range(n)]
 
 
-def line_chart(chart_id: str, spec: dict[str, Any]) -> LineChart | None:
-    """A chart from a curves entry: {label, layers, target, base} or {label, layers,
-    values, null_mean, null_std}; None when the entry has nothing plottable."""
-    layers = [v for v in (_num(x) for x in spec.get("layers", ())) if v is not None]
+def line_chart(chart_id: str, curve: Curve) -> LineChart | None:
+    """A chart of a signal's per-layer values against its null band; None when the curve
+    has nothing plottable."""
+    layers = [v for v in (_num(x) for x in curve.layers) if v is not None]
     named: list[tuple[str, list[float]]] = []
-    for key, label in (("target", "this release"), ("base", "reference"),
-                       ("values", spec.get("value_label", "score"))):
-        vals = spec.get(key)
-        if isinstance(vals, list | tuple):
-            nums = [_num(v) for v in vals][:2000]
-            if nums and all(v is not None for v in nums):
-                named.append((str(label), [float(v) for v in nums if v is not None]))
+    nums = [_num(v) for v in curve.values][:2000]
+    if nums and all(v is not None for v in nums):
+        named.append((curve.value_label, [float(v) for v in nums if v is not None]))
     if not named:
         return None
     n = max(len(v) for _, v in named)
     if len(layers) != n:
         layers = [float(i) for i in range(n)]
-    mean, std = _num(spec.get("null_mean")), _num(spec.get("null_std"))
+    mean, std = _num(curve.null_mean), _num(curve.null_std)
     values = [v for _, vs in named for v in vs]
     lo, hi = min(values), max(values)
     if mean is not None and std is not None:
@@ -152,33 +151,33 @@ def line_chart(chart_id: str, spec: dict[str, Any]) -> LineChart | None:
     head = ("layer", *(name for name, _ in named))
     rows = tuple((_fmt(layers[j]), *(_fmt(vs[j]) if j < len(vs) else "–" for _, vs in named))
                  for j in range(n))
-    label = str(spec.get("label") or chart_id)
+    label = curve.label or chart_id
     desc = (f"Line chart of {label} over {n} layers for "
             + " and ".join(name for name, _ in named)
             + (f"; shaded band: what unrelated models give (mean {_fmt(mean)} ± 2 × "
                f"{_fmt(std)})" if band else "")
-            + (f" ({spec['band_note']})" if band and spec.get("band_note") else "")
+            + (f" ({curve.band_note})" if band and curve.band_note else "")
             + ". The values are in the table below.")
     return LineChart(id=chart_id, title=label, description=desc, width=WIDTH, height=HEIGHT,
                      series=tuple(series), band=band,
                      band_label=("unrelated models (null mean ± 2σ"
-                                 + ("; overall score" if spec.get("band_note") else "") + ")")
+                                 + ("; overall score" if curve.band_note else "") + ")")
                      if band else None,
                      x_ticks=x_ticks, y_ticks=y_ticks, x_label="layer",
                      plot=(LEFT, TOP, pw, ph), table_head=head, table_rows=rows)
 
 
-def signal_chart(chart_id: str, signals: Sequence[dict[str, Any]]) -> SignalChart | None:
-    rows_in: list[tuple[dict[str, Any], float]] = []
+def signal_chart(chart_id: str, signals: Sequence[SignalEvidence]) -> SignalChart | None:
+    rows_in: list[tuple[SignalEvidence, float]] = []
     for s in signals:
-        v = _num(s.get("score")) if isinstance(s, dict) else None
+        v = _num(s.score)
         if v is not None and len(rows_in) < 40:
             rows_in.append((s, v))
     if not rows_in:
         return None
     lo, hi = 0.0, 1.0
     for s, v in rows_in:
-        m, sd = _num(s.get("null_mean")), _num(s.get("null_std"))
+        m, sd = _num(s.null_mean), _num(s.null_std)
         lo, hi = min(lo, v), max(hi, v)
         if m is not None and sd is not None:
             lo, hi = min(lo, m - 2 * sd), max(hi, m + 2 * sd)
@@ -191,19 +190,17 @@ def signal_chart(chart_id: str, signals: Sequence[dict[str, Any]]) -> SignalChar
 
     rows = []
     for i, (s, v) in enumerate(rows_in):
-        m, sd = _num(s.get("null_mean")), _num(s.get("null_std"))
+        m, sd = _num(s.null_mean), _num(s.null_std)
         y = TOP + row_h * i + row_h / 2
         bx, bw = (sx(m - 2 * sd), max(sx(m + 2 * sd) - sx(m - 2 * sd), 1.0)) \
             if m is not None and sd is not None else (0.0, 0.0)
         outside = bool(m is not None and sd is not None and abs(v - m) > 2 * sd)
-        robust = s.get("robust_to") or ()
         rows.append(SignalRow(
-            name=str(s.get("name", "signal")), y=y, band_x=bx, band_w=bw, dot_x=sx(v),
+            name=s.name, y=y, band_x=bx, band_w=bw, dot_x=sx(v),
             score=_fmt(v), null=(f"{_fmt(m)} ± {_fmt(sd)}" if m is not None and sd is not None
                                  else "unknown"),
-            z=_fmt(_num(s.get("z"))), p=_pvalue(_num(s.get("p_value"))),
-            robust_to=", ".join(str(r) for r in robust) if isinstance(robust, list | tuple)
-            else str(robust), outside=outside))
+            z=_fmt(_num(s.z)), p=_pvalue(_num(s.p_value)),
+            robust_to=", ".join(s.robust_to), outside=outside))
     desc = ("Dot plot: each lineage signal's score (dot) against the band of scores that "
             "unrelated models give (null mean ± 2σ). A dot outside its band is evidence of "
             "relatedness. The values are in the table below.")

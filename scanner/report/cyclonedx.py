@@ -10,12 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import __version__
-from ..assess import Assessment, assess
-from ..assess.licenses import license_ids
-from ..assess.release import read_text, release_name
-from ..audit import AuditResult
+from ..assess.model import Report
+from ..assess.release import release_name
+from ..licenses import license_ids, spdx_expression, spdx_id
 from .interface import Format
-from .spdx_ids import spdx_expression, spdx_id
 
 
 def licenses(expression: str | None, acknowledgement: str) -> list[dict[str, Any]]:
@@ -39,31 +37,25 @@ def _model(ref: str, name: str, lic: str | None, description: str) -> dict[str, 
     return comp
 
 
-def _model_card(result: AuditResult) -> dict[str, Any]:
-    """What the release's own metadata says of the model: task (card) and architecture
-    (config.json), read bounded; nothing is guessed."""
+def _model_card(report: Report) -> dict[str, Any]:
+    """What the release's own metadata says of the model: task, datasets (card) and
+    architecture (config.json, as the assessment read it); nothing is guessed."""
     params: dict[str, Any] = {}
-    card = result.snapshot.card
+    card = report.result.snapshot.card
     if card and card.pipeline_tag:
         params["task"] = card.pipeline_tag
     if card and card.datasets:
         params["datasets"] = [{"type": "dataset", "name": d} for d in card.datasets[:50]]
-    text = read_text(result.snapshot, "config.json", 256 * 1024) \
-        if any(f.path == "config.json" for f in result.snapshot.files) else None
-    try:
-        config = json.loads(text) if text else {}
-    except (ValueError, RecursionError):  # a hostile config is no reason to fail the BOM
-        config = {}
-    if isinstance(config, dict):
-        if isinstance(config.get("model_type"), str):
-            params["architectureFamily"] = config["model_type"]
-        archs = config.get("architectures")
-        if isinstance(archs, list) and archs and isinstance(archs[0], str):
-            params["modelArchitecture"] = archs[0]
+    config = report.excerpts.config
+    if config.model_type:
+        params["architectureFamily"] = config.model_type
+    if config.architecture:
+        params["modelArchitecture"] = config.architecture
     return {"modelParameters": params} if params else {}
 
 
-def _release_component(result: AuditResult, a: Assessment) -> dict[str, Any]:
+def _release_component(report: Report) -> dict[str, Any]:
+    result, a = report.result, report.assessment
     name = release_name(result.snapshot)
     comp: dict[str, Any] = {"type": "machine-learning-model", "bom-ref": "release",
                             "name": name}
@@ -103,7 +95,7 @@ def _release_component(result: AuditResult, a: Assessment) -> dict[str, Any]:
         evidence["licenses"] = lic_ev
     if evidence:
         comp["evidence"] = evidence
-    card = _model_card(result)
+    card = _model_card(report)
     if card:
         comp["modelCard"] = card
     comp["properties"] = [{"name": "provscan:verdict", "value": a.verdict.level},
@@ -113,8 +105,9 @@ def _release_component(result: AuditResult, a: Assessment) -> dict[str, Any]:
     return comp
 
 
-def _file_components(result: AuditResult, a: Assessment) -> list[dict[str, Any]]:
-    sha = {f.path: f.sha256 for f in result.snapshot.files}
+def _file_components(report: Report) -> list[dict[str, Any]]:
+    a = report.assessment
+    sha = {f.path: f.sha256 for f in report.result.snapshot.files}
     out = []
     for i, c in enumerate(a.copied):
         comp: dict[str, Any] = {"type": "file", "bom-ref": f"file-{i + 1}", "name": c.path}
@@ -142,10 +135,9 @@ def _file_components(result: AuditResult, a: Assessment) -> list[dict[str, Any]]
 class CycloneDxFormat(Format):
     name = "cyclonedx"
 
-    def document(self, result: AuditResult) -> dict[str, Any]:
-        a = assess(result)
-        release = _release_component(result, a)
-        files = _file_components(result, a)
+    def document(self, report: Report) -> dict[str, Any]:
+        release = _release_component(report)
+        files = _file_components(report)
         return {
             "bomFormat": "CycloneDX", "specVersion": "1.6",
             "serialNumber": f"urn:uuid:{uuid.uuid4()}", "version": 1,
@@ -160,5 +152,5 @@ class CycloneDxFormat(Format):
             if files else [],
         }
 
-    def render(self, result: AuditResult) -> str:
-        return json.dumps(self.document(result), indent=2) + "\n"
+    def render(self, report: Report) -> str:
+        return json.dumps(self.document(report), indent=2) + "\n"

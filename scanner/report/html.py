@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .. import __version__
-from ..assess import assess
+from ..assess.model import Report
 from ..assess.release import release_name
-from ..audit import AuditResult
 from ..rules import templates_dir
 from .html_view import view
 from .interface import Format
@@ -45,9 +44,9 @@ def environment() -> Environment:
 class HtmlFormat(Format):
     name = "html"
 
-    def render(self, result: AuditResult) -> str:
-        a = assess(result)
-        snap = result.snapshot
+    def render(self, report: Report) -> str:
+        a = report.assessment
+        snap = report.result.snapshot
         name = release_name(snap)
         template = environment().get_template("report.html.j2")
         return template.render(
@@ -57,4 +56,4 @@ class HtmlFormat(Format):
             by_id=dict(a.findings), notice=render_notice(a, name),
             obligation_counts=Counter(o.status for o in a.obligations),
             max_findings=MAX_FINDINGS_SHOWN,
-            **view(result, a))
+            **view(report))

@@ -1,21 +1,20 @@
-"""The JSON report: inventory, card metadata and findings (see DESIGN.md's contract)."""
+"""The JSON report: inventory, card metadata, findings and the assessment (DESIGN.md's
+contract, docs/report.schema.json); and the way back, so `check` can gate a saved scan."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from .. import SCHEMA_VERSION, __version__
-from ..analyzers import AuditOptions
-from ..assess import assess
-from ..assess.model import finding_id
-from ..audit import AuditResult
+from ..assess.model import Report, finding_id
 from ..card import card_from_mapping
 from ..errors import SourceError
-from ..model import Evidence, FileEntry, FileKind, Finding, LfsPointer, Location, Severity
-from ..sources.interface import ContentReader, Snapshot
+from ..model import FileEntry, FileKind, Finding, LfsPointer
+from ..result import AuditResult
+from ..snapshot import ContentReader, Snapshot, is_release_path, resolve_inside
 from ..sources.local import FolderReader
 from .assessment_dict import assessment_to_dict
 from .interface import Format
@@ -34,7 +33,8 @@ def file_to_dict(f: FileEntry) -> dict[str, Any]:
     return out
 
 
-def result_to_dict(result: AuditResult) -> dict[str, Any]:
+def report_to_dict(report: Report) -> dict[str, Any]:
+    result = report.result
     snap = result.snapshot
     return {
         "schema_version": SCHEMA_VERSION,
@@ -53,15 +53,15 @@ def result_to_dict(result: AuditResult) -> dict[str, Any]:
         "files": [file_to_dict(f) for f in snap.files],
         "findings": [{"id": finding_id(i), **f.to_dict()}
                      for i, f in enumerate(result.findings)],
-        "assessment": assessment_to_dict(assess(result)),
+        "assessment": assessment_to_dict(report.assessment),
     }
 
 
 class JsonFormat(Format):
     name = "json"
 
-    def render(self, result: AuditResult) -> str:
-        return json.dumps(result_to_dict(result), indent=2, sort_keys=False, default=str) + "\n"
+    def render(self, report: Report) -> str:
+        return json.dumps(report_to_dict(report), indent=2, sort_keys=False, default=str) + "\n"
 
 
 class _NoContent(ContentReader):
@@ -74,36 +74,9 @@ class _NoContent(ContentReader):
         raise SourceError(f"{path}: content not available (result loaded from a JSON report)")
 
 
-_NUMBER_FIELDS = ("score", "null_mean", "null_std", "z", "p_value")
-
-
 def _expect(ok: bool, what: str) -> None:
     if not ok:
         raise TypeError(what)
-
-
-def _is_opt(value: Any, *types: type) -> bool:
-    return value is None or (isinstance(value, types) and not isinstance(value, bool))
-
-
-def _finding(d: dict[str, Any]) -> Finding:
-    """A finding from its JSON form, its field types checked: a report may come from
-    elsewhere, and a wrong type must be a clear error, not a crash in the assessment."""
-    _expect(isinstance(d, dict), "a finding is not an object")
-    loc, ev = d.get("location") or {}, d.get("evidence") or {}
-    _expect(isinstance(loc, dict) and isinstance(ev, dict), "location/evidence not objects")
-    _expect(_is_opt(loc.get("path"), str) and _is_opt(loc.get("start_line"), int)
-            and _is_opt(loc.get("end_line"), int), "bad location")
-    _expect(all(_is_opt(ev.get(k), int, float) for k in _NUMBER_FIELDS), "bad evidence score")
-    _expect(_is_opt(ev.get("matched"), str) and _is_opt(ev.get("details"), dict),
-            "bad evidence")
-    return Finding(
-        kind=str(d["kind"]), severity=Severity(d["severity"]), message=str(d["message"]),
-        location=Location(**{k: loc[k] for k in ("path", "start_line", "end_line", "tensor",
-                                                 "layer") if k in loc}),
-        evidence=Evidence(**{k: ev[k] for k in ("matched", "score", "null_mean", "null_std",
-                                                "z", "p_value", "details") if k in ev}),
-        analyzer=str(d.get("analyzer", "")))
 
 
 def _listed_files_reader(root: Path, files: tuple[FileEntry, ...]) -> ContentReader:
@@ -112,14 +85,8 @@ def _listed_files_reader(root: Path, files: tuple[FileEntry, ...]) -> ContentRea
     root = root.resolve()
     allowed: dict[str, Path] = {}
     for f in files:
-        rel = PurePosixPath(f.path)
-        if rel.is_absolute() or ".." in rel.parts:
-            continue
-        try:
-            real = (root / rel).resolve(strict=True)
-        except (OSError, RuntimeError):
-            continue
-        if real.is_relative_to(root) and real.is_file():
+        real = resolve_inside(root, root / f.path) if is_release_path(f.path) else None
+        if real is not None and real.is_file():
             allowed[f.path] = real
     return FolderReader(root, allowed)
 
@@ -134,11 +101,12 @@ def load_result(path: Path) -> AuditResult:
                                 weight_format=f.get("weight_format"),
                                 lfs=LfsPointer(**f["lfs"]) if f.get("lfs") else None,
                                 target=f.get("target")) for f in data["files"])
-        _expect(isinstance(data, dict) and _is_opt(data.get("card"), dict)
+        _expect(isinstance(data, dict) and isinstance(data.get("card") or {}, dict)
                 and isinstance(data["files"], list) and isinstance(data["findings"], list),
                 "not an object with files, findings and card")
         card = card_from_mapping(data["card"]) if data.get("card") else None
-        findings = tuple(_finding(f) for f in data["findings"])
+        findings = tuple(Finding.from_dict(f, f"findings[{i}]")
+                         for i, f in enumerate(data["findings"]))
         target, source = str(data["target"]), str(data["source"])
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise SourceError(f"{path}: not a provscan JSON report ({exc})") from exc
@@ -149,4 +117,4 @@ def load_result(path: Path) -> AuditResult:
         reader = _listed_files_reader(Path(target), files)
     snapshot = Snapshot(target=target, source=source, revision=data.get("revision"),
                         files=files, reader=reader, card=card, info=data.get("info") or {})
-    return AuditResult(snapshot=snapshot, findings=findings, options=AuditOptions())
+    return AuditResult(snapshot=snapshot, findings=findings)

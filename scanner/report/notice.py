@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import re
 
-from ..assess import Assessment, assess
-from ..assess.model import CopiedCode
+from ..assess.model import Assessment, CopiedCode, Report
 from ..assess.release import release_name
-from ..audit import AuditResult
 from ..safetext import one_line
 from .interface import Format
 
@@ -84,5 +82,5 @@ def render_notice(assessment: Assessment, name: str) -> str:
 class NoticeFormat(Format):
     name = "notice"
 
-    def render(self, result: AuditResult) -> str:
-        return render_notice(assess(result), release_name(result.snapshot))
+    def render(self, report: Report) -> str:
+        return render_notice(report.assessment, release_name(report.result.snapshot))

@@ -9,8 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .. import __version__
-from ..assess import assess
-from ..audit import AuditResult
+from ..assess.model import Report
 from ..model import Finding
 from .interface import Format
 
@@ -75,9 +74,9 @@ def _finding_result(fid: str, f: Finding, card_path: str | None) -> dict[str, An
 class SarifFormat(Format):
     name = "sarif"
 
-    def document(self, result: AuditResult) -> dict[str, Any]:
-        a = assess(result)
-        card_path = next((f.path for f in result.snapshot.files
+    def document(self, report: Report) -> dict[str, Any]:
+        a = report.assessment
+        card_path = next((f.path for f in report.result.snapshot.files
                           if str(f.kind) == "model-card"), None)
         results = [_finding_result(fid, f, card_path) for fid, f in a.findings
                    if f.kind not in QUIET]
@@ -106,11 +105,11 @@ class SarifFormat(Format):
                                     "semanticVersion": __version__.split("+")[0],
                                     "rules": rules}},
                 "originalUriBaseIds": {"%SRCROOT%": {"description": {
-                    "text": f"The scanned release: {result.snapshot.target}"}}},
+                    "text": f"The scanned release: {report.result.snapshot.target}"}}},
                 "results": results,
                 "properties": {"verdict": a.verdict.level, "headline": a.verdict.headline},
             }],
         }
 
-    def render(self, result: AuditResult) -> str:
-        return json.dumps(self.document(result), indent=2) + "\n"
+    def render(self, report: Report) -> str:
+        return json.dumps(self.document(report), indent=2) + "\n"

@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import __version__
-from ..assess import Assessment, assess
+from ..assess.model import Report
 from ..assess.release import release_name
-from ..audit import AuditResult
+from ..licenses import spdx_expression
 from .interface import Format
-from .spdx_ids import spdx_expression
 
 CONTEXT = "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"
 CI = "_:creationinfo"
@@ -46,8 +45,8 @@ def _license(g: _Graph, expression: str, local: str) -> str:
                  simplelicensing_licenseExpression=spdx_expression(expression))
 
 
-def _build(result: AuditResult, a: Assessment) -> dict[str, Any]:
-    snap = result.snapshot
+def _build(report: Report) -> dict[str, Any]:
+    snap, a = report.result.snapshot, report.assessment
     name = release_name(snap)
     g = _Graph(f"urn:spdx:provscan:{uuid.uuid4()}")
     tool = g.add("Tool", "tool-provscan", name=f"provscan {__version__}")
@@ -119,8 +118,8 @@ def _build(result: AuditResult, a: Assessment) -> dict[str, Any]:
 class SpdxFormat(Format):
     name = "spdx"
 
-    def document(self, result: AuditResult) -> dict[str, Any]:
-        return _build(result, assess(result))
+    def document(self, report: Report) -> dict[str, Any]:
+        return _build(report)
 
-    def render(self, result: AuditResult) -> str:
-        return json.dumps(self.document(result), indent=2) + "\n"
+    def render(self, report: Report) -> str:
+        return json.dumps(self.document(report), indent=2) + "\n"

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 from ..errors import SourceError
-from .interface import Progress, SilentProgress, Snapshot, Source, split_revision
+from ..snapshot import Progress, SilentProgress, Snapshot
+from .interface import Source, split_revision
 
 # URLs, scp-like 'user@host:path', and '<transport>::<address>' (refused by the git source).
 _GIT_URL = re.compile(r"^(https?|git|ssh|file)://|^[\w.-]+@[\w.-]+:|^[A-Za-z0-9][\w+.-]*::")

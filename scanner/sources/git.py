@@ -21,11 +21,9 @@ from pathlib import Path
 from ..card import read_card
 from ..errors import SourceError
 from ..model import FileEntry, FileKind, Finding, not_analysed
+from ..snapshot import ContentReader, Progress, Snapshot
 from ..store import home
 from .interface import (
-    ContentReader,
-    Progress,
-    Snapshot,
     Source,
     clean_path,
     fail_if_too_many,

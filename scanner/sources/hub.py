@@ -21,6 +21,7 @@ from ..card import card_from_mapping, read_card
 from ..classify import classify
 from ..errors import SourceError
 from ..model import CardData, FileEntry, FileKind, Finding, LfsPointer, not_analysed
+from ..snapshot import ContentReader, Progress, Snapshot, is_release_path, resolve_inside
 from .hubcache import (
     load_record,
     repo_folder,
@@ -30,14 +31,12 @@ from .hubcache import (
     write_ref,
 )
 from .interface import (
-    ContentReader,
-    Progress,
-    Snapshot,
     Source,
     clean_path,
     fail_if_too_many,
     file_chunks,
     hashed_entry,
+    parse_safetensors_header,
     split_revision,
 )
 
@@ -213,12 +212,8 @@ class RemoteFile:
 
 
 def _safe_release_path(path: object) -> bool:
-    """A relative path a checkout would create: no '', '.', '..' or '.git' part."""
-    if not isinstance(path, str) or clean_path(path) != path:  # lone surrogates
-        return False
-    parts = path.split("/")
-    return bool(path) and not path.startswith("/") and "\\" not in path and all(
-        p not in ("", ".", "..") and p.lower() != ".git" for p in parts)
+    """A relative path a checkout would create, as valid Unicode (no lone surrogates)."""
+    return is_release_path(path) and clean_path(str(path)) == path
 
 
 def read_remote_range(repo_id: str, commit: str, path: str, start: int, length: int) -> bytes:
@@ -306,8 +301,8 @@ def download(repo_id: str, commit: str, path: str, size: int | None,
             progress.advance(handle, size or 0)
     finally:
         _BODY_CAP.reset(token)
-    real = Path(str(local)).resolve()
-    if not real.is_relative_to(repo_folder(repo_id).resolve()):
+    real = resolve_inside(repo_folder(repo_id), Path(str(local)))
+    if real is None:
         raise SourceError(f"{path}: the Hub cache entry points outside the cache; refused")
     return real
 
@@ -455,7 +450,8 @@ def _build(spec: str, repo_id: str, commit: str, remote: dict[str, RemoteFile],
             safetensors[entry.path] = known_headers[entry.path]
             continue
         try:
-            tensors = reader.safetensors_header(entry.path)
+            tensors = parse_safetensors_header(
+                lambda s, n, p=entry.path: reader.read_range(p, s, n), entry.path)
         except SourceError as exc:
             problems.append(not_analysed(entry.path, str(exc), "source"))
             continue

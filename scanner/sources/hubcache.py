@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SourceError
+from ..snapshot import resolve_inside
 from ..store import home
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -97,13 +98,11 @@ def snapshot_files(folder: Path, commit: str) -> CachedFiles:
                                                 if os.path.islink(os.path.join(dirpath, d))):
             full = Path(dirpath) / name
             rel = full.relative_to(root).as_posix()
-            try:
-                real = full.resolve(strict=True)
-            except (OSError, RuntimeError):
-                refused[rel] = "dangling or looping link in the Hub cache"
-                continue
-            if not real.is_relative_to(real_folder):
-                refused[rel] = "Hub cache link points outside the repository's cache; not followed"
+            real = resolve_inside(real_folder, full)
+            if real is None:
+                refused[rel] = ("Hub cache link points outside the repository's cache; not "
+                                "followed" if os.path.exists(full)
+                                else "dangling or looping link in the Hub cache")
             elif not real.is_file():
                 refused[rel] = "not a regular file in the Hub cache"
             else:

@@ -1,8 +1,8 @@
 """The source interface: where a release's files come from.
 
-A source turns a target string into a Snapshot: the classified file list, the card
-metadata, and a ContentReader through which analyzers read content lazily (a git blob, a
-Hub range request, a local file), so nothing is fetched that no analyzer needs.
+A source turns a target string into a Snapshot (scanner/snapshot.py): the classified file
+list, the card metadata, and a ContentReader through which analyzers read content lazily (a
+git blob, a Hub range request, a local file), so nothing is fetched that no analyzer needs.
 """
 
 from __future__ import annotations
@@ -11,20 +11,17 @@ import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from ..classify import HEAD_BYTES, classify
 from ..errors import SourceError
-from ..model import CardData, FileEntry, FileKind, Finding, LfsPointer, TensorInfo
+from ..model import FileEntry, LfsPointer, TensorInfo
+from ..snapshot import Progress, Snapshot
 from ..weights.formats.safetensors_header import parse_header
 
-# Bounds on hostile input. A release with more files, or a text file analyzers would read
-# whole beyond this size, is not something we read blindly.
+# Bounds on hostile input. A release with more files is not something we read blindly.
 MAX_FILES = 200_000
-MAX_TEXT_BYTES = 8 * 1024 * 1024
 
 
 _READ_CHUNK = 1 << 20
@@ -55,80 +52,12 @@ def hashed_entry(path: str, chunks: Iterable[bytes], progress: Progress, handle:
                      language=c.language, weight_format=c.weight_format, lfs=c.lfs or lfs)
 
 
-class Progress(Protocol):
-    """Progress of a long step (clone, download, hashing); the CLI shows it with rich."""
-
-    @contextmanager
-    def task(self, description: str, total: float | None = None) -> Iterator[Any]: ...
-
-    def advance(self, handle: Any, amount: float = 1) -> None: ...
-
-
-class SilentProgress:
-    """The default: long steps report nothing."""
-
-    @contextmanager
-    def task(self, description: str, total: float | None = None) -> Iterator[None]:
-        yield None
-
-    def advance(self, handle: Any, amount: float = 1) -> None:
-        return None
-
-
-class ContentReader(ABC):
-    """Lazy, bounded access to the content of a snapshot's files."""
-
-    @abstractmethod
-    def read_range(self, path: str, start: int, length: int) -> bytes:
-        """Bytes [start, start+length) of a file (fewer at its end)."""
-
-    @abstractmethod
-    def local_path(self, path: str) -> Path:
-        """A local file with the content (downloaded or extracted if need be)."""
-
-    def read_bytes(self, path: str, limit: int = MAX_TEXT_BYTES) -> bytes:
-        """The whole file, refusing files larger than `limit`."""
-        data = self.read_range(path, 0, limit + 1)
-        if len(data) > limit:
-            raise SourceError(f"{path}: larger than the {limit} byte limit for whole reads")
-        return data
-
-    def read_text(self, path: str, limit: int = MAX_TEXT_BYTES) -> str:
-        return self.read_bytes(path, limit).decode("utf-8", errors="replace")
-
-    def safetensors_header(self, path: str) -> tuple[TensorInfo, ...]:
-        """Tensor names, dtypes and shapes from a safetensors header, by two range reads."""
-        return tuple(TensorInfo(t.name, t.dtype, t.shape) for t in parse_header(
-            lambda s, n: self.read_range(path, s, n), path, error=SourceError))
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A release at one revision: what is in it, what it declares, how to read it."""
-
-    target: str
-    """The target as the user gave it."""
-    source: str
-    """local, git or hf."""
-    revision: str | None
-    """Resolved revision (a commit sha) where the source has one."""
-    files: tuple[FileEntry, ...]
-    reader: ContentReader = field(repr=False, compare=False)
-    card: CardData | None = None
-    """Metadata declared by the model card / Hub."""
-    problems: tuple[Finding, ...] = ()
-    """Files the source itself could not read or refused (symlink out of tree, ...)."""
-    info: dict[str, Any] = field(default_factory=dict, compare=False)
-    """Source-specific facts worth reporting (Hub sha, git ref, safetensors headers)."""
-
-    def by_kind(self, *kinds: FileKind) -> tuple[FileEntry, ...]:
-        return tuple(f for f in self.files if f.kind in kinds)
-
-    def get(self, path: str) -> FileEntry | None:
-        for f in self.files:
-            if f.path == path:
-                return f
-        return None
+def parse_safetensors_header(read: Any, path: str) -> tuple[TensorInfo, ...]:
+    """Tensor names, dtypes and shapes of a safetensors file given read(start, length) ->
+    bytes (two range reads of a remote file): the weights' own header parser, its refusals
+    as SourceError."""
+    return tuple(TensorInfo(t.name, t.dtype, t.shape)
+                 for t in parse_header(read, path, error=SourceError))
 
 
 class Source(ABC):

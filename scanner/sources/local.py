@@ -8,10 +8,8 @@ from pathlib import Path
 from ..card import read_card
 from ..errors import SourceError
 from ..model import FileEntry, FileKind, Finding, not_analysed
+from ..snapshot import ContentReader, Progress, Snapshot, resolve_inside
 from .interface import (
-    ContentReader,
-    Progress,
-    Snapshot,
     Source,
     clean_path,
     fail_if_too_many,
@@ -65,15 +63,11 @@ def walk_folder(root: Path) -> tuple[dict[str, Path], list[Finding]]:
         for entry in entries:
             rel = clean_path(Path(entry.path).relative_to(root).as_posix())
             if entry.is_symlink():
-                try:
-                    real = Path(entry.path).resolve(strict=True)
-                except (OSError, RuntimeError):
-                    problems.append(not_analysed(rel, "dangling or looping symlink", "source"))
-                    continue
-                if not real.is_relative_to(root):
-                    problems.append(
-                        not_analysed(rel, "symlink points outside the release; not followed",
-                                     "source"))
+                real = resolve_inside(root, Path(entry.path))
+                if real is None:
+                    why = ("symlink points outside the release; not followed"
+                           if os.path.exists(entry.path) else "dangling or looping symlink")
+                    problems.append(not_analysed(rel, why, "source"))
                     continue
                 if real.is_file():
                     files[rel] = real

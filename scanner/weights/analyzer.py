@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import PurePosixPath
 
 from ..analyzers import Analyzer, AuditContext
+from ..card import declares_base
 from ..errors import ProvscanError
+from ..evidence import WeightsLineage
 from ..model import Evidence, Finding, Location, Severity, not_analysed
-from ..sources.interface import Snapshot
+from ..snapshot import Snapshot
 from .compare import Comparison, compare_fingerprints, fingerprint_of
 from .fingerprint import Fingerprint, extract
 from .loader import PICKLE_SUFFIXES, load_from_snapshot
 
 
-def reference_names(ref: str, fp: Fingerprint | None = None) -> set[str]:
-    """Names a model card could use for a reference: org/name and name, lower-case."""
-    out = set()
-    for raw in (ref, fp.name if fp else None, (fp.meta.get("declared_name") if fp else None)):
-        if not raw:
-            continue
-        s = str(raw).removeprefix("hf:").split("@")[0].rstrip("/")
-        parts = PurePosixPath(s).parts
-        if len(parts) >= 2:
-            out.add("/".join(parts[-2:]).lower())
-        if parts:
-            out.add(PurePosixPath(parts[-1]).stem.lower() if s.endswith(".npz")
-                    else parts[-1].lower())
-    return out
+def lineage_record(cmp: Comparison) -> WeightsLineage:
+    """The evidence record of a comparison (its signals as the JSON report writes them)."""
+    return WeightsLineage.from_dict({"verdict": cmp.verdict, "relation": cmp.relation,
+                                     "signals": [s.to_dict() for s in cmp.signals],
+                                     "reasons": list(cmp.reasons)})
 
 
 def _strongest_location(cmp: Comparison) -> Location:
@@ -69,8 +61,7 @@ class WeightsAnalyzer(Analyzer):
         except ProvscanError as exc:
             findings.append(not_analysed(None, f"weights: {exc}", self.name))
             return findings
-        declared = {b.lower() for b in (snapshot.card.base_model if snapshot.card else ())}
-        declared |= {b.split("/")[-1] for b in declared}
+        declared = snapshot.card.base_model if snapshot.card else ()
         for ref in ctx.options.against:
             try:
                 ref_fp = fingerprint_of(ref, ctx.options.offline)
@@ -81,12 +72,12 @@ class WeightsAnalyzer(Analyzer):
             findings.extend(self._findings(ref, ref_fp, cmp, declared))
         return findings
 
-    def _findings(self, ref: str, ref_fp: Fingerprint, cmp: Comparison, declared: set[str]
-                  ) -> list[Finding]:
+    def _findings(self, ref: str, ref_fp: Fingerprint, cmp: Comparison,
+                  declared: tuple[str, ...]) -> list[Finding]:
         if cmp.verdict not in ("derived", "identical"):
             return [Finding("weights-lineage", Severity.INFO,
                             f"weights {cmp.verdict} to {ref}",
-                            evidence=Evidence(matched=ref, details=cmp.to_dict()),
+                            evidence=Evidence(matched=ref, details=lineage_record(cmp)),
                             analyzer=self.name)] if cmp.verdict != "unrelated" else []
         decisive = [s for s in cmp.signals if s.significant and s.name in (
             "direct_cosine", "aligned_forms", "experts_vs_dense")]
@@ -94,11 +85,9 @@ class WeightsAnalyzer(Analyzer):
         rel = f" ({cmp.relation})" if cmp.relation else ""
         evidence = Evidence(matched=ref, score=best.score, null_mean=best.null_mean,
                             null_std=best.null_std, z=best.z, p_value=best.p_value,
-                            details={"verdict": cmp.verdict, "relation": cmp.relation,
-                                     "signals": [s.to_dict() for s in cmp.signals],
-                                     "reasons": list(cmp.reasons)})
-        names = reference_names(ref, ref_fp)
-        undeclared = not (names & declared)
+                            details=lineage_record(cmp))
+        undeclared = not declares_base(declared, ref, ref_fp.name,
+                                       ref_fp.meta.get("declared_name"))
         # Derived from a declared base is expected; the undeclared case is the headline.
         out = [Finding("weights-derived", Severity.MEDIUM if undeclared else Severity.INFO,
                        f"weights are {cmp.verdict}{rel} from {ref}: {best.name} "
@@ -106,7 +95,7 @@ class WeightsAnalyzer(Analyzer):
                        f"for unrelated models", _strongest_location(cmp), evidence,
                        self.name)]
         if undeclared:
-            said = ", ".join(sorted(declared)) or "no base model"
+            said = ", ".join(declared) or "no base model"
             out.append(Finding("undeclared-base-model", Severity.HIGH,
                                f"the model card declares {said}, but the weights derive "
                                f"from {ref}", _strongest_location(cmp), evidence, self.name))

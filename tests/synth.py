@@ -1,8 +1,9 @@
 """Tiny random Llama-style checkpoints in numpy, and the disguises used to hide lineage.
 
-Used by the tests and by the calibration panel's random-initialisation half. Each
-transformation is exact (function-preserving) where the real trick is: permuting hidden
-units, rotating the residual stream with norm gains folded in, rescaling Q/K per layer.
+Test-only (it lives in tests/, out of the wheel); the lineage suite in bench/ trains its own
+models (bench/lineage/tinyllama.py). Each transformation is exact (function-preserving)
+where the real trick is: permuting hidden units, rotating the residual stream with norm
+gains folded in, rescaling Q/K per layer.
 """
 
 from __future__ import annotations

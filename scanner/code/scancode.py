@@ -12,7 +12,6 @@ scancode is imported lazily: a re-scan served entirely from the cache never load
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -20,8 +19,6 @@ from importlib.metadata import version as _dist_version
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
-
-from ..rules import load_rules
 
 MAX_MATCHED_TEXT = 2000
 """Characters of matched text kept per match (evidence, not a copy of the license)."""
@@ -234,72 +231,3 @@ def detect_file_licenses(location: Path, lines: list[str] | None = None,
         expression = str(combined)
         spdx = str(build_spdx_license_expression(expression, licensing=licensing))
     return FileLicenses(expression, spdx, tuple(out), approximate)
-
-
-# ---- license families (rules/licenses.toml) ------------------------------------------------
-
-_KEY_SPLIT = re.compile(r"\s+(?:AND|OR|WITH)\s+|[()]", re.IGNORECASE)
-
-
-def license_keys(expression: str | None) -> tuple[str, ...]:
-    """The license keys of an expression, in order, without operators."""
-    if not expression:
-        return ()
-    keys = [k.strip() for k in _KEY_SPLIT.split(expression)]
-    return tuple(dict.fromkeys(k for k in keys if k))
-
-
-@dataclass(frozen=True)
-class LicenseInfo:
-    """What provscan knows of one license key."""
-
-    key: str
-    name: str
-    family: str
-    """permissive, public-domain, weak-copyleft, copyleft, model-license, non-commercial,
-    source-available, proprietary or unknown."""
-    notice: bool = False
-    """The license asks to keep the upstream NOTICE (Apache-2.0 s4(d))."""
-
-
-@cache
-def _scancode_category(key: str) -> tuple[str, str] | None:
-    """(name, category) from scancode's license data file, read without the index."""
-    try:
-        import licensedcode
-    except ImportError:
-        return None
-    path = Path(licensedcode.__file__).parent / "data" / "licenses" / f"{key}.LICENSE"
-    if not path.is_file() or "/" in key:
-        return None
-    name = category = ""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if line.startswith("name:"):
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("category:"):
-                category = line.split(":", 1)[1].strip()
-            elif line.strip() == "---" and (name or category):
-                break
-    return name, category
-
-
-@cache
-def license_info(key: str) -> LicenseInfo:
-    """Family and duties of a license key, from rules/licenses.toml, else scancode's
-    category mapped through the same rules."""
-    rules = load_rules("licenses")
-    entry = rules["licenses"].get(key)
-    if entry is not None:
-        return LicenseInfo(key, entry["name"], entry["family"], bool(entry.get("notice")))
-    if "unknown" in key:
-        return LicenseInfo(key, key, "unknown")
-    found = _scancode_category(key)
-    if found is None:
-        return LicenseInfo(key, key, "unknown")
-    name, category = found
-    return LicenseInfo(key, name or key, rules["categories"].get(category, "unknown"))
-
-
-RESTRICTIVE_FAMILIES = frozenset({"copyleft", "model-license", "non-commercial",
-                                  "source-available", "proprietary"})

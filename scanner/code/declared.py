@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
+from ..evidence import Declaration
+from ..licenses import license_info
 from ..model import CardData
 from ..rules import load_rules
-from .licenses import license_info
 
 MAX_CONFIG_BYTES = 1024 * 1024
-CONFIG_LICENSE_FIELDS = ("license", "license_name", "license_link")
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,8 @@ class DeclaredLicense:
     """scancode license key or LicenseRef-provscan-* key; None when not resolved."""
     spdx: str | None
     """SPDX id, LicenseRef-scancode-* or LicenseRef-provscan-*; None when not resolved."""
-    family: str
+    category: str
+    """permissive, model-license... (scanner/licenses.py); `family` in the JSON evidence."""
     source: str
     """Where it was declared: a path (README.md, config.json) or `hub`."""
 
@@ -34,9 +34,10 @@ class DeclaredLicense:
     def resolved(self) -> bool:
         return self.key is not None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"declared": self.raw, "key": self.key, "license_id": self.spdx,
-                "family": self.family, "declared_in": self.source}
+    def declaration(self) -> Declaration:
+        """The evidence record of this declaration."""
+        return Declaration(declared=self.raw, key=self.key, license_id=self.spdx,
+                           family=self.category, declared_in=self.source)
 
 
 def _name_key(name: str) -> str:
@@ -60,7 +61,7 @@ def resolve_hub_license(license: str | None, license_name: str | None = None,
             _name_key(license_name or ""))
     if entry is None:
         return DeclaredLicense(raw, None, None, "unknown", source)
-    return DeclaredLicense(raw, entry["key"], entry["spdx"], license_info(entry["key"]).family,
+    return DeclaredLicense(raw, entry["key"], entry["spdx"], license_info(entry["key"]).category,
                            source)
 
 

@@ -1,0 +1,284 @@
+"""The evidence records: one frozen record per finding kind, the `evidence.details` of the
+JSON report. Analyzers build them, the assessment reads their fields, the JSON report writes
+them (`to_dict`) and reads them back (`from_dict`, every value type-checked).
+
+Adding a finding kind with details: a record here and a line in DETAILS; the schema test
+then asks for docs/report.schema.json to be regenerated (`python -m scanner.report.schema`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .records import OMIT_NONE, Json, Record, RecordError
+
+# ---- licenses and notices (code/analyzer.py) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LicenseInFile(Record):
+    """`license` found in a file by scancode."""
+
+    source: Literal["file"] = field(default="file", kw_only=True)
+    license_expression: str
+    """scancode license expression (scancode keys)."""
+    license_expression_spdx: str | None
+    families: dict[str, str]
+    """scancode key -> license category (rules/licenses.toml)."""
+    rules: tuple[str, ...]
+    matchers: tuple[str, ...]
+    needs_review: bool
+    approximate: bool
+    """The approximate (sequence) matcher was needed."""
+
+
+@dataclass(frozen=True)
+class Declaration(Record):
+    """A license the release declares (model card or config), resolved to ids."""
+
+    declared: str
+    """As written: `apache-2.0`, `other (qwen-research)`."""
+    key: str | None
+    """scancode key or LicenseRef-provscan-* key; None when not resolved."""
+    license_id: str | None
+    """SPDX id or LicenseRef; None when not resolved."""
+    family: str
+    declared_in: str
+    """A path (README.md, config.json) or `hub`."""
+
+
+@dataclass(frozen=True)
+class LicenseDeclared(Record):
+    """`license` declared by the release (the fields of a Declaration)."""
+
+    source: Literal["declared"] = field(default="declared", kw_only=True)
+    declared: str
+    key: str | None
+    license_id: str | None
+    family: str
+    declared_in: str
+
+    @classmethod
+    def of(cls, d: Declaration) -> LicenseDeclared:
+        return cls(declared=d.declared, key=d.key, license_id=d.license_id, family=d.family,
+                   declared_in=d.declared_in)
+
+
+@dataclass(frozen=True)
+class LicenseReview(Record):
+    """`license-review`: a detection a person should look at, and why."""
+
+    license_expression: str | None
+    reasons: tuple[str, ...]
+    rules: tuple[str, ...]
+    matchers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UpstreamId(Record):
+    """An upstream of rules/holders.toml that a notice names."""
+
+    id: str
+    organisation: str
+    project: str
+    usual_license: str
+
+
+@dataclass(frozen=True)
+class CopyrightNotice(Record):
+    """`copyright-notice`: a copyright statement of the publisher (or of no known origin)."""
+
+    statement: str
+    holder: str | None
+    holder_key: str
+    """The holder normalised: spellings of one holder share it."""
+    lines: tuple[str, ...]
+    """The file's lines, verbatim."""
+
+
+@dataclass(frozen=True)
+class ForeignNotice(Record):
+    """`foreign-notice`: a copyright statement of someone other than the publisher."""
+
+    statement: str
+    holder: str | None
+    holder_key: str
+    lines: tuple[str, ...]
+    origins: tuple[UpstreamId, ...]
+    """Known upstreams the holder names; empty: foreign, origin unknown."""
+    publisher: str | None
+
+
+@dataclass(frozen=True)
+class LicenseMismatch(Record):
+    """`license-mismatch`: the declared license against a restrictive one found in the
+    files (via license-text) or usual for an upstream whose notices are carried."""
+
+    declared: Declaration
+    detected: str
+    detected_name: str | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    """The license's name, for via license-text."""
+    detected_family: str
+    files: tuple[str, ...]
+    via: Literal["license-text", "upstream-notice"]
+    origin: str | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    """The upstream id, for via upstream-notice."""
+
+
+@dataclass(frozen=True)
+class MissingLicense(Record):
+    """`missing-license`: no license file, or no declared license."""
+
+    missing: Literal["license-file", "declared-license"]
+
+
+@dataclass(frozen=True)
+class NoticeMissing(Record):
+    """`notice-missing`: Apache-2.0 files carry upstream notices, the release no NOTICE."""
+
+    holders: tuple[str, ...]
+    files: tuple[str, ...]
+
+
+# ---- copied code (code/clones.py) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchedRange(Record):
+    """Lines of the release file and of its upstream that match, 1-based, inclusive."""
+
+    target: tuple[int, int]
+    upstream: tuple[int, int]
+
+
+NoticeStatus = Literal["kept", "changed", "removed", "replaced", "none"]
+"""none: the upstream file has no notice."""
+
+
+@dataclass(frozen=True)
+class NoticeFate(Record):
+    """What became of the upstream file's copyright notice in the copy."""
+
+    status: NoticeStatus
+    upstream: tuple[str, ...]
+    target: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OtherMatch(Record):
+    """A runner-up upstream file."""
+
+    corpus: str
+    path: str
+    shared: int
+    share: float
+
+
+@dataclass(frozen=True)
+class CopiedCodeEvidence(Record):
+    """`copied-code` and `notice-removed`: the upstream of a copied file."""
+
+    corpus: str
+    corpus_source: str
+    """Where the corpus was indexed from (a folder, a git URL, pkg:NAME)."""
+    upstream_path: str
+    upstream_version: str | None
+    upstream_license: str | None
+    shared_fingerprints: int
+    target_fingerprints: int
+    upstream_share: float
+    ranges: tuple[MatchedRange, ...]
+    """The longest matched ranges, in the release file's order."""
+    range_count: int
+    notice: NoticeFate
+    other_matches: tuple[OtherMatch, ...]
+
+
+# ---- weight lineage (weights/analyzer.py) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignalEvidence(Record):
+    """One lineage signal with its null background (what unrelated models score)."""
+
+    name: str
+    score: float
+    null_mean: float
+    null_std: float
+    z: float
+    p_value: float
+    robust_to: tuple[str, ...]
+    details: dict[str, Json]
+    """The signal's own diagnostics (weights layer), carried verbatim; `per_layer` is
+    read through the property of that name."""
+
+    @property
+    def per_layer(self) -> tuple[tuple[int, float], ...] | None:
+        """(layer, value) pairs sorted by layer, or None when absent or malformed."""
+        per = self.details.get("per_layer")
+        if not isinstance(per, dict):
+            return None
+        try:
+            return tuple(sorted((int(k), float(v)) for k, v in per.items()))
+        except (TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class WeightsLineage(Record):
+    """`weights-derived`, `undeclared-base-model` and `weights-lineage` (the other
+    verdicts): the comparison with one reference (evidence.matched)."""
+
+    verdict: Literal["identical", "derived", "shared-components", "unrelated",
+                     "inconclusive"]
+    relation: str | None
+    signals: tuple[SignalEvidence, ...]
+    reasons: tuple[str, ...]
+
+
+# ---- kinds -> records --------------------------------------------------------------------
+
+DETAILS: dict[str, tuple[type[Record], ...]] = {
+    "license": (LicenseInFile, LicenseDeclared),
+    "license-review": (LicenseReview,),
+    "copyright-notice": (CopyrightNotice,),
+    "foreign-notice": (ForeignNotice,),
+    "license-mismatch": (LicenseMismatch,),
+    "missing-license": (MissingLicense,),
+    "notice-missing": (NoticeMissing,),
+    "copied-code": (CopiedCodeEvidence,),
+    "notice-removed": (CopiedCodeEvidence,),
+    "weights-derived": (WeightsLineage,),
+    "undeclared-base-model": (WeightsLineage,),
+    "weights-lineage": (WeightsLineage,),
+}
+"""The evidence record(s) of each finding kind that has details (several: told apart by a
+Literal field, e.g. `source`). A kind absent here has none (not-analysed)."""
+
+
+@dataclass(frozen=True)
+class UnknownDetails(Record):
+    """Details of a kind this version does not know (a report of a later 1.x): kept
+    verbatim so the report round-trips, read by nothing."""
+
+    data: dict[str, Json]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def details_from_dict(kind: str, data: object, where: str) -> Record:
+    """The evidence record of a `kind` finding from its JSON form (RecordError if wrong)."""
+    choices = DETAILS.get(kind)
+    if not choices:
+        if not isinstance(data, dict):
+            raise RecordError(f"{where}: expected an object, got {type(data).__name__}")
+        return UnknownDetails(dict(data))
+    errors = []
+    for cls in choices:
+        try:
+            return cls.from_dict(data, where)
+        except RecordError as exc:
+            errors.append(str(exc))
+    raise RecordError(errors[0] if len(errors) == 1 else " / ".join(errors))
