@@ -53,7 +53,9 @@ bench-packed: install
 	$(BIN)/python bench/packed_reference_check.py --awq $(REF)/autoawq-0.2.9 --gptq $(REF)/gptq \
 		> bench/results/packed_reference.txt
 
+# One formatter (ruff format) and one linter; CI runs this before the tests.
 lint: install
+	$(BIN)/ruff format --check scanner tests bench
 	$(BIN)/ruff check scanner tests bench
 	$(BIN)/mypy scanner
 

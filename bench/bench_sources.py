@@ -29,8 +29,13 @@ from bench.machine import describe as machine  # noqa: E402
 
 
 def git(repo: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.org",
-           "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.org"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "b",
+        "GIT_AUTHOR_EMAIL": "b@example.org",
+        "GIT_COMMITTER_NAME": "b",
+        "GIT_COMMITTER_EMAIL": "b@example.org",
+    }
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
 
 
@@ -73,18 +78,25 @@ def bench_git(files: int, weights_mb: int) -> None:
         def baseline() -> None:
             dest = root / "checkout"
             shutil.rmtree(dest, ignore_errors=True)
-            subprocess.run(["git", "clone", "-q", "--branch", "v1", repo.as_uri(), str(dest)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["git", "clone", "-q", "--branch", "v1", repo.as_uri(), str(dest)],
+                check=True,
+                capture_output=True,
+            )
             for path in dest.rglob("*"):
                 if path.is_file() and ".git" not in path.parts:
                     hashlib.sha256(path.read_bytes()).hexdigest()
 
         base = timed(baseline)
         print(f"git: {files} files + {weights_mb} MB at a tag")
-        print(f"  provscan cold (blobless clone + hash): {cold:6.2f} s  "
-              f"({cold / base:.2f}x git clone + sha256)")
-        print(f"  provscan warm (fetch + hash):          {warm:6.2f} s  "
-              f"({warm / base:.2f}x git clone + sha256)")
+        print(
+            f"  provscan cold (blobless clone + hash): {cold:6.2f} s  "
+            f"({cold / base:.2f}x git clone + sha256)"
+        )
+        print(
+            f"  provscan warm (fetch + hash):          {warm:6.2f} s  "
+            f"({warm / base:.2f}x git clone + sha256)"
+        )
         print(f"  git clone (checkout) + sha256 of all:  {base:6.2f} s")
 
 
@@ -97,18 +109,30 @@ def bench_hub(weights_mb: int) -> None:
 
         rng = np.random.default_rng(0)
         n = weights_mb * 1024 * 1024 // 4 // 1024
-        tensors = {f"layers.{i}.weight": rng.standard_normal((n // 8, 1024), dtype=np.float32)
-                   for i in range(8)}
+        tensors = {
+            f"layers.{i}.weight": rng.standard_normal((n // 8, 1024), dtype=np.float32)
+            for i in range(8)
+        }
         weights = save(tensors)
-        repo = HubRepo(files={"README.md": b"---\nlicense: mit\n---\n",
-                              "model.safetensors": weights}, lfs={"model.safetensors"})
+        repo = HubRepo(
+            files={"README.md": b"---\nlicense: mit\n---\n", "model.safetensors": weights},
+            lfs={"model.safetensors"},
+        )
         with HubServer({"bench/model": repo}) as server:
-            env = {**os.environ, "HF_ENDPOINT": server.endpoint,
-                   "HF_HUB_CACHE": str(Path(tmp) / "hf"), "PROVSCAN_HOME": str(Path(tmp) / "h"),
-                   "PYTHONPATH": str(ROOT)}
+            env = {
+                **os.environ,
+                "HF_ENDPOINT": server.endpoint,
+                "HF_HUB_CACHE": str(Path(tmp) / "hf"),
+                "PROVSCAN_HOME": str(Path(tmp) / "h"),
+                "PYTHONPATH": str(ROOT),
+            }
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "scanner", "scan", "hf:bench/model"],
-                           check=True, capture_output=True, env=env)
+            subprocess.run(
+                [sys.executable, "-m", "scanner", "scan", "hf:bench/model"],
+                check=True,
+                capture_output=True,
+                env=env,
+            )
             took = time.perf_counter() - start
             asked = 0
             for method, _, rng_header in server.requests_for("/model.safetensors"):

@@ -28,8 +28,6 @@ from scanner.code.tokens import tokenize  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results" / "clones.txt"
 
 
-
-
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
@@ -37,8 +35,9 @@ def load() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=0,
-                        help="query only every n-th file (0: all files)")
+    parser.add_argument(
+        "--queries", type=int, default=0, help="query only every n-th file (0: all files)"
+    )
     args = parser.parse_args()
     models = Path(__import__("transformers").__file__).resolve().parent / "models"
     files = sorted(p for p in models.rglob("*.py") if "__pycache__" not in p.parts)
@@ -48,8 +47,7 @@ def main() -> None:
     texts = [p.read_bytes() for p in files]
     read_s = time.perf_counter() - started
     size = sum(len(t) for t in texts)
-    lines.append(f"tree: {len(files)} .py files, {size / 1e6:.1f} MB; reading them: "
-                 f"{read_s:.2f} s")
+    lines.append(f"tree: {len(files)} .py files, {size / 1e6:.1f} MB; reading them: {read_s:.2f} s")
 
     with tempfile.TemporaryDirectory() as home:
         os.environ["PROVSCAN_HOME"] = home
@@ -60,9 +58,11 @@ def main() -> None:
         corpora = load_corpora()
         load_s = time.perf_counter() - started
         db_mb = (Path(home) / "store.sqlite3").stat().st_size / 1e6
-        lines.append(f"index build: {build_s:.1f} s with {workers()} forked workers "
-                     f"({info.files} files, {info.fingerprints} fingerprints, store "
-                     f"{db_mb:.0f} MB); target: 60 s")
+        lines.append(
+            f"index build: {build_s:.1f} s with {workers()} forked workers "
+            f"({info.files} files, {info.fingerprints} fingerprints, store "
+            f"{db_mb:.0f} MB); target: 60 s"
+        )
         lines.append(f"index load per scan: {load_s * 1e3:.0f} ms")
 
         step = max(1, args.queries)
@@ -74,9 +74,11 @@ def main() -> None:
             times.append(time.perf_counter() - t0)
         times.sort()
         p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
-        lines.append(f"query per file ({len(times)} files): median "
-                     f"{statistics.median(times) * 1e3:.1f} ms, p95 {p95 * 1e3:.1f} ms, max "
-                     f"{times[-1] * 1e3:.0f} ms; target: median 50 ms")
+        lines.append(
+            f"query per file ({len(times)} files): median "
+            f"{statistics.median(times) * 1e3:.1f} ms, p95 {p95 * 1e3:.1f} ms, max "
+            f"{times[-1] * 1e3:.0f} ms; target: median 50 ms"
+        )
 
     # The same lexing with pygments, on a sample, for scale (single process both).
     from pygments.lexers import PythonLexer
@@ -93,8 +95,10 @@ def main() -> None:
         for _ in lexer.get_tokens_unprocessed(t):
             pass
     theirs = time.perf_counter() - t0
-    lines.append(f"lexing {sample_mb:.1f} MB, one process: ours {sample_mb / ours:.1f} MB/s, "
-                 f"pygments {sample_mb / theirs:.1f} MB/s (x{theirs / ours:.1f})")
+    lines.append(
+        f"lexing {sample_mb:.1f} MB, one process: ours {sample_mb / ours:.1f} MB/s, "
+        f"pygments {sample_mb / theirs:.1f} MB/s (x{theirs / ours:.1f})"
+    )
     lines.append(f"after: {load()}")
     text = "\n".join(lines) + "\n"
     print(text, end="")

@@ -34,9 +34,27 @@ from scanner.code.corpus import LoadedCorpus, add_corpus, load_corpora  # noqa: 
 
 SITE = Path(__import__("transformers").__file__).resolve().parent.parent
 MODELS = SITE / "transformers" / "models"
-UNRELATED_PACKAGES = ("torch", "numpy", "pygments", "rich", "jinja2", "typer", "git",
-                      "scancode", "licensedcode", "dask", "distributed", "yaml", "click",
-                      "onnx", "gguf", "safetensors", "huggingface_hub", "httpx", "_pytest")
+UNRELATED_PACKAGES = (
+    "torch",
+    "numpy",
+    "pygments",
+    "rich",
+    "jinja2",
+    "typer",
+    "git",
+    "scancode",
+    "licensedcode",
+    "dask",
+    "distributed",
+    "yaml",
+    "click",
+    "onnx",
+    "gguf",
+    "safetensors",
+    "huggingface_hub",
+    "httpx",
+    "_pytest",
+)
 _BUILTINS = set(dir(__import__("builtins")))
 
 
@@ -63,8 +81,14 @@ def _defined_names(tree: ast.AST) -> set[str]:
             names.add(node.id)
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
             names.add(node.attr)
-    return {n for n in names if not keyword.iskeyword(n) and n not in _BUILTINS
-            and n not in ("self", "cls") and not n.startswith("__")}
+    return {
+        n
+        for n in names
+        if not keyword.iskeyword(n)
+        and n not in _BUILTINS
+        and n not in ("self", "cls")
+        and not n.startswith("__")
+    }
 
 
 def rename_identifiers(src: str, seed: int) -> str:
@@ -72,8 +96,10 @@ def rename_identifiers(src: str, seed: int) -> str:
     variables, attributes it assigns), as a renaming tool would; comments stay."""
     tree = ast.parse(src)
     rng = random.Random(seed)
-    mapping = {n: f"{rng.choice(['v', 'x', 'q', 'z'])}{hashlib.sha1(n.encode()).hexdigest()[:6]}"
-               for n in sorted(_defined_names(tree))}
+    mapping = {
+        n: f"{rng.choice(['v', 'x', 'q', 'z'])}{hashlib.sha1(n.encode()).hexdigest()[:6]}"
+        for n in sorted(_defined_names(tree))
+    }
     out = []
     for tok in tokenize.generate_tokens(io.StringIO(src).readline):
         if tok.type == tokenize.NAME and tok.string in mapping:
@@ -90,9 +116,10 @@ def _top_level_segments(src: str) -> tuple[list[str], list[str]]:
     defs: list[str] = []
     for node in tree.body:
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
-        text = "".join(lines[start:node.end_lineno])
+        text = "".join(lines[start : node.end_lineno])
         is_head = isinstance(node, ast.Import | ast.ImportFrom) or (
-            isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+            isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        )
         (head if is_head and not defs else defs).append(text)
     return head, defs
 
@@ -111,9 +138,13 @@ def remove_comments(src: str) -> str:
     drop: set[int] = set()
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if not (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
+        if not (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             continue
         doc = body[0]
         assert doc.end_lineno is not None
@@ -214,18 +245,23 @@ class Report:
         for label in labels:
             n = sum(1 for o in copies if o.label == label)
             out.append(f"  recall {label:<18} {self.recall(label):7.2%}  (n={n})")
-        out += [f"recall (all copies, >= 30% copied)  {self.recall():7.2%}",
-                f"precision on unrelated files (not flagged)  {self.specificity():7.2%}",
-                f"precision (flagged that are copies)  {self.precision():7.2%}",
-                f"attribution (flagged copies whose best match is the true upstream or "
-                f"ties with it)  {self.attribution():7.2%}"]
+        out += [
+            f"recall (all copies, >= 30% copied)  {self.recall():7.2%}",
+            f"precision on unrelated files (not flagged)  {self.specificity():7.2%}",
+            f"precision (flagged that are copies)  {self.precision():7.2%}",
+            f"attribution (flagged copies whose best match is the true upstream or "
+            f"ties with it)  {self.attribution():7.2%}",
+        ]
         return out
 
 
 def upstream_files(n: int, seed: int) -> list[Path]:
     """Real model code files of some size (tiny __init__ files are all alike)."""
-    files = sorted(p for p in MODELS.rglob("*.py") if "__pycache__" not in p.parts
-                   and p.name != "__init__.py" and p.stat().st_size > 4000)
+    files = sorted(
+        p
+        for p in MODELS.rglob("*.py")
+        if "__pycache__" not in p.parts and p.name != "__init__.py" and p.stat().st_size > 4000
+    )
     return random.Random(seed).sample(files, min(n, len(files)))
 
 
@@ -234,8 +270,11 @@ def unrelated_files(n: int, seed: int) -> list[Path]:
     for pkg in UNRELATED_PACKAGES:
         root = SITE / pkg
         if root.is_dir():
-            files.extend(p for p in root.rglob("*.py") if "__pycache__" not in p.parts
-                         and 2000 < p.stat().st_size < 400_000)
+            files.extend(
+                p
+                for p in root.rglob("*.py")
+                if "__pycache__" not in p.parts and 2000 < p.stat().st_size < 400_000
+            )
     picked = random.Random(seed).sample(sorted(files), min(2 * n, len(files)))
     return [p for p in picked if _parses(p.read_text(encoding="utf-8", errors="replace"))][:n]
 
@@ -260,8 +299,9 @@ def _attributed(match: clones.CloneMatch | None, source: str) -> bool:
     return any(c.path == source and c.shared >= match.best.shared for c in match.others)
 
 
-def evaluate(n_copies: int, n_unrelated: int, seed: int = 0,
-             corpora: list[LoadedCorpus] | None = None) -> Report:
+def evaluate(
+    n_copies: int, n_unrelated: int, seed: int = 0, corpora: list[LoadedCorpus] | None = None
+) -> Report:
     """Index models/ (unless corpora are given), then score copies and unrelated files."""
     report = Report()
     if corpora is None:
@@ -278,22 +318,30 @@ def evaluate(n_copies: int, n_unrelated: int, seed: int = 0,
         for label, fn in transforms(filler, seed + i).items():
             text = fn(src)
             match = clones.scan_text(text, "python", corpora)
-            report.outcomes.append(Outcome(
-                label=label, source=source,
-                flagged=match is not None and clones.is_copy(match),
-                attributed=_attributed(match, source),
-                share=match.best.share if match else 0.0))
+            report.outcomes.append(
+                Outcome(
+                    label=label,
+                    source=source,
+                    flagged=match is not None and clones.is_copy(match),
+                    attributed=_attributed(match, source),
+                    share=match.best.share if match else 0.0,
+                )
+            )
     for path in negatives:
         text = path.read_text(encoding="utf-8", errors="replace")
         match = clones.scan_text(text, "python", corpora)
         share = match.best.share if match else 0.0
         report.null_shares.append(share)
-        report.outcomes.append(Outcome(label="unrelated", source=None,
-                                       flagged=match is not None and clones.is_copy(match),
-                                       attributed=False, share=share))
+        report.outcomes.append(
+            Outcome(
+                label="unrelated",
+                source=None,
+                flagged=match is not None and clones.is_copy(match),
+                attributed=False,
+                share=share,
+            )
+        )
     return report
-
-
 
 
 def background_toml(shares: list[float], th: dict[str, float]) -> str:
@@ -317,7 +365,8 @@ def background_toml(shares: list[float], th: dict[str, float]) -> str:
         f"mean = {statistics.fmean(shares):.5f}\n"
         f"std = {statistics.pstdev(shares):.5f}\n"
         "# the largest shares observed (for the empirical p-value)\n"
-        f"top = [{', '.join(f'{x:.4f}' for x in top)}]\n")
+        f"top = [{', '.join(f'{x:.4f}' for x in top)}]\n"
+    )
 
 
 def main() -> None:
@@ -325,24 +374,32 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=120, help="upstream files to copy")
     parser.add_argument("--unrelated", type=int, default=600, help="unrelated files")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--write-background", action="store_true",
-                        help="write the measured null background to rules/")
+    parser.add_argument(
+        "--write-background",
+        action="store_true",
+        help="write the measured null background to rules/",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.environ["PROVSCAN_HOME"] = home
         report = evaluate(args.copies, args.unrelated, args.seed)
     th = clones.background()["threshold"]
     shares = sorted(report.null_shares)
-    out = [f"machine: {machine()}",
-           f"index build (models/): {report.build_seconds:.1f} s",
-           f"default threshold: {th}", *report.lines(),
-           f"unrelated shares: median {shares[len(shares) // 2]:.4f}, p99 "
-           f"{shares[int(0.99 * (len(shares) - 1))]:.4f}, max {shares[-1]:.4f}"]
+    out = [
+        f"machine: {machine()}",
+        f"index build (models/): {report.build_seconds:.1f} s",
+        f"default threshold: {th}",
+        *report.lines(),
+        f"unrelated shares: median {shares[len(shares) // 2]:.4f}, p99 "
+        f"{shares[int(0.99 * (len(shares) - 1))]:.4f}, max {shares[-1]:.4f}",
+    ]
     print("\n".join(out))
     results = Path(__file__).resolve().parent / "results" / "clones_eval.txt"
     results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(f"python bench/clones_eval.py --copies {args.copies} --unrelated "
-                       f"{args.unrelated} --seed {args.seed}\n" + "\n".join(out) + "\n")
+    results.write_text(
+        f"python bench/clones_eval.py --copies {args.copies} --unrelated "
+        f"{args.unrelated} --seed {args.seed}\n" + "\n".join(out) + "\n"
+    )
     if args.write_background:
         assert isinstance(th, dict)
         path = Path(__file__).resolve().parent.parent / "rules" / "clone_background.toml"

@@ -41,17 +41,35 @@ RUNS = 3  # warm: the best of this many runs, for the limit and for the fingerpr
 
 def llama_shapes() -> tuple[dict, list[tuple[str, tuple[int, ...]]]]:
     """A Llama-2-like geometry (2560 wide); the depth is chosen to reach the size asked."""
-    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 2560,
-           "intermediate_size": 6912, "num_attention_heads": 20, "num_key_value_heads": 20,
-           "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 4096,
-           "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": False,
-           "torch_dtype": "bfloat16", "bos_token_id": 0, "eos_token_id": 1}
+    cfg = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": 2560,
+        "intermediate_size": 6912,
+        "num_attention_heads": 20,
+        "num_key_value_heads": 20,
+        "head_dim": 128,
+        "hidden_act": "silu",
+        "max_position_embeddings": 4096,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16",
+        "bos_token_id": 0,
+        "eos_token_id": 1,
+    }
     d, inter = cfg["hidden_size"], cfg["intermediate_size"]
-    layer = [("input_layernorm.weight", (d,)), ("self_attn.q_proj.weight", (d, d)),
-             ("self_attn.k_proj.weight", (d, d)), ("self_attn.v_proj.weight", (d, d)),
-             ("self_attn.o_proj.weight", (d, d)), ("post_attention_layernorm.weight", (d,)),
-             ("mlp.gate_proj.weight", (inter, d)), ("mlp.up_proj.weight", (inter, d)),
-             ("mlp.down_proj.weight", (d, inter))]
+    layer = [
+        ("input_layernorm.weight", (d,)),
+        ("self_attn.q_proj.weight", (d, d)),
+        ("self_attn.k_proj.weight", (d, d)),
+        ("self_attn.v_proj.weight", (d, d)),
+        ("self_attn.o_proj.weight", (d, d)),
+        ("post_attention_layernorm.weight", (d,)),
+        ("mlp.gate_proj.weight", (inter, d)),
+        ("mlp.up_proj.weight", (inter, d)),
+        ("mlp.down_proj.weight", (d, inter)),
+    ]
     return cfg, layer
 
 
@@ -87,8 +105,9 @@ def write_checkpoint(folder: Path, size_bytes: int, seed: int = 0) -> int:
         fname = f"model-{k + 1:05d}-of-{len(shards):05d}.safetensors"
         total += _write_shard(folder / fname, shard, pool, rng)
         weight_map.update({name: fname for name, _ in shard})
-    (folder / "model.safetensors.index.json").write_text(json.dumps(
-        {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=1))
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=1)
+    )
     (folder / "config.json").write_text(json.dumps(cfg, indent=2))
     (folder / "tokenizer.json").write_text(tokenizer_json(tok))
     return total
@@ -115,12 +134,19 @@ def large_vocabulary(model: Path, folder: Path, n: int = 128_000) -> Path | None
     words = sorted(set(re.findall(r" ?\w+| ?[^\w\s]+", corpus("code") + corpus("prose"))))
     words += [f" w{i}" for i in range(max(0, n - len(words)))]
     tokens = ["".join(to_char[b] for b in w.encode()) for w in words[:n]]
-    doc = {"version": "1.0", "added_tokens": [
-        {"id": n + i, "content": f"<|reserved_{i}|>", "special": True} for i in range(256)],
+    doc = {
+        "version": "1.0",
+        "added_tokens": [
+            {"id": n + i, "content": f"<|reserved_{i}|>", "special": True} for i in range(256)
+        ],
         "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False},
         "decoder": {"type": "ByteLevel"},
-        "model": {"type": "BPE", "vocab": {t: i for i, t in enumerate(tokens)},
-                  "merges": [[t[:len(t) // 2], t[len(t) // 2:]] for t in tokens if len(t) > 1]}}
+        "model": {
+            "type": "BPE",
+            "vocab": {t: i for i, t in enumerate(tokens)},
+            "merges": [[t[: len(t) // 2], t[len(t) // 2 :]] for t in tokens if len(t) > 1],
+        },
+    }
     (folder / "tokenizer.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
     return folder
 
@@ -133,8 +159,11 @@ def _write_shard(path: Path, shard: list, pool: np.ndarray, rng: np.random.Gener
     header, offset = {}, 0
     for name, shape in shard:
         nbytes = 2 * int(np.prod(shape))
-        header[name] = {"dtype": "BF16", "shape": list(shape),
-                        "data_offsets": [offset, offset + nbytes]}
+        header[name] = {
+            "dtype": "BF16",
+            "shape": list(shape),
+            "data_offsets": [offset, offset + nbytes],
+        }
         offset += nbytes
     header["__metadata__"] = {"format": "pt"}
     raw = json.dumps(header).encode()
@@ -150,7 +179,7 @@ def _write_shard(path: Path, shard: list, pool: np.ndarray, rng: np.random.Gener
                 start = int(rng.integers(0, pool.size))
                 values = np.resize(np.roll(pool, -start), n) * (0.02 + 0.01 * rng.random())
             for i in range(0, n, 1 << 24):  # 32 MB pieces keep the writer's memory small
-                f.write(_bf16(values[i:i + (1 << 24)]).tobytes())
+                f.write(_bf16(values[i : i + (1 << 24)]).tobytes())
     return offset
 
 
@@ -172,7 +201,7 @@ def mmap_pass(files: list[Path]) -> float:
         mm = np.memmap(path, dtype=np.uint8, mode="r")
         words = mm[: mm.size // 8 * 8].view(np.uint64)
         for i in range(0, words.size, 1 << 23):
-            acc ^= int(np.bitwise_xor.reduce(words[i:i + (1 << 23)]))
+            acc ^= int(np.bitwise_xor.reduce(words[i : i + (1 << 23)]))
         del words, mm
     return time.perf_counter() - started
 
@@ -212,9 +241,12 @@ def run_fingerprint(model: Path, out: Path, profile: bool = False) -> dict:
     """`provscan fingerprint` in a child: wall seconds, peak RSS, anon/file peaks, output."""
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(model), str(out),
-                             "profile" if profile else "plain"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(model), str(out), "profile" if profile else "plain"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     peaks: dict[str, int] = {}
     stop = threading.Event()
     sampler = threading.Thread(target=_sample_memory, args=(proc.pid, peaks, stop), daemon=True)
@@ -225,11 +257,15 @@ def run_fingerprint(model: Path, out: Path, profile: bool = False) -> dict:
     sampler.join()
     output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
     peak = [line.split()[1] for line in output.splitlines() if line.startswith("PEAK ")]
-    return {"seconds": seconds, "exit": os.waitstatus_to_exitcode(status),
-            "max_rss": int(peak[0]) * 1024 if peak else usage.ru_maxrss * 1024,
-            "cpu": usage.ru_utime + usage.ru_stime,
-            "anon_peak": peaks.get("RssAnon", 0), "file_peak": peaks.get("RssFile", 0),
-            "output": output.strip()}
+    return {
+        "seconds": seconds,
+        "exit": os.waitstatus_to_exitcode(status),
+        "max_rss": int(peak[0]) * 1024 if peak else usage.ru_maxrss * 1024,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "anon_peak": peaks.get("RssAnon", 0),
+        "file_peak": peaks.get("RssFile", 0),
+        "output": output.strip(),
+    }
 
 
 def values_read(fingerprint: Path) -> float:
@@ -247,8 +283,9 @@ def python_startup() -> float:
     """Seconds to start Python and import the CLI: a fixed cost inside every run."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import scanner.cli, scanner.weights.compare"],
-                   env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-c", "import scanner.cli, scanner.weights.compare"], env=env, check=True
+    )
     return time.perf_counter() - started
 
 
@@ -259,8 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/fingerprint.txt")
     parser.add_argument("--keep", action="store_true", help="keep the generated checkpoint")
     parser.add_argument("--model", type=Path, help="reuse a checkpoint written by --keep")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile a third (warm) run and print where its time goes")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile a third (warm) run and print where its time goes",
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="provscan-fpbench-", dir=args.dir))
     lines = ["# provscan fingerprint benchmark", f"# machine: {describe(REPO)}"]
@@ -279,8 +319,10 @@ def main(argv: list[str] | None = None) -> int:
             write_checkpoint(model, int(args.size_gb * 1e9))
         files = sorted(model.glob("*.safetensors"))
         total = sum(f.stat().st_size for f in files)
-        log(f"checkpoint: {total / 1e9:.2f} GB bf16 in {len(files)} shards ({model}), "
-            f"ready in {time.perf_counter() - t0:.0f}s")
+        log(
+            f"checkpoint: {total / 1e9:.2f} GB bf16 in {len(files)} shards ({model}), "
+            f"ready in {time.perf_counter() - t0:.0f}s"
+        )
         log(f"python start + import of the CLI: {python_startup():.2f}s (inside each run)")
         figures = {}
         read_share: dict[str, float] = {}
@@ -306,51 +348,71 @@ def main(argv: list[str] | None = None) -> int:
             fp_size = (work / f"fp-{mode}.npz").stat().st_size
             if mode not in read_share:
                 read_share[mode] = values_read(work / f"fp-{mode}.npz")
-            log(f"{mode}: memmap read limit {total / limit / 1e9:6.2f} GB/s ({limit:.1f}s); "
+            log(
+                f"{mode}: memmap read limit {total / limit / 1e9:6.2f} GB/s ({limit:.1f}s); "
                 f"fingerprint {total / fp['seconds'] / 1e9:6.2f} GB/s ({fp['seconds']:.1f}s, "
-                f"cpu {fp['cpu']:.1f}s) = {100 * limit / fp['seconds']:.0f}% of the limit")
-            log(f"{mode}: peak RSS (VmHWM) {fp['max_rss'] / 2**20:.0f} MiB (sampled: anonymous "
+                f"cpu {fp['cpu']:.1f}s) = {100 * limit / fp['seconds']:.0f}% of the limit"
+            )
+            log(
+                f"{mode}: peak RSS (VmHWM) {fp['max_rss'] / 2**20:.0f} MiB (sampled: anonymous "
                 f"{fp['anon_peak'] / 2**20:.0f} MiB, file-backed mapped pages "
                 f"{fp['file_peak'] / 2**20:.0f} MiB); fingerprint file {fp_size / 1e6:.2f} MB "
-                f"= {100 * fp_size / total:.3f}% of the checkpoint")
+                f"= {100 * fp_size / total:.3f}% of the checkpoint"
+            )
         if "warm" in figures:
             large = large_vocabulary(model, work / "model-128k")
             if large is None:
-                log("warm, 128k-token tokenizer: skipped (the checkpoint is on another file "
-                    "system than --dir)")
+                log(
+                    "warm, 128k-token tokenizer: skipped (the checkpoint is on another file "
+                    "system than --dir)"
+                )
             else:
-                seconds = [run_fingerprint(large, work / "fp-128k.npz")["seconds"]
-                           for _ in range(RUNS)]
+                seconds = [
+                    run_fingerprint(large, work / "fp-128k.npz")["seconds"] for _ in range(RUNS)
+                ]
                 size = (large / "tokenizer.json").stat().st_size
                 own = json.loads((model / "config.json").read_text())["vocab_size"]
-                log(f"warm, the same weights with a 128k-token tokenizer.json ({size / 1e6:.1f} "
+                log(
+                    f"warm, the same weights with a 128k-token tokenizer.json ({size / 1e6:.1f} "
                     f"MB, Llama 3 size; the bench's own has {own} tokens): fingerprint runs "
                     f"{', '.join(f'{t:.2f}s' for t in seconds)} = "
-                    f"{100 * figures['warm'][0] / min(seconds):.0f}% of the limit")
+                    f"{100 * figures['warm'][0] / min(seconds):.0f}% of the limit"
+                )
         if args.profile:
             fp = run_fingerprint(model, work / "fp-profile.npz", profile=True)
             log("profile of a warm run (cProfile adds overhead):")
-            log("\n".join(line for line in fp["output"].splitlines()
-                          if line.strip() and not line.startswith("PEAK")))
+            log(
+                "\n".join(
+                    line
+                    for line in fp["output"].splitlines()
+                    if line.strip() and not line.startswith("PEAK")
+                )
+            )
         if "warm" in figures:
             # what a user would otherwise run to recognise a checkpoint: a checksum of its bytes
             started = time.perf_counter()
             subprocess.run(["sha256sum", *map(str, files)], check=True, capture_output=True)
             sha = time.perf_counter() - started
             fp_warm = figures["warm"][1]["seconds"]
-            log(f"warm: sha256sum of the same shards {total / sha / 1e9:6.2f} GB/s ({sha:.1f}s): "
-                f"the fingerprint takes {fp_warm / sha:.2f}x its time")
+            log(
+                f"warm: sha256sum of the same shards {total / sha / 1e9:6.2f} GB/s ({sha:.1f}s): "
+                f"the fingerprint takes {fp_warm / sha:.2f}x its time"
+            )
         if read_share:
             share = next(iter(read_share.values()))
-            log(f"the fingerprint reads {100 * share:.0f}% of the weights' values (the units "
+            log(
+                f"the fingerprint reads {100 * share:.0f}% of the weights' values (the units "
                 "of wide matrices it samples, see scanner/weights/units.py); the limit reads "
-                "every byte")
+                "every byte"
+            )
         for mode, (limit, fp) in figures.items():
             ratio = limit / fp["seconds"]
             met = "met" if ratio >= 0.5 else "NOT met"
-            log(f"target {mode}: throughput >= 50% of the limit: {met} ({100 * ratio:.0f}%); "
+            log(
+                f"target {mode}: throughput >= 50% of the limit: {met} ({100 * ratio:.0f}%); "
                 f"peak RSS <= 1 GiB: {'met' if fp['max_rss'] <= 2**30 else 'NOT met'} "
-                f"({fp['max_rss'] / 2**30:.2f} GiB)")
+                f"({fp['max_rss'] / 2**30:.2f} GiB)"
+            )
     finally:
         if args.keep:
             print(f"checkpoint kept in {work / 'model'}")

@@ -43,9 +43,13 @@ def write(path: Path, n_tokens: int) -> None:
     w.add_token_scores([0.0] * n_tokens)
     rng = np.random.default_rng(0)
     for i in range(4):
-        w.add_tensor(f"blk.0.w{i}.weight", gguf.quants.quantize(
-            rng.standard_normal((256, 256)).astype(np.float32), gguf.GGMLQuantizationType.Q8_0),
-            raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+        w.add_tensor(
+            f"blk.0.w{i}.weight",
+            gguf.quants.quantize(
+                rng.standard_normal((256, 256)).astype(np.float32), gguf.GGMLQuantizationType.Q8_0
+            ),
+            raw_dtype=gguf.GGMLQuantizationType.Q8_0,
+        )
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -65,8 +69,9 @@ def theirs(path: Path) -> tuple[list[str], list[str]]:
     return [t.name for t in r.tensors], r.fields["tokenizer.ggml.tokens"].contents()
 
 
-def best(fn: Callable[[Path], tuple[list[str], list[str]]], path: Path
-         ) -> tuple[float, tuple[list[str], list[str]]]:
+def best(
+    fn: Callable[[Path], tuple[list[str], list[str]]], path: Path
+) -> tuple[float, tuple[list[str], list[str]]]:
     times, out = [], None
     for _ in range(RUNS):
         started = time.perf_counter()
@@ -89,12 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         t_ours, got = best(ours, path)
         t_theirs, ref = best(theirs, path)
     assert got == ref, "provscan and gguf-py disagree on the tensors or the tokens"
-    lines += [f"file: {size / 1e6:.1f} MB of metadata for {args.tokens} tokens (token list, "
-              "merges, types, scores) and 4 Q8_0 tensors",
-              f"provscan GGUFTensorReader + metadata: {t_ours * 1000:.0f} ms (best of {RUNS})",
-              f"gguf-py GGUFReader + token list:      {t_theirs * 1000:.0f} ms (best of {RUNS})",
-              f"provscan opens it {t_theirs / t_ours:.0f}x faster; both list the same tensors "
-              "and tokens"]
+    lines += [
+        f"file: {size / 1e6:.1f} MB of metadata for {args.tokens} tokens (token list, "
+        "merges, types, scores) and 4 Q8_0 tensors",
+        f"provscan GGUFTensorReader + metadata: {t_ours * 1000:.0f} ms (best of {RUNS})",
+        f"gguf-py GGUFReader + token list:      {t_theirs * 1000:.0f} ms (best of {RUNS})",
+        f"provscan opens it {t_theirs / t_ours:.0f}x faster; both list the same tensors and tokens",
+    ]
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")

@@ -49,8 +49,6 @@ json.dump({"audit_s": elapsed, "files": len(result.snapshot.files), "per_file": 
 """
 
 
-
-
 def transformers_models() -> Path:
     import transformers
 
@@ -77,8 +75,9 @@ def run_provscan(folder: Path, home: Path, out: Path) -> tuple[float, dict]:
 def run_scancode(folder: Path, out: Path) -> tuple[float, dict[str, str | None]]:
     exe = shutil.which("scancode") or str(Path(sys.executable).parent / "scancode")
     t = time.perf_counter()
-    subprocess.run([exe, "-clp", "-n", "2", "--quiet", "--json-pp", str(out), str(folder)],
-                   check=True)
+    subprocess.run(
+        [exe, "-clp", "-n", "2", "--quiet", "--json-pp", str(out), str(folder)], check=True
+    )
     wall = time.perf_counter() - t
     data = json.loads(out.read_text())
     per_file = {}
@@ -115,8 +114,7 @@ def main() -> int:
             shutil.copyfile(f, dest)
         n = len(files)
         scope = "all" if n == total else f"a fixed-seed ({args.seed}) sample of the {total}"
-        say(f"files: {n} ({scope} files of {root}; "
-            f"{sum(f.stat().st_size for f in files)} bytes)")
+        say(f"files: {n} ({scope} files of {root}; {sum(f.stat().st_size for f in files)} bytes)")
 
         home = tmpdir / "home"
         load_p = os.getloadavg()[0]
@@ -124,24 +122,31 @@ def main() -> int:
         again, ours2 = run_provscan(folder, home, tmpdir / "p2.json")
         load_s = os.getloadavg()[0]
         sc_wall, theirs = run_scancode(folder, tmpdir / "sc.json")
-        say(f"load average (1 min) before provscan {load_p:.2f}, before scancode "
-            f"{load_s:.2f}, after {os.getloadavg()[0]:.2f} (the machine is shared)")
+        say(
+            f"load average (1 min) before provscan {load_p:.2f}, before scancode "
+            f"{load_s:.2f}, after {os.getloadavg()[0]:.2f} (the machine is shared)"
+        )
 
     p_rate, s_rate = n / first, n / sc_wall
-    say(f"provscan first scan: {first:.1f} s wall ({p_rate:.1f} files/s; audit call "
-        f"{ours['audit_s']:.1f} s), 2 forked workers, index loaded once")
+    say(
+        f"provscan first scan: {first:.1f} s wall ({p_rate:.1f} files/s; audit call "
+        f"{ours['audit_s']:.1f} s), 2 forked workers, index loaded once"
+    )
     say(f"scancode -clp -n 2:  {sc_wall:.1f} s wall ({s_rate:.2f} files/s)")
     say(f"throughput ratio provscan / scancode CLI: {p_rate / s_rate:.1f}x")
-    say(f"re-scan, warm cache: {again:.2f} s wall as a new process "
+    say(
+        f"re-scan, warm cache: {again:.2f} s wall as a new process "
         f"({first / again:.0f}x faster), audit call {ours2['audit_s']:.2f} s "
-        f"({ours['audit_s'] / max(ours2['audit_s'], 1e-9):.0f}x faster)")
+        f"({ours['audit_s'] / max(ours2['audit_s'], 1e-9):.0f}x faster)"
+    )
     same = [p for p in theirs if ours["per_file"].get(p) == theirs[p]]
     differ = sorted(set(theirs) - set(same))
-    say(f"license expression agreement: {len(same)}/{len(theirs)} files "
-        f"({100 * len(same) / max(len(theirs), 1):.2f}%)")
+    say(
+        f"license expression agreement: {len(same)}/{len(theirs)} files "
+        f"({100 * len(same) / max(len(theirs), 1):.2f}%)"
+    )
     for p in differ[:20]:
-        say(f"  differs: {p}: provscan {ours['per_file'].get(p)!r} vs "
-            f"scancode {theirs[p]!r}")
+        say(f"  differs: {p}: provscan {ours['per_file'].get(p)!r} vs scancode {theirs[p]!r}")
     rescan_same = ours2["per_file"] == ours["per_file"]
     say(f"re-scan gives the same per-file expressions: {rescan_same}")
     if args.out:

@@ -31,10 +31,18 @@ def ram_gib() -> float:
 
 def git_commit(repo: Path) -> str:
     try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return head + (" (+uncommitted changes)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -44,8 +52,10 @@ def describe(repo: Path | None = None) -> str:
     """One line: date, cpu, cores, RAM, load, and the commit the code came from."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    line = (f"{now}; {cpu_model()}, {os.cpu_count()} cores, {ram_gib():.1f} GiB RAM, "
-            f"load average {load:.1f}; Python {platform.python_version()}")
+    line = (
+        f"{now}; {cpu_model()}, {os.cpu_count()} cores, {ram_gib():.1f} GiB RAM, "
+        f"load average {load:.1f}; Python {platform.python_version()}"
+    )
     if repo is not None:
         line += f"; commit {git_commit(repo)}"
     return line

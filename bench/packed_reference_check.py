@@ -38,7 +38,7 @@ def _load(path: Path, name: str) -> ModuleType:
 
 
 def _words(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    return rng.integers(-2**31, 2**31, shape, dtype=np.int64).astype(np.int32)
+    return rng.integers(-(2**31), 2**31, shape, dtype=np.int64).astype(np.int32)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,10 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     awq = _load(args.awq / "awq/utils/packing_utils.py", "awq_packing")
     qw, qz = _words(rng, (inp, out // 8)), _words(rng, (inp // group, out // 8))
     sc = rng.random((inp // group, out)).astype(np.float16)
-    ref = awq.dequantize_gemm(torch.from_numpy(qw), torch.from_numpy(qz), torch.from_numpy(sc),
-                              4, group).float().numpy()  # W^T
-    lay = layout_of({"qweight": qw.shape, "qzeros": qz.shape, "scales": sc.shape},
-                    {"qweight": "I32", "qzeros": "I32"}, {"quant_method": "awq"})
+    ref = (
+        awq.dequantize_gemm(
+            torch.from_numpy(qw), torch.from_numpy(qz), torch.from_numpy(sc), 4, group
+        )
+        .float()
+        .numpy()
+    )  # W^T
+    lay = layout_of(
+        {"qweight": qw.shape, "qzeros": qz.shape, "scales": sc.shape},
+        {"qweight": "I32", "qzeros": "I32"},
+        {"quant_method": "awq"},
+    )
     assert lay is not None and lay.kind == "AWQ"
     mine = dequantize(lay, qw, qz, sc, None, np.arange(out), np.arange(inp))
     diff = float(np.abs(mine.T - ref).max() / np.abs(ref).max())
@@ -77,14 +85,18 @@ def main(argv: list[str] | None = None) -> int:
         layer.scales.copy_(torch.from_numpy(sc))
         with torch.no_grad():  # x @ W^T with x = I: the weights as the layer uses them
             ref = layer(torch.eye(inp, dtype=torch.float16)).float().numpy()
-        lay = layout_of({"qweight": qw.shape, "qzeros": qz.shape, "scales": sc.shape},
-                        {"qweight": "I32", "qzeros": "I32"}, {"checkpoint_format": "gptq"})
+        lay = layout_of(
+            {"qweight": qw.shape, "qzeros": qz.shape, "scales": sc.shape},
+            {"qweight": "I32", "qzeros": "I32"},
+            {"checkpoint_format": "gptq"},
+        )
         assert lay is not None and lay.kind == "GPTQ" and lay.bits == bits
         mine = dequantize(lay, qw, qz, sc, None, np.arange(out), np.arange(inp))
         diff = float(np.abs(mine.T - ref).max() / np.abs(ref).max())
         worst = max(worst, diff)
-        print(f"GPTQ {bits}-bit (auto-gptq QuantLinear): largest difference {diff:.1e} of the "
-              "range")
+        print(
+            f"GPTQ {bits}-bit (auto-gptq QuantLinear): largest difference {diff:.1e} of the range"
+        )
     ok = worst < 2e-3  # float16 has 11 bits of precision: ~5e-4 of the range, a few roundings
     print("agree to float16 rounding" if ok else "DISAGREE")
     return 0 if ok else 1

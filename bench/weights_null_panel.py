@@ -26,9 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scanner.rules import rules_dir  # noqa: E402
 from scanner.weights.compare import compare_fingerprints, fingerprint_of  # noqa: E402
 
-PANEL = (("trained_code_a", 301, "code"), ("trained_code_b", 302, "code"),
-         ("trained_prose", 304, "prose"), ("trained_hf_tok", 305, "hf"),
-         ("random_a", 306, None), ("random_b", 307, None))
+PANEL = (
+    ("trained_code_a", 301, "code"),
+    ("trained_code_b", 302, "code"),
+    ("trained_prose", 304, "prose"),
+    ("trained_hf_tok", 305, "hf"),
+    ("random_a", 306, None),
+    ("random_b", 307, None),
+)
 
 
 def make_models(out: Path, steps: int) -> list[Path]:
@@ -56,8 +61,7 @@ def make_models(out: Path, steps: int) -> list[Path]:
             train(p, cfg, encode(t, text[source]), steps, 3e-3, seed)
         save_model(folder, p, cfg, tokenizer_json(t))
         how = f"trained {steps} steps on {source}" if source else "random init"
-        print(f"{name}: seed {seed}, {how}",
-              flush=True)
+        print(f"{name}: seed {seed}, {how}", flush=True)
     return folders
 
 
@@ -67,8 +71,11 @@ def measure(folders: list[Path]) -> tuple[dict[str, list[float]], dict[str, list
     trained: dict[str, list[float]] = {}
     for a, b in itertools.combinations(sorted(fps), 2):
         cmp = compare_fingerprints(fps[a], fps[b])
-        print(f"{a:16s} {b:16s} {cmp.verdict:14s} " + " ".join(
-            f"{s.name}={s.score:.4f}(p={s.p_value:.2g})" for s in cmp.signals), flush=True)
+        print(
+            f"{a:16s} {b:16s} {cmp.verdict:14s} "
+            + " ".join(f"{s.name}={s.score:.4f}(p={s.p_value:.2g})" for s in cmp.signals),
+            flush=True,
+        )
         for s in cmp.signals:
             scores.setdefault(s.name, []).append(s.score)
             if a.startswith("trained") and b.startswith("trained"):
@@ -76,20 +83,21 @@ def measure(folders: list[Path]) -> tuple[dict[str, list[float]], dict[str, list
     return scores, trained
 
 
-def write(scores: dict[str, list[float]], trained: dict[str, list[float]], steps: int,
-          n_models: int) -> None:
+def write(
+    scores: dict[str, list[float]], trained: dict[str, list[float]], steps: int, n_models: int
+) -> None:
     lines = [
         "# Null backgrounds: what pairs of UNRELATED models score on each signal (mean, std",
         "# over the panel's pairs). Written by bench/weights_null_panel.py; do not edit by hand.",
         "[panel]",
         f'how = "{n_models} tiny Llama-style models (d=64, 6 layers, 4 heads, the lineage '
-        f'suite trainer): 4 independently initialised and independently trained ({steps} AdamW '
-        f'steps; 2 on stdlib code with different seeds, 1 on Python docs prose, 1 on '
-        f'transformers sources with its own 768-token tokenizer) and 2 untrained random '
-        f'initialisations; every pair compared. Each signal: over all pairs, and (trained) '
+        f"suite trainer): 4 independently initialised and independently trained ({steps} AdamW "
+        f"steps; 2 on stdlib code with different seeds, 1 on Python docs prose, 1 on "
+        f"transformers sources with its own 768-token tokenizer) and 2 untrained random "
+        f"initialisations; every pair compared. Each signal: over all pairs, and (trained) "
         f'over pairs of two trained models only"',
-        f'seeds = {[s for _, s, _ in PANEL]}',
-        f'pairs = {len(next(iter(scores.values())))}',
+        f"seeds = {[s for _, s, _ in PANEL]}",
+        f"pairs = {len(next(iter(scores.values())))}",
         f'made = "{time.strftime("%Y-%m-%d")} on {platform.processor() or platform.machine()}"',
         "",
         "[signal]",
@@ -99,9 +107,11 @@ def write(scores: dict[str, list[float]], trained: dict[str, list[float]], steps
             continue
         arr = np.array(vals)
         tr = np.array(trained.get(name, [np.nan, np.nan]))
-        lines.append(f"{name} = {{ mean = {arr.mean():.6f}, std = {arr.std(ddof=1):.6f}, "
-                     f"max = {arr.max():.6f}, n = {len(arr)}, trained = {{ "
-                     f"mean = {tr.mean():.6f}, std = {tr.std(ddof=1):.6f}, n = {len(tr)} }} }}")
+        lines.append(
+            f"{name} = {{ mean = {arr.mean():.6f}, std = {arr.std(ddof=1):.6f}, "
+            f"max = {arr.max():.6f}, n = {len(arr)}, trained = {{ "
+            f"mean = {tr.mean():.6f}, std = {tr.std(ddof=1):.6f}, n = {len(tr)} }} }}"
+        )
     (rules_dir() / "null_backgrounds.toml").write_text("\n".join(lines) + "\n")
 
 
@@ -114,8 +124,14 @@ def main() -> int:
     args.outdir.mkdir(parents=True, exist_ok=True)
     folders = make_models(args.outdir, args.steps)
     scores, trained = measure(folders)
-    print(json.dumps({k: [round(float(np.mean(v)), 4), round(float(np.std(v, ddof=1)), 4)]
-                      for k, v in scores.items()}))
+    print(
+        json.dumps(
+            {
+                k: [round(float(np.mean(v)), 4), round(float(np.std(v, ddof=1)), 4)]
+                for k, v in scores.items()
+            }
+        )
+    )
     if args.write:
         write(scores, trained, args.steps, len(folders))
     return 0

@@ -37,8 +37,9 @@ def default_analyzers() -> list[Analyzer]:
     return analyzers
 
 
-def run_analyzers(snapshot: Snapshot, analyzers: Sequence[Analyzer],
-                  ctx: AuditContext) -> list[Finding]:
+def run_analyzers(
+    snapshot: Snapshot, analyzers: Sequence[Analyzer], ctx: AuditContext
+) -> list[Finding]:
     findings: list[Finding] = list(snapshot.problems)
     for analyzer in analyzers:
         try:
@@ -48,14 +49,21 @@ def run_analyzers(snapshot: Snapshot, analyzers: Sequence[Analyzer],
             findings.append(not_analysed(None, f"{analyzer.name}: {exc}", analyzer.name))
         except (RecursionError, MemoryError, OSError, ValueError) as exc:
             # Hostile input that an analyzer did not anticipate: reported, audit goes on.
-            findings.append(not_analysed(
-                None, f"{analyzer.name}: unexpected {type(exc).__name__}: {exc}", analyzer.name))
+            findings.append(
+                not_analysed(
+                    None, f"{analyzer.name}: unexpected {type(exc).__name__}: {exc}", analyzer.name
+                )
+            )
     return findings
 
 
-def analyze_target(target: str, options: AuditOptions | None = None, *,
-                   analyzers: Sequence[Analyzer] | None = None,
-                   progress: Progress | None = None) -> AuditResult:
+def analyze_target(
+    target: str,
+    options: AuditOptions | None = None,
+    *,
+    analyzers: Sequence[Analyzer] | None = None,
+    progress: Progress | None = None,
+) -> AuditResult:
     """Source -> analyzers: the findings about a target, not yet assessed."""
     options = options or AuditOptions()
     ctx = AuditContext(options=options, progress=progress or SilentProgress())
@@ -65,8 +73,12 @@ def analyze_target(target: str, options: AuditOptions | None = None, *,
     return AuditResult(snapshot=snapshot, findings=tuple(findings))
 
 
-def audit(target: str, options: AuditOptions | None = None, *,
-          analyzers: Sequence[Analyzer] | None = None,
-          progress: Progress | None = None) -> Report:
+def audit(
+    target: str,
+    options: AuditOptions | None = None,
+    *,
+    analyzers: Sequence[Analyzer] | None = None,
+    progress: Progress | None = None,
+) -> Report:
     """Source -> analyzers -> assessment: the Report every output format renders."""
     return report_of(analyze_target(target, options, analyzers=analyzers, progress=progress))

@@ -33,8 +33,10 @@ class _BoundedLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                raise SourceError(f"model card front matter has more than {MAX_ALIASES} "
-                                  "YAML aliases (an alias bomb?)")
+                raise SourceError(
+                    f"model card front matter has more than {MAX_ALIASES} "
+                    "YAML aliases (an alias bomb?)"
+                )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -118,8 +120,9 @@ def find_card(files: tuple[FileEntry, ...]) -> FileEntry | None:
     return None
 
 
-def read_card(files: tuple[FileEntry, ...], reader: Any) -> tuple[CardData | None,
-                                                                  tuple[Finding, ...]]:
+def read_card(
+    files: tuple[FileEntry, ...], reader: Any
+) -> tuple[CardData | None, tuple[Finding, ...]]:
     """Read and parse the root card through a ContentReader; problems become findings."""
     entry = find_card(files)
     if entry is None:
@@ -129,10 +132,14 @@ def read_card(files: tuple[FileEntry, ...], reader: Any) -> tuple[CardData | Non
         # inlined images) still declares its license.
         head = reader.read_range(entry.path, 0, MAX_CARD_BYTES)
         text = head.decode("utf-8", errors="replace")
-        if len(head) >= MAX_CARD_BYTES and text.lstrip("\ufeff").startswith("---") \
-                and split_front_matter(text) is None:
-            raise SourceError(f"model card front matter does not end within the first "
-                              f"{MAX_CARD_BYTES} bytes")
+        if (
+            len(head) >= MAX_CARD_BYTES
+            and text.lstrip("\ufeff").startswith("---")
+            and split_front_matter(text) is None
+        ):
+            raise SourceError(
+                f"model card front matter does not end within the first {MAX_CARD_BYTES} bytes"
+            )
         return parse_card(text), ()
     except SourceError as exc:
         return None, (not_analysed(entry.path, str(exc), "card"),)

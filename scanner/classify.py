@@ -79,8 +79,9 @@ def classify(path: str, head: bytes = b"", size: int | None = None) -> Classific
     if size is not None and size <= LFS_POINTER_MAX:
         pointer = parse_lfs_pointer(head)
         if pointer is not None:
-            return Classification(FileKind.LFS_POINTER, lfs=pointer,
-                                  weight_format=weight_format_of(path))
+            return Classification(
+                FileKind.LFS_POINTER, lfs=pointer, weight_format=weight_format_of(path)
+            )
     lower = path.lower()
     name = posixpath.basename(lower)
     ext = _extension(lower)

@@ -37,6 +37,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+
+
 def _version(value: bool) -> None:
     if value:
         from . import __version__
@@ -47,9 +49,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool | None, typer.Option("--version", callback=_version,
-                                                 is_eager=True,
-                                                 help="Show the version and exit.")] = None,
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = None,
 ) -> None:
     """provscan: provenance and license compliance for AI model releases."""
 
@@ -57,8 +62,10 @@ def _root(
 def print_summary(result: AuditResult) -> None:
     snap = result.snapshot
     rev = f" @ {snap.revision[:12]}" if snap.revision else ""
-    out.print(f"[bold]{shown(snap.target)}[/bold] ({snap.source}{rev}): {len(snap.files)} files",
-              highlight=False)
+    out.print(
+        f"[bold]{shown(snap.target)}[/bold] ({snap.source}{rev}): {len(snap.files)} files",
+        highlight=False,
+    )
     kinds = Counter(str(f.kind) for f in snap.files)
     out.print("  " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
     card = snap.card
@@ -67,8 +74,10 @@ def print_summary(result: AuditResult) -> None:
         lic = card.license or "none"
         if card.license_name:
             lic += f" ({card.license_name})"
-        out.print(f"  card: license {shown(lic, MAX_SHOWN)}; base model "
-                  f"{shown(base, MAX_SHOWN)}", highlight=False)
+        out.print(
+            f"  card: license {shown(lic, MAX_SHOWN)}; base model {shown(base, MAX_SHOWN)}",
+            highlight=False,
+        )
     else:
         out.print("  card: none")
     by_kind = Counter(f.kind for f in result.findings)
@@ -77,8 +86,10 @@ def print_summary(result: AuditResult) -> None:
     for f in result.findings:
         if str(f.severity) in ("high", "medium") or f.kind == "not-analysed":
             where = f" {f.location.path}" if f.location.path else ""
-            out.print(f"  [yellow]{f.severity}[/yellow] {f.kind}{shown(where)}: "
-                      f"{shown(f.message)}", highlight=False)
+            out.print(
+                f"  [yellow]{f.severity}[/yellow] {f.kind}{shown(where)}: {shown(f.message)}",
+                highlight=False,
+            )
 
 
 def with_format_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -86,10 +97,15 @@ def with_format_options(command: Callable[..., None]) -> Callable[..., None]:
     receives them as keyword arguments named FORMAT_out."""
     sig = inspect.signature(command, eval_str=True)
     params = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    params += [inspect.Parameter(f"{fmt.name}_out", inspect.Parameter.KEYWORD_ONLY,
-                                 default=None, annotation=Annotated[
-                                     Path | None, typer.Option(*fmt.options, help=fmt.help)])
-               for fmt in FORMATS]
+    params += [
+        inspect.Parameter(
+            f"{fmt.name}_out",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[Path | None, typer.Option(*fmt.options, help=fmt.help)],
+        )
+        for fmt in FORMATS
+    ]
     command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     return command
 
@@ -98,13 +114,23 @@ def with_format_options(command: Callable[..., None]) -> Callable[..., None]:
 @with_format_options
 def scan(
     target: Annotated[str, typer.Argument(help="Folder, git URL/path[@rev] or hf:org/name[@rev].")],
-    against: Annotated[list[str] | None, typer.Option(
-        "--against", help="Reference model or fingerprint file to compare weights with.")] = None,
-    offline: Annotated[bool, typer.Option(
-        "--offline", help="Use only local caches (also HF_HUB_OFFLINE=1).")] = False,
-    publisher: Annotated[str | None, typer.Option(
-        "--publisher", help="Who publishes the release; notices of others are foreign "
-        "(default: the Hub org of an hf: target).")] = None,
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against", help="Reference model or fingerprint file to compare weights with."
+        ),
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Use only local caches (also HF_HUB_OFFLINE=1).")
+    ] = False,
+    publisher: Annotated[
+        str | None,
+        typer.Option(
+            "--publisher",
+            help="Who publishes the release; notices of others are foreign "
+            "(default: the Hub org of an hf: target).",
+        ),
+    ] = None,
     **outputs: Path | None,
 ) -> None:
     """Scan a release: inventory, card metadata and findings."""
@@ -122,34 +148,48 @@ def scan(
 
 # ---- index commands (reference code corpora) ----------------------------------------------
 
-index_app = typer.Typer(help="Reference code corpora that scans look for copied code in.",
-                        no_args_is_help=True)
+index_app = typer.Typer(
+    help="Reference code corpora that scans look for copied code in.", no_args_is_help=True
+)
 app.add_typer(index_app, name="index")
 
 
 @index_app.command("add")
 def index_add(
     name: Annotated[str, typer.Argument(help="Name of the corpus.")],
-    source: Annotated[str, typer.Argument(
-        help="Folder, git URL/path[@rev], or pkg:NAME[/sub/folder] (an installed package).")],
-    replace: Annotated[bool, typer.Option("--replace", help="Replace a corpus of that name.")]
-    = False,
-    license: Annotated[str | None, typer.Option(
-        "--license", help="License of the corpus (packages: read from their metadata).")]
-    = None,
-    version: Annotated[str | None, typer.Option(
-        "--version", help="Version of the corpus (packages and git: found).")] = None,
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Folder, git URL/path[@rev], or pkg:NAME[/sub/folder] (an installed package)."
+        ),
+    ],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace a corpus of that name.")
+    ] = False,
+    license: Annotated[
+        str | None,
+        typer.Option(
+            "--license", help="License of the corpus (packages: read from their metadata)."
+        ),
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="Version of the corpus (packages and git: found)."),
+    ] = None,
 ) -> None:
     """Index SOURCE's code as corpus NAME."""
     from .code.corpus import add_corpus
 
     with progress_display() as progress:
-        info = add_corpus(name, source, replace=replace, license=license, version=version,
-                          progress=progress)
-    out.print(f"indexed {shown(info.name)}: {info.files} files, {info.fingerprints} "
-              f"fingerprints in {info.build_seconds:.1f} s "
-              f"(version {info.version or '-'}, license {shown(info.license or '-')})",
-              highlight=False)
+        info = add_corpus(
+            name, source, replace=replace, license=license, version=version, progress=progress
+        )
+    out.print(
+        f"indexed {shown(info.name)}: {info.files} files, {info.fingerprints} "
+        f"fingerprints in {info.build_seconds:.1f} s "
+        f"(version {info.version or '-'}, license {shown(info.license or '-')})",
+        highlight=False,
+    )
 
 
 @index_app.command("list")
@@ -161,10 +201,13 @@ def index_list() -> None:
     if not corpora:
         out.print("no corpus indexed (add one with `provscan index add NAME SOURCE`)")
     for c in corpora:
-        out.print(f"{shown(c.name)}\t{c.kind}\t{shown(c.source)}\tversion "
-                  f"{shown(c.version or '-')}\tlicense {shown(c.license or '-')}\t"
-                  f"{c.files} files\t{c.fingerprints} fingerprints\t{c.created}",
-                  highlight=False, soft_wrap=True)
+        out.print(
+            f"{shown(c.name)}\t{c.kind}\t{shown(c.source)}\tversion "
+            f"{shown(c.version or '-')}\tlicense {shown(c.license or '-')}\t"
+            f"{c.files} files\t{c.fingerprints} fingerprints\t{c.created}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @index_app.command("remove")
@@ -176,21 +219,22 @@ def index_remove(name: Annotated[str, typer.Argument(help="Name of the corpus.")
     out.print(f"removed {shown(name)}")
 
 
-
 # ---- weight commands (compare, fingerprint, library) --------------------------------------
-ALL_UNITS_HELP = ("Read every hidden unit and head of wide matrices (by default the first "
-                  "eighth of those wider than 2048 units: several times faster; a copy with "
-                  "permuted units then keeps about an eighth of those matrices' form score, "
-                  "still far beyond unrelated models).")
+ALL_UNITS_HELP = (
+    "Read every hidden unit and head of wide matrices (by default the first "
+    "eighth of those wider than 2048 units: several times faster; a copy with "
+    "permuted units then keeps about an eighth of those matrices' form score, "
+    "still far beyond unrelated models)."
+)
 
 
 @app.command()
 def compare(
-    model_a: Annotated[str, typer.Argument(help="Model folder, weight file, target or "
-                                           "fingerprint (.npz).")],
+    model_a: Annotated[
+        str, typer.Argument(help="Model folder, weight file, target or fingerprint (.npz).")
+    ],
     model_b: Annotated[str, typer.Argument(help="The other model (same forms).")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON here.")]
-    = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON here.")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
     all_units: Annotated[bool, typer.Option("--all-units", help=ALL_UNITS_HELP)] = False,
 ) -> None:
@@ -202,16 +246,22 @@ def compare(
     from .weights.compare import compare_models
     from .weights.units import ALL_UNITS, DEFAULT
 
-    cmp = compare_models(model_a, model_b, offline=offline,
-                         sampling=ALL_UNITS if all_units else DEFAULT)
+    cmp = compare_models(
+        model_a, model_b, offline=offline, sampling=ALL_UNITS if all_units else DEFAULT
+    )
     if json_out is not None:
         json_out.write_text(_json.dumps(cmp.to_dict(), indent=2) + "\n", encoding="utf-8")
     rel = f" ({cmp.relation})" if cmp.relation else ""
     out.print(f"[bold]verdict: {cmp.verdict}{rel}[/bold]", highlight=False)
     table = Table("signal", "score", "null band (unrelated)", "z", "p")
     for s in cmp.signals:
-        table.add_row(s.name, f"{s.score:.4f}", f"{s.null_mean:.4f} ± {s.null_std:.4f}",
-                      f"{s.z:.1f}", f"{s.p_value:.2g}")
+        table.add_row(
+            s.name,
+            f"{s.score:.4f}",
+            f"{s.null_mean:.4f} ± {s.null_std:.4f}",
+            f"{s.z:.1f}",
+            f"{s.p_value:.2g}",
+        )
     out.print(table)
     for r in cmp.reasons:
         out.print(f"  - {escape(r)}", highlight=False)
@@ -235,9 +285,11 @@ def fingerprint(
     size = output.stat().st_size
     total = int(fp.meta.get("total_bytes") or 0)
     ratio = f" ({100 * size / total:.2f}% of {total} bytes)" if total else ""
-    out.print(f"fingerprint of {escape(model)}: {len(fp.tensors)} tensors, "
-              f"{fp.n_layers} layers -> {escape(str(output))}, {size} bytes{ratio}",
-              highlight=False)
+    out.print(
+        f"fingerprint of {escape(model)}: {len(fp.tensors)} tensors, "
+        f"{fp.n_layers} layers -> {escape(str(output))}, {size} bytes{ratio}",
+        highlight=False,
+    )
 
 
 # ---- report commands (check, demo, batch) -------------------------------------------------
@@ -247,8 +299,11 @@ def print_verdict(report: Report) -> None:
     """The assessment's verdict in one line: declared vs detected."""
     v = report.assessment.verdict
     color = {"fail": "red", "warn": "yellow", "pass": "green"}[v.level]
-    out.print(f"  verdict: [{color}]{v.level.upper()}[/{color}] {shown(v.headline)}",
-              highlight=False, soft_wrap=True)
+    out.print(
+        f"  verdict: [{color}]{v.level.upper()}[/{color}] {shown(v.headline)}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def write_reports(report: Report, paths: dict[str, Path | None]) -> None:
@@ -264,16 +319,28 @@ def write_reports(report: Report, paths: dict[str, Path | None]) -> None:
 
 @app.command()
 def check(
-    target: Annotated[str, typer.Argument(
-        help="Release (folder, git URL/path[@rev], hf:org/name[@rev]) or the JSON report "
-             "of an earlier `provscan scan --json`.")],
-    policy: Annotated[Path | None, typer.Option(
-        "--policy", help="Policy TOML (default: rules/policy_default.toml).")] = None,
-    against: Annotated[list[str] | None, typer.Option(
-        "--against", help="Reference model or fingerprint file to compare weights with.")] = None,
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="Release (folder, git URL/path[@rev], hf:org/name[@rev]) or the JSON report "
+            "of an earlier `provscan scan --json`."
+        ),
+    ],
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Policy TOML (default: rules/policy_default.toml)."),
+    ] = None,
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against", help="Reference model or fingerprint file to compare weights with."
+        ),
+    ] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
-    json_out: Annotated[Path | None, typer.Option(
-        "--json", help="Write the policy result (and the assessment) as JSON here.")] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Write the policy result (and the assessment) as JSON here."),
+    ] = None,
 ) -> None:
     """Gate a release on a policy: exit 0 pass, 1 violations, 2 error."""
     import json as _json
@@ -291,8 +358,11 @@ def check(
     else:
         offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
         with progress_display() as progress:
-            report = audit(target, AuditOptions(offline=offline, against=tuple(against or ())),
-                           progress=progress)
+            report = audit(
+                target,
+                AuditOptions(offline=offline, against=tuple(against or ())),
+                progress=progress,
+            )
     result, assessment = report.result, report.assessment
     outcome = evaluate(rules, assessment, result.snapshot)
     if json_out is not None:
@@ -301,34 +371,49 @@ def check(
         from . import SCHEMA_VERSION
 
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(_json.dumps({
-            "schema_version": SCHEMA_VERSION, "target": result.snapshot.target,
-            "policy": rules.source, "passed": outcome.passed,
-            "violations": [asdict(v) for v in outcome.violations],
-            "verdict": asdict(assessment.verdict)}, indent=2) + "\n")
+        json_out.write_text(
+            _json.dumps(
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "target": result.snapshot.target,
+                    "policy": rules.source,
+                    "passed": outcome.passed,
+                    "violations": [asdict(v) for v in outcome.violations],
+                    "verdict": asdict(assessment.verdict),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     where = f"{result.snapshot.target} (policy: {rules.source})"
     if outcome.passed:
         out.print(f"[green]PASS[/green] {shown(where)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_OK)
-    out.print(f"[red]FAIL[/red] {shown(where)}: {len(outcome.violations)} violation(s)",
-              highlight=False, soft_wrap=True)
+    out.print(
+        f"[red]FAIL[/red] {shown(where)}: {len(outcome.violations)} violation(s)",
+        highlight=False,
+        soft_wrap=True,
+    )
     for v in outcome.violations:
         refs = f" [{', '.join(v.finding_ids)}]" if v.finding_ids else ""
-        out.print(f"  {shown(v.rule)}: {shown(v.message)}{shown(refs)}", highlight=False,
-                  soft_wrap=True)
+        out.print(
+            f"  {shown(v.rule)}: {shown(v.message)}{shown(refs)}", highlight=False, soft_wrap=True
+        )
     raise typer.Exit(EXIT_VIOLATIONS)
 
 
 @app.command()
 def demo(
-    out_dir: Annotated[Path, typer.Option(
-        "--out", help="Folder for the example release and every report.")] = Path("demo-report"),
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the example release and every report.")
+    ] = Path("demo-report"),
 ) -> None:
     """Build an example release from real upstream code, scan it, write every report."""
     from .demo import run_demo
 
-    outcome = run_demo(out_dir, lambda line: err.print(line, highlight=False, markup=False,
-                                                       soft_wrap=True))
+    outcome = run_demo(
+        out_dir, lambda line: err.print(line, highlight=False, markup=False, soft_wrap=True)
+    )
     for note in outcome.notes:
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     print_summary(outcome.report.result)
@@ -337,9 +422,13 @@ def demo(
     for path in outcome.written:
         out.print(f"  {shown(str(path))}", highlight=False, soft_wrap=True)
     release = outcome.demo.release
-    out.print(f"\nOpen {shown(str(outcome.written[0]))} in a browser. Gate it in CI with:\n"
-              f"  provscan check {shown(str(release))} --against "
-              f"{shown(str(outcome.demo.base))}", highlight=False, soft_wrap=True)
+    out.print(
+        f"\nOpen {shown(str(outcome.written[0]))} in a browser. Gate it in CI with:\n"
+        f"  provscan check {shown(str(release))} --against "
+        f"{shown(str(outcome.demo.base))}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,8 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except ProvscanError as exc:
-        err.print(f"provscan: error: {one_line(exc)}", highlight=False, markup=False,
-                  soft_wrap=True)
+        err.print(
+            f"provscan: error: {one_line(exc)}", highlight=False, markup=False, soft_wrap=True
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         err.print("provscan: interrupted", highlight=False, markup=False)
@@ -363,8 +453,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: never a traceback
         if os.environ.get("PROVSCAN_DEBUG"):
             raise
-        err.print(f"provscan: internal error: {type(exc).__name__}: {one_line(exc)}",
-                  highlight=False, markup=False, soft_wrap=True)
+        err.print(
+            f"provscan: internal error: {type(exc).__name__}: {one_line(exc)}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         return EXIT_ERROR
     return EXIT_OK
 

@@ -55,8 +55,14 @@ class RichProgress:
 def progress_display() -> Iterator[RichProgress]:
     from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
 
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                   DownloadColumn(), console=err, transient=True,
-                   disable=not err.is_terminal)
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
     with bar:
         yield RichProgress(bar)

@@ -37,8 +37,9 @@ class DemoOutcome:
     notes: tuple[str, ...]
 
 
-def index_corpus(name: str, folder: Path, version: str, license: str,
-                 say: Callable[[str], None]) -> str | None:
+def index_corpus(
+    name: str, folder: Path, version: str, license: str, say: Callable[[str], None]
+) -> str | None:
     """Index the reference corpus (replacing an earlier demo's); a note if it cannot."""
     from .code.corpus import add_corpus
 
@@ -53,15 +54,16 @@ def index_corpus(name: str, folder: Path, version: str, license: str,
 def run_demo(out: Path, say: Callable[[str], None]) -> DemoOutcome:
     """Build, index, scan, write. `say` prints a progress line."""
     out = out.resolve()
-    say(f"building the example release under {out / 'example'} "
-        "(real transformers files, tiny numpy weights)")
+    say(
+        f"building the example release under {out / 'example'} "
+        "(real transformers files, tiny numpy weights)"
+    )
     demo = build_release(out / "example")
     notes: list[str] = []
     say(f"indexing the reference corpus (transformers {demo.transformers_version} files)")
     # transformers is Apache-2.0 (its LICENSE file says so). The corpus gets a name of its
     # own, so re-running the demo replaces only itself, never a user's "transformers" corpus.
-    note = index_corpus(DEMO_CORPUS, demo.corpus, demo.transformers_version, "apache-2.0",
-                        say)
+    note = index_corpus(DEMO_CORPUS, demo.corpus, demo.transformers_version, "apache-2.0", say)
     if note:
         notes.append(note)
     say(f"scanning {demo.release.name} against the base model {demo.base.name}")
@@ -69,8 +71,10 @@ def run_demo(out: Path, say: Callable[[str], None]) -> DemoOutcome:
     kinds = {f.kind for f in report.result.findings}
     for analyzer, produced in ANALYZER_KINDS.items():
         if not kinds.intersection(produced):
-            notes.append(f"no {analyzer} findings: that analyzer is not part of this build "
-                         "yet, so the report lacks its evidence")
+            notes.append(
+                f"no {analyzer} findings: that analyzer is not part of this build "
+                "yet, so the report lacks its evidence"
+            )
     written = []
     for fmt in FORMATS:
         path = out / fmt.default_file

@@ -29,9 +29,14 @@ COPIED = (
     ("models/qwen2/tokenization_qwen2.py", "tokenization_acme.py", False),
 )
 # The reference corpus: the copied files and their neighbours, at their package paths.
-CORPUS = ("models/llama/modeling_llama.py", "models/llama/configuration_llama.py",
-          "models/qwen2/configuration_qwen2.py", "models/qwen2/tokenization_qwen2.py",
-          "models/qwen2/modeling_qwen2.py", "models/mistral/modeling_mistral.py")
+CORPUS = (
+    "models/llama/modeling_llama.py",
+    "models/llama/configuration_llama.py",
+    "models/qwen2/configuration_qwen2.py",
+    "models/qwen2/tokenization_qwen2.py",
+    "models/qwen2/modeling_qwen2.py",
+    "models/mistral/modeling_mistral.py",
+)
 
 HIDDEN, LAYERS, VOCAB, FFN, HEADS = 64, 4, 512, 176, 4
 
@@ -51,8 +56,10 @@ def transformers_root() -> tuple[Path, str]:
     """The installed transformers package and its version (the demo's upstream)."""
     spec = importlib.util.find_spec("transformers")
     if spec is None or not spec.submodule_search_locations:
-        raise UsageError("the demo needs the transformers package installed "
-                         "(pip install 'provscan[test]'): its source files are the upstream")
+        raise UsageError(
+            "the demo needs the transformers package installed "
+            "(pip install 'provscan[test]'): its source files are the upstream"
+        )
     from importlib.metadata import version
 
     return Path(next(iter(spec.submodule_search_locations))), version("transformers")
@@ -81,9 +88,11 @@ def replace_first_notice(text: str, new_line: str) -> str:
 
 
 def _tensor_shapes() -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (VOCAB, HIDDEN),
-                                          "model.norm.weight": (HIDDEN,),
-                                          "lm_head.weight": (VOCAB, HIDDEN)}
+    shapes: dict[str, tuple[int, ...]] = {
+        "model.embed_tokens.weight": (VOCAB, HIDDEN),
+        "model.norm.weight": (HIDDEN,),
+        "lm_head.weight": (VOCAB, HIDDEN),
+    }
     for i in range(LAYERS):
         p = f"model.layers.{i}."
         for proj in ("q", "k", "v", "o"):
@@ -112,19 +121,30 @@ def make_weights(seed: int) -> dict[str, np.ndarray]:
     return out
 
 
-def fine_tune(base: dict[str, np.ndarray], seed: int, strength: float = 0.1
-              ) -> dict[str, np.ndarray]:
+def fine_tune(
+    base: dict[str, np.ndarray], seed: int, strength: float = 0.1
+) -> dict[str, np.ndarray]:
     """base + small noise relative to each tensor's scale: what light fine-tuning leaves."""
     rng = np.random.default_rng(seed)
-    return {k: (v + strength * float(v.std() or 1e-3) * rng.standard_normal(v.shape)
-                ).astype(np.float32) for k, v in base.items()}
+    return {
+        k: (v + strength * float(v.std() or 1e-3) * rng.standard_normal(v.shape)).astype(np.float32)
+        for k, v in base.items()
+    }
 
 
 def _config(name: str) -> dict[str, object]:
-    return {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "_name": name,
-            "hidden_size": HIDDEN, "intermediate_size": FFN, "num_hidden_layers": LAYERS,
-            "num_attention_heads": HEADS, "num_key_value_heads": HEADS, "vocab_size": VOCAB,
-            "torch_dtype": "float32"}
+    return {
+        "architectures": ["Qwen2ForCausalLM"],
+        "model_type": "qwen2",
+        "_name": name,
+        "hidden_size": HIDDEN,
+        "intermediate_size": FFN,
+        "num_hidden_layers": LAYERS,
+        "num_attention_heads": HEADS,
+        "num_key_value_heads": HEADS,
+        "vocab_size": VOCAB,
+        "torch_dtype": "float32",
+    }
 
 
 def _write_model(folder: Path, tensors: dict[str, np.ndarray], card: str, name: str) -> None:
@@ -144,12 +164,24 @@ def build_release(root: Path) -> DemoRelease:
     release, base, corpus = root / RELEASE_NAME, root / "base" / BASE_NAME, root / "corpus"
 
     base_tensors = make_weights(seed=1234)
-    _write_model(base, base_tensors, name=BASE_NAME, card=(
-        "---\nlicense: other\nlicense_name: qwen\nlicense_link: LICENSE\n---\n"
-        f"# {BASE_NAME}\n\nA tiny base model (the demo's stand-in for a vendor's base).\n"))
-    _write_model(release, fine_tune(base_tensors, seed=99), name=RELEASE_NAME, card=(
-        "---\nlicense: apache-2.0\nlanguage: [en]\npipeline_tag: text-generation\n---\n"
-        f"# {RELEASE_NAME}\n\nAcme's chat model, trained from scratch by Acme AI Labs.\n"))
+    _write_model(
+        base,
+        base_tensors,
+        name=BASE_NAME,
+        card=(
+            "---\nlicense: other\nlicense_name: qwen\nlicense_link: LICENSE\n---\n"
+            f"# {BASE_NAME}\n\nA tiny base model (the demo's stand-in for a vendor's base).\n"
+        ),
+    )
+    _write_model(
+        release,
+        fine_tune(base_tensors, seed=99),
+        name=RELEASE_NAME,
+        card=(
+            "---\nlicense: apache-2.0\nlanguage: [en]\npipeline_tag: text-generation\n---\n"
+            f"# {RELEASE_NAME}\n\nAcme's chat model, trained from scratch by Acme AI Labs.\n"
+        ),
+    )
     apache = apache_license_text()
     if apache is not None:
         (release / "LICENSE").write_text(apache, encoding="utf-8")
@@ -163,5 +195,4 @@ def build_release(root: Path) -> DemoRelease:
         if src.is_file():
             (corpus / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, corpus / rel)
-    return DemoRelease(release=release, base=base, corpus=corpus,
-                       transformers_version=tf_version)
+    return DemoRelease(release=release, base=base, corpus=corpus, transformers_version=tf_version)

@@ -61,8 +61,13 @@ class LicenseDeclared(Record):
 
     @classmethod
     def of(cls, d: Declaration) -> LicenseDeclared:
-        return cls(declared=d.declared, key=d.key, license_id=d.license_id, family=d.family,
-                   declared_in=d.declared_in)
+        return cls(
+            declared=d.declared,
+            key=d.key,
+            license_id=d.license_id,
+            family=d.family,
+            declared_in=d.declared_in,
+        )
 
 
 @dataclass(frozen=True)
@@ -230,8 +235,7 @@ class WeightsLineage(Record):
     """`weights-derived`, `undeclared-base-model` and `weights-lineage` (the other
     verdicts): the comparison with one reference (evidence.matched)."""
 
-    verdict: Literal["identical", "derived", "shared-components", "unrelated",
-                     "inconclusive"]
+    verdict: Literal["identical", "derived", "shared-components", "unrelated", "inconclusive"]
     relation: str | None
     signals: tuple[SignalEvidence, ...]
     reasons: tuple[str, ...]

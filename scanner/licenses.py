@@ -37,7 +37,7 @@ def license_ids(expression: str | None) -> tuple[str, ...]:
         if low in _OPERATORS or not low:
             continue
         if low.startswith("licenseref-scancode-"):
-            low = low[len("licenseref-scancode-"):]
+            low = low[len("licenseref-scancode-") :]
         out.setdefault(low)
     return tuple(out)
 
@@ -73,8 +73,9 @@ class LicenseInfo:
     """The license asks to keep the upstream NOTICE (Apache-2.0 s4(d))."""
 
 
-RESTRICTIVE_CATEGORIES = frozenset({"copyleft", "model-license", "non-commercial",
-                                    "source-available", "proprietary"})
+RESTRICTIVE_CATEGORIES = frozenset(
+    {"copyleft", "model-license", "non-commercial", "source-available", "proprietary"}
+)
 
 
 @cache
@@ -120,8 +121,18 @@ def license_info(key: str) -> LicenseInfo:
 
 # Licenses whose terms travel as notices, not as the licence of the whole release: code under
 # them may sit in a release under another licence as long as the notices are kept.
-PERMISSIVE = ("apache-2.0", "mit", "bsd-*", "isc", "zlib", "unlicense", "cc0-1.0", "cc-by-4.0",
-              "python-2.0", "psf-2.0")
+PERMISSIVE = (
+    "apache-2.0",
+    "mit",
+    "bsd-*",
+    "isc",
+    "zlib",
+    "unlicense",
+    "cc0-1.0",
+    "cc-by-4.0",
+    "python-2.0",
+    "psf-2.0",
+)
 
 
 @dataclass(frozen=True)
@@ -138,11 +149,16 @@ class ObligationFamily:
 @cache
 def families() -> tuple[ObligationFamily, ...]:
     rules = load_rules("obligations")
-    return tuple(ObligationFamily(id=f["id"], name=f["name"],
-                                  match=tuple(m.lower() for m in f["match"]),
-                                  url=f.get("url", ""),
-                                  non_commercial=bool(f.get("non_commercial")))
-                 for f in rules.get("family", []))
+    return tuple(
+        ObligationFamily(
+            id=f["id"],
+            name=f["name"],
+            match=tuple(m.lower() for m in f["match"]),
+            url=f.get("url", ""),
+            non_commercial=bool(f.get("non_commercial")),
+        )
+        for f in rules.get("family", [])
+    )
 
 
 def family_of(license_id: str) -> ObligationFamily | None:
@@ -192,7 +208,7 @@ def spdx_id(license_id: str) -> str | None:
 def license_ref(license_id: str) -> str:
     """A valid LicenseRef for an id that is not on the SPDX list."""
     if license_id.lower().startswith("licenseref-"):
-        license_id = license_id[len("licenseref-"):]
+        license_id = license_id[len("licenseref-") :]
     return "LicenseRef-" + (re.sub(r"[^A-Za-z0-9.\-]", "-", license_id) or "unknown")
 
 

@@ -115,9 +115,13 @@ class Location:
     @classmethod
     def from_dict(cls, data: object, where: str) -> Location:
         d = _object(data, where)
-        return cls(path=_opt(d, "path", str, where), start_line=_opt(d, "start_line", int, where),
-                   end_line=_opt(d, "end_line", int, where), tensor=_opt(d, "tensor", str, where),
-                   layer=_opt(d, "layer", int, where))
+        return cls(
+            path=_opt(d, "path", str, where),
+            start_line=_opt(d, "start_line", int, where),
+            end_line=_opt(d, "end_line", int, where),
+            tensor=_opt(d, "tensor", str, where),
+            layer=_opt(d, "layer", int, where),
+        )
 
 
 @dataclass(frozen=True)
@@ -144,10 +148,13 @@ class Evidence:
     def from_dict(cls, data: object, kind: str, where: str) -> Evidence:
         d = _object(data, where)
         details = d.get("details")
-        return cls(matched=_opt(d, "matched", str, where),
-                   **{k: _opt(d, k, float, where) for k in _NUMBERS},
-                   details=None if details is None
-                   else details_from_dict(kind, details, f"{where}.details"))
+        return cls(
+            matched=_opt(d, "matched", str, where),
+            **{k: _opt(d, k, float, where) for k in _NUMBERS},
+            details=None
+            if details is None
+            else details_from_dict(kind, details, f"{where}.details"),
+        )
 
 
 _NUMBERS = ("score", "null_mean", "null_std", "z", "p_value")
@@ -187,11 +194,14 @@ class Finding:
             severity = Severity(str(d.get("severity")))
         except ValueError:
             raise RecordError(f"{where}.severity: not one of info, low, medium, high") from None
-        return cls(kind=kind, severity=severity, message=message,
-                   location=Location.from_dict(d.get("location") or {}, f"{where}.location"),
-                   evidence=Evidence.from_dict(d.get("evidence") or {}, kind,
-                                               f"{where}.evidence"),
-                   analyzer=str(d.get("analyzer", "")))
+        return cls(
+            kind=kind,
+            severity=severity,
+            message=message,
+            location=Location.from_dict(d.get("location") or {}, f"{where}.location"),
+            evidence=Evidence.from_dict(d.get("evidence") or {}, kind, f"{where}.evidence"),
+            analyzer=str(d.get("analyzer", "")),
+        )
 
 
 def _object(data: object, where: str) -> dict[str, Any]:
@@ -203,8 +213,9 @@ def _object(data: object, where: str) -> dict[str, Any]:
 def _opt(d: dict[str, Any], key: str, tp: type, where: str) -> Any:
     """d[key] when absent, None or of type tp (an int for a float); else a RecordError."""
     value = d.get(key)
-    ok = value is None or (isinstance(value, int | float if tp is float else tp)
-                           and not isinstance(value, bool))
+    ok = value is None or (
+        isinstance(value, int | float if tp is float else tp) and not isinstance(value, bool)
+    )
     if not ok:
         raise RecordError(f"{where}.{key}: expected {tp.__name__}, got {type(value).__name__}")
     return value

@@ -111,8 +111,9 @@ def _decode(tp: Any, value: object, where: str) -> Any:
             return tuple(_decode(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
             raise RecordError(f"{where}: expected {len(args)} items, got {len(value)}")
-        return tuple(_decode(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value,
-                                                                                  strict=True)))
+        return tuple(
+            _decode(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
     if origin is dict:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             raise _fail(where, "an object", value)
@@ -153,8 +154,13 @@ def json_schema(cls: type[Record], defs: dict[str, Any]) -> dict[str, Any]:
         required = [f.name for f in fields(cls) if not f.metadata.get("omit_none")]
         props = {f.name: _schema(hints[f.name], defs) for f in fields(cls)}
         doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
-        defs[name] = {"description": doc, "type": "object", "required": required,
-                      "properties": props, "additionalProperties": False}
+        defs[name] = {
+            "description": doc,
+            "type": "object",
+            "required": required,
+            "properties": props,
+            "additionalProperties": False,
+        }
     return {"$ref": f"#/$defs/{name}"}
 
 
@@ -173,8 +179,12 @@ def _schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             return {"type": "array", "items": _schema(args[0], defs)}
-        return {"type": "array", "prefixItems": [_schema(a, defs) for a in args],
-                "minItems": len(args), "maxItems": len(args)}
+        return {
+            "type": "array",
+            "prefixItems": [_schema(a, defs) for a in args],
+            "minItems": len(args),
+            "maxItems": len(args),
+        }
     if origin is dict:
         return {"type": "object", "additionalProperties": _schema(args[1], defs)}
     if isinstance(tp, type) and issubclass(tp, Record):

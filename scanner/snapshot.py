@@ -101,8 +101,11 @@ def is_release_path(path: object) -> bool:
     report, a corpus) must pass this before they are joined to a folder."""
     if not isinstance(path, str) or not path:
         return False
-    return not path.startswith("/") and "\\" not in path and all(
-        p not in ("", ".", "..") and p.lower() != ".git" for p in path.split("/"))
+    return (
+        not path.startswith("/")
+        and "\\" not in path
+        and all(p not in ("", ".", "..") and p.lower() != ".git" for p in path.split("/"))
+    )
 
 
 def resolve_inside(root: Path, path: Path) -> Path | None:

@@ -32,8 +32,10 @@ def git_blob_id(data: bytes) -> str:
 
 
 def lfs_pointer(data: bytes) -> bytes:
-    return (f"version https://git-lfs.github.com/spec/v1\n"
-            f"oid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n").encode()
+    return (
+        f"version https://git-lfs.github.com/spec/v1\n"
+        f"oid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n"
+    ).encode()
 
 
 @dataclass
@@ -65,8 +67,11 @@ class HubRepo:
         if path in self.lfs:
             pointer = lfs_pointer(data)
             out["blobId"] = git_blob_id(pointer)
-            out["lfs"] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                          "pointerSize": len(pointer)}
+            out["lfs"] = {
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "pointerSize": len(pointer),
+            }
         else:
             out["blobId"] = git_blob_id(data)
         return out
@@ -132,7 +137,7 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             path = unquote(urlsplit(self.path).path)
             hub.record(self.command, path, self.headers.get("Range"))
             if path.startswith("/api/models/"):
-                self._model_info(path[len("/api/models/"):])
+                self._model_info(path[len("/api/models/") :])
                 return
             match = re.match(r"^/(.+?)/resolve/([^/]+)/(.+)$", path)
             if match:
@@ -155,11 +160,17 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             repo = self._find(repo_id, rev or "main")
             if repo is None:
                 return
-            body = json.dumps({
-                "id": repo_id, "sha": repo.commit, "private": False, "gated": repo.gated,
-                "tags": [], "cardData": repo.card_data(),
-                "siblings": [repo.sibling(p) for p in sorted(repo.files)],
-            }).encode()
+            body = json.dumps(
+                {
+                    "id": repo_id,
+                    "sha": repo.commit,
+                    "private": False,
+                    "gated": repo.gated,
+                    "tags": [],
+                    "cardData": repo.card_data(),
+                    "siblings": [repo.sibling(p) for p in sorted(repo.files)],
+                }
+            ).encode()
             self._send(200, {"Content-Type": "application/json"}, body)
 
         def _resolve(self, repo_id: str, rev: str, file: str, head: bool) -> None:
@@ -173,8 +184,12 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 self._error(404, "EntryNotFound", "Entry not found", repo.commit)
                 return
             data = repo.files[file]
-            headers = {"X-Repo-Commit": repo.commit, "ETag": f'"{repo.etag(file)}"',
-                       "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+            headers = {
+                "X-Repo-Commit": repo.commit,
+                "ETag": f'"{repo.etag(file)}"',
+                "Accept-Ranges": "bytes",
+                "Content-Type": "application/octet-stream",
+            }
             if file in repo.lfs:
                 headers["X-Linked-Etag"] = f'"{repo.etag(file)}"'
                 headers["X-Linked-Size"] = str(len(data))
@@ -193,7 +208,7 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 if start >= len(data):
                     self._error(416, None, "Range not satisfiable", repo.commit)
                     return
-                status, body = 206, data[start:end + 1]
+                status, body = 206, data[start : end + 1]
                 headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
             headers["Content-Length"] = str(len(body))
             self._send(status, headers, b"" if head else body, length_set=True)
@@ -211,8 +226,9 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 for _ in range(extra // len(block)):
                     self.wfile.write(block)
 
-        def _error(self, status: int, code: str | None, message: str,
-                   commit: str | None = None) -> None:
+        def _error(
+            self, status: int, code: str | None, message: str, commit: str | None = None
+        ) -> None:
             headers = {"Content-Type": "application/json", "X-Error-Message": message}
             if code:
                 headers["X-Error-Code"] = code
@@ -221,8 +237,9 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             body = b"" if self.command == "HEAD" else json.dumps({"error": message}).encode()
             self._send(status, headers, body)
 
-        def _send(self, status: int, headers: dict[str, str], body: bytes,
-                  length_set: bool = False) -> None:
+        def _send(
+            self, status: int, headers: dict[str, str], body: bytes, length_set: bool = False
+        ) -> None:
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)

@@ -14,13 +14,23 @@ from pathlib import Path
 import numpy as np
 
 
-def llama_config(vocab: int, d: int = 64, layers: int = 4, heads: int = 4, kv: int = 2,
-                 ff: int = 128) -> dict:
-    return {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": d,
-            "num_hidden_layers": layers, "num_attention_heads": heads,
-            "num_key_value_heads": kv, "intermediate_size": ff, "vocab_size": vocab,
-            "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": False,
-            "head_dim": d // heads}
+def llama_config(
+    vocab: int, d: int = 64, layers: int = 4, heads: int = 4, kv: int = 2, ff: int = 128
+) -> dict:
+    return {
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": d,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv,
+        "intermediate_size": ff,
+        "vocab_size": vocab,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": False,
+        "head_dim": d // heads,
+    }
 
 
 def random_llama(seed: int, cfg: dict) -> dict[str, np.ndarray]:
@@ -33,26 +43,38 @@ def random_llama(seed: int, cfg: dict) -> dict[str, np.ndarray]:
     def w(*shape: int) -> np.ndarray:
         return (rng.standard_normal(shape) * 0.02).astype(np.float32)
 
-    out = {"model.embed_tokens.weight": w(v, d), "lm_head.weight": w(v, d),
-           "model.norm.weight": (1 + 0.1 * rng.standard_normal(d)).astype(np.float32)}
+    out = {
+        "model.embed_tokens.weight": w(v, d),
+        "lm_head.weight": w(v, d),
+        "model.norm.weight": (1 + 0.1 * rng.standard_normal(d)).astype(np.float32),
+    }
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
-        out.update({
-            p + "self_attn.q_proj.weight": w(nq, d), p + "self_attn.k_proj.weight": w(nkv, d),
-            p + "self_attn.v_proj.weight": w(nkv, d), p + "self_attn.o_proj.weight": w(d, nq),
-            p + "mlp.gate_proj.weight": w(ff, d), p + "mlp.up_proj.weight": w(ff, d),
-            p + "mlp.down_proj.weight": w(d, ff),
-            p + "input_layernorm.weight": (1 + 0.1 * rng.standard_normal(d)).astype(np.float32),
-            p + "post_attention_layernorm.weight":
-                (1 + 0.1 * rng.standard_normal(d)).astype(np.float32)})
+        out.update(
+            {
+                p + "self_attn.q_proj.weight": w(nq, d),
+                p + "self_attn.k_proj.weight": w(nkv, d),
+                p + "self_attn.v_proj.weight": w(nkv, d),
+                p + "self_attn.o_proj.weight": w(d, nq),
+                p + "mlp.gate_proj.weight": w(ff, d),
+                p + "mlp.up_proj.weight": w(ff, d),
+                p + "mlp.down_proj.weight": w(d, ff),
+                p + "input_layernorm.weight": (1 + 0.1 * rng.standard_normal(d)).astype(np.float32),
+                p + "post_attention_layernorm.weight": (1 + 0.1 * rng.standard_normal(d)).astype(
+                    np.float32
+                ),
+            }
+        )
     return out
 
 
 def perturb(t: dict[str, np.ndarray], seed: int, rel: float) -> dict[str, np.ndarray]:
     """Stand-in for training: every tensor moved by rel times its own scale."""
     rng = np.random.default_rng(seed)
-    return {k: (v + rel * v.std() * rng.standard_normal(v.shape)).astype(np.float32)
-            for k, v in t.items()}
+    return {
+        k: (v + rel * v.std() * rng.standard_normal(v.shape)).astype(np.float32)
+        for k, v in t.items()
+    }
 
 
 def permute_mlp(t: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
@@ -69,8 +91,9 @@ def permute_mlp(t: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
     return out
 
 
-def rotate_residual(t: dict[str, np.ndarray], seed: int, permutation: bool = False
-                    ) -> dict[str, np.ndarray]:
+def rotate_residual(
+    t: dict[str, np.ndarray], seed: int, permutation: bool = False
+) -> dict[str, np.ndarray]:
     """Fold every RMSNorm gain into the next weights, then rotate (or permute) the residual."""
     d = t["model.embed_tokens.weight"].shape[1]
     rng = np.random.default_rng(seed)
@@ -119,16 +142,22 @@ def rescale_qk(t: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
     return out
 
 
-def save_model(folder: Path, tensors: dict[str, np.ndarray], cfg: dict,
-               tokenizer_json: str | None = None, shards: int = 1) -> Path:
+def save_model(
+    folder: Path,
+    tensors: dict[str, np.ndarray],
+    cfg: dict,
+    tokenizer_json: str | None = None,
+    shards: int = 1,
+) -> Path:
     """A model folder: safetensors (optionally sharded with an index), config, tokenizer."""
     from safetensors.numpy import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     names = sorted(tensors)
     if shards <= 1:
-        save_file({k: np.ascontiguousarray(tensors[k]) for k in names},
-                  str(folder / "model.safetensors"))
+        save_file(
+            {k: np.ascontiguousarray(tensors[k]) for k in names}, str(folder / "model.safetensors")
+        )
     else:
         weight_map = {}
         for s in range(shards):
@@ -136,8 +165,9 @@ def save_model(folder: Path, tensors: dict[str, np.ndarray], cfg: dict,
             fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
             save_file({k: np.ascontiguousarray(tensors[k]) for k in part}, str(folder / fname))
             weight_map.update({k: fname for k in part})
-        (folder / "model.safetensors.index.json").write_text(json.dumps(
-            {"metadata": {}, "weight_map": weight_map}))
+        (folder / "model.safetensors.index.json").write_text(
+            json.dumps({"metadata": {}, "weight_map": weight_map})
+        )
     (folder / "config.json").write_text(json.dumps(cfg))
     if tokenizer_json is not None:
         (folder / "tokenizer.json").write_text(tokenizer_json)

@@ -27,12 +27,14 @@ def _scan(cli, root: Path, tmp_path: Path) -> tuple[dict, str]:
 
 
 def _not_analysed(doc: dict) -> dict[str, str]:
-    return {f["location"].get("path"): f["message"] for f in doc["findings"]
-            if f["kind"] == "not-analysed"}
+    return {
+        f["location"].get("path"): f["message"]
+        for f in doc["findings"]
+        if f["kind"] == "not-analysed"
+    }
 
 
-def test_symlink_out_of_the_folder_is_a_finding_and_the_scan_goes_on(cli, tmp_path: Path
-                                                                     ) -> None:
+def test_symlink_out_of_the_folder_is_a_finding_and_the_scan_goes_on(cli, tmp_path: Path) -> None:
     root = _release(tmp_path / "rel")
     (tmp_path / "secret").write_text("outside the release")
     os.symlink(tmp_path / "secret", root / "leak")
@@ -82,12 +84,14 @@ def test_file_without_read_permission_is_a_finding(cli, tmp_path: Path) -> None:
     assert "unreadable" in _not_analysed(doc)["locked.py"]
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda p: p, "no such file or folder"),
-    (lambda p: (p.write_text("x"), p)[1], "not a folder"),
-])
-def test_target_that_cannot_be_scanned_is_one_line(cli, tmp_path: Path, make, words: str
-                                                    ) -> None:
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda p: p, "no such file or folder"),
+        (lambda p: (p.write_text("x"), p)[1], "not a folder"),
+    ],
+)
+def test_target_that_cannot_be_scanned_is_one_line(cli, tmp_path: Path, make, words: str) -> None:
     target = make(tmp_path / "thing")
     proc = cli("scan", str(target))
     assert proc.returncode == 2

@@ -20,8 +20,7 @@ def write_report(report: Report, path: Path) -> Path:
     return path
 
 
-def test_demo_release_fails_the_default_policy(cli, demo_report: Report,
-                                               tmp_path: Path) -> None:
+def test_demo_release_fails_the_default_policy(cli, demo_report: Report, tmp_path: Path) -> None:
     report = write_report(demo_report, tmp_path / "scan.json")
     res = cli("check", str(report), "--json", str(tmp_path / "check.json"))
     assert res.returncode == 1, res.stderr
@@ -43,8 +42,13 @@ def test_clean_release_passes_the_default_policy(cli, tmp_path: Path) -> None:
 
 def test_clean_release_with_its_license_finding_passes(cli, tmp_path: Path) -> None:
     root = make_clean_release(tmp_path / "clean")
-    lic = Finding(kind="license", severity=Severity.INFO, message="Apache-2.0",
-                  location=Location(path="LICENSE"), evidence=Evidence(matched="apache-2.0"))
+    lic = Finding(
+        kind="license",
+        severity=Severity.INFO,
+        message="Apache-2.0",
+        location=Location(path="LICENSE"),
+        evidence=Evidence(matched="apache-2.0"),
+    )
     report = write_report(audit_with(root, [lic]), tmp_path / "scan.json")
     assert cli("check", str(report)).returncode == 0
 
@@ -63,16 +67,18 @@ def test_allowed_list_and_required_attribution(tmp_path: Path) -> None:
     root = make_clean_release(tmp_path / "r")
     (root / "README.md").write_text("---\nlicense: llama3.1\n---\n# Llama-tune\n")
     report = audit_with(root, [])
-    policy = parse_policy({"licenses": {"allowed": ["apache-2.0"]},
-                           "attributions": {"required": [
-                               {"family": "llama3", "text": "Built with Llama"}]}}, "test")
-    rules = {v.rule for v in evaluate(policy, report.assessment, report.result.snapshot)
-             .violations}
+    policy = parse_policy(
+        {
+            "licenses": {"allowed": ["apache-2.0"]},
+            "attributions": {"required": [{"family": "llama3", "text": "Built with Llama"}]},
+        },
+        "test",
+    )
+    rules = {v.rule for v in evaluate(policy, report.assessment, report.result.snapshot).violations}
     assert rules == {"licenses.allowed", "attributions.required"}
     (root / "NOTICE").write_text("Built with Llama\n")
     report = audit_with(root, [])
-    rules = {v.rule for v in evaluate(policy, report.assessment, report.result.snapshot)
-             .violations}
+    rules = {v.rule for v in evaluate(policy, report.assessment, report.result.snapshot).violations}
     assert rules == {"licenses.allowed"}
 
 

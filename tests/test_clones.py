@@ -183,9 +183,17 @@ def test_cuda_and_js_copies_are_found_with_notice_status(tmp_path: Path):
     rel = tmp_path / "release"
     rel.mkdir()
     # CUDA: header gone, comments gone, identifiers renamed, layout squeezed.
-    cu = _strip_comments_and_rename(CUDA, {"row_softmax": "fused_norm", "buffer": "smem",
-                                           "local_max": "m", "local_sum": "s",
-                                           "row_in": "src", "row_out": "dst"})
+    cu = _strip_comments_and_rename(
+        CUDA,
+        {
+            "row_softmax": "fused_norm",
+            "buffer": "smem",
+            "local_max": "m",
+            "local_sum": "s",
+            "row_in": "src",
+            "row_out": "dst",
+        },
+    )
     (rel / "ops.cu").write_text(re.sub(r"\n\s+", "\n", cu))
     # JS: notice kept, one function renamed.
     (rel / "helpers.js").write_text(JS.replace("debounce", "throttleLater"))
@@ -212,15 +220,18 @@ def test_reordered_and_partial_copy_reports_both_ranges(tmp_path: Path):
     rel = tmp_path / "release"
     rel.mkdir()
     # Only the LruCache class, after unrelated code, under the copier's own notice.
-    cls = JS[JS.index("export class LruCache"):]
-    own = "// Copyright 2025 Someone Else\n" + "\n".join(
-        f"export const value{i} = compute{i}(input{i}, {i});" for i in range(12)) + "\n"
+    cls = JS[JS.index("export class LruCache") :]
+    own = (
+        "// Copyright 2025 Someone Else\n"
+        + "\n".join(f"export const value{i} = compute{i}(input{i}, {i});" for i in range(12))
+        + "\n"
+    )
     (rel / "mixed.js").write_text(own + cls)
     f = _findings_by_path(analyze_target(str(rel), analyzers=[ClonesAnalyzer()]))["mixed.js"]
     assert f.kind == "notice-removed"
     assert f.evidence.details.notice.status == "replaced"
     r = f.evidence.details.ranges[0]
-    cls_line_up = JS[:JS.index("export class LruCache")].count("\n") + 1
+    cls_line_up = JS[: JS.index("export class LruCache")].count("\n") + 1
     assert r.target[0] >= 14 and abs(r.upstream[0] - cls_line_up) <= 3
     assert f.location.start_line == r.target[0]
 
@@ -241,8 +252,7 @@ def test_llama_with_header_removed_and_classes_renamed_is_attributed(tmp_path: P
     out = tmp_path / "out.json"
     scanned = cli("scan", str(rel), "--json", str(out))
     assert scanned.returncode == 0, scanned.stderr
-    findings = [f for f in json.loads(out.read_text())["findings"]
-                if f["kind"] == "notice-removed"]
+    findings = [f for f in json.loads(out.read_text())["findings"] if f["kind"] == "notice-removed"]
     assert len(findings) == 1
     f = findings[0]
     d = f["evidence"]["details"]
@@ -270,10 +280,15 @@ def test_unrelated_code_is_not_reported(tmp_path: Path):
     assert _findings_by_path(analyze_target(str(rel), analyzers=[ClonesAnalyzer()])) == {}
 
 
-@pytest.mark.parametrize("bad", [["index", "add", "x", "pkg:no-such-package-zz"],
-                                 ["index", "add", "x", "/no/such/folder"],
-                                 ["index", "add", "bad name!", "pkg:transformers"],
-                                 ["index", "remove", "never-added"]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["index", "add", "x", "pkg:no-such-package-zz"],
+        ["index", "add", "x", "/no/such/folder"],
+        ["index", "add", "bad name!", "pkg:transformers"],
+        ["index", "remove", "never-added"],
+    ],
+)
 def test_bad_index_commands_give_one_line(cli, bad: list[str]):
     res = cli(*bad)
     assert res.returncode == 2

@@ -38,8 +38,16 @@ def test_recall_and_precision_bars(clones_eval):
     report = clones_eval.evaluate(n_copies=24, n_unrelated=150, seed=7)
     print("\n".join(report.lines()))
     labels = {o.label for o in report.outcomes}
-    assert {"exact", "header-stripped", "renamed", "reordered", "comments-removed",
-            "reformatted", "partial-30%", "unrelated"} <= labels
+    assert {
+        "exact",
+        "header-stripped",
+        "renamed",
+        "reordered",
+        "comments-removed",
+        "reformatted",
+        "partial-30%",
+        "unrelated",
+    } <= labels
     assert report.recall() >= 0.95
     assert report.specificity() >= 0.99
     assert report.attribution() >= 0.95

@@ -29,8 +29,13 @@ def area(radius, scale=2.0):
 
 
 def test_identifiers_and_literals_are_abstracted_comments_dropped():
-    renamed = PY.replace("radius", "r").replace("value", "out").replace("area", "surface") \
-        .replace("2.0", "3.5").replace("# a comment", "# something else entirely")
+    renamed = (
+        PY.replace("radius", "r")
+        .replace("value", "out")
+        .replace("area", "surface")
+        .replace("2.0", "3.5")
+        .replace("# a comment", "# something else entirely")
+    )
     a, b = tokenize(PY, "python"), tokenize(renamed, "python")
     assert a.codes.tolist() == b.codes.tolist()
     assert IDENT in a.codes and NUMBER in a.codes
@@ -61,8 +66,10 @@ def test_c_family_comments_and_strings():
     toks = tokenize(src, "cuda")
     assert (toks.codes == STRING).sum() == 1
     assert toks.lines[0] == 3
-    assert tokenize(src.replace("f(int a", "g(int b").replace("a + 1", "b + 1"),
-                    "c").codes.tolist() == toks.codes.tolist()
+    assert (
+        tokenize(src.replace("f(int a", "g(int b").replace("a + 1", "b + 1"), "c").codes.tolist()
+        == toks.codes.tolist()
+    )
 
 
 def test_shell_comment_but_not_parameter_count():
@@ -71,8 +78,7 @@ def test_shell_comment_but_not_parameter_count():
 
 
 def test_languages_covered():
-    for lang in ("python", "c", "cpp", "cuda", "rust", "go", "javascript", "typescript",
-                 "shell"):
+    for lang in ("python", "c", "cpp", "cuda", "rust", "go", "javascript", "typescript", "shell"):
         assert family_of(lang) is not None
     assert family_of("cobol") is None
 
@@ -99,8 +105,11 @@ def test_shared_run_shares_fingerprints_wherever_it_is():
 
     def fp(c: np.ndarray) -> set[int]:
         c = c.astype(np.uint32)
-        return set(fingerprint(TokenStream(c, np.arange(1, len(c) + 1, dtype=np.uint32)),
-                               WinnowParams(k=8, w=6)).hashes.tolist())
+        return set(
+            fingerprint(
+                TokenStream(c, np.arange(1, len(c) + 1, dtype=np.uint32)), WinnowParams(k=8, w=6)
+            ).hashes.tolist()
+        )
 
     assert len(fp(a) & fp(b)) >= 60 // 7 - 1
 
@@ -108,18 +117,23 @@ def test_shared_run_shares_fingerprints_wherever_it_is():
 def test_periodic_runs_are_not_fingerprints():
     codes = np.array([3, 7] * 30, dtype=np.uint32)
     assert periodic_kgrams(codes, 10).all()
-    assert len(fingerprint(tokenize('x = [' + '"a", ' * 200 + ']\n', "python"))) == 0
+    assert len(fingerprint(tokenize("x = [" + '"a", ' * 200 + "]\n", "python"))) == 0
 
 
-@pytest.mark.parametrize(("target_head", "status"), [
-    ("# Copyright 2022 Example Corp. All rights reserved.\n", "kept"),
-    ("# Copyright 2025 Example Corp and Someone Else\n", "changed"),
-    ("# Copyright 2025 Another Company Ltd.\n", "replaced"),
-    ("", "removed"),
-])
+@pytest.mark.parametrize(
+    ("target_head", "status"),
+    [
+        ("# Copyright 2022 Example Corp. All rights reserved.\n", "kept"),
+        ("# Copyright 2025 Example Corp and Someone Else\n", "changed"),
+        ("# Copyright 2025 Another Company Ltd.\n", "replaced"),
+        ("", "removed"),
+    ],
+)
 def test_notice_status(target_head: str, status: str):
-    upstream = head_notice("#!/usr/bin/env python\n# Copyright 2022 Example Corp. All rights "
-                           "reserved.\n# Licensed under the MIT license.\nimport os\n")
+    upstream = head_notice(
+        "#!/usr/bin/env python\n# Copyright 2022 Example Corp. All rights "
+        "reserved.\n# Licensed under the MIT license.\nimport os\n"
+    )
     assert upstream[0] == "Copyright 2022 Example Corp. All rights reserved."
     assert notice_status(upstream, target_head + "import os\n")[0] == status
     assert notice_status((), target_head + "import os\n")[0] == "none"
@@ -129,22 +143,40 @@ def test_a_copyright_word_in_code_is_not_a_notice():
     assert head_notice('import os\nX = "Copyright 2020 Nobody"\n') == ()
 
 
-@pytest.mark.parametrize(("language", "src", "renamed"), [
-    ("rust", 'fn add(a: i32, b: i32) -> i32 { let s = r#"raw "q" str"#; a + b } // c\n',
-     'fn plus(x: i32, y: i32) -> i32 { let t = r#"other"#; x + y }\n'),
-    ("go", 'func Add(a int, b int) int { s := `raw`; return a + b } /* c */\n',
-     'func Plus(x int, y int) int { t := `r`; return x + y }\n'),
-    ("shell", 'for f in "$@"; do echo "$f" # loop\ndone\n', 'for g in "$@"; do echo "$g"\ndone\n'),
-    ("typescript", "const f = (a: number): number => a ** 2; // sq\n",
-     "const g = (b: number): number => b ** 2;\n"),
-])
+@pytest.mark.parametrize(
+    ("language", "src", "renamed"),
+    [
+        (
+            "rust",
+            'fn add(a: i32, b: i32) -> i32 { let s = r#"raw "q" str"#; a + b } // c\n',
+            'fn plus(x: i32, y: i32) -> i32 { let t = r#"other"#; x + y }\n',
+        ),
+        (
+            "go",
+            "func Add(a int, b int) int { s := `raw`; return a + b } /* c */\n",
+            "func Plus(x int, y int) int { t := `r`; return x + y }\n",
+        ),
+        (
+            "shell",
+            'for f in "$@"; do echo "$f" # loop\ndone\n',
+            'for g in "$@"; do echo "$g"\ndone\n',
+        ),
+        (
+            "typescript",
+            "const f = (a: number): number => a ** 2; // sq\n",
+            "const g = (b: number): number => b ** 2;\n",
+        ),
+    ],
+)
 def test_other_languages_normalise_the_same_way(language: str, src: str, renamed: str):
     assert tokenize(src, language).codes.tolist() == tokenize(renamed, language).codes.tolist()
 
 
 def test_upstream_credit_above_the_copied_code_counts_as_kept():
     upstream = ("Copyright 2022 Example Corp. All rights reserved.",)
-    target = ("# Copyright 2025 Me\nimport os\n\n# Adapted from Example:\n"
-              "# Copyright 2022 Example Corp. All rights reserved.\ndef f():\n    pass\n")
+    target = (
+        "# Copyright 2025 Me\nimport os\n\n# Adapted from Example:\n"
+        "# Copyright 2022 Example Corp. All rights reserved.\ndef f():\n    pass\n"
+    )
     status, lines = notice_status(upstream, target)
     assert status == "kept" and lines[0] == "Copyright 2025 Me"

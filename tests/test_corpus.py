@@ -11,8 +11,10 @@ import pytest
 from scanner.code.corpus import add_corpus, list_corpora, load_corpora, remove_corpus
 from scanner.errors import UsageError
 
-CODE = "def f(a, b):\n    total = 0\n    for i in range(a):\n        total += i * b\n" \
-       "    return total\n" * 3
+CODE = (
+    "def f(a, b):\n    total = 0\n    for i in range(a):\n        total += i * b\n"
+    "    return total\n" * 3
+)
 
 
 def _folder(tmp_path: Path) -> Path:
@@ -69,8 +71,9 @@ def test_git_corpus_is_read_at_its_revision(tmp_path: Path):
     (repo / "a.py").write_text(CODE)
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(repo), *args], check=True, text=True,
-                              capture_output=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], check=True, text=True, capture_output=True
+        ).stdout.strip()
 
     git("init", "-q")
     git("-c", "user.email=t@t", "-c", "user.name=t", "add", "a.py")

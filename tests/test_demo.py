@@ -13,8 +13,14 @@ from test_formats import validate_cyclonedx, validate_report_json, validate_sari
 from scanner.audit import default_analyzers
 from scanner.demo_release import BASE_NAME, RELEASE_NAME
 
-OUTPUTS = ("report.html", "report.json", "report.sarif", "report.cdx.json",
-           "report.spdx.json", "NOTICE")
+OUTPUTS = (
+    "report.html",
+    "report.json",
+    "report.sarif",
+    "report.cdx.json",
+    "report.spdx.json",
+    "NOTICE",
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +58,9 @@ def test_demo_release_declares_apache_and_no_base(demo_run) -> None:
 
 def test_missing_pieces_are_said_plainly(demo_run) -> None:
     _, res, _ = demo_run
-    kinds = {f["kind"] for f in json.loads((Path(demo_run[0]) / "report.json").read_text())
-             ["findings"]}
+    kinds = {
+        f["kind"] for f in json.loads((Path(demo_run[0]) / "report.json").read_text())["findings"]
+    }
     if "weights-derived" not in kinds:
         assert "weight lineage" in res.stderr
     if "copied-code" not in kinds and "notice-removed" not in kinds:
@@ -70,12 +77,14 @@ def test_demo_report_shows_the_acceptance_evidence(demo_run, cli) -> None:
     out, _, home = demo_run
     report = json.loads((out / "report.json").read_text())
     a = report["assessment"]
-    assert any(c["path"] == "modeling_acme.py"
-               and c["notice_status"] in ("changed", "removed", "replaced")
-               for c in a["copied_code"])
+    assert any(
+        c["path"] == "modeling_acme.py" and c["notice_status"] in ("changed", "removed", "replaced")
+        for c in a["copied_code"]
+    )
     assert any(o["family"] and "qwen" in o["family"].lower() for o in a["origins"])
-    assert any(d["kind"] == "undeclared-base-model" and BASE_NAME in d["title"]
-               for d in a["discrepancies"])
+    assert any(
+        d["kind"] == "undeclared-base-model" and BASE_NAME in d["title"] for d in a["discrepancies"]
+    )
     assert a["obligations"]
     # One missing-attribution per upstream, not one per analyzer that noticed it.
     attributions = [d for d in a["discrepancies"] if d["kind"] == "missing-attribution"]
@@ -85,6 +94,5 @@ def test_demo_report_shows_the_acceptance_evidence(demo_run, cli) -> None:
     assert "Generated NOTICE" in html
     release = out / "example" / RELEASE_NAME
     base = out / "example" / "base" / BASE_NAME
-    res = cli("check", str(release), "--against", str(base),
-              env={"PROVSCAN_HOME": str(home)})
+    res = cli("check", str(release), "--against", str(base), env={"PROVSCAN_HOME": str(home)})
     assert res.returncode == 1, res.stdout + res.stderr

@@ -36,51 +36,126 @@ from scanner.records import Record, RecordError
 from scanner.report.json import JsonFormat, load_result
 from scanner.report.schema import with_evidence_records
 
-DECLARATION = Declaration(declared="apache-2.0", key="apache-2.0", license_id="Apache-2.0",
-                          family="permissive", declared_in="README.md")
-QWEN = UpstreamId(id="qwen", organisation="Alibaba Group", project="Qwen",
-                  usual_license="apache-2.0")
-LINEAGE = WeightsLineage(verdict="shared-components", relation=None, reasons=("r",), signals=(
-    SignalEvidence(name="direct_cosine", score=0.5, null_mean=0.0, null_std=0.01, z=50.0,
-                   p_value=1e-9, robust_to=("fine-tuning",),
-                   details={"per_layer": {"0": 0.4, "1": 0.6}, "strongest_tensor": "q@0"}),))
+DECLARATION = Declaration(
+    declared="apache-2.0",
+    key="apache-2.0",
+    license_id="Apache-2.0",
+    family="permissive",
+    declared_in="README.md",
+)
+QWEN = UpstreamId(
+    id="qwen", organisation="Alibaba Group", project="Qwen", usual_license="apache-2.0"
+)
+LINEAGE = WeightsLineage(
+    verdict="shared-components",
+    relation=None,
+    reasons=("r",),
+    signals=(
+        SignalEvidence(
+            name="direct_cosine",
+            score=0.5,
+            null_mean=0.0,
+            null_std=0.01,
+            z=50.0,
+            p_value=1e-9,
+            robust_to=("fine-tuning",),
+            details={"per_layer": {"0": 0.4, "1": 0.6}, "strongest_tensor": "q@0"},
+        ),
+    ),
+)
 # One record of each kind the analyzers emit (two for `license`, told apart by `source`).
 SAMPLES: dict[str, tuple[Record, ...]] = {
-    "license": (LicenseInFile(license_expression="mit", license_expression_spdx="MIT",
-                              families={"mit": "permissive"}, rules=("mit.LICENSE",),
-                              matchers=("1-hash",), needs_review=False, approximate=False),
-                LicenseDeclared.of(DECLARATION)),
-    "license-review": (LicenseReview(license_expression=None, reasons=("partial coverage",),
-                                     rules=("x.RULE",), matchers=("3-seq",)),),
-    "copyright-notice": (CopyrightNotice(statement="Copyright 2025 Acme", holder="Acme",
-                                         holder_key="acme", lines=("# Copyright 2025 Acme",)),),
-    "foreign-notice": (ForeignNotice(statement="Copyright 2024 Qwen", holder=None,
-                                     holder_key="qwen", lines=("# Copyright 2024 Qwen",),
-                                     origins=(QWEN,), publisher="acme"),),
-    "license-mismatch": (LicenseMismatch(declared=DECLARATION, detected="llama3",
-                                         detected_name="Llama 3", detected_family="model",
-                                         files=("LICENSE",), via="license-text"),
-                         LicenseMismatch(declared=DECLARATION, detected="qwen",
-                                         detected_family="model", files=("a.py",),
-                                         via="upstream-notice", origin="qwen")),
+    "license": (
+        LicenseInFile(
+            license_expression="mit",
+            license_expression_spdx="MIT",
+            families={"mit": "permissive"},
+            rules=("mit.LICENSE",),
+            matchers=("1-hash",),
+            needs_review=False,
+            approximate=False,
+        ),
+        LicenseDeclared.of(DECLARATION),
+    ),
+    "license-review": (
+        LicenseReview(
+            license_expression=None,
+            reasons=("partial coverage",),
+            rules=("x.RULE",),
+            matchers=("3-seq",),
+        ),
+    ),
+    "copyright-notice": (
+        CopyrightNotice(
+            statement="Copyright 2025 Acme",
+            holder="Acme",
+            holder_key="acme",
+            lines=("# Copyright 2025 Acme",),
+        ),
+    ),
+    "foreign-notice": (
+        ForeignNotice(
+            statement="Copyright 2024 Qwen",
+            holder=None,
+            holder_key="qwen",
+            lines=("# Copyright 2024 Qwen",),
+            origins=(QWEN,),
+            publisher="acme",
+        ),
+    ),
+    "license-mismatch": (
+        LicenseMismatch(
+            declared=DECLARATION,
+            detected="llama3",
+            detected_name="Llama 3",
+            detected_family="model",
+            files=("LICENSE",),
+            via="license-text",
+        ),
+        LicenseMismatch(
+            declared=DECLARATION,
+            detected="qwen",
+            detected_family="model",
+            files=("a.py",),
+            via="upstream-notice",
+            origin="qwen",
+        ),
+    ),
     "missing-license": (MissingLicense("license-file"),),
     "notice-missing": (NoticeMissing(holders=("Qwen",), files=("a.py",)),),
-    "copied-code": (CopiedCodeEvidence(
-        corpus="tf", corpus_source="pkg:transformers", upstream_path="m.py",
-        upstream_version=None, upstream_license="apache-2.0", shared_fingerprints=10,
-        target_fingerprints=12, upstream_share=0.5,
-        ranges=(MatchedRange(target=(1, 9), upstream=(3, 11)),), range_count=1,
-        notice=NoticeFate(status="kept", upstream=("# c",), target=("# c",)),
-        other_matches=(OtherMatch(corpus="tf", path="n.py", shared=3, share=0.25),)),),
+    "copied-code": (
+        CopiedCodeEvidence(
+            corpus="tf",
+            corpus_source="pkg:transformers",
+            upstream_path="m.py",
+            upstream_version=None,
+            upstream_license="apache-2.0",
+            shared_fingerprints=10,
+            target_fingerprints=12,
+            upstream_share=0.5,
+            ranges=(MatchedRange(target=(1, 9), upstream=(3, 11)),),
+            range_count=1,
+            notice=NoticeFate(status="kept", upstream=("# c",), target=("# c",)),
+            other_matches=(OtherMatch(corpus="tf", path="n.py", shared=3, share=0.25),),
+        ),
+    ),
     "weights-lineage": (LINEAGE,),
 }
 
 
 def findings_of_every_kind() -> list[Finding]:
-    return [Finding(kind=kind, severity=Severity.LOW, message=kind,
-                    location=Location(path="a.py", start_line=1, end_line=1),
-                    evidence=Evidence(matched="m", score=1, details=record), analyzer="t")
-            for kind, records in SAMPLES.items() for record in records]
+    return [
+        Finding(
+            kind=kind,
+            severity=Severity.LOW,
+            message=kind,
+            location=Location(path="a.py", start_line=1, end_line=1),
+            evidence=Evidence(matched="m", score=1, details=record),
+            analyzer="t",
+        )
+        for kind, records in SAMPLES.items()
+        for record in records
+    ]
 
 
 def test_every_kind_with_details_has_a_sample() -> None:
@@ -103,41 +178,52 @@ def test_a_report_of_every_kind_validates_and_loads_back(tmp_path: Path) -> None
     validate_report_json(doc)
     loaded = load_result(path)
     assert [f.to_dict() for f in loaded.findings] == [
-        {k: v for k, v in f.items() if k != "id"} for f in doc["findings"]]
+        {k: v for k, v in f.items() if k != "id"} for f in doc["findings"]
+    ]
     assert [type(f.evidence.details) for f in loaded.findings] == [
-        type(r) for records in SAMPLES.values() for r in records]
+        type(r) for records in SAMPLES.values() for r in records
+    ]
 
 
 def test_the_demo_report_round_trips(demo_report: Report, tmp_path: Path) -> None:
     path = tmp_path / "scan.json"
     JsonFormat().write(demo_report, path)
     loaded = load_result(path)
-    assert [f.to_dict() for f in loaded.findings] == json.loads(json.dumps(
-        [f.to_dict() for f in demo_report.result.findings]))
+    assert [f.to_dict() for f in loaded.findings] == json.loads(
+        json.dumps([f.to_dict() for f in demo_report.result.findings])
+    )
 
 
 def test_the_schema_says_what_each_kind_carries() -> None:
     import jsonschema
 
     schema = json.loads((REPO / "docs" / "report.schema.json").read_text())
-    assert with_evidence_records(schema) == schema, \
+    assert with_evidence_records(schema) == schema, (
         "docs/report.schema.json is stale: run python -m scanner.report.schema"
-    finding = Finding(kind="copied-code", severity=Severity.LOW, message="m",
-                      evidence=Evidence(details=SAMPLES["license-review"][0])).to_dict()
-    validator = jsonschema.Draft202012Validator(
-        {**schema, "$ref": "#/$defs/finding"})
+    )
+    finding = Finding(
+        kind="copied-code",
+        severity=Severity.LOW,
+        message="m",
+        evidence=Evidence(details=SAMPLES["license-review"][0]),
+    ).to_dict()
+    validator = jsonschema.Draft202012Validator({**schema, "$ref": "#/$defs/finding"})
     with pytest.raises(jsonschema.ValidationError):
         validator.validate({"id": "F1", **finding})
 
 
-@pytest.mark.parametrize(("path", "value", "says"), [
-    (("notice", "status"), "lost", "notice.status"),
-    (("ranges", 0, "target"), [1], "ranges[0].target"),
-    (("shared_fingerprints",), "10", "shared_fingerprints"),
-    (("upstream_path",), None, "upstream_path"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "says"),
+    [
+        (("notice", "status"), "lost", "notice.status"),
+        (("ranges", 0, "target"), [1], "ranges[0].target"),
+        (("shared_fingerprints",), "10", "shared_fingerprints"),
+        (("upstream_path",), None, "upstream_path"),
+    ],
+)
 def test_a_wrong_type_in_the_details_of_a_report_is_one_clear_error(
-        tmp_path: Path, path: tuple, value: object, says: str) -> None:
+    tmp_path: Path, path: tuple, value: object, says: str
+) -> None:
     root = make_clean_release(tmp_path / "r")
     report = tmp_path / "scan.json"
     JsonFormat().write(audit_with(root, findings_of_every_kind()), report)

@@ -14,7 +14,7 @@ from scanner.report import registry
 from scanner.report.registry import FORMATS, OutputFormat
 
 # The whole of a new format: this module, and the registry line below.
-MARKDOWN_MODULE = '''
+MARKDOWN_MODULE = """
 from scanner.assess.model import Report
 from scanner.report.interface import Format
 
@@ -25,9 +25,14 @@ class MarkdownFormat(Format):
     def render(self, report: Report) -> str:
         v = report.assessment.verdict
         return f"# {report.result.snapshot.target}\\n\\n{v.level}: {v.headline}\\n"
-'''
-MARKDOWN = OutputFormat("markdown", ("--markdown",), "report.md", "Write Markdown here.",
-                        "provscan_markdown_format:MarkdownFormat")
+"""
+MARKDOWN = OutputFormat(
+    "markdown",
+    ("--markdown",),
+    "report.md",
+    "Write Markdown here.",
+    "provscan_markdown_format:MarkdownFormat",
+)
 
 
 def test_every_registered_format_loads_and_has_its_own_names() -> None:
@@ -58,8 +63,9 @@ def test_a_registered_format_is_a_scan_option(cli_with_markdown, tmp_path: Path)
     release.mkdir()
     (release / "weights.bin").write_bytes(b"\0" * 16)  # nothing for scancode to read
     out = tmp_path / "out" / "report.md"
-    result = CliRunner().invoke(cli_with_markdown.app,
-                                ["scan", str(release), "--markdown", str(out)])
+    result = CliRunner().invoke(
+        cli_with_markdown.app, ["scan", str(release), "--markdown", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert out.read_text().startswith(f"# {release}\n\n")
     help_text = CliRunner().invoke(cli_with_markdown.app, ["scan", "--help"]).output

@@ -113,9 +113,15 @@ def test_cyclonedx_declared_base_is_an_ancestor(tmp_path: Path) -> None:
 
     root = make_clean_release(tmp_path / "r")
     (root / "README.md").write_text("---\nlicense: apache-2.0\nbase_model: org/base-7b\n---\n")
-    derived = Finding(kind="weights-derived", severity=Severity.INFO, message="derived",
-                      evidence=Evidence(matched="hf:org/base-7b", details=WeightsLineage(
-                          verdict="derived", relation="fine-tune", signals=(), reasons=())))
+    derived = Finding(
+        kind="weights-derived",
+        severity=Severity.INFO,
+        message="derived",
+        evidence=Evidence(
+            matched="hf:org/base-7b",
+            details=WeightsLineage(verdict="derived", relation="fine-tune", signals=(), reasons=()),
+        ),
+    )
     text = CycloneDxFormat().render(audit_with(root, [derived]))
     validate_cyclonedx(text)
     pedigree = json.loads(text)["metadata"]["component"]["pedigree"]
@@ -130,18 +136,19 @@ def test_spdx3_ai_profile_validates_against_the_spdx_model(demo_report: Report) 
     models = [g for g in graph if g["type"] == "ai_AIPackage"]
     assert {m["name"] for m in models} == {"acme-chat-1b", BASE_NAME}
     rels = [g for g in graph if g["type"] == "Relationship"]
-    assert any(r["relationshipType"] == "descendantOf" and "UNDECLARED" in r["comment"]
-               for r in rels)
-    assert any(g["type"] == "Annotation" and "Undeclared base model" in g["statement"]
-               for g in graph)
+    assert any(
+        r["relationshipType"] == "descendantOf" and "UNDECLARED" in r["comment"] for r in rels
+    )
+    assert any(
+        g["type"] == "Annotation" and "Undeclared base model" in g["statement"] for g in graph
+    )
     bad = json.loads(json.dumps(doc))
     next(g for g in bad["@graph"] if g["type"] == "ai_AIPackage")["software_primaryPurpose"] = "x"
     with pytest.raises(ValueError):
         validate_spdx(bad)
 
 
-def test_notice_file_has_the_verbatim_upstream_notices(demo_report: Report,
-                                                       demo_release) -> None:
+def test_notice_file_has_the_verbatim_upstream_notices(demo_report: Report, demo_release) -> None:
     text = NoticeFormat().render(demo_report)
     upstream = (demo_release.corpus / "models/qwen2/configuration_qwen2.py").read_text()
     qwen_line = next(line for line in upstream.splitlines() if "Copyright" in line)
@@ -153,13 +160,26 @@ def test_notice_file_has_the_verbatim_upstream_notices(demo_report: Report,
 def test_scan_writes_every_format_it_is_asked_for(cli, tmp_path: Path) -> None:
     root = make_clean_release(tmp_path / "clean")
     out = tmp_path / "out"
-    res = cli("scan", str(root), "-o", str(out / "r.html"), "--sarif", str(out / "r.sarif"),
-              "--cyclonedx", str(out / "r.cdx.json"), "--spdx", str(out / "r.spdx.json"),
-              "--notice", str(out / "NOTICE"), "--json", str(out / "r.json"))
+    res = cli(
+        "scan",
+        str(root),
+        "-o",
+        str(out / "r.html"),
+        "--sarif",
+        str(out / "r.sarif"),
+        "--cyclonedx",
+        str(out / "r.cdx.json"),
+        "--spdx",
+        str(out / "r.spdx.json"),
+        "--notice",
+        str(out / "NOTICE"),
+        "--json",
+        str(out / "r.json"),
+    )
     assert res.returncode == 0, res.stderr
     validate_report_json(json.loads((out / "r.json").read_text()))
     validate_sarif(json.loads((out / "r.sarif").read_text()))
     validate_cyclonedx((out / "r.cdx.json").read_text())
     validate_spdx(json.loads((out / "r.spdx.json").read_text()))
     assert "clean" in (out / "NOTICE").read_text()
-    assert "<html lang=\"en\">" in (out / "r.html").read_text()
+    assert '<html lang="en">' in (out / "r.html").read_text()

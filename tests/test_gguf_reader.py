@@ -18,11 +18,13 @@ Q = gguf.GGMLQuantizationType
 
 def _write(path: Path, alignment: int | None = None) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    tensors = {"blk.0.attn_q.weight": (rng.standard_normal((96, 256)), Q.Q8_0),
-               "blk.0.ffn_down.weight": (rng.standard_normal((64, 512)), Q.Q4_0),
-               "blk.0.ffn_up.weight": (rng.standard_normal((40, 64)), Q.F16),
-               "blk.0.attn_norm.weight": (rng.standard_normal(64), Q.F32),
-               "output.weight": (rng.standard_normal((48, 256)), Q.BF16)}
+    tensors = {
+        "blk.0.attn_q.weight": (rng.standard_normal((96, 256)), Q.Q8_0),
+        "blk.0.ffn_down.weight": (rng.standard_normal((64, 512)), Q.Q4_0),
+        "blk.0.ffn_up.weight": (rng.standard_normal((40, 64)), Q.F16),
+        "blk.0.attn_norm.weight": (rng.standard_normal(64), Q.F32),
+        "output.weight": (rng.standard_normal((48, 256)), Q.BF16),
+    }
     w = gguf.GGUFWriter(str(path), "llama")
     if alignment:
         w.add_custom_alignment(alignment)
@@ -50,20 +52,21 @@ def _write(path: Path, alignment: int | None = None) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("alignment", [None, 64])
-def test_tensors_and_metadata_are_those_the_gguf_package_reads(tmp_path: Path,
-                                                               alignment: int | None) -> None:
+def test_tensors_and_metadata_are_those_the_gguf_package_reads(
+    tmp_path: Path, alignment: int | None
+) -> None:
     path = tmp_path / "m.gguf"
     _write(path, alignment)
     ref = gguf.GGUFReader(str(path))
     ours = GGUFTensorReader(path)
     assert [(m.name, m.shape, m.dtype) for m in ours.tensors()] == [
-        (t.name, tuple(reversed(t.shape.tolist())), t.tensor_type.name) for t in ref.tensors]
+        (t.name, tuple(reversed(t.shape.tolist())), t.tensor_type.name) for t in ref.tensors
+    ]
     for t in ref.tensors:
         if t.tensor_type in (Q.F32, Q.F16):
             expected = np.asarray(t.data, dtype=np.float32)
         elif t.tensor_type == Q.BF16:
-            expected = (np.asarray(t.data).view(np.uint16).astype(np.uint32) << 16).view(
-                np.float32)
+            expected = (np.asarray(t.data).view(np.uint16).astype(np.uint32) << 16).view(np.float32)
         else:
             expected = gguf.quants.dequantize(t.data, t.tensor_type)
         expected = expected.reshape(tuple(reversed(t.shape.tolist())))
@@ -80,8 +83,9 @@ def test_tensors_and_metadata_are_those_the_gguf_package_reads(tmp_path: Path,
     ours.close()
 
 
-@pytest.mark.parametrize("name", ["blk.0.attn_q.weight", "blk.0.ffn_down.weight",
-                                  "blk.0.ffn_up.weight", "output.weight"])
+@pytest.mark.parametrize(
+    "name", ["blk.0.attn_q.weight", "blk.0.ffn_down.weight", "blk.0.ffn_up.weight", "output.weight"]
+)
 def test_units_are_read_from_the_blocks_that_hold_them(tmp_path: Path, name: str) -> None:
     _write(tmp_path / "m.gguf")
     r = GGUFTensorReader(tmp_path / "m.gguf")
@@ -105,28 +109,46 @@ def _s(text: bytes, length: int | None = None) -> bytes:
     return struct.pack("<Q", len(text) if length is None else length) + text
 
 
-@pytest.mark.parametrize("data, message", [
-    (_header(n_kv=10**9), "beyond any real model"),
-    (_header(version=3 << 24), "big-endian"),
-    (_header() + _s(b"k", 10**12), "truncated"),
-    (_header() + _s(b"k") + struct.pack("<IIQ", 9, 8, 10**15), "truncated"),
-    (_header() + _s(b"k") + struct.pack("<IIQ", 9, 8, 3) + _s(b"ab") + _s(b"c", 99), "truncated"),
-    (_header() + _s(b"k") + struct.pack("<IIQ", 9, 4, 10**15), "truncated"),
-    (_header() + _s(b"k") + struct.pack("<I", 42), "unknown GGUF value type"),
-    (_header() + _s(b"general.alignment") + struct.pack("<II", 4, 3), "alignment"),
-    (_header() + _s(b"\xff\xfe") + struct.pack("<IB", 0, 1), "not UTF-8"),
-    (_header(n_tensors=1, n_kv=0) + _s(b"t") + struct.pack("<I", 9), "dimensions"),
-    (_header(n_tensors=1, n_kv=0) + _s(b"t") + struct.pack("<IQQIQ", 2, 2**40, 2**40, 0, 0),
-     "elements"),
-    (_header(n_tensors=1, n_kv=0) + _s(b"t") + struct.pack("<IQIQ", 1, 8, 99, 0),
-     "unknown type"),
-    (_header(n_tensors=1, n_kv=0) + _s(b"t") + struct.pack("<IQIQ", 1, 30, 8, 0),
-     "do not fill Q8_0 blocks"),
-    (_header(n_tensors=2, n_kv=0) + (_s(b"t") + struct.pack("<IQIQ", 1, 4, 0, 0)) * 2
-     + bytes(64), "listed twice"),
-    (_header(n_tensors=1, n_kv=0) + _s(b"t") + struct.pack("<IQIQ", 1, 4, 0, 10**6),
-     "runs past the end"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (_header(n_kv=10**9), "beyond any real model"),
+        (_header(version=3 << 24), "big-endian"),
+        (_header() + _s(b"k", 10**12), "truncated"),
+        (_header() + _s(b"k") + struct.pack("<IIQ", 9, 8, 10**15), "truncated"),
+        (
+            _header() + _s(b"k") + struct.pack("<IIQ", 9, 8, 3) + _s(b"ab") + _s(b"c", 99),
+            "truncated",
+        ),
+        (_header() + _s(b"k") + struct.pack("<IIQ", 9, 4, 10**15), "truncated"),
+        (_header() + _s(b"k") + struct.pack("<I", 42), "unknown GGUF value type"),
+        (_header() + _s(b"general.alignment") + struct.pack("<II", 4, 3), "alignment"),
+        (_header() + _s(b"\xff\xfe") + struct.pack("<IB", 0, 1), "not UTF-8"),
+        (_header(n_tensors=1, n_kv=0) + _s(b"t") + struct.pack("<I", 9), "dimensions"),
+        (
+            _header(n_tensors=1, n_kv=0) + _s(b"t") + struct.pack("<IQQIQ", 2, 2**40, 2**40, 0, 0),
+            "elements",
+        ),
+        (
+            _header(n_tensors=1, n_kv=0) + _s(b"t") + struct.pack("<IQIQ", 1, 8, 99, 0),
+            "unknown type",
+        ),
+        (
+            _header(n_tensors=1, n_kv=0) + _s(b"t") + struct.pack("<IQIQ", 1, 30, 8, 0),
+            "do not fill Q8_0 blocks",
+        ),
+        (
+            _header(n_tensors=2, n_kv=0)
+            + (_s(b"t") + struct.pack("<IQIQ", 1, 4, 0, 0)) * 2
+            + bytes(64),
+            "listed twice",
+        ),
+        (
+            _header(n_tensors=1, n_kv=0) + _s(b"t") + struct.pack("<IQIQ", 1, 4, 0, 10**6),
+            "runs past the end",
+        ),
+    ],
+)
 def test_hostile_headers_give_one_clear_error(tmp_path: Path, data: bytes, message: str) -> None:
     (tmp_path / "h.gguf").write_bytes(data + bytes(8))
     with pytest.raises(WeightFormatError, match=message) as err:
@@ -134,8 +156,9 @@ def test_hostile_headers_give_one_clear_error(tmp_path: Path, data: bytes, messa
     assert "\n" not in str(err.value)
 
 
-def test_dropping_mapped_pages_changes_no_value(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dropping_mapped_pages_changes_no_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from scanner.weights.formats import mapped
 
     _write(tmp_path / "m.gguf")

@@ -16,17 +16,24 @@ from scanner.model import FileKind
 from scanner.sources import open_target
 
 LFS_OID = hashlib.sha256(b"the real weights live elsewhere").hexdigest()
-LFS_POINTER = (f"version https://git-lfs.github.com/spec/v1\noid sha256:{LFS_OID}\n"
-               f"size 31\n").encode()
-_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
-        "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"}
+LFS_POINTER = (
+    f"version https://git-lfs.github.com/spec/v1\noid sha256:{LFS_OID}\nsize 31\n"
+).encode()
+_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.org",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.org",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "HOME": "/nonexistent",
+}
 
 
 def git(repo: Path, *args: str) -> str:
     env = {**os.environ, **_ENV}
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True, env=env).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
+    ).stdout.strip()
 
 
 def write(root: Path, rel: str, data: bytes | str) -> None:
@@ -42,8 +49,9 @@ def blob_files(repo: Path, rev: str) -> dict[str, bytes]:
         meta, path = line.split("\t", 1)
         mode, kind, oid = meta.split()
         if kind == "blob" and mode != "120000":
-            out[path] = subprocess.run(["git", "-C", str(repo), "cat-file", "blob", oid],
-                                       check=True, capture_output=True).stdout
+            out[path] = subprocess.run(
+                ["git", "-C", str(repo), "cat-file", "blob", oid], check=True, capture_output=True
+            ).stdout
     return out
 
 
@@ -73,8 +81,11 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(repo, "add", ".")
     sub_commit = "1234567890abcdef1234567890abcdef12345678"
     git(repo, "update-index", "--add", "--cacheinfo", f"160000,{sub_commit},vendor/lib")
-    write(repo, ".gitmodules", '[submodule "vendor/lib"]\n\tpath = vendor/lib\n'
-          "\turl = https://example.org/lib.git\n")
+    write(
+        repo,
+        ".gitmodules",
+        '[submodule "vendor/lib"]\n\tpath = vendor/lib\n\turl = https://example.org/lib.git\n',
+    )
     git(repo, "add", ".gitmodules")
     git(repo, "commit", "-qm", "second")
     git(repo, "tag", "-a", "v1.0", "-m", "release 1.0")
@@ -97,8 +108,9 @@ def url(repo: Path, rev: str | None = None) -> str:
     return repo.as_uri() + (f"@{rev}" if rev else "")
 
 
-def test_tag_lists_exactly_its_files_with_sha256_and_kinds(origin: Path, cli,
-                                                          tmp_path: Path) -> None:
+def test_tag_lists_exactly_its_files_with_sha256_and_kinds(
+    origin: Path, cli, tmp_path: Path
+) -> None:
     out = tmp_path / "out.json"
     proc = cli("scan", url(origin, "v1.0"), "--json", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -121,8 +133,11 @@ def test_tag_lists_exactly_its_files_with_sha256_and_kinds(origin: Path, cli,
     assert sub["target"] == "1234567890abcdef1234567890abcdef12345678"
     assert doc["revision"] == git(origin, "rev-parse", "v1.0^{commit}")
     assert doc["card"]["license"] == "apache-2.0"
-    refused = {f["location"].get("path"): f["message"] for f in doc["findings"]
-               if f["kind"] == "not-analysed"}
+    refused = {
+        f["location"].get("path"): f["message"]
+        for f in doc["findings"]
+        if f["kind"] == "not-analysed"
+    }
     assert "outside" in refused["leak"] and "outside" in refused["abs-leak"]
     assert "folder" in refused["src-link"]
     assert "Traceback" not in proc.stderr
@@ -174,18 +189,22 @@ def test_clone_is_blobless_and_reused_by_the_next_scan(tmp_path: Path, origin: P
     assert third.get("model.safetensors") is not None
 
 
-@pytest.mark.parametrize("target, words", [
-    ("{origin_url}@no-such-tag", "unknown revision 'no-such-tag'"),
-    ("{tmp}/plain@main", "not a git repository"),
-    ("file://{tmp}/absent.git", "does not appear to be a git repository"),
-    ("http://127.0.0.1:{closed_port}/org/model.git@v1", "cannot clone"),
-    ("ext::sh -c touch% {tmp}/pwned", "transport is refused"),
-    ("-- --upload-pack=touch {tmp}/pwned@main", "cannot start with '-'"),
-    ("git+--upload-pack=touch {tmp}/pwned", "cannot start with '-'"),
-    ("{origin_url}@--output=/tmp/x", "cannot start with '-'"),
-])
-def test_bad_git_input_is_one_line_and_exit_2(origin: Path, tmp_path: Path, cli, target: str,
-                                               words: str) -> None:
+@pytest.mark.parametrize(
+    "target, words",
+    [
+        ("{origin_url}@no-such-tag", "unknown revision 'no-such-tag'"),
+        ("{tmp}/plain@main", "not a git repository"),
+        ("file://{tmp}/absent.git", "does not appear to be a git repository"),
+        ("http://127.0.0.1:{closed_port}/org/model.git@v1", "cannot clone"),
+        ("ext::sh -c touch% {tmp}/pwned", "transport is refused"),
+        ("-- --upload-pack=touch {tmp}/pwned@main", "cannot start with '-'"),
+        ("git+--upload-pack=touch {tmp}/pwned", "cannot start with '-'"),
+        ("{origin_url}@--output=/tmp/x", "cannot start with '-'"),
+    ],
+)
+def test_bad_git_input_is_one_line_and_exit_2(
+    origin: Path, tmp_path: Path, cli, target: str, words: str
+) -> None:
     (tmp_path / "plain").mkdir()
     spec = target.format(origin_url=origin.as_uri(), tmp=tmp_path, closed_port=closed_port())
     proc = cli("scan", *spec.split(" ", 1)) if spec.startswith("-- ") else cli("scan", spec)
@@ -231,8 +250,9 @@ def test_reader_works_in_a_forked_worker(origin: Path) -> None:
     assert snap.reader.read_bytes("src/modeling.py").startswith(b"# Copyright")
 
 
-def test_server_without_partial_clone_support_still_scans(tmp_path: Path, origin: Path,
-                                                          cli) -> None:
+def test_server_without_partial_clone_support_still_scans(
+    tmp_path: Path, origin: Path, cli
+) -> None:
     """Servers that refuse --filter get a full clone; the scan and its output are the same."""
     repo = tmp_path / "plain.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(origin), str(repo)], check=True)
@@ -243,4 +263,5 @@ def test_server_without_partial_clone_support_still_scans(tmp_path: Path, origin
     assert proc.stderr.strip() == ""
     doc = json.loads(out.read_text())
     assert {f["path"]: f["sha256"] for f in doc["files"]} == {
-        p: hashlib.sha256(c).hexdigest() for p, c in blob_files(origin, "v0.1").items()}
+        p: hashlib.sha256(c).hexdigest() for p, c in blob_files(origin, "v0.1").items()
+    }

@@ -33,8 +33,14 @@ def run_bounded(function: str, seconds: int) -> None:
     code = f"import tests.test_hostile_assess as t; t.{function}()"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     try:
-        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=seconds)
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=seconds,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"{function} still running after {seconds} s: quadratic on hostile input")
     assert proc.returncode == 0, proc.stderr
@@ -47,40 +53,71 @@ def license_ids_of_a_huge_expression() -> None:
     assert len(ids) == 100_000 and ids[0] == "licenseref-x0" and ids[-1] == "licenseref-x99999"
     assert declared == ids
     assert license_ids("MIT OR mit AND (Apache-2.0 WITH llvm-exception)") == (
-        "mit", "apache-2.0", "llvm-exception")
+        "mit",
+        "apache-2.0",
+        "llvm-exception",
+    )
 
 
 def _copy(i: int) -> Finding:
-    return Finding(kind="notice-removed", severity=Severity.HIGH, message="copied",
-                   location=Location(path=f"m{i}.py", start_line=1, end_line=9),
-                   evidence=Evidence(matched="ref:up.py", score=1.0,
-                                     details=CopiedCodeEvidence(
-                       corpus="ref", corpus_source="", upstream_path="up.py",
-                       upstream_version=None, upstream_license="Apache-2.0",
-                       shared_fingerprints=9, target_fingerprints=9, upstream_share=1.0,
-                       ranges=(MatchedRange(target=(1, 9), upstream=(1, 9)),), range_count=1,
-                       notice=NoticeFate(status="removed", upstream=("Copyright Up",),
-                                         target=()), other_matches=())),
-                   analyzer="clones")
+    return Finding(
+        kind="notice-removed",
+        severity=Severity.HIGH,
+        message="copied",
+        location=Location(path=f"m{i}.py", start_line=1, end_line=9),
+        evidence=Evidence(
+            matched="ref:up.py",
+            score=1.0,
+            details=CopiedCodeEvidence(
+                corpus="ref",
+                corpus_source="",
+                upstream_path="up.py",
+                upstream_version=None,
+                upstream_license="Apache-2.0",
+                shared_fingerprints=9,
+                target_fingerprints=9,
+                upstream_share=1.0,
+                ranges=(MatchedRange(target=(1, 9), upstream=(1, 9)),),
+                range_count=1,
+                notice=NoticeFate(status="removed", upstream=("Copyright Up",), target=()),
+                other_matches=(),
+            ),
+        ),
+        analyzer="clones",
+    )
 
 
 def _notice(i: int) -> Finding:
-    return Finding(kind="foreign-notice", severity=Severity.MEDIUM, message="notice",
-                   location=Location(path=f"n{i}.py", start_line=1, end_line=1),
-                   evidence=Evidence(matched=f"Copyright {i} The Qwen team",
-                                     details=ForeignNotice(
-                       statement=f"Copyright {i} The Qwen team", holder="The Qwen team",
-                       holder_key="qwen", lines=(f"Copyright {i} The Qwen team",),
-                       origins=(UpstreamId(id="qwen", organisation="Qwen", project="Qwen",
-                                           usual_license="Apache-2.0"),), publisher=None)),
-                   analyzer="notices")
+    return Finding(
+        kind="foreign-notice",
+        severity=Severity.MEDIUM,
+        message="notice",
+        location=Location(path=f"n{i}.py", start_line=1, end_line=1),
+        evidence=Evidence(
+            matched=f"Copyright {i} The Qwen team",
+            details=ForeignNotice(
+                statement=f"Copyright {i} The Qwen team",
+                holder="The Qwen team",
+                holder_key="qwen",
+                lines=(f"Copyright {i} The Qwen team",),
+                origins=(
+                    UpstreamId(
+                        id="qwen", organisation="Qwen", project="Qwen", usual_license="Apache-2.0"
+                    ),
+                ),
+                publisher=None,
+            ),
+        ),
+        analyzer="notices",
+    )
 
 
 def assessment_of_many_copies_and_notices() -> None:
     n = 60_000
     root = Path(tempfile.mkdtemp())
-    snap = Snapshot(target=str(root), source="local", revision=None, files=(),
-                    reader=FolderReader(root, {}))
+    snap = Snapshot(
+        target=str(root), source="local", revision=None, files=(), reader=FolderReader(root, {})
+    )
     findings = tuple(_copy(i) for i in range(n)) + tuple(_notice(i) for i in range(n))
     a = assess(AuditResult(snapshot=snap, findings=findings))
     assert len(a.copied) == n

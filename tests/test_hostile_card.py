@@ -29,26 +29,29 @@ def test_a_few_aliases_are_fine() -> None:
     assert card.license == "apache-2.0" and card.tags == ("apache-2.0",)
 
 
-@pytest.mark.parametrize("front", ["license: " + "[" * 5000 + "]" * 5000,
-                                   "x: " + "{a: " * 3000 + "1" + "}" * 3000])
+@pytest.mark.parametrize(
+    "front", ["license: " + "[" * 5000 + "]" * 5000, "x: " + "{a: " * 3000 + "1" + "}" * 3000]
+)
 def test_deeply_nested_yaml_is_an_error_not_a_crash(front: str) -> None:
     with pytest.raises(SourceError, match="nest"):
         parse_card(f"---\n{front}\nlicense: mit\n---\n")
 
 
 def test_non_string_fields_declare_nothing() -> None:
-    card = parse_card("---\nlicense: {a: 1}\nbase_model: [null, {a: 1}, x]\n"
-                      "base_model_relation: [[1]]\ntags: 5\nlicense_name: 2024-01-01\n---\n")
+    card = parse_card(
+        "---\nlicense: {a: 1}\nbase_model: [null, {a: 1}, x]\n"
+        "base_model_relation: [[1]]\ntags: 5\nlicense_name: 2024-01-01\n---\n"
+    )
     assert card.license is None and card.base_model == ("x",)
     assert card.base_model_relation is None and card.tags == ()
 
 
-def test_card_longer_than_the_read_limit_still_declares_its_license(cli, tmp_path: Path
-                                                                     ) -> None:
+def test_card_longer_than_the_read_limit_still_declares_its_license(cli, tmp_path: Path) -> None:
     rel = tmp_path / "rel"
     rel.mkdir()
-    (rel / "README.md").write_text("---\nlicense: apache-2.0\nbase_model: org/base\n---\n"
-                                   + "| a | b |\n" * 200_000)
+    (rel / "README.md").write_text(
+        "---\nlicense: apache-2.0\nbase_model: org/base\n---\n" + "| a | b |\n" * 200_000
+    )
     r = cli("scan", str(rel), "--json", str(tmp_path / "r.json"))
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "r.json").read_text())

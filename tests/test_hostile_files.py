@@ -20,7 +20,8 @@ def _header_of(data: bytes, tmp_path: Path):
     (tmp_path / "m.safetensors").write_bytes(data)
     reader = FolderReader(tmp_path, {"m.safetensors": tmp_path / "m.safetensors"})
     return parse_safetensors_header(
-        lambda start, n: reader.read_range("m.safetensors", start, n), "m.safetensors")
+        lambda start, n: reader.read_range("m.safetensors", start, n), "m.safetensors"
+    )
 
 
 def _safetensors(header: str | bytes) -> bytes:
@@ -35,12 +36,12 @@ def _entry(**meta: object) -> bytes:
 
 
 HOSTILE_HEADERS = [
-    struct.pack("<Q", 2**64 - 1) + b"{}",                 # length 'negative' as signed
-    struct.pack("<Q", 1000) + b"{}",                      # points past the end
-    b"\x01\x02",                                          # truncated before the length
-    _safetensors(b"\xff\xfe\x00"),                        # not JSON
-    _safetensors("[]"),                                   # not an object
-    _safetensors("[" * 100_000 + "]" * 100_000),          # nested past the recursion limit
+    struct.pack("<Q", 2**64 - 1) + b"{}",  # length 'negative' as signed
+    struct.pack("<Q", 1000) + b"{}",  # points past the end
+    b"\x01\x02",  # truncated before the length
+    _safetensors(b"\xff\xfe\x00"),  # not JSON
+    _safetensors("[]"),  # not an object
+    _safetensors("[" * 100_000 + "]" * 100_000),  # nested past the recursion limit
     _safetensors('{"a": {"dtype": "F32", "shape": [1e400], "data_offsets": [0, 4]}}'),
     _entry(shape=["x"]),
     _entry(shape=5),
@@ -51,23 +52,29 @@ HOSTILE_HEADERS = [
     _entry(shape=[0, 99999999999999999999999]),
     _entry(shape=[2] * 12),
     _entry(dtype={}),
-    _entry(dtype="Q4_K"),                                 # not a safetensors dtype
+    _entry(dtype="Q4_K"),  # not a safetensors dtype
     _entry(data_offsets=None),
-    _entry(data_offsets=[0, 4]),                          # fewer bytes than the shape
+    _entry(data_offsets=[0, 4]),  # fewer bytes than the shape
     _entry(data_offsets=[0, "8"]),
     _entry(data_offsets=[0, 8, 16]),
 ]
 
 
-@pytest.mark.parametrize("data", HOSTILE_HEADERS,
-                         ids=lambda data: data[8:60].decode(errors="replace").replace("\x00", "0"))
+@pytest.mark.parametrize(
+    "data",
+    HOSTILE_HEADERS,
+    ids=lambda data: data[8:60].decode(errors="replace").replace("\x00", "0"),
+)
 def test_hostile_safetensors_header_is_a_source_error(data: bytes, tmp_path: Path) -> None:
     with pytest.raises(SourceError):
         _header_of(data, tmp_path)
 
 
-@pytest.mark.parametrize("data", HOSTILE_HEADERS,
-                         ids=lambda data: data[8:60].decode(errors="replace").replace("\x00", "0"))
+@pytest.mark.parametrize(
+    "data",
+    HOSTILE_HEADERS,
+    ids=lambda data: data[8:60].decode(errors="replace").replace("\x00", "0"),
+)
 def test_the_weights_reader_refuses_the_same_headers(data: bytes, tmp_path: Path) -> None:
     (tmp_path / "m.safetensors").write_bytes(data)
     with pytest.raises(WeightFormatError):
@@ -75,12 +82,16 @@ def test_the_weights_reader_refuses_the_same_headers(data: bytes, tmp_path: Path
 
 
 def test_ordinary_safetensors_header_still_parses(tmp_path: Path) -> None:
-    header = {"__metadata__": {"format": "pt"},
-              "w": {"dtype": "BF16", "shape": [4, 2], "data_offsets": [0, 16]},
-              "s": {"dtype": "F32", "shape": [], "data_offsets": [16, 20]}}
+    header = {
+        "__metadata__": {"format": "pt"},
+        "w": {"dtype": "BF16", "shape": [4, 2], "data_offsets": [0, 16]},
+        "s": {"dtype": "F32", "shape": [], "data_offsets": [16, 20]},
+    }
     tensors = _header_of(_safetensors(json.dumps(header)) + bytes(20), tmp_path)
-    assert [(t.name, t.dtype, t.shape) for t in tensors] == [("w", "BF16", (4, 2)),
-                                                             ("s", "F32", ())]
+    assert [(t.name, t.dtype, t.shape) for t in tensors] == [
+        ("w", "BF16", (4, 2)),
+        ("s", "F32", ()),
+    ]
 
 
 def test_deeply_nested_config_does_not_stop_the_reports(cli, tmp_path: Path) -> None:

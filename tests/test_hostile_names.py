@@ -26,8 +26,11 @@ def _release(root: Path) -> Path:
 def _git_release(root: Path) -> str:
     rel = _release(root)
     os.unlink(os.fsencode(rel) + b"/\xc3(link")
-    for args in (["init", "-q"], ["add", "-A"],
-                 ["-c", "user.email=a@b", "-c", "user.name=n", "commit", "-qm", "x"]):
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.email=a@b", "-c", "user.name=n", "commit", "-qm", "x"],
+    ):
         subprocess.run(["git", "-C", str(rel), *args], check=True, capture_output=True)
     return f"{rel}@HEAD"
 
@@ -36,9 +39,22 @@ def _git_release(root: Path) -> str:
 def test_non_utf8_file_names_give_valid_reports(cli, tmp_path: Path, make) -> None:
     target = str(make(tmp_path))
     out = tmp_path / "out"
-    r = cli("scan", target, "--json", str(out / "r.json"), "-o", str(out / "r.html"),
-            "--sarif", str(out / "r.sarif"), "--spdx", str(out / "s.json"),
-            "--cyclonedx", str(out / "c.json"), "--notice", str(out / "NOTICE"))
+    r = cli(
+        "scan",
+        target,
+        "--json",
+        str(out / "r.json"),
+        "-o",
+        str(out / "r.html"),
+        "--sarif",
+        str(out / "r.sarif"),
+        "--spdx",
+        str(out / "s.json"),
+        "--cyclonedx",
+        str(out / "c.json"),
+        "--notice",
+        str(out / "NOTICE"),
+    )
     assert r.returncode == 0, r.stderr
     for f in out.iterdir():
         f.read_bytes().decode("utf-8")  # strict: no lone surrogate made it through

@@ -29,13 +29,18 @@ def test_sarif_uris_of_odd_file_names_are_encoded(cli, tmp_path: Path) -> None:
     sarif = tmp_path / "r.sarif"
     r = cli("scan", str(rel), "--sarif", str(sarif))
     assert r.returncode == 0, r.stderr
-    uris = [loc["physicalLocation"]["artifactLocation"]["uri"]
-            for res in json.loads(sarif.read_text())["runs"][0]["results"]
-            for loc in res.get("locations", [])]  # release-wide findings have none
+    uris = [
+        loc["physicalLocation"]["artifactLocation"]["uri"]
+        for res in json.loads(sarif.read_text())["runs"][0]["results"]
+        for loc in res.get("locations", [])
+    ]  # release-wide findings have none
     for uri in uris:
         parts = urlsplit(uri)
-        assert not parts.scheme and not parts.fragment and not any(
-            c.isspace() or ord(c) < 32 for c in uri), uri
+        assert (
+            not parts.scheme
+            and not parts.fragment
+            and not any(c.isspace() or ord(c) < 32 for c in uri)
+        ), uri
     assert sorted(unquote(u) for u in uris) == sorted(names)
 
 
@@ -56,14 +61,17 @@ def test_notice_file_has_no_lines_forged_by_a_file_name(cli, tmp_path: Path) -> 
     assert FORGED not in lines and any(FORGED in line for line in lines)
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda d: d.__setitem__("card", "apache-2.0"),
-    lambda d: d["findings"][0]["evidence"].__setitem__("details", [1, "a"]),
-    lambda d: d["findings"][0]["evidence"].__setitem__("score", "high"),
-    lambda d: d["findings"][0].__setitem__("location", "a.py"),
-    lambda d: d.__setitem__("findings", {"a": 1}),
-    lambda d: d.__setitem__("files", "[" * 100_000),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.__setitem__("card", "apache-2.0"),
+        lambda d: d["findings"][0]["evidence"].__setitem__("details", [1, "a"]),
+        lambda d: d["findings"][0]["evidence"].__setitem__("score", "high"),
+        lambda d: d["findings"][0].__setitem__("location", "a.py"),
+        lambda d: d.__setitem__("findings", {"a": 1}),
+        lambda d: d.__setitem__("files", "[" * 100_000),
+    ],
+)
 def test_check_of_a_malformed_report_is_one_clear_error(cli, tmp_path: Path, mutate) -> None:
     rel = tmp_path / "rel"
     rel.mkdir()
@@ -97,8 +105,9 @@ def test_notice_lines_are_linear_in_a_long_run_of_spaces() -> None:
         signal.signal(signal.SIGALRM, old)
 
 
-def test_html_report_of_thousands_of_copies_stays_a_file_a_browser_opens(cli, tmp_path: Path
-                                                                         ) -> None:
+def test_html_report_of_thousands_of_copies_stays_a_file_a_browser_opens(
+    cli, tmp_path: Path
+) -> None:
     from scanner.report.html_view import MAX_SIDE_BY_SIDE
 
     source = TRANSFORMERS / "models" / "data2vec" / "configuration_data2vec_vision.py"
@@ -114,8 +123,11 @@ def test_html_report_of_thousands_of_copies_stays_a_file_a_browser_opens(cli, tm
     html = tmp_path / "r.html"
     r = cli("scan", str(rel), "-o", str(html), "--json", str(tmp_path / "r.json"))
     assert r.returncode == 0, r.stderr
-    copies = [f for f in json.loads((tmp_path / "r.json").read_text())["findings"]
-              if f["kind"] in ("copied-code", "notice-removed")]
+    copies = [
+        f
+        for f in json.loads((tmp_path / "r.json").read_text())["findings"]
+        if f["kind"] in ("copied-code", "notice-removed")
+    ]
     assert len(copies) == MAX_SIDE_BY_SIDE + extra  # the JSON has them all
     text = html.read_text()
     assert text.count('<table class="code side"') == MAX_SIDE_BY_SIDE
@@ -123,7 +135,8 @@ def test_html_report_of_thousands_of_copies_stays_a_file_a_browser_opens(cli, tm
 
 
 def test_check_of_a_report_naming_the_root_folder_reads_only_its_listed_files(
-        cli, tmp_path: Path) -> None:
+    cli, tmp_path: Path
+) -> None:
     rel = tmp_path / "rel"
     rel.mkdir()
     (rel / "README.md").write_text("---\nlicense: apache-2.0\n---\n")

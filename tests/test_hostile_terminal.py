@@ -8,8 +8,7 @@ from pathlib import Path
 
 from scanner.safetext import one_line
 
-EVIL_NAMES = ["\x1b]0;pwned\x07\x1b[31mred", "line\nforged: high", "[red]x[/",
-              "bidi\u202etxt.py"]
+EVIL_NAMES = ["\x1b]0;pwned\x07\x1b[31mred", "line\nforged: high", "[red]x[/", "bidi\u202etxt.py"]
 
 
 def _hostile_release(root: Path) -> Path:
@@ -17,7 +16,8 @@ def _hostile_release(root: Path) -> Path:
     rel.mkdir()
     (rel / "README.md").write_text(
         '---\nlicense: "[/bold] \\e]0;TITLE\\a\\e[31mRED"\n'
-        'base_model: "[link=http://evil]x[/link]"\n---\n')
+        'base_model: "[link=http://evil]x[/link]"\n---\n'
+    )
     outside = root / "outside.txt"
     outside.write_text("secret")
     for name in EVIL_NAMES:

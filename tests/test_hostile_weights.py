@@ -24,7 +24,8 @@ def pair(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("victim", ["config.json", "tokenizer.json"])
 def test_nested_json_in_a_release_is_reported_and_the_scan_goes_on(
-        cli, pair: tuple[Path, Path], tmp_path: Path, victim: str) -> None:
+    cli, pair: tuple[Path, Path], tmp_path: Path, victim: str
+) -> None:
     base, release = pair
     (release / victim).write_text(BOMB)
     (release / "LICENSE").write_text("MIT License\n")

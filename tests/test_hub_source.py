@@ -37,7 +37,8 @@ def _tensors() -> dict[str, np.ndarray]:
     return {
         "model.embed_tokens.weight": rng.standard_normal((1024, 512), dtype=np.float32),
         "model.layers.0.self_attn.q_proj.weight": rng.standard_normal((512, 512)).astype(
-            np.float16),
+            np.float16
+        ),
         "lm_head.weight": rng.standard_normal((1024, 512), dtype=np.float32),
     }
 
@@ -55,13 +56,18 @@ def _repo() -> HubRepo:
             "src/modeling_tiny.py": b"# Copyright 2024 ACME\nimport torch\n",
         },
         lfs={"model.safetensors", "pytorch_model.bin"},
-        commit=COMMIT, refs=("main", "v1.0"))
+        commit=COMMIT,
+        refs=("main", "v1.0"),
+    )
 
 
 @pytest.fixture
 def hub() -> Iterator[HubServer]:
-    gated = HubRepo(files={"README.md": b"# gated\n", "model.safetensors": b"x" * 64},
-                    lfs={"model.safetensors"}, gated=True)
+    gated = HubRepo(
+        files={"README.md": b"# gated\n", "model.safetensors": b"x" * 64},
+        lfs={"model.safetensors"},
+        gated=True,
+    )
     adapter = save({"lora_A": np.zeros((4, 8), dtype=np.float32)})
     plain = HubRepo(files={"README.md": b"# no card metadata\n", "adapter.safetensors": adapter})
     with HubServer({"acme/tiny": _repo(), "acme/gated": gated, "acme/plain": plain}) as server:
@@ -69,9 +75,14 @@ def hub() -> Iterator[HubServer]:
 
 
 def hub_env(tmp_path: Path, endpoint: str, **extra: str) -> dict[str, str]:
-    env = {"HF_ENDPOINT": endpoint, "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
-           "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1",
-           "HF_HUB_OFFLINE": "0", "HF_TOKEN": ""}
+    env = {
+        "HF_ENDPOINT": endpoint,
+        "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_OFFLINE": "0",
+        "HF_TOKEN": "",
+    }
     env.update(extra)
     return env
 
@@ -113,14 +124,18 @@ def assert_full_inventory(doc: dict) -> None:
     assert doc["card"]["base_model_relation"] == "finetune"
     assert doc["card"]["datasets"] == ["acme/corpus"]
     assert doc["revision"] == COMMIT
-    shapes = {t["name"]: (t["dtype"], t["shape"])
-              for t in doc["info"]["safetensors"]["model.safetensors"]}
-    assert shapes == {name: ({"float32": "F32", "float16": "F16"}[str(a.dtype)], list(a.shape))
-                      for name, a in _tensors().items()}
+    shapes = {
+        t["name"]: (t["dtype"], t["shape"]) for t in doc["info"]["safetensors"]["model.safetensors"]
+    }
+    assert shapes == {
+        name: ({"float32": "F32", "float16": "F16"}[str(a.dtype)], list(a.shape))
+        for name, a in _tensors().items()
+    }
 
 
 def test_hub_scan_lists_files_card_and_shapes_without_downloading_weights(
-        hub: HubServer, cli, tmp_path: Path) -> None:
+    hub: HubServer, cli, tmp_path: Path
+) -> None:
     doc = scan_json(cli, tmp_path, "hf:acme/tiny", hub_env(tmp_path, hub.endpoint))
     assert_full_inventory(doc)
     weight_size = len(_repo().files["model.safetensors"])
@@ -128,8 +143,11 @@ def test_hub_scan_lists_files_card_and_shapes_without_downloading_weights(
     gets = [r for r in reads if r[0] == "GET"]
     assert gets, "the header must be read from the server"
     assert all(r[2] is not None for r in gets), f"a full GET of the weights: {reads}"
-    asked = sum(int(end) - int(start) + 1 for _, _, rng in gets
-                for start, end in [rng.removeprefix("bytes=").split("-")])
+    asked = sum(
+        int(end) - int(start) + 1
+        for _, _, rng in gets
+        for start, end in [rng.removeprefix("bytes=").split("-")]
+    )
     assert len(gets) == 2 and asked < weight_size / 100
     assert not hub.requests_for("/pytorch_model.bin")
     # the small files went to the normal Hub cache
@@ -138,8 +156,9 @@ def test_hub_scan_lists_files_card_and_shapes_without_downloading_weights(
     assert (tmp_path / "hf-cache" / "models--acme--tiny" / "refs" / "main").read_text() == COMMIT
 
 
-def test_revision_and_offline_rescan_from_the_filled_cache(hub: HubServer, cli,
-                                                           tmp_path: Path) -> None:
+def test_revision_and_offline_rescan_from_the_filled_cache(
+    hub: HubServer, cli, tmp_path: Path
+) -> None:
     env = hub_env(tmp_path, hub.endpoint)
     online = scan_json(cli, tmp_path, "hf:acme/tiny@v1.0", env)
     assert online["revision"] == COMMIT
@@ -159,9 +178,11 @@ def _lay_out_cache(cache: Path, outside: Path) -> dict[str, bytes]:
     """A Hub cache written by hand, as huggingface_hub lays it out."""
     folder = cache / "models--acme--hand"
     commit = "f" * 40
-    files = {"README.md": b"---\nlicense: mit\nbase_model: acme/base\n---\n",
-             "config.json": b'{"model_type": "bert"}',
-             "model.safetensors": save(_tensors())}
+    files = {
+        "README.md": b"---\nlicense: mit\nbase_model: acme/base\n---\n",
+        "config.json": b'{"model_type": "bert"}',
+        "model.safetensors": save(_tensors()),
+    }
     for rel, data in files.items():
         blob = folder / "blobs" / hashlib.sha256(data).hexdigest()
         blob.parent.mkdir(parents=True, exist_ok=True)
@@ -193,15 +214,19 @@ def test_offline_scan_of_a_hand_made_cache(cli, tmp_path: Path, how: str) -> Non
     assert names == set(_tensors())
 
 
-@pytest.mark.parametrize("target, endpoint, words", [
-    ("hf:acme/missing", "live", "repository not found"),
-    ("hf:acme/tiny@no-such-branch", "live", "unknown revision 'no-such-branch'"),
-    ("hf:acme/tiny", "closed", "cannot reach the Hub"),
-    ("hf:not a/repo id", "live", "not a Hub repository id"),
-    ("hf:acme/tiny@../../etc", "live", "not a usable revision"),
-])
-def test_bad_hub_input_is_one_line_and_exit_2(hub: HubServer, cli, tmp_path: Path, target: str,
-                                              endpoint: str, words: str) -> None:
+@pytest.mark.parametrize(
+    "target, endpoint, words",
+    [
+        ("hf:acme/missing", "live", "repository not found"),
+        ("hf:acme/tiny@no-such-branch", "live", "unknown revision 'no-such-branch'"),
+        ("hf:acme/tiny", "closed", "cannot reach the Hub"),
+        ("hf:not a/repo id", "live", "not a Hub repository id"),
+        ("hf:acme/tiny@../../etc", "live", "not a usable revision"),
+    ],
+)
+def test_bad_hub_input_is_one_line_and_exit_2(
+    hub: HubServer, cli, tmp_path: Path, target: str, endpoint: str, words: str
+) -> None:
     env = hub_env(tmp_path, hub.endpoint if endpoint == "live" else closed_endpoint())
     proc = cli("scan", target, env=env)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
@@ -209,12 +234,14 @@ def test_bad_hub_input_is_one_line_and_exit_2(hub: HubServer, cli, tmp_path: Pat
     assert words in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_gated_files_become_findings_and_the_scan_goes_on(hub: HubServer, cli,
-                                                          tmp_path: Path) -> None:
+def test_gated_files_become_findings_and_the_scan_goes_on(
+    hub: HubServer, cli, tmp_path: Path
+) -> None:
     doc = scan_json(cli, tmp_path, "hf:acme/gated", hub_env(tmp_path, hub.endpoint))
     assert {f["path"] for f in doc["files"]} == {"README.md", "model.safetensors"}
-    reasons = {f["location"]["path"]: f["message"] for f in doc["findings"]
-               if f["kind"] == "not-analysed"}
+    reasons = {
+        f["location"]["path"]: f["message"] for f in doc["findings"] if f["kind"] == "not-analysed"
+    }
     assert "gated" in reasons["README.md"] and "gated" in reasons["model.safetensors"]
 
 
@@ -233,12 +260,15 @@ print(snap.reader.read_range("pytorch_model.bin", 0, 4).hex())
 """
 
 
-def test_weights_are_downloaded_only_when_an_analyzer_asks(hub: HubServer, tmp_path: Path
-                                                           ) -> None:
-    env = {**os.environ, **hub_env(tmp_path, hub.endpoint),
-           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    proc = subprocess.run([sys.executable, "-c", _ON_DEMAND], env=env, capture_output=True,
-                          text=True, timeout=120)
+def test_weights_are_downloaded_only_when_an_analyzer_asks(hub: HubServer, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        **hub_env(tmp_path, hub.endpoint),
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _ON_DEMAND], env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     digest, magic = proc.stdout.split()
     assert digest == hashlib.sha256(_repo().files["model.safetensors"]).hexdigest()
@@ -248,17 +278,28 @@ def test_weights_are_downloaded_only_when_an_analyzer_asks(hub: HubServer, tmp_p
     assert not [r for r in hub.requests_for("/pytorch_model.bin") if r[2] != "bytes=0-3"]
 
 
-def test_weights_outside_lfs_are_listed_without_a_guessed_hash(hub: HubServer, cli,
-                                                              tmp_path: Path) -> None:
+def test_weights_outside_lfs_are_listed_without_a_guessed_hash(
+    hub: HubServer, cli, tmp_path: Path
+) -> None:
     """A small weight file stored in git (not LFS) has no sha256 in the Hub metadata and is
     not downloaded: it is listed, its header read by range, and the gap reported."""
     doc = scan_json(cli, tmp_path, "hf:acme/plain", hub_env(tmp_path, hub.endpoint))
     [adapter] = [f for f in doc["files"] if f["path"] == "adapter.safetensors"]
     assert adapter["sha256"] is None and adapter["kind"] == "weights" and "lfs" not in adapter
     assert doc["info"]["safetensors"]["adapter.safetensors"] == [
-        {"name": "lora_A", "dtype": "F32", "shape": [4, 8]}]
-    assert any(f["kind"] == "not-analysed" and f["location"]["path"] == "adapter.safetensors"
-               for f in doc["findings"])
-    assert doc["card"] == {"license": None, "license_name": None, "license_link": None,
-                           "base_model": [], "base_model_relation": None, "datasets": [],
-                           "pipeline_tag": None, "tags": []}
+        {"name": "lora_A", "dtype": "F32", "shape": [4, 8]}
+    ]
+    assert any(
+        f["kind"] == "not-analysed" and f["location"]["path"] == "adapter.safetensors"
+        for f in doc["findings"]
+    )
+    assert doc["card"] == {
+        "license": None,
+        "license_name": None,
+        "license_link": None,
+        "base_model": [],
+        "base_model_relation": None,
+        "datasets": [],
+        "pipeline_tag": None,
+        "tags": [],
+    }

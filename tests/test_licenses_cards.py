@@ -33,8 +33,10 @@ def test_llama3_card_maps_to_its_licenseref_not_unknown():
 
 
 def test_other_with_qwen_research_name_maps_to_its_licenseref():
-    card = parse_card("---\nlicense: other\nlicense_name: qwen-research\n"
-                      "license_link: https://example.org/LICENSE\n---\n")
+    card = parse_card(
+        "---\nlicense: other\nlicense_name: qwen-research\n"
+        "license_link: https://example.org/LICENSE\n---\n"
+    )
     declared = card_license(card)
     assert declared is not None
     assert declared.key == "LicenseRef-provscan-qwen-research"
@@ -42,19 +44,22 @@ def test_other_with_qwen_research_name_maps_to_its_licenseref():
     assert declared.raw == "other (qwen-research)"
 
 
-@pytest.mark.parametrize(("key", "name", "expected"), [
-    ("llama3.1", None, "llama-3.1-license-2024"),
-    ("llama3.3", None, "llama-3.3-license-2024"),
-    ("llama2", None, "llama-2-license-2023"),
-    ("llama4", None, "llama-4-cla-2025"),
-    ("gemma", None, "gemma-tou-2024-04-01"),
-    ("other", "Tongyi Qianwen", "tongyi-qianwen-2023"),
-    ("other", "qwen", "qwen-2024"),
-    ("other", "deepseek", "deepseek-la-1.0"),
-    ("bigscience-openrail-m", None, "bigscience-open-rail-m"),
-    ("cc-by-nc-4.0", None, "cc-by-nc-4.0"),
-    ("Apache-2.0", None, "apache-2.0"),
-])
+@pytest.mark.parametrize(
+    ("key", "name", "expected"),
+    [
+        ("llama3.1", None, "llama-3.1-license-2024"),
+        ("llama3.3", None, "llama-3.3-license-2024"),
+        ("llama2", None, "llama-2-license-2023"),
+        ("llama4", None, "llama-4-cla-2025"),
+        ("gemma", None, "gemma-tou-2024-04-01"),
+        ("other", "Tongyi Qianwen", "tongyi-qianwen-2023"),
+        ("other", "qwen", "qwen-2024"),
+        ("other", "deepseek", "deepseek-la-1.0"),
+        ("bigscience-openrail-m", None, "bigscience-open-rail-m"),
+        ("cc-by-nc-4.0", None, "cc-by-nc-4.0"),
+        ("Apache-2.0", None, "apache-2.0"),
+    ],
+)
 def test_model_license_keys_resolve_to_scancode_keys(key, name, expected):
     declared = resolve_hub_license(key, name)
     assert declared is not None and declared.key == expected
@@ -90,7 +95,11 @@ def test_families_come_from_rules_then_scancode_categories():
 
 def test_license_ids_split_expressions():
     assert license_ids("(mit OR apache-2.0) AND gpl-2.0 WITH classpath-exception-2.0") == (
-        "mit", "apache-2.0", "gpl-2.0", "classpath-exception-2.0")
+        "mit",
+        "apache-2.0",
+        "gpl-2.0",
+        "classpath-exception-2.0",
+    )
     assert license_ids(None) == ()
 
 

@@ -54,8 +54,7 @@ def test_apache_header_is_found_by_the_exact_pass(scancode_index):
     assert "Apache License" in match.matched_text
 
 
-def test_changed_header_goes_to_the_approximate_matcher_and_is_flagged(scancode_index,
-                                                                     tmp_path):
+def test_changed_header_goes_to_the_approximate_matcher_and_is_flagged(scancode_index, tmp_path):
     scan = scan_one(apache_header_with_a_changed_line(tmp_path))
     assert scan.licenses.approximate
     assert scan.licenses.expression == "apache-2.0"
@@ -92,14 +91,18 @@ def _release(tmp_path: Path, card_license: str, license_key: str | None) -> Path
 def test_llama_license_text_under_an_apache_card_is_a_mismatch(scancode_index, tmp_path):
     root = _release(tmp_path, "apache-2.0", "llama-3.1-license-2024")
     findings = analyze_target(str(root), analyzers=[LicenseAnalyzer()]).findings
-    mismatch = [f for f in findings if f.kind == "license-mismatch"
-                and f.evidence.details.via == "license-text"]
+    mismatch = [
+        f
+        for f in findings
+        if f.kind == "license-mismatch" and f.evidence.details.via == "license-text"
+    ]
     assert [f.evidence.details.detected for f in mismatch] == ["llama-3.1-license-2024"]
     assert mismatch[0].severity == "high"
     assert mismatch[0].location.path == "LICENSE"
     assert mismatch[0].evidence.details.declared.license_id == "Apache-2.0"
-    declared = [f for f in findings
-                if f.kind == "license" and f.evidence.details.source == "declared"]
+    declared = [
+        f for f in findings if f.kind == "license" and f.evidence.details.source == "declared"
+    ]
     assert declared[0].evidence.details.license_id == "Apache-2.0"
     assert not [f for f in findings if f.kind == "missing-license"]
 
@@ -107,11 +110,16 @@ def test_llama_license_text_under_an_apache_card_is_a_mismatch(scancode_index, t
 def test_matching_card_and_license_file_give_no_mismatch(scancode_index, tmp_path):
     root = _release(tmp_path, "llama3.1", "llama-3.1-license-2024")
     findings = analyze_target(str(root), analyzers=[LicenseAnalyzer()]).findings
-    assert not [f for f in findings if f.kind == "license-mismatch"
-                and f.evidence.details.via == "license-text"]
-    licensed = {f.location.path: f.evidence.details.license_expression
-                for f in findings if f.kind == "license"
-                and f.evidence.details.source == "file"}
+    assert not [
+        f
+        for f in findings
+        if f.kind == "license-mismatch" and f.evidence.details.via == "license-text"
+    ]
+    licensed = {
+        f.location.path: f.evidence.details.license_expression
+        for f in findings
+        if f.kind == "license" and f.evidence.details.source == "file"
+    }
     assert licensed["LICENSE"] == "llama-3.1-license-2024"
     assert licensed["configuration_qwen2.py"] == "apache-2.0"
 
@@ -121,21 +129,26 @@ def test_release_without_license_file_or_declaration(scancode_index, tmp_path):
     root.mkdir()
     (root / "tokenization_qwen2.py").write_bytes((QWEN2 / "tokenization_qwen2.py").read_bytes())
     findings = analyze_target(str(root), analyzers=[LicenseAnalyzer()]).findings
-    missing = sorted(f.evidence.details.missing for f in findings
-                     if f.kind == "missing-license")
+    missing = sorted(f.evidence.details.missing for f in findings if f.kind == "missing-license")
     assert missing == ["declared-license", "license-file"]
 
 
 def test_warm_rescan_never_loads_the_scancode_index(tmp_path, provscan_home):
     root = _release(tmp_path, "apache-2.0", None)
-    code = ("import sys, json; from scanner.audit import analyze_target; "
-            "from scanner.code.analyzer import LicenseAnalyzer; "
-            "import licensedcode.cache as c; "
-            f"r = analyze_target({str(root)!r}, analyzers=[LicenseAnalyzer()]); "
-            "print(json.dumps([c._LICENSE_CACHE is not None, "
-            "sorted(f.kind for f in r.findings)]))")
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           cwd=REPO, check=True) for _ in range(2)]
+    code = (
+        "import sys, json; from scanner.audit import analyze_target; "
+        "from scanner.code.analyzer import LicenseAnalyzer; "
+        "import licensedcode.cache as c; "
+        f"r = analyze_target({str(root)!r}, analyzers=[LicenseAnalyzer()]); "
+        "print(json.dumps([c._LICENSE_CACHE is not None, "
+        "sorted(f.kind for f in r.findings)]))"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+        )
+        for _ in range(2)
+    ]
     first, second = (r.stdout.strip().splitlines()[-1] for r in runs)
     assert first.startswith("[true,") and second.startswith("[false,")
     assert first.split(",", 1)[1] == second.split(",", 1)[1]

@@ -44,8 +44,9 @@ def _probe(suite: Path) -> torch.Tensor:
     return torch.tensor(ids[:32])[None]
 
 
-def test_pairs_json_names_existing_models_with_consistent_configs(suite: Path,
-                                                                   manifest: dict) -> None:
+def test_pairs_json_names_existing_models_with_consistent_configs(
+    suite: Path, manifest: dict
+) -> None:
     assert {p["label"] for p in manifest["pairs"]} == {"derived", "unrelated"}
     for pair in manifest["pairs"]:
         assert (suite / pair["a"]).exists() and (suite / pair["b"]).exists()
@@ -61,7 +62,8 @@ def test_pairs_json_names_existing_models_with_consistent_configs(suite: Path,
             assert cfg["num_hidden_layers"] == layer_count(params)
             vocab = json.loads((folder / "tokenizer.json").read_text())
             size = len(vocab["model"]["vocab"]) + sum(
-                a["content"] not in vocab["model"]["vocab"] for a in vocab["added_tokens"])
+                a["content"] not in vocab["model"]["vocab"] for a in vocab["added_tokens"]
+            )
             assert size == cfg["vocab_size"], name
 
 
@@ -71,7 +73,8 @@ def test_suite_models_are_real_hf_llama_and_mixtral_checkpoints(suite: Path, nam
     transformers = pytest.importorskip("transformers")
     params, cfg = _model(suite, name)
     model = transformers.AutoModelForCausalLM.from_pretrained(
-        str(suite / "models" / name), dtype=torch.float32).eval()
+        str(suite / "models" / name), dtype=torch.float32
+    ).eval()
     assert type(model).__name__ == cfg["architectures"][0]
     ids = _probe(suite)
     with torch.no_grad():
@@ -80,8 +83,9 @@ def test_suite_models_are_real_hf_llama_and_mixtral_checkpoints(suite: Path, nam
 
 
 @pytest.mark.parametrize("name", ["permuted", "rotated", "rescaled"])
-def test_reparametrised_models_keep_the_function_but_not_the_weights(suite: Path,
-                                                                     name: str) -> None:
+def test_reparametrised_models_keep_the_function_but_not_the_weights(
+    suite: Path, name: str
+) -> None:
     base, cfg = _model(suite, "base")
     other, _ = _model(suite, name)
     ids = _probe(suite)
@@ -101,9 +105,9 @@ def test_rotated_model_has_folded_norm_gains(suite: Path) -> None:
 
 
 @pytest.mark.parametrize("name,qtype,min_corr", [("q8_0", "Q8_0", 0.999), ("q4_0", "Q4_0", 0.98)])
-def test_gguf_exports_are_readable_and_dequantize_to_the_base(suite: Path, name: str,
-                                                              qtype: str,
-                                                              min_corr: float) -> None:
+def test_gguf_exports_are_readable_and_dequantize_to_the_base(
+    suite: Path, name: str, qtype: str, min_corr: float
+) -> None:
     base, cfg = _model(suite, "base")
     reader = gguf.GGUFReader(str(suite / "models" / name / f"model-{name}.gguf"))
     tensors = {t.name: t for t in reader.tensors}
@@ -111,8 +115,9 @@ def test_gguf_exports_are_readable_and_dequantize_to_the_base(suite: Path, name:
     t = tensors["blk.2.attn_q.weight"]
     assert t.tensor_type == getattr(gguf.GGMLQuantizationType, qtype)
     deq = gguf.quants.dequantize(t.data, t.tensor_type)
-    want = export.rope_interleave(base["model.layers.2.self_attn.q_proj.weight"].numpy(),
-                                  cfg["num_attention_heads"])
+    want = export.rope_interleave(
+        base["model.layers.2.self_attn.q_proj.weight"].numpy(), cfg["num_attention_heads"]
+    )
     assert np.corrcoef(deq.ravel(), want.ravel())[0, 1] > min_corr
     tokens = reader.fields["tokenizer.ggml.tokens"]
     assert len(tokens.data) == cfg["vocab_size"]
@@ -160,15 +165,17 @@ def test_structural_variants_reuse_the_base_layers(suite: Path) -> None:
 
 
 def test_provscan_judges_every_pair_of_the_quick_suite(suite: Path, manifest: dict) -> None:
-    compare = pytest.importorskip("scanner.weights.compare",
-                                  reason="the weight analyzer (compare_models) has not landed")
+    compare = pytest.importorskip(
+        "scanner.weights.compare", reason="the weight analyzer (compare_models) has not landed"
+    )
     wrong, wrong_relation, positives = [], [], 0
     for pair in manifest["pairs"]:
         cmp = compare.compare_models(str(suite / pair["a"]), str(suite / pair["b"]))
         want = "derived" if pair["label"] == "derived" else "unrelated"
         if cmp.verdict != want:
-            wrong.append(f"{pair['a_name']}~{pair['b_name']}: {cmp.verdict} "
-                         f"({'; '.join(cmp.reasons)})")
+            wrong.append(
+                f"{pair['a_name']}~{pair['b_name']}: {cmp.verdict} ({'; '.join(cmp.reasons)})"
+            )
         if want == "derived":
             positives += 1
             if cmp.relation not in pair["accept"]:

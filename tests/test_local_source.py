@@ -29,17 +29,24 @@ def test_files_are_listed_with_sha256_and_kind(tmp_path: Path) -> None:
     snap = open_target(str(root))
     kinds = {f.path: f.kind for f in snap.files}
     assert kinds == {
-        "README.md": FileKind.MODEL_CARD, "LICENSE": FileKind.LICENSE,
-        "config.json": FileKind.CONFIG, "tokenizer.json": FileKind.TOKENIZER,
-        "src/model.py": FileKind.CODE, "model.safetensors": FileKind.WEIGHTS,
-        "pytorch_model.bin": FileKind.WEIGHTS, "w.gguf": FileKind.WEIGHTS,
+        "README.md": FileKind.MODEL_CARD,
+        "LICENSE": FileKind.LICENSE,
+        "config.json": FileKind.CONFIG,
+        "tokenizer.json": FileKind.TOKENIZER,
+        "src/model.py": FileKind.CODE,
+        "model.safetensors": FileKind.WEIGHTS,
+        "pytorch_model.bin": FileKind.WEIGHTS,
+        "w.gguf": FileKind.WEIGHTS,
     }
     entry = snap.get("src/model.py")
     assert entry is not None and entry.language == "python"
     assert entry.sha256 == hashlib.sha256(b"import os\n").hexdigest()
     formats = {f.path: f.weight_format for f in snap.by_kind(FileKind.WEIGHTS)}
-    assert formats == {"model.safetensors": "safetensors", "pytorch_model.bin": "pickle",
-                       "w.gguf": "gguf"}
+    assert formats == {
+        "model.safetensors": "safetensors",
+        "pytorch_model.bin": "pickle",
+        "w.gguf": "gguf",
+    }
     assert snap.card is not None and snap.card.license == "apache-2.0"
     assert snap.card.base_model == ("org/base",)
 
@@ -83,8 +90,7 @@ def test_broken_card_front_matter_is_a_finding_not_a_crash(tmp_path: Path) -> No
     (root / "README.md").write_text("---\nlicense: [unclosed\n---\n")
     snap = open_target(str(root))
     assert snap.card is None
-    assert any(p.kind == "not-analysed" and p.location.path == "README.md"
-               for p in snap.problems)
+    assert any(p.kind == "not-analysed" and p.location.path == "README.md" for p in snap.problems)
 
 
 def test_file_vanishing_during_the_scan_is_a_finding(tmp_path: Path, monkeypatch) -> None:
@@ -101,6 +107,5 @@ def test_file_vanishing_during_the_scan_is_a_finding(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(local, "walk_folder", walk_then_delete)
     snap = open_target(str(root))
-    assert any(p.location.path == "config.json" and p.kind == "not-analysed"
-               for p in snap.problems)
+    assert any(p.location.path == "config.json" and p.kind == "not-analysed" for p in snap.problems)
     assert snap.get("src/model.py") is not None

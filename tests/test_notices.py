@@ -20,8 +20,13 @@ from scanner.code.notices import (
 )
 
 QWEN2 = Path(transformers.__file__).parent / "models" / "qwen2"
-QWEN2_FILES = ("configuration_qwen2.py", "tokenization_qwen2.py", "__init__.py",
-               "modeling_qwen2.py", "modular_qwen2.py")
+QWEN2_FILES = (
+    "configuration_qwen2.py",
+    "tokenization_qwen2.py",
+    "__init__.py",
+    "modeling_qwen2.py",
+    "modular_qwen2.py",
+)
 
 
 @pytest.fixture
@@ -47,8 +52,8 @@ def test_qwen2_files_yield_foreign_notices_of_qwen_alibaba_verbatim(qwen2_folder
         # The original lines, verbatim, at their real line numbers.
         lines = (qwen2_folder / path).read_text().splitlines()
         start, end = finding.location.start_line, finding.location.end_line
-        assert list(finding.evidence.details.lines) == lines[start - 1:end]
-        assert finding.evidence.matched == "\n".join(lines[start - 1:end])
+        assert list(finding.evidence.details.lines) == lines[start - 1 : end]
+        assert finding.evidence.matched == "\n".join(lines[start - 1 : end])
         assert "Copyright" in finding.evidence.matched
 
 
@@ -67,22 +72,24 @@ def test_holder_of_unknown_origin_is_foreign_only_with_a_publisher(tmp_path):
     (root / "a.py").write_text("# Copyright 2021 Zyxwv Widgets Ltd.\nx = 1\n")
     plain = analyze_target(str(root), analyzers=[LicenseAnalyzer()]).findings
     assert [f.kind for f in plain if "notice" in f.kind] == ["copyright-notice"]
-    with_pub = analyze_target(str(root), AuditOptions(publisher="acme"),
-                     analyzers=[LicenseAnalyzer()]).findings
+    with_pub = analyze_target(
+        str(root), AuditOptions(publisher="acme"), analyzers=[LicenseAnalyzer()]
+    ).findings
     foreign = [f for f in with_pub if f.kind == "foreign-notice"]
     assert len(foreign) == 1 and foreign[0].severity == "low"
     assert foreign[0].evidence.details.origins == ()
 
 
-def test_notice_missing_needs_apache_content_with_foreign_notices_and_no_notice_file(
-        qwen2_folder):
+def test_notice_missing_needs_apache_content_with_foreign_notices_and_no_notice_file(qwen2_folder):
     (qwen2_folder / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
-    kinds = [f.kind for f in analyze_target(str(qwen2_folder),
-                                            analyzers=[LicenseAnalyzer()]).findings]
+    kinds = [
+        f.kind for f in analyze_target(str(qwen2_folder), analyzers=[LicenseAnalyzer()]).findings
+    ]
     assert kinds.count("notice-missing") == 1
     (qwen2_folder / "NOTICE").write_text("This product includes Qwen2 code.\n")
-    kinds = [f.kind for f in analyze_target(str(qwen2_folder),
-                                            analyzers=[LicenseAnalyzer()]).findings]
+    kinds = [
+        f.kind for f in analyze_target(str(qwen2_folder), analyzers=[LicenseAnalyzer()]).findings
+    ]
     assert "notice-missing" not in kinds
 
 
@@ -96,51 +103,64 @@ def test_prefilter_keeps_real_line_numbers_and_neighbours():
 
 
 def test_notices_far_apart_are_found_at_their_own_lines():
-    text = "\n".join(["# Copyright 2020 Google LLC"] + ["pass"] * 50
-                     + ["# Copyright (c) 2024 DeepSeek-AI. All rights reserved."])
+    text = "\n".join(
+        ["# Copyright 2020 Google LLC"]
+        + ["pass"] * 50
+        + ["# Copyright (c) 2024 DeepSeek-AI. All rights reserved."]
+    )
     notices = detect_notices(text)
-    assert [(n.start_line, n.holder) for n in notices] == [(1, "Google LLC"),
-                                                          (52, "DeepSeek-AI")]
+    assert [(n.start_line, n.holder) for n in notices] == [(1, "Google LLC"), (52, "DeepSeek-AI")]
     assert notices[1].lines == ("# Copyright (c) 2024 DeepSeek-AI. All rights reserved.",)
 
 
 def test_holder_spellings_meet_under_one_key():
-    keys = {normalise_holder(h) for h in ("The HuggingFace Inc. team", "HuggingFace Inc.",
-                                          "the Huggingface Team", "HuggingFace")}
+    keys = {
+        normalise_holder(h)
+        for h in (
+            "The HuggingFace Inc. team",
+            "HuggingFace Inc.",
+            "the Huggingface Team",
+            "HuggingFace",
+        )
+    }
     assert keys == {"huggingface"}
     assert normalise_holder("The Qwen team, Alibaba Group") == normalise_holder(
-        "Qwen Team Alibaba group")
+        "Qwen Team Alibaba group"
+    )
     assert normalise_holder("Google LLC") != normalise_holder("Meta Platforms, Inc.")
 
 
-@pytest.mark.parametrize(("holder", "origin"), [
-    ("The Qwen team, Alibaba Group", "qwen"),
-    ("Meta Platforms, Inc. and affiliates", "meta-llama"),
-    ("The HuggingFace Inc. team", "huggingface"),
-    ("Google LLC", "google"),
-    ("Mistral AI and the HuggingFace Inc. team", "mistral"),
-    ("DeepSeek-AI", "deepseek"),
-    ("Microsoft Corporation", "microsoft"),
-    ("EleutherAI", "eleutherai"),
-    ("OpenAI", "openai"),
-    ("The GLM team, THUDM", "zhipu"),
-    ("Zhipu AI", "zhipu"),
-    ("01.AI", "01-ai"),
-    ("Baichuan Inc.", "baichuan"),
-    ("Shanghai AI Laboratory", "internlm"),
-    ("InternLM Team", "internlm"),
-    ("Huawei Technologies Co., Ltd.", "huawei"),
-    ("NVIDIA CORPORATION", "nvidia"),
-    ("BigScience Workshop", "bigscience"),
-    ("Stability AI", "stability"),
-    ("Technology Innovation Institute", "tii"),
-    ("the Falcon authors", "tii"),
-    ("Allen Institute for AI", "allenai"),
-    ("Tencent", "tencent"),
-    ("MiniMax", "minimax"),
-    ("Moonshot AI", "moonshot"),
-    ("xAI", "xai"),
-])
+@pytest.mark.parametrize(
+    ("holder", "origin"),
+    [
+        ("The Qwen team, Alibaba Group", "qwen"),
+        ("Meta Platforms, Inc. and affiliates", "meta-llama"),
+        ("The HuggingFace Inc. team", "huggingface"),
+        ("Google LLC", "google"),
+        ("Mistral AI and the HuggingFace Inc. team", "mistral"),
+        ("DeepSeek-AI", "deepseek"),
+        ("Microsoft Corporation", "microsoft"),
+        ("EleutherAI", "eleutherai"),
+        ("OpenAI", "openai"),
+        ("The GLM team, THUDM", "zhipu"),
+        ("Zhipu AI", "zhipu"),
+        ("01.AI", "01-ai"),
+        ("Baichuan Inc.", "baichuan"),
+        ("Shanghai AI Laboratory", "internlm"),
+        ("InternLM Team", "internlm"),
+        ("Huawei Technologies Co., Ltd.", "huawei"),
+        ("NVIDIA CORPORATION", "nvidia"),
+        ("BigScience Workshop", "bigscience"),
+        ("Stability AI", "stability"),
+        ("Technology Innovation Institute", "tii"),
+        ("the Falcon authors", "tii"),
+        ("Allen Institute for AI", "allenai"),
+        ("Tencent", "tencent"),
+        ("MiniMax", "minimax"),
+        ("Moonshot AI", "moonshot"),
+        ("xAI", "xai"),
+    ],
+)
 def test_holders_map_to_their_origin(holder, origin):
     assert origins_of(holder)[0].id == origin
 
@@ -161,10 +181,10 @@ def test_publisher_defaults_to_the_hub_org_of_an_hf_target():
     from scanner.code.analyzer import publisher_of
     from scanner.snapshot import Snapshot
 
-    hub = Snapshot(target="hf:Qwen/Qwen2-0.5B@main", source="hf", revision=None, files=(),
-                   reader=None)  # type: ignore[arg-type]
+    hub = Snapshot(
+        target="hf:Qwen/Qwen2-0.5B@main", source="hf", revision=None, files=(), reader=None
+    )  # type: ignore[arg-type]
     assert publisher_of(hub, None) == "Qwen"
     assert publisher_of(hub, "someone-else") == "someone-else"
-    local = Snapshot(target="/tmp/x", source="local", revision=None, files=(),
-                     reader=None)  # type: ignore[arg-type]
+    local = Snapshot(target="/tmp/x", source="local", revision=None, files=(), reader=None)  # type: ignore[arg-type]
     assert publisher_of(local, None) is None

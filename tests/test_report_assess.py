@@ -34,8 +34,10 @@ def test_changed_notice_and_base_license_are_discrepancies(demo_report: Report) 
     assert "EleutherAI" in kinds["notice-replaced"].explanation
     # the base's Qwen license (read from the reference's own card) is not apache-2.0
     assert demo_report.assessment.lineage[0].license == "qwen"
-    assert any(d.kind == "license-not-reflected" and "qwen" in d.title
-               for d in demo_report.assessment.discrepancies)
+    assert any(
+        d.kind == "license-not-reflected" and "qwen" in d.title
+        for d in demo_report.assessment.discrepancies
+    )
 
 
 def test_qwen_notices_keep_their_origin_and_verbatim_lines(demo_report: Report) -> None:
@@ -60,8 +62,13 @@ def test_obligations_carry_their_clause_and_a_checked_status(demo_report: Report
 
 def test_clean_release_passes(tmp_path: Path) -> None:
     root = make_clean_release(tmp_path / "clean")
-    lic = Finding(kind="license", severity=Severity.INFO, message="Apache-2.0",
-                  location=Location(path="LICENSE"), evidence=Evidence(matched="apache-2.0"))
+    lic = Finding(
+        kind="license",
+        severity=Severity.INFO,
+        message="Apache-2.0",
+        location=Location(path="LICENSE"),
+        evidence=Evidence(matched="apache-2.0"),
+    )
     a = audit_with(root, [lic]).assessment
     assert a.verdict.level == "pass" and not a.discrepancies
 
@@ -69,16 +76,25 @@ def test_clean_release_passes(tmp_path: Path) -> None:
 def test_declared_base_is_confirmed_not_flagged(tmp_path: Path) -> None:
     root = make_clean_release(tmp_path / "r")
     (root / "README.md").write_text("---\nlicense: apache-2.0\nbase_model: org/base-7b\n---\n")
-    derived = Finding(kind="weights-derived", severity=Severity.INFO, message="derived",
-                      evidence=Evidence(matched="hf:org/base-7b@main", details=WeightsLineage(
-                          verdict="derived", relation="fine-tune", signals=(), reasons=())))
+    derived = Finding(
+        kind="weights-derived",
+        severity=Severity.INFO,
+        message="derived",
+        evidence=Evidence(
+            matched="hf:org/base-7b@main",
+            details=WeightsLineage(verdict="derived", relation="fine-tune", signals=(), reasons=()),
+        ),
+    )
     a = audit_with(root, [derived]).assessment
     assert a.lineage[0].declared and a.verdict.level == "pass"
 
 
 def test_license_ids_and_families() -> None:
     assert license_ids("Apache-2.0 AND (MIT OR LicenseRef-scancode-llama-3.1-license)") == (
-        "apache-2.0", "mit", "llama-3.1-license")
+        "apache-2.0",
+        "mit",
+        "llama-3.1-license",
+    )
     assert family_of("llama3.1").id == "llama3"
     assert family_of("gemma").id == "gemma"
     assert family_of("cc-by-nc-4.0").id == "cc-by-nc"
@@ -93,8 +109,11 @@ def test_declared_license_resolved_by_the_license_analyzer_counts(tmp_path: Path
 
     root = make_clean_release(tmp_path / "r")
     (root / "README.md").write_text("---\nlicense: other\nlicense_name: qwen\n---\n")
-    found = [declared_license_finding("other (qwen)", "qwen-2024",
-                                      "LicenseRef-scancode-qwen-2024", "model-license")]
+    found = [
+        declared_license_finding(
+            "other (qwen)", "qwen-2024", "LicenseRef-scancode-qwen-2024", "model-license"
+        )
+    ]
     a = audit_with(root, found).assessment
     assert "qwen-2024" in a.declared.license_ids
     assert {o.family for o in a.obligations} == {"qwen"}
@@ -112,8 +131,12 @@ def test_a_change_notice_must_be_the_copys_own(demo_release, tmp_path: Path) -> 
 
     from test_report_data import demo_findings
 
-    obs = {o.id: o for o in audit_with(
-        demo_release.release, demo_findings(demo_release)).assessment.obligations}
+    obs = {
+        o.id: o
+        for o in audit_with(
+            demo_release.release, demo_findings(demo_release)
+        ).assessment.obligations
+    }
     # modeling_acme.py keeps transformers' "modified from its original forms": not its own
     assert obs["apache-2.0/state-changes"].status == "unmet"
     assert "modeling_acme.py" in obs["apache-2.0/state-changes"].how_checked
@@ -121,10 +144,8 @@ def test_a_change_notice_must_be_the_copys_own(demo_release, tmp_path: Path) -> 
     shutil.copytree(demo_release.release, copy)
     for name in ("modeling_acme.py", "configuration_acme.py", "tokenization_acme.py"):
         target = copy / name
-        target.write_text("# Changed by Acme AI Labs: names and defaults.\n"
-                          + target.read_text())
-    obs = {o.id: o for o in audit_with(
-        copy, demo_findings(demo_release)).assessment.obligations}
+        target.write_text("# Changed by Acme AI Labs: names and defaults.\n" + target.read_text())
+    obs = {o.id: o for o in audit_with(copy, demo_findings(demo_release)).assessment.obligations}
     assert obs["apache-2.0/state-changes"].status == "met"
 
 

@@ -75,25 +75,41 @@ def per_layer_cosine(base_seed: int, tune_seed: int) -> dict[str, float]:
 
 def license_file_finding() -> Finding:
     return Finding(
-        kind="license", severity=Severity.INFO, message="apache-2.0 in LICENSE",
+        kind="license",
+        severity=Severity.INFO,
+        message="apache-2.0 in LICENSE",
         location=Location(path="LICENSE", start_line=2, end_line=202),
-        evidence=Evidence(matched="Apache License\nVersion 2.0, January 2004", score=100.0,
-                          details=LicenseInFile(
-                              license_expression="apache-2.0",
-                              license_expression_spdx="Apache-2.0",
-                              families={"apache-2.0": "permissive"},
-                              rules=("apache-2.0.LICENSE",), matchers=("1-hash",),
-                              needs_review=False, approximate=False)),
-        analyzer="licenses")
+        evidence=Evidence(
+            matched="Apache License\nVersion 2.0, January 2004",
+            score=100.0,
+            details=LicenseInFile(
+                license_expression="apache-2.0",
+                license_expression_spdx="Apache-2.0",
+                families={"apache-2.0": "permissive"},
+                rules=("apache-2.0.LICENSE",),
+                matchers=("1-hash",),
+                needs_review=False,
+                approximate=False,
+            ),
+        ),
+        analyzer="licenses",
+    )
 
 
 def declared_license_finding(raw: str, key: str, spdx: str, family: str) -> Finding:
     return Finding(
-        kind="license", severity=Severity.INFO, message=f"declared license {raw}",
+        kind="license",
+        severity=Severity.INFO,
+        message=f"declared license {raw}",
         location=Location(path="README.md"),
-        evidence=Evidence(matched=raw, details=LicenseDeclared(
-            declared=raw, key=key, license_id=spdx, family=family, declared_in="README.md")),
-        analyzer="licenses")
+        evidence=Evidence(
+            matched=raw,
+            details=LicenseDeclared(
+                declared=raw, key=key, license_id=spdx, family=family, declared_in="README.md"
+            ),
+        ),
+        analyzer="licenses",
+    )
 
 
 def demo_findings(demo: DemoRelease) -> list[Finding]:
@@ -103,63 +119,134 @@ def demo_findings(demo: DemoRelease) -> list[Finding]:
     rel, corpus = demo.release, demo.corpus
     findings: list[Finding] = [
         declared_license_finding("apache-2.0", "apache-2.0", "Apache-2.0", "permissive"),
-        license_file_finding()]
+        license_file_finding(),
+    ]
     for upstream, dest, replaced in COPIED:
         line_no, line = copyright_line(rel / dest)
         up_line = copyright_line(corpus / upstream)[1]
         n_lines = len((rel / dest).read_text().splitlines())
         n_up = len((corpus / upstream).read_text().splitlines())
         if "Qwen" in line:
-            findings.append(Finding(
-                kind="foreign-notice", severity=Severity.MEDIUM,
-                message=f"notice of The Qwen team, Alibaba Group (origin: Qwen / Alibaba "
-                        f"Group) in {dest}",
-                location=Location(path=dest, start_line=line_no, end_line=line_no),
-                evidence=Evidence(matched=line, details=ForeignNotice(
-                    statement=line, holder="The Qwen team, Alibaba Group",
-                    holder_key="qwen team alibaba group", lines=(line,),
-                    origins=(UpstreamId(id="qwen", organisation="Alibaba Group",
-                                        project="Qwen", usual_license="apache-2.0"),),
-                    publisher=None)), analyzer="licenses"))
+            findings.append(
+                Finding(
+                    kind="foreign-notice",
+                    severity=Severity.MEDIUM,
+                    message=f"notice of The Qwen team, Alibaba Group (origin: Qwen / Alibaba "
+                    f"Group) in {dest}",
+                    location=Location(path=dest, start_line=line_no, end_line=line_no),
+                    evidence=Evidence(
+                        matched=line,
+                        details=ForeignNotice(
+                            statement=line,
+                            holder="The Qwen team, Alibaba Group",
+                            holder_key="qwen team alibaba group",
+                            lines=(line,),
+                            origins=(
+                                UpstreamId(
+                                    id="qwen",
+                                    organisation="Alibaba Group",
+                                    project="Qwen",
+                                    usual_license="apache-2.0",
+                                ),
+                            ),
+                            publisher=None,
+                        ),
+                    ),
+                    analyzer="licenses",
+                )
+            )
         status = "replaced" if replaced else "kept"
-        findings.append(Finding(
-            kind="notice-removed" if replaced else "copied-code",
-            severity=Severity.HIGH if replaced else Severity.INFO,
-            message=f"97% of this file is copied from transformers:{upstream} "
-                    f"({demo.transformers_version}) with its copyright notice {status}",
-            location=Location(path=dest, start_line=1, end_line=n_lines),
-            evidence=Evidence(matched=f"transformers:{upstream}", score=0.97, null_mean=0.01,
-                              null_std=0.02, z=48.0, p_value=0.001,
-                              details=CopiedCodeEvidence(
-                corpus="transformers", corpus_source=str(corpus),
-                upstream_path=upstream, upstream_version=demo.transformers_version,
-                upstream_license="apache-2.0", shared_fingerprints=400,
-                target_fingerprints=412, upstream_share=0.97,
-                ranges=(MatchedRange(target=(1, n_lines), upstream=(1, n_up)),), range_count=1,
-                notice=NoticeFate(status=status, upstream=(up_line,), target=(line,)),
-                other_matches=())), analyzer="clones"))
+        findings.append(
+            Finding(
+                kind="notice-removed" if replaced else "copied-code",
+                severity=Severity.HIGH if replaced else Severity.INFO,
+                message=f"97% of this file is copied from transformers:{upstream} "
+                f"({demo.transformers_version}) with its copyright notice {status}",
+                location=Location(path=dest, start_line=1, end_line=n_lines),
+                evidence=Evidence(
+                    matched=f"transformers:{upstream}",
+                    score=0.97,
+                    null_mean=0.01,
+                    null_std=0.02,
+                    z=48.0,
+                    p_value=0.001,
+                    details=CopiedCodeEvidence(
+                        corpus="transformers",
+                        corpus_source=str(corpus),
+                        upstream_path=upstream,
+                        upstream_version=demo.transformers_version,
+                        upstream_license="apache-2.0",
+                        shared_fingerprints=400,
+                        target_fingerprints=412,
+                        upstream_share=0.97,
+                        ranges=(MatchedRange(target=(1, n_lines), upstream=(1, n_up)),),
+                        range_count=1,
+                        notice=NoticeFate(status=status, upstream=(up_line,), target=(line,)),
+                        other_matches=(),
+                    ),
+                ),
+                analyzer="clones",
+            )
+        )
     per_layer = per_layer_cosine(1234, 99)
     signals = (
-        SignalEvidence(name="direct_cosine", score=0.995, null_mean=0.0, null_std=0.004,
-                       z=248.0, p_value=1e-300, robust_to=("fine-tuning", "quantization"),
-                       details={"per_layer": per_layer}),
-        SignalEvidence(name="std_curve", score=0.98, null_mean=0.5, null_std=0.25, z=1.9,
-                       p_value=0.03, robust_to=("everything",),
-                       details={"weak": "unrelated models of one architecture also score high"}),
+        SignalEvidence(
+            name="direct_cosine",
+            score=0.995,
+            null_mean=0.0,
+            null_std=0.004,
+            z=248.0,
+            p_value=1e-300,
+            robust_to=("fine-tuning", "quantization"),
+            details={"per_layer": per_layer},
+        ),
+        SignalEvidence(
+            name="std_curve",
+            score=0.98,
+            null_mean=0.5,
+            null_std=0.25,
+            z=1.9,
+            p_value=0.03,
+            robust_to=("everything",),
+            details={"weak": "unrelated models of one architecture also score high"},
+        ),
     )
-    evidence = Evidence(matched=str(demo.base), score=0.995, null_mean=0.0, null_std=0.004,
-                        z=248.0, p_value=1e-300, details=WeightsLineage(
-                            verdict="derived", relation="fine-tune", signals=signals,
-                            reasons=("direct cosine 0.995 vs 0 +- 0.004",)))
+    evidence = Evidence(
+        matched=str(demo.base),
+        score=0.995,
+        null_mean=0.0,
+        null_std=0.004,
+        z=248.0,
+        p_value=1e-300,
+        details=WeightsLineage(
+            verdict="derived",
+            relation="fine-tune",
+            signals=signals,
+            reasons=("direct cosine 0.995 vs 0 +- 0.004",),
+        ),
+    )
     where = Location(tensor="model.layers.0.mlp.up_proj.weight", layer=0)
-    findings.append(Finding(
-        kind="weights-derived", severity=Severity.HIGH,
-        message=f"weights are derived (fine-tune) from {demo.base}", location=where,
-        evidence=evidence, analyzer="weights"))
-    findings.append(Finding(
-        kind="undeclared-base-model", severity=Severity.HIGH,
-        message=f"the model card declares no base model, but the weights derive from "
-                f"{demo.base}", location=where, evidence=evidence, analyzer="weights"))
+    findings.append(
+        Finding(
+            kind="weights-derived",
+            severity=Severity.HIGH,
+            message=f"weights are derived (fine-tune) from {demo.base}",
+            location=where,
+            evidence=evidence,
+            analyzer="weights",
+        )
+    )
+    findings.append(
+        Finding(
+            kind="undeclared-base-model",
+            severity=Severity.HIGH,
+            message=f"the model card declares no base model, but the weights derive from "
+            f"{demo.base}",
+            location=where,
+            evidence=evidence,
+            analyzer="weights",
+        )
+    )
     return findings
 
 

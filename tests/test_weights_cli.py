@@ -17,8 +17,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = synth.llama_config(400, d=48, layers=3, heads=4, kv=4, ff=96)
     base = synth.random_llama(1, cfg)
     synth.save_model(root / "base", base, cfg, tok)
-    synth.save_model(root / "derived", synth.rotate_residual(synth.perturb(base, 2, 0.1), 3),
-                     cfg, tok)
+    synth.save_model(
+        root / "derived", synth.rotate_residual(synth.perturb(base, 2, 0.1), 3), cfg, tok
+    )
     card = "---\nlicense: mit\nbase_model: acme/upstream\n---\n"
     (root / "derived" / "README.md").write_text(card)
     synth.save_model(root / "other", synth.random_llama(7, cfg), cfg, tok)
@@ -62,8 +63,7 @@ def test_declared_base_is_not_reported_as_undeclared(cli, models: Path, tmp_path
     base_named.parent.mkdir()
     base_named.symlink_to(models / "base")
     report = tmp_path / "scan.json"
-    r = cli("scan", str(models / "derived"), "--against", str(base_named), "--json",
-            str(report))
+    r = cli("scan", str(models / "derived"), "--against", str(base_named), "--json", str(report))
     assert r.returncode == 0, r.stderr
     kinds = [f["kind"] for f in json.loads(report.read_text())["findings"]]
     assert "weights-derived" in kinds and "undeclared-base-model" not in kinds
@@ -78,8 +78,9 @@ def test_bad_reference_is_one_clear_line(cli, tmp_path: Path) -> None:
     assert r.stderr.strip().count("\n") == 0 and "truncated" in r.stderr
 
 
-def test_pickle_checkpoint_in_a_release_is_reported_not_loaded(cli, models: Path,
-                                                              tmp_path: Path) -> None:
+def test_pickle_checkpoint_in_a_release_is_reported_not_loaded(
+    cli, models: Path, tmp_path: Path
+) -> None:
     import pickle
     import shutil
 
@@ -96,6 +97,10 @@ def test_pickle_checkpoint_in_a_release_is_reported_not_loaded(cli, models: Path
     r = cli("scan", str(rel), "--against", str(models / "base"), "--json", str(report))
     assert r.returncode == 0, r.stderr
     findings = json.loads(report.read_text())["findings"]
-    assert any(f["kind"] == "not-analysed" and f["location"].get("path") == "pytorch_model.bin"
-               and "pickle" in f["message"] for f in findings)
+    assert any(
+        f["kind"] == "not-analysed"
+        and f["location"].get("path") == "pytorch_model.bin"
+        and "pickle" in f["message"]
+        for f in findings
+    )
     assert not marker.exists()

@@ -17,8 +17,9 @@ from scanner.weights.formats.interface import WeightFormatError
 from scanner.weights.roles import RoleKey
 from scanner.weights.sketch import StreamingStats, _signs, sketch_size
 
-TOK = json.dumps({"model": {"type": "WordLevel", "vocab": {f"t{i}": i for i in range(12000)},
-                            "unk_token": "t0"}})
+TOK = json.dumps(
+    {"model": {"type": "WordLevel", "vocab": {f"t{i}": i for i in range(12000)}, "unk_token": "t0"}}
+)
 
 
 def _reference_sketch(x: np.ndarray) -> np.ndarray:
@@ -38,15 +39,15 @@ def test_streamed_statistics_equal_whole_tensor_ones() -> None:
     x = np.random.default_rng(0).standard_normal((12293, 3)).astype(np.float32) + 0.3
     st = StreamingStats(x.size)
     for i in range(0, len(x), 77):
-        st.feed(x[i:i + 77])
+        st.feed(x[i : i + 77])
     mean, std, _, sketch = st.finish()
     assert abs(mean - x.mean()) < 1e-5 and abs(std - x.std()) < 1e-4
     np.testing.assert_allclose(sketch, _reference_sketch(x), atol=1e-4)
 
 
-def test_fingerprint_is_small_and_compares_like_the_model(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+def test_fingerprint_is_small_and_compares_like_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = synth.llama_config(12000, d=256, layers=4, heads=4, kv=4, ff=688)
     base = synth.random_llama(1, cfg)
     synth.save_model(tmp_path / "base", base, cfg, TOK)
@@ -111,13 +112,16 @@ def _rewrite_header(src: Path, dst: Path, change) -> None:
     np.savez(dst, **arrays)
 
 
-@pytest.mark.parametrize("change", [
-    lambda h: h["forms"].update({k: ["qk", "1", -1, False] for k in h["forms"]}),
-    lambda h: h["forms"].update({k: ["qk", 1] for k in h["forms"]}),
-    lambda h: h.update(forms=[]),
-    lambda h: h["tensors"][next(iter(h["tensors"]))].update(layer=None),
-    lambda h: h.update(tensors={}),  # sketches of tensors it does not list
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda h: h["forms"].update({k: ["qk", "1", -1, False] for k in h["forms"]}),
+        lambda h: h["forms"].update({k: ["qk", 1] for k in h["forms"]}),
+        lambda h: h.update(forms=[]),
+        lambda h: h["tensors"][next(iter(h["tensors"]))].update(layer=None),
+        lambda h: h.update(tensors={}),  # sketches of tensors it does not list
+    ],
+)
 def test_a_fingerprint_with_malformed_keys_is_refused(tmp_path: Path, change) -> None:
     cfg = synth.llama_config(500, d=32, layers=2, heads=2, kv=2, ff=64)
     synth.save_model(tmp_path / "m", synth.random_llama(3, cfg), cfg, TOK)
@@ -139,7 +143,10 @@ def test_fingerprint_of_an_older_format_asks_for_a_new_one(tmp_path: Path) -> No
     synth.save_model(tmp_path / "m", synth.random_llama(3, cfg), cfg, TOK)
     fp = fingerprint_of(str(tmp_path / "m"))
     fp.save(tmp_path / "m.npz")
-    _rewrite_header(tmp_path / "m.npz", tmp_path / "old.npz",
-                    lambda head: head.update(fingerprint_version=fpmod.FORMAT_VERSION - 1))
+    _rewrite_header(
+        tmp_path / "m.npz",
+        tmp_path / "old.npz",
+        lambda head: head.update(fingerprint_version=fpmod.FORMAT_VERSION - 1),
+    )
     with pytest.raises(WeightFormatError, match="run `provscan fingerprint` on the model again"):
         fpmod.Fingerprint.load(tmp_path / "old.npz")

@@ -17,13 +17,22 @@ from scanner.weights.formats.safetensors import SafetensorsReader, fp8_table
 torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
-TOK = json.dumps({"model": {"type": "WordLevel", "vocab": {f"t{i}": i for i in range(3000)},
-                            "unk_token": "t0"}, "added_tokens": []})
+TOK = json.dumps(
+    {
+        "model": {
+            "type": "WordLevel",
+            "vocab": {f"t{i}": i for i in range(3000)},
+            "unk_token": "t0",
+        },
+        "added_tokens": [],
+    }
+)
 FP8_MAX = 448.0  # the largest float8_e4m3fn
 
 
-@pytest.mark.parametrize("dtype, torch_type", [("F8_E4M3", "float8_e4m3fn"),
-                                               ("F8_E5M2", "float8_e5m2")])
+@pytest.mark.parametrize(
+    "dtype, torch_type", [("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2")]
+)
 def test_every_byte_decodes_as_torch_reads_it(dtype: str, torch_type: str) -> None:
     as_fp8 = torch.arange(256, dtype=torch.uint8).view(getattr(torch, torch_type))
     expected = as_fp8.to(torch.float32).numpy()
@@ -99,15 +108,17 @@ def test_an_fp8_copy_is_the_model_quantized(models: dict, layout: str) -> None:
     base = fingerprint_of(str(models["root"] / "base"))
     copy = compare_fingerprints(base, fingerprint_of(str(models["root"] / layout)))
     assert copy.verdict == "derived" and copy.relation == "quantized", copy.reasons
-    other = compare_fingerprints(fingerprint_of(str(models["root"] / layout)),
-                                 fingerprint_of(str(models["root"] / "other")))
+    other = compare_fingerprints(
+        fingerprint_of(str(models["root"] / layout)), fingerprint_of(str(models["root"] / "other"))
+    )
     assert other.verdict == "unrelated", other.reasons
 
 
 def test_a_scale_that_fits_no_layout_is_one_clear_error(tmp_path: Path) -> None:
     w = torch.randn(64, 64).to(torch.float8_e4m3fn)
-    safetensors_torch.save_file({"a.weight": w, "a.weight_scale_inv": torch.ones(100, 3)},
-                                str(tmp_path / "m.safetensors"))
+    safetensors_torch.save_file(
+        {"a.weight": w, "a.weight_scale_inv": torch.ones(100, 3)}, str(tmp_path / "m.safetensors")
+    )
     r = SafetensorsReader([tmp_path / "m.safetensors"])
     from scanner.weights.formats.interface import WeightFormatError
 

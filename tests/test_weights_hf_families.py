@@ -16,20 +16,39 @@ from scanner.weights.roles import map_roles
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-SMALL = dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-             intermediate_size=128)
+SMALL = dict(
+    vocab_size=256,
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=128,
+)
 FAMILIES = {
     "LlamaForCausalLM": ("LlamaConfig", dict(num_key_value_heads=2)),
     "MistralForCausalLM": ("MistralConfig", dict(num_key_value_heads=2)),
     "Qwen2ForCausalLM": ("Qwen2Config", dict(num_key_value_heads=2)),
-    "Qwen2MoeForCausalLM": ("Qwen2MoeConfig", dict(num_experts=4, moe_intermediate_size=32,
-                                                    shared_expert_intermediate_size=64)),
+    "Qwen2MoeForCausalLM": (
+        "Qwen2MoeConfig",
+        dict(num_experts=4, moe_intermediate_size=32, shared_expert_intermediate_size=64),
+    ),
     "Qwen3MoeForCausalLM": ("Qwen3MoeConfig", dict(num_experts=4, moe_intermediate_size=32)),
     "MixtralForCausalLM": ("MixtralConfig", dict(num_local_experts=4)),
-    "DeepseekV3ForCausalLM": ("DeepseekV3Config", dict(
-        n_routed_experts=4, moe_intermediate_size=32, first_k_dense_replace=1, q_lora_rank=32,
-        kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16,
-        n_group=1, topk_group=1, num_experts_per_tok=2)),
+    "DeepseekV3ForCausalLM": (
+        "DeepseekV3Config",
+        dict(
+            n_routed_experts=4,
+            moe_intermediate_size=32,
+            first_k_dense_replace=1,
+            q_lora_rank=32,
+            kv_lora_rank=16,
+            qk_rope_head_dim=8,
+            qk_nope_head_dim=8,
+            v_head_dim=16,
+            n_group=1,
+            topk_group=1,
+            num_experts_per_tok=2,
+        ),
+    ),
     "GemmaForCausalLM": ("GemmaConfig", dict(head_dim=16)),
     "PhiForCausalLM": ("PhiConfig", {}),
     "Phi3ForCausalLM": ("Phi3Config", dict(pad_token_id=0)),

@@ -20,11 +20,18 @@ from tests.toyformat import ToyReader, write_toy
 
 
 def test_a_format_added_by_one_registry_line_is_fingerprinted_like_any_other(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     vocab = [f"w{i}" for i in range(300)]
-    tok = json.dumps({"model": {"type": "WordLevel", "vocab": {t: i for i, t in
-                                                               enumerate(vocab)},
-                                "unk_token": "w0"}})
+    tok = json.dumps(
+        {
+            "model": {
+                "type": "WordLevel",
+                "vocab": {t: i for i, t in enumerate(vocab)},
+                "unk_token": "w0",
+            }
+        }
+    )
     cfg = synth.llama_config(300, d=32, layers=2, heads=4, kv=2, ff=64)
     tensors = synth.random_llama(5, cfg)
     synth.save_model(tmp_path / "st", tensors, cfg, tok)

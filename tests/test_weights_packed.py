@@ -20,8 +20,16 @@ from scanner.weights.compare import compare_fingerprints, fingerprint_of
 from scanner.weights.formats.interface import WeightFormatError
 from scanner.weights.formats.safetensors import SafetensorsReader
 
-TOK = json.dumps({"model": {"type": "WordLevel", "vocab": {f"t{i}": i for i in range(3000)},
-                            "unk_token": "t0"}, "added_tokens": []})
+TOK = json.dumps(
+    {
+        "model": {
+            "type": "WordLevel",
+            "vocab": {f"t{i}": i for i in range(3000)},
+            "unk_token": "t0",
+        },
+        "added_tokens": [],
+    }
+)
 GROUP = 32
 AWQ_ORDER = [0, 2, 4, 6, 1, 3, 5, 7]  # output o + k of a word sits in slot AWQ_ORDER.index(k)
 
@@ -56,26 +64,38 @@ def _pack(values: np.ndarray, bits: int, axis: int, order: list[int] | None = No
     return np.moveaxis(word.astype(np.uint32).view(np.int32), -1, axis)
 
 
-def pack_gptq(w: np.ndarray, bits: int = 4, v2: bool = False, act_order: bool = False,
-              seed: int = 0) -> dict[str, np.ndarray]:
+def pack_gptq(
+    w: np.ndarray, bits: int = 4, v2: bool = False, act_order: bool = False, seed: int = 0
+) -> dict[str, np.ndarray]:
     inp = w.shape[1]
     g_idx = np.arange(inp) // GROUP
     if act_order:  # inputs quantized in another order: any input may sit in any group
         g_idx = np.random.default_rng(seed).permutation(g_idx)
     q, zero, scale = _quantize(w, bits, g_idx)
     stored = zero if v2 else (zero - 1) & ((1 << bits) - 1)
-    return {"qweight": _pack(q, bits, 0), "qzeros": _pack(stored, bits, 1), "scales": scale,
-            "g_idx": g_idx.astype(np.int32)}
+    return {
+        "qweight": _pack(q, bits, 0),
+        "qzeros": _pack(stored, bits, 1),
+        "scales": scale,
+        "g_idx": g_idx.astype(np.int32),
+    }
 
 
 def pack_awq(w: np.ndarray) -> dict[str, np.ndarray]:
     q, zero, scale = _quantize(w, 4, np.arange(w.shape[1]) // GROUP)
-    return {"qweight": _pack(q, 4, 1, AWQ_ORDER), "qzeros": _pack(zero, 4, 1, AWQ_ORDER),
-            "scales": scale}
+    return {
+        "qweight": _pack(q, 4, 1, AWQ_ORDER),
+        "qzeros": _pack(zero, 4, 1, AWQ_ORDER),
+        "scales": scale,
+    }
 
 
-def _save(folder: Path, tensors: dict[str, np.ndarray], cfg: dict,
-          pack: Callable[[np.ndarray], dict[str, np.ndarray]]) -> None:
+def _save(
+    folder: Path,
+    tensors: dict[str, np.ndarray],
+    cfg: dict,
+    pack: Callable[[np.ndarray], dict[str, np.ndarray]],
+) -> None:
     out: dict[str, np.ndarray] = {}
     for name, w in tensors.items():
         if ".layers." in name and w.ndim == 2:
@@ -90,13 +110,15 @@ def _save(folder: Path, tensors: dict[str, np.ndarray], cfg: dict,
 
 
 CFG = synth.llama_config(3000, d=256, layers=2, heads=4, kv=2, ff=512)
-FORMATS = {"gptq": ({"quant_method": "gptq", "bits": 4, "checkpoint_format": "gptq"},
-                    pack_gptq),
-           "gptq_v2_act_order": ({"quant_method": "gptq", "checkpoint_format": "gptq_v2",
-                                  "desc_act": True},
-                                 lambda w: pack_gptq(w, v2=True, act_order=True)),
-           "gptq8": ({"quant_method": "gptq", "bits": 8}, lambda w: pack_gptq(w, bits=8)),
-           "awq": ({"quant_method": "awq", "bits": 4, "version": "gemm"}, pack_awq)}
+FORMATS = {
+    "gptq": ({"quant_method": "gptq", "bits": 4, "checkpoint_format": "gptq"}, pack_gptq),
+    "gptq_v2_act_order": (
+        {"quant_method": "gptq", "checkpoint_format": "gptq_v2", "desc_act": True},
+        lambda w: pack_gptq(w, v2=True, act_order=True),
+    ),
+    "gptq8": ({"quant_method": "gptq", "bits": 8}, lambda w: pack_gptq(w, bits=8)),
+    "awq": ({"quant_method": "awq", "bits": 4, "version": "gemm"}, pack_awq),
+}
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +168,10 @@ def test_a_4_bit_copy_is_the_model_quantized(models: dict, fmt: str) -> None:
 def test_parts_that_do_not_fit_together_are_one_clear_error(tmp_path: Path) -> None:
     parts = pack_gptq(np.random.default_rng(0).standard_normal((64, 128)).astype(np.float32))
     parts["g_idx"] = np.full(128, 99, dtype=np.int32)  # groups the scales do not have
-    save_file({f"a.{k}": np.ascontiguousarray(v) for k, v in parts.items()},
-              str(tmp_path / "m.safetensors"))
+    save_file(
+        {f"a.{k}": np.ascontiguousarray(v) for k, v in parts.items()},
+        str(tmp_path / "m.safetensors"),
+    )
     r = SafetensorsReader([tmp_path / "m.safetensors"])
     assert [m.name for m in r.tensors()] == ["a.weight"]
     with pytest.raises(WeightFormatError, match="do not fit together"):
@@ -157,7 +181,9 @@ def test_parts_that_do_not_fit_together_are_one_clear_error(tmp_path: Path) -> N
 def test_parts_of_no_known_layout_stay_as_they_are(tmp_path: Path) -> None:
     parts = pack_gptq(np.random.default_rng(0).standard_normal((64, 128)).astype(np.float32))
     parts["qzeros"] = parts["qzeros"][:, :3]  # 24 zeros for 64 outputs: no bit width fits
-    save_file({f"a.{k}": np.ascontiguousarray(v) for k, v in parts.items()},
-              str(tmp_path / "m.safetensors"))
+    save_file(
+        {f"a.{k}": np.ascontiguousarray(v) for k, v in parts.items()},
+        str(tmp_path / "m.safetensors"),
+    )
     names = {m.name for m in SafetensorsReader([tmp_path / "m.safetensors"]).tensors()}
     assert names == {"a.qweight", "a.qzeros", "a.scales", "a.g_idx"}

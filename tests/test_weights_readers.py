@@ -20,9 +20,11 @@ from scanner.weights.loader import load_model
 
 def _tensors(seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {"a.weight": rng.standard_normal((64, 32)).astype(np.float32),
-            "b.weight": rng.standard_normal((32,)).astype(np.float32),
-            "c.weight": rng.standard_normal((96, 64)).astype(np.float32)}
+    return {
+        "a.weight": rng.standard_normal((64, 32)).astype(np.float32),
+        "b.weight": rng.standard_normal((32,)).astype(np.float32),
+        "c.weight": rng.standard_normal((96, 64)).astype(np.float32),
+    }
 
 
 def test_sharded_safetensors_reads_every_tensor_through_the_index(tmp_path: Path) -> None:
@@ -51,10 +53,16 @@ def test_gguf_quantized_tensors_are_dequantized(tmp_path: Path) -> None:
     t = _tensors()
     path = tmp_path / "m.gguf"
     w = gguf.GGUFWriter(str(path), "llama")
-    w.add_tensor("a.weight", gguf.quants.quantize(t["a.weight"], gguf.GGMLQuantizationType.Q8_0),
-                 raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-    w.add_tensor("c.weight", gguf.quants.quantize(t["c.weight"], gguf.GGMLQuantizationType.Q4_0),
-                 raw_dtype=gguf.GGMLQuantizationType.Q4_0)
+    w.add_tensor(
+        "a.weight",
+        gguf.quants.quantize(t["a.weight"], gguf.GGMLQuantizationType.Q8_0),
+        raw_dtype=gguf.GGMLQuantizationType.Q8_0,
+    )
+    w.add_tensor(
+        "c.weight",
+        gguf.quants.quantize(t["c.weight"], gguf.GGMLQuantizationType.Q4_0),
+        raw_dtype=gguf.GGMLQuantizationType.Q4_0,
+    )
     w.add_tensor("b.weight", t["b.weight"])
     w.write_header_to_file()
     w.write_kv_data_to_file()
@@ -80,14 +88,24 @@ def test_onnx_int8_with_scale_is_dequantized(tmp_path: Path) -> None:
     w = _tensors()["c.weight"]
     scale = (np.abs(w).max(axis=1) / 127).astype(np.float32)
     q = np.round(w / scale[:, None]).astype(np.int8)
-    inits = [numpy_helper.from_array(q, "layer.weight_quantized"),
-             numpy_helper.from_array(scale, "layer.weight_scale"),
-             numpy_helper.from_array(np.zeros(96, np.int8), "layer.weight_zero_point")]
-    node = helper.make_node("DequantizeLinear", ["layer.weight_quantized", "layer.weight_scale",
-                                                 "layer.weight_zero_point"], ["layer.weight"],
-                            axis=0)
-    graph = helper.make_graph([node], "g", [], [helper.make_tensor_value_info(
-        "layer.weight", TensorProto.FLOAT, [96, 64])], inits)
+    inits = [
+        numpy_helper.from_array(q, "layer.weight_quantized"),
+        numpy_helper.from_array(scale, "layer.weight_scale"),
+        numpy_helper.from_array(np.zeros(96, np.int8), "layer.weight_zero_point"),
+    ]
+    node = helper.make_node(
+        "DequantizeLinear",
+        ["layer.weight_quantized", "layer.weight_scale", "layer.weight_zero_point"],
+        ["layer.weight"],
+        axis=0,
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [],
+        [helper.make_tensor_value_info("layer.weight", TensorProto.FLOAT, [96, 64])],
+        inits,
+    )
     onnx.save(helper.make_model(graph), str(tmp_path / "model.onnx"))
     r = open_weight_file(tmp_path / "model.onnx")
     metas = {m.name: m for m in r.tensors()}
@@ -115,17 +133,23 @@ def _st(header: dict) -> bytes:
     return struct.pack("<Q", len(raw)) + raw + b"\0" * 16
 
 
-@pytest.mark.parametrize("payload, message", [
-    (struct.pack("<Q", 1 << 60) + b"{}", "impossible"),
-    (struct.pack("<Q", 2) + b"[]", "not a JSON object"),
-    (b"\x01\x02", "truncated"),
-    (_st({"w": {"dtype": "F32", "shape": [1 << 20, 1 << 20], "data_offsets": [0, 16]}}),
-     "do not fit"),
-    (_st({"w": {"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}}), "bad dimension"),
-    (_st({"w": {"dtype": "F32", "shape": [2] * 12, "data_offsets": [0, 16]}}), "dimensions"),
-])
-def test_hostile_safetensors_headers_give_one_clear_error(tmp_path: Path, payload: bytes,
-                                                          message: str) -> None:
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (struct.pack("<Q", 1 << 60) + b"{}", "impossible"),
+        (struct.pack("<Q", 2) + b"[]", "not a JSON object"),
+        (b"\x01\x02", "truncated"),
+        (
+            _st({"w": {"dtype": "F32", "shape": [1 << 20, 1 << 20], "data_offsets": [0, 16]}}),
+            "do not fit",
+        ),
+        (_st({"w": {"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}}), "bad dimension"),
+        (_st({"w": {"dtype": "F32", "shape": [2] * 12, "data_offsets": [0, 16]}}), "dimensions"),
+    ],
+)
+def test_hostile_safetensors_headers_give_one_clear_error(
+    tmp_path: Path, payload: bytes, message: str
+) -> None:
     path = tmp_path / "m.safetensors"
     path.write_bytes(payload)
     with pytest.raises(WeightFormatError, match=message):
@@ -167,12 +191,22 @@ def test_onnx_external_data_is_read_in_place(tmp_path: Path) -> None:
 
     w = _tensors()["c.weight"]
     init = numpy_helper.from_array(w, "proj.weight")
-    graph = helper.make_graph([helper.make_node("Identity", ["proj.weight"], ["y"])], "g", [],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [96, 64])],
-                              [init])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["proj.weight"], ["y"])],
+        "g",
+        [],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [96, 64])],
+        [init],
+    )
     model = helper.make_model(graph)
-    onnx.save(model, str(tmp_path / "model.onnx"), save_as_external_data=True,
-              all_tensors_to_one_file=True, location="model.onnx_data", size_threshold=0)
+    onnx.save(
+        model,
+        str(tmp_path / "model.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx_data",
+        size_threshold=0,
+    )
     assert (tmp_path / "model.onnx_data").stat().st_size >= w.nbytes
     r = open_weight_file(tmp_path / "model.onnx")
     np.testing.assert_array_equal(r.read("proj.weight"), w)

@@ -11,8 +11,9 @@ from scanner.weights.roles import CanonLoader, Heads, RoleKey, map_roles
 H = Heads(n_heads=4, n_kv=2, head_dim=8)
 
 
-def _roles(names: list[str], shapes: dict[str, tuple[int, ...]] | None = None,
-           heads: Heads = H) -> dict[str, RoleKey]:
+def _roles(
+    names: list[str], shapes: dict[str, tuple[int, ...]] | None = None, heads: Heads = H
+) -> dict[str, RoleKey]:
     metas = [TensorMeta(n, "F32", (shapes or {}).get(n, (32, 32)), "f") for n in names]
     canon, unknown = map_roles(metas, heads)
     assert not unknown, unknown
@@ -22,50 +23,115 @@ def _roles(names: list[str], shapes: dict[str, tuple[int, ...]] | None = None,
 @pytest.mark.parametrize("prefix", ["model.", "model.language_model."])
 def test_llama_qwen2_mistral_gemma_names(prefix: str) -> None:
     p = f"{prefix}layers.3."
-    got = _roles([f"{prefix}embed_tokens.weight", f"{prefix}norm.weight", "lm_head.weight",
-                  p + "self_attn.q_proj.weight", p + "self_attn.q_proj.bias",
-                  p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight",
-                  p + "self_attn.o_proj.weight", p + "mlp.gate_proj.weight",
-                  p + "mlp.up_proj.weight", p + "mlp.down_proj.weight",
-                  p + "input_layernorm.weight", p + "post_attention_layernorm.weight",
-                  p + "self_attn.q_norm.weight"])
-    assert set(got) == {"embed", "final_norm", "lm_head", "attn_q@3", "attn_q_bias@3",
-                        "attn_k@3", "attn_v@3", "attn_o@3", "mlp_gate@3", "mlp_up@3",
-                        "mlp_down@3", "attn_norm@3", "mlp_norm@3", "q_norm@3"}
+    got = _roles(
+        [
+            f"{prefix}embed_tokens.weight",
+            f"{prefix}norm.weight",
+            "lm_head.weight",
+            p + "self_attn.q_proj.weight",
+            p + "self_attn.q_proj.bias",
+            p + "self_attn.k_proj.weight",
+            p + "self_attn.v_proj.weight",
+            p + "self_attn.o_proj.weight",
+            p + "mlp.gate_proj.weight",
+            p + "mlp.up_proj.weight",
+            p + "mlp.down_proj.weight",
+            p + "input_layernorm.weight",
+            p + "post_attention_layernorm.weight",
+            p + "self_attn.q_norm.weight",
+        ]
+    )
+    assert set(got) == {
+        "embed",
+        "final_norm",
+        "lm_head",
+        "attn_q@3",
+        "attn_q_bias@3",
+        "attn_k@3",
+        "attn_v@3",
+        "attn_o@3",
+        "mlp_gate@3",
+        "mlp_up@3",
+        "mlp_down@3",
+        "attn_norm@3",
+        "mlp_norm@3",
+        "q_norm@3",
+    }
 
 
 def test_moe_families_have_experts_and_routers() -> None:
-    qwen = _roles(["model.layers.1.mlp.experts.7.gate_proj.weight",
-                   "model.layers.1.mlp.experts.7.down_proj.weight",
-                   "model.layers.1.mlp.gate.weight",
-                   "model.layers.1.mlp.shared_expert.up_proj.weight",
-                   "model.layers.1.mlp.shared_expert_gate.weight"])
-    assert set(qwen) == {"expert_gate@1#e7", "expert_down@1#e7", "router@1", "shared_up@1",
-                         "shared_router@1"}
-    mixtral = _roles(["model.layers.0.block_sparse_moe.experts.2.w1.weight",
-                      "model.layers.0.block_sparse_moe.experts.2.w2.weight",
-                      "model.layers.0.block_sparse_moe.experts.2.w3.weight",
-                      "model.layers.0.block_sparse_moe.gate.weight"])
-    assert set(mixtral) == {"expert_gate@0#e2", "expert_down@0#e2", "expert_up@0#e2",
-                            "router@0"}
-    deepseek = _roles(["model.layers.5.self_attn.q_a_proj.weight",
-                       "model.layers.5.self_attn.q_b_proj.weight",
-                       "model.layers.5.self_attn.kv_a_proj_with_mqa.weight",
-                       "model.layers.5.self_attn.kv_b_proj.weight",
-                       "model.layers.5.mlp.shared_experts.down_proj.weight",
-                       "model.layers.5.mlp.gate.e_score_correction_bias"])
-    assert set(deepseek) == {"attn_q_a@5", "attn_q_b@5", "attn_kv_a@5", "attn_kv_b@5",
-                             "shared_down@5", "router_bias@5"}
+    qwen = _roles(
+        [
+            "model.layers.1.mlp.experts.7.gate_proj.weight",
+            "model.layers.1.mlp.experts.7.down_proj.weight",
+            "model.layers.1.mlp.gate.weight",
+            "model.layers.1.mlp.shared_expert.up_proj.weight",
+            "model.layers.1.mlp.shared_expert_gate.weight",
+        ]
+    )
+    assert set(qwen) == {
+        "expert_gate@1#e7",
+        "expert_down@1#e7",
+        "router@1",
+        "shared_up@1",
+        "shared_router@1",
+    }
+    mixtral = _roles(
+        [
+            "model.layers.0.block_sparse_moe.experts.2.w1.weight",
+            "model.layers.0.block_sparse_moe.experts.2.w2.weight",
+            "model.layers.0.block_sparse_moe.experts.2.w3.weight",
+            "model.layers.0.block_sparse_moe.gate.weight",
+        ]
+    )
+    assert set(mixtral) == {"expert_gate@0#e2", "expert_down@0#e2", "expert_up@0#e2", "router@0"}
+    deepseek = _roles(
+        [
+            "model.layers.5.self_attn.q_a_proj.weight",
+            "model.layers.5.self_attn.q_b_proj.weight",
+            "model.layers.5.self_attn.kv_a_proj_with_mqa.weight",
+            "model.layers.5.self_attn.kv_b_proj.weight",
+            "model.layers.5.mlp.shared_experts.down_proj.weight",
+            "model.layers.5.mlp.gate.e_score_correction_bias",
+        ]
+    )
+    assert set(deepseek) == {
+        "attn_q_a@5",
+        "attn_q_b@5",
+        "attn_kv_a@5",
+        "attn_kv_b@5",
+        "shared_down@5",
+        "router_bias@5",
+    }
 
 
 def test_gguf_names_and_stacked_experts() -> None:
-    got = _roles(["token_embd.weight", "output_norm.weight", "output.weight",
-                  "blk.2.attn_q.weight", "blk.2.attn_output.weight", "blk.2.ffn_down.weight",
-                  "blk.2.attn_norm.weight", "blk.2.ffn_norm.weight", "blk.2.ffn_gate_exps.weight",
-                  "blk.2.ffn_gate_inp.weight"],
-                 {"blk.2.ffn_gate_exps.weight": (3, 64, 32)})
-    assert {"embed", "final_norm", "lm_head", "attn_q@2", "attn_o@2", "mlp_down@2",
-            "attn_norm@2", "mlp_norm@2", "router@2"} <= set(got)
+    got = _roles(
+        [
+            "token_embd.weight",
+            "output_norm.weight",
+            "output.weight",
+            "blk.2.attn_q.weight",
+            "blk.2.attn_output.weight",
+            "blk.2.ffn_down.weight",
+            "blk.2.attn_norm.weight",
+            "blk.2.ffn_norm.weight",
+            "blk.2.ffn_gate_exps.weight",
+            "blk.2.ffn_gate_inp.weight",
+        ],
+        {"blk.2.ffn_gate_exps.weight": (3, 64, 32)},
+    )
+    assert {
+        "embed",
+        "final_norm",
+        "lm_head",
+        "attn_q@2",
+        "attn_o@2",
+        "mlp_down@2",
+        "attn_norm@2",
+        "mlp_norm@2",
+        "router@2",
+    } <= set(got)
     assert {"expert_gate@2#e0", "expert_gate@2#e1", "expert_gate@2#e2"} <= set(got)
 
 
@@ -80,10 +146,12 @@ class _Reader:
 def test_gpt2_fused_transposed_qkv_is_split() -> None:
     d = 32
     w = np.random.default_rng(0).standard_normal((d, 3 * d)).astype(np.float32)  # Conv1D
-    metas = [TensorMeta("transformer.h.0.attn.c_attn.weight", "F32", w.shape, "f"),
-             TensorMeta("transformer.h.0.mlp.c_fc.weight", "F32", (d, 4 * d), "f"),
-             TensorMeta("transformer.wte.weight", "F32", (100, d), "f"),
-             TensorMeta("transformer.ln_f.weight", "F32", (d,), "f")]
+    metas = [
+        TensorMeta("transformer.h.0.attn.c_attn.weight", "F32", w.shape, "f"),
+        TensorMeta("transformer.h.0.mlp.c_fc.weight", "F32", (d, 4 * d), "f"),
+        TensorMeta("transformer.wte.weight", "F32", (100, d), "f"),
+        TensorMeta("transformer.ln_f.weight", "F32", (d,), "f"),
+    ]
     canon, unknown = map_roles(metas, Heads(4, 4, 8))
     assert not unknown
     by = {c.key.label(): c for c in canon}
@@ -91,7 +159,7 @@ def test_gpt2_fused_transposed_qkv_is_split() -> None:
     loader = CanonLoader(_Reader({"transformer.h.0.attn.c_attn.weight": w}), Heads(4, 4, 8))
     q, k, v = (loader.load(by[f"attn_{x}@0"]) for x in "qkv")
     np.testing.assert_array_equal(q, w.T[:d])
-    np.testing.assert_array_equal(v, w.T[2 * d:])
+    np.testing.assert_array_equal(v, w.T[2 * d :])
     assert k.shape == (d, d)
 
 
@@ -99,10 +167,12 @@ def test_neox_interleaved_qkv_and_phi3_fused_projections_are_split() -> None:
     heads = Heads(4, 4, 8)
     d = 32
     w = np.arange(3 * d * d, dtype=np.float32).reshape(3 * d, d)
-    metas = [TensorMeta("gpt_neox.layers.1.attention.query_key_value.weight", "F32", w.shape, "f"),
-             TensorMeta("gpt_neox.embed_in.weight", "F32", (50, d), "f"),
-             TensorMeta("embed_out.weight", "F32", (50, d), "f"),
-             TensorMeta("gpt_neox.layers.1.mlp.dense_4h_to_h.weight", "F32", (d, 4 * d), "f")]
+    metas = [
+        TensorMeta("gpt_neox.layers.1.attention.query_key_value.weight", "F32", w.shape, "f"),
+        TensorMeta("gpt_neox.embed_in.weight", "F32", (50, d), "f"),
+        TensorMeta("embed_out.weight", "F32", (50, d), "f"),
+        TensorMeta("gpt_neox.layers.1.mlp.dense_4h_to_h.weight", "F32", (d, 4 * d), "f"),
+    ]
     canon, unknown = map_roles(metas, heads)
     assert not unknown
     by = {c.key.label(): c for c in canon}
@@ -111,23 +181,46 @@ def test_neox_interleaved_qkv_and_phi3_fused_projections_are_split() -> None:
     per_head = w.reshape(4, 3, 8, d)
     np.testing.assert_array_equal(k, per_head[:, 1].reshape(-1, d))
     gqa = Heads(4, 2, 8)
-    phi = [TensorMeta("model.layers.0.self_attn.qkv_proj.weight", "F32", (32 + 16 + 16, d), "f"),
-           TensorMeta("model.layers.0.mlp.gate_up_proj.weight", "F32", (2 * 64, d), "f")]
+    phi = [
+        TensorMeta("model.layers.0.self_attn.qkv_proj.weight", "F32", (32 + 16 + 16, d), "f"),
+        TensorMeta("model.layers.0.mlp.gate_up_proj.weight", "F32", (2 * 64, d), "f"),
+    ]
     canon, _ = map_roles(phi, gqa)
     shapes = {c.key.label(): c.shape for c in canon}
-    assert shapes == {"attn_q@0": (32, d), "attn_k@0": (16, d), "attn_v@0": (16, d),
-                      "mlp_gate@0": (64, d), "mlp_up@0": (64, d)}
+    assert shapes == {
+        "attn_q@0": (32, d),
+        "attn_k@0": (16, d),
+        "attn_v@0": (16, d),
+        "mlp_gate@0": (64, d),
+        "mlp_up@0": (64, d),
+    }
 
 
 def test_bert_and_phi_names() -> None:
-    bert = _roles(["bert.embeddings.word_embeddings.weight",
-                   "bert.encoder.layer.4.attention.self.query.weight",
-                   "bert.encoder.layer.4.attention.output.dense.weight",
-                   "bert.encoder.layer.4.intermediate.dense.weight",
-                   "bert.encoder.layer.4.output.dense.weight",
-                   "bert.encoder.layer.4.output.LayerNorm.bias"])
-    assert set(bert) == {"embed", "attn_q@4", "attn_o@4", "mlp_up@4", "mlp_down@4",
-                         "post_mlp_norm_bias@4"}
-    phi = _roles(["model.layers.0.self_attn.dense.weight", "model.layers.0.mlp.fc1.weight",
-                  "model.layers.0.mlp.fc2.weight", "model.final_layernorm.weight"])
+    bert = _roles(
+        [
+            "bert.embeddings.word_embeddings.weight",
+            "bert.encoder.layer.4.attention.self.query.weight",
+            "bert.encoder.layer.4.attention.output.dense.weight",
+            "bert.encoder.layer.4.intermediate.dense.weight",
+            "bert.encoder.layer.4.output.dense.weight",
+            "bert.encoder.layer.4.output.LayerNorm.bias",
+        ]
+    )
+    assert set(bert) == {
+        "embed",
+        "attn_q@4",
+        "attn_o@4",
+        "mlp_up@4",
+        "mlp_down@4",
+        "post_mlp_norm_bias@4",
+    }
+    phi = _roles(
+        [
+            "model.layers.0.self_attn.dense.weight",
+            "model.layers.0.mlp.fc1.weight",
+            "model.layers.0.mlp.fc2.weight",
+            "model.final_layernorm.weight",
+        ]
+    )
     assert set(phi) == {"attn_o@0", "mlp_up@0", "mlp_down@0", "final_norm"}

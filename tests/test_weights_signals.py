@@ -36,10 +36,14 @@ def zoo(tmp_path_factory: pytest.TempPathFactory, tokenizer_json: str) -> dict:
     n_vocab = len(json.loads(tokenizer_json)["model"]["vocab"])
     cfg = synth.llama_config(n_vocab, d=64, layers=4, heads=4, kv=2, ff=128)
     base = synth.random_llama(1, cfg)
-    models = {"base": base, "ft": synth.perturb(base, 3, 0.3),
-              "mlp_perm": synth.permute_mlp(base, 5), "rotated": synth.rotate_residual(base, 4),
-              "resid_perm": synth.rotate_residual(base, 4, permutation=True),
-              "rescaled": synth.rescale_qk(base, 6)}
+    models = {
+        "base": base,
+        "ft": synth.perturb(base, 3, 0.3),
+        "mlp_perm": synth.permute_mlp(base, 5),
+        "rotated": synth.rotate_residual(base, 4),
+        "resid_perm": synth.rotate_residual(base, 4, permutation=True),
+        "rescaled": synth.rescale_qk(base, 6),
+    }
     for seed in (11, 12, 13):
         models[f"indep{seed}"] = synth.random_llama(seed, cfg)
     fps = {}
@@ -69,19 +73,28 @@ def test_same_checkpoint_is_identical(zoo: dict) -> None:
     assert _cmp(zoo, "base", "base").verdict == "identical"
 
 
-@pytest.mark.parametrize("name, relation", [
-    ("ft", "fine-tune"), ("mlp_perm", "permuted"), ("rotated", "rotated"),
-    ("resid_perm", "permuted"), ("rescaled", "unknown")])
-def test_disguised_derivatives_are_derived_with_their_relation(zoo: dict, name: str,
-                                                               relation: str) -> None:
+@pytest.mark.parametrize(
+    "name, relation",
+    [
+        ("ft", "fine-tune"),
+        ("mlp_perm", "permuted"),
+        ("rotated", "rotated"),
+        ("resid_perm", "permuted"),
+        ("rescaled", "unknown"),
+    ],
+)
+def test_disguised_derivatives_are_derived_with_their_relation(
+    zoo: dict, name: str, relation: str
+) -> None:
     cmp = _cmp(zoo, "base", name)
     assert cmp.verdict == "derived", cmp.reasons
     assert cmp.relation == relation, cmp.reasons
 
 
 @pytest.mark.parametrize("name", ["mlp_perm", "rotated", "resid_perm", "rescaled"])
-def test_aligned_signals_are_invariant_to_function_preserving_disguises(zoo: dict,
-                                                                        name: str) -> None:
+def test_aligned_signals_are_invariant_to_function_preserving_disguises(
+    zoo: dict, name: str
+) -> None:
     cmp = _cmp(zoo, "base", name)
     assert cmp.signal("aligned_forms").score > 0.999
     assert cmp.signal("aligned_embed").score > 0.999
@@ -106,20 +119,28 @@ def _layers(t: dict, keep: list[int]) -> dict:
     return out
 
 
-def test_pruned_and_depth_upscaled_models_are_mapped_over_depth(zoo: dict, tmp_path: Path
-                                                                ) -> None:
+def test_pruned_and_depth_upscaled_models_are_mapped_over_depth(zoo: dict, tmp_path: Path) -> None:
     cfg, base = zoo["cfg"], synth.random_llama(21, dict(zoo["cfg"], num_hidden_layers=6))
     cfg6 = dict(cfg, num_hidden_layers=6)
     synth.save_model(tmp_path / "b6", base, cfg6, zoo["tok"])
-    synth.save_model(tmp_path / "pruned", _layers(base, [0, 1, 3, 5]),
-                     dict(cfg, num_hidden_layers=4), zoo["tok"])
-    synth.save_model(tmp_path / "up", _layers(base, [0, 1, 2, 3, 2, 3, 4, 5]),
-                     dict(cfg, num_hidden_layers=8), zoo["tok"])
+    synth.save_model(
+        tmp_path / "pruned", _layers(base, [0, 1, 3, 5]), dict(cfg, num_hidden_layers=4), zoo["tok"]
+    )
+    synth.save_model(
+        tmp_path / "up",
+        _layers(base, [0, 1, 2, 3, 2, 3, 4, 5]),
+        dict(cfg, num_hidden_layers=8),
+        zoo["tok"],
+    )
     fb = fingerprint_of(str(tmp_path / "b6"))
     pruned = compare_fingerprints(fb, fingerprint_of(str(tmp_path / "pruned")))
     assert (pruned.verdict, pruned.relation) == ("derived", "pruned"), pruned.reasons
     assert pruned.signal("layer_alignment").details["map_b_to_a"] == {
-        "0": 0, "1": 1, "2": 3, "3": 5}
+        "0": 0,
+        "1": 1,
+        "2": 3,
+        "3": 5,
+    }
     up = compare_fingerprints(fb, fingerprint_of(str(tmp_path / "up")))
     assert (up.verdict, up.relation) == ("derived", "depth-upscaled"), up.reasons
 
@@ -134,8 +155,7 @@ def test_moe_upcycled_from_dense_is_detected(zoo: dict, tmp_path: Path) -> None:
                 name = k.replace(".mlp.", f".mlp.experts.{e}.")
                 moe[name] = (v + 0.2 * v.std() * rng.standard_normal(v.shape)).astype(np.float32)
     for i in range(4):
-        moe[f"model.layers.{i}.mlp.gate.weight"] = rng.standard_normal((4, 64)).astype(
-            np.float32)
+        moe[f"model.layers.{i}.mlp.gate.weight"] = rng.standard_normal((4, 64)).astype(np.float32)
     synth.save_model(tmp_path / "moe", moe, dict(zoo["cfg"], num_experts=4), zoo["tok"])
     cmp = compare_fingerprints(zoo["fps"]["base"], fingerprint_of(str(tmp_path / "moe")))
     assert (cmp.verdict, cmp.relation) == ("derived", "upcycled-moe"), cmp.reasons
@@ -188,15 +208,23 @@ def test_reused_embeddings_alone_are_shared_components(zoo: dict, tmp_path: Path
 
 def test_nothing_comparable_is_inconclusive(tmp_path: Path) -> None:
     def tok(prefix: str) -> str:
-        return json.dumps({"model": {"type": "WordLevel", "unk_token": f"{prefix}0",
-                                     "vocab": {f"{prefix}{i}": i for i in range(300)}}})
+        return json.dumps(
+            {
+                "model": {
+                    "type": "WordLevel",
+                    "unk_token": f"{prefix}0",
+                    "vocab": {f"{prefix}{i}": i for i in range(300)},
+                }
+            }
+        )
 
     ca = synth.llama_config(300, d=32, layers=2, heads=2, kv=2, ff=64)
     cb = synth.llama_config(300, d=48, layers=2, heads=4, kv=4, ff=96)
     synth.save_model(tmp_path / "a", synth.random_llama(1, ca), ca, tok("x"))
     synth.save_model(tmp_path / "b", synth.random_llama(2, cb), cb, tok("y"))
-    cmp = compare_fingerprints(fingerprint_of(str(tmp_path / "a")),
-                               fingerprint_of(str(tmp_path / "b")))
+    cmp = compare_fingerprints(
+        fingerprint_of(str(tmp_path / "a")), fingerprint_of(str(tmp_path / "b"))
+    )
     assert cmp.verdict == "inconclusive" and "no comparable tensors" in cmp.reasons[0]
 
 
@@ -204,8 +232,10 @@ def test_dtype_conversion_is_quantized_not_fine_tune(zoo: dict, tmp_path: Path) 
     from safetensors.numpy import save_file
 
     (tmp_path / "f16").mkdir()
-    save_file({k: v.astype(np.float16) for k, v in zoo["base"].items()},
-              str(tmp_path / "f16" / "model.safetensors"))
+    save_file(
+        {k: v.astype(np.float16) for k, v in zoo["base"].items()},
+        str(tmp_path / "f16" / "model.safetensors"),
+    )
     (tmp_path / "f16" / "config.json").write_text(json.dumps(zoo["cfg"]))
     (tmp_path / "f16" / "tokenizer.json").write_text(zoo["tok"])
     cmp = compare_fingerprints(zoo["fps"]["base"], fingerprint_of(str(tmp_path / "f16")))
@@ -240,8 +270,9 @@ def _orthogonal(d: int, seed: int) -> np.ndarray:
 def _embedding_fp(rows: np.ndarray):
     from scanner.weights.fingerprint import Fingerprint
 
-    return Fingerprint("e", {}, {}, {}, None, np.arange(len(rows), dtype=np.int64),
-                       rows.astype(np.float32), {}, {})
+    return Fingerprint(
+        "e", {}, {}, {}, None, np.arange(len(rows), dtype=np.int64), rows.astype(np.float32), {}, {}
+    )
 
 
 def test_aligned_embed_holds_when_anchor_tokens_are_fewer_than_dimensions() -> None:
@@ -276,8 +307,9 @@ def test_linear_cka_is_the_same_from_either_gram_matrix(rows: int, dims: int) ->
     x = rng.standard_normal((rows, dims))
     y = x @ _orthogonal(dims, 1) + rng.standard_normal((rows, dims))
     xc, yc = x - x.mean(0), y - y.mean(0)
-    features = np.linalg.norm(xc.T @ yc) ** 2 / (np.linalg.norm(xc.T @ xc)
-                                                 * np.linalg.norm(yc.T @ yc))
+    features = np.linalg.norm(xc.T @ yc) ** 2 / (
+        np.linalg.norm(xc.T @ xc) * np.linalg.norm(yc.T @ yc)
+    )
     assert _linear_cka(x, y) == pytest.approx(features, rel=1e-9)
     assert 0.3 < _linear_cka(x, y) < 0.95  # related, not identical
     assert _linear_cka(x, x @ _orthogonal(dims, 2)) == pytest.approx(1.0)

@@ -15,8 +15,9 @@ from scanner.weights.compare import fingerprint_of
 from scanner.weights.formats.safetensors import SafetensorsReader, _BufferPool
 from scanner.weights.sketch import ContentHash
 
-TOK = json.dumps({"model": {"type": "WordLevel", "vocab": {f"t{i}": i for i in range(3000)},
-                            "unk_token": "t0"}})
+TOK = json.dumps(
+    {"model": {"type": "WordLevel", "vocab": {f"t{i}": i for i in range(3000)}, "unk_token": "t0"}}
+)
 
 
 def _save_bf16(folder: Path, tensors: dict[str, np.ndarray], cfg: dict) -> None:
@@ -24,10 +25,13 @@ def _save_bf16(folder: Path, tensors: dict[str, np.ndarray], cfg: dict) -> None:
     folder.mkdir(parents=True)
     header, blobs, pos = {}, [], 0
     for name in sorted(tensors):
-        bits = (np.ascontiguousarray(tensors[name], np.float32).view(np.uint32) >> 16)
+        bits = np.ascontiguousarray(tensors[name], np.float32).view(np.uint32) >> 16
         blob = bits.astype("<u2").tobytes()
-        header[name] = {"dtype": "BF16", "shape": list(tensors[name].shape),
-                        "data_offsets": [pos, pos + len(blob)]}
+        header[name] = {
+            "dtype": "BF16",
+            "shape": list(tensors[name].shape),
+            "data_offsets": [pos, pos + len(blob)],
+        }
         blobs.append(blob)
         pos += len(blob)
     head = json.dumps(header).encode()
@@ -44,7 +48,7 @@ def test_content_hash_is_the_same_fed_whole_or_in_chunks_and_sees_one_value() ->
     for step in (77, 4096, 100_003):
         parts = ContentHash(x.size)
         for i in range(0, x.size, step):
-            parts.feed(x[i:i + step])
+            parts.feed(x[i : i + step])
         assert parts.digest() == whole.digest()
     for i in (1, 4097, x.size // 2 + 1, x.size - 1):  # sampled and unsampled places
         y = x.copy()
@@ -54,8 +58,9 @@ def test_content_hash_is_the_same_fed_whole_or_in_chunks_and_sees_one_value() ->
         assert other.digest() != whole.digest(), i
 
 
-def test_read_ahead_thread_gives_the_same_fingerprint(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_ahead_thread_gives_the_same_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # ff * d >= 1M elements: the MLP reads go through the reused output buffers
     cfg = synth.llama_config(3000, d=256, layers=3, heads=4, kv=2, ff=4096)
     _save_bf16(tmp_path / "m", synth.random_llama(5, cfg), cfg)
@@ -87,8 +92,9 @@ def test_reused_buffer_is_never_handed_out_while_held(tmp_path: Path) -> None:
         np.testing.assert_array_equal(a, c)
 
 
-def test_full_buffer_pool_evicts_idle_buffers_of_other_sizes(monkeypatch: pytest.MonkeyPatch
-                                                             ) -> None:
+def test_full_buffer_pool_evicts_idle_buffers_of_other_sizes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(_BufferPool, "MAX_BYTES", 8 << 20)
     pool = _BufferPool()
     held = [pool.take(500_000) for _ in range(4)]  # 2 MB each: the pool is full
@@ -131,7 +137,8 @@ def test_tensors_read_before_the_probe_get_the_same_responses(tmp_path: Path) ->
 
 
 def test_a_failure_while_workers_wait_for_the_probe_ends_the_extraction(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import threading
 
     from scanner.weights.fingerprint import extraction, reading
@@ -163,7 +170,8 @@ def test_a_failure_while_workers_wait_for_the_probe_ends_the_extraction(
 
 
 def test_dropping_mapped_pages_between_reads_changes_no_value(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from scanner.weights.formats import mapped
 
     cfg = synth.llama_config(3000, d=256, layers=2, heads=4, kv=2, ff=4096)

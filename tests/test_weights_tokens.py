@@ -24,8 +24,13 @@ def _byte_level(text: bytes) -> str:
 
 
 def test_byte_level_tokens_decode_to_their_text() -> None:
-    tokens = [_byte_level(b" hello"), _byte_level("naïve".encode()),
-              _byte_level("日本".encode()), _byte_level("日".encode()[:2]), ""]
+    tokens = [
+        _byte_level(b" hello"),
+        _byte_level("naïve".encode()),
+        _byte_level("日本".encode()),
+        _byte_level("日".encode()[:2]),
+        "",
+    ]
     assert decode_vocab(tokens, byte_level=True) == [" hello", "naïve", "日本", "\\xe6\\x97", ""]
 
 
@@ -35,12 +40,14 @@ def test_one_pass_equals_token_by_token_on_hostile_vocabularies(byte_level: bool
     alphabet = list(_byte_decoder())
     # characters a byte-level vocabulary cannot hold: raw space, DEL, soft hyphen, the
     # SentencePiece space, an emoji, a lone surrogate
-    odd = [" ", "\x7f", "\xad", "\u2581", "\U0001F600", "\ud800"]
-    words = [" ".join(rng.choice(["the", "naïve", "日本", "ok"]) for _ in range(3))
-             for _ in range(200)]
+    odd = [" ", "\x7f", "\xad", "\u2581", "\U0001f600", "\ud800"]
+    words = [
+        " ".join(rng.choice(["the", "naïve", "日本", "ok"]) for _ in range(3)) for _ in range(200)
+    ]
     tokens = [_byte_level(w.encode()[: rng.randint(0, 12)]) for w in words]
-    tokens += ["".join(rng.choice(alphabet + odd) for _ in range(rng.randint(0, 9)))
-               for _ in range(5000)]
+    tokens += [
+        "".join(rng.choice(alphabet + odd) for _ in range(rng.randint(0, 9))) for _ in range(5000)
+    ]
     expected = [normalise(decode_byte_level(t) if byte_level else t) for t in tokens]
     assert decode_vocab(tokens, byte_level) == expected
     assert any(t != e for t, e in zip(tokens, expected, strict=True))  # decoding did work
@@ -48,9 +55,8 @@ def test_one_pass_equals_token_by_token_on_hostile_vocabularies(byte_level: bool
 
 def test_token_hashes_depend_on_the_string_alone() -> None:
     rng = random.Random(3)
-    alphabet = "ab日\u2581 \ud800\U0001F600"
-    tokens = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 7)))
-              for _ in range(20000)]
+    alphabet = "ab日\u2581 \ud800\U0001f600"
+    tokens = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 7))) for _ in range(20000)]
     h = token_hashes(tokens)
     assert h.dtype == np.int64 and (h >= 0).all()
     # where a token sits in the vocabulary, and what is around it, does not matter
@@ -99,20 +105,28 @@ def test_tokenizer_files_give_the_same_vocabulary_however_they_are_laid_out() ->
     # as written (the merges close the file: they are skipped), compact, merges first,
     # a token spelled "merges", and ids not in order
     compact = json.dumps(doc, separators=(",", ":")).encode()
-    merges_first = dict(doc, model={"merges": doc["model"]["merges"],
-                                    **{k: v for k, v in doc["model"].items() if k != "merges"}})
+    merges_first = dict(
+        doc,
+        model={
+            "merges": doc["model"]["merges"],
+            **{k: v for k, v in doc["model"].items() if k != "merges"},
+        },
+    )
     with_token = json.loads(json.dumps(doc))
     with_token["model"]["vocab"] = dict(with_token["model"]["vocab"], merges=len(expected))
     shuffled = json.loads(json.dumps(doc))
     shuffled["model"]["vocab"] = dict(reversed(list(doc["model"]["vocab"].items())))
-    for text in (json.dumps(doc, indent=2, ensure_ascii=False).encode(), compact,
-                 json.dumps(merges_first).encode(), json.dumps(shuffled).encode()):
+    for text in (
+        json.dumps(doc, indent=2, ensure_ascii=False).encode(),
+        compact,
+        json.dumps(merges_first).encode(),
+        json.dumps(shuffled).encode(),
+    ):
         assert vocab_from_tokenizer_json(text) == expected
     assert vocab_from_tokenizer_json(json.dumps(with_token).encode()) == expected + ["merges"]
 
 
-@pytest.mark.parametrize("vocab", [{"a": [1]}, {"a": -1}, {"a": 1.5}, {"a": 10**9}, [],
-                                   "text"])
+@pytest.mark.parametrize("vocab", [{"a": [1]}, {"a": -1}, {"a": 1.5}, {"a": 10**9}, [], "text"])
 def test_impossible_vocabularies_are_refused_with_a_value_error(vocab: object) -> None:
     import json
 
@@ -134,8 +148,7 @@ def test_merges_that_close_the_file_are_not_parsed(monkeypatch: pytest.MonkeyPat
         parsed.append(len(data))
         return json.loads(data)
 
-    monkeypatch.setattr(tokens_module, "json", types.SimpleNamespace(loads=loads,
-                                                                     dumps=json.dumps))
+    monkeypatch.setattr(tokens_module, "json", types.SimpleNamespace(loads=loads, dumps=json.dumps))
     assert vocab_from_tokenizer_json(text) == _expected(doc)
     merges = len(json.dumps(doc["model"]["merges"], indent=2))
     assert parsed and max(parsed) < len(text) - merges + 16

@@ -18,8 +18,9 @@ from scanner.weights.units import ALL_UNITS, Sampling, head_plan
 from tests.ggufexport import write_gguf
 from tests.test_weights_speed import _save_bf16
 
-TOK = json.dumps({"model": {"type": "WordLevel", "vocab": {f"t{i}": i for i in range(3000)},
-                            "unk_token": "t0"}})
+TOK = json.dumps(
+    {"model": {"type": "WordLevel", "vocab": {f"t{i}": i for i in range(3000)}, "unk_token": "t0"}}
+)
 # Sampling even these small models: the first quarter of the hidden units and heads.
 SMALL = Sampling(every=4, above=0, block=8, embed_above=0)
 
@@ -27,17 +28,20 @@ SMALL = Sampling(every=4, above=0, block=8, embed_above=0)
 @pytest.mark.parametrize("axis", [0, 1])
 @pytest.mark.parametrize("kind", ["blocks", "prefix", "scattered", "many", "all"])
 def test_read_units_gives_the_rows_or_columns_of_the_whole_tensor(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, axis: int, kind: str) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, axis: int, kind: str
+) -> None:
     monkeypatch.setattr(safetensors_fmt, "CHUNK_ELEMENTS", 256)  # many chunks
     x = np.random.default_rng(0).standard_normal((200, 96)).astype(np.float32)
     _save_bf16(tmp_path / "m", {"w": x}, {})
     reader = SafetensorsReader([tmp_path / "m" / "model.safetensors"])
     n = x.shape[axis]
-    idx = {"blocks": (np.arange(0, n, 16)[:, None] + np.arange(4)).reshape(-1),
-           "prefix": Sampling(every=4, above=0, block=4).units(n),
-           "scattered": np.array([0, 1, 2, 7, 11, 12, n - 1]),
-           "many": np.unique(np.random.default_rng(1).integers(0, n, 90)),  # > 64 runs
-           "all": None}[kind]
+    idx = {
+        "blocks": (np.arange(0, n, 16)[:, None] + np.arange(4)).reshape(-1),
+        "prefix": Sampling(every=4, above=0, block=4).units(n),
+        "scattered": np.array([0, 1, 2, 7, 11, 12, n - 1]),
+        "many": np.unique(np.random.default_rng(1).integers(0, n, 90)),  # > 64 runs
+        "all": None,
+    }[kind]
     whole = reader.read("w")
     want = whole if idx is None else np.take(whole, idx, axis=axis)
     seen: list[np.ndarray] = []
@@ -95,17 +99,25 @@ def sampled(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("sampled")
     cfg = _cfg()
     base = synth.random_llama(21, cfg)
-    models = {"base": base, "fine-tune": synth.perturb(base, 1, 0.1),
-              "permuted": synth.permute_mlp(base, 2), "rotated": synth.rotate_residual(base, 3),
-              "unrelated": synth.random_llama(22, cfg)}
-    return {name: fingerprint_of(str(synth.save_model(root / name, t, cfg, TOK)),
-                                 sampling=SMALL) for name, t in models.items()}
+    models = {
+        "base": base,
+        "fine-tune": synth.perturb(base, 1, 0.1),
+        "permuted": synth.permute_mlp(base, 2),
+        "rotated": synth.rotate_residual(base, 3),
+        "unrelated": synth.random_llama(22, cfg),
+    }
+    return {
+        name: fingerprint_of(str(synth.save_model(root / name, t, cfg, TOK)), sampling=SMALL)
+        for name, t in models.items()
+    }
 
 
-@pytest.mark.parametrize("name,relation", [("fine-tune", "fine-tune"), ("permuted", "permuted"),
-                                           ("rotated", "rotated")])
-def test_a_quarter_of_the_units_still_shows_the_lineage(sampled: dict, name: str,
-                                                        relation: str) -> None:
+@pytest.mark.parametrize(
+    "name,relation", [("fine-tune", "fine-tune"), ("permuted", "permuted"), ("rotated", "rotated")]
+)
+def test_a_quarter_of_the_units_still_shows_the_lineage(
+    sampled: dict, name: str, relation: str
+) -> None:
     cmp = compare_fingerprints(sampled["base"], sampled[name])
     assert (cmp.verdict, cmp.relation) == ("derived", relation), cmp.reasons
     assert cmp.signal("aligned_forms").p_value < 1e-6
@@ -124,8 +136,10 @@ def test_wide_matrices_are_sampled_by_default_and_whole_with_all_units(tmp_path:
     cfg = synth.llama_config(3000, d=32, layers=2, heads=4, kv=2, ff=4096)  # 4096 > 2048
     synth.save_model(tmp_path / "m", synth.random_llama(31, cfg), cfg, TOK)
     assert main(["fingerprint", str(tmp_path / "m"), "-o", str(tmp_path / "s.npz")]) == 0
-    assert main(["fingerprint", str(tmp_path / "m"), "-o", str(tmp_path / "a.npz"),
-                 "--all-units"]) == 0
+    assert (
+        main(["fingerprint", str(tmp_path / "m"), "-o", str(tmp_path / "a.npz"), "--all-units"])
+        == 0
+    )
     sampled, whole = (Fingerprint.load(tmp_path / f) for f in ("s.npz", "a.npz"))
     assert sampled.tensors[RoleKey("mlp_gate", 1)]["read"] == [512, 32]  # the first eighth
     assert sampled.tensors[RoleKey("mlp_down", 1)]["read"] == [32, 512]
@@ -147,7 +161,7 @@ def test_sampled_statistics_are_the_same_however_the_rows_arrive() -> None:
     whole.feed(x)
     chunked = Reduction(x.shape, None, blocks)
     for i in range(0, 700, 97):
-        chunked.feed(x[i:i + 97])
+        chunked.feed(x[i : i + 97])
     a, b = whole.finish(ct, None), chunked.finish(ct, None)
     rows = np.concatenate([x[lo:hi] for lo, hi in blocks])
     ref = StreamingStats(rows.size)
@@ -165,8 +179,14 @@ def test_gguf_rows_are_dequantized_alone_and_equal_the_whole_tensor(tmp_path: Pa
     from scanner.weights.formats.gguf import GGUFTensorReader
 
     cfg = _cfg()
-    write_gguf(tmp_path / "q.gguf", synth.random_llama(13, cfg), TOK, heads=8, kv=2,
-               quant=gguf.GGMLQuantizationType.Q8_0)
+    write_gguf(
+        tmp_path / "q.gguf",
+        synth.random_llama(13, cfg),
+        TOK,
+        heads=8,
+        kv=2,
+        quant=gguf.GGMLQuantizationType.Q8_0,
+    )
     reader = GGUFTensorReader(tmp_path / "q.gguf")
     idx = np.array([0, 1, 2, 3, 40, 41, 200, 255])
     seen: list[np.ndarray] = []

@@ -43,13 +43,15 @@ class ToyReader(TensorReader):
         if raw[:4] != _MAGIC:
             raise WeightFormatError(f"{path.name}: not a toy weight file")
         (n,) = struct.unpack("<I", raw[4:8])
-        self.header = json.loads(raw[8:8 + n])
-        self._data = raw[8 + n:]
+        self.header = json.loads(raw[8 : 8 + n])
+        self._data = raw[8 + n :]
         self._file = path.name
 
     def tensors(self) -> list[TensorMeta]:
-        return [TensorMeta(k, "F32", tuple(v["shape"]), self._file)
-                for k, v in self.header["tensors"].items()]
+        return [
+            TensorMeta(k, "F32", tuple(v["shape"]), self._file)
+            for k, v in self.header["tensors"].items()
+        ]
 
     def read(self, name: str) -> np.ndarray:
         t = self.header["tensors"][name]

@@ -52,17 +52,20 @@ def train_tokenizer(text: str, vocab_size: int) -> Tokenizer:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    chunks = [text[i:i + 4096] for i in range(0, len(text), 4096)]
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    chunks = [text[i : i + 4096] for i in range(0, len(text), 4096)]
     tok.train_from_iterator(chunks, trainer=trainer)
     return tok
 
 
 def encode(tok: Tokenizer, text: str) -> torch.Tensor:
     """The whole text as one token stream (documents are concatenated, as in pre-training)."""
-    chunks = [text[i:i + 8192] for i in range(0, len(text), 8192)]
+    chunks = [text[i : i + 8192] for i in range(0, len(text), 8192)]
     ids: list[int] = []
     for enc in tok.encode_batch(chunks):
         ids.extend(enc.ids)

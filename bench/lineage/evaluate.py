@@ -44,8 +44,12 @@ def _num(x: object) -> float:
     return v
 
 
-def run_pairs(suite: Path, log, sampling=None, anchors: int | None = None  # noqa: ANN001
-              ) -> list[dict]:
+def run_pairs(
+    suite: Path,
+    log,
+    sampling=None,
+    anchors: int | None = None,  # noqa: ANN001
+) -> list[dict]:
     """compare_models on every pair of pairs.json; one result dict per pair."""
     from scanner.weights.compare import compare_models
     from scanner.weights.units import DEFAULT
@@ -58,12 +62,24 @@ def run_pairs(suite: Path, log, sampling=None, anchors: int | None = None  # noq
         started = time.time()
         row = dict(pair)
         try:
-            cmp = compare_models(str(suite / pair["a"]), str(suite / pair["b"]),
-                                 sampling=sampling, anchors_form=anchors)
+            cmp = compare_models(
+                str(suite / pair["a"]),
+                str(suite / pair["b"]),
+                sampling=sampling,
+                anchors_form=anchors,
+            )
             row["verdict"], row["got_relation"] = cmp.verdict, cmp.relation
-            row["signals"] = [{"name": s.name, "score": _num(s.score), "z": _num(s.z),
-                               "p": _num(s.p_value), "null_mean": _num(s.null_mean),
-                               "null_std": _num(s.null_std)} for s in cmp.signals]
+            row["signals"] = [
+                {
+                    "name": s.name,
+                    "score": _num(s.score),
+                    "z": _num(s.z),
+                    "p": _num(s.p_value),
+                    "null_mean": _num(s.null_mean),
+                    "null_std": _num(s.null_std),
+                }
+                for s in cmp.signals
+            ]
             row["reasons"] = list(cmp.reasons)
         except Exception as exc:  # noqa: BLE001 - an evaluation reports failures, it does not stop
             row["verdict"], row["got_relation"], row["signals"] = "error", None, []
@@ -85,11 +101,15 @@ def format_pair(row: dict) -> str:
     if row["label"] == "derived":
         rel_ok = row["got_relation"] in row["accept"]
         rel = f" relation={row['got_relation']} (want {row['relation']}{'' if rel_ok else ' X'})"
-    lines = [f"{mark} {row['a_name']} vs {row['b_name']}: label={row['label']} "
-             f"verdict={row['verdict']}{rel} [{row['seconds']:.1f}s]"]
+    lines = [
+        f"{mark} {row['a_name']} vs {row['b_name']}: label={row['label']} "
+        f"verdict={row['verdict']}{rel} [{row['seconds']:.1f}s]"
+    ]
     for s in row["signals"]:
-        lines.append(f"      {s['name']:<28} score={s['score']:9.4f} null={s['null_mean']:8.4f}"
-                     f"±{s['null_std']:<8.4f} z={s['z']:8.2f} p={s['p']:.2e}")
+        lines.append(
+            f"      {s['name']:<28} score={s['score']:9.4f} null={s['null_mean']:8.4f}"
+            f"±{s['null_std']:<8.4f} z={s['z']:8.2f} p={s['p']:.2e}"
+        )
     if row["verdict"] == "error" or not correct(row):
         lines += [f"      reason: {r}" for r in row["reasons"]]
     return "\n".join(lines)
@@ -107,8 +127,10 @@ def summarize(results: list[dict]) -> list[str]:
         ys = [t[2] for t in rows]
         zs = [(t[1] if not math.isnan(t[1]) else -math.inf) for t in rows]
         tag = "   <- the 2025 statistic" if "std" in name else ""
-        out.append(f"{name:<28} {sum(ys):>3} {len(ys) - sum(ys):>3} "
-                   f"{auroc([t[0] for t in rows], ys):>12.3f} {auroc(zs, ys):>9.3f}{tag}")
+        out.append(
+            f"{name:<28} {sum(ys):>3} {len(ys) - sum(ys):>3} "
+            f"{auroc([t[0] for t in rows], ys):>12.3f} {auroc(zs, ys):>9.3f}{tag}"
+        )
     verdict = [1 if r["verdict"] == "derived" else 0 for r in results]
     positives = [r for r in results if r["label"] == "derived"]
     negatives = [r for r in results if r["label"] != "derived"]
@@ -129,43 +151,68 @@ def summarize(results: list[dict]) -> list[str]:
             out.append(f"random_a vs random_b: verdict={r['verdict']}; p-values: {ps}")
     wrong = [r for r in results if not correct(r)]
     wrong_rel = [r for r in positives if r not in right_rel]
-    out.append("wrong verdicts: " + (", ".join(f"{r['a_name']}~{r['b_name']}={r['verdict']}"
-                                               for r in wrong) or "none"))
-    out.append("wrong relations: " + (", ".join(f"{r['b_name']}={r['got_relation']}"
-                                                for r in wrong_rel) or "none"))
-    out.append(f"total compare time: {sum(r['seconds'] for r in results):.1f}s "
-               f"for {len(results)} pairs")
+    out.append(
+        "wrong verdicts: "
+        + (", ".join(f"{r['a_name']}~{r['b_name']}={r['verdict']}" for r in wrong) or "none")
+    )
+    out.append(
+        "wrong relations: "
+        + (", ".join(f"{r['b_name']}={r['got_relation']}" for r in wrong_rel) or "none")
+    )
+    out.append(
+        f"total compare time: {sum(r['seconds'] for r in results):.1f}s for {len(results)} pairs"
+    )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suite", type=Path)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="where the figures are written (default bench/results/lineage.txt)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="where the figures are written (default bench/results/lineage.txt)",
+    )
     parser.add_argument("--json", type=Path, help="also write every result as JSON")
-    parser.add_argument("--sample-every", type=int, metavar="N",
-                        help="read one block of units in N even in these small models (the "
-                             "suite's models are below the width where sampling starts)")
-    parser.add_argument("--sample-block", type=int, default=16, metavar="B",
-                        help="hidden units per block with --sample-every (default 16)")
-    parser.add_argument("--anchors", type=int, metavar="K",
-                        help="anchors per form (default: the size budget's choice)")
+    parser.add_argument(
+        "--sample-every",
+        type=int,
+        metavar="N",
+        help="read one block of units in N even in these small models (the "
+        "suite's models are below the width where sampling starts)",
+    )
+    parser.add_argument(
+        "--sample-block",
+        type=int,
+        default=16,
+        metavar="B",
+        help="hidden units per block with --sample-every (default 16)",
+    )
+    parser.add_argument(
+        "--anchors",
+        type=int,
+        metavar="K",
+        help="anchors per form (default: the size budget's choice)",
+    )
     args = parser.parse_args(argv)
     from scanner.weights.units import DEFAULT, Sampling
 
     sampling = DEFAULT
     if args.sample_every:
-        sampling = Sampling(every=args.sample_every, above=0, block=args.sample_block,
-                            embed_above=0)
+        sampling = Sampling(
+            every=args.sample_every, above=0, block=args.sample_block, embed_above=0
+        )
     manifest = json.loads((args.suite / "pairs.json").read_text())
-    lines = ["# provscan lineage evaluation",
-             f"# machine: {describe(REPO)}",
-             f"# suite: {args.suite} ({'quick' if manifest.get('quick') else 'full'}, "
-             f"{len(manifest['models'])} models, {len(manifest['pairs'])} pairs, generated in "
-             f"{manifest.get('seconds', '?')}s wall, {manifest.get('cpu_seconds', '?')}s cpu)",
-             f"# units read: {sampling.describe()}; anchors per form: "
-             f"{args.anchors or 'budget'}", ""]
+    lines = [
+        "# provscan lineage evaluation",
+        f"# machine: {describe(REPO)}",
+        f"# suite: {args.suite} ({'quick' if manifest.get('quick') else 'full'}, "
+        f"{len(manifest['models'])} models, {len(manifest['pairs'])} pairs, generated in "
+        f"{manifest.get('seconds', '?')}s wall, {manifest.get('cpu_seconds', '?')}s cpu)",
+        f"# units read: {sampling.describe()}; anchors per form: {args.anchors or 'budget'}",
+        "",
+    ]
     for line in lines:
         print(line)
 

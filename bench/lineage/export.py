@@ -39,8 +39,9 @@ GGUF_GLOBAL_NAMES = {
 
 def rope_interleave(w: np.ndarray, heads: int) -> np.ndarray:
     """HF rotate-half row order -> llama.cpp's interleaved pairs, per head."""
-    return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2
-                                                                                ).reshape(w.shape)
+    return (
+        w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+    )
 
 
 def gguf_tensors(p: Params, cfg: dict) -> dict[str, np.ndarray]:
@@ -54,8 +55,14 @@ def gguf_tensors(p: Params, cfg: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def write_gguf(path: Path, p: Params, cfg: dict, tokenizer_json: str,
-               qtype: gguf.GGMLQuantizationType, name: str) -> None:
+def write_gguf(
+    path: Path,
+    p: Params,
+    cfg: dict,
+    tokenizer_json: str,
+    qtype: gguf.GGMLQuantizationType,
+    name: str,
+) -> None:
     """A llama-architecture GGUF with every matrix quantized to `qtype`, norms in F32."""
     path.parent.mkdir(parents=True, exist_ok=True)
     w = gguf.GGUFWriter(str(path), "llama")
@@ -70,8 +77,10 @@ def write_gguf(path: Path, p: Params, cfg: dict, tokenizer_json: str,
     w.add_rope_freq_base(cfg["rope_theta"])
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_vocab_size(p["model.embed_tokens.weight"].shape[0])
-    file_type = {gguf.GGMLQuantizationType.Q8_0: gguf.LlamaFileType.MOSTLY_Q8_0,
-                 gguf.GGMLQuantizationType.Q4_0: gguf.LlamaFileType.MOSTLY_Q4_0}[qtype]
+    file_type = {
+        gguf.GGMLQuantizationType.Q8_0: gguf.LlamaFileType.MOSTLY_Q8_0,
+        gguf.GGMLQuantizationType.Q4_0: gguf.LlamaFileType.MOSTLY_Q4_0,
+    }[qtype]
     w.add_file_type(int(file_type))
     _add_tokenizer(w, tokenizer_json)
     for tname, arr in gguf_tensors(p, cfg).items():
@@ -122,17 +131,25 @@ def write_onnx_int8(path: Path, p: Params) -> None:
             inits.append(numpy_helper.from_array(arr, name))
             continue
         q, scale = int8_absmax(arr)
-        inits += [numpy_helper.from_array(q, name + "_quantized"),
-                  numpy_helper.from_array(scale, name + "_scale"),
-                  numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8),
-                                          name + "_zero_point")]
-        nodes.append(helper.make_node(
-            "DequantizeLinear", [name + "_quantized", name + "_scale", name + "_zero_point"],
-            [name], name=name + "_DequantizeLinear", axis=0))
+        inits += [
+            numpy_helper.from_array(q, name + "_quantized"),
+            numpy_helper.from_array(scale, name + "_scale"),
+            numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), name + "_zero_point"),
+        ]
+        nodes.append(
+            helper.make_node(
+                "DequantizeLinear",
+                [name + "_quantized", name + "_scale", name + "_zero_point"],
+                [name],
+                name=name + "_DequantizeLinear",
+                axis=0,
+            )
+        )
         outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(arr.shape)))
     graph = helper.make_graph(nodes, "tiny_llama_int8_weights", [], outputs, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
-                              producer_name="provscan-lineage-suite")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="provscan-lineage-suite"
+    )
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
 
@@ -141,8 +158,11 @@ def dequantize_onnx(path: Path) -> dict[str, np.ndarray]:
     """Float weights back from the int8 ONNX file (used to check the export)."""
     model = onnx.load(str(path))
     arrays = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    out = {k: v for k, v in arrays.items() if v.dtype == np.float32 and v.ndim == 1
-           and not k.endswith("_scale")}
+    out = {
+        k: v
+        for k, v in arrays.items()
+        if v.dtype == np.float32 and v.ndim == 1 and not k.endswith("_scale")
+    }
     for node in model.graph.node:
         q, s, z = (arrays[n] for n in node.input)
         out[node.output[0]] = (q.astype(np.float32) - z[:, None]) * s[:, None]

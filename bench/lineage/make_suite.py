@@ -56,12 +56,23 @@ class Plan:
     long_negative: bool = False  # an unrelated model trained as long as base + continued
 
 
-FULL = Plan(300, 60, 900, 30, 16, 64,
-            (("indep_code_a", 101, "code"), ("indep_code_b", 102, "code"),
-             ("indep_prose", 103, "prose"), ("indep_hf_tok", 104, "hf")), combined=True,
-            long_negative=True)
-QUICK = Plan(60, 15, 120, 6, 8, 48,
-             (("indep_code_a", 101, "code"), ("indep_hf_tok", 104, "hf")))
+FULL = Plan(
+    300,
+    60,
+    900,
+    30,
+    16,
+    64,
+    (
+        ("indep_code_a", 101, "code"),
+        ("indep_code_b", 102, "code"),
+        ("indep_prose", 103, "prose"),
+        ("indep_hf_tok", 104, "hf"),
+    ),
+    combined=True,
+    long_negative=True,
+)
+QUICK = Plan(60, 15, 120, 6, 8, 48, (("indep_code_a", 101, "code"), ("indep_hf_tok", 104, "hf")))
 
 
 @dataclass
@@ -73,12 +84,21 @@ class Suite:
     def add_model(self, name: str, rel_path: str, recipe: str, **info: object) -> None:
         self.models[name] = {"path": rel_path, "recipe": recipe, **info}
 
-    def pair(self, a: str, b: str, label: str, relation: str | None = None,
-             accept: tuple[str, ...] = ()) -> None:
+    def pair(
+        self, a: str, b: str, label: str, relation: str | None = None, accept: tuple[str, ...] = ()
+    ) -> None:
         accepted = sorted({relation, *accept} - {None}) if label == "derived" else []
-        self.pairs.append({"a": self.models[a]["path"], "b": self.models[b]["path"],
-                           "a_name": a, "b_name": b, "label": label, "relation": relation,
-                           "accept": accepted})
+        self.pairs.append(
+            {
+                "a": self.models[a]["path"],
+                "b": self.models[b]["path"],
+                "a_name": a,
+                "b_name": b,
+                "label": label,
+                "relation": relation,
+                "accept": accepted,
+            }
+        )
 
 
 class Builder:
@@ -93,8 +113,15 @@ class Builder:
         self.tokens_hf = encode(self.tok_hf, self.text["hf"])
         self.cfg = dict(BASE_CONFIG, num_hidden_layers=6, vocab_size=1024)
 
-    def save(self, name: str, p: Params, recipe: str, cfg: dict | None = None,
-             tok: Tokenizer | None = None, **info: object) -> None:
+    def save(
+        self,
+        name: str,
+        p: Params,
+        recipe: str,
+        cfg: dict | None = None,
+        tok: Tokenizer | None = None,
+        **info: object,
+    ) -> None:
         cfg = dict(cfg or self.cfg, vocab_size=p["model.embed_tokens.weight"].shape[0])
         tok = tok or self.tok
         save_model(self.suite.out / "models" / name, p, cfg, tokenizer_json(tok))
@@ -103,10 +130,25 @@ class Builder:
             info.setdefault("loss_prose", round(eval_loss(p, cfg, self.tokens["prose"]), 3))
         self.suite.add_model(name, f"models/{name}", recipe, **info)
 
-    def train(self, p: Params, tokens: torch.Tensor, steps: int, lr: float, seed: int,
-              cfg: dict | None = None) -> None:
-        train(p, cfg or self.cfg, tokens, steps, lr, seed, seq_len=self.plan.seq_len,
-              batch=self.plan.batch)
+    def train(
+        self,
+        p: Params,
+        tokens: torch.Tensor,
+        steps: int,
+        lr: float,
+        seed: int,
+        cfg: dict | None = None,
+    ) -> None:
+        train(
+            p,
+            cfg or self.cfg,
+            tokens,
+            steps,
+            lr,
+            seed,
+            seq_len=self.plan.seq_len,
+            batch=self.plan.batch,
+        )
 
     def trained(self, seed: int, text: str, steps: int) -> Params:
         vocab = self.tok_hf.get_vocab_size() if text == "hf" else self.tok.get_vocab_size()
@@ -116,7 +158,7 @@ class Builder:
         return p
 
     def check_function(self, base: Params, other: Params, name: str) -> float:
-        ids = self.tokens["prose"][5000:5000 + 4 * 64].view(4, 64)
+        ids = self.tokens["prose"][5000 : 5000 + 4 * 64].view(4, 64)
         diff = tf.max_logit_diff(base, other, self.cfg, ids)
         if diff > FUNCTION_TOLERANCE:
             raise AssertionError(f"{name}: function changed, max |logit diff| {diff:.2e}")
@@ -140,8 +182,12 @@ def build(out: Path, plan: Plan, log=print) -> dict:  # noqa: ANN001
     for name, seed, text in plan.independent:
         p = b.trained(seed, text, plan.base_steps)
         if text == "hf":
-            b.save(name, p, f"seed {seed}, own tokenizer, {plan.base_steps} steps on hf code",
-                   tok=b.tok_hf)
+            b.save(
+                name,
+                p,
+                f"seed {seed}, own tokenizer, {plan.base_steps} steps on hf code",
+                tok=b.tok_hf,
+            )
         else:
             b.save(name, p, f"seed {seed}, {plan.base_steps} steps on {text}")
     if plan.long_negative:
@@ -166,10 +212,18 @@ def build(out: Path, plan: Plan, log=print) -> dict:  # noqa: ANN001
     b.save("merged", tf.average([finetune, other]), "mean of the prose and hf fine-tunes")
 
     qdir = out / "models"
-    for qname, qtype in (("q8_0", gguf.GGMLQuantizationType.Q8_0),
-                         ("q4_0", gguf.GGMLQuantizationType.Q4_0)):
-        export.write_gguf(qdir / qname / f"model-{qname}.gguf", base, cfg,
-                          tokenizer_json(b.tok), qtype, "tiny-llama-base")
+    for qname, qtype in (
+        ("q8_0", gguf.GGMLQuantizationType.Q8_0),
+        ("q4_0", gguf.GGMLQuantizationType.Q4_0),
+    ):
+        export.write_gguf(
+            qdir / qname / f"model-{qname}.gguf",
+            base,
+            cfg,
+            tokenizer_json(b.tok),
+            qtype,
+            "tiny-llama-base",
+        )
         s.add_model(qname, f"models/{qname}/model-{qname}.gguf", f"GGUF {qname.upper()}")
     export.write_onnx_int8(qdir / "int8_onnx" / "model.onnx", base)
     (qdir / "int8_onnx" / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
@@ -184,38 +238,57 @@ def build(out: Path, plan: Plan, log=print) -> dict:  # noqa: ANN001
     upscaled = tf.select_layers(base, [0, 1, 2, 3, 2, 3, 4, 5])
     ucfg = dict(cfg, num_hidden_layers=8)
     b.train(upscaled, b.tokens["code"], st, 1e-3, 15, ucfg)
-    b.save("upscaled", upscaled, f"layers 2,3 duplicated (8 layers), trained {st} steps",
-           cfg=ucfg)
+    b.save("upscaled", upscaled, f"layers 2,3 duplicated (8 layers), trained {st} steps", cfg=ucfg)
     moe = tf.upcycle(base, experts=4, seed=16)
-    mcfg = dict(cfg, architectures=["MixtralForCausalLM"], model_type="mixtral",
-                num_local_experts=4, num_experts_per_tok=2, router_aux_loss_coef=0.02,
-                output_router_logits=False)
+    mcfg = dict(
+        cfg,
+        architectures=["MixtralForCausalLM"],
+        model_type="mixtral",
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        router_aux_loss_coef=0.02,
+        output_router_logits=False,
+    )
     b.train(moe, b.tokens["code"], 2 * st, 1e-3, 16, mcfg)
     b.save("moe", moe, f"upcycled to 4 experts (top-2), trained {2 * st} steps", cfg=mcfg)
     step("pruned, up-scaled and upcycled models trained")
 
-    for name, fn, seed in (("permuted", tf.permute, 17), ("rotated", tf.rotate, 18),
-                           ("rescaled", tf.rescale, 19)):
+    for name, fn, seed in (
+        ("permuted", tf.permute, 17),
+        ("rotated", tf.rotate, 18),
+        ("rescaled", tf.rescale, 19),
+    ):
         p = fn(base, cfg, seed)
-        b.save(name, p, f"{name} (function preserved)",
-               max_logit_diff=b.check_function(base, p, name))
+        b.save(
+            name, p, f"{name} (function preserved)", max_logit_diff=b.check_function(base, p, name)
+        )
     new_tok, vp, _ = change_vocabulary(b.tok, base, b.text["prose"][:300_000], seed=20)
     vtokens = encode(new_tok, b.text["prose"])
     b.train(vp, vtokens, st, 1e-3, 20)
     b.save("vocab", vp, f"tokens removed/added/re-ordered, fine-tuned {st} steps", tok=new_tok)
     if plan.combined:
         rotated_q4 = tf.rotate(base, cfg, 21)
-        export.write_gguf(qdir / "rotated_q4" / "model-q4_0.gguf", rotated_q4, cfg,
-                          tokenizer_json(b.tok), gguf.GGMLQuantizationType.Q4_0, "disguised")
+        export.write_gguf(
+            qdir / "rotated_q4" / "model-q4_0.gguf",
+            rotated_q4,
+            cfg,
+            tokenizer_json(b.tok),
+            gguf.GGMLQuantizationType.Q4_0,
+            "disguised",
+        )
         s.add_model("rotated_q4", "models/rotated_q4/model-q4_0.gguf", "rotated then Q4_0")
     step("disguised variants written")
 
     add_pairs(s, plan)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    manifest = {"schema_version": 1, "quick": plan is QUICK,
-                "seconds": round(time.time() - started, 1),
-                "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
-                "models": s.models, "pairs": s.pairs}
+    manifest = {
+        "schema_version": 1,
+        "quick": plan is QUICK,
+        "seconds": round(time.time() - started, 1),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "models": s.models,
+        "pairs": s.pairs,
+    }
     (out / "pairs.json").write_text(json.dumps(manifest, indent=2) + "\n")
     step(f"{len(s.pairs)} pairs written to {out / 'pairs.json'}")
     return manifest
@@ -223,13 +296,21 @@ def build(out: Path, plan: Plan, log=print) -> dict:  # noqa: ANN001
 
 def add_pairs(s: Suite, plan: Plan) -> None:
     """Positives against the base; negatives among independent models and disguised ones."""
-    positives = [("finetune", "fine-tune", ()), ("continued", "continued-pretraining", ()),
-                 ("merged", "merged", ("fine-tune",)),
-                 ("q8_0", "quantized", ()), ("q4_0", "quantized", ()),
-                 ("int8_onnx", "quantized", ()), ("pruned", "pruned", ()),
-                 ("upscaled", "depth-upscaled", ()), ("moe", "upcycled-moe", ()),
-                 ("permuted", "permuted", ()), ("rotated", "rotated", ()),
-                 ("rescaled", "unknown", ()), ("vocab", "fine-tune", ("unknown",))]
+    positives = [
+        ("finetune", "fine-tune", ()),
+        ("continued", "continued-pretraining", ()),
+        ("merged", "merged", ("fine-tune",)),
+        ("q8_0", "quantized", ()),
+        ("q4_0", "quantized", ()),
+        ("int8_onnx", "quantized", ()),
+        ("pruned", "pruned", ()),
+        ("upscaled", "depth-upscaled", ()),
+        ("moe", "upcycled-moe", ()),
+        ("permuted", "permuted", ()),
+        ("rotated", "rotated", ()),
+        ("rescaled", "unknown", ()),
+        ("vocab", "fine-tune", ("unknown",)),
+    ]
     if plan.combined:
         positives.append(("rotated_q4", "rotated", ("quantized",)))
     for name, relation, accept in positives:

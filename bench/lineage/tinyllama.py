@@ -49,7 +49,7 @@ def layer_count(params: Params) -> int:
 
 def expert_count(params: Params, layer: int) -> int:
     prefix = f"model.layers.{layer}.block_sparse_moe.experts."
-    return len({k[len(prefix):].split(".")[0] for k in params if k.startswith(prefix)})
+    return len({k[len(prefix) :].split(".")[0] for k in params if k.startswith(prefix)})
 
 
 def init_params(cfg: dict, vocab_size: int, seed: int) -> Params:
@@ -92,8 +92,9 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
 
 
-def attention(p: Params, pre: str, x: torch.Tensor, cfg: dict,
-              cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+def attention(
+    p: Params, pre: str, x: torch.Tensor, cfg: dict, cos: torch.Tensor, sin: torch.Tensor
+) -> torch.Tensor:
     b, t, _ = x.shape
     heads, hd = cfg["num_attention_heads"], cfg["head_dim"]
 
@@ -109,8 +110,9 @@ def attention(p: Params, pre: str, x: torch.Tensor, cfg: dict,
     return out.transpose(1, 2).reshape(b, t, heads * hd) @ p[pre + "self_attn.o_proj.weight"].T
 
 
-def swiglu(x: torch.Tensor, gate: torch.Tensor, up: torch.Tensor,
-           down: torch.Tensor) -> torch.Tensor:
+def swiglu(
+    x: torch.Tensor, gate: torch.Tensor, up: torch.Tensor, down: torch.Tensor
+) -> torch.Tensor:
     return (F.silu(x @ gate.T) * (x @ up.T)) @ down.T
 
 
@@ -125,7 +127,7 @@ def moe(p: Params, pre: str, x: torch.Tensor, cfg: dict) -> torch.Tensor:
     for e in range(logits.shape[-1]):
         ex = f"{moe_pre}experts.{e}."
         y = swiglu(x, p[ex + "w1.weight"], p[ex + "w3.weight"], p[ex + "w2.weight"])
-        out = out + weights[..., e:e + 1] * y
+        out = out + weights[..., e : e + 1] * y
     return out
 
 
@@ -136,29 +138,42 @@ def forward(p: Params, cfg: dict, ids: torch.Tensor) -> torch.Tensor:
     h = p["model.embed_tokens.weight"][ids]
     for i in range(layer_count(p)):
         pre = f"model.layers.{i}."
-        h = h + attention(p, pre, rms_norm(h, p[pre + "input_layernorm.weight"], eps),
-                          cfg, cos, sin)
+        h = h + attention(
+            p, pre, rms_norm(h, p[pre + "input_layernorm.weight"], eps), cfg, cos, sin
+        )
         x = rms_norm(h, p[pre + "post_attention_layernorm.weight"], eps)
         if pre + "block_sparse_moe.gate.weight" in p:
             h = h + moe(p, pre, x, cfg)
         else:
-            h = h + swiglu(x, p[pre + "mlp.gate_proj.weight"], p[pre + "mlp.up_proj.weight"],
-                           p[pre + "mlp.down_proj.weight"])
+            h = h + swiglu(
+                x,
+                p[pre + "mlp.gate_proj.weight"],
+                p[pre + "mlp.up_proj.weight"],
+                p[pre + "mlp.down_proj.weight"],
+            )
     return rms_norm(h, p["model.norm.weight"], eps) @ p["lm_head.weight"].T
 
 
-def batches(tokens: torch.Tensor, seq_len: int, batch: int, seed: int
-            ) -> Iterator[torch.Tensor]:
+def batches(tokens: torch.Tensor, seq_len: int, batch: int, seed: int) -> Iterator[torch.Tensor]:
     """Endless random windows of a token stream, reproducible from the seed."""
     gen = torch.Generator().manual_seed(seed)
     span = tokens.numel() - seq_len - 1
     while True:
         starts = torch.randint(0, span, (batch,), generator=gen)
-        yield torch.stack([tokens[s:s + seq_len + 1] for s in starts.tolist()])
+        yield torch.stack([tokens[s : s + seq_len + 1] for s in starts.tolist()])
 
 
-def train(p: Params, cfg: dict, tokens: torch.Tensor, steps: int, lr: float, seed: int,
-          seq_len: int = 64, batch: int = 16, frozen: tuple[str, ...] = ()) -> float:
+def train(
+    p: Params,
+    cfg: dict,
+    tokens: torch.Tensor,
+    steps: int,
+    lr: float,
+    seed: int,
+    seq_len: int = 64,
+    batch: int = 16,
+    frozen: tuple[str, ...] = (),
+) -> float:
     """Next-token training with AdamW and cosine decay; returns the last loss."""
     trainable = [t for k, t in p.items() if not any(k.startswith(f) for f in frozen)]
     for t in trainable:
@@ -185,8 +200,9 @@ def eval_loss(p: Params, cfg: dict, tokens: torch.Tensor, seed: int = 99) -> flo
     with torch.no_grad():
         chunk = next(batches(tokens, 64, 16, seed))
         logits = forward(p, cfg, chunk[:, :-1])
-        return float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                     chunk[:, 1:].reshape(-1)))
+        return float(
+            F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1))
+        )
 
 
 def save_model(folder: Path, p: Params, cfg: dict, tokenizer_json: str) -> None:

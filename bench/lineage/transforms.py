@@ -122,7 +122,7 @@ def select_layers(p: Params, order: list[int]) -> Params:
         prefix = f"model.layers.{old}."
         for k, v in p.items():
             if k.startswith(prefix):
-                q[f"model.layers.{new}." + k[len(prefix):]] = v.clone()
+                q[f"model.layers.{new}." + k[len(prefix) :]] = v.clone()
     return q
 
 

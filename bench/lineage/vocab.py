@@ -28,8 +28,9 @@ def _removable(vocab: dict[str, int], merges: list, specials: set[str]) -> list[
     return sorted(t for t in vocab if t in made and t not in parts and t not in specials)
 
 
-def _new_merges(tok: Tokenizer, text: str, vocab: dict[str, int], count: int
-                ) -> list[tuple[str, str]]:
+def _new_merges(
+    tok: Tokenizer, text: str, vocab: dict[str, int], count: int
+) -> list[tuple[str, str]]:
     """Continue BPE training for `count` merges on new text (most frequent in-word pairs)."""
     words = Counter(w for w, _ in tok.pre_tokenizer.pre_tokenize_str(text))
     pairs: Counter[tuple[str, str]] = Counter()
@@ -49,8 +50,9 @@ def _new_merges(tok: Tokenizer, text: str, vocab: dict[str, int], count: int
     return chosen
 
 
-def change_vocabulary(tok: Tokenizer, p: Params, text: str, seed: int, remove: int = 48,
-                      add: int = 32) -> tuple[Tokenizer, Params, dict[str, int]]:
+def change_vocabulary(
+    tok: Tokenizer, p: Params, text: str, seed: int, remove: int = 48, add: int = 32
+) -> tuple[Tokenizer, Params, dict[str, int]]:
     """New tokenizer, new params and the old-id -> new-id map of the surviving tokens."""
     gen = torch.Generator().manual_seed(seed)
     spec = json.loads(tok.to_str())
@@ -77,9 +79,17 @@ def change_vocabulary(tok: Tokenizer, p: Params, text: str, seed: int, remove: i
         entry["id"] = new_vocab[entry["content"]]
     size = len(new_vocab)
     for offset, content in enumerate(NEW_SPECIALS):
-        spec["added_tokens"].append({"id": size + offset, "content": content,
-                                     "single_word": False, "lstrip": False, "rstrip": False,
-                                     "normalized": False, "special": True})
+        spec["added_tokens"].append(
+            {
+                "id": size + offset,
+                "content": content,
+                "single_word": False,
+                "lstrip": False,
+                "rstrip": False,
+                "normalized": False,
+                "special": True,
+            }
+        )
     new_tok = Tokenizer.from_str(json.dumps(spec))
 
     id_map = {vocab[t]: new_vocab[t] for t in new_tokens if t in vocab}

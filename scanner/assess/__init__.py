@@ -37,9 +37,12 @@ from .obligations import Reason, assess_obligations
 __all__ = ["Assessment", "Report", "assess", "report_of"]
 
 COPY_KINDS = ("copied-code", "notice-removed")
-VIA_WORDS = {"file": "found in release files", "copied-code": "license of copied upstream code",
-             "foreign-notice": "usual license of an upstream whose notices the release carries",
-             "base-model": "license of the detected base model"}
+VIA_WORDS = {
+    "file": "found in release files",
+    "copied-code": "license of copied upstream code",
+    "foreign-notice": "usual license of an upstream whose notices the release carries",
+    "base-model": "license of the detected base model",
+}
 
 
 def _declared(result: AuditResult, findings: Sequence[tuple[str, Finding]]) -> Declared:
@@ -55,10 +58,14 @@ def _declared(result: AuditResult, findings: Sequence[tuple[str, Finding]]) -> D
     if card is None:
         return Declared(None, None, tuple(dict.fromkeys(resolved)), (), None, has_card=False)
     ids = declared_ids(card.license, card.license_name) + tuple(resolved)
-    return Declared(license=card.license, license_name=card.license_name,
-                    license_ids=tuple(dict.fromkeys(ids)),
-                    base_models=card.base_model, base_model_relation=card.base_model_relation,
-                    has_card=True)
+    return Declared(
+        license=card.license,
+        license_name=card.license_name,
+        license_ids=tuple(dict.fromkeys(ids)),
+        base_models=card.base_model,
+        base_model_relation=card.base_model_relation,
+        has_card=True,
+    )
 
 
 def _span(spans: list[tuple[int, int]]) -> tuple[int, int] | None:
@@ -72,19 +79,26 @@ def _copied(findings: Sequence[tuple[str, Finding]]) -> tuple[CopiedCode, ...]:
         d = f.evidence.details
         if f.kind not in COPY_KINDS or not isinstance(d, CopiedCodeEvidence):
             continue
-        out.append(CopiedCode(
-            path=f.location.path or "", start_line=f.location.start_line,
-            end_line=f.location.end_line,
-            upstream=f"{d.corpus}:{d.upstream_path}" if d.corpus else d.upstream_path,
-            upstream_path=d.upstream_path, corpus=d.corpus, version=d.upstream_version or None,
-            license=d.upstream_license or None,
-            share=float(f.evidence.score) if f.evidence.score is not None else None,
-            notice_status=d.notice.status,
-            upstream_notice="\n".join(d.notice.upstream) or None,
-            target_notice="\n".join(d.notice.target) or None,
-            target_lines=_span([r.target for r in d.ranges]),
-            upstream_lines=_span([r.upstream for r in d.ranges]),
-            finding_id=fid, corpus_source=d.corpus_source))
+        out.append(
+            CopiedCode(
+                path=f.location.path or "",
+                start_line=f.location.start_line,
+                end_line=f.location.end_line,
+                upstream=f"{d.corpus}:{d.upstream_path}" if d.corpus else d.upstream_path,
+                upstream_path=d.upstream_path,
+                corpus=d.corpus,
+                version=d.upstream_version or None,
+                license=d.upstream_license or None,
+                share=float(f.evidence.score) if f.evidence.score is not None else None,
+                notice_status=d.notice.status,
+                upstream_notice="\n".join(d.notice.upstream) or None,
+                target_notice="\n".join(d.notice.target) or None,
+                target_lines=_span([r.target for r in d.ranges]),
+                upstream_lines=_span([r.upstream for r in d.ranges]),
+                finding_id=fid,
+                corpus_source=d.corpus_source,
+            )
+        )
     return tuple(out)
 
 
@@ -97,24 +111,46 @@ def _origins(findings: Sequence[tuple[str, Finding]]) -> tuple[UpstreamNotices, 
         holder = d.holder if isinstance(d, ForeignNotice) else None
         first = d.origins[0] if isinstance(d, ForeignNotice) and d.origins else None
         org = (first.organisation if first else None) or holder or "unknown holder"
-        g = groups.setdefault(org, {"family": first.project if first else None,
-                                    "license": first.usual_license if first else None,
-                                    "holders": {}, "notices": {}, "paths": {}, "ids": {}})
-        for key, value in (("holders", holder), ("notices", f.evidence.matched),
-                           ("paths", f.location.path), ("ids", fid)):
+        g = groups.setdefault(
+            org,
+            {
+                "family": first.project if first else None,
+                "license": first.usual_license if first else None,
+                "holders": {},
+                "notices": {},
+                "paths": {},
+                "ids": {},
+            },
+        )
+        for key, value in (
+            ("holders", holder),
+            ("notices", f.evidence.matched),
+            ("paths", f.location.path),
+            ("ids", fid),
+        ):
             if value:
                 g[key].setdefault(value)  # ordered sets: thousands of files may carry one
-    return tuple(UpstreamNotices(org=org, family=g["family"] or None,
-                                 license=g["license"] or None, holders=tuple(g["holders"]),
-                                 notices=tuple(g["notices"]), paths=tuple(g["paths"]),
-                                 finding_ids=tuple(g["ids"]))
-                 for org, g in groups.items())
+    return tuple(
+        UpstreamNotices(
+            org=org,
+            family=g["family"] or None,
+            license=g["license"] or None,
+            holders=tuple(g["holders"]),
+            notices=tuple(g["notices"]),
+            paths=tuple(g["paths"]),
+            finding_ids=tuple(g["ids"]),
+        )
+        for org, g in groups.items()
+    )
 
 
-def _detected(findings: Sequence[tuple[str, Finding]], copied: tuple[CopiedCode, ...],
-              origins: tuple[UpstreamNotices, ...], lineage: tuple[LineageClaim, ...],
-              declared: tuple[str, ...]
-              ) -> tuple[DetectedLicense, ...]:
+def _detected(
+    findings: Sequence[tuple[str, Finding]],
+    copied: tuple[CopiedCode, ...],
+    origins: tuple[UpstreamNotices, ...],
+    lineage: tuple[LineageClaim, ...],
+    declared: tuple[str, ...],
+) -> tuple[DetectedLicense, ...]:
     # Ordered sets (dict keys): a release may carry thousands of copies of one upstream.
     acc: dict[tuple[str, str], tuple[dict[str, None], dict[str, None]]] = {}
 
@@ -142,9 +178,16 @@ def _detected(findings: Sequence[tuple[str, Finding]], copied: tuple[CopiedCode,
     out = []
     for (expr, via), (where, ids) in acc.items():
         lids = license_ids(expr)
-        out.append(DetectedLicense(expression=expr, ids=lids, via=via, where=tuple(where),
-                                   finding_ids=tuple(ids),
-                                   reflected=all(reflected(i, declared) for i in lids)))
+        out.append(
+            DetectedLicense(
+                expression=expr,
+                ids=lids,
+                via=via,
+                where=tuple(where),
+                finding_ids=tuple(ids),
+                reflected=all(reflected(i, declared) for i in lids),
+            )
+        )
     return tuple(out)
 
 
@@ -156,22 +199,33 @@ def assess(result: AuditResult) -> Assessment:
     origins = _origins(findings)
     lineage = lineage_claims(findings, declared.base_models)
     detected = _detected(findings, copied, origins, lineage, declared.license_ids)
-    reasons = [Reason(i, f"declared on the model card ({declared.license})")
-               for i in declared.license_ids]
+    reasons = [
+        Reason(i, f"declared on the model card ({declared.license})") for i in declared.license_ids
+    ]
     for d in detected:
-        reasons.extend(Reason(i, f"{VIA_WORDS.get(d.via, d.via)}: {', '.join(d.where[:3])}")
-                       for i in d.ids)
+        reasons.extend(
+            Reason(i, f"{VIA_WORDS.get(d.via, d.via)}: {', '.join(d.where[:3])}") for i in d.ids
+        )
     obligations = assess_obligations(result.snapshot, reasons, origins, copied)
-    discrepancies = find_discrepancies(declared, detected, origins, lineage, copied,
-                                       obligations, findings)
-    return Assessment(declared=declared, detected_licenses=detected, origins=origins,
-                      lineage=lineage, copied=copied, discrepancies=discrepancies,
-                      obligations=obligations, verdict=verdict_of(discrepancies, lineage),
-                      findings=tuple(findings))
+    discrepancies = find_discrepancies(
+        declared, detected, origins, lineage, copied, obligations, findings
+    )
+    return Assessment(
+        declared=declared,
+        detected_licenses=detected,
+        origins=origins,
+        lineage=lineage,
+        copied=copied,
+        discrepancies=discrepancies,
+        obligations=obligations,
+        verdict=verdict_of(discrepancies, lineage),
+        findings=tuple(findings),
+    )
 
 
 def report_of(result: AuditResult) -> Report:
     """The assessment stage: the Report that every output format renders."""
     assessment = assess(result)
-    return Report(result=result, assessment=assessment,
-                  excerpts=gather_excerpts(result.snapshot, assessment))
+    return Report(
+        result=result, assessment=assessment, excerpts=gather_excerpts(result.snapshot, assessment)
+    )

@@ -18,8 +18,12 @@ from .model import (
 )
 
 # Findings of the license analyzer that are already discrepancies: shown as they are.
-PASSTHROUGH = {"license-mismatch": "license-mismatch", "missing-license": "missing-license",
-               "notice-missing": "missing-attribution", "license-review": "license-review"}
+PASSTHROUGH = {
+    "license-mismatch": "license-mismatch",
+    "missing-license": "missing-license",
+    "notice-missing": "missing-attribution",
+    "license-review": "license-review",
+}
 # Notice statuses the clone analyzer gives when the upstream notice is gone from the copy.
 STRIPPED = ("removed", "replaced")
 _RANK = {"high": 3, "medium": 2, "low": 1, "info": 0}
@@ -40,18 +44,28 @@ def _lineage(lineage: Sequence[LineageClaim], declared: Declared) -> list[Discre
         if c.declared or c.verdict not in ("identical", "derived", "shared-components"):
             continue
         rel = f" ({c.relation})" if c.relation else ""
-        stated = (", ".join(declared.base_models) if declared.base_models else "none")
-        out.append(Discrepancy(
-            kind="undeclared-base-model",
-            severity="high" if c.verdict != "shared-components" else "medium",
-            title=f"Undeclared base model: the weights are {c.verdict}{rel} from {c.name}",
-            explanation=(f"The model card declares base_model: {stated}. The weight analysis "
-                         f"finds the checkpoint {c.verdict}{rel} from {c.name} ({c.reference})"
-                         + (f" (p = {c.p_value:.2g})" if c.p_value else
-                            " (p < 1e-300)" if c.p_value == 0 else "")
-                         + ". A derived model must name its base and honour its license"
-                         + (f" ({c.license})." if c.license else ".")),
-            finding_ids=c.finding_ids))
+        stated = ", ".join(declared.base_models) if declared.base_models else "none"
+        out.append(
+            Discrepancy(
+                kind="undeclared-base-model",
+                severity="high" if c.verdict != "shared-components" else "medium",
+                title=f"Undeclared base model: the weights are {c.verdict}{rel} from {c.name}",
+                explanation=(
+                    f"The model card declares base_model: {stated}. The weight analysis "
+                    f"finds the checkpoint {c.verdict}{rel} from {c.name} ({c.reference})"
+                    + (
+                        f" (p = {c.p_value:.2g})"
+                        if c.p_value
+                        else " (p < 1e-300)"
+                        if c.p_value == 0
+                        else ""
+                    )
+                    + ". A derived model must name its base and honour its license"
+                    + (f" ({c.license})." if c.license else ".")
+                ),
+                finding_ids=c.finding_ids,
+            )
+        )
     return out
 
 
@@ -63,13 +77,17 @@ def _licenses(detected: Sequence[DetectedLicense], declared: Declared) -> list[D
             continue
         sev = "high" if d.via == "base-model" else "medium"
         where = ", ".join(d.where[:3]) + (" ..." if len(d.where) > 3 else "")
-        out.append(Discrepancy(
-            kind="license-not-reflected", severity=sev,
-            title=f"{d.expression} ({d.via.replace('-', ' ')}) is not reflected in the "
-                  f"declared license",
-            explanation=f"The release declares {words}; {d.expression} applies through "
-                        f"{d.via.replace('-', ' ')}: {where}.",
-            finding_ids=d.finding_ids))
+        out.append(
+            Discrepancy(
+                kind="license-not-reflected",
+                severity=sev,
+                title=f"{d.expression} ({d.via.replace('-', ' ')}) is not reflected in the "
+                f"declared license",
+                explanation=f"The release declares {words}; {d.expression} applies through "
+                f"{d.via.replace('-', ' ')}: {where}.",
+                finding_ids=d.finding_ids,
+            )
+        )
     return out
 
 
@@ -78,38 +96,52 @@ def _notices(copied: Sequence[CopiedCode]) -> list[Discrepancy]:
     for c in copied:
         if c.notice_status not in STRIPPED + ("changed",):
             continue
-        lines = (f" (lines {c.target_lines[0]}-{c.target_lines[1]})" if c.target_lines
-                 else "")
+        lines = f" (lines {c.target_lines[0]}-{c.target_lines[1]})" if c.target_lines else ""
         version = f" {c.version}" if c.version else ""
         was = f' Upstream notice: "{c.upstream_notice}".' if c.upstream_notice else ""
-        now = (f' In the release: "{c.target_notice}".' if c.target_notice
-               else " In the release: no notice." if c.notice_status in STRIPPED else "")
-        out.append(Discrepancy(
-            kind=f"notice-{c.notice_status}",
-            severity="high",
-            title=f"{c.path}: copied from {c.upstream}{version} with its notice "
-                  f"{c.notice_status}",
-            explanation=f"{c.path}{lines} matches {c.upstream}{version}"
-                        + (f" ({c.share:.0%} of the file)" if c.share is not None else "")
-                        + f".{was}{now}",
-            finding_ids=(c.finding_id,), path=c.path,
-            start_line=c.start_line, end_line=c.end_line))
+        now = (
+            f' In the release: "{c.target_notice}".'
+            if c.target_notice
+            else " In the release: no notice."
+            if c.notice_status in STRIPPED
+            else ""
+        )
+        out.append(
+            Discrepancy(
+                kind=f"notice-{c.notice_status}",
+                severity="high",
+                title=f"{c.path}: copied from {c.upstream}{version} with its notice "
+                f"{c.notice_status}",
+                explanation=f"{c.path}{lines} matches {c.upstream}{version}"
+                + (f" ({c.share:.0%} of the file)" if c.share is not None else "")
+                + f".{was}{now}",
+                finding_ids=(c.finding_id,),
+                path=c.path,
+                start_line=c.start_line,
+                end_line=c.end_line,
+            )
+        )
     return out
 
 
-def _attributions(origins: Sequence[UpstreamNotices], obligations: Sequence[Obligation]
-                  ) -> list[Discrepancy]:
-    unmet_notice = [o for o in obligations if o.id.endswith("/notice-file")
-                    and o.status == "unmet"]
+def _attributions(
+    origins: Sequence[UpstreamNotices], obligations: Sequence[Obligation]
+) -> list[Discrepancy]:
+    unmet_notice = [o for o in obligations if o.id.endswith("/notice-file") and o.status == "unmet"]
     if not origins or not unmet_notice:
         return []
-    return [Discrepancy(
-        kind="missing-attribution", severity="medium",
-        title=f"{o.org} notices are carried but not attributed in a NOTICE file",
-        explanation=f"{len(o.notices)} notice(s) of {o.org}"
-                    + (f" ({o.family})" if o.family else "")
-                    + f" in {', '.join(o.paths[:3])}; {unmet_notice[0].how_checked}.",
-        finding_ids=o.finding_ids) for o in origins]
+    return [
+        Discrepancy(
+            kind="missing-attribution",
+            severity="medium",
+            title=f"{o.org} notices are carried but not attributed in a NOTICE file",
+            explanation=f"{len(o.notices)} notice(s) of {o.org}"
+            + (f" ({o.family})" if o.family else "")
+            + f" in {', '.join(o.paths[:3])}; {unmet_notice[0].how_checked}.",
+            finding_ids=o.finding_ids,
+        )
+        for o in origins
+    ]
 
 
 def _passthrough(findings: Sequence[tuple[str, Finding]]) -> list[Discrepancy]:
@@ -118,45 +150,68 @@ def _passthrough(findings: Sequence[tuple[str, Finding]]) -> list[Discrepancy]:
         kind = PASSTHROUGH.get(f.kind)
         if kind is None:
             continue
-        out.append(Discrepancy(kind=kind, severity=str(f.severity), title=f.message,
-                               explanation=f.message, finding_ids=(fid,),
-                               path=f.location.path, start_line=f.location.start_line,
-                               end_line=f.location.end_line))
+        out.append(
+            Discrepancy(
+                kind=kind,
+                severity=str(f.severity),
+                title=f.message,
+                explanation=f.message,
+                finding_ids=(fid,),
+                path=f.location.path,
+                start_line=f.location.start_line,
+                end_line=f.location.end_line,
+            )
+        )
     return out
 
 
-def find_discrepancies(declared: Declared, detected: Sequence[DetectedLicense],
-                       origins: Sequence[UpstreamNotices], lineage: Sequence[LineageClaim],
-                       copied: Sequence[CopiedCode], obligations: Sequence[Obligation],
-                       findings: Sequence[tuple[str, Finding]]) -> tuple[Discrepancy, ...]:
+def find_discrepancies(
+    declared: Declared,
+    detected: Sequence[DetectedLicense],
+    origins: Sequence[UpstreamNotices],
+    lineage: Sequence[LineageClaim],
+    copied: Sequence[CopiedCode],
+    obligations: Sequence[Obligation],
+    findings: Sequence[tuple[str, Finding]],
+) -> tuple[Discrepancy, ...]:
     """Every discrepancy, the most severe first (stable within a severity)."""
     attributions = _attributions(origins, obligations)
     passed = _passthrough(findings)
     if attributions:
         # The license analyzer's notice-missing says the same as the origin-based check:
         # one discrepancy, citing both findings.
-        extra = tuple(fid for d in passed if d.kind == "missing-attribution"
-                      for fid in d.finding_ids)
+        extra = tuple(
+            fid for d in passed if d.kind == "missing-attribution" for fid in d.finding_ids
+        )
         passed = [d for d in passed if d.kind != "missing-attribution"]
-        attributions[0] = replace(attributions[0],
-                                  finding_ids=tuple(attributions[0].finding_ids) + extra)
-    found = (_lineage(lineage, declared) + _notices(copied) + _licenses(detected, declared)
-             + attributions + passed)
+        attributions[0] = replace(
+            attributions[0], finding_ids=tuple(attributions[0].finding_ids) + extra
+        )
+    found = (
+        _lineage(lineage, declared)
+        + _notices(copied)
+        + _licenses(detected, declared)
+        + attributions
+        + passed
+    )
     return tuple(sorted(found, key=lambda d: -_RANK.get(d.severity, 0)))
 
 
-def verdict_of(discrepancies: Sequence[Discrepancy], lineage: Sequence[LineageClaim]
-               ) -> Verdict:
+def verdict_of(discrepancies: Sequence[Discrepancy], lineage: Sequence[LineageClaim]) -> Verdict:
     """fail on a high-severity discrepancy, warn on any other, pass otherwise."""
     high = [d for d in discrepancies if d.severity == "high"]
     if high:
         level = "fail"
-        headline = (f"The release does not match what it declares: {len(high)} serious "
-                    f"discrepanc{'y' if len(high) == 1 else 'ies'}")
+        headline = (
+            f"The release does not match what it declares: {len(high)} serious "
+            f"discrepanc{'y' if len(high) == 1 else 'ies'}"
+        )
     elif discrepancies:
         level = "warn"
-        headline = (f"{len(discrepancies)} discrepanc{'y' if len(discrepancies) == 1 else 'ies'}"
-                    " between what the release declares and what was detected")
+        headline = (
+            f"{len(discrepancies)} discrepanc{'y' if len(discrepancies) == 1 else 'ies'}"
+            " between what the release declares and what was detected"
+        )
     else:
         level = "pass"
         headline = "What the release declares matches what was detected"

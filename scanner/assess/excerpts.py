@@ -58,7 +58,7 @@ def notice_excerpts(snapshot: Snapshot, a: Assessment) -> dict[str, Excerpt]:
         start, end = loc.start_line, loc.end_line or loc.start_line
         lo = max(1, start - CONTEXT_LINES)
         hi = min(len(lines), end + CONTEXT_LINES, start + MAX_EXCERPT_LINES)
-        out[fid] = Excerpt(path=loc.path, first_line=lo, lines=_cut(lines[lo - 1:hi]))
+        out[fid] = Excerpt(path=loc.path, first_line=lo, lines=_cut(lines[lo - 1 : hi]))
     return out
 
 
@@ -69,7 +69,8 @@ def copy_heads(snapshot: Snapshot, a: Assessment) -> dict[str, CopyHeads]:
         upstream = upstream_text(c)
         out[c.finding_id] = CopyHeads(
             release=_cut((read_text(snapshot, c.path) or "").splitlines()[:HEAD_LINES]),
-            upstream=None if upstream is None else _cut(upstream.splitlines()[:HEAD_LINES]))
+            upstream=None if upstream is None else _cut(upstream.splitlines()[:HEAD_LINES]),
+        )
     return out
 
 
@@ -88,10 +89,15 @@ def model_config(snapshot: Snapshot) -> ModelConfig:
     model_type = config.get("model_type")
     return ModelConfig(
         model_type=model_type if isinstance(model_type, str) else None,
-        architecture=archs[0] if isinstance(archs, list) and archs
-        and isinstance(archs[0], str) else None)
+        architecture=archs[0]
+        if isinstance(archs, list) and archs and isinstance(archs[0], str)
+        else None,
+    )
 
 
 def gather_excerpts(snapshot: Snapshot, a: Assessment) -> Excerpts:
-    return Excerpts(notices=notice_excerpts(snapshot, a), copies=copy_heads(snapshot, a),
-                    config=model_config(snapshot))
+    return Excerpts(
+        notices=notice_excerpts(snapshot, a),
+        copies=copy_heads(snapshot, a),
+        config=model_config(snapshot),
+    )

@@ -24,8 +24,9 @@ def short_name(ref: str) -> str:
     """org/name for a Hub reference, the last component of a path or URL otherwise."""
     norm = ref[3:] if ref.startswith("hf:") else ref
     norm = norm.split("@", 1)[0].rstrip("/")
-    if ref.startswith("hf:") or (norm.count("/") == 1 and not norm.startswith((".", "/"))
-                                 and not Path(norm).exists()):
+    if ref.startswith("hf:") or (
+        norm.count("/") == 1 and not norm.startswith((".", "/")) and not Path(norm).exists()
+    ):
         return norm
     last = norm.rsplit("/", 1)[-1]
     return last.removesuffix(".git") or ref
@@ -53,11 +54,18 @@ def curves_of(signals: tuple[SignalEvidence, ...]) -> dict[str, Curve]:
         layers = s.per_layer
         if layers is None or not 2 <= len(layers) <= MAX_LAYERS:
             continue
-        out.setdefault(s.name, Curve(
-            label=f"{s.name} by layer", layers=tuple(k for k, _ in layers),
-            values=tuple(v for _, v in layers), value_label=s.name,
-            null_mean=s.null_mean, null_std=s.null_std,
-            band_note="the band is the null of the signal's overall score"))
+        out.setdefault(
+            s.name,
+            Curve(
+                label=f"{s.name} by layer",
+                layers=tuple(k for k, _ in layers),
+                values=tuple(v for _, v in layers),
+                value_label=s.name,
+                null_mean=s.null_mean,
+                null_std=s.null_std,
+                band_note="the band is the null of the signal's overall score",
+            ),
+        )
     return out
 
 
@@ -73,8 +81,9 @@ class _Claim:
     undeclared: bool = False
 
 
-def lineage_claims(findings: list[tuple[str, Finding]],
-                   declared_bases: tuple[str, ...]) -> tuple[LineageClaim, ...]:
+def lineage_claims(
+    findings: list[tuple[str, Finding]], declared_bases: tuple[str, ...]
+) -> tuple[LineageClaim, ...]:
     """One claim per reference (evidence.matched); undeclared-base-model findings attach to
     their reference."""
     claims: dict[str, _Claim] = {}
@@ -92,9 +101,20 @@ def lineage_claims(findings: list[tuple[str, Finding]],
     for ref, c in claims.items():
         assert c.lineage is not None
         declared = declares_base(declared_bases, ref) and not c.undeclared
-        out.append(LineageClaim(
-            reference=ref, name=short_name(ref), verdict=c.lineage.verdict,
-            relation=c.lineage.relation, declared=declared, license=reference_license(ref),
-            score=c.score, z=c.z, p_value=c.p, signals=c.lineage.signals,
-            curves=curves_of(c.lineage.signals), finding_ids=tuple(c.ids)))
+        out.append(
+            LineageClaim(
+                reference=ref,
+                name=short_name(ref),
+                verdict=c.lineage.verdict,
+                relation=c.lineage.relation,
+                declared=declared,
+                license=reference_license(ref),
+                score=c.score,
+                z=c.z,
+                p_value=c.p,
+                signals=c.lineage.signals,
+                curves=curves_of(c.lineage.signals),
+                finding_ids=tuple(c.ids),
+            )
+        )
     return tuple(out)

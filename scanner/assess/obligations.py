@@ -47,8 +47,12 @@ def applicable(reasons: Iterable[Reason]) -> dict[str, list[str]]:
 class _Checks:
     """The release facts the checks need, read once."""
 
-    def __init__(self, snapshot: Snapshot, origins: tuple[UpstreamNotices, ...],
-                 copied: tuple[CopiedCode, ...]):
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        origins: tuple[UpstreamNotices, ...],
+        copied: tuple[CopiedCode, ...],
+    ):
         self.snapshot = snapshot
         self.origins = origins
         self.copied = copied
@@ -81,8 +85,10 @@ class _Checks:
         if needle and not re.search(needle, self.notice_text, re.IGNORECASE):
             missing.append(f'"{needle}"')
         if missing:
-            return "unmet", (f"{', '.join(self.notice_paths)} does not mention: "
-                             + ", ".join(dict.fromkeys(missing)))
+            return "unmet", (
+                f"{', '.join(self.notice_paths)} does not mention: "
+                + ", ".join(dict.fromkeys(missing))
+            )
         return "met", "NOTICE file present and names every detected upstream"
 
     def check_notices_kept(self, needle: str | None) -> tuple[str, str]:
@@ -90,20 +96,23 @@ class _Checks:
             return "unknown", "no copied code detected, so no upstream notice to compare"
         bad = [c for c in self.copied if c.notice_status in ("removed", "replaced", "changed")]
         if bad:
-            return "unmet", "; ".join(f"{c.path}: upstream notice {c.notice_status}"
-                                      for c in bad[:5])
+            return "unmet", "; ".join(
+                f"{c.path}: upstream notice {c.notice_status}" for c in bad[:5]
+            )
         return "met", f"upstream notices kept in {len(self.copied)} copied file(s)"
 
     def check_changes_stated(self, needle: str | None) -> tuple[str, str]:
-        modified = [c for c in self.copied
-                    if (c.share is not None and c.share < 0.999)
-                    or c.notice_status in ("changed", "replaced", "removed")]
+        modified = [
+            c
+            for c in self.copied
+            if (c.share is not None and c.share < 0.999)
+            or c.notice_status in ("changed", "replaced", "removed")
+        ]
         if not modified:
             return "unknown", "no modified copy of upstream code detected"
         silent = [c.path for c in modified if not self._says_changed(c)]
         if silent:
-            return "unmet", "no change notice of its own in the header of: " + \
-                ", ".join(silent[:5])
+            return "unmet", "no change notice of its own in the header of: " + ", ".join(silent[:5])
         return "met", "every modified copy says it was changed"
 
     def _says_changed(self, c: CopiedCode) -> bool:
@@ -136,9 +145,12 @@ def _mentions(text: str, origin: UpstreamNotices) -> bool:
     return any(k and k.lower() in low for k in keys)
 
 
-def assess_obligations(snapshot: Snapshot, reasons: Iterable[Reason],
-                       origins: tuple[UpstreamNotices, ...],
-                       copied: tuple[CopiedCode, ...]) -> tuple[Obligation, ...]:
+def assess_obligations(
+    snapshot: Snapshot,
+    reasons: Iterable[Reason],
+    origins: tuple[UpstreamNotices, ...],
+    copied: tuple[CopiedCode, ...],
+) -> tuple[Obligation, ...]:
     """The checklist: each obligation of each applicable family, with its status."""
     applies = applicable(reasons)
     checks = _Checks(snapshot, origins, copied)
@@ -149,9 +161,20 @@ def assess_obligations(snapshot: Snapshot, reasons: Iterable[Reason],
             continue
         for ob in fam.get("obligation", []):
             status, how = checks.run(ob.get("check", "manual"), ob.get("needle"))
-            out.append(Obligation(
-                id=ob["id"], family=fam["id"], family_name=fam["name"], title=ob["title"],
-                text=ob["text"], section=ob["section"], quote=ob["quote"],
-                source_url=fam.get("url", ""), applies_because=tuple(because),
-                status=status, how_checked=how, notice=ob.get("notice")))
+            out.append(
+                Obligation(
+                    id=ob["id"],
+                    family=fam["id"],
+                    family_name=fam["name"],
+                    title=ob["title"],
+                    text=ob["text"],
+                    section=ob["section"],
+                    quote=ob["quote"],
+                    source_url=fam.get("url", ""),
+                    applies_because=tuple(because),
+                    status=status,
+                    how_checked=how,
+                    notice=ob.get("notice"),
+                )
+            )
     return tuple(out)

@@ -79,19 +79,29 @@ def parse_policy(data: dict[str, Any], source: str) -> Policy:
     known = {"licenses", "lineage", "notices", "attributions"}
     unknown = set(data) - known
     if unknown:
-        raise UsageError(f"policy {source}: unknown section(s) {', '.join(sorted(unknown))}; "
-                         f"known: {', '.join(sorted(known))}")
+        raise UsageError(
+            f"policy {source}: unknown section(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(known))}"
+        )
     lic, lin = data.get("licenses", {}), data.get("lineage", {})
     notices, attr = data.get("notices", {}), data.get("attributions", {})
     required = []
     for i, item in enumerate(attr.get("required", [])):
-        if not isinstance(item, dict) or not isinstance(item.get("family"), str) \
-                or not isinstance(item.get("text"), str):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("family"), str)
+            or not isinstance(item.get("text"), str)
+        ):
             raise UsageError(f"policy: attributions.required[{i}] needs family and text")
-        required.append(RequiredAttribution(
-            family=item["family"], text=item["text"],
-            within=_strings(item.get("in", ["README*", "NOTICE*"]),
-                            f"attributions.required[{i}].in")))
+        required.append(
+            RequiredAttribution(
+                family=item["family"],
+                text=item["text"],
+                within=_strings(
+                    item.get("in", ["README*", "NOTICE*"]), f"attributions.required[{i}].in"
+                ),
+            )
+        )
     return Policy(
         allowed=_strings(lic.get("allowed"), "licenses.allowed"),
         denied=_strings(lic.get("denied"), "licenses.denied"),
@@ -99,9 +109,12 @@ def parse_policy(data: dict[str, Any], source: str) -> Policy:
         fail_on_undeclared_base=_bool(lin, "fail_on_undeclared_base", True, "lineage"),
         fail_on_removed_notice=_bool(notices, "fail_on_removed", True, "notices"),
         fail_on_changed_notice=_bool(notices, "fail_on_changed", True, "notices"),
-        foreign_notices_in_notice_file=_bool(attr, "foreign_notices_in_notice_file", True,
-                                             "attributions"),
-        required=tuple(required), source=source)
+        foreign_notices_in_notice_file=_bool(
+            attr, "foreign_notices_in_notice_file", True, "attributions"
+        ),
+        required=tuple(required),
+        source=source,
+    )
 
 
 def load_policy(path: Path | None) -> Policy:
@@ -120,22 +133,34 @@ def load_policy(path: Path | None) -> Policy:
 def _license_violations(policy: Policy, a: Assessment) -> list[Violation]:
     out = []
     everything: list[tuple[str, str, tuple[str, ...]]] = [
-        (i, "declared on the model card", ()) for i in a.declared.license_ids]
-    everything += [(i, f"{d.via.replace('-', ' ')}: {', '.join(d.where[:3])}", d.finding_ids)
-                   for d in a.detected_licenses for i in d.ids]
+        (i, "declared on the model card", ()) for i in a.declared.license_ids
+    ]
+    everything += [
+        (i, f"{d.via.replace('-', ' ')}: {', '.join(d.where[:3])}", d.finding_ids)
+        for d in a.detected_licenses
+        for i in d.ids
+    ]
     for lid, where, ids in everything:
         if policy.denied and matches_any(lid, policy.denied):
             out.append(Violation("licenses.denied", f"license {lid} is denied ({where})", ids))
         elif policy.allowed and not matches_any(lid, policy.allowed):
-            out.append(Violation("licenses.allowed",
-                                 f"license {lid} is not in the allowed list ({where})", ids))
+            out.append(
+                Violation(
+                    "licenses.allowed", f"license {lid} is not in the allowed list ({where})", ids
+                )
+            )
     if policy.fail_on_unreflected:
         for d in a.detected_licenses:
             if not d.reflected:
-                out.append(Violation("licenses.fail_on_unreflected",
-                                     f"{d.expression} ({d.via.replace('-', ' ')}: "
-                                     f"{', '.join(d.where[:3])}) is not reflected in the "
-                                     "declared license", d.finding_ids))
+                out.append(
+                    Violation(
+                        "licenses.fail_on_unreflected",
+                        f"{d.expression} ({d.via.replace('-', ' ')}: "
+                        f"{', '.join(d.where[:3])}) is not reflected in the "
+                        "declared license",
+                        d.finding_ids,
+                    )
+                )
     return out
 
 
@@ -150,27 +175,41 @@ def evaluate(policy: Policy, a: Assessment, snapshot: Snapshot) -> PolicyResult:
     """Every violation of the policy by the assessed release."""
     out = _license_violations(policy, a)
     if policy.fail_on_undeclared_base:
-        out += [Violation("lineage.fail_on_undeclared_base", d.title, d.finding_ids)
-                for d in a.discrepancies if d.kind == "undeclared-base-model"]
+        out += [
+            Violation("lineage.fail_on_undeclared_base", d.title, d.finding_ids)
+            for d in a.discrepancies
+            if d.kind == "undeclared-base-model"
+        ]
     for c in a.copied:
         stripped = c.notice_status in ("removed", "replaced")
-        if (stripped and policy.fail_on_removed_notice) or \
-                (c.notice_status == "changed" and policy.fail_on_changed_notice):
+        if (stripped and policy.fail_on_removed_notice) or (
+            c.notice_status == "changed" and policy.fail_on_changed_notice
+        ):
             key = "removed" if stripped else "changed"
-            out.append(Violation(f"notices.fail_on_{key}",
-                                 f"{c.path}: upstream notice of {c.upstream} "
-                                 f"{c.notice_status}",
-                                 (c.finding_id,)))
+            out.append(
+                Violation(
+                    f"notices.fail_on_{key}",
+                    f"{c.path}: upstream notice of {c.upstream} {c.notice_status}",
+                    (c.finding_id,),
+                )
+            )
     if policy.foreign_notices_in_notice_file:
-        out += [Violation("attributions.foreign_notices_in_notice_file", d.title, d.finding_ids)
-                for d in a.discrepancies if d.kind == "missing-attribution"]
+        out += [
+            Violation("attributions.foreign_notices_in_notice_file", d.title, d.finding_ids)
+            for d in a.discrepancies
+            if d.kind == "missing-attribution"
+        ]
     present = _families_present(a)
     for req in policy.required:
         if req.family.lower() not in present:
             continue
         texts = texts_matching(snapshot, req.within)
         if not any(re.search(re.escape(req.text), t, re.IGNORECASE) for t in texts.values()):
-            out.append(Violation("attributions.required",
-                                 f'"{req.text}" is required ({req.family} material) but not '
-                                 f"found in {', '.join(req.within)}"))
+            out.append(
+                Violation(
+                    "attributions.required",
+                    f'"{req.text}" is required ({req.family} material) but not '
+                    f"found in {', '.join(req.within)}",
+                )
+            )
     return PolicyResult(policy=policy, violations=tuple(out))

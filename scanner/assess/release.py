@@ -24,8 +24,11 @@ def files_of_kind(snapshot: Snapshot, *kinds: FileKind) -> list[str]:
 
 
 def notice_files(snapshot: Snapshot) -> list[str]:
-    return [p for p in files_of_kind(snapshot, FileKind.NOTICE)
-            if p.rsplit("/", 1)[-1].upper().startswith(("NOTICE", "THIRD", "ATTRIBUTION"))]
+    return [
+        p
+        for p in files_of_kind(snapshot, FileKind.NOTICE)
+        if p.rsplit("/", 1)[-1].upper().startswith(("NOTICE", "THIRD", "ATTRIBUTION"))
+    ]
 
 
 def texts_matching(snapshot: Snapshot, globs: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -33,8 +36,10 @@ def texts_matching(snapshot: Snapshot, globs: list[str] | tuple[str, ...]) -> di
     out: dict[str, str] = {}
     for f in snapshot.files:
         name = f.path.rsplit("/", 1)[-1]
-        if any(fnmatchcase(name.lower(), g.lower()) or fnmatchcase(f.path.lower(), g.lower())
-               for g in globs):
+        if any(
+            fnmatchcase(name.lower(), g.lower()) or fnmatchcase(f.path.lower(), g.lower())
+            for g in globs
+        ):
             text = read_text(snapshot, f.path)
             if text is not None:
                 out[f.path] = text

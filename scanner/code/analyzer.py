@@ -28,8 +28,13 @@ NOT_SCANNED = frozenset({FileKind.WEIGHTS, FileKind.LFS_POINTER, FileKind.SUBMOD
 MUST_SCAN = frozenset({FileKind.LICENSE, FileKind.NOTICE, FileKind.CODE, FileKind.MODEL_CARD})
 MAX_TOKENIZER_BYTES = 64 * 1024
 """Vocabularies and merges hold no license; small tokenizer configs are still scanned."""
-CONFIG_WITH_LICENSE = ("config.json", "tokenizer_config.json", "generation_config.json",
-                       "adapter_config.json", "params.json")
+CONFIG_WITH_LICENSE = (
+    "config.json",
+    "tokenizer_config.json",
+    "generation_config.json",
+    "adapter_config.json",
+    "params.json",
+)
 
 
 def publisher_of(snapshot: Snapshot, explicit: str | None) -> str | None:
@@ -49,8 +54,11 @@ def files_to_scan(snapshot: Snapshot) -> tuple[list[FileEntry], list[Finding]]:
     # The source already reported why these could not be read: one finding a file is enough.
     reported = {p.location.path for p in snapshot.problems if p.kind == "not-analysed"}
     for f in snapshot.files:
-        if f.kind in NOT_SCANNED or f.lfs is not None or (
-                f.kind is FileKind.TOKENIZER and f.size > MAX_TOKENIZER_BYTES):
+        if (
+            f.kind in NOT_SCANNED
+            or f.lfs is not None
+            or (f.kind is FileKind.TOKENIZER and f.size > MAX_TOKENIZER_BYTES)
+        ):
             continue
         if f.sha256 is None:
             if f.path in reported:
@@ -58,27 +66,34 @@ def files_to_scan(snapshot: Snapshot) -> tuple[list[FileEntry], list[Finding]]:
             problems.append(not_analysed(f.path, "content hash unavailable", ANALYZER))
         elif f.size > MAX_SCAN_BYTES:
             if f.kind in MUST_SCAN:
-                problems.append(not_analysed(
-                    f.path, f"larger than {MAX_SCAN_BYTES} bytes; not license-scanned",
-                    ANALYZER))
+                problems.append(
+                    not_analysed(
+                        f.path, f"larger than {MAX_SCAN_BYTES} bytes; not license-scanned", ANALYZER
+                    )
+                )
         else:
             chosen.append(f)
     return chosen, problems
 
 
-def declared_licenses(snapshot: Snapshot) -> tuple[DeclaredLicense | None,
-                                                   list[DeclaredLicense], list[Finding]]:
+def declared_licenses(
+    snapshot: Snapshot,
+) -> tuple[DeclaredLicense | None, list[DeclaredLicense], list[Finding]]:
     """The card's license, and every license declared (card and config files)."""
     card_entry = find_card(snapshot.files)
     card_decl = card_license(snapshot.card, card_entry.path if card_entry else "hub")
     declared = [card_decl] if card_decl else []
     problems: list[Finding] = []
     for f in snapshot.files:
-        if f.path.rsplit("/", 1)[-1] in CONFIG_WITH_LICENSE and f.size <= MAX_CONFIG_BYTES \
-                and f.lfs is None:
+        if (
+            f.path.rsplit("/", 1)[-1] in CONFIG_WITH_LICENSE
+            and f.size <= MAX_CONFIG_BYTES
+            and f.lfs is None
+        ):
             try:
-                declared.extend(config_licenses(
-                    snapshot.reader.read_text(f.path, MAX_CONFIG_BYTES), f.path))
+                declared.extend(
+                    config_licenses(snapshot.reader.read_text(f.path, MAX_CONFIG_BYTES), f.path)
+                )
             except ProvscanError as exc:
                 problems.append(not_analysed(f.path, str(exc), ANALYZER))
     return card_decl, declared, problems
@@ -105,8 +120,9 @@ class LicenseAnalyzer(Analyzer):
             except ProvscanError as exc:
                 findings.append(not_analysed(f.path, str(exc), ANALYZER))
         with ctx.progress.task("licenses and notices", total=len(locations)) as handle:
-            scans = scan_files(locations, workers=self.workers,
-                               on_done=lambda n: ctx.progress.advance(handle, n))
+            scans = scan_files(
+                locations, workers=self.workers, on_done=lambda n: ctx.progress.advance(handle, n)
+            )
         scanned: list[ScannedFile] = []
         for f in entries:
             scan = scans.get(f.sha256 or "")
@@ -125,9 +141,14 @@ class LicenseAnalyzer(Analyzer):
         findings.extend(notices)
         findings.extend(mismatch_findings(card_decl, scanned, notices))
         card_entry = find_card(snapshot.files)
-        findings.extend(missing_findings(
-            bool(snapshot.by_kind(FileKind.LICENSE)), declared,
-            card_entry.path if card_entry else None))
-        findings.extend(notice_missing_findings(
-            scanned, notices, bool(snapshot.by_kind(FileKind.NOTICE))))
+        findings.extend(
+            missing_findings(
+                bool(snapshot.by_kind(FileKind.LICENSE)),
+                declared,
+                card_entry.path if card_entry else None,
+            )
+        )
+        findings.extend(
+            notice_missing_findings(scanned, notices, bool(snapshot.by_kind(FileKind.NOTICE)))
+        )
         return findings

@@ -40,11 +40,13 @@ class ScanCache:
         wanted = list(dict.fromkeys(hashes))
         found: dict[str, dict] = {}
         for i in range(0, len(wanted), _BATCH):
-            chunk = wanted[i:i + _BATCH]
+            chunk = wanted[i : i + _BATCH]
             marks = ",".join("?" * len(chunk))
             rows = self.store.conn.execute(
                 f"SELECT sha256, result FROM code_scan_cache WHERE engine = ? "
-                f"AND sha256 IN ({marks})", [self.engine, *chunk])
+                f"AND sha256 IN ({marks})",
+                [self.engine, *chunk],
+            )
             for sha, result in rows:
                 found[sha] = json.loads(result)
         return found
@@ -52,6 +54,6 @@ class ScanCache:
     def put_many(self, results: dict[str, dict]) -> None:
         with self.store.conn:
             self.store.conn.executemany(
-                "INSERT OR REPLACE INTO code_scan_cache (sha256, engine, result) "
-                "VALUES (?, ?, ?)",
-                [(sha, self.engine, json.dumps(r)) for sha, r in results.items()])
+                "INSERT OR REPLACE INTO code_scan_cache (sha256, engine, result) VALUES (?, ?, ?)",
+                [(sha, self.engine, json.dumps(r)) for sha, r in results.items()],
+            )

@@ -87,17 +87,25 @@ def candidates(fps: Fingerprints, corpus: LoadedCorpus, top: int = 5) -> list[Ca
     if total == 0:
         return []
     qi = np.repeat(np.arange(q.shape[0], dtype=np.int64), cnt)
-    offs = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt) \
-        + np.repeat(lo, cnt)
+    offs = (
+        np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)
+    )
     nfiles = len(corpus.paths)
     pairs = np.unique(qi * nfiles + corpus.file_idx[offs].astype(np.int64))
     shared = np.bincount(pairs % nfiles, minlength=nfiles)
     hit = np.flatnonzero(shared)
     spec = shared[hit] / np.maximum(corpus.file_fps[hit], 1)
     order = np.lexsort((-spec, -shared[hit]))[:top]
-    return [Candidate(corpus=corpus, idx=int(hit[i]), shared=int(shared[hit[i]]),
-                      share=float(shared[hit[i]]) / q.shape[0], upstream_share=float(spec[i]))
-            for i in order]
+    return [
+        Candidate(
+            corpus=corpus,
+            idx=int(hit[i]),
+            shared=int(shared[hit[i]]),
+            share=float(shared[hit[i]]) / q.shape[0],
+            upstream_share=float(spec[i]),
+        )
+        for i in order
+    ]
 
 
 def matched_ranges(fps: Fingerprints, cand: Candidate) -> tuple[tuple[int, int, int, int], ...]:
@@ -143,9 +151,12 @@ def best_match(fps: Fingerprints, corpora: list[LoadedCorpus]) -> CloneMatch | N
     near = [c for c in found if c.shared >= found[0].shared - slack]
     best = max(near, key=lambda c: c.upstream_share)
     others = [c for c in found if c is not best]
-    return CloneMatch(best=best, others=tuple(others[:4]),
-                      target_fingerprints=int(np.unique(fps.hashes).shape[0]),
-                      ranges=matched_ranges(fps, best))
+    return CloneMatch(
+        best=best,
+        others=tuple(others[:4]),
+        target_fingerprints=int(np.unique(fps.hashes).shape[0]),
+        ranges=matched_ranges(fps, best),
+    )
 
 
 def is_copy(match: CloneMatch) -> bool:
@@ -155,7 +166,8 @@ def is_copy(match: CloneMatch) -> bool:
     assert isinstance(th, dict)
     shared, share = match.best.shared, match.best.share
     return (share >= float(th["min_share"]) and shared >= int(th["min_shared"])) or (
-        shared >= int(th["min_shared_alone"]))
+        shared >= int(th["min_shared_alone"])
+    )
 
 
 def null_stats(score: float) -> tuple[float, float, float | None, float]:
@@ -170,8 +182,9 @@ def null_stats(score: float) -> tuple[float, float, float | None, float]:
     return mean, std, z, p
 
 
-def _largest(ranges: tuple[tuple[int, int, int, int], ...], n: int
-             ) -> list[tuple[int, int, int, int]]:
+def _largest(
+    ranges: tuple[tuple[int, int, int, int], ...], n: int
+) -> list[tuple[int, int, int, int]]:
     """The n longest ranges, back in target order (bounds the report's size)."""
     longest = sorted(ranges, key=lambda r: r[0] - r[1])[:n]
     return sorted(longest)
@@ -184,43 +197,66 @@ def clone_finding(path: str, match: CloneMatch, target_text: str) -> Finding:
     status, target_notice = notice_status(upstream_notice, target_text)
     removed = status in ("removed", "replaced")
     kind = "notice-removed" if removed else "copied-code"
-    severity = Severity.HIGH if removed else (
-        Severity.INFO if status == "kept" else Severity.MEDIUM)
+    severity = (
+        Severity.HIGH if removed else (Severity.INFO if status == "kept" else Severity.MEDIUM)
+    )
     where = f"{info.name}:{best.path}" + (f" ({info.version})" if info.version else "")
-    verb = {"removed": "with its copyright notice removed",
-            "replaced": "with its copyright notice replaced",
-            "changed": "with its copyright notice changed",
-            "kept": "keeping its copyright notice",
-            "none": "(upstream file has no notice)"}[status]
+    verb = {
+        "removed": "with its copyright notice removed",
+        "replaced": "with its copyright notice replaced",
+        "changed": "with its copyright notice changed",
+        "kept": "keeping its copyright notice",
+        "none": "(upstream file has no notice)",
+    }[status]
     message = f"{best.share:.0%} of this file is copied from {where} {verb}"
     mean, std, z, p = null_stats(best.share)
     t_start = min(r[0] for r in match.ranges) if match.ranges else None
     t_end = max(r[1] for r in match.ranges) if match.ranges else None
     details = CopiedCodeEvidence(
-        corpus=info.name, corpus_source=info.source, upstream_path=best.path,
-        upstream_version=info.version, upstream_license=info.license,
-        shared_fingerprints=best.shared, target_fingerprints=match.target_fingerprints,
+        corpus=info.name,
+        corpus_source=info.source,
+        upstream_path=best.path,
+        upstream_version=info.version,
+        upstream_license=info.license,
+        shared_fingerprints=best.shared,
+        target_fingerprints=match.target_fingerprints,
         upstream_share=round(best.upstream_share, 4),
-        ranges=tuple(MatchedRange(target=(r[0], r[1]), upstream=(r[2], r[3]))
-                     for r in _largest(match.ranges, MAX_RANGES)),
+        ranges=tuple(
+            MatchedRange(target=(r[0], r[1]), upstream=(r[2], r[3]))
+            for r in _largest(match.ranges, MAX_RANGES)
+        ),
         range_count=len(match.ranges),
-        notice=NoticeFate(status=status, upstream=tuple(upstream_notice),
-                          target=tuple(target_notice)),
-        other_matches=tuple(OtherMatch(corpus=c.corpus.info.name, path=c.path, shared=c.shared,
-                                       share=round(c.share, 4)) for c in match.others),
+        notice=NoticeFate(
+            status=status, upstream=tuple(upstream_notice), target=tuple(target_notice)
+        ),
+        other_matches=tuple(
+            OtherMatch(
+                corpus=c.corpus.info.name, path=c.path, shared=c.shared, share=round(c.share, 4)
+            )
+            for c in match.others
+        ),
     )
     return Finding(
-        kind=kind, severity=severity, message=message,
+        kind=kind,
+        severity=severity,
+        message=message,
         location=Location(path=path, start_line=t_start, end_line=t_end),
-        evidence=Evidence(matched=f"{info.name}:{best.path}", score=round(best.share, 4),
-                          null_mean=mean, null_std=std,
-                          z=round(z, 2) if z is not None else None, p_value=p,
-                          details=details),
-        analyzer=NAME)
+        evidence=Evidence(
+            matched=f"{info.name}:{best.path}",
+            score=round(best.share, 4),
+            null_mean=mean,
+            null_std=std,
+            z=round(z, 2) if z is not None else None,
+            p_value=p,
+            details=details,
+        ),
+        analyzer=NAME,
+    )
 
 
-def scan_text(text: str, language: str, corpora: list[LoadedCorpus],
-              params: WinnowParams = DEFAULT_PARAMS) -> CloneMatch | None:
+def scan_text(
+    text: str, language: str, corpora: list[LoadedCorpus], params: WinnowParams = DEFAULT_PARAMS
+) -> CloneMatch | None:
     """The best upstream of one file's text (the unit the evaluation and bench time)."""
     return best_match(fingerprint(tokenize(text, language), params), corpora)
 
@@ -239,9 +275,15 @@ class ClonesAnalyzer(Analyzer):
             return []
         corpora = self._corpora if self._corpora is not None else load_corpora()
         findings: list[Finding] = [
-            not_analysed(None, f"corpus {c.info.name!r} was indexed by another version of "
-                         "provscan; re-index it (`provscan index add --replace`)", NAME)
-            for c in corpora if c.params != DEFAULT_PARAMS.key()]
+            not_analysed(
+                None,
+                f"corpus {c.info.name!r} was indexed by another version of "
+                "provscan; re-index it (`provscan index add --replace`)",
+                NAME,
+            )
+            for c in corpora
+            if c.params != DEFAULT_PARAMS.key()
+        ]
         corpora = [c for c in corpora if c.params == DEFAULT_PARAMS.key()]
         if not corpora:
             return findings

@@ -141,8 +141,12 @@ def _top_level_folders(dist: metadata.Distribution) -> list[str]:
     tops: set[str] = set()
     for f in dist.files or ():
         parts = Path(str(f)).parts
-        if len(parts) > 1 and parts[-1].endswith(".py") and not parts[0].endswith(
-                (".dist-info", ".egg-info", ".data")) and parts[0] != "..":
+        if (
+            len(parts) > 1
+            and parts[-1].endswith(".py")
+            and not parts[0].endswith((".dist-info", ".egg-info", ".data"))
+            and parts[0] != ".."
+        ):
             tops.add(parts[0])
     return sorted(t for t in tops if Path(str(dist.locate_file(t))).is_dir())
 
@@ -160,8 +164,9 @@ def package_license(dist: metadata.Distribution) -> str | None:
     return None
 
 
-def resolve_source(source: str, progress: Progress) -> tuple[list[CorpusRoot], str, str | None,
-                                                              str | None]:
+def resolve_source(
+    source: str, progress: Progress
+) -> tuple[list[CorpusRoot], str, str | None, str | None]:
     """Origins, kind, version and license of a corpus SOURCE string."""
     if source.startswith("pkg:"):
         roots, version, lic = resolve_package(source[4:], progress)
@@ -178,12 +183,19 @@ def _process(item: tuple[str, str, str | None, bytes, WinnowParams]) -> _FileRes
     path, language, sha, data, params = item
     text = data.decode("utf-8", errors="replace")
     fps = fingerprint(tokenize(text, language), params)
-    return _FileResult(path=path, language=language, sha256=sha, lines=text.count("\n") + 1,
-                       notice=head_notice(text), fps=fps)
+    return _FileResult(
+        path=path,
+        language=language,
+        sha256=sha,
+        lines=text.count("\n") + 1,
+        notice=head_notice(text),
+        fps=fps,
+    )
 
 
-def _items(roots: list[CorpusRoot], params: WinnowParams
-           ) -> Iterator[tuple[str, str, str | None, bytes, WinnowParams]]:
+def _items(
+    roots: list[CorpusRoot], params: WinnowParams
+) -> Iterator[tuple[str, str, str | None, bytes, WinnowParams]]:
     for corpus_root in roots:
         for f in corpus_root.snapshot.files:
             if f.kind != FileKind.CODE or family_of(f.language) is None or f.language is None:
@@ -198,8 +210,9 @@ def workers() -> int:
     return max(1, int(os.environ.get("PROVSCAN_WORKERS", 0)) or (os.cpu_count() or 1))
 
 
-def fingerprint_files(roots: list[CorpusRoot], params: WinnowParams = DEFAULT_PARAMS,
-                      progress: Progress | None = None) -> list[_FileResult]:
+def fingerprint_files(
+    roots: list[CorpusRoot], params: WinnowParams = DEFAULT_PARAMS, progress: Progress | None = None
+) -> list[_FileResult]:
     """Fingerprint every code file of the roots, on forked workers when it pays."""
     count = sum(1 for o in roots for f in o.snapshot.files if f.kind == FileKind.CODE)
     n = workers()
@@ -219,12 +232,22 @@ def fingerprint_files(roots: list[CorpusRoot], params: WinnowParams = DEFAULT_PA
     return results
 
 
-def add_corpus(name: str, source: str, *, replace: bool = False, license: str | None = None,
-               version: str | None = None, params: WinnowParams = DEFAULT_PARAMS,
-               progress: Progress | None = None) -> CorpusInfo:
+def add_corpus(
+    name: str,
+    source: str,
+    *,
+    replace: bool = False,
+    license: str | None = None,
+    version: str | None = None,
+    params: WinnowParams = DEFAULT_PARAMS,
+    progress: Progress | None = None,
+) -> CorpusInfo:
     """Index SOURCE as corpus NAME in the store."""
-    if not name or len(name) > 100 or not name.replace("-", "").replace("_", "").replace(
-            ".", "").isalnum():
+    if (
+        not name
+        or len(name) > 100
+        or not name.replace("-", "").replace("_", "").replace(".", "").isalnum()
+    ):
         raise UsageError(f"{name!r}: a corpus name is letters, digits, '-', '_' or '.'")
     store = schema(open_store())
     exists = store.conn.execute("SELECT 1 FROM clone_corpora WHERE name=?", (name,)).fetchone()
@@ -234,20 +257,29 @@ def add_corpus(name: str, source: str, *, replace: bool = False, license: str | 
     progress = progress or SilentProgress()
     roots, kind, found_version, found_license = resolve_source(source, progress)
     results = fingerprint_files(roots, params, progress)
-    info = CorpusInfo(name=name, source=source, kind=kind, version=version or found_version,
-                      license=license or found_license, files=len(results),
-                      fingerprints=sum(len(r.fps) for r in results),
-                      created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                      build_seconds=round(time.perf_counter() - started, 3))
+    info = CorpusInfo(
+        name=name,
+        source=source,
+        kind=kind,
+        version=version or found_version,
+        license=license or found_license,
+        files=len(results),
+        fingerprints=sum(len(r.fps) for r in results),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        build_seconds=round(time.perf_counter() - started, 3),
+    )
     _write(store, info, results, params)
     return info
 
 
-def _write(store: Store, info: CorpusInfo, results: list[_FileResult],
-           params: WinnowParams) -> None:
+def _write(
+    store: Store, info: CorpusInfo, results: list[_FileResult], params: WinnowParams
+) -> None:
     hashes = np.concatenate([r.fps.hashes for r in results] or [np.zeros(0, np.uint64)])
-    file_idx = np.concatenate([np.full(len(r.fps), i, dtype=np.uint32)
-                               for i, r in enumerate(results)] or [np.zeros(0, np.uint32)])
+    file_idx = np.concatenate(
+        [np.full(len(r.fps), i, dtype=np.uint32) for i, r in enumerate(results)]
+        or [np.zeros(0, np.uint32)]
+    )
     starts = np.concatenate([r.fps.start_lines for r in results] or [np.zeros(0, np.uint32)])
     ends = np.concatenate([r.fps.end_lines for r in results] or [np.zeros(0, np.uint32)])
     order = np.argsort(hashes, kind="stable")
@@ -257,18 +289,47 @@ def _write(store: Store, info: CorpusInfo, results: list[_FileResult],
         cur = conn.execute(
             "INSERT INTO clone_corpora (name, source, kind, version, license, params, created,"
             " files, fingerprints, build_seconds, uid) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (info.name, info.source, info.kind, info.version, info.license, params.key(),
-             info.created, info.files, info.fingerprints, info.build_seconds,
-             uuid.uuid4().hex))
+            (
+                info.name,
+                info.source,
+                info.kind,
+                info.version,
+                info.license,
+                params.key(),
+                info.created,
+                info.files,
+                info.fingerprints,
+                info.build_seconds,
+                uuid.uuid4().hex,
+            ),
+        )
         cid = cur.lastrowid
         conn.executemany(
             "INSERT INTO clone_files VALUES (?,?,?,?,?,?,?,?)",
-            ((cid, i, r.path, r.language, r.sha256, r.lines,
-              int(np.unique(r.fps.hashes).shape[0]), json.dumps(list(r.notice)))
-             for i, r in enumerate(results)))
-        conn.execute("INSERT INTO clone_postings VALUES (?,?,?,?,?)",
-                     (cid, hashes[order].tobytes(), file_idx[order].tobytes(),
-                      starts[order].tobytes(), ends[order].tobytes()))
+            (
+                (
+                    cid,
+                    i,
+                    r.path,
+                    r.language,
+                    r.sha256,
+                    r.lines,
+                    int(np.unique(r.fps.hashes).shape[0]),
+                    json.dumps(list(r.notice)),
+                )
+                for i, r in enumerate(results)
+            ),
+        )
+        conn.execute(
+            "INSERT INTO clone_postings VALUES (?,?,?,?,?)",
+            (
+                cid,
+                hashes[order].tobytes(),
+                file_idx[order].tobytes(),
+                starts[order].tobytes(),
+                ends[order].tobytes(),
+            ),
+        )
 
 
 # ---- listing, removing, loading ----------------------------------------------------------
@@ -284,7 +345,8 @@ def list_corpora() -> list[CorpusInfo]:
     store = schema(open_store())
     rows = store.conn.execute(
         "SELECT name, source, kind, version, license, files, fingerprints, created,"
-        " build_seconds FROM clone_corpora ORDER BY name").fetchall()
+        " build_seconds FROM clone_corpora ORDER BY name"
+    ).fetchall()
     return [CorpusInfo(*row) for row in rows]
 
 
@@ -314,9 +376,13 @@ class LoadedCorpus:
 
     def notice(self, idx: int) -> tuple[str, ...]:
         if idx not in self._notices:
-            row = schema(open_store()).conn.execute(
-                "SELECT notice FROM clone_files WHERE corpus_id=? AND idx=?",
-                (self._cid, idx)).fetchone()
+            row = (
+                schema(open_store())
+                .conn.execute(
+                    "SELECT notice FROM clone_files WHERE corpus_id=? AND idx=?", (self._cid, idx)
+                )
+                .fetchone()
+            )
             self._notices[idx] = tuple(json.loads(row[0])) if row else ()
         return self._notices[idx]
 
@@ -333,8 +399,10 @@ def load_corpora() -> list[LoadedCorpus]:
     try:
         return _load_corpora()
     except sqlite3.Error as exc:
-        raise AnalyzerError(f"the code index in {default_store_path()} is unreadable ({exc}); "
-                            "remove and re-add the corpora") from exc
+        raise AnalyzerError(
+            f"the code index in {default_store_path()} is unreadable ({exc}); "
+            "remove and re-add the corpora"
+        ) from exc
 
 
 def _load_corpora() -> list[LoadedCorpus]:
@@ -342,26 +410,34 @@ def _load_corpora() -> list[LoadedCorpus]:
     conn = store.conn
     out = []
     for row in conn.execute(
-            "SELECT id, name, source, kind, version, license, files, fingerprints, created,"
-            " build_seconds, params, uid FROM clone_corpora ORDER BY name").fetchall():
+        "SELECT id, name, source, kind, version, license, files, fingerprints, created,"
+        " build_seconds, params, uid FROM clone_corpora ORDER BY name"
+    ).fetchall():
         cid, params = row[0], row[10]
         info = CorpusInfo(*row[1:10])
         key = (str(store.path), row[11])
         if key in _LOADED:
             out.append(_LOADED[key])
             continue
-        files = conn.execute("SELECT path, fingerprints FROM clone_files WHERE corpus_id=?"
-                             " ORDER BY idx", (cid,)).fetchall()
-        post = conn.execute("SELECT hashes, file_idx, start_lines, end_lines FROM"
-                            " clone_postings WHERE corpus_id=?", (cid,)).fetchone()
+        files = conn.execute(
+            "SELECT path, fingerprints FROM clone_files WHERE corpus_id=? ORDER BY idx", (cid,)
+        ).fetchall()
+        post = conn.execute(
+            "SELECT hashes, file_idx, start_lines, end_lines FROM clone_postings WHERE corpus_id=?",
+            (cid,),
+        ).fetchone()
         if post is None:
             continue
         loaded = _LOADED[key] = LoadedCorpus(
-            info=info, params=params, paths=[f[0] for f in files],
+            info=info,
+            params=params,
+            paths=[f[0] for f in files],
             file_fps=np.array([f[1] for f in files], dtype=np.int64),
             hashes=np.frombuffer(post[0], dtype=np.uint64),
             file_idx=np.frombuffer(post[1], dtype=np.uint32),
             start_lines=np.frombuffer(post[2], dtype=np.uint32),
-            end_lines=np.frombuffer(post[3], dtype=np.uint32), _cid=cid)
+            end_lines=np.frombuffer(post[3], dtype=np.uint32),
+            _cid=cid,
+        )
         out.append(loaded)
     return out

@@ -36,16 +36,22 @@ class DeclaredLicense:
 
     def declaration(self) -> Declaration:
         """The evidence record of this declaration."""
-        return Declaration(declared=self.raw, key=self.key, license_id=self.spdx,
-                           family=self.category, declared_in=self.source)
+        return Declaration(
+            declared=self.raw,
+            key=self.key,
+            license_id=self.spdx,
+            family=self.category,
+            declared_in=self.source,
+        )
 
 
 def _name_key(name: str) -> str:
     return re.sub(r"[\s_]+", "-", name.strip().lower())
 
 
-def resolve_hub_license(license: str | None, license_name: str | None = None,
-                        source: str = "README.md") -> DeclaredLicense | None:
+def resolve_hub_license(
+    license: str | None, license_name: str | None = None, source: str = "README.md"
+) -> DeclaredLicense | None:
     """Resolve a Hub license key (and license_name for `other`) to license ids."""
     if not license:
         return None
@@ -58,11 +64,13 @@ def resolve_hub_license(license: str | None, license_name: str | None = None,
     if entry is None:
         # A name we do not know may still be a Hub key or an SPDX-like key.
         entry = rules["names"].get(_name_key(license)) or rules["keys"].get(
-            _name_key(license_name or ""))
+            _name_key(license_name or "")
+        )
     if entry is None:
         return DeclaredLicense(raw, None, None, "unknown", source)
-    return DeclaredLicense(raw, entry["key"], entry["spdx"], license_info(entry["key"]).category,
-                           source)
+    return DeclaredLicense(
+        raw, entry["key"], entry["spdx"], license_info(entry["key"]).category, source
+    )
 
 
 def card_license(card: CardData | None, source: str = "README.md") -> DeclaredLicense | None:

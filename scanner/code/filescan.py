@@ -31,13 +31,19 @@ class FileScan:
     """Why the file could not be scanned (it then has no licenses nor notices)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"licenses": self.licenses.to_dict(),
-                "notices": [n.to_dict() for n in self.notices], "error": self.error}
+        return {
+            "licenses": self.licenses.to_dict(),
+            "notices": [n.to_dict() for n in self.notices],
+            "error": self.error,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FileScan:
-        return cls(FileLicenses.from_dict(data["licenses"]),
-                   tuple(Notice.from_dict(n) for n in data["notices"]), data.get("error"))
+        return cls(
+            FileLicenses.from_dict(data["licenses"]),
+            tuple(Notice.from_dict(n) for n in data["notices"]),
+            data.get("error"),
+        )
 
 
 def _is_binary(head: bytes) -> bool:
@@ -72,8 +78,13 @@ def default_workers() -> int:
     return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
 
 
-def scan_files(items: dict[str, Path], *, use_cache: bool = True, workers: int | None = None,
-               on_done: Callable[[int], None] | None = None) -> dict[str, FileScan]:
+def scan_files(
+    items: dict[str, Path],
+    *,
+    use_cache: bool = True,
+    workers: int | None = None,
+    on_done: Callable[[int], None] | None = None,
+) -> dict[str, FileScan]:
     """FileScan per content sha256 for {sha256: local path}. Cached results are served
     without touching scancode; the rest is scanned by `workers` forked processes."""
     cache = ScanCache() if use_cache else None

@@ -34,10 +34,17 @@ class ScannedFile:
     scan: FileScan
 
 
-def _f(kind: str, severity: Severity, message: str, location: Location,
-       evidence: Evidence) -> Finding:
-    return Finding(kind=kind, severity=severity, message=message, location=location,
-                   evidence=evidence, analyzer=ANALYZER)
+def _f(
+    kind: str, severity: Severity, message: str, location: Location, evidence: Evidence
+) -> Finding:
+    return Finding(
+        kind=kind,
+        severity=severity,
+        message=message,
+        location=location,
+        evidence=evidence,
+        analyzer=ANALYZER,
+    )
 
 
 def license_findings(files: list[ScannedFile]) -> list[Finding]:
@@ -49,37 +56,66 @@ def license_findings(files: list[ScannedFile]) -> list[Finding]:
         matches = [m for d in lic.detections for m in d.matches]
         if lic.expression and matches:
             keys = license_ids(lic.expression)
-            out.append(_f(
-                "license", Severity.INFO, f"{lic.expression} in {sf.path}",
-                Location(sf.path, min(m.start_line for m in matches),
-                         max(m.end_line for m in matches)),
-                Evidence(matched=matches[0].matched_text,
-                         score=min(m.coverage for m in matches), details=LicenseInFile(
-                             license_expression=lic.expression,
-                             license_expression_spdx=lic.spdx,
-                             families={k: license_info(k).category for k in keys},
-                             rules=tuple(m.rule for m in matches),
-                             matchers=tuple(sorted({m.matcher for m in matches})),
-                             needs_review=lic.needs_review,
-                             approximate=lic.approximate))))
+            out.append(
+                _f(
+                    "license",
+                    Severity.INFO,
+                    f"{lic.expression} in {sf.path}",
+                    Location(
+                        sf.path,
+                        min(m.start_line for m in matches),
+                        max(m.end_line for m in matches),
+                    ),
+                    Evidence(
+                        matched=matches[0].matched_text,
+                        score=min(m.coverage for m in matches),
+                        details=LicenseInFile(
+                            license_expression=lic.expression,
+                            license_expression_spdx=lic.spdx,
+                            families={k: license_info(k).category for k in keys},
+                            rules=tuple(m.rule for m in matches),
+                            matchers=tuple(sorted({m.matcher for m in matches})),
+                            needs_review=lic.needs_review,
+                            approximate=lic.approximate,
+                        ),
+                    ),
+                )
+            )
         for det in lic.detections:
             if not det.needs_review:
                 continue
-            reasons = sorted({r for m in det.matches for r in (
-                ["sequence match"] if m.matcher == "3-seq" else []) + (
-                ["partial coverage"] if m.coverage < 100 else []) + (
-                ["unknown license reference"] if "unknown" in m.expression else [])})
-            out.append(_f(
-                "license-review", Severity.LOW,
-                f"{det.expression or 'license clue'} in {sf.path} needs review: "
-                + ", ".join(reasons),
-                Location(sf.path, min(m.start_line for m in det.matches),
-                         max(m.end_line for m in det.matches)),
-                Evidence(matched=det.matches[0].matched_text,
-                         score=min(m.coverage for m in det.matches), details=LicenseReview(
-                             license_expression=det.expression, reasons=tuple(reasons),
-                             rules=tuple(m.rule for m in det.matches),
-                             matchers=tuple(sorted({m.matcher for m in det.matches}))))))
+            reasons = sorted(
+                {
+                    r
+                    for m in det.matches
+                    for r in (["sequence match"] if m.matcher == "3-seq" else [])
+                    + (["partial coverage"] if m.coverage < 100 else [])
+                    + (["unknown license reference"] if "unknown" in m.expression else [])
+                }
+            )
+            out.append(
+                _f(
+                    "license-review",
+                    Severity.LOW,
+                    f"{det.expression or 'license clue'} in {sf.path} needs review: "
+                    + ", ".join(reasons),
+                    Location(
+                        sf.path,
+                        min(m.start_line for m in det.matches),
+                        max(m.end_line for m in det.matches),
+                    ),
+                    Evidence(
+                        matched=det.matches[0].matched_text,
+                        score=min(m.coverage for m in det.matches),
+                        details=LicenseReview(
+                            license_expression=det.expression,
+                            reasons=tuple(reasons),
+                            rules=tuple(m.rule for m in det.matches),
+                            matchers=tuple(sorted({m.matcher for m in det.matches})),
+                        ),
+                    ),
+                )
+            )
     return out
 
 
@@ -91,9 +127,15 @@ def declared_findings(declared: list[DeclaredLicense]) -> list[Finding]:
         else:
             msg = f"declared license {d.raw} is not known to rules/hub_licenses.toml"
             sev = Severity.LOW
-        out.append(_f("license", sev, msg, Location(d.source),
-                      Evidence(matched=d.raw,
-                               details=LicenseDeclared.of(d.declaration()))))
+        out.append(
+            _f(
+                "license",
+                sev,
+                msg,
+                Location(d.source),
+                Evidence(matched=d.raw, details=LicenseDeclared.of(d.declaration())),
+            )
+        )
     return out
 
 
@@ -127,21 +169,49 @@ def notice_findings(files: list[ScannedFile], publisher: str | None) -> list[Fin
             loc = Location(sf.path, n.start_line, n.end_line)
             verbatim = "\n".join(n.lines)
             if foreign is None:
-                out.append(_f("copyright-notice", Severity.INFO,
-                              f"{n.statement} ({sf.path})", loc,
-                              Evidence(matched=verbatim, details=CopyrightNotice(
-                                  statement=n.statement, holder=n.holder, holder_key=key[0],
-                                  lines=n.lines))))
+                out.append(
+                    _f(
+                        "copyright-notice",
+                        Severity.INFO,
+                        f"{n.statement} ({sf.path})",
+                        loc,
+                        Evidence(
+                            matched=verbatim,
+                            details=CopyrightNotice(
+                                statement=n.statement,
+                                holder=n.holder,
+                                holder_key=key[0],
+                                lines=n.lines,
+                            ),
+                        ),
+                    )
+                )
                 continue
             label = "; ".join(o.label for o in foreign) or "unknown origin"
-            sev = Severity.INFO if publisher is None else (
-                Severity.MEDIUM if foreign else Severity.LOW)
-            out.append(_f("foreign-notice", sev,
-                          f"notice of {n.holder or n.statement} (origin: {label}) in {sf.path}",
-                          loc, Evidence(matched=verbatim, details=ForeignNotice(
-                              statement=n.statement, holder=n.holder, holder_key=key[0],
-                              lines=n.lines, origins=tuple(o.record() for o in foreign),
-                              publisher=publisher))))
+            sev = (
+                Severity.INFO
+                if publisher is None
+                else (Severity.MEDIUM if foreign else Severity.LOW)
+            )
+            out.append(
+                _f(
+                    "foreign-notice",
+                    sev,
+                    f"notice of {n.holder or n.statement} (origin: {label}) in {sf.path}",
+                    loc,
+                    Evidence(
+                        matched=verbatim,
+                        details=ForeignNotice(
+                            statement=n.statement,
+                            holder=n.holder,
+                            holder_key=key[0],
+                            lines=n.lines,
+                            origins=tuple(o.record() for o in foreign),
+                            publisher=publisher,
+                        ),
+                    ),
+                )
+            )
     return out
 
 
@@ -151,8 +221,9 @@ def _severity_of_conflict(declared_category: str, found_category: str) -> Severi
     return Severity.MEDIUM if declared_category in LENIENT_CATEGORIES else Severity.LOW
 
 
-def mismatch_findings(declared: DeclaredLicense | None, files: list[ScannedFile],
-                      notices: list[Finding]) -> list[Finding]:
+def mismatch_findings(
+    declared: DeclaredLicense | None, files: list[ScannedFile], notices: list[Finding]
+) -> list[Finding]:
     """Declared license vs restrictive licenses found in files and upstream notices."""
     if declared is None or not declared.resolved:
         return []
@@ -166,20 +237,37 @@ def mismatch_findings(declared: DeclaredLicense | None, files: list[ScannedFile]
         if key == declared.key or info.category not in RESTRICTIVE_CATEGORIES:
             continue
         first = sfs[0]
-        matches = [m for d in first.scan.licenses.detections for m in d.matches
-                   if key in license_ids(d.expression)]
-        loc = Location(first.path, matches[0].start_line if matches else None,
-                       matches[-1].end_line if matches else None)
-        out.append(_f(
-            "license-mismatch", _severity_of_conflict(declared.category, info.category),
-            f"declared {declared.raw} ({declared.spdx}) but {info.name} ({key}, "
-            f"{info.category}) is in {len(sfs)} file(s): {first.path}", loc,
-            Evidence(matched=matches[0].matched_text if matches else key,
-                     details=LicenseMismatch(
-                         declared=declared.declaration(), detected=key,
-                         detected_name=info.name, detected_family=info.category,
-                         files=tuple(s.path for s in sfs[:MAX_LISTED_FILES]),
-                         via="license-text"))))
+        matches = [
+            m
+            for d in first.scan.licenses.detections
+            for m in d.matches
+            if key in license_ids(d.expression)
+        ]
+        loc = Location(
+            first.path,
+            matches[0].start_line if matches else None,
+            matches[-1].end_line if matches else None,
+        )
+        out.append(
+            _f(
+                "license-mismatch",
+                _severity_of_conflict(declared.category, info.category),
+                f"declared {declared.raw} ({declared.spdx}) but {info.name} ({key}, "
+                f"{info.category}) is in {len(sfs)} file(s): {first.path}",
+                loc,
+                Evidence(
+                    matched=matches[0].matched_text if matches else key,
+                    details=LicenseMismatch(
+                        declared=declared.declaration(),
+                        detected=key,
+                        detected_name=info.name,
+                        detected_family=info.category,
+                        files=tuple(s.path for s in sfs[:MAX_LISTED_FILES]),
+                        via="license-text",
+                    ),
+                ),
+            )
+        )
     by_origin: dict[str, list[tuple[Finding, UpstreamId]]] = defaultdict(list)
     for n in notices:
         if isinstance(n.evidence.details, ForeignNotice):
@@ -191,52 +279,93 @@ def mismatch_findings(declared: DeclaredLicense | None, files: list[ScannedFile]
         info = license_info(usual)
         if usual == declared.key or info.category not in ("model-license", "non-commercial"):
             continue
-        out.append(_f(
-            "license-mismatch", Severity.LOW,
-            f"declared {declared.raw} but the release carries notices of {origin_id} whose "
-            f"releases usually carry {info.name}; check the upstream terms",
-            found[0].location,
-            Evidence(matched=found[0].evidence.matched, details=LicenseMismatch(
-                declared=declared.declaration(), detected=usual,
-                detected_family=info.category, via="upstream-notice", origin=origin_id,
-                files=tuple(sorted({f.location.path or "" for f in found})[:MAX_LISTED_FILES])
-            ))))
+        out.append(
+            _f(
+                "license-mismatch",
+                Severity.LOW,
+                f"declared {declared.raw} but the release carries notices of {origin_id} whose "
+                f"releases usually carry {info.name}; check the upstream terms",
+                found[0].location,
+                Evidence(
+                    matched=found[0].evidence.matched,
+                    details=LicenseMismatch(
+                        declared=declared.declaration(),
+                        detected=usual,
+                        detected_family=info.category,
+                        via="upstream-notice",
+                        origin=origin_id,
+                        files=tuple(
+                            sorted({f.location.path or "" for f in found})[:MAX_LISTED_FILES]
+                        ),
+                    ),
+                ),
+            )
+        )
     return out
 
 
-def missing_findings(has_license_file: bool, declared: list[DeclaredLicense],
-                     card_path: str | None) -> list[Finding]:
+def missing_findings(
+    has_license_file: bool, declared: list[DeclaredLicense], card_path: str | None
+) -> list[Finding]:
     out = []
     if not has_license_file:
-        out.append(_f("missing-license", Severity.MEDIUM,
-                      "no LICENSE or COPYING file in the release", Location(),
-                      Evidence(details=MissingLicense("license-file"))))
+        out.append(
+            _f(
+                "missing-license",
+                Severity.MEDIUM,
+                "no LICENSE or COPYING file in the release",
+                Location(),
+                Evidence(details=MissingLicense("license-file")),
+            )
+        )
     if not declared:
-        out.append(_f("missing-license", Severity.MEDIUM,
-                      "no license declared (model card `license:` or config)",
-                      Location(card_path), Evidence(details=MissingLicense("declared-license"))))
+        out.append(
+            _f(
+                "missing-license",
+                Severity.MEDIUM,
+                "no license declared (model card `license:` or config)",
+                Location(card_path),
+                Evidence(details=MissingLicense("declared-license")),
+            )
+        )
     return out
 
 
-def notice_missing_findings(files: list[ScannedFile], foreign: list[Finding],
-                            has_notice_file: bool) -> list[Finding]:
+def notice_missing_findings(
+    files: list[ScannedFile], foreign: list[Finding], has_notice_file: bool
+) -> list[Finding]:
     """Apache-2.0 files that carry foreign notices, in a release without a NOTICE file."""
     if has_notice_file:
         return []
-    notice_keys = {sf.path for sf in files
-                   if any(license_info(k).notice for k in license_ids(
-                       sf.scan.licenses.expression))}
+    notice_keys = {
+        sf.path
+        for sf in files
+        if any(license_info(k).notice for k in license_ids(sf.scan.licenses.expression))
+    }
     hits = [f for f in foreign if f.kind == "foreign-notice" and f.location.path in notice_keys]
     if not hits:
         return []
-    holders = sorted({h.evidence.details.holder or "" for h in hits
-                      if isinstance(h.evidence.details, ForeignNotice)})
-    return [_f("notice-missing", Severity.MEDIUM,
-               f"{len({h.location.path for h in hits})} Apache-2.0 file(s) carry upstream "
-               f"notices ({', '.join(holders[:5])}) but the release has no NOTICE file; "
-               "Apache-2.0 s4(d) asks to keep the upstream NOTICE text where one exists",
-               hits[0].location,
-               Evidence(matched=hits[0].evidence.matched, details=NoticeMissing(
-                   holders=tuple(holders),
-                   files=tuple(sorted({h.location.path or "" for h in hits})[:MAX_LISTED_FILES])
-               )))]
+    holders = sorted(
+        {
+            h.evidence.details.holder or ""
+            for h in hits
+            if isinstance(h.evidence.details, ForeignNotice)
+        }
+    )
+    return [
+        _f(
+            "notice-missing",
+            Severity.MEDIUM,
+            f"{len({h.location.path for h in hits})} Apache-2.0 file(s) carry upstream "
+            f"notices ({', '.join(holders[:5])}) but the release has no NOTICE file; "
+            "Apache-2.0 s4(d) asks to keep the upstream NOTICE text where one exists",
+            hits[0].location,
+            Evidence(
+                matched=hits[0].evidence.matched,
+                details=NoticeMissing(
+                    holders=tuple(holders),
+                    files=tuple(sorted({h.location.path or "" for h in hits})[:MAX_LISTED_FILES]),
+                ),
+            ),
+        )
+    ]

@@ -20,9 +20,15 @@ _COPYRIGHT = re.compile(r"copyright|\u00a9|\(c\)\s*\d{4}", re.I)
 _LICENSE = re.compile(r"spdx-license-identifier|licensed under|license(?:d)?\s*:", re.I)
 _YEARS = re.compile(r"\b(?:19|20)\d\d(?:\s*[-,\u2013]\s*(?:(?:19|20)\d\d|present))*\b", re.I)
 _NOISE = re.compile(r"copyright|\u00a9|\(c\)|all rights reserved\.?|\bby\b", re.I)
-_STOPWORDS = frozenset(re.findall(r"\S+", (
-    "the and inc inc. team ltd llc corp corporation co authors author contributors its "
-    "affiliates of a an all rights reserved org project group gmbh limited")))
+_STOPWORDS = frozenset(
+    re.findall(
+        r"\S+",
+        (
+            "the and inc inc. team ltd llc corp corporation co authors author contributors its "
+            "affiliates of a an all rights reserved org project group gmbh limited"
+        ),
+    )
+)
 
 
 def _strip_comment(line: str) -> str:
@@ -41,8 +47,11 @@ def head_notice(text: str) -> tuple[str, ...]:
         if i >= HEAD_LINES:
             break
         stripped = line.strip()
-        if in_doc is None and not _CODE_START.match(line) and not stripped.startswith(
-                ("'", '"', "r\"", "r'")):
+        if (
+            in_doc is None
+            and not _CODE_START.match(line)
+            and not stripped.startswith(("'", '"', 'r"', "r'"))
+        ):
             break
         for quote in ('"""', "'''"):
             if stripped.count(quote) % 2 == 1:
@@ -55,7 +64,8 @@ def head_notice(text: str) -> tuple[str, ...]:
 
 
 _COMMENTED_COPYRIGHT = re.compile(
-    r"^[ \t]*(?:#|//|/\*|\*|--)[^\n]*(?:copyright|\u00a9)[^\n]*$", re.I | re.M)
+    r"^[ \t]*(?:#|//|/\*|\*|--)[^\n]*(?:copyright|\u00a9)[^\n]*$", re.I | re.M
+)
 
 
 def file_copyrights(text: str) -> tuple[str, ...]:
@@ -80,8 +90,9 @@ def holder_words(line: str) -> frozenset[str]:
     return frozenset(w for w in words if w not in _STOPWORDS and len(w) > 1)
 
 
-def notice_status(upstream: tuple[str, ...], target_text: str
-                  ) -> tuple[NoticeStatus, tuple[str, ...]]:
+def notice_status(
+    upstream: tuple[str, ...], target_text: str
+) -> tuple[NoticeStatus, tuple[str, ...]]:
     """(status, the copy's copyright lines); status is one of:
 
     kept: every upstream copyright line is in the copy; changed: the copy names an upstream

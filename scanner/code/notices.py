@@ -41,14 +41,23 @@ class Notice:
     """The original lines, verbatim (comment markers included), for a NOTICE file."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"statement": self.statement, "holder": self.holder,
-                "start_line": self.start_line, "end_line": self.end_line,
-                "lines": list(self.lines)}
+        return {
+            "statement": self.statement,
+            "holder": self.holder,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "lines": list(self.lines),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Notice:
-        return cls(data["statement"], data["holder"], data["start_line"], data["end_line"],
-                   tuple(data["lines"]))
+        return cls(
+            data["statement"],
+            data["holder"],
+            data["start_line"],
+            data["end_line"],
+            tuple(data["lines"]),
+        )
 
 
 def candidate_blocks(lines: list[str]) -> list[list[tuple[int, str]]]:
@@ -91,9 +100,10 @@ def detect_notices(text: str) -> tuple[Notice, ...]:
             elif isinstance(det, HolderDetection):
                 holders.append(det)
         for st in statements:
-            holder = next((h.holder for h in holders
-                           if st.start_line <= h.start_line <= st.end_line), None)
-            verbatim = tuple(lines[st.start_line - 1:st.end_line])
+            holder = next(
+                (h.holder for h in holders if st.start_line <= h.start_line <= st.end_line), None
+            )
+            verbatim = tuple(lines[st.start_line - 1 : st.end_line])
             notices.append(Notice(st.copyright, holder, st.start_line, st.end_line, verbatim))
             if len(notices) >= MAX_NOTICES_PER_FILE:
                 return tuple(notices)
@@ -110,10 +120,36 @@ def warm_up() -> None:
 # ---- holders and origins ---------------------------------------------------------------------
 
 _ARTICLES = {"the", "a", "an"}
-_SUFFIXES = {"inc", "incorporated", "ltd", "limited", "llc", "gmbh", "corp", "corporation",
-             "co", "team", "teams", "authors", "author", "contributors", "contributor",
-             "all", "rights", "reserved", "and", "its", "affiliates", "affiliate", "company",
-             "org", "group", "plc", "sa", "ag"}
+_SUFFIXES = {
+    "inc",
+    "incorporated",
+    "ltd",
+    "limited",
+    "llc",
+    "gmbh",
+    "corp",
+    "corporation",
+    "co",
+    "team",
+    "teams",
+    "authors",
+    "author",
+    "contributors",
+    "contributor",
+    "all",
+    "rights",
+    "reserved",
+    "and",
+    "its",
+    "affiliates",
+    "affiliate",
+    "company",
+    "org",
+    "group",
+    "plc",
+    "sa",
+    "ag",
+}
 
 
 def normalise_holder(holder: str) -> str:
@@ -142,17 +178,27 @@ class KnownUpstream:
 
     def record(self) -> UpstreamId:
         """As the evidence of a foreign notice names it."""
-        return UpstreamId(id=self.id, organisation=self.organisation, project=self.project,
-                          usual_license=self.usual_license)
+        return UpstreamId(
+            id=self.id,
+            organisation=self.organisation,
+            project=self.project,
+            usual_license=self.usual_license,
+        )
 
 
 @cache
 def origins() -> tuple[KnownUpstream, ...]:
     return tuple(
-        KnownUpstream(id=o["id"], organisation=o["organisation"], project=o["project"],
-               usual_license=o["usual_license"], hub_orgs=tuple(o.get("hub_orgs", ())),
-               patterns=tuple(re.compile(p, re.IGNORECASE) for p in o["patterns"]))
-        for o in load_rules("holders")["origins"])
+        KnownUpstream(
+            id=o["id"],
+            organisation=o["organisation"],
+            project=o["project"],
+            usual_license=o["usual_license"],
+            hub_orgs=tuple(o.get("hub_orgs", ())),
+            patterns=tuple(re.compile(p, re.IGNORECASE) for p in o["patterns"]),
+        )
+        for o in load_rules("holders")["origins"]
+    )
 
 
 def origins_of(holder: str) -> tuple[KnownUpstream, ...]:
@@ -170,6 +216,7 @@ def origin_of_publisher(publisher: str) -> KnownUpstream | None:
     low = publisher.lower()
     for origin in origins():
         if low in (h.lower() for h in origin.hub_orgs) or any(
-                p.search(publisher) for p in origin.patterns):
+            p.search(publisher) for p in origin.patterns
+        ):
             return origin
     return None

@@ -89,8 +89,9 @@ class MatchInfo:
 
     @property
     def needs_review(self) -> bool:
-        return (self.matcher == SEQUENCE_MATCHER or self.coverage < 100
-                or "unknown" in self.expression)
+        return (
+            self.matcher == SEQUENCE_MATCHER or self.coverage < 100 or "unknown" in self.expression
+        )
 
 
 @dataclass(frozen=True)
@@ -124,22 +125,31 @@ class FileLicenses:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "expression": self.expression, "spdx": self.spdx, "approximate": self.approximate,
+            "expression": self.expression,
+            "spdx": self.spdx,
+            "approximate": self.approximate,
             "detections": [
-                {"expression": d.expression, "spdx": d.spdx,
-                 "matches": [m.__dict__ for m in d.matches]}
-                for d in self.detections],
+                {
+                    "expression": d.expression,
+                    "spdx": d.spdx,
+                    "matches": [m.__dict__ for m in d.matches],
+                }
+                for d in self.detections
+            ],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FileLicenses:
         return cls(
-            expression=data["expression"], spdx=data["spdx"],
+            expression=data["expression"],
+            spdx=data["spdx"],
             approximate=bool(data.get("approximate")),
             detections=tuple(
-                DetectionInfo(d["expression"], d["spdx"],
-                              tuple(MatchInfo(**m) for m in d["matches"]))
-                for d in data["detections"]),
+                DetectionInfo(
+                    d["expression"], d["spdx"], tuple(MatchInfo(**m) for m in d["matches"])
+                )
+                for d in data["detections"]
+            ),
         )
 
 
@@ -162,7 +172,7 @@ def _is_unclear(matches: list[Any]) -> bool:
 def _match_info(match: Any, lines: list[str]) -> MatchInfo:
     # The evidence is the matched lines as they are in the file (scancode's own rendering
     # re-tokenizes the whole file).
-    text = "\n".join(lines[match.start_line - 1:match.end_line])
+    text = "\n".join(lines[match.start_line - 1 : match.end_line])
     return MatchInfo(
         expression=match.rule.license_expression,
         rule=match.rule.identifier,
@@ -187,17 +197,20 @@ def _detection(matches: list[Any]) -> Any:
 
     analysis = analyze_detection(license_matches=matches, package_license=False)
     log, expression = get_detected_license_expression(
-        analysis=analysis, license_matches=matches, post_scan=False)
+        analysis=analysis, license_matches=matches, post_scan=False
+    )
     if expression is None:
         return LicenseDetection(matches=matches, detection_log=log)
-    detection = LicenseDetection(matches=matches, license_expression=str(expression),
-                                 detection_log=log)
+    detection = LicenseDetection(
+        matches=matches, license_expression=str(expression), detection_log=log
+    )
     detection.license_expression_spdx = detection.spdx_license_expression()
     return detection
 
 
-def detect_file_licenses(location: Path, lines: list[str] | None = None,
-                         timeout: float = 60.0) -> FileLicenses:
+def detect_file_licenses(
+    location: Path, lines: list[str] | None = None, timeout: float = 60.0
+) -> FileLicenses:
     """License detections of one file, exact matching first (see module docstring).
     `lines`: the file's text lines, for the evidence (read from `location` if not given)."""
     from licensedcode.cache import build_spdx_license_expression, get_licensing
@@ -226,8 +239,9 @@ def detect_file_licenses(location: Path, lines: list[str] | None = None,
             expressions.append(det.license_expression)
     expression = spdx = None
     if expressions:
-        combined = combine_expressions(expressions=expressions, relation="AND", unique=True,
-                                       licensing=licensing)
+        combined = combine_expressions(
+            expressions=expressions, relation="AND", unique=True, licensing=licensing
+        )
         expression = str(combined)
         spdx = str(build_spdx_license_expression(expression, licensing=licensing))
     return FileLicenses(expression, spdx, tuple(out), approximate)

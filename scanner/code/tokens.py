@@ -47,14 +47,30 @@ _CLOSERS = np.array([op_code(c) for c in ")]}"], dtype=np.uint32)
 # Language (as classify names it) -> lexer family.
 FAMILIES: dict[str, str] = {
     "python": "python",
-    "c": "c", "cpp": "c", "cuda": "c", "rust": "c", "go": "c", "javascript": "c",
-    "typescript": "c", "java": "c", "kotlin": "c", "swift": "c", "objective-c": "c",
-    "metal": "c", "scala": "c",
+    "c": "c",
+    "cpp": "c",
+    "cuda": "c",
+    "rust": "c",
+    "go": "c",
+    "javascript": "c",
+    "typescript": "c",
+    "java": "c",
+    "kotlin": "c",
+    "swift": "c",
+    "objective-c": "c",
+    "metal": "c",
+    "scala": "c",
     "shell": "shell",
 }
 
-_PY_KEYWORDS = set(keyword.kwlist) | set(keyword.softkwlist) | {"self", "cls"} | {
-    n for n in dir(builtins) if not n.startswith("_")}
+_PY_KEYWORDS = (
+    set(keyword.kwlist)
+    | set(keyword.softkwlist)
+    | {"self", "cls"}
+    | {n for n in dir(builtins) if not n.startswith("_")}
+)
+
+
 def _words(text: str) -> set[str]:
     return set(text.split())
 
@@ -86,13 +102,17 @@ local export readonly declare set unset shift source echo printf read cd test tr
 # An unterminated triple-quoted or raw string runs to the end of the file: no valid source
 # has one, and letting the match fail instead makes every later opener rescan the rest of
 # the file (quadratic on hostile input such as `"""\\"""\\"""...`).
-_TRIPLE = (r"'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*(?:'''|\\?\Z)"
-           r'|"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*(?:"""|\\?\Z)')
+_TRIPLE = (
+    r"'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*(?:'''|\\?\Z)"
+    r'|"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*(?:"""|\\?\Z)'
+)
 _SQ = r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'"
 _DQ = r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'
 # Python only: an unterminated one-line string (a syntax error) ends at its line's end.
-_PY_SINGLE = (r"'[^'\\\n]*(?:\\.[^'\\\n]*)*(?:'|(?=\n)|\\?\Z)"
-              r'|"[^"\\\n]*(?:\\.[^"\\\n]*)*(?:"|(?=\n)|\\?\Z)')
+_PY_SINGLE = (
+    r"'[^'\\\n]*(?:\\.[^'\\\n]*)*(?:'|(?=\n)|\\?\Z)"
+    r'|"[^"\\\n]*(?:\\.[^"\\\n]*)*(?:"|(?=\n)|\\?\Z)'
+)
 _NUMBER = r"(?:\d|\.\d)(?:[eE][+-]|[\w.])*"
 _NAME = r"[^\W\d]\w*"
 _NEVER_MATCH = r"(?!)"
@@ -104,13 +124,16 @@ def _c_lexer(single: str) -> re.Pattern[str]:
         rf"|(r##\"[\s\S]*?(?:\"##|\Z)|r#\"[\s\S]*?(?:\"#|\Z)|r\"[^\"]*\"|`[^`]*`|{single})"
         rf"|({_NAME}|#\s*[a-z]+)|({_NUMBER})"
         r"|(>>>=?|<<=|>>=|===|!==|\.\.\.|::|->|=>|\+\+|--|&&|\|\||<<|>>|[-+*/%&|^!<>=]=|[^\s\w])",
-        re.S)
+        re.S,
+    )
 
 
 def _shell_lexer(single: str) -> re.Pattern[str]:
     return re.compile(
         rf"((?<![$\w])#[^\n]*)|({single})|({_NAME})|({_NUMBER})"
-        r"|(&&|\|\||;;|<<|>>|\$\(|\$\{|[^\s\w])", re.S)
+        r"|(&&|\|\||;;|<<|>>|\$\(|\$\{|[^\s\w])",
+        re.S,
+    )
 
 
 def _variants(make: object) -> dict[frozenset[str], re.Pattern[str]]:
@@ -127,9 +150,13 @@ def _variants(make: object) -> dict[frozenset[str], re.Pattern[str]]:
 # C and shell keep exact string semantics (a Rust lifetime `'a` is an unterminated quote);
 # the variants let `tokenize` skip string rules already known to fail (see there).
 _LEXERS: dict[str, dict[frozenset[str], re.Pattern[str]]] = {
-    "python": {frozenset(): re.compile(
-        rf"(#[^\n]*)|((?:[rRbBuUfF]{{1,2}})?(?:{_TRIPLE}|{_PY_SINGLE}))|({_NAME})|({_NUMBER})"
-        r"|(\*\*=?|//=?|>>=?|<<=?|->|:=|[-+*/%&|^@=!<>]=|\.\.\.|[^\s\w])", re.S)},
+    "python": {
+        frozenset(): re.compile(
+            rf"(#[^\n]*)|((?:[rRbBuUfF]{{1,2}})?(?:{_TRIPLE}|{_PY_SINGLE}))|({_NAME})|({_NUMBER})"
+            r"|(\*\*=?|//=?|>>=?|<<=?|->|:=|[-+*/%&|^@=!<>]=|\.\.\.|[^\s\w])",
+            re.S,
+        )
+    },
     "c": _variants(_c_lexer),
     "shell": _variants(_shell_lexer),
 }
@@ -184,8 +211,13 @@ def tokenize(text: str, language: str) -> TokenStream:
             codes.append(words.get(m.group(), IDENT))
         elif group == 2:
             # A Python string alone at the start of a statement is a docstring: a comment.
-            if python and depth == 0 and text.count("\n", last_end, m.start()) > 0 \
-                    or python and not codes:
+            if (
+                python
+                and depth == 0
+                and text.count("\n", last_end, m.start()) > 0
+                or python
+                and not codes
+            ):
                 last_end = m.end()
                 continue
             codes.append(STRING)
@@ -205,8 +237,9 @@ def tokenize(text: str, language: str) -> TokenStream:
         starts.append(m.start())
         last_end = m.end()
     arr = np.frombuffer(codes, dtype=np.uint32).copy() if codes else np.zeros(0, np.uint32)
-    lines = _line_numbers(text, np.frombuffer(starts, dtype=np.int64) if starts
-                          else np.zeros(0, np.int64))
+    lines = _line_numbers(
+        text, np.frombuffer(starts, dtype=np.int64) if starts else np.zeros(0, np.int64)
+    )
     if arr.shape[0] > 1:
         keep = np.ones(arr.shape[0], dtype=bool)
         keep[:-1] = ~((arr[:-1] == _COMMA) & np.isin(arr[1:], _CLOSERS))

@@ -65,7 +65,7 @@ def kgram_hashes(codes: np.ndarray, k: int) -> np.ndarray:
     h = np.zeros(n, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(k):
-            h = h * _BASE + c[j:j + n]
+            h = h * _BASE + c[j : j + n]
         # splitmix64 finaliser: the low bits of a polynomial hash are poorly mixed.
         h ^= h >> np.uint64(30)
         h *= _MIX1
@@ -99,9 +99,9 @@ def periodic_kgrams(codes: np.ndarray, k: int, max_period: int = MAX_PERIOD) -> 
         if n <= 0 or k <= p:
             break
         eq = np.zeros(codes.shape[0] + 1, dtype=np.int32)
-        eq[1:codes.shape[0] - p + 1] = np.cumsum(codes[:-p] == codes[p:])
+        eq[1 : codes.shape[0] - p + 1] = np.cumsum(codes[:-p] == codes[p:])
         # k-gram i is p-periodic when codes[j] == codes[j+p] for j in [i, i+k-p).
-        out |= (eq[k - p:k - p + n] - eq[:n]) == (k - p)
+        out |= (eq[k - p : k - p + n] - eq[:n]) == (k - p)
     return out
 
 
@@ -113,7 +113,7 @@ def wordless_kgrams(codes: np.ndarray, k: int, min_words: int = MIN_WORDS) -> np
         return np.zeros(0, dtype=bool)
     words = np.zeros(codes.shape[0] + 1, dtype=np.int32)
     words[1:] = np.cumsum(is_word(codes))
-    return (words[k:k + n] - words[:n]) < min_words
+    return (words[k : k + n] - words[:n]) < min_words
 
 
 def fingerprint(tokens: TokenStream, params: WinnowParams = DEFAULT_PARAMS) -> Fingerprints:

@@ -23,8 +23,7 @@ def assessment_to_dict(a: Assessment) -> dict[str, Any]:
         "discrepancies": [asdict(d) for d in a.discrepancies],
         "detected_licenses": [asdict(d) for d in a.detected_licenses],
         "origins": [asdict(o) for o in a.origins],
-        "lineage": [{**asdict(c), "signals": [s.to_dict() for s in c.signals]}
-                    for c in a.lineage],
+        "lineage": [{**asdict(c), "signals": [s.to_dict() for s in c.signals]} for c in a.lineage],
         "copied_code": copied,
         "obligations": [asdict(o) for o in a.obligations],
     }

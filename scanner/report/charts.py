@@ -140,8 +140,14 @@ def line_chart(chart_id: str, curve: Curve) -> LineChart | None:
     series = []
     for i, (name, vs) in enumerate(named):
         pts = tuple((sx(layers[j]), sy(v)) for j, v in enumerate(vs))
-        series.append(Series(name=name, color=PALETTE[i % len(PALETTE)],
-                             points=" ".join(f"{x},{y}" for x, y in pts), dots=pts))
+        series.append(
+            Series(
+                name=name,
+                color=PALETTE[i % len(PALETTE)],
+                points=" ".join(f"{x},{y}" for x, y in pts),
+                dots=pts,
+            )
+        )
     band = None
     if mean is not None and std is not None:
         top, bottom = sy(mean + 2 * std), sy(mean - 2 * std)
@@ -149,22 +155,44 @@ def line_chart(chart_id: str, curve: Curve) -> LineChart | None:
     x_ticks = tuple(Tick(sx(x), _fmt(x, 3)) for x in sorted(set(layers))[:: max(1, n // 8)])
     y_ticks = tuple(Tick(sy(y), _fmt(y)) for y in _ticks(lo, hi))
     head = ("layer", *(name for name, _ in named))
-    rows = tuple((_fmt(layers[j]), *(_fmt(vs[j]) if j < len(vs) else "–" for _, vs in named))
-                 for j in range(n))
+    rows = tuple(
+        (_fmt(layers[j]), *(_fmt(vs[j]) if j < len(vs) else "–" for _, vs in named))
+        for j in range(n)
+    )
     label = curve.label or chart_id
-    desc = (f"Line chart of {label} over {n} layers for "
-            + " and ".join(name for name, _ in named)
-            + (f"; shaded band: what unrelated models give (mean {_fmt(mean)} ± 2 × "
-               f"{_fmt(std)})" if band else "")
-            + (f" ({curve.band_note})" if band and curve.band_note else "")
-            + ". The values are in the table below.")
-    return LineChart(id=chart_id, title=label, description=desc, width=WIDTH, height=HEIGHT,
-                     series=tuple(series), band=band,
-                     band_label=("unrelated models (null mean ± 2σ"
-                                 + ("; overall score" if curve.band_note else "") + ")")
-                     if band else None,
-                     x_ticks=x_ticks, y_ticks=y_ticks, x_label="layer",
-                     plot=(LEFT, TOP, pw, ph), table_head=head, table_rows=rows)
+    desc = (
+        f"Line chart of {label} over {n} layers for "
+        + " and ".join(name for name, _ in named)
+        + (
+            f"; shaded band: what unrelated models give (mean {_fmt(mean)} ± 2 × {_fmt(std)})"
+            if band
+            else ""
+        )
+        + (f" ({curve.band_note})" if band and curve.band_note else "")
+        + ". The values are in the table below."
+    )
+    return LineChart(
+        id=chart_id,
+        title=label,
+        description=desc,
+        width=WIDTH,
+        height=HEIGHT,
+        series=tuple(series),
+        band=band,
+        band_label=(
+            "unrelated models (null mean ± 2σ"
+            + ("; overall score" if curve.band_note else "")
+            + ")"
+        )
+        if band
+        else None,
+        x_ticks=x_ticks,
+        y_ticks=y_ticks,
+        x_label="layer",
+        plot=(LEFT, TOP, pw, ph),
+        table_head=head,
+        table_rows=rows,
+    )
 
 
 def signal_chart(chart_id: str, signals: Sequence[SignalEvidence]) -> SignalChart | None:
@@ -192,19 +220,39 @@ def signal_chart(chart_id: str, signals: Sequence[SignalEvidence]) -> SignalChar
     for i, (s, v) in enumerate(rows_in):
         m, sd = _num(s.null_mean), _num(s.null_std)
         y = TOP + row_h * i + row_h / 2
-        bx, bw = (sx(m - 2 * sd), max(sx(m + 2 * sd) - sx(m - 2 * sd), 1.0)) \
-            if m is not None and sd is not None else (0.0, 0.0)
+        bx, bw = (
+            (sx(m - 2 * sd), max(sx(m + 2 * sd) - sx(m - 2 * sd), 1.0))
+            if m is not None and sd is not None
+            else (0.0, 0.0)
+        )
         outside = bool(m is not None and sd is not None and abs(v - m) > 2 * sd)
-        rows.append(SignalRow(
-            name=s.name, y=y, band_x=bx, band_w=bw, dot_x=sx(v),
-            score=_fmt(v), null=(f"{_fmt(m)} ± {_fmt(sd)}" if m is not None and sd is not None
-                                 else "unknown"),
-            z=_fmt(_num(s.z)), p=_pvalue(_num(s.p_value)),
-            robust_to=", ".join(s.robust_to), outside=outside))
-    desc = ("Dot plot: each lineage signal's score (dot) against the band of scores that "
-            "unrelated models give (null mean ± 2σ). A dot outside its band is evidence of "
-            "relatedness. The values are in the table below.")
-    return SignalChart(id=chart_id, title="Lineage signals against unrelated models",
-                       description=desc, width=WIDTH, height=height, rows=tuple(rows),
-                       x_ticks=tuple(Tick(sx(x), _fmt(x)) for x in _ticks(lo, hi)),
-                       plot=(left, TOP, pw, row_h * len(rows_in)))
+        rows.append(
+            SignalRow(
+                name=s.name,
+                y=y,
+                band_x=bx,
+                band_w=bw,
+                dot_x=sx(v),
+                score=_fmt(v),
+                null=(f"{_fmt(m)} ± {_fmt(sd)}" if m is not None and sd is not None else "unknown"),
+                z=_fmt(_num(s.z)),
+                p=_pvalue(_num(s.p_value)),
+                robust_to=", ".join(s.robust_to),
+                outside=outside,
+            )
+        )
+    desc = (
+        "Dot plot: each lineage signal's score (dot) against the band of scores that "
+        "unrelated models give (null mean ± 2σ). A dot outside its band is evidence of "
+        "relatedness. The values are in the table below."
+    )
+    return SignalChart(
+        id=chart_id,
+        title="Lineage signals against unrelated models",
+        description=desc,
+        width=WIDTH,
+        height=height,
+        rows=tuple(rows),
+        x_ticks=tuple(Tick(sx(x), _fmt(x)) for x in _ticks(lo, hi)),
+        plot=(left, TOP, pw, row_h * len(rows_in)),
+    )

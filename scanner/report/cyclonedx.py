@@ -30,8 +30,12 @@ def licenses(expression: str | None, acknowledgement: str) -> list[dict[str, Any
 
 
 def _model(ref: str, name: str, lic: str | None, description: str) -> dict[str, Any]:
-    comp: dict[str, Any] = {"type": "machine-learning-model", "bom-ref": ref, "name": name,
-                            "description": description}
+    comp: dict[str, Any] = {
+        "type": "machine-learning-model",
+        "bom-ref": ref,
+        "name": name,
+        "description": description,
+    }
     if lic:
         comp["licenses"] = licenses(lic, "concluded")
     return comp
@@ -57,8 +61,7 @@ def _model_card(report: Report) -> dict[str, Any]:
 def _release_component(report: Report) -> dict[str, Any]:
     result, a = report.result, report.assessment
     name = release_name(result.snapshot)
-    comp: dict[str, Any] = {"type": "machine-learning-model", "bom-ref": "release",
-                            "name": name}
+    comp: dict[str, Any] = {"type": "machine-learning-model", "bom-ref": "release", "name": name}
     if result.snapshot.revision:
         comp["version"] = result.snapshot.revision
     declared = a.declared.license_name if a.declared.license == "other" else a.declared.license
@@ -68,21 +71,28 @@ def _release_component(report: Report) -> dict[str, Any]:
     for i, c in enumerate(a.lineage):
         if c.verdict not in ("identical", "derived", "shared-components"):
             continue
-        desc = (f"{c.verdict}" + (f" ({c.relation})" if c.relation else "")
-                + f" per provscan's weight analysis (findings {', '.join(c.finding_ids)})")
+        desc = (
+            f"{c.verdict}"
+            + (f" ({c.relation})" if c.relation else "")
+            + f" per provscan's weight analysis (findings {', '.join(c.finding_ids)})"
+        )
         entry = _model(f"base-{i + 1}", c.name, c.license, desc)
         (ancestors if c.declared else variants).append(entry)
     for j, b in enumerate(a.declared.base_models):
         if not any(c.declared and c.name == b or c.reference == b for c in a.lineage):
-            ancestors.append(_model(f"declared-base-{j + 1}", b, None,
-                                    "declared as base_model on the model card"))
+            ancestors.append(
+                _model(
+                    f"declared-base-{j + 1}", b, None, "declared as base_model on the model card"
+                )
+            )
     pedigree: dict[str, Any] = {}
     if ancestors:
         pedigree["ancestors"] = ancestors
     if variants:
         pedigree["variants"] = variants
-        pedigree["notes"] = ("variants: base models the weight analysis detected but the "
-                             "model card does not declare")
+        pedigree["notes"] = (
+            "variants: base models the weight analysis detected but the model card does not declare"
+        )
     if pedigree:
         comp["pedigree"] = pedigree
     evidence: dict[str, Any] = {}
@@ -98,10 +108,13 @@ def _release_component(report: Report) -> dict[str, Any]:
     card = _model_card(report)
     if card:
         comp["modelCard"] = card
-    comp["properties"] = [{"name": "provscan:verdict", "value": a.verdict.level},
-                          {"name": "provscan:headline", "value": a.verdict.headline}]
-    comp["properties"] += [{"name": "provscan:discrepancy", "value": d.title}
-                           for d in a.discrepancies]
+    comp["properties"] = [
+        {"name": "provscan:verdict", "value": a.verdict.level},
+        {"name": "provscan:headline", "value": a.verdict.headline},
+    ]
+    comp["properties"] += [
+        {"name": "provscan:discrepancy", "value": d.title} for d in a.discrepancies
+    ]
     return comp
 
 
@@ -115,9 +128,12 @@ def _file_components(report: Report) -> list[dict[str, Any]]:
             comp["hashes"] = [{"alg": "SHA-256", "content": sha[c.path]}]
         if c.target_notice:
             comp["copyright"] = c.target_notice
-        upstream: dict[str, Any] = {"type": "file", "bom-ref": f"upstream-{i + 1}",
-                                    "name": c.upstream_path or c.upstream,
-                                    "group": c.corpus or None}
+        upstream: dict[str, Any] = {
+            "type": "file",
+            "bom-ref": f"upstream-{i + 1}",
+            "name": c.upstream_path or c.upstream,
+            "group": c.corpus or None,
+        }
         if c.version:
             upstream["version"] = c.version
         if c.license:
@@ -125,9 +141,11 @@ def _file_components(report: Report) -> list[dict[str, Any]]:
             comp["licenses"] = licenses(c.license, "concluded")
         if c.upstream_notice:
             upstream["copyright"] = c.upstream_notice
-        comp["pedigree"] = {"ancestors": [{k: v for k, v in upstream.items() if v}],
-                            "notes": f"copied from {c.upstream}; upstream notice "
-                                     f"{c.notice_status} (finding {c.finding_id})"}
+        comp["pedigree"] = {
+            "ancestors": [{k: v for k, v in upstream.items() if v}],
+            "notes": f"copied from {c.upstream}; upstream notice "
+            f"{c.notice_status} (finding {c.finding_id})",
+        }
         out.append(comp)
     return out
 
@@ -139,17 +157,23 @@ class CycloneDxFormat(Format):
         release = _release_component(report)
         files = _file_components(report)
         return {
-            "bomFormat": "CycloneDX", "specVersion": "1.6",
-            "serialNumber": f"urn:uuid:{uuid.uuid4()}", "version": 1,
+            "bomFormat": "CycloneDX",
+            "specVersion": "1.6",
+            "serialNumber": f"urn:uuid:{uuid.uuid4()}",
+            "version": 1,
             "metadata": {
                 "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "tools": {"components": [{"type": "application", "name": "provscan",
-                                          "version": __version__}]},
+                "tools": {
+                    "components": [
+                        {"type": "application", "name": "provscan", "version": __version__}
+                    ]
+                },
                 "component": release,
             },
             "components": files,
             "dependencies": [{"ref": "release", "dependsOn": [f["bom-ref"] for f in files]}]
-            if files else [],
+            if files
+            else [],
         }
 
     def render(self, report: Report) -> str:

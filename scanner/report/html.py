@@ -32,10 +32,13 @@ def pvalue(p: float | None) -> str:
 
 
 def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(templates_dir())),
-                      autoescape=select_autoescape(["html", "j2", "svg"],
-                                                   default_for_string=True, default=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(str(templates_dir())),
+        autoescape=select_autoescape(["html", "j2", "svg"], default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.globals["status_mark"] = STATUS_MARK
     env.filters["pvalue"] = pvalue
     return env
@@ -50,10 +53,15 @@ class HtmlFormat(Format):
         name = release_name(snap)
         template = environment().get_template("report.html.j2")
         return template.render(
-            name=name, snap=snap, a=a, version=__version__,
+            name=name,
+            snap=snap,
+            a=a,
+            version=__version__,
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             kinds=sorted(Counter(str(f.kind) for f in snap.files).items()),
-            by_id=dict(a.findings), notice=render_notice(a, name),
+            by_id=dict(a.findings),
+            notice=render_notice(a, name),
             obligation_counts=Counter(o.status for o in a.obligations),
             max_findings=MAX_FINDINGS_SHOWN,
-            **view(report))
+            **view(report),
+        )

@@ -57,10 +57,17 @@ class LineageView:
 def snippet(excerpt: Excerpt, start: int, end: int | None) -> Snippet:
     """The excerpt's lines, those of the finding (start-end) marked."""
     end = end or start
-    return Snippet(path=excerpt.path, lines=tuple(
-        Line(no=excerpt.first_line + k, text=text[:400],
-             mark=start <= excerpt.first_line + k <= end)
-        for k, text in enumerate(excerpt.lines)))
+    return Snippet(
+        path=excerpt.path,
+        lines=tuple(
+            Line(
+                no=excerpt.first_line + k,
+                text=text[:400],
+                mark=start <= excerpt.first_line + k <= end,
+            )
+            for k, text in enumerate(excerpt.lines)
+        ),
+    )
 
 
 def side_by_side(c: CopiedCode, heads: CopyHeads | None) -> SideBySide:
@@ -76,15 +83,31 @@ def side_by_side(c: CopiedCode, heads: CopyHeads | None) -> SideBySide:
             ai, bi = a1 + k, b1 + k
             lt = left[ai][:300] if ai < a2 else ""
             rt = right[bi][:300] if bi < b2 else ""
-            status = ("same" if op == "equal" else "changed" if ai < a2 and bi < b2
-                      else "only-left" if ai < a2 else "only-right")
-            rows.append(SideRow(left_no=ai + 1 if ai < a2 else None, left=lt,
-                                right_no=bi + 1 if bi < b2 else None, right=rt,
-                                status=status))
+            status = (
+                "same"
+                if op == "equal"
+                else "changed"
+                if ai < a2 and bi < b2
+                else "only-left"
+                if ai < a2
+                else "only-right"
+            )
+            rows.append(
+                SideRow(
+                    left_no=ai + 1 if ai < a2 else None,
+                    left=lt,
+                    right_no=bi + 1 if bi < b2 else None,
+                    right=rt,
+                    status=status,
+                )
+            )
     truncated = len(rows) > MAX_SNIPPET_LINES
-    return SideBySide(copied=c, rows=tuple(rows[:MAX_SNIPPET_LINES]),
-                      upstream_found=heads is not None and heads.upstream is not None,
-                      truncated=truncated)
+    return SideBySide(
+        copied=c,
+        rows=tuple(rows[:MAX_SNIPPET_LINES]),
+        upstream_found=heads is not None and heads.upstream is not None,
+        truncated=truncated,
+    )
 
 
 def lineage_view(i: int, claim: LineageClaim) -> LineageView:
@@ -93,21 +116,26 @@ def lineage_view(i: int, claim: LineageClaim) -> LineageView:
         chart = line_chart(f"curve-{i}-{j}", curve)
         if chart is not None:
             curves.append(chart)
-    return LineageView(claim=claim, signals=signal_chart(f"signals-{i}", claim.signals),
-                       curves=tuple(curves))
+    return LineageView(
+        claim=claim, signals=signal_chart(f"signals-{i}", claim.signals), curves=tuple(curves)
+    )
 
 
 def notice_snippets(report: Report) -> dict[str, Snippet]:
     by_id = dict(report.assessment.findings)
-    return {fid: snippet(e, by_id[fid].location.start_line or 1, by_id[fid].location.end_line)
-            for fid, e in report.excerpts.notices.items()}
+    return {
+        fid: snippet(e, by_id[fid].location.start_line or 1, by_id[fid].location.end_line)
+        for fid, e in report.excerpts.notices.items()
+    }
 
 
 def view(report: Report) -> dict[str, object]:
     a = report.assessment
     return {
-        "copied_views": [side_by_side(c, report.excerpts.copies.get(c.finding_id))
-                         for c in a.copied[:MAX_SIDE_BY_SIDE]],
+        "copied_views": [
+            side_by_side(c, report.excerpts.copies.get(c.finding_id))
+            for c in a.copied[:MAX_SIDE_BY_SIDE]
+        ],
         "copied_not_shown": max(0, len(a.copied) - MAX_SIDE_BY_SIDE),
         "lineage_views": [lineage_view(i, c) for i, c in enumerate(a.lineage)],
         "snippets": notice_snippets(report),

@@ -51,8 +51,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "findings": dict(sorted(Counter(f.kind for f in result.findings).items())),
         },
         "files": [file_to_dict(f) for f in snap.files],
-        "findings": [{"id": finding_id(i), **f.to_dict()}
-                     for i, f in enumerate(result.findings)],
+        "findings": [{"id": finding_id(i), **f.to_dict()} for i, f in enumerate(result.findings)],
         "assessment": assessment_to_dict(report.assessment),
     }
 
@@ -96,17 +95,30 @@ def load_result(path: Path) -> AuditResult:
     contents come from the release folder when it is still there (local scans)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        files = tuple(FileEntry(path=f["path"], size=int(f["size"]), sha256=f.get("sha256"),
-                                kind=FileKind(f["kind"]), language=f.get("language"),
-                                weight_format=f.get("weight_format"),
-                                lfs=LfsPointer(**f["lfs"]) if f.get("lfs") else None,
-                                target=f.get("target")) for f in data["files"])
-        _expect(isinstance(data, dict) and isinstance(data.get("card") or {}, dict)
-                and isinstance(data["files"], list) and isinstance(data["findings"], list),
-                "not an object with files, findings and card")
+        files = tuple(
+            FileEntry(
+                path=f["path"],
+                size=int(f["size"]),
+                sha256=f.get("sha256"),
+                kind=FileKind(f["kind"]),
+                language=f.get("language"),
+                weight_format=f.get("weight_format"),
+                lfs=LfsPointer(**f["lfs"]) if f.get("lfs") else None,
+                target=f.get("target"),
+            )
+            for f in data["files"]
+        )
+        _expect(
+            isinstance(data, dict)
+            and isinstance(data.get("card") or {}, dict)
+            and isinstance(data["files"], list)
+            and isinstance(data["findings"], list),
+            "not an object with files, findings and card",
+        )
         card = card_from_mapping(data["card"]) if data.get("card") else None
-        findings = tuple(Finding.from_dict(f, f"findings[{i}]")
-                         for i, f in enumerate(data["findings"]))
+        findings = tuple(
+            Finding.from_dict(f, f"findings[{i}]") for i, f in enumerate(data["findings"])
+        )
         target, source = str(data["target"]), str(data["source"])
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise SourceError(f"{path}: not a provscan JSON report ({exc})") from exc
@@ -115,6 +127,13 @@ def load_result(path: Path) -> AuditResult:
     reader: ContentReader = _NoContent()
     if source == "local" and Path(target).is_dir():
         reader = _listed_files_reader(Path(target), files)
-    snapshot = Snapshot(target=target, source=source, revision=data.get("revision"),
-                        files=files, reader=reader, card=card, info=data.get("info") or {})
+    snapshot = Snapshot(
+        target=target,
+        source=source,
+        revision=data.get("revision"),
+        files=files,
+        reader=reader,
+        card=card,
+        info=data.get("info") or {},
+    )
     return AuditResult(snapshot=snapshot, findings=findings)

@@ -41,20 +41,28 @@ def _section(title: str) -> list[str]:
 
 
 def render_notice(assessment: Assessment, name: str) -> str:
-    out = [f"{name}", "",
-           "This release contains material from third parties. Their notices follow,",
-           "verbatim, with where provscan found them. Review before publishing."]
+    out = [
+        f"{name}",
+        "",
+        "This release contains material from third parties. Their notices follow,",
+        "verbatim, with where provscan found them. Review before publishing.",
+    ]
     by_upstream: dict[str, list[CopiedCode]] = {}
     for c in assessment.copied:
         by_upstream.setdefault(c.corpus or "upstream", []).append(c)
     for corpus, items in by_upstream.items():
         version = next((c.version for c in items if c.version), None)
         lic = next((c.license for c in items if c.license), None)
-        out += _section(f"Code from {corpus}" + (f" {version}" if version else "")
-                        + (f" (license: {lic})" if lic else ""))
+        out += _section(
+            f"Code from {corpus}"
+            + (f" {version}" if version else "")
+            + (f" (license: {lic})" if lic else "")
+        )
         for c in items:
-            out.append(f"{one_line(c.path)}: from {one_line(c.upstream_path)}"
-                       + (" (modified)" if c.share is not None and c.share < 0.999 else ""))
+            out.append(
+                f"{one_line(c.path)}: from {one_line(c.upstream_path)}"
+                + (" (modified)" if c.share is not None and c.share < 0.999 else "")
+            )
             if c.upstream_notice:
                 out += notice_lines(c.upstream_notice)
     for o in assessment.origins:
@@ -68,8 +76,10 @@ def render_notice(assessment: Assessment, name: str) -> str:
     for claim in bases:
         rel = f" ({claim.relation})" if claim.relation else ""
         out += _section(f"Base model: {claim.name}")
-        out.append(f"    The weights of this release are derived{rel} from {claim.name}"
-                   + (f", licensed under {claim.license}." if claim.license else "."))
+        out.append(
+            f"    The weights of this release are derived{rel} from {claim.name}"
+            + (f", licensed under {claim.license}." if claim.license else ".")
+        )
     prescribed = list(dict.fromkeys(o.notice for o in assessment.obligations if o.notice))
     if prescribed:
         out += _section("Attribution notices required by the licenses")

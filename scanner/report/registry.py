@@ -30,16 +30,46 @@ class OutputFormat:
 
 
 FORMATS: tuple[OutputFormat, ...] = (
-    OutputFormat("html", ("-o", "--html"), "report.html", "Write the HTML report here.",
-                 "scanner.report.html:HtmlFormat"),
-    OutputFormat("json", ("--json",), "report.json", "Write the JSON report here.",
-                 "scanner.report.json:JsonFormat"),
-    OutputFormat("sarif", ("--sarif",), "report.sarif", "Write SARIF 2.1.0 here.",
-                 "scanner.report.sarif:SarifFormat"),
-    OutputFormat("cyclonedx", ("--cyclonedx",), "report.cdx.json",
-                 "Write a CycloneDX 1.6 ML-BOM here.", "scanner.report.cyclonedx:CycloneDxFormat"),
-    OutputFormat("spdx", ("--spdx",), "report.spdx.json",
-                 "Write SPDX 3.0 (JSON-LD, AI profile) here.", "scanner.report.spdx:SpdxFormat"),
-    OutputFormat("notice", ("--notice",), "NOTICE", "Write the generated NOTICE file here.",
-                 "scanner.report.notice:NoticeFormat"),
+    OutputFormat(
+        "html",
+        ("-o", "--html"),
+        "report.html",
+        "Write the HTML report here.",
+        "scanner.report.html:HtmlFormat",
+    ),
+    OutputFormat(
+        "json",
+        ("--json",),
+        "report.json",
+        "Write the JSON report here.",
+        "scanner.report.json:JsonFormat",
+    ),
+    OutputFormat(
+        "sarif",
+        ("--sarif",),
+        "report.sarif",
+        "Write SARIF 2.1.0 here.",
+        "scanner.report.sarif:SarifFormat",
+    ),
+    OutputFormat(
+        "cyclonedx",
+        ("--cyclonedx",),
+        "report.cdx.json",
+        "Write a CycloneDX 1.6 ML-BOM here.",
+        "scanner.report.cyclonedx:CycloneDxFormat",
+    ),
+    OutputFormat(
+        "spdx",
+        ("--spdx",),
+        "report.spdx.json",
+        "Write SPDX 3.0 (JSON-LD, AI profile) here.",
+        "scanner.report.spdx:SpdxFormat",
+    ),
+    OutputFormat(
+        "notice",
+        ("--notice",),
+        "NOTICE",
+        "Write the generated NOTICE file here.",
+        "scanner.report.notice:NoticeFormat",
+    ),
 )

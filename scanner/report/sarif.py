@@ -57,14 +57,22 @@ def _fingerprint(*parts: object) -> str:
 def _finding_result(fid: str, f: Finding, card_path: str | None) -> dict[str, Any]:
     path = f.location.path or card_path
     result: dict[str, Any] = {
-        "ruleId": f.kind, "level": LEVEL.get(str(f.severity), "note"),
-        "message": {"text": f.message + (f" [evidence: {f.evidence.matched}]"
-                                         if f.evidence.matched else "")},
+        "ruleId": f.kind,
+        "level": LEVEL.get(str(f.severity), "note"),
+        "message": {
+            "text": f.message + (f" [evidence: {f.evidence.matched}]" if f.evidence.matched else "")
+        },
         "locations": _location(path, f.location.start_line, f.location.end_line),
-        "partialFingerprints": {"provscanFinding/v1": _fingerprint(
-            f.kind, f.location.path, f.location.start_line, f.evidence.matched)},
-        "properties": {"provscanId": fid, "severity": str(f.severity),
-                       **{k: v for k, v in f.evidence.to_dict().items() if k != "details"}},
+        "partialFingerprints": {
+            "provscanFinding/v1": _fingerprint(
+                f.kind, f.location.path, f.location.start_line, f.evidence.matched
+            )
+        },
+        "properties": {
+            "provscanId": fid,
+            "severity": str(f.severity),
+            **{k: v for k, v in f.evidence.to_dict().items() if k != "details"},
+        },
     }
     if not result["locations"]:
         del result["locations"]
@@ -76,14 +84,17 @@ class SarifFormat(Format):
 
     def document(self, report: Report) -> dict[str, Any]:
         a = report.assessment
-        card_path = next((f.path for f in report.result.snapshot.files
-                          if str(f.kind) == "model-card"), None)
-        results = [_finding_result(fid, f, card_path) for fid, f in a.findings
-                   if f.kind not in QUIET]
+        card_path = next(
+            (f.path for f in report.result.snapshot.files if str(f.kind) == "model-card"), None
+        )
+        results = [
+            _finding_result(fid, f, card_path) for fid, f in a.findings if f.kind not in QUIET
+        ]
         for d in a.discrepancies:
             if d.kind in ("license-not-reflected", "missing-attribution"):
                 res: dict[str, Any] = {
-                    "ruleId": d.kind, "level": LEVEL.get(d.severity, "note"),
+                    "ruleId": d.kind,
+                    "level": LEVEL.get(d.severity, "note"),
                     "message": {"text": f"{d.title}. {d.explanation}"},
                     "partialFingerprints": {"provscanFinding/v1": _fingerprint(d.kind, d.title)},
                     "properties": {"findings": list(d.finding_ids), "severity": d.severity},
@@ -93,22 +104,41 @@ class SarifFormat(Format):
                     res["locations"] = loc
                 results.append(res)
         rule_ids = list(dict.fromkeys(r["ruleId"] for r in results))
-        rules = [{"id": rid, "name": "".join(w.title() for w in rid.split("-")),
-                  "shortDescription": {"text": RULE_HELP.get(rid, rid.replace("-", " "))},
-                  "properties": {"tags": ["provenance", "license"]}} for rid in rule_ids]
+        rules = [
+            {
+                "id": rid,
+                "name": "".join(w.title() for w in rid.split("-")),
+                "shortDescription": {"text": RULE_HELP.get(rid, rid.replace("-", " "))},
+                "properties": {"tags": ["provenance", "license"]},
+            }
+            for rid in rule_ids
+        ]
         for r in results:
             r["ruleIndex"] = rule_ids.index(r["ruleId"])
         return {
-            "$schema": SCHEMA, "version": "2.1.0",
-            "runs": [{
-                "tool": {"driver": {"name": "provscan", "version": __version__,
-                                    "semanticVersion": __version__.split("+")[0],
-                                    "rules": rules}},
-                "originalUriBaseIds": {"%SRCROOT%": {"description": {
-                    "text": f"The scanned release: {report.result.snapshot.target}"}}},
-                "results": results,
-                "properties": {"verdict": a.verdict.level, "headline": a.verdict.headline},
-            }],
+            "$schema": SCHEMA,
+            "version": "2.1.0",
+            "runs": [
+                {
+                    "tool": {
+                        "driver": {
+                            "name": "provscan",
+                            "version": __version__,
+                            "semanticVersion": __version__.split("+")[0],
+                            "rules": rules,
+                        }
+                    },
+                    "originalUriBaseIds": {
+                        "%SRCROOT%": {
+                            "description": {
+                                "text": f"The scanned release: {report.result.snapshot.target}"
+                            }
+                        }
+                    },
+                    "results": results,
+                    "properties": {"verdict": a.verdict.level, "headline": a.verdict.headline},
+                }
+            ],
         }
 
     def render(self, report: Report) -> str:

@@ -27,9 +27,12 @@ def with_evidence_records(schema: dict[str, Any]) -> dict[str, Any]:
     for kind, records in DETAILS.items():
         refs = [json_schema(r, defs) for r in records]
         details = refs[0] if len(refs) == 1 else {"oneOf": refs}
-        rules.append({"if": {"properties": {"kind": {"const": kind}}},
-                      "then": {"properties": {"evidence": {"properties": {
-                          "details": details}}}}})
+        rules.append(
+            {
+                "if": {"properties": {"kind": {"const": kind}}},
+                "then": {"properties": {"evidence": {"properties": {"details": details}}}},
+            }
+        )
     defs["finding"]["allOf"] = rules
     return out
 

@@ -17,9 +17,16 @@ from .interface import Format
 
 CONTEXT = "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"
 CI = "_:creationinfo"
-PURPOSE = {"code": "source", "weights": "model", "config": "configuration",
-           "license": "documentation", "notice": "documentation", "model-card": "documentation",
-           "docs": "documentation", "tokenizer": "data"}
+PURPOSE = {
+    "code": "source",
+    "weights": "model",
+    "config": "configuration",
+    "license": "documentation",
+    "notice": "documentation",
+    "model-card": "documentation",
+    "docs": "documentation",
+    "tokenizer": "data",
+}
 
 
 class _Graph:
@@ -30,19 +37,31 @@ class _Graph:
 
     def add(self, type_: str, local: str, **props: Any) -> str:
         spdx_id = f"{self.ns}#{local}"
-        self.items.append({"type": type_, "spdxId": spdx_id, "creationInfo": CI,
-                           **{k: v for k, v in props.items() if v not in (None, [], "")}})
+        self.items.append(
+            {
+                "type": type_,
+                "spdxId": spdx_id,
+                "creationInfo": CI,
+                **{k: v for k, v in props.items() if v not in (None, [], "")},
+            }
+        )
         return spdx_id
 
     def relate(self, from_: str, rel: str, to: list[str], comment: str | None = None) -> str:
         self.n += 1
-        return self.add("Relationship", f"rel-{self.n}", **{
-            "from": from_, "relationshipType": rel, "to": to, "comment": comment})
+        return self.add(
+            "Relationship",
+            f"rel-{self.n}",
+            **{"from": from_, "relationshipType": rel, "to": to, "comment": comment},
+        )
 
 
 def _license(g: _Graph, expression: str, local: str) -> str:
-    return g.add("simplelicensing_LicenseExpression", local,
-                 simplelicensing_licenseExpression=spdx_expression(expression))
+    return g.add(
+        "simplelicensing_LicenseExpression",
+        local,
+        simplelicensing_licenseExpression=spdx_expression(expression),
+    )
 
 
 def _build(report: Report) -> dict[str, Any]:
@@ -50,25 +69,37 @@ def _build(report: Report) -> dict[str, Any]:
     name = release_name(snap)
     g = _Graph(f"urn:spdx:provscan:{uuid.uuid4()}")
     tool = g.add("Tool", "tool-provscan", name=f"provscan {__version__}")
-    agent = g.add("Organization", "agent-provscan-user",
-                  name="provscan user (the party that ran the scan)")
-    model = g.add("ai_AIPackage", "release", name=name,
-                  software_packageVersion=snap.revision,
-                  software_primaryPurpose="model",
-                  software_downloadLocation=snap.target if snap.source != "local" else None,
-                  software_copyrightText="\n".join(dict.fromkeys(
-                      n for o in a.origins for n in o.notices)) or None,
-                  software_attributionText=[d.title for d in a.discrepancies
-                                            if d.kind == "missing-attribution"],
-                  ai_typeOfModel=[str(snap.card.pipeline_tag)] if snap.card and
-                  snap.card.pipeline_tag else [],
-                  summary=a.verdict.headline)
+    agent = g.add(
+        "Organization", "agent-provscan-user", name="provscan user (the party that ran the scan)"
+    )
+    model = g.add(
+        "ai_AIPackage",
+        "release",
+        name=name,
+        software_packageVersion=snap.revision,
+        software_primaryPurpose="model",
+        software_downloadLocation=snap.target if snap.source != "local" else None,
+        software_copyrightText="\n".join(dict.fromkeys(n for o in a.origins for n in o.notices))
+        or None,
+        software_attributionText=[
+            d.title for d in a.discrepancies if d.kind == "missing-attribution"
+        ],
+        ai_typeOfModel=[str(snap.card.pipeline_tag)]
+        if snap.card and snap.card.pipeline_tag
+        else [],
+        summary=a.verdict.headline,
+    )
     files = []
     for i, f in enumerate(snap.files):
-        fid = g.add("software_File", f"file-{i + 1}", name=f.path,
-                    software_primaryPurpose=PURPOSE.get(str(f.kind), "other"),
-                    verifiedUsing=[{"type": "Hash", "algorithm": "sha256",
-                                    "hashValue": f.sha256}] if f.sha256 else [])
+        fid = g.add(
+            "software_File",
+            f"file-{i + 1}",
+            name=f.path,
+            software_primaryPurpose=PURPOSE.get(str(f.kind), "other"),
+            verifiedUsing=[{"type": "Hash", "algorithm": "sha256", "hashValue": f.sha256}]
+            if f.sha256
+            else [],
+        )
         files.append(fid)
     if files:
         g.relate(model, "contains", files)
@@ -76,42 +107,78 @@ def _build(report: Report) -> dict[str, Any]:
     if declared:
         g.relate(model, "hasDeclaredLicense", [_license(g, declared, "license-declared")])
     for i, d in enumerate(a.detected_licenses):
-        g.relate(model, "hasConcludedLicense", [_license(g, d.expression, f"license-{i + 1}")],
-                 comment=f"{d.via}: {', '.join(d.where[:5])}")
+        g.relate(
+            model,
+            "hasConcludedLicense",
+            [_license(g, d.expression, f"license-{i + 1}")],
+            comment=f"{d.via}: {', '.join(d.where[:5])}",
+        )
     for i, c in enumerate(a.lineage):
         if c.verdict not in ("identical", "derived", "shared-components"):
             continue
-        base = g.add("ai_AIPackage", f"base-{i + 1}", name=c.name,
-                     software_primaryPurpose="model", comment=f"reference: {c.reference}")
+        base = g.add(
+            "ai_AIPackage",
+            f"base-{i + 1}",
+            name=c.name,
+            software_primaryPurpose="model",
+            comment=f"reference: {c.reference}",
+        )
         if c.license:
             g.relate(base, "hasConcludedLicense", [_license(g, c.license, f"base-lic-{i + 1}")])
-        how = (f"{c.verdict}" + (f" ({c.relation})" if c.relation else "")
-               + f" per provscan's weight analysis ({', '.join(c.finding_ids)})")
+        how = (
+            f"{c.verdict}"
+            + (f" ({c.relation})" if c.relation else "")
+            + f" per provscan's weight analysis ({', '.join(c.finding_ids)})"
+        )
         if c.declared:
             g.relate(base, "ancestorOf", [model], comment=how)
         else:
-            g.relate(model, "descendantOf", [base], comment="UNDECLARED on the model card; "
-                     + how)
+            g.relate(model, "descendantOf", [base], comment="UNDECLARED on the model card; " + how)
     for j, b in enumerate(a.declared.base_models):
         if not any(c.declared and (c.name == b or c.reference == b) for c in a.lineage):
-            base = g.add("ai_AIPackage", f"declared-base-{j + 1}", name=b,
-                         software_primaryPurpose="model",
-                         comment="declared as base_model on the model card")
+            base = g.add(
+                "ai_AIPackage",
+                f"declared-base-{j + 1}",
+                name=b,
+                software_primaryPurpose="model",
+                comment="declared as base_model on the model card",
+            )
             g.relate(base, "ancestorOf", [model], comment="declared on the model card")
     for k, disc in enumerate(a.discrepancies):
-        g.add("Annotation", f"discrepancy-{k + 1}", annotationType="review", subject=model,
-              statement=f"[{disc.severity}] {disc.title}. {disc.explanation}")
+        g.add(
+            "Annotation",
+            f"discrepancy-{k + 1}",
+            annotationType="review",
+            subject=model,
+            statement=f"[{disc.severity}] {disc.title}. {disc.explanation}",
+        )
     elements = [it["spdxId"] for it in g.items]
-    sbom = g.add("software_Sbom", "sbom", software_sbomType=["analyzed"], rootElement=[model],
-                 element=elements)
-    doc = g.add("SpdxDocument", "document", name=f"provscan assessment of {name}",
-                rootElement=[sbom], element=[*elements, sbom],
-                profileConformance=["core", "software", "simpleLicensing", "ai"],
-                dataLicense=_license(g, "CC0-1.0", "data-license"))
+    sbom = g.add(
+        "software_Sbom",
+        "sbom",
+        software_sbomType=["analyzed"],
+        rootElement=[model],
+        element=elements,
+    )
+    doc = g.add(
+        "SpdxDocument",
+        "document",
+        name=f"provscan assessment of {name}",
+        rootElement=[sbom],
+        element=[*elements, sbom],
+        profileConformance=["core", "software", "simpleLicensing", "ai"],
+        dataLicense=_license(g, "CC0-1.0", "data-license"),
+    )
     del doc
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    creation = {"type": "CreationInfo", "@id": CI, "specVersion": "3.0.1", "created": created,
-                "createdBy": [agent], "createdUsing": [tool]}
+    creation = {
+        "type": "CreationInfo",
+        "@id": CI,
+        "specVersion": "3.0.1",
+        "created": created,
+        "createdBy": [agent],
+        "createdUsing": [tool],
+    }
     return {"@context": CONTEXT, "@graph": [creation, *g.items]}
 
 

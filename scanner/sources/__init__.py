@@ -39,8 +39,9 @@ def source_for(target: str) -> tuple[Source, str]:
     return LocalSource(), target
 
 
-def open_target(target: str, *, offline: bool = False,
-                progress: Progress | None = None) -> Snapshot:
+def open_target(
+    target: str, *, offline: bool = False, progress: Progress | None = None
+) -> Snapshot:
     if not target:
         raise SourceError("empty target")
     source, spec = source_for(target)

@@ -45,9 +45,13 @@ _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
 # No prompt for credentials (a scan must never hang on a terminal); only these transports,
 # for every git process we start, lazy fetches and redirects included (ext::, fd:: refused);
 # a stalled HTTP transfer is dropped after a minute below 1 KB/s.
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never",
-            "GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh",
-            "GIT_HTTP_LOW_SPEED_LIMIT": "1000", "GIT_HTTP_LOW_SPEED_TIME": "60"}
+_GIT_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GCM_INTERACTIVE": "never",
+    "GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh",
+    "GIT_HTTP_LOW_SPEED_LIMIT": "1000",
+    "GIT_HTTP_LOW_SPEED_TIME": "60",
+}
 
 
 def _git_env() -> dict[str, str]:
@@ -66,8 +70,14 @@ def _git():  # type: ignore[no-untyped-def]
     return git
 
 
-_GENERIC = ("could not read from remote repository", "please make sure you have",
-            "and the repository exists", "cloning into", "warning:", "stderr:")
+_GENERIC = (
+    "could not read from remote repository",
+    "please make sure you have",
+    "and the repository exists",
+    "cloning into",
+    "warning:",
+    "stderr:",
+)
 
 
 def _one_line(exc: Exception) -> str:
@@ -224,14 +234,23 @@ class GitSource(Source):
         reader = GitBlobReader(repo, blobs, home() / "git" / "blobs")
         card, card_problems = read_card(files, reader)
         return Snapshot(
-            target=spec, source=self.name, revision=commit, files=files, reader=reader,
-            card=card, problems=tuple(problems) + card_problems,
-            info={"url": _redact(url), "ref": rev or "HEAD", "commit": commit,
-                  "clone": how, "cache": str(cache_folder(url))},
+            target=spec,
+            source=self.name,
+            revision=commit,
+            files=files,
+            reader=reader,
+            card=card,
+            problems=tuple(problems) + card_problems,
+            info={
+                "url": _redact(url),
+                "ref": rev or "HEAD",
+                "commit": commit,
+                "clone": how,
+                "cache": str(cache_folder(url)),
+            },
         )
 
-    def _clone_or_update(self, url: str, offline: bool, progress: Progress
-                         ) -> tuple[object, str]:
+    def _clone_or_update(self, url: str, offline: bool, progress: Progress) -> tuple[object, str]:
         git = _git()
         folder = cache_folder(url)
         if folder.is_dir():
@@ -245,21 +264,26 @@ class GitSource(Source):
                     return repo, "cache (offline)"
                 with progress.task(f"fetching {_redact(url)}"):
                     try:
-                        repo.git.fetch("origin", "--prune", "--force", "--tags",
-                                       "+refs/heads/*:refs/heads/*")
+                        repo.git.fetch(
+                            "origin", "--prune", "--force", "--tags", "+refs/heads/*:refs/heads/*"
+                        )
                     except git.exc.GitCommandError as exc:
-                        raise SourceError(f"{_redact(url)}: cannot fetch: {_one_line(exc)}"
-                                          ) from None
+                        raise SourceError(
+                            f"{_redact(url)}: cannot fetch: {_one_line(exc)}"
+                        ) from None
                 return repo, "cache (fetched)"
         if offline:
-            raise SourceError(f"{_redact(url)}: not in the clone cache, and offline mode is on "
-                              "(--offline or HF_HUB_OFFLINE=1)")
+            raise SourceError(
+                f"{_redact(url)}: not in the clone cache, and offline mode is on "
+                "(--offline or HF_HUB_OFFLINE=1)"
+            )
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".clone-"))
         try:
             with progress.task(f"cloning {_redact(url)}"):
-                repo = git.Repo.clone_from(url, tmp, bare=True, env=_git_env(),
-                                           multi_options=["--filter=blob:none"])
+                repo = git.Repo.clone_from(
+                    url, tmp, bare=True, env=_git_env(), multi_options=["--filter=blob:none"]
+                )
             os.replace(tmp, folder)
         except git.exc.UnsafeProtocolError:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -284,11 +308,12 @@ def _resolve(repo: object, rev: str | None, location: str) -> str:
     # remote's branches as local ones, so 'origin/x' is looked up as 'x'.
     candidates = ["HEAD" if rev is None else rev]
     if rev is not None and rev.startswith("origin/"):
-        candidates.append(f"refs/heads/{rev[len('origin/'):]}")
+        candidates.append(f"refs/heads/{rev[len('origin/') :]}")
     for name in candidates:
         try:
-            sha = repo.git.rev_parse("--verify", "--quiet", "--end-of-options",  # type: ignore
-                                     f"{name}^{{commit}}")
+            sha = repo.git.rev_parse(  # type: ignore[attr-defined]
+                "--verify", "--quiet", "--end-of-options", f"{name}^{{commit}}"
+            )
         except git.exc.GitCommandError:
             continue
         return str(sha).strip()
@@ -299,8 +324,9 @@ def _resolve(repo: object, rev: str | None, location: str) -> str:
 
 def _missing_blobs(repo: object, commit: str) -> set[str]:
     """Blobs of this revision not yet in the clone (listing them fetches nothing)."""
-    out = repo.git.rev_list("--objects", "--no-walk", "--missing=print",  # type: ignore
-                            commit)
+    out = repo.git.rev_list(  # type: ignore[attr-defined]
+        "--objects", "--no-walk", "--missing=print", commit
+    )
     return {line[1:].split()[0] for line in out.splitlines() if line.startswith("?")}
 
 
@@ -309,11 +335,16 @@ def _prefetch(repo: object, oids: list[str], progress: Progress) -> None:
     git = _git()
     with progress.task("fetching file contents", total=len(oids)) as handle:
         for i in range(0, len(oids), _PREFETCH_BATCH):
-            batch = oids[i:i + _PREFETCH_BATCH]
+            batch = oids[i : i + _PREFETCH_BATCH]
             try:
                 repo.git(c="fetch.negotiationAlgorithm=noop").fetch(  # type: ignore
-                    "origin", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
-                    "--filter=blob:none", *batch)
+                    "origin",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--recurse-submodules=no",
+                    "--filter=blob:none",
+                    *batch,
+                )
             except git.exc.GitCommandError as exc:
                 raise SourceError(f"cannot fetch file contents: {_one_line(exc)}") from None
             progress.advance(handle, len(batch))
@@ -331,12 +362,13 @@ def _read_link(repo: object, oid: str) -> bytes | None:
     for chunk in _stream_blob(repo, oid):  # read to its end: the cat-file pipe is shared
         size += len(chunk)
         if len(head) <= _MAX_LINK_BYTES:
-            head += chunk[:_MAX_LINK_BYTES + 1 - len(head)]
+            head += chunk[: _MAX_LINK_BYTES + 1 - len(head)]
     return head if size <= _MAX_LINK_BYTES else None
 
 
-def _follow_links(entry: _TreeEntry, by_path: dict[str, _TreeEntry], missing: set[str],
-                  repo: object) -> tuple[_TreeEntry | None, str]:
+def _follow_links(
+    entry: _TreeEntry, by_path: dict[str, _TreeEntry], missing: set[str], repo: object
+) -> tuple[_TreeEntry | None, str]:
     """The blob a (chain of) symlink(s) leads to inside the tree, or why there is none.
 
     Links are resolved within the tree only: an absolute target or one climbing above
@@ -364,13 +396,16 @@ def _follow_links(entry: _TreeEntry, by_path: dict[str, _TreeEntry], missing: se
 
 def safe_tree_path(path: str) -> bool:
     """A release-relative path a checkout would create: no '', '.', '..' or '.git' part."""
-    return bool(path) and "\\" not in path and all(
-        p not in ("", ".", "..") and p.lower() != ".git" for p in path.split("/"))
+    return (
+        bool(path)
+        and "\\" not in path
+        and all(p not in ("", ".", "..") and p.lower() != ".git" for p in path.split("/"))
+    )
 
 
-def _inventory(repo: object, entries: list[_TreeEntry], missing: set[str],
-               progress: Progress) -> tuple[tuple[FileEntry, ...], dict[str, str],
-                                            list[Finding]]:
+def _inventory(
+    repo: object, entries: list[_TreeEntry], missing: set[str], progress: Progress
+) -> tuple[tuple[FileEntry, ...], dict[str, str], list[Finding]]:
     by_path = {e.path: e for e in entries}
     files: list[FileEntry] = []
     blobs: dict[str, str] = {}
@@ -380,14 +415,22 @@ def _inventory(repo: object, entries: list[_TreeEntry], missing: set[str],
             if not safe_tree_path(entry.path):
                 # A crafted tree (git fsck would refuse it, a fetch does not check by
                 # default) must not give a report a path that climbs out of the release.
-                problems.append(not_analysed(
-                    None, f"unsafe path {clean_path(entry.path[:200])!r} in the git tree "
-                    "('..', '.git' or absolute); refused", "source"))
+                problems.append(
+                    not_analysed(
+                        None,
+                        f"unsafe path {clean_path(entry.path[:200])!r} in the git tree "
+                        "('..', '.git' or absolute); refused",
+                        "source",
+                    )
+                )
                 continue
             path = clean_path(entry.path)  # what reports show: valid Unicode
             if entry.mode == _MODE_SUBMODULE:
-                files.append(FileEntry(path=path, size=0, sha256=None,
-                                       kind=FileKind.SUBMODULE, target=entry.oid))
+                files.append(
+                    FileEntry(
+                        path=path, size=0, sha256=None, kind=FileKind.SUBMODULE, target=entry.oid
+                    )
+                )
                 continue
             blob, why = _follow_links(entry, by_path, missing, repo)
             if blob is not None and blob.oid in missing:
@@ -400,6 +443,5 @@ def _inventory(repo: object, entries: list[_TreeEntry], missing: set[str],
     return tuple(files), blobs, problems
 
 
-def _hash_entry(repo: object, path: str, oid: str, progress: Progress,
-                handle: object) -> FileEntry:
+def _hash_entry(repo: object, path: str, oid: str, progress: Progress, handle: object) -> FileEntry:
     return hashed_entry(path, _stream_blob(repo, oid), progress, handle)

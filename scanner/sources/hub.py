@@ -73,8 +73,9 @@ def hub_error(exc: BaseException, repo_id: str, rev: str | None) -> SourceError:
     if isinstance(exc, e.GatedRepoError):
         return SourceError(f"{where}: gated repository; access not granted to this account")
     if isinstance(exc, e.RepositoryNotFoundError):
-        return SourceError(f"{where}: repository not found on {constants.ENDPOINT} "
-                           "(or private and no access)")
+        return SourceError(
+            f"{where}: repository not found on {constants.ENDPOINT} (or private and no access)"
+        )
     if isinstance(exc, e.RevisionNotFoundError):
         return SourceError(f"{where}: unknown revision '{rev or 'main'}'")
     if isinstance(exc, e.DisabledRepoError):
@@ -82,22 +83,24 @@ def hub_error(exc: BaseException, repo_id: str, rev: str | None) -> SourceError:
     if isinstance(exc, e.RemoteEntryNotFoundError):
         return SourceError(f"{where}: file not found at revision {rev or 'main'}")
     if isinstance(exc, e.OfflineModeIsEnabled):
-        return HubUnreachable(f"{where}: offline mode is on and the file is not in the Hub "
-                              "cache")
+        return HubUnreachable(f"{where}: offline mode is on and the file is not in the Hub cache")
     if isinstance(exc, e.LocalEntryNotFoundError):
-        return HubUnreachable(f"{where}: cannot reach {constants.ENDPOINT} and the file is "
-                              "not in the Hub cache")
+        return HubUnreachable(
+            f"{where}: cannot reach {constants.ENDPOINT} and the file is not in the Hub cache"
+        )
     if isinstance(exc, httpx2.TransportError | ConnectionError | TimeoutError):
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return HubUnreachable(f"{where}: cannot reach the Hub at {constants.ENDPOINT} "
-                              f"({reason})")
+        return HubUnreachable(f"{where}: cannot reach the Hub at {constants.ENDPOINT} ({reason})")
     if isinstance(exc, e.HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else "?"
         if status in (401, 403):
-            return SourceError(f"{where}: not authorised ({status}); log in with a token that "
-                               "has access")
-        return SourceError(f"{where}: {constants.ENDPOINT} answered HTTP {status} "
-                           "(is it a Hugging Face Hub endpoint?)")
+            return SourceError(
+                f"{where}: not authorised ({status}); log in with a token that has access"
+            )
+        return SourceError(
+            f"{where}: {constants.ENDPOINT} answered HTTP {status} "
+            "(is it a Hugging Face Hub endpoint?)"
+        )
     first = str(exc).splitlines()[0] if str(exc) else ""
     return SourceError(f"{where}: {type(exc).__name__}: {first}")
 
@@ -109,12 +112,20 @@ def _hub_call(fn: Callable[[], T], repo_id: str, rev: str | None) -> T:
     install_body_cap()
     try:
         return fn()
-    except (e.HfHubHTTPError, e.OfflineModeIsEnabled, e.LocalEntryNotFoundError,
-            httpx2.TransportError, ConnectionError, TimeoutError) as exc:
+    except (
+        e.HfHubHTTPError,
+        e.OfflineModeIsEnabled,
+        e.LocalEntryNotFoundError,
+        httpx2.TransportError,
+        ConnectionError,
+        TimeoutError,
+    ) as exc:
         raise hub_error(exc, repo_id, rev) from None
     except BodyTooLarge as exc:
-        raise SourceError(f"hf:{repo_id}: the Hub sent more than the {exc.args[0]} bytes "
-                          "allowed for this answer (its declared size); refused") from None
+        raise SourceError(
+            f"hf:{repo_id}: the Hub sent more than the {exc.args[0]} bytes "
+            "allowed for this answer (its declared size); refused"
+        ) from None
 
 
 def _model_info_without_card(repo_id: str, rev: str | None) -> tuple[Any, object]:
@@ -129,8 +140,9 @@ def _model_info_without_card(repo_id: str, rev: str | None) -> tuple[Any, object
     path = f"{api.endpoint}/api/models/{repo_id}"
     if rev is not None:
         path += f"/revision/{quote(rev, safe='')}"
-    r = get_session().get(path, headers=build_hf_headers(), timeout=_TIMEOUT,
-                          params={"blobs": True})
+    r = get_session().get(
+        path, headers=build_hf_headers(), timeout=_TIMEOUT, params={"blobs": True}
+    )
     hf_raise_for_status(r)
     try:
         data = r.json()
@@ -140,8 +152,9 @@ def _model_info_without_card(repo_id: str, rev: str | None) -> tuple[Any, object
         data.pop("card_data", None)
         return ModelInfo(**data), card
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
-        raise SourceError(f"hf:{repo_id}: the Hub's answer is not valid model info "
-                          f"({type(exc).__name__})") from None
+        raise SourceError(
+            f"hf:{repo_id}: the Hub's answer is not valid model info ({type(exc).__name__})"
+        ) from None
 
 
 # Response bodies from the Hub are bounded: a download by the size its metadata declared
@@ -192,8 +205,9 @@ def install_body_cap() -> None:
 
         hooks = {k: list(v) for k, v in get_session().event_hooks.items()}
         hooks["response"] = [*hooks.get("response", []), cap_body]
-        set_client_factory(lambda: httpx2.Client(event_hooks=hooks, follow_redirects=True,
-                                                 timeout=None))
+        set_client_factory(
+            lambda: httpx2.Client(event_hooks=hooks, follow_redirects=True, timeout=None)
+        )
         _cap_installed = True
 
 
@@ -230,8 +244,9 @@ def read_remote_range(repo_id: str, commit: str, path: str, start: int, length: 
     url = hf_hub_url(repo_id, path, revision=commit)
 
     def request() -> bytes:
-        with get_session().stream("GET", url, headers=headers, follow_redirects=True,
-                                  timeout=_TIMEOUT) as response:
+        with get_session().stream(
+            "GET", url, headers=headers, follow_redirects=True, timeout=_TIMEOUT
+        ) as response:
             if response.status_code == 416:
                 return b""
             if response.status_code >= 400:
@@ -243,7 +258,7 @@ def read_remote_range(repo_id: str, commit: str, path: str, start: int, length: 
                 buf += chunk
                 if len(buf) >= skip + length:
                     break
-            return bytes(buf[skip:skip + length])
+            return bytes(buf[skip : skip + length])
 
     return _hub_call(request, repo_id, commit)
 
@@ -251,8 +266,15 @@ def read_remote_range(repo_id: str, commit: str, path: str, start: int, length: 
 class HubReader(ContentReader):
     """Local files from the Hub cache; others by range requests or on-demand download."""
 
-    def __init__(self, repo_id: str, commit: str, local: dict[str, Path],
-                 remote: dict[str, int | None], offline: bool, progress: Progress):
+    def __init__(
+        self,
+        repo_id: str,
+        commit: str,
+        local: dict[str, Path],
+        remote: dict[str, int | None],
+        offline: bool,
+        progress: Progress,
+    ):
         self.repo_id, self.commit = repo_id, commit
         self._local = local
         self._remote = remote
@@ -279,13 +301,13 @@ class HubReader(ContentReader):
         if path not in self._local:
             if self._offline:
                 raise SourceError(f"{path}: not in the local Hub cache (offline)")
-            self._local[path] = download(self.repo_id, self.commit, path,
-                                         self._remote.get(path), self._progress)
+            self._local[path] = download(
+                self.repo_id, self.commit, path, self._remote.get(path), self._progress
+            )
         return self._local[path]
 
 
-def download(repo_id: str, commit: str, path: str, size: int | None,
-             progress: Progress) -> Path:
+def download(repo_id: str, commit: str, path: str, size: int | None, progress: Progress) -> Path:
     """One file into the normal Hub cache; the result must stay inside the repo's cache.
 
     The body may not exceed the size the Hub's metadata declared (MAX_DOWNLOAD when it
@@ -296,8 +318,11 @@ def download(repo_id: str, commit: str, path: str, size: int | None,
     token = _BODY_CAP.set(size + _SLACK if size is not None else MAX_DOWNLOAD)
     try:
         with progress.task(f"downloading {path}", total=size) as handle:
-            local = _hub_call(lambda: hf_hub_download(repo_id, path, revision=commit,
-                                                      etag_timeout=_TIMEOUT), repo_id, commit)
+            local = _hub_call(
+                lambda: hf_hub_download(repo_id, path, revision=commit, etag_timeout=_TIMEOUT),
+                repo_id,
+                commit,
+            )
             progress.advance(handle, size or 0)
     finally:
         _BODY_CAP.reset(token)
@@ -312,24 +337,28 @@ def _remote_files(siblings: list[Any] | None) -> tuple[dict[str, RemoteFile], li
     problems: list[Finding] = []
     for s in siblings or ():
         if not _safe_release_path(s.rfilename):
-            problems.append(not_analysed(str(s.rfilename)[:200], "unsafe file name in Hub "
-                                         "metadata; refused", "source"))
+            problems.append(
+                not_analysed(
+                    str(s.rfilename)[:200], "unsafe file name in Hub metadata; refused", "source"
+                )
+            )
             continue
         lfs = s.lfs if isinstance(s.lfs, dict) else {}
         sha = lfs.get("sha256")
         files[s.rfilename] = RemoteFile(
-            path=s.rfilename, size=_size(s.size), blob_id=s.blob_id if isinstance(
-                s.blob_id, str) else None,
+            path=s.rfilename,
+            size=_size(s.size),
+            blob_id=s.blob_id if isinstance(s.blob_id, str) else None,
             lfs_sha256=sha if isinstance(sha, str) and _SHA256.match(sha) else None,
-            lfs_size=_size(lfs.get("size")))
+            lfs_size=_size(lfs.get("size")),
+        )
         fail_if_too_many(len(files), "Hub repository")
     return files, problems
 
 
 def _size(value: Any) -> int | None:
     """A size from untrusted metadata: a non-negative int, or unknown."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
-        else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def wanted_by_default(f: RemoteFile) -> bool:
@@ -349,8 +378,9 @@ class HubSource(Source):
             return self._open_offline(spec, repo_id, rev, progress)
         return self._open_online(spec, repo_id, rev, progress)
 
-    def _open_online(self, spec: str, repo_id: str, rev: str | None,
-                     progress: Progress) -> Snapshot:
+    def _open_online(
+        self, spec: str, repo_id: str, rev: str | None, progress: Progress
+    ) -> Snapshot:
         from huggingface_hub import HfApi
         from huggingface_hub.utils import disable_progress_bars
 
@@ -358,13 +388,19 @@ class HubSource(Source):
         with progress.task(f"reading Hub metadata of {repo_id}"):
             raw_card: object = None
             try:
-                info = _hub_call(lambda: HfApi().model_info(
-                    repo_id, revision=rev, files_metadata=True, timeout=_TIMEOUT), repo_id, rev)
+                info = _hub_call(
+                    lambda: HfApi().model_info(
+                        repo_id, revision=rev, files_metadata=True, timeout=_TIMEOUT
+                    ),
+                    repo_id,
+                    rev,
+                )
             except (TypeError, KeyError, ValueError, AttributeError):
                 # most often card metadata huggingface_hub cannot type (`tags: 5`): read the
                 # answer without it; the card's fields then go through provscan's own checks
-                info, raw_card = _hub_call(lambda: _model_info_without_card(repo_id, rev),
-                                           repo_id, rev)
+                info, raw_card = _hub_call(
+                    lambda: _model_info_without_card(repo_id, rev), repo_id, rev
+                )
         commit = str(info.sha or "")
         if not _COMMIT.match(commit):
             raise SourceError(f"hf:{repo_id}: the Hub answered without a commit sha")
@@ -379,18 +415,39 @@ class HubSource(Source):
                 except SourceError as exc:
                     problems.append(not_analysed(f.path, str(exc), "source"))
         write_ref(repo_id, rev or "main", commit)
-        mapping = (info.card_data.to_dict() if info.card_data is not None
-                   else raw_card if isinstance(raw_card, dict) else None)
-        snap = _build(spec, repo_id, commit, remote, local, {}, mapping, problems,
-                      offline=False, progress=progress)
-        save_record(repo_id, commit, {
-            "files": [f.to_dict() for f in remote.values()], "card": mapping,
-            "safetensors": snap.info.get("safetensors", {}),
-        })
+        mapping = (
+            info.card_data.to_dict()
+            if info.card_data is not None
+            else raw_card
+            if isinstance(raw_card, dict)
+            else None
+        )
+        snap = _build(
+            spec,
+            repo_id,
+            commit,
+            remote,
+            local,
+            {},
+            mapping,
+            problems,
+            offline=False,
+            progress=progress,
+        )
+        save_record(
+            repo_id,
+            commit,
+            {
+                "files": [f.to_dict() for f in remote.values()],
+                "card": mapping,
+                "safetensors": snap.info.get("safetensors", {}),
+            },
+        )
         return snap
 
-    def _open_offline(self, spec: str, repo_id: str, rev: str | None,
-                      progress: Progress) -> Snapshot:
+    def _open_offline(
+        self, spec: str, repo_id: str, rev: str | None, progress: Progress
+    ) -> Snapshot:
         folder, commit = resolve_cached_revision(repo_id, rev)
         cached = snapshot_files(folder, commit)
         problems = [not_analysed(p, why, "source") for p, why in sorted(cached.refused.items())]
@@ -405,14 +462,33 @@ class HubSource(Source):
                 remote[f.path] = f
         headers = record.get("safetensors") if isinstance(record.get("safetensors"), dict) else {}
         mapping = record.get("card") if isinstance(record.get("card"), dict) else None
-        return _build(spec, repo_id, commit, remote, dict(cached.files), headers or {}, mapping,
-                      problems, offline=True, progress=progress)
+        return _build(
+            spec,
+            repo_id,
+            commit,
+            remote,
+            dict(cached.files),
+            headers or {},
+            mapping,
+            problems,
+            offline=True,
+            progress=progress,
+        )
 
 
-def _build(spec: str, repo_id: str, commit: str, remote: dict[str, RemoteFile],
-           local: dict[str, Path], known_headers: dict[str, Any],
-           card_mapping: dict[str, Any] | None, problems: list[Finding], *, offline: bool,
-           progress: Progress) -> Snapshot:
+def _build(
+    spec: str,
+    repo_id: str,
+    commit: str,
+    remote: dict[str, RemoteFile],
+    local: dict[str, Path],
+    known_headers: dict[str, Any],
+    card_mapping: dict[str, Any] | None,
+    problems: list[Finding],
+    *,
+    offline: bool,
+    progress: Progress,
+) -> Snapshot:
     """Entries for every file (hashed where local, LFS sha256 where remote), then headers
     of every safetensors file and the card."""
     paths = sorted(set(remote) | set(local))
@@ -425,23 +501,44 @@ def _build(spec: str, repo_id: str, commit: str, remote: dict[str, RemoteFile],
             try:
                 entry = _entry(path, remote.get(path), local.get(path), progress, handle)
             except OSError as exc:
-                problems.append(not_analysed(path, f"unreadable in the Hub cache "
-                                             f"({exc.strerror or exc})", "source"))
+                problems.append(
+                    not_analysed(
+                        path, f"unreadable in the Hub cache ({exc.strerror or exc})", "source"
+                    )
+                )
                 local.pop(path, None)
                 if path not in remote:
                     continue
                 entry = _entry(path, remote[path], None, progress, handle)
             if entry.sha256 is None and path not in reported:
-                problems.append(not_analysed(path, "not downloaded (weights, or over the size "
-                                             "bound) and the Hub gives no LFS sha256 for it",
-                                             "source"))
+                problems.append(
+                    not_analysed(
+                        path,
+                        "not downloaded (weights, or over the size "
+                        "bound) and the Hub gives no LFS sha256 for it",
+                        "source",
+                    )
+                )
             entries.append(entry)
-    reader = HubReader(repo_id, commit, local,
-                       {p: f.lfs_size if f.lfs_size is not None else f.size
-                        for p, f in remote.items() if p not in local}, offline, progress)
+    reader = HubReader(
+        repo_id,
+        commit,
+        local,
+        {
+            p: f.lfs_size if f.lfs_size is not None else f.size
+            for p, f in remote.items()
+            if p not in local
+        },
+        offline,
+        progress,
+    )
     files = tuple(entries)
-    info: dict[str, Any] = {"repo_id": repo_id, "commit": commit,
-                            "downloaded": sorted(local), "offline": offline}
+    info: dict[str, Any] = {
+        "repo_id": repo_id,
+        "commit": commit,
+        "downloaded": sorted(local),
+        "offline": offline,
+    }
     safetensors: dict[str, list[dict[str, Any]]] = {}
     for entry in files:
         if entry.weight_format != "safetensors" or entry.kind is not FileKind.WEIGHTS:
@@ -451,12 +548,14 @@ def _build(spec: str, repo_id: str, commit: str, remote: dict[str, RemoteFile],
             continue
         try:
             tensors = parse_safetensors_header(
-                lambda s, n, p=entry.path: reader.read_range(p, s, n), entry.path)
+                lambda s, n, p=entry.path: reader.read_range(p, s, n), entry.path
+            )
         except SourceError as exc:
             problems.append(not_analysed(entry.path, str(exc), "source"))
             continue
-        safetensors[entry.path] = [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)}
-                                   for t in tensors]
+        safetensors[entry.path] = [
+            {"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in tensors
+        ]
     if safetensors:
         info["safetensors"] = safetensors
     card: CardData | None
@@ -465,13 +564,21 @@ def _build(spec: str, repo_id: str, commit: str, remote: dict[str, RemoteFile],
         card = card_from_mapping(card_mapping)
     else:
         card, card_problems = read_card(files, reader)
-    return Snapshot(target=f"hf:{spec}", source="hf", revision=commit, files=files,
-                    reader=reader, card=card, problems=tuple(problems) + card_problems,
-                    info=info)
+    return Snapshot(
+        target=f"hf:{spec}",
+        source="hf",
+        revision=commit,
+        files=files,
+        reader=reader,
+        card=card,
+        problems=tuple(problems) + card_problems,
+        info=info,
+    )
 
 
-def _entry(path: str, remote: RemoteFile | None, local: Path | None, progress: Progress,
-           handle: object) -> FileEntry:
+def _entry(
+    path: str, remote: RemoteFile | None, local: Path | None, progress: Progress, handle: object
+) -> FileEntry:
     lfs = None
     if remote is not None and remote.lfs_sha256:
         lfs = LfsPointer(oid=remote.lfs_sha256, size=int(remote.lfs_size or remote.size or 0))
@@ -479,6 +586,13 @@ def _entry(path: str, remote: RemoteFile | None, local: Path | None, progress: P
         assert remote is not None
         c = classify(path, b"", remote.size)
         size = remote.size if remote.size is not None else (lfs.size if lfs else 0)
-        return FileEntry(path=path, size=size, sha256=lfs.oid if lfs else None, kind=c.kind,
-                         language=c.language, weight_format=c.weight_format, lfs=lfs)
+        return FileEntry(
+            path=path,
+            size=size,
+            sha256=lfs.oid if lfs else None,
+            kind=c.kind,
+            language=c.language,
+            weight_format=c.weight_format,
+            lfs=lfs,
+        )
     return hashed_entry(path, file_chunks(local), progress, handle, lfs)

@@ -62,8 +62,10 @@ def resolve_cached_revision(repo_id: str, rev: str | None) -> tuple[Path, str]:
     """(repo cache folder, commit sha) for a revision, from the cache only."""
     folder = repo_folder(repo_id)
     if not folder.is_dir():
-        raise SourceError(f"hf:{repo_id} is not in the local Hub cache ({hub_cache_dir()}); "
-                          "scan it online once, or download it")
+        raise SourceError(
+            f"hf:{repo_id} is not in the local Hub cache ({hub_cache_dir()}); "
+            "scan it online once, or download it"
+        )
     name = rev or "main"
     if _COMMIT.match(name):
         commit = name
@@ -94,15 +96,18 @@ def snapshot_files(folder: Path, commit: str) -> CachedFiles:
     files: dict[str, Path] = {}
     refused: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        for name in sorted(filenames) + sorted(d for d in dirnames
-                                                if os.path.islink(os.path.join(dirpath, d))):
+        for name in sorted(filenames) + sorted(
+            d for d in dirnames if os.path.islink(os.path.join(dirpath, d))
+        ):
             full = Path(dirpath) / name
             rel = full.relative_to(root).as_posix()
             real = resolve_inside(real_folder, full)
             if real is None:
-                refused[rel] = ("Hub cache link points outside the repository's cache; not "
-                                "followed" if os.path.exists(full)
-                                else "dangling or looping link in the Hub cache")
+                refused[rel] = (
+                    "Hub cache link points outside the repository's cache; not followed"
+                    if os.path.exists(full)
+                    else "dangling or looping link in the Hub cache"
+                )
             elif not real.is_file():
                 refused[rel] = "not a regular file in the Hub cache"
             else:

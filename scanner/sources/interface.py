@@ -34,8 +34,13 @@ def file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def hashed_entry(path: str, chunks: Iterable[bytes], progress: Progress, handle: Any,
-                 lfs: LfsPointer | None = None) -> FileEntry:
+def hashed_entry(
+    path: str,
+    chunks: Iterable[bytes],
+    progress: Progress,
+    handle: Any,
+    lfs: LfsPointer | None = None,
+) -> FileEntry:
     """One pass over a file's content gives its sha256, its size and the head that
     classification reads; every source builds its entries this way."""
     digest = hashlib.sha256()
@@ -43,21 +48,29 @@ def hashed_entry(path: str, chunks: Iterable[bytes], progress: Progress, handle:
     size = 0
     for chunk in chunks:
         if len(head) < HEAD_BYTES:
-            head += chunk[:HEAD_BYTES - len(head)]
+            head += chunk[: HEAD_BYTES - len(head)]
         digest.update(chunk)
         size += len(chunk)
         progress.advance(handle, len(chunk))
     c = classify(path, head, size)
-    return FileEntry(path=path, size=size, sha256=digest.hexdigest(), kind=c.kind,
-                     language=c.language, weight_format=c.weight_format, lfs=c.lfs or lfs)
+    return FileEntry(
+        path=path,
+        size=size,
+        sha256=digest.hexdigest(),
+        kind=c.kind,
+        language=c.language,
+        weight_format=c.weight_format,
+        lfs=c.lfs or lfs,
+    )
 
 
 def parse_safetensors_header(read: Any, path: str) -> tuple[TensorInfo, ...]:
     """Tensor names, dtypes and shapes of a safetensors file given read(start, length) ->
     bytes (two range reads of a remote file): the weights' own header parser, its refusals
     as SourceError."""
-    return tuple(TensorInfo(t.name, t.dtype, t.shape)
-                 for t in parse_header(read, path, error=SourceError))
+    return tuple(
+        TensorInfo(t.name, t.dtype, t.shape) for t in parse_header(read, path, error=SourceError)
+    )
 
 
 class Source(ABC):

@@ -65,8 +65,11 @@ def walk_folder(root: Path) -> tuple[dict[str, Path], list[Finding]]:
             if entry.is_symlink():
                 real = resolve_inside(root, Path(entry.path))
                 if real is None:
-                    why = ("symlink points outside the release; not followed"
-                           if os.path.exists(entry.path) else "dangling or looping symlink")
+                    why = (
+                        "symlink points outside the release; not followed"
+                        if os.path.exists(entry.path)
+                        else "dangling or looping symlink"
+                    )
                     problems.append(not_analysed(rel, why, "source"))
                     continue
                 if real.is_file():
@@ -79,8 +82,9 @@ def walk_folder(root: Path) -> tuple[dict[str, Path], list[Finding]]:
             elif entry.is_file(follow_symlinks=False):
                 files[rel] = Path(entry.path)
             else:
-                problems.append(not_analysed(rel, "not a regular file (device, FIFO or socket)",
-                                             "source"))
+                problems.append(
+                    not_analysed(rel, "not a regular file (device, FIFO or socket)", "source")
+                )
             fail_if_too_many(len(files), str(root))
     return files, problems
 
@@ -109,8 +113,14 @@ class LocalSource(Source):
         snapshot_files = tuple(entries)
         card, card_problems = read_card(snapshot_files, reader)
         return Snapshot(
-            target=spec, source=self.name, revision=None, files=snapshot_files, reader=reader,
-            card=card, problems=tuple(problems) + card_problems, info={"root": str(root)},
+            target=spec,
+            source=self.name,
+            revision=None,
+            files=snapshot_files,
+            reader=reader,
+            card=card,
+            problems=tuple(problems) + card_problems,
+            info={"root": str(root)},
         )
 
 

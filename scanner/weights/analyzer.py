@@ -17,9 +17,14 @@ from .loader import PICKLE_SUFFIXES, load_from_snapshot
 
 def lineage_record(cmp: Comparison) -> WeightsLineage:
     """The evidence record of a comparison (its signals as the JSON report writes them)."""
-    return WeightsLineage.from_dict({"verdict": cmp.verdict, "relation": cmp.relation,
-                                     "signals": [s.to_dict() for s in cmp.signals],
-                                     "reasons": list(cmp.reasons)})
+    return WeightsLineage.from_dict(
+        {
+            "verdict": cmp.verdict,
+            "relation": cmp.relation,
+            "signals": [s.to_dict() for s in cmp.signals],
+            "reasons": list(cmp.reasons),
+        }
+    )
 
 
 def _strongest_location(cmp: Comparison) -> Location:
@@ -43,8 +48,13 @@ class WeightsAnalyzer(Analyzer):
         findings: list[Finding] = []
         for f in snapshot.files:
             if f.path.lower().endswith(PICKLE_SUFFIXES) and f.weight_format == "pickle":
-                findings.append(not_analysed(f.path, "pickle-based checkpoint: never "
-                                             "unpickled (arbitrary code execution)", self.name))
+                findings.append(
+                    not_analysed(
+                        f.path,
+                        "pickle-based checkpoint: never unpickled (arbitrary code execution)",
+                        self.name,
+                    )
+                )
         if not ctx.options.against:
             return findings
         files = [f.path for f in snapshot.files if f.lfs is None]
@@ -52,8 +62,11 @@ class WeightsAnalyzer(Analyzer):
             model = load_from_snapshot(snapshot.target, files, snapshot.reader.local_path)
             try:
                 if model.reader is None:
-                    findings.append(not_analysed(None, "no readable weight file to compare "
-                                                 "with --against", self.name))
+                    findings.append(
+                        not_analysed(
+                            None, "no readable weight file to compare with --against", self.name
+                        )
+                    )
                     return findings
                 mine = extract(model)
             finally:
@@ -72,31 +85,63 @@ class WeightsAnalyzer(Analyzer):
             findings.extend(self._findings(ref, ref_fp, cmp, declared))
         return findings
 
-    def _findings(self, ref: str, ref_fp: Fingerprint, cmp: Comparison,
-                  declared: tuple[str, ...]) -> list[Finding]:
+    def _findings(
+        self, ref: str, ref_fp: Fingerprint, cmp: Comparison, declared: tuple[str, ...]
+    ) -> list[Finding]:
         if cmp.verdict not in ("derived", "identical"):
-            return [Finding("weights-lineage", Severity.INFO,
-                            f"weights {cmp.verdict} to {ref}",
-                            evidence=Evidence(matched=ref, details=lineage_record(cmp)),
-                            analyzer=self.name)] if cmp.verdict != "unrelated" else []
-        decisive = [s for s in cmp.signals if s.significant and s.name in (
-            "direct_cosine", "aligned_forms", "experts_vs_dense")]
+            return (
+                [
+                    Finding(
+                        "weights-lineage",
+                        Severity.INFO,
+                        f"weights {cmp.verdict} to {ref}",
+                        evidence=Evidence(matched=ref, details=lineage_record(cmp)),
+                        analyzer=self.name,
+                    )
+                ]
+                if cmp.verdict != "unrelated"
+                else []
+            )
+        decisive = [
+            s
+            for s in cmp.signals
+            if s.significant and s.name in ("direct_cosine", "aligned_forms", "experts_vs_dense")
+        ]
         best = max(decisive, key=lambda s: s.z) if decisive else cmp.signals[0]
         rel = f" ({cmp.relation})" if cmp.relation else ""
-        evidence = Evidence(matched=ref, score=best.score, null_mean=best.null_mean,
-                            null_std=best.null_std, z=best.z, p_value=best.p_value,
-                            details=lineage_record(cmp))
-        undeclared = not declares_base(declared, ref, ref_fp.name,
-                                       ref_fp.meta.get("declared_name"))
+        evidence = Evidence(
+            matched=ref,
+            score=best.score,
+            null_mean=best.null_mean,
+            null_std=best.null_std,
+            z=best.z,
+            p_value=best.p_value,
+            details=lineage_record(cmp),
+        )
+        undeclared = not declares_base(declared, ref, ref_fp.name, ref_fp.meta.get("declared_name"))
         # Derived from a declared base is expected; the undeclared case is the headline.
-        out = [Finding("weights-derived", Severity.MEDIUM if undeclared else Severity.INFO,
-                       f"weights are {cmp.verdict}{rel} from {ref}: {best.name} "
-                       f"{best.score:.3f} vs {best.null_mean:.3f} ± {best.null_std:.3f} "
-                       f"for unrelated models", _strongest_location(cmp), evidence,
-                       self.name)]
+        out = [
+            Finding(
+                "weights-derived",
+                Severity.MEDIUM if undeclared else Severity.INFO,
+                f"weights are {cmp.verdict}{rel} from {ref}: {best.name} "
+                f"{best.score:.3f} vs {best.null_mean:.3f} ± {best.null_std:.3f} "
+                f"for unrelated models",
+                _strongest_location(cmp),
+                evidence,
+                self.name,
+            )
+        ]
         if undeclared:
             said = ", ".join(declared) or "no base model"
-            out.append(Finding("undeclared-base-model", Severity.HIGH,
-                               f"the model card declares {said}, but the weights derive "
-                               f"from {ref}", _strongest_location(cmp), evidence, self.name))
+            out.append(
+                Finding(
+                    "undeclared-base-model",
+                    Severity.HIGH,
+                    f"the model card declares {said}, but the weights derive from {ref}",
+                    _strongest_location(cmp),
+                    evidence,
+                    self.name,
+                )
+            )
         return out

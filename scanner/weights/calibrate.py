@@ -42,10 +42,16 @@ class Signal:
         return self.p_value < P_DERIVED
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "score": round(self.score, 6),
-                "null_mean": round(self.null_mean, 6), "null_std": round(self.null_std, 6),
-                "z": round(self.z, 3), "p_value": float(f"{self.p_value:.3g}"),
-                "robust_to": list(self.robust_to), "details": self.details}
+        return {
+            "name": self.name,
+            "score": round(self.score, 6),
+            "null_mean": round(self.null_mean, 6),
+            "null_std": round(self.null_std, 6),
+            "z": round(self.z, 3),
+            "p_value": float(f"{self.p_value:.3g}"),
+            "robust_to": list(self.robust_to),
+            "details": self.details,
+        }
 
 
 # Thresholds on calibrated p-values, not on raw scores: 5 sigma for "derived", 3 for a hint.
@@ -71,10 +77,17 @@ def panel_nulls(name: str) -> list[tuple[float, float]]:
     return out
 
 
-def make_signal(name: str, score: float, null_mean: float, null_std: float,
-                robust_to: tuple[str, ...], details: dict[str, Any] | None = None,
-                use_panel: bool = True, placeholder: bool = False,
-                where: RoleKey | None = None) -> Signal:
+def make_signal(
+    name: str,
+    score: float,
+    null_mean: float,
+    null_std: float,
+    robust_to: tuple[str, ...],
+    details: dict[str, Any] | None = None,
+    use_panel: bool = True,
+    placeholder: bool = False,
+    where: RoleKey | None = None,
+) -> Signal:
     """Calibrate a score: z against the wider of the computed and the panel null.
 
     placeholder: the given null is only a stand-in (no theory exists for this signal);
@@ -96,5 +109,14 @@ def make_signal(name: str, score: float, null_mean: float, null_std: float,
     z = (score - null_mean) / null_std
     if not math.isfinite(z):
         z = 0.0
-    return Signal(name, float(score), float(null_mean), float(null_std), float(z),
-                  p_from_z(z), robust_to, details, where)
+    return Signal(
+        name,
+        float(score),
+        float(null_mean),
+        float(null_std),
+        float(z),
+        p_from_z(z),
+        robust_to,
+        details,
+        where,
+    )

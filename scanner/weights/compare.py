@@ -32,9 +32,15 @@ class Comparison:
         return next((s for s in self.signals if s.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "a": self.a, "b": self.b,
-                "verdict": self.verdict, "relation": self.relation,
-                "signals": [s.to_dict() for s in self.signals], "reasons": list(self.reasons)}
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "a": self.a,
+            "b": self.b,
+            "verdict": self.verdict,
+            "relation": self.relation,
+            "signals": [s.to_dict() for s in self.signals],
+            "reasons": list(self.reasons),
+        }
 
 
 def compare_fingerprints(a: Fingerprint, b: Fingerprint) -> Comparison:
@@ -44,14 +50,22 @@ def compare_fingerprints(a: Fingerprint, b: Fingerprint) -> Comparison:
     with threadpool_limits(limits=1):
         signals = all_signals(a, b)
     decision = decide(a, b, signals)
-    return Comparison(a.name, b.name, decision.verdict, decision.relation, tuple(signals),
-                      decision.reasons)
+    return Comparison(
+        a.name, b.name, decision.verdict, decision.relation, tuple(signals), decision.reasons
+    )
 
 
-def compare_models(a: str, b: str, offline: bool = False, sampling: Sampling = DEFAULT,
-                   anchors_form: int | None = None) -> Comparison:
+def compare_models(
+    a: str,
+    b: str,
+    offline: bool = False,
+    sampling: Sampling = DEFAULT,
+    anchors_form: int | None = None,
+) -> Comparison:
     """Lineage between A and B; each a model folder, a weight file, a target or a fingerprint.
 
     `sampling` (units.py) and `anchors_form` apply to the sides fingerprinted here."""
-    return compare_fingerprints(fingerprint_of(a, offline, sampling, anchors_form),
-                                fingerprint_of(b, offline, sampling, anchors_form))
+    return compare_fingerprints(
+        fingerprint_of(a, offline, sampling, anchors_form),
+        fingerprint_of(b, offline, sampling, anchors_form),
+    )

@@ -103,7 +103,8 @@ def _open(model: LoadedModel, found: Checkpoint, local: Callable[[str], Path]) -
     model.reader = found.format.open(paths, model.config)
     model.weight_files = list(found.files)
     model.total_bytes = sum(p.stat().st_size for p in paths) + sum(
-        local(f).stat().st_size for f in found.data_files)
+        local(f).stat().st_size for f in found.data_files
+    )
 
 
 def load_model(target: str, offline: bool = False) -> LoadedModel:
@@ -113,8 +114,7 @@ def load_model(target: str, offline: bool = False) -> LoadedModel:
         if is_pickle(path.name):
             return LoadedModel(name=target, reader=None, pickles=[path.name])
         # the file given, and the companions beside it (not the other weight files)
-        others = [f for f in _list_local(path.parent)
-                  if not is_weight_file(f) or f == path.name]
+        others = [f for f in _list_local(path.parent) if not is_weight_file(f) or f == path.name]
         return load_from_files(target, others, lambda f: path.parent / f)
     if path.is_dir():
         return load_from_files(target, _list_local(path), lambda f: path / f)
@@ -128,6 +128,5 @@ def load_model(target: str, offline: bool = False) -> LoadedModel:
     return load_from_snapshot(target, files, snap.reader.local_path)
 
 
-def load_from_snapshot(name: str, files: list[str], local: Callable[[str], Path]
-                       ) -> LoadedModel:
+def load_from_snapshot(name: str, files: list[str], local: Callable[[str], Path]) -> LoadedModel:
     return load_from_files(name, files, local)

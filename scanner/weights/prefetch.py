@@ -45,9 +45,16 @@ Job = Callable[[CanonTensor, CanonLoader], Any]
 class Prefetcher:
     """Gives job(ct, loader) for the canonical tensors, run ahead in layer-pass order."""
 
-    def __init__(self, reader: TensorReader, heads: Heads, canon: list[CanonTensor],
-                 job: Job, keep: Callable[[CanonTensor, Any], None],
-                 advise: Callable[[CanonTensor], None], depth: int = DEPTH):
+    def __init__(
+        self,
+        reader: TensorReader,
+        heads: Heads,
+        canon: list[CanonTensor],
+        job: Job,
+        keep: Callable[[CanonTensor, Any], None],
+        advise: Callable[[CanonTensor], None],
+        depth: int = DEPTH,
+    ):
         ranked = [(r, c) for c in canon if (r := _rank(c.key)) is not None]
         self.plan = [c for _, c in sorted(ranked, key=lambda rc: rc[0])]
         self.pos = {c.key: i for i, c in enumerate(self.plan)}

@@ -56,11 +56,21 @@ class Reduced:
             self.arr = None
 
 
-def entry_of(ct: CanonTensor, read: tuple[int, ...], mean: float, std: float, digest: str
-             ) -> dict[str, Any]:
-    entry = {"role": ct.key.role, "layer": ct.key.layer, "expert": ct.key.expert,
-             "shape": list(ct.shape), "dtype": ct.dtype, "quantized": ct.quantized,
-             "source": ct.source, "mean": mean, "std": std, "hash": digest}
+def entry_of(
+    ct: CanonTensor, read: tuple[int, ...], mean: float, std: float, digest: str
+) -> dict[str, Any]:
+    entry = {
+        "role": ct.key.role,
+        "layer": ct.key.layer,
+        "expert": ct.key.expert,
+        "shape": list(ct.shape),
+        "dtype": ct.dtype,
+        "quantized": ct.quantized,
+        "source": ct.source,
+        "mean": mean,
+        "std": std,
+        "hash": digest,
+    }
     if tuple(read) != tuple(ct.shape):
         entry["read"] = list(read)  # the units read (see units.py); statistics are theirs
     return entry
@@ -75,14 +85,22 @@ def unit_norm(x: np.ndarray) -> np.ndarray:
 class Reduction:
     """Accumulates one tensor of `shape` (as read) fed in consecutive row chunks."""
 
-    def __init__(self, shape: tuple[int, ...], probe: Probe | None,
-                 stat_blocks: list[tuple[int, int]] | None = None, stats: bool = True):
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        probe: Probe | None,
+        stat_blocks: list[tuple[int, int]] | None = None,
+        stats: bool = True,
+    ):
         self.shape = shape
         self.blocks = stat_blocks
         """Row ranges the statistics come from (None: every row)."""
         cols = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        self.n_stat = (int(np.prod(shape)) if stat_blocks is None
-                       else sum(hi - lo for lo, hi in stat_blocks) * cols)
+        self.n_stat = (
+            int(np.prod(shape))
+            if stat_blocks is None
+            else sum(hi - lo for lo, hi in stat_blocks) * cols
+        )
         self.stats = StreamingStats(self.n_stat) if stats else None
         self.row = 0
         self.probe_t: np.ndarray | None = None
@@ -109,7 +127,7 @@ class Reduction:
         else:
             for lo, hi in self.blocks:
                 if lo < r1 and hi > r0:
-                    self.stats.feed(chunk[max(lo, r0) - r0:min(hi, r1) - r0])
+                    self.stats.feed(chunk[max(lo, r0) - r0 : min(hi, r1) - r0])
         if self.probe_t is None or self.resp is None or chunk.ndim != 2:
             return
         if self.axis == 1:  # rows are units
@@ -127,7 +145,10 @@ class Reduction:
         entry = entry_of(ct, self.shape, mean, std, digest)
         if self.n_stat != int(np.prod(self.shape)):
             entry["stat_values"] = self.n_stat  # statistics of a row sample (units.py)
-        return Reduced(entry,
-                       unit_norm(sketch) if len(self.shape) >= 2 else None,
-                       None if self.resp is None else self.resp.T,
-                       None if self.norms is None else np.sqrt(self.norms), arr)
+        return Reduced(
+            entry,
+            unit_norm(sketch) if len(self.shape) >= 2 else None,
+            None if self.resp is None else self.resp.T,
+            None if self.norms is None else np.sqrt(self.norms),
+            arr,
+        )

@@ -58,8 +58,7 @@ class CanonTensor:
     @property
     def plain(self) -> bool:
         """Stored as it is used: its rows and columns can be read from the file directly."""
-        return not (self.transposed or self.split or self.unrope
-                    or self.expert_index is not None)
+        return not (self.transposed or self.split or self.unrope or self.expert_index is not None)
 
 
 @dataclass(frozen=True)
@@ -87,8 +86,11 @@ def norm_offset(model_type: str | None) -> float:
     return float(load_rules("tensor_roles").get("norm_offset", {}).get(model_type or "", 0.0))
 
 
-_SPLIT_PARTS = {"qkv": ("attn_q", "attn_k", "attn_v"), "qkv_heads": ("attn_q", "attn_k", "attn_v"),
-                "gate_up": ("gate", "up")}
+_SPLIT_PARTS = {
+    "qkv": ("attn_q", "attn_k", "attn_v"),
+    "qkv_heads": ("attn_q", "attn_k", "attn_v"),
+    "gate_up": ("gate", "up"),
+}
 
 
 def _part_roles(role: str, split: str) -> list[str]:
@@ -139,12 +141,34 @@ def map_roles(metas: list[TensorMeta], heads: Heads) -> tuple[list[CanonTensor],
                     sizes = _split_sizes(shape[0], split, heads)
                     for i, (r, n) in enumerate(zip(roles, sizes, strict=True)):
                         r = r + "_bias" if role.endswith("_bias") else r
-                        out.append(CanonTensor(RoleKey(r, layer, ekey), m.name,
-                                               (n, *shape[1:]), m.dtype, m.quantized,
-                                               transposed, split, i, e))
+                        out.append(
+                            CanonTensor(
+                                RoleKey(r, layer, ekey),
+                                m.name,
+                                (n, *shape[1:]),
+                                m.dtype,
+                                m.quantized,
+                                transposed,
+                                split,
+                                i,
+                                e,
+                            )
+                        )
                 else:
-                    out.append(CanonTensor(RoleKey(role, layer, ekey), m.name, shape, m.dtype,
-                                           m.quantized, transposed, None, 0, e, unrope))
+                    out.append(
+                        CanonTensor(
+                            RoleKey(role, layer, ekey),
+                            m.name,
+                            shape,
+                            m.dtype,
+                            m.quantized,
+                            transposed,
+                            None,
+                            0,
+                            e,
+                            unrope,
+                        )
+                    )
             break
         else:
             unknown.append(m.name)
@@ -165,8 +189,13 @@ class CanonLoader:
             self._last = (name, self._reader.read(name))
         return self._last[1]
 
-    def load(self, ct: CanonTensor, units: tuple[int, np.ndarray] | None = None,
-             on_rows: RowSink | None = None, keep: bool = True) -> np.ndarray | None:
+    def load(
+        self,
+        ct: CanonTensor,
+        units: tuple[int, np.ndarray] | None = None,
+        on_rows: RowSink | None = None,
+        keep: bool = True,
+    ) -> np.ndarray | None:
         """The canonical tensor; with `units` (axis, ascending indices) only those rows or
         columns, read alone where the tensor is stored as it is used. `on_rows` sees the
         result's rows in order (see TensorReader.read_units); keep=False returns None."""
@@ -189,8 +218,7 @@ class CanonLoader:
         if ct.unrope and arr.shape[0] % (2 * ct.unrope) == 0:
             h = ct.unrope
             rest = arr.shape[1:]
-            arr = arr.reshape(h, arr.shape[0] // h // 2, 2, *rest).swapaxes(1, 2).reshape(
-                -1, *rest)
+            arr = arr.reshape(h, arr.shape[0] // h // 2, 2, *rest).swapaxes(1, 2).reshape(-1, *rest)
         if ct.split is None:
             return arr
         if ct.split == "qkv_heads" and self._heads.n_heads:
@@ -200,7 +228,7 @@ class CanonLoader:
             return per[:, ct.part].reshape(-1, *rest)
         sizes = _split_sizes(arr.shape[0], ct.split, self._heads)
         start = sum(sizes[: ct.part])
-        return arr[start:start + sizes[ct.part]]
+        return arr[start : start + sizes[ct.part]]
 
     def clear(self) -> None:
         self._last = None

@@ -33,8 +33,9 @@ _PRODUCTS = ("qk", "ov", "du", "dg")
 MIN_ANCHORS = 24
 
 
-def shared_anchors(a: Fingerprint, b: Fingerprint, limit: int | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def shared_anchors(
+    a: Fingerprint, b: Fingerprint, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices into each side's anchors of the token strings both have."""
     ha = a.anchor_hashes[:limit] if limit else a.anchor_hashes
     hb = b.anchor_hashes[:limit] if limit else b.anchor_hashes
@@ -44,8 +45,11 @@ def shared_anchors(a: Fingerprint, b: Fingerprint, limit: int | None = None
 
 # ---- the 2025 statistic ------------------------------------------------------------------
 def _layer_stds(fp: Fingerprint, role: str) -> np.ndarray:
-    rows = sorted((k.layer, t["std"]) for k, t in fp.tensors.items()
-                  if k.role == role and k.layer >= 0 and k.expert < 0)
+    rows = sorted(
+        (k.layer, t["std"])
+        for k, t in fp.tensors.items()
+        if k.role == role and k.layer >= 0 and k.expert < 0
+    )
     return np.array([s for _, s in rows], dtype=np.float64)
 
 
@@ -71,10 +75,18 @@ def std_curve(a: Fingerprint, b: Fingerprint) -> Signal | None:
         return None
     score = (sum(rs.values()) + 4) / 8
     # No theory: with few layers and smooth depth trends, unrelated models correlate.
-    return make_signal("std_curve", score, 0.5, 0.25, ("everything",),
-                       {"r": {k: round(v, 4) for k, v in rs.items()},
-                        "weak": "unrelated models of one architecture also score high"},
-                       placeholder=True)
+    return make_signal(
+        "std_curve",
+        score,
+        0.5,
+        0.25,
+        ("everything",),
+        {
+            "r": {k: round(v, 4) for k, v in rs.items()},
+            "weak": "unrelated models of one architecture also score high",
+        },
+        placeholder=True,
+    )
 
 
 # ---- direct cosine -----------------------------------------------------------------------
@@ -108,20 +120,28 @@ def direct_cosine(a: Fingerprint, b: Fingerprint) -> Signal | None:
         by_role.setdefault(key.role, []).append(c)
     weakest = min(cos, key=lambda k: cos[k])
     strongest = max(cos, key=lambda k: cos[k])
-    return make_signal("direct_cosine", score, 0.0, null_std,
-                       ("fine-tuning", "continued training", "quantization"),
-                       {"tensors": t,
-                        "per_layer": {str(k): round(float(np.mean(v)), 4)
-                                      for k, v in sorted(by_layer.items())},
-                        "per_role": {k: round(float(np.mean(v)), 4)
-                                     for k, v in sorted(by_role.items())},
-                        "min": round(cos[weakest], 4), "min_tensor": weakest.label(),
-                        "strongest_tensor": strongest.label()}, where=strongest)
+    return make_signal(
+        "direct_cosine",
+        score,
+        0.0,
+        null_std,
+        ("fine-tuning", "continued training", "quantization"),
+        {
+            "tensors": t,
+            "per_layer": {str(k): round(float(np.mean(v)), 4) for k, v in sorted(by_layer.items())},
+            "per_role": {k: round(float(np.mean(v)), 4) for k, v in sorted(by_role.items())},
+            "min": round(cos[weakest], 4),
+            "min_tensor": weakest.label(),
+            "strongest_tensor": strongest.label(),
+        },
+        where=strongest,
+    )
 
 
 # ---- anchor forms (basis-free) and layer alignment ----------------------------------------
-def _stack_forms(fp: Fingerprint, idx: np.ndarray, expert: int = -1
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _stack_forms(
+    fp: Fingerprint, idx: np.ndarray, expert: int = -1
+) -> tuple[np.ndarray, np.ndarray]:
     """(layers, products, k, k) forms on anchors idx, off-diagonal centred to unit norm.
 
     The diagonal is zeroed: a shuffle of the anchors (the null) moves it along with them,
@@ -165,8 +185,11 @@ def _embedding_gram(fp: Fingerprint, idx: np.ndarray) -> np.ndarray | None:
     return g / norm if norm > 0 else None
 
 
-def _similarity(fa: tuple[np.ndarray, np.ndarray], fb: tuple[np.ndarray, np.ndarray],
-                perm: np.ndarray | None = None) -> np.ndarray:
+def _similarity(
+    fa: tuple[np.ndarray, np.ndarray],
+    fb: tuple[np.ndarray, np.ndarray],
+    perm: np.ndarray | None = None,
+) -> np.ndarray:
     """sim[i, j]: mean over products of the cosine of A's layer i and B's layer j."""
     (xa, pa), (xb, pb) = fa, fb
     if perm is not None:
@@ -194,22 +217,41 @@ def form_alignment(a: Fingerprint, b: Fingerprint) -> tuple[Signal | None, Signa
     sim = _similarity(fa, fb)
     path, score = layer_map(sim)
     rng = np.random.default_rng(_PERM_SEED)
-    null = [layer_map(_similarity(fa, fb, rng.permutation(len(ib))))[1]
-            for _ in range(N_PERMUTATIONS)]
+    null = [
+        layer_map(_similarity(fa, fb, rng.permutation(len(ib))))[1] for _ in range(N_PERMUTATIONS)
+    ]
     mean, std = float(np.mean(null)), float(np.std(null, ddof=1))
     details: dict[str, Any] = {
-        "anchors": int(len(ia)), "layers_a": a.n_layers, "layers_b": b.n_layers,
+        "anchors": int(len(ia)),
+        "layers_a": a.n_layers,
+        "layers_b": b.n_layers,
         "per_layer": {str(j): round(float(sim[i, j]), 4) for j, i in enumerate(path)},
-        "null_from": f"{N_PERMUTATIONS} shuffles of the anchor tokens"}
-    forms = make_signal("aligned_forms", score, mean, std,
-                        ("permutation", "rotation", "rescaling", "fine-tuning",
-                         "vocabulary change"), details)
+        "null_from": f"{N_PERMUTATIONS} shuffles of the anchor tokens",
+    }
+    forms = make_signal(
+        "aligned_forms",
+        score,
+        mean,
+        std,
+        ("permutation", "rotation", "rescaling", "fine-tuning", "vocabulary change"),
+        details,
+    )
     mapping = {str(j): int(i) for j, i in enumerate(path)}
-    lm = make_signal("layer_alignment", score, mean, std,
-                     ("pruning", "depth up-scaling", "layer reuse"),
-                     {"map_b_to_a": mapping, "layers_a": a.n_layers, "layers_b": b.n_layers,
-                      "matched_sim": [round(float(sim[i, j]), 4) for j, i in enumerate(path)],
-                      "unmatched_null": [round(mean, 4), round(std, 4)]}, use_panel=False)
+    lm = make_signal(
+        "layer_alignment",
+        score,
+        mean,
+        std,
+        ("pruning", "depth up-scaling", "layer reuse"),
+        {
+            "map_b_to_a": mapping,
+            "layers_a": a.n_layers,
+            "layers_b": b.n_layers,
+            "matched_sim": [round(float(sim[i, j]), 4) for j, i in enumerate(path)],
+            "unmatched_null": [round(mean, 4), round(std, 4)],
+        },
+        use_panel=False,
+    )
     return forms, lm
 
 
@@ -243,10 +285,14 @@ def experts_vs_dense(a: Fingerprint, b: Fingerprint) -> Signal | None:
     score, vals = score_of(None)
     rng = np.random.default_rng(_PERM_SEED)
     null = [score_of(rng.permutation(len(idx_m)))[0] for _ in range(N_PERMUTATIONS // 2)]
-    return make_signal("experts_vs_dense", score, float(np.mean(null)),
-                       float(np.std(null, ddof=1)), ("MoE upcycling", "hidden-unit permutation"),
-                       {"experts": n_exp, "per_expert": [round(v, 4) for v in vals],
-                        "dense_side": dense.name})
+    return make_signal(
+        "experts_vs_dense",
+        score,
+        float(np.mean(null)),
+        float(np.std(null, ddof=1)),
+        ("MoE upcycling", "hidden-unit permutation"),
+        {"experts": n_exp, "per_expert": [round(v, 4) for v in vals], "dense_side": dense.name},
+    )
 
 
 # ---- embeddings of shared tokens ----------------------------------------------------------
@@ -272,8 +318,14 @@ def embed_rows(a: Fingerprint, b: Fingerprint) -> Signal | None:
     # Null: B's residual basis a uniformly random rotation of A's (what independent
     # initialisation gives): E[tr(M Q)^2] = ||M||_F^2 / d for Haar Q.
     null_std = float(np.linalg.norm(x.T @ y) / (math.sqrt(x.shape[1]) * nx * ny))
-    return make_signal("embed_rows", score, 0.0, null_std, ("fine-tuning", "vocabulary change"),
-                       {"shared_tokens": int(x.shape[0])})
+    return make_signal(
+        "embed_rows",
+        score,
+        0.0,
+        null_std,
+        ("fine-tuning", "vocabulary change"),
+        {"shared_tokens": int(x.shape[0])},
+    )
 
 
 def aligned_embed(a: Fingerprint, b: Fingerprint) -> Signal | None:
@@ -290,8 +342,11 @@ def aligned_embed(a: Fingerprint, b: Fingerprint) -> Signal | None:
     # be free on the rest and score next to nothing even for identical models, so it is
     # fitted between each side's leading principal directions, with four rows a dimension.
     rank = min(x.shape[1], len(x) // 8)
-    xf, yf = (x, y) if rank == x.shape[1] else (
-        _unit_rows(_principal(x, rank)), _unit_rows(_principal(y, rank)))
+    xf, yf = (
+        (x, y)
+        if rank == x.shape[1]
+        else (_unit_rows(_principal(x, rank)), _unit_rows(_principal(y, rank)))
+    )
     half = np.arange(len(x)) % 2 == 0
 
     def held_out(yy: np.ndarray) -> float:
@@ -314,13 +369,22 @@ def aligned_embed(a: Fingerprint, b: Fingerprint) -> Signal | None:
     x_perm[:, perm] = x * signs
     fit_rot = float(np.mean(np.sum((x @ r_all) * y, axis=1)))
     fit_perm = float(np.mean(np.sum(x_perm * y, axis=1)))
-    return make_signal("aligned_embed", score, float(np.mean(null)), float(np.std(null, ddof=1)),
-                       ("permutation", "rotation", "fine-tuning", "vocabulary change"),
-                       {"shared_tokens": int(len(x)), "fitted_dims": rank,
-                        "permutation_likeness": round(permutation_likeness(r_all), 4),
-                        "identity_likeness": round(float(np.mean(np.diag(r_all))), 4),
-                        "fit_rotation": round(fit_rot, 4), "fit_permutation": round(fit_perm, 4),
-                        "linear_cka": round(_linear_cka(x, y), 4)})
+    return make_signal(
+        "aligned_embed",
+        score,
+        float(np.mean(null)),
+        float(np.std(null, ddof=1)),
+        ("permutation", "rotation", "fine-tuning", "vocabulary change"),
+        {
+            "shared_tokens": int(len(x)),
+            "fitted_dims": rank,
+            "permutation_likeness": round(permutation_likeness(r_all), 4),
+            "identity_likeness": round(float(np.mean(np.diag(r_all))), 4),
+            "fit_rotation": round(fit_rot, 4),
+            "fit_permutation": round(fit_perm, 4),
+            "linear_cka": round(_linear_cka(x, y), 4),
+        },
+    )
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -368,8 +432,7 @@ def _spec_dist(sa: np.ndarray, sb: np.ndarray) -> float:
     return float(np.mean(np.abs(np.log(xa[keep]) - np.log(xb[keep]))))
 
 
-def spectra(a: Fingerprint, b: Fingerprint, kind: str, path: list[int] | None
-            ) -> Signal | None:
+def spectra(a: Fingerprint, b: Fingerprint, kind: str, path: list[int] | None) -> Signal | None:
     """Per-head singular values of QK or OV, layer against mapped layer; null off-map."""
     la, lb = a.n_layers, b.n_layers
     if la < 3 or lb < 3:
@@ -391,10 +454,18 @@ def spectra(a: Fingerprint, b: Fingerprint, kind: str, path: list[int] | None
         return None
     score = -float(np.mean(on))
     null_std = float(np.std(off, ddof=1)) / math.sqrt(len(on))
-    return make_signal(f"spectra_{kind}", score, -float(np.mean(off)), null_std,
-                       ("permutation", "rotation", "rescaling"),
-                       {"layers": len(on), "null_from": "layer pairs off the layer map",
-                        "weak": "layers of one architecture have similar spectra"})
+    return make_signal(
+        f"spectra_{kind}",
+        score,
+        -float(np.mean(off)),
+        null_std,
+        ("permutation", "rotation", "rescaling"),
+        {
+            "layers": len(on),
+            "null_from": "layer pairs off the layer map",
+            "weak": "layers of one architecture have similar spectra",
+        },
+    )
 
 
 # ---- tokenizer and config -----------------------------------------------------------------
@@ -406,11 +477,21 @@ def tokenizer(a: Fingerprint, b: Fingerprint) -> Signal | None:
     jac = len(shared) / max(len(sa | sb), 1)
     pos_a = {h: i for i, h in enumerate(a.vocab_hashes.tolist())}
     same_id = sum(1 for i, h in enumerate(b.vocab_hashes.tolist()) if pos_a.get(h) == i)
-    return make_signal("tokenizer", jac, 0.5, 0.5, ("fine-tuning",),
-                       {"shared_tokens": len(shared), "vocab_a": len(sa), "vocab_b": len(sb),
-                        "same_id_fraction": round(same_id / max(len(shared), 1), 4),
-                        "weak": "many unrelated models share a public tokenizer"},
-                       placeholder=True)
+    return make_signal(
+        "tokenizer",
+        jac,
+        0.5,
+        0.5,
+        ("fine-tuning",),
+        {
+            "shared_tokens": len(shared),
+            "vocab_a": len(sa),
+            "vocab_b": len(sb),
+            "same_id_fraction": round(same_id / max(len(shared), 1), 4),
+            "weak": "many unrelated models share a public tokenizer",
+        },
+        placeholder=True,
+    )
 
 
 def config(a: Fingerprint, b: Fingerprint) -> Signal | None:
@@ -419,21 +500,40 @@ def config(a: Fingerprint, b: Fingerprint) -> Signal | None:
     if not keys:
         return None
     same = [k for k in keys if ca[k] == cb[k]]
-    return make_signal("config", len(same) / len(keys), 0.5, 0.5, ("fine-tuning",),
-                       {"same": same, "different": [k for k in keys if k not in same],
-                        "weak": "one architecture, one config"}, placeholder=True)
+    return make_signal(
+        "config",
+        len(same) / len(keys),
+        0.5,
+        0.5,
+        ("fine-tuning",),
+        {
+            "same": same,
+            "different": [k for k in keys if k not in same],
+            "weak": "one architecture, one config",
+        },
+        placeholder=True,
+    )
 
 
 def all_signals(a: Fingerprint, b: Fingerprint) -> list[Signal]:
     forms, lmap = form_alignment(a, b)
     path = None
     if lmap is not None:
-        path = [int(v) for _, v in sorted(lmap.details["map_b_to_a"].items(),
-                                          key=lambda kv: int(kv[0]))]
-    found = [direct_cosine(a, b), forms, aligned_embed(a, b), embed_rows(a, b),
-             experts_vs_dense(a, b), spectra(a, b, "qk", path), spectra(a, b, "ov", path),
-             std_curve(a, b), tokenizer(a, b), config(a, b)]
-    if lmap is not None and (a.n_layers != b.n_layers
-                             or path != list(range(b.n_layers))):
+        path = [
+            int(v) for _, v in sorted(lmap.details["map_b_to_a"].items(), key=lambda kv: int(kv[0]))
+        ]
+    found = [
+        direct_cosine(a, b),
+        forms,
+        aligned_embed(a, b),
+        embed_rows(a, b),
+        experts_vs_dense(a, b),
+        spectra(a, b, "qk", path),
+        spectra(a, b, "ov", path),
+        std_curve(a, b),
+        tokenizer(a, b),
+        config(a, b),
+    ]
+    if lmap is not None and (a.n_layers != b.n_layers or path != list(range(b.n_layers))):
         found.append(lmap)
     return [s for s in found if s is not None]

@@ -84,7 +84,7 @@ class ContentHash:
             i = 1
         pairs = (bits.size - i) // 2
         if pairs:
-            self.total += int(bits[i:i + 2 * pairs].view(np.uint64).sum())
+            self.total += int(bits[i : i + 2 * pairs].view(np.uint64).sum())
         if (bits.size - i) % 2:
             self.total += int(bits[-1])
         self.total &= 2**64 - 1
@@ -92,7 +92,7 @@ class ContentHash:
         for b in range(first, min(self.HASH_BLOCKS, -(-end // self.stride)) if self.stride else 0):
             lo, hi = b * self.stride, b * self.stride + self.size
             if lo < end and hi > start:
-                self.blocks.append(bits[max(lo, start) - start:min(hi, end) - start].tobytes())
+                self.blocks.append(bits[max(lo, start) - start : min(hi, end) - start].tobytes())
 
     def digest(self) -> str:
         crc = zlib.crc32(repr((self.n, self.total)).encode())
@@ -129,7 +129,7 @@ class StreamingStats:
         start = self.pos
         self.pos += flat.size
         if self.small:
-            self.acc[start:self.pos] = flat
+            self.acc[start : self.pos] = flat
             return
         k = self.k
         # split the chunk at multiples of k so each piece lies in one sketch row
@@ -139,12 +139,12 @@ class StreamingStats:
             r, col = divmod(g, k)
             if col == 0 and flat.size - i >= k:
                 full = (flat.size - i) // k
-                block = flat[i:i + full * k].reshape(full, k)
-                self.acc += self.signs[r:r + full] @ block
+                block = flat[i : i + full * k].reshape(full, k)
+                self.acc += self.signs[r : r + full] @ block
                 i += full * k
             else:
                 take = min(k - col, flat.size - i)
-                self.acc[col:col + take] += self.signs[r] * flat[i:i + take]
+                self.acc[col : col + take] += self.signs[r] * flat[i : i + take]
                 i += take
 
     def finish(self) -> tuple[float, float, str, np.ndarray]:

@@ -24,8 +24,11 @@ MAX_VOCAB = 4_000_000
 @cache
 def _byte_decoder() -> dict[str, int]:
     """The inverse of byte-level BPE's byte -> printable character table."""
-    printable = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-                 + list(range(ord("®"), ord("ÿ") + 1)))
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     chars = list(printable)
     n = 0
     for b in range(256):
@@ -69,8 +72,12 @@ def decode_vocab(tokens: list[str], byte_level: bool) -> list[str]:
         lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
         ends = np.cumsum(lengths)
         joined = "".join(tokens)
-        odd = {int(i) for i in np.searchsorted(
-            ends, [m.start() for m in _outside_alphabet().finditer(joined)], side="right")}
+        odd = {
+            int(i)
+            for i in np.searchsorted(
+                ends, [m.start() for m in _outside_alphabet().finditer(joined)], side="right"
+            )
+        }
         if odd:  # blank them: what is left translates to one byte a character
             tokens_in = ["" if i in odd else t for i, t in enumerate(tokens)]
             lengths[list(odd)] = 0
@@ -109,10 +116,12 @@ def vocab_from_tokenizer_json(data: bytes) -> list[str]:
             else:
                 tokens = _placed((_token_id(i), str(t)) for t, i in vocab.items())
         elif isinstance(vocab, list):
-            tokens = [str(item[0] if isinstance(item, list) and item else item)
-                      for item in vocab]
-        added = [(_token_id(a["id"]), str(a.get("content", "")))
-                 for a in tok.get("added_tokens") or [] if isinstance(a, dict) and "id" in a]
+            tokens = [str(item[0] if isinstance(item, list) and item else item) for item in vocab]
+        added = [
+            (_token_id(a["id"]), str(a.get("content", "")))
+            for a in tok.get("added_tokens") or []
+            if isinstance(a, dict) and "id" in a
+        ]
         if added:
             tokens = _placed(added, tokens)
         if not tokens or len(tokens) > MAX_VOCAB:
@@ -152,9 +161,9 @@ def _parse(data: bytes) -> dict[str, Any]:
     end = _MERGES_END.search(data, max(0, len(data) - 64))
     start = data.rfind(b'"merges"')
     key = _MERGES_KEY.match(data, start) if end and start > 0 else None
-    if key and end and data[start - 1:start] != b"\\" and key.end() <= end.start():
+    if key and end and data[start - 1 : start] != b"\\" and key.end() <= end.start():
         try:
-            tok = json.loads(data[:key.end()] + data[end.start():])
+            tok = json.loads(data[: key.end()] + data[end.start() :])
             model = tok.get("model") if isinstance(tok, dict) else None
             if isinstance(model, dict) and model.get("merges") == [] and "vocab" in model:
                 return tok
@@ -186,13 +195,15 @@ def token_hashes(vocab: list[str]) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     lengths = np.fromiter(map(len, vocab), dtype=np.int64, count=n)
-    points = np.frombuffer("".join(vocab).encode("utf-32-le", "surrogatepass"),
-                           dtype="<u4").astype(np.uint64)
+    points = np.frombuffer("".join(vocab).encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(
+        np.uint64
+    )
     starts = np.cumsum(lengths) - lengths
     pos = np.arange(points.size, dtype=np.int64) - np.repeat(starts, lengths)
     with np.errstate(over="ignore"):
-        terms = mix64(((pos.astype(np.uint64) << np.uint64(32)) | points) * _TOKEN_ODD
-                      + _TOKEN_SEED)
+        terms = mix64(
+            ((pos.astype(np.uint64) << np.uint64(32)) | points) * _TOKEN_ODD + _TOKEN_SEED
+        )
         sums = np.zeros(n, dtype=np.uint64)
         filled = lengths > 0
         if points.size:  # a token's terms run from its start to the next token's

@@ -63,16 +63,21 @@ class Sampling:
 
     def stat_blocks(self, shape: tuple[int, ...]) -> list[tuple[int, int]] | None:
         """Row ranges of a tensor (as read) its statistics come from (None: all rows)."""
-        if (self.stat_every <= 1 or len(shape) != 2
-                or shape[0] * shape[1] <= self.stat_above):
+        if self.stat_every <= 1 or len(shape) != 2 or shape[0] * shape[1] <= self.stat_above:
             return None
         step = self.stat_block * self.stat_every
         return [(r, min(shape[0], r + self.stat_block)) for r in range(0, shape[0], step)]
 
     def describe(self) -> dict[str, int]:
-        return {"every": self.every, "above_units": self.above, "block": self.block,
-                "embed_above_elements": self.embed_above, "stat_every": self.stat_every,
-                "stat_block": self.stat_block, "stat_above_values": self.stat_above}
+        return {
+            "every": self.every,
+            "above_units": self.above,
+            "block": self.block,
+            "embed_above_elements": self.embed_above,
+            "stat_every": self.stat_every,
+            "stat_block": self.stat_block,
+            "stat_above_values": self.stat_above,
+        }
 
 
 def _blocks(starts: np.ndarray, block: int, n: int) -> np.ndarray:
@@ -113,9 +118,9 @@ class HeadPlan:
             return r
         axis = axis % r.ndim
         shape = r.shape
-        split = r.reshape(*shape[:axis], len(self.kv_heads), self.head_dim, *shape[axis + 1:])
+        split = r.reshape(*shape[:axis], len(self.kv_heads), self.head_dim, *shape[axis + 1 :])
         out = np.take(split, self.kv_of_q, axis=axis)
-        return out.reshape(*shape[:axis], len(self.q_heads) * self.head_dim, *shape[axis + 1:])
+        return out.reshape(*shape[:axis], len(self.q_heads) * self.head_dim, *shape[axis + 1 :])
 
 
 def head_plan(heads: Heads, sampling: Sampling) -> HeadPlan | None:
@@ -128,5 +133,11 @@ def head_plan(heads: Heads, sampling: Sampling) -> HeadPlan | None:
         q = q[: -(-h // sampling.every)]
     kv_of = q // (h // kv)
     kv_heads, kv_of_q = np.unique(kv_of, return_inverse=True)
-    return HeadPlan(q.astype(np.int64), kv_heads.astype(np.int64),
-                    kv_of_q.reshape(-1).astype(np.int64), int(hd), int(h), int(kv))
+    return HeadPlan(
+        q.astype(np.int64),
+        kv_heads.astype(np.int64),
+        kv_of_q.reshape(-1).astype(np.int64),
+        int(hd),
+        int(h),
+        int(kv),
+    )

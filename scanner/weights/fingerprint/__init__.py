@@ -15,5 +15,11 @@ reads it makes (in worker threads); forms.py: the per-layer forms.
 from .data import FORMAT_VERSION, Fingerprint, FormKey, is_fingerprint_file
 from .extraction import extract, fingerprint_of
 
-__all__ = ["FORMAT_VERSION", "Fingerprint", "FormKey", "extract", "fingerprint_of",
-           "is_fingerprint_file"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Fingerprint",
+    "FormKey",
+    "extract",
+    "fingerprint_of",
+    "is_fingerprint_file",
+]

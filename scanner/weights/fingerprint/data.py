@@ -69,8 +69,7 @@ class Fingerprint:
         return bool(self.meta.get("quantized_dtypes"))
 
     def save(self, path: Path) -> None:
-        arrays: dict[str, np.ndarray] = {
-            "anchor_hashes": self.anchor_hashes.astype(np.int64)}
+        arrays: dict[str, np.ndarray] = {"anchor_hashes": self.anchor_hashes.astype(np.int64)}
         if self.vocab_hashes is not None:
             arrays["vocab_hashes"] = self.vocab_hashes.astype(np.int64)
         if self.anchor_embed is not None:
@@ -81,9 +80,14 @@ class Fingerprint:
             arrays[f"form/{f.label()}"] = v.astype(np.float16)
         for f, v in self.spectra.items():
             arrays[f"spectrum/{f.label()}"] = v.astype(np.float32)
-        head = {"fingerprint_version": FORMAT_VERSION, "name": self.name, "meta": self.meta,
-                "tensors": {k.label(): t for k, t in self.tensors.items()},
-                "forms": _form_fields(self.forms), "spectra": _form_fields(self.spectra)}
+        head = {
+            "fingerprint_version": FORMAT_VERSION,
+            "name": self.name,
+            "meta": self.meta,
+            "tensors": {k.label(): t for k, t in self.tensors.items()},
+            "forms": _form_fields(self.forms),
+            "spectra": _form_fields(self.spectra),
+        }
         arrays["header"] = np.frombuffer(json.dumps(head).encode(), dtype=np.uint8)
         with open(path, "wb") as fh:
             np.savez(fh, **arrays)  # type: ignore[arg-type]  # float16 barely compresses
@@ -103,10 +107,17 @@ class Fingerprint:
             if version != FORMAT_VERSION:
                 raise WeightFormatError(
                     f"{path.name}: fingerprint format {version!r}, this provscan reads "
-                    f"{FORMAT_VERSION}: run `provscan fingerprint` on the model again")
+                    f"{FORMAT_VERSION}: run `provscan fingerprint` on the model again"
+                )
             return cls._from_arrays(head, data)
-        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError,
-                OSError) as exc:
+        except (
+            zipfile.BadZipFile,
+            KeyError,
+            ValueError,
+            TypeError,
+            AttributeError,
+            OSError,
+        ) as exc:
             raise WeightFormatError(f"{path.name}: not a provscan fingerprint ({exc})") from exc
 
     @classmethod
@@ -114,10 +125,15 @@ class Fingerprint:
         roles = {label: _role_key(t) for label, t in head["tensors"].items()}
         forms = {label: _form_key(f) for label, f in head["forms"].items()}
         spectra = {label: _form_key(f) for label, f in head["spectra"].items()}
-        fp = cls(name=str(head["name"]), meta=head["meta"],
-                 tensors={roles[label]: t for label, t in head["tensors"].items()},
-                 sketches={}, vocab_hashes=None,
-                 anchor_hashes=data["anchor_hashes"].astype(np.int64), anchor_embed=None)
+        fp = cls(
+            name=str(head["name"]),
+            meta=head["meta"],
+            tensors={roles[label]: t for label, t in head["tensors"].items()},
+            sketches={},
+            vocab_hashes=None,
+            anchor_hashes=data["anchor_hashes"].astype(np.int64),
+            anchor_embed=None,
+        )
         for k in data.files:
             group, _, label = k.partition("/")
             arr = data[k]
@@ -147,8 +163,12 @@ def _role_key(entry: Any) -> RoleKey:
 
 def _form_key(fields: Any) -> FormKey:
     product, layer, expert, shared = fields
-    if not (isinstance(product, str) and type(layer) is int and type(expert) is int
-            and type(shared) is bool):
+    if not (
+        isinstance(product, str)
+        and type(layer) is int
+        and type(expert) is int
+        and type(shared) is bool
+    ):
         raise ValueError("a form key without its product, layer, expert and group")
     return FormKey(product, layer, expert, shared)
 

@@ -29,14 +29,31 @@ ANCHORS_EMBED = 2048
 ANCHORS_FORM = 256
 # Checkpoints below this size (bf16-equivalent) are "tiny": the 1% budget does not bind.
 TINY_BYTES = 16 * 1024 * 1024
-_ARCH_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
-              "num_key_value_heads", "intermediate_size", "vocab_size", "rope_theta",
-              "rms_norm_eps", "max_position_embeddings", "tie_word_embeddings",
-              "num_local_experts", "num_experts", "head_dim", "hidden_act")
+_ARCH_KEYS = (
+    "model_type",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "intermediate_size",
+    "vocab_size",
+    "rope_theta",
+    "rms_norm_eps",
+    "max_position_embeddings",
+    "tie_word_embeddings",
+    "num_local_experts",
+    "num_experts",
+    "head_dim",
+    "hidden_act",
+)
 
 
-def fingerprint_of(target: str, offline: bool = False, sampling: Sampling = DEFAULT,
-                   anchors_form: int | None = None) -> Fingerprint:
+def fingerprint_of(
+    target: str,
+    offline: bool = False,
+    sampling: Sampling = DEFAULT,
+    anchors_form: int | None = None,
+) -> Fingerprint:
     """A fingerprint file as saved, or a fresh one from a model folder, file or target."""
     if is_fingerprint_file(target):
         return Fingerprint.load(Path(target))
@@ -47,8 +64,9 @@ def fingerprint_of(target: str, offline: bool = False, sampling: Sampling = DEFA
         model.close()
 
 
-def extract(model: LoadedModel, anchors_form: int | None = None,
-            sampling: Sampling = DEFAULT) -> Fingerprint:
+def extract(
+    model: LoadedModel, anchors_form: int | None = None, sampling: Sampling = DEFAULT
+) -> Fingerprint:
     """One streaming pass over the checkpoint (see the module docstring).
 
     `sampling` says which units of wide matrices are read (units.py; ALL_UNITS: all).
@@ -113,21 +131,29 @@ def _extract(model: LoadedModel, tp: TensorPass, anchors_form: int | None) -> Fi
         gf = tp.gain("final_norm")
         if head is not None and head.shape == e_form.shape:
             forms[FormKey("head")] = (head * gf) @ e_form.T
-    return Fingerprint(model.name, _meta(model, tp), tp.tensors, tp.sketches, vocab_h,
-                       anchors.hashes, anchors.embed,
-                       {k: unit_norm(v) for k, v in forms.items()}, spectra)
+    return Fingerprint(
+        model.name,
+        _meta(model, tp),
+        tp.tensors,
+        tp.sketches,
+        vocab_h,
+        anchors.hashes,
+        anchors.embed,
+        {k: unit_norm(v) for k, v in forms.items()},
+        spectra,
+    )
 
 
-def _anchors(tp: TensorPass, vocab_h: np.ndarray | None, n_embed: int, n_form: int
-             ) -> Anchors:
+def _anchors(tp: TensorPass, vocab_h: np.ndarray | None, n_embed: int, n_form: int) -> Anchors:
     """The n_embed anchor tokens, their embedding rows, and the probe of the first n_form."""
     none = np.zeros(0, dtype=np.int64)
     embed_ct = tp.geometry.by_key.get(RoleKey("embed"))
     if embed_ct is None or len(embed_ct.shape) != 2:
         return Anchors(none, none, None, None)
     rows = embed_ct.shape[0]
-    hashes = vocab_h[:rows] if vocab_h is not None else token_hashes(
-        [f"<id:{i}>" for i in range(rows)])
+    hashes = (
+        vocab_h[:rows] if vocab_h is not None else token_hashes([f"<id:{i}>" for i in range(rows)])
+    )
     order = np.argsort(hashes, kind="stable")
     # Tokens the vocabulary lists twice or not at all would make anchors ambiguous.
     _, first = np.unique(hashes[order], return_index=True)
@@ -194,10 +220,15 @@ def _meta(model: LoadedModel, tp: TensorPass) -> dict[str, Any]:
         "total_bytes": model.total_bytes,
         "files": model.weight_files,
         "config": {k: model.config[k] for k in _ARCH_KEYS if k in model.config},
-        "d": tp.probes.d, "n_layers": geo.n_layers, "n_heads": geo.heads.n_heads,
-        "n_kv": geo.heads.n_kv, "head_dim": geo.heads.head_dim, "quantized_dtypes": quant,
+        "d": tp.probes.d,
+        "n_layers": geo.n_layers,
+        "n_heads": geo.heads.n_heads,
+        "n_kv": geo.heads.n_kv,
+        "head_dim": geo.heads.head_dim,
+        "quantized_dtypes": quant,
         "n_experts": geo.n_experts(),
-        "unknown_tensors": geo.unknown[:50], "n_unknown_tensors": len(geo.unknown),
+        "unknown_tensors": geo.unknown[:50],
+        "n_unknown_tensors": len(geo.unknown),
         "vocab_size": len(model.vocab) if model.vocab is not None else None,
         "spectra": "per head" if geo.spectra_on else "skipped (checkpoint too large)",
         "sampling": geo.sampling.describe(),

@@ -24,8 +24,9 @@ def block_forms(tp: TensorPass, layer: int) -> tuple[Forms, Forms]:
     forms: Forms = {}
     spectra: Forms = {}
     # in the workers' order (prefetch._ORDER): taking one out of turn would read it twice
-    got = {role: tp.reduce(RoleKey(role, layer))
-           for role in ("attn_q", "attn_k", "attn_v", "attn_o")}
+    got = {
+        role: tp.reduce(RoleKey(role, layer)) for role in ("attn_q", "attn_k", "attn_v", "attn_o")
+    }
     for product, q_side, kv_side in (("qk", "attn_q", "attn_k"), ("ov", "attn_o", "attn_v")):
         left, right = got[q_side], got[kv_side]
         if left is None or right is None:
@@ -66,8 +67,9 @@ def _mlp_forms(tp: TensorPass, layer: int, kind: str, expert: int) -> Forms:
     return out
 
 
-def _spectrum(tp: TensorPass, layer: int, left: Reduced, right: Reduced, ov: bool
-              ) -> np.ndarray | None:
+def _spectrum(
+    tp: TensorPass, layer: int, left: Reduced, right: Reduced, ov: bool
+) -> np.ndarray | None:
     """Per-head singular values of W_q^T W_k (or W_o W_v), norm gain folded in."""
     plan, d = tp.geometry.plan, tp.probes.d
     n_q = len(plan.q_heads) if plan is not None else None  # the query heads read
@@ -102,8 +104,9 @@ def repeat_kv(r: np.ndarray, n_heads: int | None, n_kv: int | None) -> np.ndarra
     if not n_heads or not n_kv or n_kv == n_heads:
         return r
     hd = r.shape[-1] // n_kv
-    return np.repeat(r.reshape(*r.shape[:-1], n_kv, hd), n_heads // n_kv,
-                     axis=-2).reshape(*r.shape[:-1], n_heads * hd)
+    return np.repeat(r.reshape(*r.shape[:-1], n_kv, hd), n_heads // n_kv, axis=-2).reshape(
+        *r.shape[:-1], n_heads * hd
+    )
 
 
 def _fit(w: np.ndarray | None, d: int | None, cols: bool = True) -> np.ndarray | None:

@@ -37,16 +37,20 @@ EARLY_MAX_BYTES = 32 * 1024 * 1024
 # Roles whose units are multiplied by the probe (see ProbeBoard.probe_for).
 _PROBED = (*SPECTRA_ROLES, *(f"{k}_{p}" for k in MLP_KINDS for p in ("gate", "up", "down")))
 # Names of the token embedding, for the residual width when the config does not say.
-_EMBED_NAMES = ("embed_tokens.weight", "wte.weight", "token_embd.weight", "embed_in.weight",
-                "word_embeddings.weight")
+_EMBED_NAMES = (
+    "embed_tokens.weight",
+    "wte.weight",
+    "token_embd.weight",
+    "embed_in.weight",
+    "word_embeddings.weight",
+)
 
 
 def heads_of(config: dict[str, Any], d: int | None, arch: str | None) -> Heads:
     h = config.get("num_attention_heads") or config.get("n_head")
     kv = config.get("num_key_value_heads") or h
     hd = config.get("head_dim") or (d // h if d and h else None)
-    return Heads(int(h) if h else None, int(kv) if kv else None, int(hd) if hd else None,
-                 arch)
+    return Heads(int(h) if h else None, int(kv) if kv else None, int(hd) if hd else None, arch)
 
 
 @dataclass(frozen=True)
@@ -74,15 +78,22 @@ class Geometry:
         metas = reader.tensors()
         embed_shape = next((m.shape for m in metas if m.name.endswith(_EMBED_NAMES)), None)
         cfg = model.config
-        d = cfg.get("hidden_size") or cfg.get("n_embd") or (embed_shape[1] if embed_shape
-                                                             else None)
+        d = cfg.get("hidden_size") or cfg.get("n_embd") or (embed_shape[1] if embed_shape else None)
         width = int(d) if d else None
         heads = heads_of(cfg, width, model.architecture)
         canon, unknown = map_roles(metas, heads)
-        return cls(width, heads, head_plan(heads, sampling), sampling, canon, unknown,
-                   {c.key: c for c in canon}, norm_offset(cfg.get("model_type")),
-                   any(c.key.role == "attn_norm_bias" for c in canon),
-                   sum(int(np.prod(c.shape)) for c in canon) <= SPECTRA_MAX_PARAMS)
+        return cls(
+            width,
+            heads,
+            head_plan(heads, sampling),
+            sampling,
+            canon,
+            unknown,
+            {c.key: c for c in canon},
+            norm_offset(cfg.get("model_type")),
+            any(c.key.role == "attn_norm_bias" for c in canon),
+            sum(int(np.prod(c.shape)) for c in canon) <= SPECTRA_MAX_PARAMS,
+        )
 
     @property
     def n_layers(self) -> int:
@@ -90,8 +101,9 @@ class Geometry:
 
     def n_experts(self, layer: int | None = None) -> int:
         """Experts of one block (None: of any block)."""
-        return 1 + max((c.key.expert for c in self.canon
-                        if layer is None or c.key.layer == layer), default=-1)
+        return 1 + max(
+            (c.key.expert for c in self.canon if layer is None or c.key.layer == layer), default=-1
+        )
 
     def select(self, ct: CanonTensor) -> tuple[int, np.ndarray] | None:
         """The rows (0) or columns (1) of a canonical tensor that are read (units.py)."""
@@ -185,8 +197,11 @@ class TensorPass:
         if early and 4 * int(np.prod(shape)) > EARLY_MAX_BYTES:
             probes.ready.wait()  # too large to hold until then: wait for the probe
             early = False
-        red = Reduction(tuple(shape), None if early else probes.probe_for(ct, tuple(shape)),
-                        geo.sampling.stat_blocks(tuple(shape)))
+        red = Reduction(
+            tuple(shape),
+            None if early else probes.probe_for(ct, tuple(shape)),
+            geo.sampling.stat_blocks(tuple(shape)),
+        )
         keep = early or len(shape) != 2 or (geo.spectra_on and ct.key.role in SPECTRA_ROLES)
         arr = loader.load(ct, sel, red.feed, keep=keep)
         out = red.finish(ct, None if arr is None else np.asarray(arr, dtype=np.float32))
@@ -204,8 +219,14 @@ class TensorPass:
     def workers(self) -> Prefetcher:
         """The worker threads (see prefetch.py); the planned tensors wait for start()."""
         if self._pool is None:
-            self._pool = Prefetcher(self.reader, self.geometry.heads, self.geometry.canon,
-                                    self.job, self.keep, self.advise)
+            self._pool = Prefetcher(
+                self.reader,
+                self.geometry.heads,
+                self.geometry.canon,
+                self.job,
+                self.keep,
+                self.advise,
+            )
         return self._pool
 
     def stop_workers(self) -> None:
@@ -223,8 +244,10 @@ class TensorPass:
             red = self.job(ct, self.loader)
             self.loader.clear()
         if red.late and red.arr is not None:
-            red.probe_now(self.probes.probe_for(ct, red.arr.shape),
-                          keep_arr=self.geometry.spectra_on and key.role in SPECTRA_ROLES)
+            red.probe_now(
+                self.probes.probe_for(ct, red.arr.shape),
+                keep_arr=self.geometry.spectra_on and key.role in SPECTRA_ROLES,
+            )
         self.keep(ct, red)
         return red
 

@@ -24,8 +24,9 @@ class WeightFormatError(ProvscanError):
     """A weight file is truncated, malformed or hostile; one clear line says which."""
 
 
-def check_shape(shape: tuple[int, ...], name: str, path: str,
-                error: type[ProvscanError] = WeightFormatError) -> tuple[int, ...]:
+def check_shape(
+    shape: tuple[int, ...], name: str, path: str, error: type[ProvscanError] = WeightFormatError
+) -> tuple[int, ...]:
     """Refuse shapes no real tensor has (not integers, negative, too many dims, absurd
     sizes). A zero dimension does not let another one be absurd."""
     if len(shape) > MAX_DIMS:

@@ -40,11 +40,29 @@ _FLOAT_TYPES = {"F32", "F16", "F64", "BF16"}
 _KEEP_ARRAYS = {"tokenizer.ggml.tokens"}
 _DEFAULT_ALIGNMENT = 32
 _STRING, _ARRAY = 8, 9
-_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q",
-            12: "d"}
+_SCALARS = {
+    0: "B",
+    1: "b",
+    2: "H",
+    3: "h",
+    4: "I",
+    5: "i",
+    6: "f",
+    7: "?",
+    10: "Q",
+    11: "q",
+    12: "d",
+}
 # Tensor types stored as plain numbers (the rest are blocks of bytes: dequantize)
-_PLAIN = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I8": "i1", "I16": "<i2", "I32": "<i4",
-          "I64": "<i8"}
+_PLAIN = {
+    "F32": "<f4",
+    "F16": "<f2",
+    "F64": "<f8",
+    "I8": "i1",
+    "I16": "<i2",
+    "I32": "<i4",
+    "I64": "<i8",
+}
 # Rows dequantized at a time when only some columns are wanted (bounded scratch memory).
 _CHUNK_VALUES = 1 << 20
 
@@ -89,7 +107,7 @@ class _Cursor:
         self._need(n, "a string")
         start, self.pos = self.pos, self.pos + n
         try:
-            return bytes(self.buf[start:self.pos]).decode("utf-8")
+            return bytes(self.buf[start : self.pos]).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise WeightFormatError(f"{self.name}: a GGUF string is not UTF-8") from exc
 
@@ -110,8 +128,9 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
         size = struct.calcsize(_SCALARS[item])
         cur._need(count * size, "an array")
         if keep:
-            out = np.frombuffer(cur.buf, dtype="<" + _SCALARS[item], count=count,
-                                offset=cur.pos).tolist()
+            out = np.frombuffer(
+                cur.buf, dtype="<" + _SCALARS[item], count=count, offset=cur.pos
+            ).tolist()
             cur.pos += count * size
             return out
         cur.skip(count * size, "an array")
@@ -153,9 +172,12 @@ class GGUFTensorReader(TensorReader):
             self._files.close()
             raise
         self._by_name = {t.name: t for t in self._tensors}
-        self._metas = [TensorMeta(t.name, t.qtype.name, t.shape, path.name,
-                                  quantized=t.qtype.name not in _FLOAT_TYPES)
-                       for t in self._tensors]
+        self._metas = [
+            TensorMeta(
+                t.name, t.qtype.name, t.shape, path.name, quantized=t.qtype.name not in _FLOAT_TYPES
+            )
+            for t in self._tensors
+        ]
 
     def _parse(self, mm: mmap.mmap) -> tuple[dict[str, Any], list[_Tensor]]:
         name = self._path.name
@@ -169,8 +191,10 @@ class GGUFTensorReader(TensorReader):
             hint = " (a big-endian file?)" if version >= 1 << 16 else ""
             raise WeightFormatError(f"{name}: unsupported GGUF version {version}{hint}")
         if n_tensors > MAX_TENSORS or n_kv > _MAX_KV:
-            raise WeightFormatError(f"{name}: GGUF header declares {n_tensors} tensors and "
-                                    f"{n_kv} metadata keys, beyond any real model")
+            raise WeightFormatError(
+                f"{name}: GGUF header declares {n_tensors} tensors and "
+                f"{n_kv} metadata keys, beyond any real model"
+            )
         meta: dict[str, Any] = {}
         for _ in range(n_kv):
             key = cur.string()
@@ -179,8 +203,13 @@ class GGUFTensorReader(TensorReader):
             if value is not None:
                 meta[key] = value
         alignment = meta.get("general.alignment", _DEFAULT_ALIGNMENT)
-        if (not isinstance(alignment, int) or isinstance(alignment, bool) or alignment <= 0
-                or alignment & (alignment - 1) or alignment > 1 << 20):
+        if (
+            not isinstance(alignment, int)
+            or isinstance(alignment, bool)
+            or alignment <= 0
+            or alignment & (alignment - 1)
+            or alignment > 1 << 20
+        ):
             raise WeightFormatError(f"{name}: bad GGUF alignment {alignment!r}")
         infos = []
         for _ in range(n_tensors):
@@ -202,16 +231,20 @@ class GGUFTensorReader(TensorReader):
                 qtype = self._gguf.GGMLQuantizationType(raw_type)
                 block, type_size = self._gguf.GGML_QUANT_SIZES[qtype]
             except (ValueError, KeyError) as exc:
-                raise WeightFormatError(f"{name}: tensor {tname!r} has an unknown type "
-                                        f"{raw_type}") from exc
+                raise WeightFormatError(
+                    f"{name}: tensor {tname!r} has an unknown type {raw_type}"
+                ) from exc
             ne0 = dims[0] if dims else 1
             if ne0 % block:
-                raise WeightFormatError(f"{name}: tensor {tname!r}: {ne0} values a row do "
-                                        f"not fill {qtype.name} blocks of {block}")
+                raise WeightFormatError(
+                    f"{name}: tensor {tname!r}: {ne0} values a row do "
+                    f"not fill {qtype.name} blocks of {block}"
+                )
             nbytes = int(np.prod(dims, dtype=np.int64)) // block * type_size
             if start + offset + nbytes > len(mm):
-                raise WeightFormatError(f"{name}: tensor {tname!r} data runs past the end "
-                                        "of the file")
+                raise WeightFormatError(
+                    f"{name}: tensor {tname!r} data runs past the end of the file"
+                )
             tensors.append(_Tensor(tname, qtype, dims, start + offset, nbytes))
         return meta, tensors
 
@@ -223,11 +256,11 @@ class GGUFTensorReader(TensorReader):
         shape, mm = t.shape, self._files.get(self._path)
         plain = _PLAIN.get(t.qtype.name)
         if plain is not None:
-            return np.frombuffer(mm, dtype=plain, count=int(np.prod(shape)),
-                                 offset=t.offset).reshape(shape)
+            return np.frombuffer(
+                mm, dtype=plain, count=int(np.prod(shape)), offset=t.offset
+            ).reshape(shape)
         rows = shape[:-1] if shape else ()
-        return np.frombuffer(mm, dtype=np.uint8, count=t.nbytes,
-                             offset=t.offset).reshape(*rows, -1)
+        return np.frombuffer(mm, dtype=np.uint8, count=t.nbytes, offset=t.offset).reshape(*rows, -1)
 
     def _widen(self, t: _Tensor, data: np.ndarray) -> np.ndarray:
         """float32 values of stored numbers or blocks (a copy: the mapping stays clean)."""
@@ -241,8 +274,9 @@ class GGUFTensorReader(TensorReader):
                 return bf16_to_f32(np.ascontiguousarray(data).view(np.uint16))
             return np.asarray(self._gguf.quants.dequantize(data, t.qtype), dtype=np.float32)
         except (NotImplementedError, ValueError) as exc:
-            raise WeightFormatError(f"{self._path.name}: cannot dequantize {t.name} "
-                                    f"({name}): {exc}") from exc
+            raise WeightFormatError(
+                f"{self._path.name}: cannot dequantize {t.name} ({name}): {exc}"
+            ) from exc
 
     def read(self, name: str) -> np.ndarray:
         t = self._by_name[name]
@@ -250,8 +284,14 @@ class GGUFTensorReader(TensorReader):
         self._files.read_done(self._path, t.nbytes)
         return out
 
-    def read_units(self, name: str, axis: int, idx: np.ndarray | None,
-                   on_rows: RowSink | None = None, keep: bool = True) -> np.ndarray | None:
+    def read_units(
+        self,
+        name: str,
+        axis: int,
+        idx: np.ndarray | None,
+        on_rows: RowSink | None = None,
+        keep: bool = True,
+    ) -> np.ndarray | None:
         """Rows of a 2-D tensor are dequantized run by run; columns from the blocks that
         hold them, a few rows at a time. Never the whole tensor when only units are wanted."""
         t = self._by_name[name]
@@ -261,8 +301,9 @@ class GGUFTensorReader(TensorReader):
         data = self._data(t)
         idx = np.asarray(idx, dtype=np.int64)
         if axis == 0:
-            parts = [self._widen(t, data[lo:hi]).reshape(hi - lo, shape[1])
-                     for lo, hi in runs_of(idx)]
+            parts = [
+                self._widen(t, data[lo:hi]).reshape(hi - lo, shape[1]) for lo, hi in runs_of(idx)
+            ]
             arr = np.concatenate(parts) if parts else np.zeros((0, shape[1]), np.float32)
             self._files.read_done(self._path, t.nbytes // max(1, shape[0]) * len(idx))
             if on_rows is not None:
@@ -301,12 +342,16 @@ class GGUFTensorReader(TensorReader):
 
 # llama.cpp's {arch}.* metadata keys and the HF config keys the signals read.
 _CONFIG_KEYS = {
-    "embedding_length": "hidden_size", "block_count": "num_hidden_layers",
+    "embedding_length": "hidden_size",
+    "block_count": "num_hidden_layers",
     "attention.head_count": "num_attention_heads",
     "attention.head_count_kv": "num_key_value_heads",
-    "feed_forward_length": "intermediate_size", "context_length": "max_position_embeddings",
-    "rope.freq_base": "rope_theta", "attention.layer_norm_rms_epsilon": "rms_norm_eps",
-    "expert_count": "num_local_experts", "attention.key_length": "head_dim",
+    "feed_forward_length": "intermediate_size",
+    "context_length": "max_position_embeddings",
+    "rope.freq_base": "rope_theta",
+    "attention.layer_norm_rms_epsilon": "rms_norm_eps",
+    "expert_count": "num_local_experts",
+    "attention.key_length": "head_dim",
 }
 
 

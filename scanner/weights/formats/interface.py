@@ -20,8 +20,19 @@ import numpy as np
 
 from .checks import MAX_TENSORS, WeightFormatError, check_count, check_shape
 
-__all__ = ["MAX_TENSORS", "Checkpoint", "Fetch", "RowSink", "TensorMeta", "TensorReader",
-           "WeightFormat", "WeightFormatError", "check_count", "check_shape", "runs_of"]
+__all__ = [
+    "MAX_TENSORS",
+    "Checkpoint",
+    "Fetch",
+    "RowSink",
+    "TensorMeta",
+    "TensorReader",
+    "WeightFormat",
+    "WeightFormatError",
+    "check_count",
+    "check_shape",
+    "runs_of",
+]
 
 RowSink = Callable[[np.ndarray], None]
 """Takes consecutive rows of a tensor being read (statistics accumulate there)."""
@@ -54,8 +65,14 @@ class TensorReader(ABC):
     def read(self, name: str) -> np.ndarray:
         """One tensor as float32 in numpy order; memory is that tensor's only."""
 
-    def read_units(self, name: str, axis: int, idx: np.ndarray | None,
-                   on_rows: RowSink | None = None, keep: bool = True) -> np.ndarray | None:
+    def read_units(
+        self,
+        name: str,
+        axis: int,
+        idx: np.ndarray | None,
+        on_rows: RowSink | None = None,
+        keep: bool = True,
+    ) -> np.ndarray | None:
         """Rows (axis 0) or columns (axis 1) `idx` (ascending; None: all) of a 2-D tensor
         as float32. `on_rows` sees the result's rows in order, in chunks where the reader
         can (they are still in cache then); keep=False returns None and holds only a chunk."""

@@ -56,4 +56,4 @@ class MappedFiles:
             maps, self._maps = list(self._maps.values()), {}
         for mm in maps:
             with contextlib.suppress(BufferError):  # an array still views it: unmapped
-                mm.close()                           # when that array goes
+                mm.close()  # when that array goes

@@ -83,8 +83,7 @@ class OnnxReader(TensorReader):
             shown = _strip_quant_suffix(name) if name in dq else name
             dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).name.upper()
             self._names[shown] = name
-            self._metas.append(TensorMeta(shown, dtype, shape, path.name,
-                                          quantized=name in dq))
+            self._metas.append(TensorMeta(shown, dtype, shape, path.name, quantized=name in dq))
 
     def tensors(self) -> list[TensorMeta]:
         return list(self._metas)
@@ -101,16 +100,18 @@ class OnnxReader(TensorReader):
             root = self._path.parent.resolve()
             target = (root / info.get("location", "")).resolve()
             if os.path.commonpath([root, target]) != str(root) or not target.is_file():
-                raise WeightFormatError(f"{self._path.name}: external data of {name} "
-                                        f"is missing or outside the model folder")
+                raise WeightFormatError(
+                    f"{self._path.name}: external data of {name} "
+                    f"is missing or outside the model folder"
+                )
             offset = int(info.get("offset", 0))
             if offset + count * dtype.itemsize > target.stat().st_size:
-                raise WeightFormatError(f"{self._path.name}: external data of {name} "
-                                        f"is truncated")
+                raise WeightFormatError(f"{self._path.name}: external data of {name} is truncated")
             if count == 0:
                 return np.zeros(shape, dtype)
-            return np.memmap(target, dtype=dtype, mode="r", offset=offset,
-                             shape=(count,)).reshape(shape)
+            return np.memmap(target, dtype=dtype, mode="r", offset=offset, shape=(count,)).reshape(
+                shape
+            )
         if t.raw_data:
             if len(t.raw_data) != count * dtype.itemsize:
                 raise WeightFormatError(f"{self._path.name}: initializer {name} is truncated")
@@ -137,8 +138,10 @@ class OnnxReader(TensorReader):
         return arr
 
     def metadata(self) -> dict[str, Any]:
-        return {"producer": self._model.producer_name,
-                "onnx.meta": {p.key: p.value for p in self._model.metadata_props}}
+        return {
+            "producer": self._model.producer_name,
+            "onnx.meta": {p.key: p.value for p in self._model.metadata_props},
+        }
 
 
 class OnnxFormat(WeightFormat):

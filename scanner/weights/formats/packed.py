@@ -42,8 +42,9 @@ class Layout:
         return f"{self.kind}-INT{self.bits}"
 
 
-def layout_of(shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str],
-              quant_config: dict | None) -> Layout | None:
+def layout_of(
+    shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str], quant_config: dict | None
+) -> Layout | None:
     """The layout of one packed Linear from its parts' shapes, or None if they fit none."""
     qw, qz, sc = shapes.get("qweight"), shapes.get("qzeros"), shapes.get("scales")
     if qw is None or qz is None or sc is None or not (len(qw) == len(qz) == len(sc) == 2):
@@ -70,15 +71,21 @@ def layout_of(shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str],
     return Layout(kind, bits, out, inp, -(-inp // groups), offset)
 
 
-def dequantize(lay: Layout, qweight: np.ndarray, qzeros: np.ndarray, scales: np.ndarray,
-               g_idx: np.ndarray | None, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def dequantize(
+    lay: Layout,
+    qweight: np.ndarray,
+    qzeros: np.ndarray,
+    scales: np.ndarray,
+    g_idx: np.ndarray | None,
+    rows: np.ndarray,
+    cols: np.ndarray,
+) -> np.ndarray:
     """W[rows][:, cols] as float32 (rows: outputs, cols: inputs), from the packed parts
     (views of the file; only the words that hold the wanted values are read)."""
     mask = (1 << lay.bits) - 1
     n = 32 // lay.bits
     groups = scales.shape[0]
-    g = (np.asarray(g_idx[cols], dtype=np.int64) if g_idx is not None
-         else cols // lay.group)
+    g = np.asarray(g_idx[cols], dtype=np.int64) if g_idx is not None else cols // lay.group
     if g.size and (g.min() < 0 or g.max() >= groups):
         raise ValueError("group index out of range")
     if lay.kind == "GPTQ":

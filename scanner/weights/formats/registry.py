@@ -57,8 +57,9 @@ def is_pickle(path: str) -> bool:
 def open_weight_file(path: Path) -> TensorReader:
     """One reader for one weight file, by the format that claims its name."""
     if is_pickle(path.name):
-        raise WeightFormatError(f"{path.name}: pickle-based checkpoint; provscan never "
-                                f"unpickles untrusted files")
+        raise WeightFormatError(
+            f"{path.name}: pickle-based checkpoint; provscan never unpickles untrusted files"
+        )
     fmt = next((f for f in formats() if f.holds(path.name)), None)
     if fmt is None:
         raise WeightFormatError(f"{path.name}: not a weight format provscan reads")

@@ -34,10 +34,18 @@ from .packed import PARTS, Layout, dequantize, layout_of
 from .safetensors_header import read_file_header
 
 _DTYPES: dict[str, np.dtype] = {
-    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
-    "BF16": np.dtype("<u2"), "I64": np.dtype("<i8"), "I32": np.dtype("<i4"),
-    "I16": np.dtype("<i2"), "I8": np.dtype("i1"), "U8": np.dtype("u1"),
-    "BOOL": np.dtype("u1"), "F8_E4M3": np.dtype("u1"), "F8_E5M2": np.dtype("u1"),
+    "F64": np.dtype("<f8"),
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "BF16": np.dtype("<u2"),
+    "I64": np.dtype("<i8"),
+    "I32": np.dtype("<i4"),
+    "I16": np.dtype("<i2"),
+    "I8": np.dtype("i1"),
+    "U8": np.dtype("u1"),
+    "BOOL": np.dtype("u1"),
+    "F8_E4M3": np.dtype("u1"),
+    "F8_E5M2": np.dtype("u1"),
 }
 
 
@@ -71,8 +79,9 @@ class _BufferPool:
                     return self._bufs[i]
             held = sum(b.nbytes for b in self._bufs)
             while self._bufs and held + 4 * count > self.MAX_BYTES:
-                idle = next((i for i in range(len(self._bufs))
-                             if sys.getrefcount(self._bufs[i]) <= 2), None)
+                idle = next(
+                    (i for i in range(len(self._bufs)) if sys.getrefcount(self._bufs[i]) <= 2), None
+                )
                 if idle is None:
                     return None
                 held -= self._bufs.pop(idle).nbytes  # by position: == on arrays broadcasts
@@ -89,8 +98,9 @@ def _entries(path: Path) -> dict[str, tuple[str, tuple[int, ...], int]]:
     out = {}
     for e in read_file_header(path):
         if e.dtype not in _DTYPES:
-            raise WeightFormatError(f"{path.name}: tensor {e.name[:200]!r} has unknown dtype "
-                                    f"{e.dtype}")
+            raise WeightFormatError(
+                f"{path.name}: tensor {e.name[:200]!r} has unknown dtype {e.dtype}"
+            )
         out[e.name] = (e.dtype, e.shape, e.offset)
     return out
 
@@ -135,21 +145,33 @@ class SafetensorsReader(TensorReader):
             if prefix == name or prefix + ".weight" in self._where:
                 continue
             parts = {p: f"{prefix}.{p}" for p in PARTS if f"{prefix}.{p}" in self._where}
-            lay = layout_of({p: self._where[n][2] for p, n in parts.items()},
-                            {p: self._where[n][1] for p, n in parts.items()}, quant_config)
+            lay = layout_of(
+                {p: self._where[n][2] for p, n in parts.items()},
+                {p: self._where[n][1] for p, n in parts.items()},
+                quant_config,
+            )
             if lay is not None:
                 self._packed[prefix + ".weight"] = (parts, lay)
         hidden = {scale for scale, _ in self._scales.values()} | {
-            n for parts, _ in self._packed.values() for n in parts.values()}
+            n for parts, _ in self._packed.values() for n in parts.values()
+        }
         for name, (path, dtype, shape, _o) in self._where.items():
             weight = name.removesuffix(".qweight") + ".weight"  # listed where its qweight is
             if name.endswith(".qweight") and weight in self._packed:
                 lay = self._packed[weight][1]
-                self._metas.append(TensorMeta(weight, lay.dtype, (lay.out, lay.inp),
-                                              path.name, quantized=True))
+                self._metas.append(
+                    TensorMeta(weight, lay.dtype, (lay.out, lay.inp), path.name, quantized=True)
+                )
             elif name not in hidden:
-                self._metas.append(TensorMeta(name, dtype, shape, path.name,
-                                              quantized=dtype in ("I8", "U8") or dtype in FP8))
+                self._metas.append(
+                    TensorMeta(
+                        name,
+                        dtype,
+                        shape,
+                        path.name,
+                        quantized=dtype in ("I8", "U8") or dtype in FP8,
+                    )
+                )
         self._scale_cache: dict[str, np.ndarray] = {}
 
     def tensors(self) -> list[TensorMeta]:
@@ -178,8 +200,9 @@ class SafetensorsReader(TensorReader):
             self._rescale(name, arr, None, None)
         return arr
 
-    def _read_packed(self, name: str, axis: int, idx: np.ndarray | None,
-                     on_rows: RowSink | None, keep: bool) -> np.ndarray | None:
+    def _read_packed(
+        self, name: str, axis: int, idx: np.ndarray | None, on_rows: RowSink | None, keep: bool
+    ) -> np.ndarray | None:
         """Units of a GPTQ / AWQ Linear, dequantized from the words that hold them, a few
         output rows at a time."""
         parts, lay = self._packed[name]
@@ -189,22 +212,33 @@ class SafetensorsReader(TensorReader):
             views[part] = self._mapped(path, _DTYPES[dtype], offset, shape)
             if dtype == "BF16":
                 views[part] = bf16_to_f32(views[part])
-        want = np.arange(lay.out if axis == 0 else lay.inp) if idx is None else np.asarray(
-            idx, dtype=np.int64)
+        want = (
+            np.arange(lay.out if axis == 0 else lay.inp)
+            if idx is None
+            else np.asarray(idx, dtype=np.int64)
+        )
         rows, cols = (want, np.arange(lay.inp)) if axis == 0 else (np.arange(lay.out), want)
         step = max(1, CHUNK_ELEMENTS // max(1, len(cols)))
         out = []
         try:
             for a in range(0, len(rows), step):
-                chunk = dequantize(lay, views["qweight"], views["qzeros"], views["scales"],
-                                   views.get("g_idx"), rows[a:a + step], cols)
+                chunk = dequantize(
+                    lay,
+                    views["qweight"],
+                    views["qzeros"],
+                    views["scales"],
+                    views.get("g_idx"),
+                    rows[a : a + step],
+                    cols,
+                )
                 if on_rows is not None:
                     on_rows(chunk)
                 if keep:
                     out.append(chunk)
         except (ValueError, IndexError) as exc:
-            raise WeightFormatError(f"{name}: {lay.kind} parts do not fit together ({exc})"
-                                    ) from exc
+            raise WeightFormatError(
+                f"{name}: {lay.kind} parts do not fit together ({exc})"
+            ) from exc
         del views
         qw = self._where[parts["qweight"]]
         self._files.read_done(qw[0], int(np.prod(qw[2])) * 4)
@@ -212,20 +246,24 @@ class SafetensorsReader(TensorReader):
             return None
         return np.concatenate(out) if out else np.zeros((len(rows), len(cols)), np.float32)
 
-    def _rescale(self, name: str, dst: np.ndarray, rows: np.ndarray | None,
-                 cols: np.ndarray | None) -> None:
+    def _rescale(
+        self, name: str, dst: np.ndarray, rows: np.ndarray | None, cols: np.ndarray | None
+    ) -> None:
         """Multiply an FP8 tensor's values (rows x cols of it; None: all) by its scale."""
         scale_name, blocks = self._scales[name]
         shape = self._where[name][2]
         if blocks is None:
-            raise WeightFormatError(f"{name}: FP8 scale {scale_name} of shape "
-                                    f"{list(self._where[scale_name][2])} does not fit the "
-                                    f"tensor's {list(shape)}")
+            raise WeightFormatError(
+                f"{name}: FP8 scale {scale_name} of shape "
+                f"{list(self._where[scale_name][2])} does not fit the "
+                f"tensor's {list(shape)}"
+            )
         scale = self._scale_cache.get(name)
         if scale is None:
             raw = self.read(scale_name)
             scale = self._scale_cache[name] = raw.reshape(
-                (-(-shape[0] // blocks[0]), -1) if len(shape) == 2 else (1, 1))
+                (-(-shape[0] // blocks[0]), -1) if len(shape) == 2 else (1, 1)
+            )
         if dst.ndim != 2:
             dst *= scale.reshape(())
             return
@@ -233,8 +271,14 @@ class SafetensorsReader(TensorReader):
         per_row = scale[(np.arange(dst.shape[0]) if rows is None else rows) // br]
         dst *= per_row[:, (np.arange(dst.shape[1]) if cols is None else cols) // bc]
 
-    def read_units(self, name: str, axis: int, idx: np.ndarray | None,
-                   on_rows: RowSink | None = None, keep: bool = True) -> np.ndarray | None:
+    def read_units(
+        self,
+        name: str,
+        axis: int,
+        idx: np.ndarray | None,
+        on_rows: RowSink | None = None,
+        keep: bool = True,
+    ) -> np.ndarray | None:
         """Only the wanted rows or columns leave the page cache, widened straight from the
         mapping in chunks of CHUNK_ELEMENTS that `on_rows` sees while they are in cache."""
         if name in self._packed:
@@ -263,11 +307,15 @@ class SafetensorsReader(TensorReader):
         raw = self._mapped(path, _DTYPES[dtype], offset, shape)
         if keep:
             buf = self._pool.take(count) if count >= 1 << 20 else None
-            out = (buf if buf is not None else np.empty(count, np.uint32)).view(
-                np.float32).reshape(out_shape)
+            out = (
+                (buf if buf is not None else np.empty(count, np.uint32))
+                .view(np.float32)
+                .reshape(out_shape)
+            )
         else:
             out = self._scratch(min(step, out_shape[0]) * out_shape[1]).reshape(
-                min(step, out_shape[0]), out_shape[1])
+                min(step, out_shape[0]), out_shape[1]
+            )
         widen = dtype == "BF16"
         table = fp8_table(dtype) if dtype in FP8 else None
         scaled = name in self._scales
@@ -284,7 +332,7 @@ class SafetensorsReader(TensorReader):
             # scattered rows (anchor tokens): one gather per chunk, not a copy per row
             for a in range(0, len(idx), step):
                 b = min(len(idx), a + step)
-                dst = out[a:b] if keep else out[:b - a]
+                dst = out[a:b] if keep else out[: b - a]
                 put(dst, raw[idx[a:b]])
                 if scaled:
                     self._rescale(name, dst, idx[a:b], None)
@@ -295,7 +343,7 @@ class SafetensorsReader(TensorReader):
             for lo, hi in runs:
                 for a in range(lo, hi, step):
                     b = min(hi, a + step)
-                    dst = out[pos:pos + b - a] if keep else out[:b - a]
+                    dst = out[pos : pos + b - a] if keep else out[: b - a]
                     put(dst, raw[a:b])
                     if scaled:
                         self._rescale(name, dst, np.arange(a, b), None)
@@ -306,19 +354,21 @@ class SafetensorsReader(TensorReader):
             regular = _regular_runs(runs)
             for a in range(0, rows, step):
                 b = min(rows, a + step)
-                dst = out[a:b] if keep else out[:b - a]
+                dst = out[a:b] if keep else out[: b - a]
                 if regular is not None:  # every k-th block of columns: one strided copy
                     stride, length = regular
-                    src = raw[a:b, runs[0][0]:]
+                    src = raw[a:b, runs[0][0] :]
                     view = np.lib.stride_tricks.as_strided(
-                        src, shape=(b - a, len(runs), length),
+                        src,
+                        shape=(b - a, len(runs), length),
                         strides=(src.strides[0], stride * src.strides[1], src.strides[1]),
-                        writeable=False)
+                        writeable=False,
+                    )
                     put(dst.reshape(b - a, len(runs), length), view)
                 else:
                     pos = 0
                     for lo, hi in runs:
-                        put(dst[:, pos:pos + hi - lo], raw[a:b, lo:hi])
+                        put(dst[:, pos : pos + hi - lo], raw[a:b, lo:hi])
                         pos += hi - lo
                 if scaled:
                     self._rescale(name, dst, np.arange(a, b), idx)
@@ -328,17 +378,20 @@ class SafetensorsReader(TensorReader):
         row_bytes = shape[1] * _DTYPES[dtype].itemsize
         # pages mapped: the rows read (and the kernel's fault-around), or with columns every
         # row of the tensor
-        self._files.read_done(path, (n_units * row_bytes + (1 << 16)) if axis == 0
-                              else rows * row_bytes)
+        self._files.read_done(
+            path, (n_units * row_bytes + (1 << 16)) if axis == 0 else rows * row_bytes
+        )
         return out if keep else None
 
-    def _mapped(self, path: Path, dtype: np.dtype, offset: int, shape: tuple[int, ...]
-                ) -> np.ndarray:
+    def _mapped(
+        self, path: Path, dtype: np.dtype, offset: int, shape: tuple[int, ...]
+    ) -> np.ndarray:
         """A read-only view of a tensor's bytes in one mapping per file, kept for the reader's
         life: no map/unmap per read."""
         count = int(np.prod(shape, dtype=np.int64))
-        return np.frombuffer(self._files.get(path), dtype=dtype, count=count,
-                             offset=offset).reshape(shape)
+        return np.frombuffer(
+            self._files.get(path), dtype=dtype, count=count, offset=offset
+        ).reshape(shape)
 
     def close(self) -> None:
         self._files.close()
@@ -361,8 +414,9 @@ class SafetensorsReader(TensorReader):
         if not size or not hasattr(os, "posix_fadvise"):
             return
         row = size // shape[0] if shape and shape[0] else size
-        ranges = [(offset + lo * row, (hi - lo) * row) for lo, hi in rows] if rows else [
-            (offset, size)]
+        ranges = (
+            [(offset + lo * row, (hi - lo) * row) for lo, hi in rows] if rows else [(offset, size)]
+        )
         try:
             fd = os.open(path, os.O_RDONLY)
             try:
@@ -410,8 +464,9 @@ def _index_shards(index: Path, files: Sequence[str]) -> list[str]:
         raise WeightFormatError(f"{index.name}: not a safetensors index") from exc
     missing = [n for n in names if n not in files]
     if missing:
-        raise WeightFormatError(f"{index.name}: shard {missing[0]!r} is missing from the "
-                                f"release (or points outside it)")
+        raise WeightFormatError(
+            f"{index.name}: shard {missing[0]!r} is missing from the release (or points outside it)"
+        )
     return names
 
 
