@@ -85,6 +85,7 @@ def _text_blocks(source: str) -> list[tuple[int, str]]:
     blocks: list[tuple[int, list[str]]] = []
     last_comment_line = -2
     prev_type = tokenize.NEWLINE
+    depth = 0  # inside brackets a string starting a line is data, not a docstring
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):
             if tok.type == tokenize.COMMENT:
@@ -94,13 +95,15 @@ def _text_blocks(source: str) -> list[tuple[int, str]]:
                 else:
                     blocks.append((tok.start[0], [text]))
                 last_comment_line = tok.start[0]
-            elif tok.type == tokenize.STRING and prev_type in (
+            elif tok.type == tokenize.STRING and depth == 0 and prev_type in (
                     tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT):
                 blocks.append((tok.start[0], [tok.string]))
-            if tok.type not in (tokenize.COMMENT, tokenize.NL):
+            elif tok.type == tokenize.OP and tok.string in "([{":
+                depth += 1
+            elif tok.type == tokenize.OP and tok.string in ")]}":
+                depth = max(0, depth - 1)
+            if tok.type != tokenize.COMMENT:
                 prev_type = tok.type
-            elif tok.type == tokenize.NL:
-                prev_type = tokenize.NL
     except (tokenize.TokenError, IndentationError, SyntaxError):
         pass
     return [(line, "\n".join(parts)) for line, parts in blocks]
