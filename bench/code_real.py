@@ -228,15 +228,20 @@ def say_sets(say: Writer, sets: Sets, trees: dict[Package, Path]) -> None:
         + ", ".join(f"{k} {v}" for k, v in sorted(sets.unused.items())))
 
 
-def say_precision(say: Writer, rows: list[PrecisionRow], n_files: int, wall: float,
+def say_precision(say: Writer, rows: list[PrecisionRow], files: list[SetFile], wall: float,
                   others: Counter[tuple[str, str]]) -> None:
     from bench.code_real_report import REAL_COPY_LINES, SOME_CODE_DISTINCTIVE
 
-    say(f"\n== PRECISION: {n_files} independently written files, scanned in {wall:.0f} s ==")
+    say(f"\n== PRECISION: {len(files)} independently written files, scanned in {wall:.0f} s ==")
     sev = Counter(r.severity for r in rows)
     say(f"copy findings: {len(rows)} on {len({r.path for r in rows})} files; by severity: "
         + ", ".join(f"{s} {sev.get(s, 0)}" for s in SEVERITIES)
         + "  (acceptance: no high on an independently written file)")
+    for pkg in dict.fromkeys(f.package for f in files):
+        mine = [r for r in rows if r.path.startswith(pkg.name + "/")]
+        say(f"  {pkg.label} ({pkg.framework}): {len({r.path for r in mine})}/"
+            f"{sum(1 for f in files if f.package == pkg)} files flagged, "
+            f"{sum(1 for r in mine if r.severity == 'high')} high")
     judged = Counter(r.judgement for r in rows)
     say("judgement, from the verbatim lines the file shares with the upstream it was matched "
         f"to: 'real copy' >= {REAL_COPY_LINES} lines; 'some shared code' fewer, but >= "
@@ -316,11 +321,11 @@ def say_recall(say: Writer, rows: list[RecallRow], wall: float, other_n: int,
     return {"qualifying": len(qual), "hits": len(hits), "recall": pct, "declared": declared}
 
 
-def agreement(say: Writer, name: str, folder: Path, home: Path, work: Path,
+def agreement(say: Writer, key: str, name: str, folder: Path, home: Path, work: Path,
               with_scancode: bool) -> dict[str, Any]:
     """provscan (cold cache, fresh process) and the scancode CLI on the same tree."""
     n = sum(1 for p in folder.rglob("*") if p.is_file())
-    p_wall, report = scan(folder, home, work / f"{name}-provscan.json")
+    p_wall, report = scan(folder, home, work / f"{key}-provscan.json")
     p_expr, p_hold = provscan_licenses(report)
     out: dict[str, Any] = {"tree": str(folder), "files": n, "provscan_s": p_wall}
     say(f"{name}: {n} files ({folder})")
@@ -328,7 +333,7 @@ def agreement(say: Writer, name: str, folder: Path, home: Path, work: Path,
     if not with_scancode:
         say("  scancode CLI: not run (--no-scancode)")
         return out
-    s_wall, data = scancode_json(folder, work / f"{name}-scancode.json")
+    s_wall, data = scancode_json(folder, work / f"{key}-scancode.json")
     s_expr, s_hold = scancode_licenses(data)
     with_license = sum(1 for v in s_expr.values() if v)
     version = ((data.get("headers") or [{}])[0]).get("tool_version", "?")
@@ -349,7 +354,11 @@ def agreement(say: Writer, name: str, folder: Path, home: Path, work: Path,
         say(f"    differs: {p}: provscan {sorted(p_hold.get(p, ()))} vs scancode "
             f"{sorted(s_hold[p])}")
     out.update(scancode_s=s_wall, ratio=ratio, license_agree=len(same_l),
-               holder_agree=len(same_h), compared=len(s_expr))
+               holder_agree=len(same_h), compared=len(s_expr),
+               license_differs={p: [p_expr.get(p), s_expr[p]]
+                                for p in sorted(set(s_expr) - set(same_l))},
+               holder_differs={p: [sorted(p_hold.get(p, ())), sorted(s_hold[p])]
+                               for p in sorted(set(s_hold) - set(same_h))})
     return out
 
 
@@ -365,6 +374,7 @@ def main() -> int:
     import transformers
 
     tf_root = Path(transformers.__file__).resolve().parent
+    say(f"command: python bench/code_real.py {' '.join(sys.argv[1:])}".rstrip())
     say(f"machine: {machine(REPO)}")
     say(f"provscan: {cli_version()} (the CLI in a subprocess, PYTHONPATH={REPO})")
     say(f"reference corpus: `provscan index add {' '.join(CORPUS)}` (transformers "
@@ -384,11 +394,12 @@ def main() -> int:
         "indexed yet) ==")
     by_name = {p.name: t for p, t in trees.items()}
     agree = {
-        "vllm": agreement(say, "vllm model files", by_name["vllm"] / "vllm/model_executor/models",
-                          home, work, not args.no_scancode),
-        "mlx": agreement(say, "mlx-lm models/ (a copyright line, no license text)",
+        "vllm": agreement(say, "vllm", "vllm model files",
+                          by_name["vllm"] / "vllm/model_executor/models", home, work,
+                          not args.no_scancode),
+        "mlx": agreement(say, "mlx", "mlx-lm models/ (a copyright line, no license text)",
                          by_name["mlx-lm"] / "mlx_lm/models", home, work, not args.no_scancode),
-        "keras": agreement(say, "keras-hub models/ as taken (no header at all)",
+        "keras": agreement(say, "keras", "keras-hub models/ as taken (no header at all)",
                            by_name["keras-hub"] / "keras_hub/src/models", home, work,
                            not args.no_scancode),
     }
@@ -403,7 +414,7 @@ def main() -> int:
     p_sources = lay_out(sets.precision, run / "precision")
     p_wall, p_report = scan(run / "precision", home, work / "precision.json")
     p_rows = precision_rows(p_report, p_sources, tf_root, sets.precision_declares)
-    say_precision(say, p_rows, len(sets.precision), p_wall,
+    say_precision(say, p_rows, sets.precision, p_wall,
                   other_findings(p_report, set(p_sources)))
 
     lay_out([f for f, _ in sets.recall] + [f for f, _ in sets.other], run / "recall")
