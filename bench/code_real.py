@@ -124,8 +124,7 @@ def compose(trees: dict[Package, Path], tf_root: Path) -> Sets:
     for pkg, tree in trees.items():
         for path in files_of(pkg, tree):
             f = SetFile(pkg, path.relative_to(tree).as_posix(), path)
-            decls = tuple(declarations(path.read_text(encoding="utf-8", errors="replace"),
-                                       tf_root))
+            decls = tuple(declarations(path.read_text(encoding="utf-8", errors="replace"), tf_root))
             named = tuple(d for d in decls if d.in_transformers)
             if pkg.role == "precision":
                 if named:
@@ -158,10 +157,14 @@ def lay_out(files: list[SetFile], folder: Path) -> dict[str, Path]:
 def truth_of(f: SetFile, decls: tuple[Declaration, ...], tf_root: Path) -> RecallTruth:
     text = f.source.read_text(encoding="utf-8", errors="replace")
     scored = [(best_in_group(text, d.upstream, tf_root), d) for d in decls]
-    best, named = max(scored, key=lambda s: (s[0].shared, s[0].distinctive) if s[0] else
-                      (-1, -1))
-    return RecallTruth(path=f.rel, declarations=decls, named=named,
-                       named_overlap=overlap(text, named.upstream, tf_root), best=best)
+    best, named = max(scored, key=lambda s: (s[0].shared, s[0].distinctive) if s[0] else (-1, -1))
+    return RecallTruth(
+        path=f.rel,
+        declarations=decls,
+        named=named,
+        named_overlap=overlap(text, named.upstream, tf_root),
+        best=best,
+    )
 
 
 # ---- running provscan and scancode ---------------------------------------------------------
@@ -170,18 +173,24 @@ def truth_of(f: SetFile, decls: tuple[Declaration, ...], tf_root: Path) -> Recal
 def provscan(args: list[str], home: Path) -> float:
     env = dict(os.environ, PROVSCAN_HOME=str(home), PYTHONPATH=str(REPO))
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "scanner", *args], env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "scanner", *args], env=env, capture_output=True, text=True
+    )
     wall = time.perf_counter() - started
     if done.returncode not in (0, 1):
-        raise SystemExit(f"provscan {' '.join(args)} failed ({done.returncode}): "
-                         f"{done.stderr.strip()[-800:]}")
+        raise SystemExit(
+            f"provscan {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()[-800:]}"
+        )
     return wall
 
 
 def cli_version() -> str:
-    done = subprocess.run([sys.executable, "-m", "scanner", "--version"], capture_output=True,
-                          text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    done = subprocess.run(
+        [sys.executable, "-m", "scanner", "--version"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     return done.stdout.strip() or done.stderr.strip()[-200:]
 
 
@@ -209,120 +218,182 @@ def _ov(o: Any) -> str:
 def say_sets(say: Writer, sets: Sets, trees: dict[Package, Path]) -> None:
     say("packages (PyPI wheels, sha256 checked; only the files below are read):")
     for pkg in trees:
-        say(f"  {pkg.label:26} {pkg.framework:9} {pkg.role:9} {' '.join(pkg.include)}"
-            + (f" (without {' '.join(pkg.exclude)})" if pkg.exclude else ""))
+        say(
+            f"  {pkg.label:26} {pkg.framework:9} {pkg.role:9} {' '.join(pkg.include)}"
+            + (f" (without {' '.join(pkg.exclude)})" if pkg.exclude else "")
+        )
     by_pkg = Counter(f.package.name for f in sets.precision)
-    say(f"precision set: {len(sets.precision)} files: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(by_pkg.items())))
-    say(f"moved from the precision candidates to the recall set ({len(sets.moved)}; their "
-        "comments name a transformers upstream, so they are not independent):")
+    say(
+        f"precision set: {len(sets.precision)} files: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(by_pkg.items()))
+    )
+    say(
+        f"moved from the precision candidates to the recall set ({len(sets.moved)}; their "
+        "comments name a transformers upstream, so they are not independent):"
+    )
     for f, decls in sets.moved:
         say(f"  {f.rel}:{decls[0].line} names {', '.join(d.upstream for d in decls)}")
     rec = Counter(f.package.name for f, _ in sets.recall)
-    say(f"recall set: {len(sets.recall)} files whose comments name a transformers upstream: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(rec.items())))
+    say(
+        f"recall set: {len(sets.recall)} files whose comments name a transformers upstream: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(rec.items()))
+    )
     oth = Counter(f.package.name for f, _ in sets.other)
-    say(f"also scanned: {len(sets.other)} files naming only another upstream (declaration "
-        "check only): " + ", ".join(f"{k} {v}" for k, v in sorted(oth.items())))
-    say("not used: files of the recall packages that name no upstream: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(sets.unused.items())))
+    say(
+        f"also scanned: {len(sets.other)} files naming only another upstream (declaration "
+        "check only): " + ", ".join(f"{k} {v}" for k, v in sorted(oth.items()))
+    )
+    say(
+        "not used: files of the recall packages that name no upstream: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(sets.unused.items()))
+    )
 
 
-def say_precision(say: Writer, rows: list[PrecisionRow], files: list[SetFile], wall: float,
-                  others: Counter[tuple[str, str]]) -> None:
+def say_precision(
+    say: Writer,
+    rows: list[PrecisionRow],
+    files: list[SetFile],
+    wall: float,
+    others: Counter[tuple[str, str]],
+) -> None:
     from bench.code_real_report import REAL_COPY_LINES, SOME_CODE_DISTINCTIVE
 
     say(f"\n== PRECISION: {len(files)} independently written files, scanned in {wall:.0f} s ==")
     sev = Counter(r.severity for r in rows)
-    say(f"copy findings: {len(rows)} on {len({r.path for r in rows})} files; by severity: "
+    say(
+        f"copy findings: {len(rows)} on {len({r.path for r in rows})} files; by severity: "
         + ", ".join(f"{s} {sev.get(s, 0)}" for s in SEVERITIES)
-        + "  (acceptance: no high on an independently written file)")
+        + "  (acceptance: no high on an independently written file)"
+    )
     for pkg in dict.fromkeys(f.package for f in files):
         mine = [r for r in rows if r.path.startswith(pkg.name + "/")]
-        say(f"  {pkg.label} ({pkg.framework}): {len({r.path for r in mine})}/"
+        say(
+            f"  {pkg.label} ({pkg.framework}): {len({r.path for r in mine})}/"
             f"{sum(1 for f in files if f.package == pkg)} files flagged, "
-            f"{sum(1 for r in mine if r.severity == 'high')} high")
+            f"{sum(1 for r in mine if r.severity == 'high')} high"
+        )
     judged = Counter(r.judgement for r in rows)
-    say("judgement, from the verbatim lines the file shares with the upstream it was matched "
+    say(
+        "judgement, from the verbatim lines the file shares with the upstream it was matched "
         f"to: 'real copy' >= {REAL_COPY_LINES} lines; 'some shared code' fewer, but >= "
         f"{SOME_CODE_DISTINCTIVE} distinctive (not idioms of transformers); else "
-        "'boilerplate': " + ", ".join(f"{k} {v}" for k, v in sorted(judged.items())))
+        "'boilerplate': " + ", ".join(f"{k} {v}" for k, v in sorted(judged.items()))
+    )
     by_sev = Counter((r.severity, r.judgement) for r in rows)
     for s in SEVERITIES:
         if sev.get(s):
-            say(f"  {s}: " + ", ".join(f"{j} {n}" for (s2, j), n in sorted(by_sev.items())
-                                       if s2 == s))
+            say(
+                f"  {s}: "
+                + ", ".join(f"{j} {n}" for (s2, j), n in sorted(by_sev.items()) if s2 == s)
+            )
     unbacked = sum(1 for r in rows if r.severity == "high" and r.judgement != "real copy")
-    say(f"high-severity findings not backed by a real copy: {unbacked}; a 'real copy' here "
+    say(
+        f"high-severity findings not backed by a real copy: {unbacked}; a 'real copy' here "
         "is code shared with the matched file (a port, or a common ancestor: see what the "
-        "file declares)")
-    say("path | kind | severity | upstream matched | score | shared fingerprints | "
-        "verbatim lines (distinctive) | judgement [| what the file declares]")
+        "file declares)"
+    )
+    say(
+        "path | kind | severity | upstream matched | score | shared fingerprints | "
+        "verbatim lines (distinctive) | judgement [| what the file declares]"
+    )
     order = {s: i for i, s in enumerate(SEVERITIES)}
     for r in sorted(rows, key=lambda r: (order.get(r.severity, 9), r.path)):
-        say(f"  {r.path} | {r.kind} | {r.severity} | {r.upstream} | {r.score} | "
+        say(
+            f"  {r.path} | {r.kind} | {r.severity} | {r.upstream} | {r.score} | "
             f"{r.shared_fingerprints} | {_ov(r.overlap)} | {r.judgement}"
-            + (f" | declares {', '.join(r.declares)}" if r.declares else ""))
-    say("other findings on the set's files (no copy claimed): "
-        + (", ".join(f"{k}/{s} {n}" for (k, s), n in sorted(others.items())) or "none"))
+            + (f" | declares {', '.join(r.declares)}" if r.declares else "")
+        )
+    say(
+        "other findings on the set's files (no copy claimed): "
+        + (", ".join(f"{k}/{s} {n}" for (k, s), n in sorted(others.items())) or "none")
+    )
 
 
-def say_recall(say: Writer, rows: list[RecallRow], wall: float, other_n: int,
-               other_declared: int) -> dict[str, Any]:
+def say_recall(
+    say: Writer, rows: list[RecallRow], wall: float, other_n: int, other_declared: int
+) -> dict[str, Any]:
     from bench.code_real_report import REAL_COPY_LINES
 
-    say(f"\n== RECALL: {len(rows)} files whose comments name their transformers upstream, "
-        f"scanned (with {other_n} naming another upstream) in {wall:.0f} s ==")
-    revs = Counter(d.revision or "(module or path, no revision)" for r in rows
-                   for d in r.truth.declarations)
-    say("revisions named (overlap is measured against the INSTALLED transformers, which may "
-        "differ): " + ", ".join(f"{k} x{v}" for k, v in revs.most_common(12))
-        + (f" and {len(revs) - 12} more" if len(revs) > 12 else ""))
+    say(
+        f"\n== RECALL: {len(rows)} files whose comments name their transformers upstream, "
+        f"scanned (with {other_n} naming another upstream) in {wall:.0f} s =="
+    )
+    revs = Counter(
+        d.revision or "(module or path, no revision)" for r in rows for d in r.truth.declarations
+    )
+    say(
+        "revisions named (overlap is measured against the INSTALLED transformers, which may "
+        "differ): "
+        + ", ".join(f"{k} x{v}" for k, v in revs.most_common(12))
+        + (f" and {len(revs) - 12} more" if len(revs) > 12 else "")
+    )
     absent = [r for r in rows if r.truth.best is None]
-    say(f"named model absent from the installed version: {len(absent)} files"
-        + (": " + ", ".join(f"{r.truth.path} ({r.truth.named.upstream})" for r in absent)
-           if absent else ""))
+    say(
+        f"named model absent from the installed version: {len(absent)} files"
+        + (
+            ": " + ", ".join(f"{r.truth.path} ({r.truth.named.upstream})" for r in absent)
+            if absent
+            else ""
+        )
+    )
     declared = sum(r.declared for r in rows)
-    say(f"reported as a declared adaptation of what it names (kind `declared-adaptation`): "
+    say(
+        f"reported as a declared adaptation of what it names (kind `declared-adaptation`): "
         f"{declared}/{len(rows)}  (acceptance: all); files naming another upstream: "
-        f"{other_declared}/{other_n}")
+        f"{other_declared}/{other_n}"
+    )
     qual = [r for r in rows if r.truth.qualifies]
     hits = [r for r in qual if r.hit and r.regions]
     exact = [r for r in hits if r.hit == r.truth.named.upstream]
     pct = 100 * len(hits) / max(1, len(qual))
-    say(f"files sharing >= {REAL_COPY_LINES} verbatim lines with a file of the named model: "
+    say(
+        f"files sharing >= {REAL_COPY_LINES} verbatim lines with a file of the named model: "
         f"{len(qual)}; reported as copied from that model with regions: {len(hits)}/"
         f"{len(qual)} = {pct:.0f}%  (acceptance: >= 80%); from exactly the named file: "
-        f"{len(exact)}")
+        f"{len(exact)}"
+    )
     strong = [r for r in qual if r.truth.best and r.truth.best.distinctive >= 10]
-    say(f"  of them sharing >= 10 distinctive lines (not idioms of transformers): "
-        f"{len(strong)}; reported: {sum(1 for r in strong if r in hits)}")
+    say(
+        f"  of them sharing >= 10 distinctive lines (not idioms of transformers): "
+        f"{len(strong)}; reported: {sum(1 for r in strong if r in hits)}"
+    )
     any_finding = sum(1 for r in rows if r.reported)
-    say(f"any copy finding at all: {any_finding}/{len(rows)} files; below the bar "
+    say(
+        f"any copy finding at all: {any_finding}/{len(rows)} files; below the bar "
         f"(< {REAL_COPY_LINES} shared lines) but reported from the named model: "
-        f"{sum(1 for r in rows if not r.truth.qualifies and r.hit)}")
-    say(f"misses ({len(qual) - len(hits)}): qualifying files not reported as copied from the "
-        "named model")
+        f"{sum(1 for r in rows if not r.truth.qualifies and r.hit)}"
+    )
+    say(
+        f"misses ({len(qual) - len(hits)}): qualifying files not reported as copied from the "
+        "named model"
+    )
     for r in sorted(qual, key=lambda r: -r.truth.best.shared if r.truth.best else 0):
         if r in hits:
             continue
-        say(f"  {r.truth.path}: names {r.truth.named.upstream}; shares "
+        say(
+            f"  {r.truth.path}: names {r.truth.named.upstream}; shares "
             f"{_ov(r.truth.best)} lines with {r.truth.best.upstream if r.truth.best else '-'}"
-            f"; provscan: {', '.join(r.reported) or 'no copy finding'}")
-    say("per file: path | named upstream @revision | lines shared with the named file | best "
+            f"; provscan: {', '.join(r.reported) or 'no copy finding'}"
+        )
+    say(
+        "per file: path | named upstream @revision | lines shared with the named file | best "
         "file of the named model: lines | provscan's reported upstream(s) | regions (lines) | "
-        "declared")
+        "declared"
+    )
     for r in sorted(rows, key=lambda r: r.truth.path):
         t = r.truth
-        say(f"  {t.path} | {t.named.upstream}@{t.named.revision or '-'} | "
+        say(
+            f"  {t.path} | {t.named.upstream}@{t.named.revision or '-'} | "
             f"{_ov(t.named_overlap)} | {t.best.upstream.rsplit('/', 1)[-1] if t.best else '-'}"
             f": {_ov(t.best)} | {', '.join(r.reported) or '-'} | "
-            f"{r.regions} ({r.region_lines}) | {'yes' if r.declared else 'no'}")
+            f"{r.regions} ({r.region_lines}) | {'yes' if r.declared else 'no'}"
+        )
     return {"qualifying": len(qual), "hits": len(hits), "recall": pct, "declared": declared}
 
 
-def agreement(say: Writer, key: str, name: str, folder: Path, home: Path, work: Path,
-              with_scancode: bool) -> dict[str, Any]:
+def agreement(
+    say: Writer, key: str, name: str, folder: Path, home: Path, work: Path, with_scancode: bool
+) -> dict[str, Any]:
     """provscan (cold cache, fresh process) and the scancode CLI on the same tree."""
     n = sum(1 for p in folder.rglob("*") if p.is_file())
     p_wall, report = scan(folder, home, work / f"{key}-provscan.json")
@@ -337,28 +408,44 @@ def agreement(say: Writer, key: str, name: str, folder: Path, home: Path, work: 
     s_expr, s_hold = scancode_licenses(data)
     with_license = sum(1 for v in s_expr.values() if v)
     version = ((data.get("headers") or [{}])[0]).get("tool_version", "?")
-    say(f"  scancode {version} -clp -n 2: {s_wall:.1f} s ({n / s_wall:.2f} files/s); files "
-        f"where it finds a license: {with_license}")
+    say(
+        f"  scancode {version} -clp -n 2: {s_wall:.1f} s ({n / s_wall:.2f} files/s); files "
+        f"where it finds a license: {with_license}"
+    )
     ratio = s_wall / p_wall
-    say(f"  speed ratio provscan / scancode CLI: {ratio:.2f}x "
-        f"({'faster' if ratio >= 1 else 'SLOWER'})")
+    say(
+        f"  speed ratio provscan / scancode CLI: {ratio:.2f}x "
+        f"({'faster' if ratio >= 1 else 'SLOWER'})"
+    )
     same_l = [p for p in s_expr if p_expr.get(p) == s_expr[p]]
     same_h = [p for p in s_hold if p_hold.get(p, frozenset()) == s_hold[p]]
-    say(f"  license expression agreement: {len(same_l)}/{len(s_expr)} files "
-        f"({100 * len(same_l) / max(1, len(s_expr)):.1f}%)")
+    say(
+        f"  license expression agreement: {len(same_l)}/{len(s_expr)} files "
+        f"({100 * len(same_l) / max(1, len(s_expr)):.1f}%)"
+    )
     for p in sorted(set(s_expr) - set(same_l))[:20]:
         say(f"    differs: {p}: provscan {p_expr.get(p)!r} vs scancode {s_expr[p]!r}")
-    say(f"  copyright holder agreement (same set of holders, case and punctuation aside): "
-        f"{len(same_h)}/{len(s_hold)} files ({100 * len(same_h) / max(1, len(s_hold)):.1f}%)")
+    say(
+        f"  copyright holder agreement (same set of holders, case and punctuation aside): "
+        f"{len(same_h)}/{len(s_hold)} files ({100 * len(same_h) / max(1, len(s_hold)):.1f}%)"
+    )
     for p in sorted(set(s_hold) - set(same_h))[:20]:
-        say(f"    differs: {p}: provscan {sorted(p_hold.get(p, ()))} vs scancode "
-            f"{sorted(s_hold[p])}")
-    out.update(scancode_s=s_wall, ratio=ratio, license_agree=len(same_l),
-               holder_agree=len(same_h), compared=len(s_expr),
-               license_differs={p: [p_expr.get(p), s_expr[p]]
-                                for p in sorted(set(s_expr) - set(same_l))},
-               holder_differs={p: [sorted(p_hold.get(p, ())), sorted(s_hold[p])]
-                               for p in sorted(set(s_hold) - set(same_h))})
+        say(
+            f"    differs: {p}: provscan {sorted(p_hold.get(p, ()))} vs scancode "
+            f"{sorted(s_hold[p])}"
+        )
+    out.update(
+        scancode_s=s_wall,
+        ratio=ratio,
+        license_agree=len(same_l),
+        holder_agree=len(same_h),
+        compared=len(s_expr),
+        license_differs={p: [p_expr.get(p), s_expr[p]] for p in sorted(set(s_expr) - set(same_l))},
+        holder_differs={
+            p: [sorted(p_hold.get(p, ())), sorted(s_hold[p])]
+            for p in sorted(set(s_hold) - set(same_h))
+        },
+    )
     return out
 
 
@@ -366,8 +453,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=RESULTS, help="the results file")
     ap.add_argument("--json", type=Path, default=None, help="also dump the raw figures here")
-    ap.add_argument("--no-scancode", action="store_true",
-                    help="skip the scancode CLI (license agreement and timing)")
+    ap.add_argument(
+        "--no-scancode",
+        action="store_true",
+        help="skip the scancode CLI (license agreement and timing)",
+    )
     args = ap.parse_args()
     started = time.perf_counter()
     say = Writer()
@@ -377,8 +467,10 @@ def main() -> int:
     say(f"command: python bench/code_real.py {' '.join(sys.argv[1:])}".rstrip())
     say(f"machine: {machine(REPO)}")
     say(f"provscan: {cli_version()} (the CLI in a subprocess, PYTHONPATH={REPO})")
-    say(f"reference corpus: `provscan index add {' '.join(CORPUS)}` (transformers "
-        f"{transformers.__version__}); bench cache {cache_dir()}")
+    say(
+        f"reference corpus: `provscan index add {' '.join(CORPUS)}` (transformers "
+        f"{transformers.__version__}); bench cache {cache_dir()}"
+    )
     trees = materialise(PACKAGES)
     sets = compose(trees, tf_root)
     say_sets(say, sets, trees)
@@ -390,23 +482,46 @@ def main() -> int:
     home, work = run / "home", run / "work"
     work.mkdir(parents=True)
 
-    say("\n== LICENSES AND NOTICES vs the scancode CLI (same files, same run; no corpus "
-        "indexed yet) ==")
+    say(
+        "\n== LICENSES AND NOTICES vs the scancode CLI (same files, same run; no corpus "
+        "indexed yet) =="
+    )
     by_name = {p.name: t for p, t in trees.items()}
     agree = {
-        "vllm": agreement(say, "vllm", "vllm model files",
-                          by_name["vllm"] / "vllm/model_executor/models", home, work,
-                          not args.no_scancode),
-        "mlx": agreement(say, "mlx", "mlx-lm models/ (a copyright line, no license text)",
-                         by_name["mlx-lm"] / "mlx_lm/models", home, work, not args.no_scancode),
-        "keras": agreement(say, "keras", "keras-hub models/ as taken (no header at all)",
-                           by_name["keras-hub"] / "keras_hub/src/models", home, work,
-                           not args.no_scancode),
+        "vllm": agreement(
+            say,
+            "vllm",
+            "vllm model files",
+            by_name["vllm"] / "vllm/model_executor/models",
+            home,
+            work,
+            not args.no_scancode,
+        ),
+        "mlx": agreement(
+            say,
+            "mlx",
+            "mlx-lm models/ (a copyright line, no license text)",
+            by_name["mlx-lm"] / "mlx_lm/models",
+            home,
+            work,
+            not args.no_scancode,
+        ),
+        "keras": agreement(
+            say,
+            "keras",
+            "keras-hub models/ as taken (no header at all)",
+            by_name["keras-hub"] / "keras_hub/src/models",
+            home,
+            work,
+            not args.no_scancode,
+        ),
     }
     if not args.no_scancode:
-        say("license scan without license texts, provscan / scancode CLI speed: "
+        say(
+            "license scan without license texts, provscan / scancode CLI speed: "
             f"mlx-lm {agree['mlx']['ratio']:.2f}x, keras-hub {agree['keras']['ratio']:.2f}x "
-            "(acceptance: >= 1, as fast as the CLI or faster)")
+            "(acceptance: >= 1, as fast as the CLI or faster)"
+        )
 
     build = provscan(["index", "add", *CORPUS], home)
     say(f"\nindex build: `provscan index add {' '.join(CORPUS)}` {build:.1f} s")
@@ -414,8 +529,7 @@ def main() -> int:
     p_sources = lay_out(sets.precision, run / "precision")
     p_wall, p_report = scan(run / "precision", home, work / "precision.json")
     p_rows = precision_rows(p_report, p_sources, tf_root, sets.precision_declares)
-    say_precision(say, p_rows, sets.precision, p_wall,
-                  other_findings(p_report, set(p_sources)))
+    say_precision(say, p_rows, sets.precision, p_wall, other_findings(p_report, set(p_sources)))
 
     lay_out([f for f, _ in sets.recall] + [f for f, _ in sets.other], run / "recall")
     r_wall, r_report = scan(run / "recall", home, work / "recall.json")
@@ -423,8 +537,10 @@ def main() -> int:
     r_rows = recall_rows(r_report, truths)
     other_declared = declared_other(r_report, {f.rel: d for f, d in sets.other})
     figures = say_recall(say, r_rows, r_wall, len(sets.other), other_declared)
-    say(f"\ndeclared-adaptation findings in the recall report: "
-        f"{sum(len(v) for v in declared_findings(r_report).values())}")
+    say(
+        f"\ndeclared-adaptation findings in the recall report: "
+        f"{sum(len(v) for v in declared_findings(r_report).values())}"
+    )
     say(f"total run time: {time.perf_counter() - started:.0f} s")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -434,9 +550,16 @@ def main() -> int:
     return 0
 
 
-def dump_json(path: Path, sets: Sets, p_rows: list[PrecisionRow], r_rows: list[RecallRow],
-              agree: dict[str, Any], figures: dict[str, Any], p_report: dict[str, Any],
-              r_report: dict[str, Any]) -> None:
+def dump_json(
+    path: Path,
+    sets: Sets,
+    p_rows: list[PrecisionRow],
+    r_rows: list[RecallRow],
+    agree: dict[str, Any],
+    figures: dict[str, Any],
+    p_report: dict[str, Any],
+    r_report: dict[str, Any],
+) -> None:
     """Everything the results file is made of, for the implementer to dig into."""
     from dataclasses import asdict
 

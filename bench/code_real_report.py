@@ -57,15 +57,19 @@ def declared_findings(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]
 
 def upstream_of(finding: dict[str, Any]) -> str:
     details = (finding.get("evidence") or {}).get("details") or {}
-    return str(details.get("upstream_path") or (finding.get("evidence") or {}).get("matched")
-               or "?")
+    return str(
+        details.get("upstream_path") or (finding.get("evidence") or {}).get("matched") or "?"
+    )
 
 
 def region_lines(finding: dict[str, Any]) -> tuple[int, int]:
     """(regions, target lines they cover, overlapping regions merged)."""
     ranges = ((finding.get("evidence") or {}).get("details") or {}).get("ranges") or []
-    spans = sorted((int(r["target"][0]), int(r["target"][1])) for r in ranges
-                   if isinstance(r, dict) and r.get("target"))
+    spans = sorted(
+        (int(r["target"][0]), int(r["target"][1]))
+        for r in ranges
+        if isinstance(r, dict) and r.get("target")
+    )
     covered, end = 0, 0
     for a, b in spans:
         a = max(a, end + 1)
@@ -103,30 +107,45 @@ class PrecisionRow:
     """Upstreams (not transformers) that the file's own comments name."""
 
 
-def precision_rows(report: dict[str, Any], sources: dict[str, Path], transformers_root: Path,
-                   declares: dict[str, tuple[Declaration, ...]]) -> list[PrecisionRow]:
+def precision_rows(
+    report: dict[str, Any],
+    sources: dict[str, Path],
+    transformers_root: Path,
+    declares: dict[str, tuple[Declaration, ...]],
+) -> list[PrecisionRow]:
     rows = []
     for path, findings in sorted(copy_findings(report).items()):
-        text = sources[path].read_text(encoding="utf-8", errors="replace") \
-            if path in sources else ""
+        text = (
+            sources[path].read_text(encoding="utf-8", errors="replace") if path in sources else ""
+        )
         for f in findings:
             up = upstream_of(f)
             ov = overlap(text, up, transformers_root) if text else None
             ev = f.get("evidence") or {}
-            rows.append(PrecisionRow(
-                path=path, kind=f["kind"], severity=f["severity"], upstream=up,
-                score=ev.get("score"),
-                shared_fingerprints=(ev.get("details") or {}).get("shared_fingerprints"),
-                overlap=ov, judgement=judge(ov),
-                declares=tuple(d.upstream for d in declares.get(path, ()))))
+            rows.append(
+                PrecisionRow(
+                    path=path,
+                    kind=f["kind"],
+                    severity=f["severity"],
+                    upstream=up,
+                    score=ev.get("score"),
+                    shared_fingerprints=(ev.get("details") or {}).get("shared_fingerprints"),
+                    overlap=ov,
+                    judgement=judge(ov),
+                    declares=tuple(d.upstream for d in declares.get(path, ())),
+                )
+            )
     return rows
 
 
 def other_findings(report: dict[str, Any], paths: set[str]) -> Counter[tuple[str, str]]:
     """(kind, severity) of the findings on the set's files that claim no copy."""
     copies = {id(f) for fs in copy_findings(report).values() for f in fs}
-    return Counter((f["kind"], f["severity"]) for f in report.get("findings", [])
-                   if id(f) not in copies and (f.get("location") or {}).get("path") in paths)
+    return Counter(
+        (f["kind"], f["severity"])
+        for f in report.get("findings", [])
+        if id(f) not in copies and (f.get("location") or {}).get("path") in paths
+    )
 
 
 # ---- recall --------------------------------------------------------------------------------
@@ -174,13 +193,26 @@ def recall_rows(report: dict[str, Any], truths: list[RecallTruth]) -> list[Recal
     for t in truths:
         found = copies.get(t.path, [])
         ups = tuple(upstream_of(f) for f in found)
-        hit_f = next((f for f in found for d in t.declarations
-                      if _same_upstream(upstream_of(f), d.upstream)), None)
+        hit_f = next(
+            (
+                f
+                for f in found
+                for d in t.declarations
+                if _same_upstream(upstream_of(f), d.upstream)
+            ),
+            None,
+        )
         regions, lines = region_lines(hit_f) if hit_f else (0, 0)
-        rows.append(RecallRow(
-            truth=t, reported=ups, hit=upstream_of(hit_f) if hit_f else None,
-            regions=regions, region_lines=lines,
-            declared=all(_declares(declared.get(t.path, []), d) for d in t.declarations)))
+        rows.append(
+            RecallRow(
+                truth=t,
+                reported=ups,
+                hit=upstream_of(hit_f) if hit_f else None,
+                regions=regions,
+                region_lines=lines,
+                declared=all(_declares(declared.get(t.path, []), d) for d in t.declarations),
+            )
+        )
     return rows
 
 
@@ -193,20 +225,23 @@ def _declares(findings: list[dict[str, Any]], decl: Declaration) -> bool:
         path = str(details.get("upstream_path") or "")
         ref = str(details.get("reference") or "")
         if (path and _same_upstream(path, decl.upstream)) or (
-                ref and (decl.upstream.rstrip("/") in ref or dotted in ref)):
+            ref and (decl.upstream.rstrip("/") in ref or dotted in ref)
+        ):
             return True
     return False
 
 
-def declared_other(report: dict[str, Any], files: dict[str, tuple[Declaration, ...]]
-                   ) -> int:
+def declared_other(report: dict[str, Any], files: dict[str, tuple[Declaration, ...]]) -> int:
     """Files naming only a non-transformers upstream that got a declared-adaptation finding
     naming it (its repository's path, as written, in details.reference or upstream_path)."""
     declared = declared_findings(report)
     n = 0
     for path, decls in files.items():
-        said = " ".join(str(((f.get("evidence") or {}).get("details") or {}).get(k) or "")
-                        for f in declared.get(path, []) for k in ("reference", "upstream_path"))
+        said = " ".join(
+            str(((f.get("evidence") or {}).get("details") or {}).get(k) or "")
+            for f in declared.get(path, [])
+            for k in ("reference", "upstream_path")
+        )
         if all(d.upstream.split(":", 1)[1].rstrip("/") in said for d in decls):
             n += 1
     return n
@@ -219,11 +254,13 @@ def _holder_key(holder: str) -> str:
     return re.sub(r"[\s.,;:]+", " ", holder.casefold()).strip()
 
 
-def provscan_licenses(report: dict[str, Any]) -> tuple[dict[str, str | None],
-                                                       dict[str, frozenset[str]]]:
+def provscan_licenses(
+    report: dict[str, Any],
+) -> tuple[dict[str, str | None], dict[str, frozenset[str]]]:
     """Per file: the license expression found in it, and its copyright holders."""
-    exprs: dict[str, str | None] = {f["path"]: None for f in report.get("files", [])
-                                    if f.get("kind") == "code"}
+    exprs: dict[str, str | None] = {
+        f["path"]: None for f in report.get("files", []) if f.get("kind") == "code"
+    }
     holders: dict[str, set[str]] = {p: set() for p in exprs}
     for f in report.get("findings", []):
         path = (f.get("location") or {}).get("path")
@@ -239,8 +276,9 @@ def provscan_licenses(report: dict[str, Any]) -> tuple[dict[str, str | None],
     return exprs, {p: frozenset(h) for p, h in holders.items()}
 
 
-def scancode_licenses(data: dict[str, Any]) -> tuple[dict[str, str | None],
-                                                     dict[str, frozenset[str]]]:
+def scancode_licenses(
+    data: dict[str, Any],
+) -> tuple[dict[str, str | None], dict[str, frozenset[str]]]:
     exprs: dict[str, str | None] = {}
     holders: dict[str, frozenset[str]] = {}
     for entry in data.get("files", []):
@@ -248,6 +286,7 @@ def scancode_licenses(data: dict[str, Any]) -> tuple[dict[str, str | None],
             continue
         rel = entry["path"].split("/", 1)[1] if "/" in entry["path"] else entry["path"]
         exprs[rel] = entry.get("detected_license_expression")
-        holders[rel] = frozenset(_holder_key(h["holder"]) for h in entry.get("holders") or []
-                                 if h.get("holder"))
+        holders[rel] = frozenset(
+            _holder_key(h["holder"]) for h in entry.get("holders") or [] if h.get("holder")
+        )
     return exprs, holders

@@ -36,17 +36,21 @@ from pathlib import Path
 _DECLARES = re.compile(
     r"\b(adapted|adpated|adapt|adopted|ported|port|copied|copy|based\s+on|derived|modified|"
     r"borrowed|taken|inspired|translated|re-?implement\w*|source\s*:|mirrors?|"
-    r"reproduced|reference|modell?(?:ed|ing)\s+(?:after|from|on))\b", re.IGNORECASE)
+    r"reproduced|reference|modell?(?:ed|ing)\s+(?:after|from|on))\b",
+    re.IGNORECASE,
+)
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n\s*\n")
 _WINDOW = 240  # characters a declaring word may stand before its reference
 _TF_URL = re.compile(
     r"https?://github\.com/[\w.-]+/transformers/(?:blob|tree|raw)/(?P<rev>[^/\s]+)/"
-    r"(?:src/)?(?P<path>transformers/[\w./\-]*\w)")
+    r"(?:src/)?(?P<path>transformers/[\w./\-]*\w)"
+)
 _TF_PATH = re.compile(r"(?<![\w/.:-])(?:src/)?(?P<path>transformers/models/\w+(?:/\w+\.py)?)")
 _TF_MODULE = re.compile(r"(?<![\w.])(?P<mod>transformers(?:\.\w+)+)")
 _OTHER_URL = re.compile(
     r"https?://github\.com/(?P<repo>[\w.-]+/(?!transformers/)[\w.-]+)/"
-    r"(?:blob|tree)/(?P<rev>[^/\s]+)/(?P<path>[\w./\-]*\w)")
+    r"(?:blob|tree)/(?P<rev>[^/\s]+)/(?P<path>[\w./\-]*\w)"
+)
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,11 @@ def _text_blocks(source: str) -> list[tuple[int, str]]:
                 else:
                     blocks.append((tok.start[0], [text]))
                 last_comment_line = tok.start[0]
-            elif tok.type == tokenize.STRING and depth == 0 and prev_type in (
-                    tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT):
+            elif (
+                tok.type == tokenize.STRING
+                and depth == 0
+                and prev_type in (tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT)
+            ):
                 blocks.append((tok.start[0], [tok.string]))
             elif tok.type == tokenize.OP and tok.string in "([{":
                 depth += 1
@@ -115,7 +122,7 @@ def _declared(block: str, start: int) -> bool:
     window = block[lo:start]
     ends = list(_SENTENCE_END.finditer(window))
     if ends:
-        window = window[ends[-1].end():]
+        window = window[ends[-1].end() :]
     return _DECLARES.search(window) is not None
 
 
@@ -123,8 +130,11 @@ def _declared(block: str, start: int) -> bool:
 def _installed(root: str) -> frozenset[str]:
     """Every .py path of the installed transformers package, as 'transformers/...'."""
     base = Path(root)
-    return frozenset(p.relative_to(base.parent).as_posix() for p in base.rglob("*.py")
-                     if "__pycache__" not in p.parts)
+    return frozenset(
+        p.relative_to(base.parent).as_posix()
+        for p in base.rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
 
 
 def resolve_module(dotted: str, root: Path) -> str | None:
@@ -174,8 +184,12 @@ def declarations(source: str, transformers_root: Path) -> list[Declaration]:
 def _references(block: str) -> list[tuple[re.Match[str], str]]:
     out: list[tuple[re.Match[str], str]] = []
     spans: list[tuple[int, int]] = []
-    for kind, rx in (("url", _TF_URL), ("other", _OTHER_URL), ("path", _TF_PATH),
-                     ("module", _TF_MODULE)):
+    for kind, rx in (
+        ("url", _TF_URL),
+        ("other", _OTHER_URL),
+        ("path", _TF_PATH),
+        ("module", _TF_MODULE),
+    ):
         for m in rx.finditer(block):
             if any(a <= m.start() < b for a, b in spans):
                 continue  # a path or module inside a URL already taken
@@ -186,21 +200,30 @@ def _references(block: str) -> list[tuple[re.Match[str], str]]:
 
 def _declaration(m: re.Match[str], kind: str, line: int, root: Path) -> Declaration | None:
     if kind == "other":
-        return Declaration(line=line, reference=m.group(0), revision=m.group("rev"),
-                           upstream=f"{m.group('repo')}:{_normal_path(m.group('path'))}",
-                           in_transformers=False)
+        return Declaration(
+            line=line,
+            reference=m.group(0),
+            revision=m.group("rev"),
+            upstream=f"{m.group('repo')}:{_normal_path(m.group('path'))}",
+            in_transformers=False,
+        )
     if kind == "module":
         upstream = resolve_module(m.group("mod").rstrip("."), root)
         if upstream is None or upstream == "transformers/":
             return None
-        return Declaration(line=line, reference=m.group(0), upstream=upstream, revision=None,
-                           in_transformers=True)
+        return Declaration(
+            line=line, reference=m.group(0), upstream=upstream, revision=None, in_transformers=True
+        )
     path = resolve_path(_normal_path(m.group("path")), root)
     if path in ("transformers/", "transformers/models/"):
         return None
-    return Declaration(line=line, reference=m.group(0), upstream=path,
-                       revision=m.group("rev") if kind == "url" else None,
-                       in_transformers=True)
+    return Declaration(
+        line=line,
+        reference=m.group(0),
+        upstream=path,
+        revision=m.group("rev") if kind == "url" else None,
+        in_transformers=True,
+    )
 
 
 # ---- verbatim lines ----------------------------------------------------------------------
@@ -216,8 +239,11 @@ def _import_lines(source: str) -> set[int]:
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return {i for i, line in enumerate(source.splitlines(), 1)
-                if re.match(r"\s*(import\s|from\s+\S+\s+import\s)", line)}
+        return {
+            i
+            for i, line in enumerate(source.splitlines(), 1)
+            if re.match(r"\s*(import\s|from\s+\S+\s+import\s)", line)
+        }
     lines: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
@@ -257,16 +283,21 @@ def overlap(target: str, upstream_path: str, transformers_root: Path) -> Overlap
     if not upstream_path.endswith(".py") or not path.is_file():
         return None
     shared = shared_lines(target, path.read_text(encoding="utf-8", errors="replace"))
-    return Overlap(upstream=upstream_path, shared=len(shared),
-                   distinctive=len(shared - idioms(transformers_root)))
+    return Overlap(
+        upstream=upstream_path,
+        shared=len(shared),
+        distinctive=len(shared - idioms(transformers_root)),
+    )
 
 
 def best_in_group(target: str, upstream: str, transformers_root: Path) -> Overlap | None:
     """The file of the named model (its folder) that the target shares most lines with."""
-    found = [o for f in files_of_group(group_of(upstream), transformers_root)
-             if (o := overlap(target, f, transformers_root)) is not None]
-    return max(found, key=lambda o: (o.shared, o.distinctive, o.upstream == upstream),
-               default=None)
+    found = [
+        o
+        for f in files_of_group(group_of(upstream), transformers_root)
+        if (o := overlap(target, f, transformers_root)) is not None
+    ]
+    return max(found, key=lambda o: (o.shared, o.distinctive, o.upstream == upstream), default=None)
 
 
 def group_of(upstream: str) -> str:
