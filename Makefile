@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo test bench bench-packed lint system-deps clean
+.PHONY: install demo test bench bench-packed bench-code-real lint system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/gguf_bench.py --out bench/results/gguf_open.txt
 	$(BIN)/python bench/licenses_bench.py --out bench/results/licenses.txt
 	$(MAKE) bench-packed
+	$(MAKE) bench-code-real
 
 # GPTQ / AWQ reading checked against AutoAWQ's and auto-gptq's own code (sources only: the
 # packages themselves do not install without CUDA).
@@ -52,6 +53,12 @@ bench-packed: install
 	$(BIN)/python -m zipfile -e $(REF)/auto_gptq-0.7.1-*.whl $(REF)/gptq
 	$(BIN)/python bench/packed_reference_check.py --awq $(REF)/autoawq-0.2.9 --gptq $(REF)/gptq \
 		> bench/results/packed_reference.txt
+
+# Copied-code and license verdicts on real code that others published: pinned PyPI wheels
+# (sha256 checked) fetched into ${PROVSCAN_BENCH_CACHE:-~/.cache/provscan-bench}, never into
+# the repository; vs the scancode CLI in the same run.
+bench-code-real: install
+	$(BIN)/python bench/code_real.py --out bench/results/code_real.txt
 
 # One formatter (ruff format) and one linter; CI runs this before the tests.
 lint: install
