@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo test bench bench-packed lint system-deps clean
+.PHONY: install demo test bench bench-packed bench-real lint system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ bench-packed: install
 	$(BIN)/python -m zipfile -e $(REF)/auto_gptq-0.7.1-*.whl $(REF)/gptq
 	$(BIN)/python bench/packed_reference_check.py --awq $(REF)/autoawq-0.2.9 --gptq $(REF)/gptq \
 		> bench/results/packed_reference.txt
+
+# Lineage on real checkpoints published inside packages, and on variants made from them with the
+# tools users use (bench/real/panel.toml). Everything fetched or made goes to the cache, never
+# to the repository; a second run reuses it. The raw results stay beside the cache.
+BENCH_CACHE ?= $(or $(PROVSCAN_BENCH_CACHE),$(HOME)/.cache/provscan-bench)
+bench-real: install
+	PROVSCAN_BENCH_CACHE=$(BENCH_CACHE) $(BIN)/python bench/real/run_panel.py \
+		--out bench/results/real_lineage.txt --json $(BENCH_CACHE)/real_lineage.json
 
 lint: install
 	$(BIN)/ruff check scanner tests bench

@@ -97,6 +97,29 @@ def _encoder_inputs(src: Path):  # noqa: ANN202
     return tok, names, tuple(enc[n] for n in names)
 
 
+def _pin_signature(model, names: list[str]) -> None:  # noqa: ANN001
+    """Give forward a plain signature for the TorchScript tracer.
+
+    transformers 5 wraps forward in decorators that pass use_cache by keyword, while the tracer
+    fills the signature's later parameters positionally: "got multiple values for argument
+    'use_cache'". A subclass with the inputs spelled out keeps every parameter name.
+    """
+    base = type(model)
+
+    if "token_type_ids" in names:
+        class Pinned3(base):  # type: ignore[valid-type, misc]
+            def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN202
+                return base.forward(self, input_ids=input_ids, attention_mask=attention_mask,
+                                    token_type_ids=token_type_ids, return_dict=False)[0]
+        model.__class__ = Pinned3
+    else:
+        class Pinned2(base):  # type: ignore[valid-type, misc]
+            def forward(self, input_ids, attention_mask):  # noqa: ANN001, ANN202
+                return base.forward(self, input_ids=input_ids, attention_mask=attention_mask,
+                                    return_dict=False)[0]
+        model.__class__ = Pinned2
+
+
 def onnx_export(src: Path, out: Path, dynamo: bool = False, opset: int = 17) -> str:
     import torch
     from transformers import AutoModel
@@ -115,8 +138,9 @@ def onnx_export(src: Path, out: Path, dynamo: bool = False, opset: int = 17) -> 
                           external_data=False)
         how = f"torch.onnx.export(dynamo=True, opset {max(opset, 18)}), torch {torch.__version__}"
     else:
+        _pin_signature(model, names)
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
-        torch.onnx.export(model, (), target, kwargs=feeds, input_names=names,
+        torch.onnx.export(model, tensors, target, input_names=names,
                           output_names=["last_hidden_state"], dynamic_axes=axes,
                           opset_version=opset, do_constant_folding=True, dynamo=False)
         how = (f"torch.onnx.export(dynamo=False: TorchScript exporter, opset {opset}), "
@@ -207,9 +231,17 @@ def gguf_to_hf(src: Path, out: Path, dtype: str = "float32") -> str:
 
     _threads()
     gguf = next(src.glob("*.gguf"))
-    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf.name,
-                                                 dtype=getattr(torch, dtype))
+    loaded = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf.name,
+                                                  dtype=getattr(torch, dtype))
     tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf.name)
+    # transformers 5 marks a model read from GGUF as quantized and refuses to save it; the
+    # dequantized tensors go into a plain model of the same config, as a user would do.
+    config = loaded.config
+    for attr in ("quantization_config", "_pre_quantization_dtype"):
+        if hasattr(config, attr):
+            delattr(config, attr)
+    model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype))
+    model.load_state_dict(loaded.state_dict())
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return (f"transformers {transformers.__version__} from_pretrained(gguf_file=...) "
