@@ -48,6 +48,9 @@ DEFAULT_CACHE = Path(os.environ.get("PROVSCAN_BENCH_CACHE",
 # The signals scanner/weights/verdict.py decides on (the others are reported as weak evidence).
 DECIDING = ("direct_cosine", "aligned_forms", "experts_vs_dense", "aligned_embed", "embed_rows")
 RELATED = ("derived", "sibling")
+# Relations that name an operation from one model to the other; siblings (two derivatives of
+# one ancestor) went through none of them between themselves.
+STRUCTURAL = ("pruned", "depth-upscaled", "permuted", "rotated", "upcycled-moe")
 COMPARE_TIMEOUT_S = 1800
 # How a truth relation may be answered: a set of verdicts that are right as they stand
 # ("identical" for the same numbers in another format) and of relations given with "derived".
@@ -212,7 +215,7 @@ def judge(pair: dict[str, Any], verdict: str, relation: str | None) -> dict[str,
         return {"verdict_ok": ok, "relation_ok": None}
     if label == "sibling":
         ok = verdict in ("derived", "shared-components")
-        rel_ok = ok and relation not in ("pruned", "depth-upscaled")
+        rel_ok = ok and relation not in STRUCTURAL
         return {"verdict_ok": ok, "relation_ok": rel_ok}
     verdicts, relations = ACCEPT[pair["relation"]]
     ok = verdict == "derived" or verdict in verdicts
