@@ -265,7 +265,9 @@ def row_of(pair: dict[str, Any], measured: dict[str, Any] | None, why_not: str |
 # ----------------------------------------------------------------------------------- writing
 
 def _g(x: float) -> str:
-    return "nan" if x is None or math.isnan(x) else f"{x:.3g}"
+    if x is None or math.isnan(x):
+        return "nan"
+    return "0" if x == 0 else f"{x:.3g}"
 
 
 def format_pair(row: dict[str, Any]) -> list[str]:
@@ -282,7 +284,7 @@ def format_pair(row: dict[str, Any]) -> list[str]:
     for s in row["signals"]:
         lines.append(f"        {s['name']:16} score {_g(s['score']):>9}  z {_g(s['z']):>8}  "
                      f"p {_g(s['p']):>8}")
-    if row["verdict"] in ("inconclusive", "error", "not run"):
+    if row["verdict"] in ("inconclusive", "error", "not run", "shared-components"):
         lines += [f"        reason: {r}" for r in row["reasons"]]
     return lines
 
