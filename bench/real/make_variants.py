@@ -193,6 +193,20 @@ def ort_quantize_static_qdq(src: Path, out: Path, samples: int = 16) -> str:
             f"sentences), onnxruntime {onnxruntime.__version__}")
 
 
+def ort_quantize_4bit(src: Path, out: Path, block_size: int = 32) -> str:
+    import onnx
+    import onnxruntime
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    quant = MatMulNBitsQuantizer(onnx.load(src / "model.onnx"), bits=4, block_size=block_size,
+                                 is_symmetric=True)
+    quant.process()
+    quant.model.save_model_to_file(str(out / "model.onnx"), use_external_data_format=False)
+    copy_side_files(src, out)
+    return (f"onnxruntime MatMulNBitsQuantizer(bits=4, block_size={block_size}, symmetric): "
+            f"MatMulNBits, onnxruntime {onnxruntime.__version__}")
+
+
 # ------------------------------------------------------------------------ sentence-transformers
 
 def st_finetune(src: Path, out: Path, steps: int = 20, lr: float = 2e-5, batch: int = 8,
@@ -388,7 +402,8 @@ def mergekit(out: Path, method: str, sources: dict[str, Path], config: str) -> s
 
 RECIPES = {
     "onnx_export": onnx_export, "ort_quantize_dynamic": ort_quantize_dynamic,
-    "ort_quantize_static_qdq": ort_quantize_static_qdq, "st_finetune": st_finetune,
+    "ort_quantize_static_qdq": ort_quantize_static_qdq, "ort_quantize_4bit": ort_quantize_4bit,
+    "st_finetune": st_finetune,
     "gguf_to_hf": gguf_to_hf, "relayer": relayer, "relayer_encoder": relayer_encoder,
     "lora_merge": lora_merge, "convert_hf_to_gguf": convert_hf_to_gguf,
     "llama_quantize": llama_quantize, "mergekit": mergekit,
