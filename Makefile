@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo test bench bench-packed bench-code-real lint system-deps clean
+.PHONY: install demo test bench bench-packed bench-code-real bench-real lint system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,14 @@ bench-packed: install
 # the repository; vs the scancode CLI in the same run.
 bench-code-real: install
 	$(BIN)/python bench/code_real.py --out bench/results/code_real.txt
+
+# Lineage on real checkpoints published inside packages, and on variants made from them with the
+# tools users use (bench/real/panel.toml). Everything fetched or made goes to the cache, never
+# to the repository; a second run reuses it. The raw results stay beside the cache.
+BENCH_CACHE ?= $(or $(PROVSCAN_BENCH_CACHE),$(HOME)/.cache/provscan-bench)
+bench-real: install
+	PROVSCAN_BENCH_CACHE=$(BENCH_CACHE) $(BIN)/python bench/real/run_panel.py \
+		--out bench/results/real_lineage.txt --json $(BENCH_CACHE)/real_lineage.json
 
 # One formatter (ruff format) and one linter; CI runs this before the tests.
 lint: install
