@@ -458,10 +458,11 @@ def disclose(
     """Write what the release should disclose: card metadata, a provenance section, a page."""
     from .analyzers import AuditOptions
     from .audit import audit
-    from .disclose import apply_to_release, refuse_apply_to, write_disclosure
+    from .disclose import apply_to_release, refuse_apply_to, refuse_out_inside, write_disclosure
 
     if apply:
         refuse_apply_to(target)
+    refuse_out_inside(target, out_dir)
     offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
     options = AuditOptions(offline=offline, against=tuple(against or ()), publisher=publisher)
     with progress_display() as progress:

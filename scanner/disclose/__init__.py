@@ -15,7 +15,13 @@ README.md rewritten with both, everything else in it kept byte for byte.
 
 from .build import disclosure_of
 from .card_edit import CardConflict
-from .files import Outcome, apply_to_release, refuse_apply_to, write_disclosure
+from .files import (
+    Outcome,
+    apply_to_release,
+    refuse_apply_to,
+    refuse_out_inside,
+    write_disclosure,
+)
 
 __all__ = [
     "CardConflict",
@@ -23,5 +29,6 @@ __all__ = [
     "apply_to_release",
     "disclosure_of",
     "refuse_apply_to",
+    "refuse_out_inside",
     "write_disclosure",
 ]

@@ -70,11 +70,8 @@ def card_text(snapshot: Snapshot) -> str | None:
 
 def _refuse_inside(out: Path, report: Report) -> None:
     root = local_root(report)
-    if root is not None and out.resolve().is_relative_to(root.resolve()):
-        raise UsageError(
-            f"--out {out} is inside the release; without --apply nothing in the release is "
-            "written: choose a folder outside it"
-        )
+    if root is not None:
+        _refuse_inside_root(out, root)
 
 
 def _write(path: Path, text: str) -> Path:
@@ -115,6 +112,25 @@ def write_disclosure(report: Report, out: Path) -> Outcome:
 
 
 # ---- --apply -------------------------------------------------------------------------------
+
+
+def refuse_out_inside(target: str, out: Path) -> None:
+    """--out inside a local release folder is refused before any audit runs."""
+    from ..sources import source_for
+    from ..sources.local import LocalSource
+
+    source, spec = source_for(target)
+    root = Path(spec).expanduser()
+    if isinstance(source, LocalSource) and root.is_dir():
+        _refuse_inside_root(out, root)
+
+
+def _refuse_inside_root(out: Path, root: Path) -> None:
+    if out.resolve().is_relative_to(root.resolve()):
+        raise UsageError(
+            f"--out {out} is inside the release; without --apply nothing in the release is "
+            "written: choose a folder outside it"
+        )
 
 
 def refuse_apply_to(target: str) -> None:
