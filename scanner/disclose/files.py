@@ -79,20 +79,32 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+def _proposed_card(
+    report: Report, d: Disclosure, section: str
+) -> tuple[str | None, str | None, str | None]:
+    """README.md as audited, as --apply would write it, and why it cannot be, if so."""
+    try:
+        before = card_text(report.result.snapshot)
+    except UsageError as exc:
+        return None, None, str(exc)
+    if not d.metadata.card_readable:
+        return (
+            before,
+            None,
+            f"the card's front matter cannot be parsed (see the audit's {CARD} finding)",
+        )
+    try:
+        return before, updated_card(before or "", d.metadata.proposed, section), None
+    except CardConflict as exc:
+        return before, None, str(exc)
+
+
 def write_disclosure(report: Report, out: Path) -> Outcome:
     """Write the disclosure's files into `out`."""
     _refuse_inside(out, report)
     d = disclosure_of(report)
     section = section_markdown(d)
-    before = card_text(report.result.snapshot)
-    after, problem = None, None
-    if not d.metadata.card_readable:
-        problem = f"the card's front matter cannot be parsed (see the audit's {CARD} finding)"
-    else:
-        try:
-            after = updated_card(before or "", d.metadata.proposed, section)
-        except CardConflict as exc:
-            problem = str(exc)
+    before, after, problem = _proposed_card(report, d, section)
     keys_block = metadata_yaml(d.metadata.proposed)
     out.mkdir(parents=True, exist_ok=True)
     written = [_write(out / OUTPUTS["section"], section)]

@@ -240,10 +240,11 @@ def _license_of_file(plan: _Plan, a: Assessment, snapshot: Snapshot) -> None:
         expr, ids = next(iter(found.items()))
         _set_license(plan, by_key[expr], "the license of the release's license file", tuple(ids))
     else:
+        missing = [fid for fid, f in a.findings if f.kind == "missing-license"]
         plan.review.append(
             ReviewItem(
                 "The card declares no license and provscan cannot tell which one applies.",
-                tuple(i for ids in found.values() for i in ids),
+                tuple(missing) + tuple(i for ids in found.values() for i in ids),
             )
         )
 

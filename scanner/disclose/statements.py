@@ -54,8 +54,8 @@ def base_sentence(claim: LineageClaim) -> str:
     if s is None:
         return head + "."
     return (
-        f"{head}: {wording.signal_words(s.name)} match at {s.score:.3g}, where independently "
-        f"trained models score {s.null_mean:.2g} ± {s.null_std:.2g} ({s.z:.0f} standard "
+        f"{head}: {wording.signal_words(s.name)} match at {s.score:.3g}, where unrelated "
+        f"models score {s.null_mean:.2g} ± {s.null_std:.2g} ({s.z:.0f} standard "
         f"deviations above them; p {pvalue(s.p_value)})."
     )
 
