@@ -234,3 +234,68 @@ def test_display_statements_meet_their_obligations_needle() -> None:
     assert set(statements) == displays
     for oid, words in statements.items():
         assert re.search(obligations[oid]["needle"], words, re.IGNORECASE), oid
+
+
+def test_a_release_vendoring_many_files_gets_a_readable_section(tmp_path: Path) -> None:
+    from scanner.disclose.build import MAX_CODE_ROWS, MAX_IDS, MAX_NOTICE_LINES
+    from scanner.disclose.render import section_markdown
+    from scanner.evidence import CopiedCodeEvidence, ForeignNotice, NoticeFate, UpstreamId
+
+    copies = [
+        Finding(
+            kind="copied-code",
+            severity=Severity.INFO,
+            message="copied",
+            location=Location(path=f"vendor/m{i}.py", start_line=1, end_line=10),
+            evidence=Evidence(
+                matched=f"tf:m{i}.py",
+                score=1.0,
+                details=CopiedCodeEvidence(
+                    corpus="tf",
+                    corpus_source="pkg:transformers",
+                    upstream_path=f"m{i}.py",
+                    upstream_version="4.0",
+                    upstream_license="apache-2.0",
+                    shared_fingerprints=10,
+                    target_fingerprints=10,
+                    upstream_share=1.0,
+                    ranges=(),
+                    range_count=0,
+                    notice=NoticeFate(status="kept", upstream=(), target=()),
+                    other_matches=(),
+                ),
+            ),
+        )
+        for i in range(MAX_CODE_ROWS + 50)
+    ]
+    notices = [
+        Finding(
+            kind="foreign-notice",
+            severity=Severity.INFO,
+            message="notice",
+            location=Location(path=f"vendor/m{i}.py", start_line=1, end_line=1),
+            evidence=Evidence(
+                matched=f"Copyright {1990 + i} Example Org",
+                details=ForeignNotice(
+                    statement=f"Copyright {1990 + i} Example Org",
+                    holder="Example Org",
+                    holder_key="example org",
+                    lines=(),
+                    origins=(UpstreamId("ex", "Example Org", "Ex", "apache-2.0"),),
+                    publisher=None,
+                ),
+            ),
+        )
+        for i in range(MAX_NOTICE_LINES + 10)
+    ]
+    d = disclosure_of(
+        release_with(tmp_path / "r", "---\nlicense: apache-2.0\n---\n", copies + notices)
+    )
+    assert len(d.code) == MAX_CODE_ROWS
+    assert any(r.text.startswith("50 more copied files") for r in d.to_review)
+    assert len(d.notices[0].notices) == MAX_NOTICE_LINES and d.notices[0].more == 10
+    statements = [*d.code, *d.notices, *d.obligations, *d.to_review]
+    assert all(0 < len(s.finding_ids) <= MAX_IDS for s in statements)
+    section = section_markdown(d)
+    assert f"(the first {MAX_NOTICE_LINES} of its {MAX_NOTICE_LINES + 10} notices)" in section
+    assert len(section) < 60_000

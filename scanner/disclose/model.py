@@ -115,6 +115,8 @@ class NoticeStatement:
     notices: tuple[str, ...]
     paths: tuple[str, ...]
     finding_ids: tuple[str, ...]
+    more: int = 0
+    """Notices of this upstream not quoted (a card quotes the first ones)."""
 
 
 @dataclass(frozen=True)
