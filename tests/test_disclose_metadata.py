@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from test_report_data import (  # noqa: F401
     audit_with,
+    declared_license_finding,
     demo_findings,
     demo_release,
     demo_report,
@@ -299,3 +300,48 @@ def test_a_release_vendoring_many_files_gets_a_readable_section(tmp_path: Path) 
     section = section_markdown(d)
     assert f"(the first {MAX_NOTICE_LINES} of its {MAX_NOTICE_LINES + 10} notices)" in section
     assert len(section) < 60_000
+
+
+def base_folder(root: Path, card: str) -> Path:
+    root.mkdir(parents=True)
+    (root / "README.md").write_text(card)
+    return root
+
+
+def test_a_hint_of_a_llama_base_obliges_the_card_to_display_nothing(tmp_path: Path) -> None:
+    base = base_folder(tmp_path / "llama-base", "---\nlicense: llama3.1\n---\n")
+    report = release_with(
+        tmp_path / "r",
+        "---\nlicense: apache-2.0\n---\n# r\n",
+        [lineage_finding(str(base), "derived", "fine-tune", z=4.0)],
+    )
+    d = disclosure_of(report)
+    assert not d.displayed and not d.prescribed_notices
+    assert not [o for o in d.obligations if o.id.startswith("llama3/")]
+    review = [r.text for r in d.to_review if "Llama" in r.text]
+    assert len(review) == 1 and "not established" in review[0]
+    # the same base, established: "Built with Llama" and the llama3.1 license
+    d = disclosure_of(
+        release_with(
+            tmp_path / "r2",
+            "---\nlicense: apache-2.0\n---\n# r\n",
+            [lineage_finding(str(base), "derived", "fine-tune", z=40.0)],
+        )
+    )
+    assert [w for w, _ in d.displayed] == ["Built with Llama"]
+    assert d.metadata.proposed.license == "llama3.1" and d.metadata.proposed.license_name is None
+    assert any(o.id == "llama3/name-prefix" and o.status == "unmet" for o in d.obligations)
+
+
+def test_a_replaced_declaration_no_longer_brings_its_duties(tmp_path: Path) -> None:
+    base = base_folder(tmp_path / "qwen-base", "---\nlicense: other\nlicense_name: qwen\n---\n")
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "README.md").write_text("---\nlicense: mit\n---\n# r\n")
+    declared = declared_license_finding("mit", "mit", "MIT", "permissive")
+    report = audit_with(root, [declared, lineage_finding(str(base), "derived", "fine-tune")])
+    assert any(o.family == "mit" for o in report.assessment.obligations)  # as audited
+    d = disclosure_of(report)
+    assert (d.metadata.proposed.license, d.metadata.proposed.license_name) == ("other", "qwen")
+    families = {o.family_name for o in d.obligations}
+    assert families and not any("MIT" in f for f in families)

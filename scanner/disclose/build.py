@@ -66,10 +66,12 @@ def disclosure_of(report: Report) -> Disclosure:
     a = report.assessment
     snapshot = report.result.snapshot
     metadata, meta_review = plan_metadata(a, snapshot)
-    displayed = displayed_words(a)
+    # A declaration the disclosure replaces no longer makes its license's duties apply.
+    declared = not any(c.key in ("license", "license_name") for c in metadata.changes)
+    displayed = displayed_words(a, declared)
     shown = {w for w, _ in displayed}
     obligations, ob_review = obligation_statements(
-        a, {o.id for o in a.obligations if statement_for(o.id) in shown}
+        a, {o.id for o in a.obligations if statement_for(o.id) in shown}, declared
     )
     review = _unique(
         list(meta_review) + lineage_review(a) + code_review(a) + ob_review + other_review(a)
@@ -103,7 +105,7 @@ def disclosure_of(report: Report) -> Disclosure:
         code=tuple(map(_few, code)),
         notices=tuple(map(_few, notices)),
         obligations=tuple(map(_few, obligations)),
-        prescribed_notices=prescribed_notices(a),
+        prescribed_notices=prescribed_notices(a, declared),
         to_review=tuple(map(_few, review)),
         cited=(),
     )

@@ -174,17 +174,30 @@ def notice_statements(a: Assessment) -> tuple[NoticeStatement, ...]:
 # ---- license and obligations ------------------------------------------------------------------
 
 
-def family_support(a: Assessment, family: str) -> tuple[str, ...]:
+def family_support(a: Assessment, family: str, declared: bool = True) -> tuple[str, ...]:
     """The findings that make an obligation family apply, leaving out lineage that is not
-    established (a hint must not oblige the card to display anything)."""
+    established (a hint must not oblige the card to display anything), and the card's own
+    declaration when the disclosure replaces it (`declared` False)."""
     weak = {i for c in a.lineage if not established(c) for i in c.finding_ids}
     ids: list[str] = []
     for d in a.detected_licenses:
         if any((f := family_of(i)) is not None and f.id == family for i in d.ids):
             ids.extend(i for i in d.finding_ids if i not in weak)
-    if any((f := family_of(i)) is not None and f.id == family for i in a.declared.license_ids):
+    if declared and any(
+        (f := family_of(i)) is not None and f.id == family for i in a.declared.license_ids
+    ):
         ids.extend(declared_license_finding_ids(a))
     return tuple(sorted(set(ids), key=lambda i: (len(i), i)))
+
+
+def _only_through_hints(a: Assessment, family: str) -> tuple[str, ...]:
+    """The lineage findings through which alone a family would apply (not established)."""
+    return tuple(
+        i
+        for d in a.detected_licenses
+        if d.via == "base-model" and any((f := family_of(x)) and f.id == family for x in d.ids)
+        for i in d.finding_ids
+    )
 
 
 def license_statement(a: Assessment, metadata: Metadata) -> LicenseStatement | None:
@@ -217,24 +230,29 @@ def license_statement(a: Assessment, metadata: Metadata) -> LicenseStatement | N
 
 
 def obligation_statements(
-    a: Assessment, displayed: set[str]
+    a: Assessment, displayed: set[str], declared: bool = True
 ) -> tuple[tuple[ObligationStatement, ...], list[ReviewItem]]:
     """Each supported obligation and how it is met; `displayed`: the obligation ids whose
-    words the section itself displays."""
-    out, review = [], []
+    words the section itself displays. A family that applies only through a lineage hint is
+    to review; one that applied only through the declaration being replaced is dropped."""
+    out: list[ObligationStatement] = []
+    review: dict[str, ReviewItem] = {}
     for o in a.obligations:
-        ids = family_support(a, o.family)
-        if not ids:
-            review.append(
-                ReviewItem(
-                    f"{o.family_name} would apply only through lineage that is not established "
-                    f"({o.title}): not listed.",
-                    tuple(i for c in a.lineage for i in c.finding_ids),
-                )
-            )
+        ids = family_support(a, o.family, declared)
+        if ids:
+            out.append(_obligation(o, ids, displayed))
             continue
-        out.append(_obligation(o, ids, displayed))
-    return tuple(out), review
+        hints = _only_through_hints(a, o.family)
+        if hints:
+            review.setdefault(
+                o.family,
+                ReviewItem(
+                    f"{o.family_name} would apply only through lineage that is not "
+                    "established: its obligations are not listed.",
+                    hints,
+                ),
+            )
+    return tuple(out), list(review.values())
 
 
 def _obligation(o: Obligation, ids: tuple[str, ...], displayed: set[str]) -> ObligationStatement:
@@ -248,20 +266,24 @@ def _obligation(o: Obligation, ids: tuple[str, ...], displayed: set[str]) -> Obl
     return ObligationStatement(o.id, o.title, o.family_name, status, how, ids)
 
 
-def displayed_words(a: Assessment) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def displayed_words(
+    a: Assessment, declared: bool = True
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """("Built with Qwen", ids) for each display obligation the release's licenses impose."""
     out: dict[str, list[str]] = {}
     for o in a.obligations:
         words = wording.statement_for(o.id)
-        ids = family_support(a, o.family)
+        ids = family_support(a, o.family, declared)
         if words and ids:
             out.setdefault(words, []).extend(ids)
     return tuple((w, tuple(dict.fromkeys(ids))) for w, ids in out.items())
 
 
-def prescribed_notices(a: Assessment) -> tuple[str, ...]:
+def prescribed_notices(a: Assessment, declared: bool = True) -> tuple[str, ...]:
     return tuple(
-        dict.fromkeys(o.notice for o in a.obligations if o.notice and family_support(a, o.family))
+        dict.fromkeys(
+            o.notice for o in a.obligations if o.notice and family_support(a, o.family, declared)
+        )
     )
 
 
