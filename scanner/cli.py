@@ -431,6 +431,60 @@ def demo(
     )
 
 
+@app.command()
+def disclose(
+    target: Annotated[str, typer.Argument(help="Folder, git URL/path[@rev] or hf:org/name[@rev].")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the disclosure files (outside the release).")
+    ],
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against", help="Reference model or fingerprint file to compare weights with."
+        ),
+    ] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+    publisher: Annotated[
+        str | None,
+        typer.Option("--publisher", help="Who publishes the release (see `scan`)."),
+    ] = None,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply", help="Write the metadata and the section into the release's README.md."
+        ),
+    ] = False,
+) -> None:
+    """Write what the release should disclose: card metadata, a provenance section, a page."""
+    from .analyzers import AuditOptions
+    from .audit import audit
+    from .disclose import apply_to_release, refuse_apply_to, refuse_out_inside, write_disclosure
+
+    if apply:
+        refuse_apply_to(target)
+    refuse_out_inside(target, out_dir)
+    offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
+    options = AuditOptions(offline=offline, against=tuple(against or ()), publisher=publisher)
+    with progress_display() as progress:
+        report = audit(target, options, progress=progress)
+    outcome = write_disclosure(report, out_dir)
+    for path in outcome.written:
+        out.print(f"wrote {shown(str(path))}", highlight=False, soft_wrap=True)
+    for item in outcome.disclosure.to_review:
+        refs = f" [{', '.join(item.finding_ids)}]" if item.finding_ids else ""
+        out.print(f"  to review: {shown(item.text)}{refs}", highlight=False, soft_wrap=True)
+    if not apply:
+        note = f" ({outcome.card_problem})" if outcome.card_problem else ""
+        out.print(f"nothing in the release was changed{shown(note)}", highlight=False)
+        return
+    changes = apply_to_release(report, outcome)
+    out.print(
+        f"README.md: {'; '.join(shown(c) for c in changes) or 'already up to date'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every ProvscanError becomes one line on stderr and exit code 2."""
     # The weight work runs its own threads (weights/prefetch.py) and keeps BLAS to one

@@ -7,12 +7,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..analyzers import Analyzer, AuditContext
-from ..card import find_card
+from ..card import MAX_CARD_BYTES, declaration_lines, find_card
 from ..errors import ProvscanError
 from ..model import FileEntry, FileKind, Finding, not_analysed
 from ..snapshot import Snapshot
 from .declared import MAX_CONFIG_BYTES, DeclaredLicense, card_license, config_licenses
-from .filescan import MAX_SCAN_BYTES, scan_files
+from .filescan import MAX_SCAN_BYTES, FileScan, scan_files
 from .findings import (
     ANALYZER,
     ScannedFile,
@@ -23,6 +23,7 @@ from .findings import (
     notice_findings,
     notice_missing_findings,
 )
+from .scancode import FileLicenses
 
 NOT_SCANNED = frozenset({FileKind.WEIGHTS, FileKind.LFS_POINTER, FileKind.SUBMODULE})
 MUST_SCAN = frozenset({FileKind.LICENSE, FileKind.NOTICE, FileKind.CODE, FileKind.MODEL_CARD})
@@ -99,6 +100,45 @@ def declared_licenses(
     return card_decl, declared, problems
 
 
+def card_restatements(snapshot: Snapshot) -> tuple[str | None, tuple[tuple[int, int], ...]]:
+    """The card's path and its lines that restate rather than carry (card.declaration_lines)."""
+    entry = find_card(snapshot.files)
+    if entry is None:
+        return None, ()
+    try:
+        head = snapshot.reader.read_range(entry.path, 0, MAX_CARD_BYTES)
+    except ProvscanError:
+        return entry.path, ()
+    return entry.path, declaration_lines(head.decode("utf-8", errors="replace"))
+
+
+def without_lines(scan: FileScan, ranges: tuple[tuple[int, int], ...]) -> FileScan:
+    """The scan less the detections and notices that lie wholly within `ranges`."""
+
+    def inside(start: int, end: int) -> bool:
+        return any(lo <= start and end <= hi for lo, hi in ranges)
+
+    lic = scan.licenses
+    kept = tuple(
+        d for d in lic.detections if not all(inside(m.start_line, m.end_line) for m in d.matches)
+    )
+    notices = tuple(n for n in scan.notices if not inside(n.start_line, n.end_line))
+    if len(kept) == len(lic.detections) and len(notices) == len(scan.notices):
+        return scan
+
+    def combined(parts: Iterable[str | None]) -> str | None:
+        unique = dict.fromkeys(p for p in parts if p)
+        return " AND ".join(p if " " not in p else f"({p})" for p in unique) or None
+
+    licenses = FileLicenses(
+        combined(d.expression for d in kept),
+        combined(d.spdx for d in kept if d.expression),
+        kept,
+        lic.approximate,
+    )
+    return FileScan(licenses, notices, scan.error)
+
+
 class LicenseAnalyzer(Analyzer):
     """Licenses and copyright notices of a release, declared vs found."""
 
@@ -124,12 +164,15 @@ class LicenseAnalyzer(Analyzer):
                 locations, workers=self.workers, on_done=lambda n: ctx.progress.advance(handle, n)
             )
         scanned: list[ScannedFile] = []
+        card_path, restated = card_restatements(snapshot)
         for f in entries:
             scan = scans.get(f.sha256 or "")
             if scan is None:
                 continue
             if scan.error:
                 findings.append(not_analysed(f.path, scan.error, ANALYZER))
+            if f.path == card_path and restated:
+                scan = without_lines(scan, restated)
             scanned.append(ScannedFile(f.path, scan))
 
         card_decl, declared, problems = declared_licenses(snapshot)
