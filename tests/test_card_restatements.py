@@ -43,6 +43,14 @@ def test_license_other_on_the_card_is_no_found_license(tmp_path: Path) -> None:
     (root / "README.md").write_text(
         "---\nlicense: other\nlicense_name: qwen\n---\n# m\n\nOur model.\n" + SECTION
     )
+    # the Apache-2.0 the section quotes is carried by a file of the release too
+    (root / "model.py").write_text(
+        "# Copyright 2024 Example\n#\n"
+        '# Licensed under the Apache License, Version 2.0 (the "License");\n'
+        "# you may not use this file except in compliance with the License.\n"
+        "# You may obtain a copy of the License at\n#\n"
+        "#     http://www.apache.org/licenses/LICENSE-2.0\n\nx = 1\n"
+    )
     report = audit(str(root), analyzers=[LicenseAnalyzer(workers=1)])
     in_card = [
         f
@@ -73,3 +81,25 @@ def test_text_outside_the_section_is_still_scanned(tmp_path: Path) -> None:
     holders = [f.message for f in report.result.findings if "Example Corp" in f.message]
     assert holders
     assert not [f for f in report.result.findings if "EleutherAI" in f.message]
+
+
+def test_a_license_only_inside_the_markers_is_still_reported(tmp_path: Path) -> None:
+    """The markers are plain text anyone can write: they restate, they cannot hide. A GPL
+    statement that appears nowhere else in the release is reported even inside them."""
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "README.md").write_text(
+        "---\nlicense: mit\n---\n# m\n\n"
+        + SECTION.replace(
+            "## Provenance and licenses\n",
+            "## Provenance and licenses\n\nThis model is licensed under the GNU General "
+            "Public License v3.0.\n",
+        )
+    )
+    report = audit(str(root), analyzers=[LicenseAnalyzer(workers=1)])
+    found = [
+        f
+        for f in report.result.findings
+        if f.location.path == "README.md" and f.kind == "license" and f.location.start_line
+    ]
+    assert any("gpl" in (f.message or "").lower() for f in found)
