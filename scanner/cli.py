@@ -131,6 +131,12 @@ def scan(
             "(default: the Hub org of an hf: target).",
         ),
     ] = None,
+    no_library: Annotated[
+        bool,
+        typer.Option(
+            "--no-library", help="Do not compare the weights with the fingerprint library."
+        ),
+    ] = False,
     **outputs: Path | None,
 ) -> None:
     """Scan a release: inventory, card metadata and findings."""
@@ -138,7 +144,12 @@ def scan(
     from .analyzers import AuditOptions
     from .audit import audit
 
-    options = AuditOptions(offline=offline, against=tuple(against or ()), publisher=publisher)
+    options = AuditOptions(
+        offline=offline,
+        against=tuple(against or ()),
+        publisher=publisher,
+        library=not no_library,
+    )
     with progress_display() as progress:
         report = audit(target, options, progress=progress)
     write_reports(report, {fmt.name: outputs.get(f"{fmt.name}_out") for fmt in FORMATS})
@@ -290,6 +301,123 @@ def fingerprint(
         f"{fp.n_layers} layers -> {escape(str(output))}, {size} bytes{ratio}",
         highlight=False,
     )
+
+
+library_app = typer.Typer(
+    help="Fingerprints of known base models: every scan compares the weights with them.",
+    no_args_is_help=True,
+)
+app.add_typer(library_app, name="library")
+
+
+@library_app.command("add")
+def library_add(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Model folder, weight file, git URL/path[@rev], hf:org/name[@rev] or "
+            "fingerprint file (.npz)."
+        ),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Name of the entry (default: org/name, or the folder's name)."),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace an entry of that name.")
+    ] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+    all_units: Annotated[bool, typer.Option("--all-units", help=ALL_UNITS_HELP)] = False,
+) -> None:
+    """Fingerprint MODEL into the library."""
+    from .weights.library import add_model
+    from .weights.units import ALL_UNITS, DEFAULT
+
+    entry = add_model(
+        model,
+        name,
+        replace=replace,
+        offline=offline,
+        sampling=ALL_UNITS if all_units else DEFAULT,
+    )
+    out.print(
+        f"added {shown(entry.name)}: {_entry_words(entry.summary)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _entry_words(summary: dict[str, object]) -> str:
+    parts = [
+        str(summary.get("architecture") or "unknown architecture"),
+        f"{summary.get('layers')} layers",
+        f"width {summary.get('width')}",
+        f"vocabulary {summary.get('vocabulary') or '-'}",
+        str(summary.get("format") or "-"),
+        f"fingerprint {summary.get('fingerprint_bytes')} bytes",
+    ]
+    return shown(", ".join(parts))
+
+
+@library_app.command("list")
+def library_list() -> None:
+    """List the library's entries (stale ones must be added again)."""
+    from .weights.library import LibraryStore
+
+    entries = LibraryStore().entries()
+    if not entries:
+        out.print("the library is empty (add a model with `provscan library add MODEL`)")
+    for e in entries:
+        state = "" if e.searchable else f"\tSTALE: fingerprint format {e.fp_version}, add again"
+        out.print(
+            f"{shown(e.name)}\t{shown(e.source)}\t{_entry_words(e.summary)}\t{e.added}{state}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@library_app.command("remove")
+def library_remove(name: Annotated[str, typer.Argument(help="Name of the entry.")]) -> None:
+    """Remove an entry from the library."""
+    from .weights.library import LibraryStore
+
+    LibraryStore().remove(name)
+    out.print(f"removed {shown(name)}", highlight=False)
+
+
+@library_app.command("export")
+def library_export(
+    file: Annotated[Path, typer.Argument(help="Library file to write (a zip archive).")],
+    names: Annotated[
+        list[str] | None, typer.Option("--name", help="Export only this entry (repeatable).")
+    ] = None,
+) -> None:
+    """Write the library to a file others can import."""
+    from .weights.library import LibraryStore, export_library
+
+    n = export_library(LibraryStore(), file, names or None)
+    out.print(f"exported {n} entries to {shown(str(file))}", highlight=False, soft_wrap=True)
+
+
+@library_app.command("import")
+def library_import(
+    file: Annotated[Path, typer.Argument(help="Library file (`provscan library export`).")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace entries of the same names.")
+    ] = False,
+) -> None:
+    """Add the entries of a library file."""
+    from .weights.library import LibraryStore, import_library
+
+    got = import_library(LibraryStore(), file, replace=replace)
+    out.print(
+        f"imported {len(got.added)} new, {len(got.replaced)} replaced, "
+        f"{len(got.kept)} kept as they were (same name; --replace to replace), "
+        f"{len(got.refused)} refused",
+        highlight=False,
+    )
+    for why in got.refused:
+        err.print(f"refused {shown(why)}", highlight=False, soft_wrap=True)
 
 
 # ---- report commands (check, demo, batch) -------------------------------------------------
