@@ -560,6 +560,77 @@ def demo(
 
 
 @app.command()
+def batch(
+    targets_file: Annotated[
+        Path, typer.Argument(help="One target a line (any form scan takes); # comments.")
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for every report, and index.html over them.")
+    ],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Run on a Dask distributed cluster at tcp://HOST:PORT "
+            "(default: a local process pool).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Local pool size (default: one per core)."),
+    ] = None,
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against", help="Reference model or fingerprint file to compare weights with."
+        ),
+    ] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+    no_library: Annotated[
+        bool,
+        typer.Option(
+            "--no-library", help="Do not compare the weights with the fingerprint library."
+        ),
+    ] = False,
+) -> None:
+    """Audit many releases: reports per target, an index page, results in the store.
+
+    A re-run with the same --out skips the targets already done; a failed target is
+    recorded with its error and the batch goes on."""
+    from .batch import DaskCluster, LocalPool, UnitOptions, run_batch
+    from .batch.unit import UnitResult
+
+    offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
+    options = UnitOptions(
+        offline=offline,
+        against=tuple(against or ()),
+        library=not no_library,
+        formats=tuple(f.name for f in FORMATS),
+    )
+
+    def said(r: UnitResult) -> None:
+        if r.ok and r.summary is not None:
+            words = f"{r.summary.level}: {shown(r.summary.headline)}"
+        else:
+            words = f"[red]error[/red]: {shown(r.error)}"
+        out.print(f"{shown(r.target)}  {words}", highlight=False, soft_wrap=True)
+
+    engine = DaskCluster(scheduler) if scheduler else LocalPool(workers or os.cpu_count() or 1)
+    err.print(f"batch on a {engine.description}", highlight=False, markup=False)
+    with engine, progress_display() as progress:
+        outcome = run_batch(
+            targets_file, out_dir, engine, options, progress=progress, on_result=said
+        )
+    out.print(
+        f"{outcome.targets} targets: {outcome.done} audited, {outcome.failed} failed, "
+        f"{outcome.skipped} done before (skipped) in {outcome.seconds:.1f} s; "
+        f"index: {shown(str(outcome.index))}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
 def disclose(
     target: Annotated[str, typer.Argument(help="Folder, git URL/path[@rev] or hf:org/name[@rev].")],
     out_dir: Annotated[

@@ -234,8 +234,15 @@ def test_a_library_file_from_elsewhere_is_checked_entry_by_entry(
                 blob = blob[:-10] + b"\0" * 10
             dst.writestr(e["file"], blob)
         manifest["entries"].append({"name": "\x1b[31mred", "file": "x", "sha256": "0"})
-        manifest["entries"].append({"name": "pickled", "file": "p.npz", "bytes": 3,
-                                    "sha256": "0", "fingerprint_version": 4})
+        manifest["entries"].append(
+            {
+                "name": "pickled",
+                "file": "p.npz",
+                "bytes": 3,
+                "sha256": "0",
+                "fingerprint_version": 4,
+            }
+        )
         dst.writestr("manifest.json", json.dumps(manifest))
     monkeypatch.setenv("PROVSCAN_HOME", str(tmp_path / "elsewhere"))
     fresh = LibraryStore()
