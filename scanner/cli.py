@@ -7,6 +7,7 @@ line on stderr, never a traceback (set PROVSCAN_DEBUG=1 to see one).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import inspect
 import os
 import shlex
@@ -557,10 +558,8 @@ def run() -> None:
     same way). Output is flushed and exit handlers run first."""
     code = main()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to say
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing more to say anyway
-            pass
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
     if run_exit_handlers is not None:
         run_exit_handlers()
