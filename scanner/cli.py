@@ -112,7 +112,8 @@ def with_format_options(command: Callable[..., None]) -> Callable[..., None]:
             f"{fmt.name}_out",
             inspect.Parameter.KEYWORD_ONLY,
             default=None,
-            annotation=Annotated[Path | None, typer.Option(*fmt.options, help=fmt.help)],
+            # A string, not a Path: "reports/" (a folder to make) keeps its slash.
+            annotation=Annotated[str | None, typer.Option(*fmt.options, help=fmt.help)],
         )
         for fmt in FORMATS
     ]
@@ -141,7 +142,7 @@ def scan(
             "(default: the Hub org of an hf: target).",
         ),
     ] = None,
-    **outputs: Path | None,
+    **outputs: str | None,
 ) -> None:
     """Scan a release and write its reports.
 
@@ -341,14 +342,21 @@ def fingerprint_path(output: Path, model: str) -> Path:
     return output_file(output, output.name)
 
 
-def report_paths(asked: dict[str, Path | None]) -> dict[str, Path | None]:
-    """Each requested format's file, checked before the scan: a folder gets the format's
-    usual file name inside it (`-o out/` writes out/report.html)."""
+def report_paths(asked: dict[str, str | None]) -> dict[str, Path | None]:
+    """Each requested format's file, checked before the scan: a folder (one that exists,
+    or any path ending in a slash) gets the format's usual file name inside it: `-o out/`
+    writes out/report.html."""
     by_name = {fmt.name: fmt for fmt in FORMATS}
-    return {
-        name: output_file(path, by_name[name].default_file) if path is not None else None
-        for name, path in asked.items()
-    }
+    paths: dict[str, Path | None] = {}
+    for name, given in asked.items():
+        if given is None:
+            paths[name] = None
+            continue
+        path = Path(given)
+        if given.endswith(("/", os.sep)):
+            path = path / by_name[name].default_file
+        paths[name] = output_file(path, by_name[name].default_file)
+    return paths
 
 
 def write_reports(report: Report, paths: dict[str, Path | None]) -> None:
@@ -360,6 +368,22 @@ def write_reports(report: Report, paths: dict[str, Path | None]) -> None:
             write_output(path, f"{fmt.name} report", partial(fmt.load().write, report))
             if err.is_terminal:
                 err.print(f"wrote {fmt.name} report: {path}", highlight=False, markup=False)
+
+
+def print_warnings(report: Report) -> None:
+    """What `scan` calls WARN, said by a passing `check` too: the same discrepancies, which
+    the policy does not gate on (a scan and the gate never tell different stories)."""
+    verdict = report.assessment.verdict
+    if verdict.level != "warn":
+        return
+    out.print(
+        f"  [yellow]WARN[/yellow] {shown(verdict.headline)}; the policy does not fail on these:",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for d in report.assessment.discrepancies:
+        refs = f" [{', '.join(d.finding_ids)}]" if d.finding_ids else ""
+        out.print(f"  {shown(d.kind)}: {shown(d.title)}{shown(refs)}", highlight=False)
 
 
 @app.command()
@@ -436,6 +460,7 @@ def check(
     where = f"{result.snapshot.target} (policy: {rules.source})"
     if outcome.passed:
         out.print(f"[green]PASS[/green] {shown(where)}", highlight=False, soft_wrap=True)
+        print_warnings(report)
         raise typer.Exit(EXIT_OK)
     out.print(
         f"[red]FAIL[/red] {shown(where)}: {len(outcome.violations)} violation(s)",

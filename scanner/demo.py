@@ -25,7 +25,7 @@ from pathlib import Path
 from .analyzers import AuditOptions
 from .assess.model import Report
 from .audit import audit
-from .demo_release import DemoRelease, build_release
+from .demo_release import RELEASE_NAME, DemoRelease, build_release
 from .errors import UsageError
 from .report.registry import FORMATS
 from .snapshot import Progress, SilentProgress
@@ -60,7 +60,7 @@ def claim_folder(out: Path) -> None:
     earlier demo wrote there is removed; nothing else is touched."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: is a file; give a folder for the demo")
-    if out.is_dir() and not (out / DEMO_MARK).is_file() and any(out.iterdir()):
+    if out.is_dir() and not _made_by_a_demo(out) and any(out.iterdir()):
         raise UsageError(
             f"--out {out}: the folder holds files that `provscan demo` did not write; "
             "give a new or empty folder (the demo never deletes what it did not create)"
@@ -81,6 +81,15 @@ def claim_folder(out: Path) -> None:
         )
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot prepare the folder ({exc.strerror})") from None
+
+
+def _made_by_a_demo(out: Path) -> bool:
+    """Marked by a demo; or left by one that predates the mark: its example release is
+    there and nothing but what a demo writes."""
+    if (out / DEMO_MARK).is_file():
+        return True
+    names = {p.name for p in out.iterdir()}
+    return (out / EXAMPLE / RELEASE_NAME).is_dir() and names <= set(DEMO_ENTRIES)
 
 
 @contextmanager

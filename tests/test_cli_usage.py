@@ -84,12 +84,22 @@ def test_a_folder_given_for_a_report_file_gets_the_report_inside_it(cli, tmp_pat
     html_dir, json_file = tmp_path / "out", tmp_path / "new" / "deeper" / "scan.json"
     html_dir.mkdir()
     res = cli(
-        "scan", str(rel), "-o", str(html_dir), "--json", str(json_file), "--sarif", str(html_dir)
+        "scan",
+        str(rel),
+        "-o",
+        str(html_dir),
+        "--json",
+        str(json_file),
+        "--sarif",
+        str(html_dir),
+        "--notice",
+        f"{tmp_path}/fresh/",
     )
     assert res.returncode == 0, res.stderr
     assert "<!DOCTYPE html>" in (html_dir / "report.html").read_text()
     assert json.loads(json_file.read_text())["schema_version"]  # its folders were created
     assert (html_dir / "report.sarif").is_file()
+    assert (tmp_path / "fresh" / "NOTICE").is_file()  # a new folder, said by its slash
 
 
 @pytest.mark.parametrize(

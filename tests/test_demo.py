@@ -187,3 +187,19 @@ def test_the_demo_report_fits_the_screen(demo_run, tmp_path: Path, width: int) -
     assert found["viewport"] == width and found["page_width"] <= width
     assert found["wide"] == [] and found["broken"] == []
     screenshot(out / "report.html", width, out / f"screenshot-{width}.png", tmp_path)
+
+
+def test_a_folder_left_by_an_older_demo_is_reused_and_any_other_refused(tmp_path: Path) -> None:
+    from scanner.errors import UsageError
+
+    old = tmp_path / "demo-report"  # made by a demo from before the mark file
+    (old / "example" / RELEASE_NAME).mkdir(parents=True)
+    (old / "report.html").write_text("old")
+    claim_folder(old)
+    assert (old / DEMO_MARK).is_file() and not (old / "example").exists()
+    mine = tmp_path / "mine"
+    (mine / "example" / RELEASE_NAME).mkdir(parents=True)
+    (mine / "thesis.tex").write_text("mine")
+    with pytest.raises(UsageError, match="did not write"):
+        claim_folder(mine)
+    assert (mine / "thesis.tex").read_text() == "mine" and (mine / "example").is_dir()
