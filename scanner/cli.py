@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from .console import MAX_SHOWN, err, out, progress_display, shown
 from .errors import ProvscanError
@@ -264,6 +263,7 @@ def compare(
 
     from rich.table import Table
 
+    from .report.wording import signal_words
     from .weights.compare import compare_models
     from .weights.units import ALL_UNITS, DEFAULT
 
@@ -280,7 +280,7 @@ def compare(
     table = Table("signal", "score", "null band (unrelated)", "z", "p")
     for s in cmp.signals:
         table.add_row(
-            s.name,
+            f"{signal_words(s.name)} ({s.name})",
             f"{s.score:.4f}",
             f"{s.null_mean:.4f} ± {s.null_std:.4f}",
             f"{s.z:.1f}",
@@ -288,7 +288,7 @@ def compare(
         )
     out.print(table)
     for r in cmp.reasons:
-        out.print(f"  - {escape(r)}", highlight=False)
+        out.print(f"  - {shown(r)}", highlight=False)
 
 
 @app.command()
@@ -312,8 +312,8 @@ def fingerprint(
     total = int(fp.meta.get("total_bytes") or 0)
     ratio = f" ({100 * size / total:.2f}% of {total} bytes)" if total else ""
     out.print(
-        f"fingerprint of {escape(model)}: {len(fp.tensors)} tensors, "
-        f"{fp.n_layers} layers -> {escape(str(output))}, {size} bytes{ratio}",
+        f"fingerprint of {shown(model)}: {len(fp.tensors)} tensors, "
+        f"{fp.n_layers} layers -> {shown(output)}, {size} bytes{ratio}",
         highlight=False,
     )
 

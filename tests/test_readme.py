@@ -104,3 +104,12 @@ def test_the_readme_command_lines_run_as_written(tmp_path: Path) -> None:
     assert all(any(m in line for m in NEEDS_NETWORK) for line in left_out)
     assert (work / "report.json").is_file() and (work / "reports" / "report.html").is_file()
     assert (work / "base.npz").is_file() and (work / "demo-report" / "report.html").is_file()
+
+
+def test_the_docs_install_provscan_from_its_repository() -> None:
+    """provscan is not on PyPI: no doc tells a reader to `pip install provscan`."""
+    for doc in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
+        text = doc.read_text(encoding="utf-8")
+        assert not re.search(r"pip install provscan\b(?!\S)", text), doc.name
+    ci = (REPO / "docs" / "ci.md").read_text(encoding="utf-8")
+    assert ci.count('pip install "provscan @ git+') == 2
