@@ -239,6 +239,9 @@ class WeightsLineage(Record):
     relation: str | None
     signals: tuple[SignalEvidence, ...]
     reasons: tuple[str, ...]
+    reference_name: str | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    """The model the reference stands for, as its fingerprint names it (a fingerprint file
+    `base.npz` made from `hf:org/base` names hf:org/base)."""
 
 
 # ---- kinds -> records --------------------------------------------------------------------
