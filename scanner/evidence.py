@@ -242,6 +242,9 @@ class WeightsLineage(Record):
     relation: str | None
     signals: tuple[SignalEvidence, ...]
     reasons: tuple[str, ...]
+    reference_name: str | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    """The model the reference stands for, as its fingerprint names it (a fingerprint file
+    `base.npz` made from `hf:org/base` names hf:org/base)."""
     library_source: str | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
     """Where the reference came from when it is a fingerprint library entry (the entry's
     name is evidence.matched): a folder, a file, a git or hf: target."""

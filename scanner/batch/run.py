@@ -11,8 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from ..outputs import output_file, write_output
 from ..report.registry import FORMATS
 from ..snapshot import Progress, SilentProgress
 from .engines import Engine
@@ -49,7 +51,7 @@ def run_batch(
     started = time.perf_counter()
     targets = read_targets(targets_file)
     options = options or UnitOptions(formats=tuple(f.name for f in FORMATS))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    index = output_file(out_dir / INDEX, INDEX)  # a folder we cannot write fails here, first
     results = BatchResults(out_dir)
     finished = results.finished(out_dir)
     todo = [t for t in targets if t not in finished]
@@ -65,11 +67,16 @@ def run_batch(
                 if on_result is not None:
                     on_result(result)
     finally:
-        index = out_dir / INDEX
-        write_index(index, str(targets_file), index_rows(targets, results.rows()))
+        rows = index_rows(targets, results.rows())
+        write_output(index, "index page", lambda p: write_index(p, str(targets_file), rows))
     return BatchOutcome(
         len(targets), len(targets) - len(todo), done, failed, index, time.perf_counter() - started
     )
+
+
+def _write_text(path: Path, text: str) -> None:
+    # A lone surrogate that escaped every source still gives a valid UTF-8 file.
+    path.write_text(text, encoding="utf-8", errors="backslashreplace")
 
 
 def write_reports(out_dir: Path, result: UnitResult) -> dict[str, str]:
@@ -82,6 +89,6 @@ def write_reports(out_dir: Path, result: UnitResult) -> dict[str, str]:
     (out_dir / folder).mkdir(parents=True, exist_ok=True)
     for name, text in result.reports:
         rel = folder / names[name]
-        (out_dir / rel).write_text(text, encoding="utf-8", errors="backslashreplace")
+        write_output(out_dir / rel, f"{name} report", partial(_write_text, text=text))
         written[name] = rel.as_posix()
     return written

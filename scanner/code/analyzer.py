@@ -198,7 +198,10 @@ class LicenseAnalyzer(Analyzer):
                 findings.append(not_analysed(f.path, str(exc), ANALYZER))
         with ctx.progress.task("licenses and notices", total=len(locations)) as handle:
             scans = scan_files(
-                locations, workers=self.workers, on_done=lambda n: ctx.progress.advance(handle, n)
+                locations,
+                workers=self.workers,
+                on_done=lambda n: ctx.progress.advance(handle, n),
+                progress=ctx.progress,
             )
         scanned: list[ScannedFile] = []
         for f in entries:

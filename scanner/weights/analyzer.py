@@ -26,13 +26,17 @@ MAX_LIBRARY_CLAIMS = 3
 derivatives may match too, the search record lists every entry compared."""
 
 
-def lineage_record(cmp: Comparison, library_source: str | None = None) -> WeightsLineage:
-    """The evidence record of a comparison (its signals as the JSON report writes them)."""
+def lineage_record(
+    cmp: Comparison, library_source: str | None = None, name: str | None = None
+) -> WeightsLineage:
+    """The evidence record of a comparison (its signals as the JSON report writes them);
+    `name`: what the reference is called (default: the name its fingerprint carries)."""
     data = {
         "verdict": cmp.verdict,
         "relation": cmp.relation,
         "signals": [s.to_dict() for s in cmp.signals],
         "reasons": list(cmp.reasons),
+        "reference_name": name or cmp.a or None,
     }
     if library_source is not None:
         data["library_source"] = library_source
@@ -210,7 +214,12 @@ class WeightsAnalyzer(Analyzer):
                         "weights-lineage",
                         Severity.INFO,
                         f"weights {cmp.verdict} to {ref}",
-                        evidence=Evidence(matched=ref, details=lineage_record(cmp, library_source)),
+                        evidence=Evidence(
+                            matched=ref,
+                            details=lineage_record(
+                                cmp, library_source, ref if library_source else None
+                            ),
+                        ),
                         analyzer=self.name,
                     )
                 ]
@@ -226,7 +235,7 @@ class WeightsAnalyzer(Analyzer):
             null_std=best.null_std,
             z=best.z,
             p_value=best.p_value,
-            details=lineage_record(cmp, library_source),
+            details=lineage_record(cmp, library_source, ref if library_source else None),
         )
         names = (ref, library_source) + (
             (ref_fp.name, ref_fp.meta.get("declared_name")) if ref_fp is not None else ()
