@@ -46,7 +46,7 @@ STATS_ROLES = CONTENT_ROLES
 STATS_POINTS = 8
 # Re-hashing the public token hashes keeps the vocabulary sketch independent of how the
 # fingerprint picked its anchors (also by smallest hash).
-_VOCAB_SEED = np.uint64(0x5EED0F11B7A7C0DE)
+VOCAB_SEED = np.uint64(0x5EED0F11B7A7C0DE)
 _MAGIC = b"PSLK"
 _MAX_HEADER = 64 * 1024
 _ARRAYS = ("vocab", "anchors", "gram", "content", "stats")
@@ -166,7 +166,7 @@ def key_of(fp: Fingerprint) -> IndexKey:
 def _vocab_sketch(fp: Fingerprint) -> np.ndarray:
     if fp.vocab_hashes is None or len(fp.vocab_hashes) == 0:
         return np.zeros(0, np.uint64)
-    mixed = mix64(fp.vocab_hashes.astype(np.int64).view(np.uint64) ^ _VOCAB_SEED)
+    mixed = mix64(fp.vocab_hashes.astype(np.int64).view(np.uint64) ^ VOCAB_SEED)
     return np.unique(mixed)[:VOCAB_SKETCH]
 
 
