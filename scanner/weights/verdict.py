@@ -20,6 +20,8 @@ LAYER_SIGNALS = ("direct_cosine", "aligned_forms", "experts_vs_dense")
 EMBED_SIGNALS = ("aligned_embed", "embed_rows")
 # A fine-tune moves weights little: cosine with the base stays this close to 1.
 FINE_TUNE_COSINE = 0.9
+# Shared embeddings score near 1; independently trained ones on similar text stay near 0.
+EMBED_MATCH = 0.5
 # Basis-free forms this close to 1 mean the function did not change (float rounding only).
 EXACT_FORMS = 0.995
 # A mapped layer is shared when its similarity is at least this fraction of the median
@@ -69,7 +71,13 @@ def decide(a: Fingerprint, b: Fingerprint, signals: list[Signal]) -> Decision:
         )
     strong = [by[n] for n in LAYER_SIGNALS if n in by and by[n].p_value < P_DERIVED]
     hints = [by[n] for n in LAYER_SIGNALS if n in by and P_DERIVED <= by[n].p_value < P_HINT]
-    embed = [by[n] for n in EMBED_SIGNALS if n in by and by[n].p_value < P_DERIVED]
+    # Embeddings must match, not merely beat shuffles: models trained on similar text embed
+    # shared tokens a little alike (no real same-width unrelated pair calibrates this yet).
+    embed = [
+        by[n]
+        for n in EMBED_SIGNALS
+        if n in by and by[n].p_value < P_DERIVED and by[n].score >= EMBED_MATCH
+    ]
     decisive = [by[n] for n in LAYER_SIGNALS if n in by]
     if strong:
         relation, why = relation_of(a, b, by)
