@@ -289,7 +289,7 @@ def compare(
     out.print(table)
     for s in cmp.signals:
         if s.in_words:
-            out.print(f"  {s.name}: {escape(s.in_words)}", highlight=False)
+            out.print(f"  {s.name}: {shown(s.in_words)}", highlight=False)
     for r in cmp.reasons:
         out.print(f"  - {shown(r)}", highlight=False)
 
