@@ -296,9 +296,12 @@ def compare(
             f"{s.score:.4f}",
             f"{s.null_mean:.4f} ± {s.null_std:.4f}",
             f"{s.z:.1f}",
-            f"{s.p_value:.2g}",
+            f"< {s.p_floor:.2g}" if s.at_floor and s.p_floor < 1 else f"{s.p_value:.2g}",
         )
     out.print(table)
+    for s in cmp.signals:
+        if s.in_words:
+            out.print(f"  {s.name}: {shown(s.in_words)}", highlight=False)
     for r in cmp.reasons:
         out.print(f"  - {shown(r)}", highlight=False)
 
