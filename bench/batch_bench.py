@@ -3,7 +3,8 @@ fingerprint library's query over 10,000 entries with its recall on the real pane
 bytes a remote fingerprint reads.
 
     python bench/batch_bench.py [--part library|batch|remote]... [--releases 200]
-                                [--entries 10000] [--out bench/results/batch.txt]
+                                [--entries 10000] [--engine ENGINE]...
+                                [--out bench/results/batch.txt]
 
 Each part rewrites its own section of the results file (the others are kept).
 
@@ -62,6 +63,7 @@ REAL_DERIVED = {
     "minilm-l6-sre": "minilm-l6",
     "minilm-l6-int8-onnx": "minilm-l6",
 }
+ENGINES = ("local process pool", "Dask LocalCluster")
 DECOY_SHARES = (0.45, 0.45, 0.10)  # other-model, derivative, sub-vocab
 SHARED_NOTE = (
     "The machine is shared with several other agents' jobs: the load average beside each "
@@ -207,10 +209,13 @@ def search_all(lib, queries: list[Checkpoint], fps: dict) -> list[dict]:  # noqa
 
 
 def library_part(entries: int, log) -> list[str]:  # noqa: ANN001
+    import importlib
+
     from scanner.store import Store
     from scanner.weights.library import LibraryStore
-    from scanner.weights.library import search as search_mod
 
+    # The module (the package's `search` is the function of the same name).
+    search_mod = importlib.import_module("scanner.weights.library.search")
     stamp = code_stamp()
     work = CACHE / "library-bench"
     checkpoints = panel_checkpoints()
@@ -283,7 +288,7 @@ def library_section(label, lib, searched, built, cold, rows, store_path) -> list
 # ---- part: batch ---------------------------------------------------------------------------
 
 
-def batch_part(count: int, log) -> list[str]:  # noqa: ANN001
+def batch_part(count: int, engines: tuple[str, ...], log) -> list[str]:  # noqa: ANN001
     tmp = Path(tempfile.mkdtemp(prefix="provscan-batch-bench-"))
     os.environ["PROVSCAN_HOME"] = str(tmp / "home")  # before anything opens the store
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -310,7 +315,7 @@ def batch_part(count: int, log) -> list[str]:  # noqa: ANN001
         "failed | load before -> after",
     ]
     base_wall: dict[str, float] = {}
-    for engine_name in ("local process pool", "Dask LocalCluster"):
+    for engine_name in engines:
         for workers in (1, 2):
             log(f"{engine_name}, {workers} worker(s)")
             out = tmp / f"out-{engine_name.split()[0].lower()}-{workers}"
@@ -387,6 +392,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--part", action="append", choices=("library", "batch", "remote"))
     ap.add_argument("--releases", type=int, default=200)
     ap.add_argument("--entries", type=int, default=10_000)
+    ap.add_argument(
+        "--engine",
+        action="append",
+        choices=ENGINES,
+        help="batch part: the engines to time (default: both)",
+    )
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args(argv)
     parts = args.part or ["library", "batch", "remote"]
@@ -401,14 +412,18 @@ def main(argv: list[str] | None = None) -> int:
         if part == "library":
             sections[part] = library_part(args.entries, log)
         elif part == "batch":
-            sections[part] = batch_part(args.releases, log)
+            sections[part] = batch_part(args.releases, tuple(args.engine or ENGINES), log)
         else:
             sections[part] = remote_part(log)
         sections[part].insert(0, f"machine (at the start of this part): {started}")
         stamps.append(part)
     head = [
         "Batch audits, the fingerprint library and remote fingerprints (issue 15).",
-        "Command: python bench/batch_bench.py" + "".join(f" --part {p}" for p in parts),
+        "Command: python bench/batch_bench.py"
+        + "".join(f" --part {p}" for p in parts)
+        + "".join(f" --engine '{e}'" for e in args.engine or ())
+        + (f" --releases {args.releases}" if "batch" in parts else "")
+        + (f" --entries {args.entries}" if "library" in parts else ""),
         SHARED_NOTE,
         "",
     ]
