@@ -145,7 +145,7 @@ def build_library(store_path: Path, fps: dict, entries: int, log) -> float:  # n
     """The bases, then generated entries up to `entries`; the seconds it took (0: reused)."""
     import numpy as np
 
-    from bench.library_decoys import KINDS, decoy
+    from bench.library_decoys import KINDS, _subsampled, decoy
     from scanner.store import Store
     from scanner.weights.library import LibraryStore
 
@@ -156,14 +156,19 @@ def build_library(store_path: Path, fps: dict, entries: int, log) -> float:  # n
     for b in BASES:
         if b in fps:
             lib.add(b, str(CACHE / "models" / b), fps[b], replace=True)
-    rng = np.random.default_rng(20251201)
+    start = lib.count()
+    # Seeded by where it starts: a build resumed after an interruption draws new seeds.
+    rng = np.random.default_rng([20251201, start])
     bases = [b for b in BASES if b in fps and fps[b].tensors]
     others = [k for k, fp in fps.items() if fp.tensors and not k.startswith(HELD_OUT)]
-    for i in range(lib.count(), entries):
+    # Sub-sampling is idempotent (same layers, anchors, vocabulary): done once per template,
+    # each decoy then copies the small one (5 times faster, the same decoys).
+    small = {k: _subsampled(fps[k]) for k in {*bases, *others}}
+    for i in range(start, entries):
         kind = KINDS[int(rng.choice(3, p=DECOY_SHARES))]
         template = str(rng.choice(others if kind == "other-model" else bases))
         name = f"generated/{kind}/{template}/{i:05d}"
-        made = decoy(fps[template], kind, int(rng.integers(1 << 31)), name)
+        made = decoy(small[template], kind, int(rng.integers(1 << 31)), name)
         lib.add(name, f"generated: {kind} of {template}", made, replace=True)
         if (i + 1) % 1000 == 0:
             log(f"  {i + 1} entries ({time.perf_counter() - started:.0f} s)")
