@@ -280,3 +280,23 @@ def test_fingerprints_are_stored_whole_and_read_back_the_same(
     assert set(stored.tensors) == set(again.tensors)
     for key, sk in again.sketches.items():
         np.testing.assert_allclose(stored.sketches[key], sk, rtol=1e-2, atol=1e-3)
+
+
+def test_a_missing_or_stale_index_key_is_remade_from_the_stored_fingerprint(
+    models: Path, library: LibraryStore
+) -> None:
+    from scanner.weights.library.keys import KEY_VERSION
+
+    with library.conn:
+        library.conn.execute("DELETE FROM library_keys WHERE name = 'acme/base'")
+        library.conn.execute(
+            "UPDATE library_keys SET key_version = ? WHERE name = 'someone/other'",
+            (KEY_VERSION + 1,),
+        )
+    keys = dict(library.index_keys())
+    assert set(keys) == {"acme/base", "someone/other"}
+    rows = library.conn.execute("SELECT name, key_version FROM library_keys ORDER BY name")
+    assert rows.fetchall() == [("acme/base", KEY_VERSION), ("someone/other", KEY_VERSION)]
+    library.remove("acme/base")
+    names = library.conn.execute("SELECT name FROM library_keys").fetchall()
+    assert names == [("someone/other",)]
