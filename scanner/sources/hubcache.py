@@ -76,9 +76,25 @@ def resolve_cached_revision(repo_id: str, rev: str | None) -> tuple[Path, str]:
         commit = ref.read_text(errors="replace").strip()
         if not _COMMIT.match(commit):
             raise SourceError(f"hf:{repo_id}: the cached ref '{name}' is not a commit sha")
-    if not (folder / "snapshots" / commit).is_dir():
+    snapshot = folder / "snapshots" / commit
+    if not snapshot.is_dir():
         raise SourceError(f"hf:{repo_id}: commit {commit[:12]} is not in the local Hub cache")
+    _confined(repo_id, folder, snapshot)
     return folder, commit
+
+
+def _confined(repo_id: str, folder: Path, snapshot: Path) -> None:
+    """A snapshot folder is a real folder of the repository's cache folder. Its files are
+    links into ../../blobs, but the folder itself (or `snapshots/`) linked elsewhere would
+    have the scan walk whatever it names (/usr, /)."""
+    real = folder.resolve()
+    for part in (snapshot.parent, snapshot):
+        if part.is_symlink() or not part.resolve().is_relative_to(real):
+            raise SourceError(
+                f"hf:{repo_id}: the cached snapshot {snapshot.name[:12]} is a link to a "
+                "folder outside the repository's Hub cache folder; refused (remove it from "
+                f"the cache: {snapshot})"
+            )
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,7 @@ def snapshot_files(folder: Path, commit: str) -> CachedFiles:
     """The snapshot's files, each resolved inside the repository's cache folder."""
     root = folder / "snapshots" / commit
     real_folder = folder.resolve()
+    _confined(folder.name.removeprefix("models--").replace("--", "/"), folder, root)
     files: dict[str, Path] = {}
     refused: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
