@@ -7,6 +7,7 @@ untrusted repository ever runs), and the next scan of the same URL only fetches 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import posixpath
@@ -14,9 +15,12 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from ..card import read_card
 from ..errors import SourceError
@@ -24,10 +28,13 @@ from ..model import FileEntry, FileKind, Finding, not_analysed
 from ..snapshot import ContentReader, Progress, Snapshot
 from ..store import home
 from .interface import (
+    MAX_FILES,
+    Hashed,
     Source,
     clean_path,
+    entry_of,
     fail_if_too_many,
-    hashed_entry,
+    hash_chunks,
     split_revision,
 )
 
@@ -35,6 +42,10 @@ _CHUNK = 1 << 20
 # How many missing blobs one prefetch command asks for (bounded command lines).
 _PREFETCH_BATCH = 2000
 _MAX_SYMLINK_HOPS = 8
+# How long a scan waits for another scan of the same URL to finish its clone or fetch.
+CLONE_LOCK_TIMEOUT = 600.0
+# One record of `git ls-tree -z` longer than this is no real path (PATH_MAX is 4096).
+_MAX_TREE_RECORD = 1 << 20
 _MODE_SUBMODULE = "160000"
 _MODE_SYMLINK = "120000"
 # `<transport>::<address>` runs a remote helper; ext:: and fd:: run commands or use fds.
@@ -145,6 +156,7 @@ class GitBlobReader(ContentReader):
         self._lock = threading.Lock()
         self._blobs = blobs
         self._dir = blob_dir
+        self._verified: set[str] = set()
 
     def _current_repo(self) -> object:
         """The repository handle of this process: its cat-file pipe must not be shared
@@ -164,20 +176,33 @@ class GitBlobReader(ContentReader):
             raise SourceError(f"{path}: not a file of this release") from None
 
     def local_path(self, path: str) -> Path:
+        """The blob's cache file, checked against its object id once per reader (a planted
+        or torn entry is replaced), written whole or not at all."""
         oid = self._oid(path)
         target = self._dir / oid[:2] / oid
-        if target.is_file():
+        if oid in self._verified or (target.is_file() and _holds_blob(target, oid)):
+            self._verified.add(oid)
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
         try:
             with os.fdopen(fd, "wb") as out, self._lock:
-                for chunk in _stream_blob(self._current_repo(), oid):
+                digest = _object_hash(oid)
+                stream = self._current_repo().odb.stream(bytes.fromhex(oid))  # type: ignore[attr-defined]
+                digest.update(b"blob %d\0" % stream.size)
+                while chunk := stream.read(_CHUNK):  # to its end: the cat-file pipe is shared
+                    digest.update(chunk)
                     out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != oid:
+                raise SourceError(f"{path}: git gave content that does not match its object id")
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _sync_folder(target.parent)
+        self._verified.add(oid)
         return target
 
     def read_range(self, path: str, start: int, length: int) -> bytes:
@@ -194,6 +219,39 @@ def _stream_blob(repo: object, oid: str) -> Iterator[bytes]:
         yield chunk
 
 
+def _object_hash(oid: str) -> Any:
+    """A hash primed as git hashes a blob ("blob <size>\\0" then the content comes)."""
+    return hashlib.sha1(usedforsecurity=False) if len(oid) == 40 else hashlib.sha256()
+
+
+def _holds_blob(path: Path, oid: str) -> bool:
+    """Whether a cache file holds exactly the blob `oid` names."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            digest = _object_hash(oid)
+            digest.update(b"blob %d\0" % size)
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+    except OSError:
+        return False
+    return bool(digest.hexdigest() == oid)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename into `folder` durable (best effort: not every filesystem can)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @dataclass(frozen=True)
 class _TreeEntry:
     mode: str
@@ -203,16 +261,41 @@ class _TreeEntry:
 
 
 def _list_tree(repo: object, commit: str) -> list[_TreeEntry]:
-    raw = repo.git.ls_tree("-r", "-z", "--full-tree", commit)  # type: ignore[attr-defined]
-    out = []
-    for record in raw.split("\0"):
-        if not record:
-            continue
-        meta, _, path = record.partition("\t")
-        mode, kind, oid = meta.split()
-        out.append(_TreeEntry(mode, kind, oid, path))
-        fail_if_too_many(len(out), commit)
+    """Every entry of the revision's tree, read as git writes them and stopped at the file
+    limit: a tree of 10^8 paths fits in a few hundred bytes of objects."""
+    proc = repo.git.ls_tree(  # type: ignore[attr-defined]
+        "-r", "-z", "--full-tree", commit, as_process=True
+    )
+    out: list[_TreeEntry] = []
+    try:
+        for record in _records(proc.proc.stdout):
+            meta, _, raw_path = record.partition(b"\t")
+            mode, kind, oid = meta.decode("ascii", errors="replace").split()
+            out.append(_TreeEntry(mode, kind, oid, raw_path.decode("utf-8", "surrogateescape")))
+            if len(out) > MAX_FILES:
+                fail_if_too_many(len(out), commit)
+        stderr = proc.proc.stderr.read(4096)
+        if proc.proc.wait() != 0:
+            why = stderr.decode("utf-8", "replace").strip().splitlines()
+            raise SourceError(f"cannot list the tree of {commit}: {why[0] if why else '?'}")
+    finally:
+        if proc.proc.poll() is None:
+            proc.proc.kill()
+            proc.proc.wait()
     return out
+
+
+def _records(stream: IO[bytes]) -> Iterator[bytes]:
+    """NUL-terminated records of a stream, each bounded."""
+    pending = b""
+    while chunk := stream.read(_CHUNK):
+        pending += chunk
+        *records, pending = pending.split(b"\0")
+        yield from (r for r in records if r)
+        if len(pending) > _MAX_TREE_RECORD:
+            raise SourceError("a git tree entry longer than any real path; refused")
+    if pending:
+        yield pending
 
 
 class GitSource(Source):
@@ -223,13 +306,16 @@ class GitSource(Source):
         if rev is not None and rev.startswith("-"):
             raise SourceError(f"{rev}: a revision cannot start with '-'")
         url = normalise_location(location)
-        repo, how = self._clone_or_update(url, offline, progress)
-        commit = _resolve(repo, rev, location)
-        entries = _list_tree(repo, commit)
-        missing = _missing_blobs(repo, commit)
-        if missing and not offline:
-            _prefetch(repo, sorted(missing), progress)
+        # Every step that writes the clone holds its lock: git's own ref updates are not
+        # safe between two fetches into one repository ("cannot lock ref").
+        with clone_lock(cache_folder(url), offline):
+            repo, how = self._clone_or_update(url, offline, progress)
+            commit = _resolve(repo, rev, location)
+            entries = _list_tree(repo, commit)
             missing = _missing_blobs(repo, commit)
+            if missing and not offline:
+                _prefetch(repo, sorted(missing), progress)
+                missing = _missing_blobs(repo, commit)
         files, blobs, problems = _inventory(repo, entries, missing, progress)
         reader = GitBlobReader(repo, blobs, home() / "git" / "blobs")
         card, card_problems = read_card(files, reader)
@@ -278,7 +364,7 @@ class GitSource(Source):
                 "(--offline or HF_HUB_OFFLINE=1)"
             )
         folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".clone-"))
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=_clone_prefix(folder)))
         try:
             with progress.task(f"cloning {_redact(url)}"):
                 repo = git.Repo.clone_from(
@@ -299,6 +385,43 @@ class GitSource(Source):
         repo = git.Repo(folder)
         repo.git.update_environment(**_git_env())
         return repo, "cloned"
+
+
+def _clone_prefix(folder: Path) -> str:
+    """Temporary clones of one URL are named after its cache folder: whoever holds that
+    URL's lock knows every one left is a killed clone's."""
+    return f".clone-{folder.name}-"
+
+
+@contextmanager
+def clone_lock(folder: Path, offline: bool, timeout: float = CLONE_LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the clone cache of one URL alone (an flock on `<folder>.lock`, waited for up
+    to `timeout` seconds), and clear what killed clones of it left. Offline scans only
+    read the clone, and take no lock."""
+    if offline:
+        yield
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = folder.with_name(folder.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise SourceError(
+                        f"another provscan has been cloning or fetching this repository for "
+                        f"over {timeout:.0f} s (lock {lock}); try again later"
+                    ) from None
+                time.sleep(0.05)
+        for stale in folder.parent.glob(_clone_prefix(folder) + "*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _resolve(repo: object, rev: str | None, location: str) -> str:
@@ -367,7 +490,11 @@ def _read_link(repo: object, oid: str) -> bytes | None:
 
 
 def _follow_links(
-    entry: _TreeEntry, by_path: dict[str, _TreeEntry], missing: set[str], repo: object
+    entry: _TreeEntry,
+    by_path: dict[str, _TreeEntry],
+    missing: set[str],
+    repo: object,
+    links: dict[str, bytes | None],
 ) -> tuple[_TreeEntry | None, str]:
     """The blob a (chain of) symlink(s) leads to inside the tree, or why there is none.
 
@@ -380,7 +507,9 @@ def _follow_links(
             return current, ""
         if current.oid in missing:
             return None, "content not in the clone cache (offline)"
-        raw = _read_link(repo, current.oid)
+        if current.oid not in links:
+            links[current.oid] = _read_link(repo, current.oid)
+        raw = links[current.oid]
         if raw is None:
             return None, "symlink target longer than a path can be; not followed"
         text = raw.decode("utf-8", errors="replace")
@@ -410,6 +539,9 @@ def _inventory(
     files: list[FileEntry] = []
     blobs: dict[str, str] = {}
     problems: list[Finding] = []
+    # One blob under many paths (a tree bomb's way) is read and hashed once.
+    hashed: dict[str, Hashed] = {}
+    links: dict[str, bytes | None] = {}
     with progress.task("hashing files") as handle:
         for entry in entries:
             if not safe_tree_path(entry.path):
@@ -432,16 +564,14 @@ def _inventory(
                     )
                 )
                 continue
-            blob, why = _follow_links(entry, by_path, missing, repo)
+            blob, why = _follow_links(entry, by_path, missing, repo, links)
             if blob is not None and blob.oid in missing:
                 blob, why = None, "content not in the clone cache (offline)"
             if blob is None:
                 problems.append(not_analysed(path, why, "source"))
                 continue
-            files.append(_hash_entry(repo, path, blob.oid, progress, handle))
+            if blob.oid not in hashed:
+                hashed[blob.oid] = hash_chunks(_stream_blob(repo, blob.oid), progress, handle)
+            files.append(entry_of(path, hashed[blob.oid]))
             blobs[path] = blob.oid
     return tuple(files), blobs, problems
-
-
-def _hash_entry(repo: object, path: str, oid: str, progress: Progress, handle: object) -> FileEntry:
-    return hashed_entry(path, _stream_blob(repo, oid), progress, handle)

@@ -11,6 +11,7 @@ import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +35,17 @@ def file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def hashed_entry(
-    path: str,
-    chunks: Iterable[bytes],
-    progress: Progress,
-    handle: Any,
-    lfs: LfsPointer | None = None,
-) -> FileEntry:
-    """One pass over a file's content gives its sha256, its size and the head that
-    classification reads; every source builds its entries this way."""
+@dataclass(frozen=True)
+class Hashed:
+    """What one pass over a file's content gives: what classification and the entry need."""
+
+    sha256: str
+    size: int
+    head: bytes
+    """The first HEAD_BYTES (all of a file no larger)."""
+
+
+def hash_chunks(chunks: Iterable[bytes], progress: Progress, handle: Any) -> Hashed:
     digest = hashlib.sha256()
     head = b""
     size = 0
@@ -52,16 +55,34 @@ def hashed_entry(
         digest.update(chunk)
         size += len(chunk)
         progress.advance(handle, len(chunk))
-    c = classify(path, head, size)
+    return Hashed(digest.hexdigest(), size, head)
+
+
+def entry_of(path: str, hashed: Hashed, lfs: LfsPointer | None = None) -> FileEntry:
+    """The classified entry of a file whose content was hashed (under any path: the same
+    content at two paths is hashed once)."""
+    c = classify(path, hashed.head, hashed.size)
     return FileEntry(
         path=path,
-        size=size,
-        sha256=digest.hexdigest(),
+        size=hashed.size,
+        sha256=hashed.sha256,
         kind=c.kind,
         language=c.language,
         weight_format=c.weight_format,
         lfs=c.lfs or lfs,
     )
+
+
+def hashed_entry(
+    path: str,
+    chunks: Iterable[bytes],
+    progress: Progress,
+    handle: Any,
+    lfs: LfsPointer | None = None,
+) -> FileEntry:
+    """One pass over a file's content gives its sha256, its size and the head that
+    classification reads; every source builds its entries this way."""
+    return entry_of(path, hash_chunks(chunks, progress, handle), lfs)
 
 
 def parse_safetensors_header(read: Any, path: str) -> tuple[TensorInfo, ...]:
