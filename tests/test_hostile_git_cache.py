@@ -281,3 +281,9 @@ def test_weights_in_git_are_compared_whatever_their_format(
     assert r.returncode == 0, r.stderr
     assert json.loads(out.read_text())["verdict"] == "derived"
     assert not list((provscan_home / "views").iterdir())  # the links made for the reader
+
+
+def test_the_file_limit_applies_to_a_git_tree(cli, tmp_path: Path) -> None:
+    repo = _tree_bomb(tmp_path / "small", fanout=10, depth=2)  # 100 paths
+    r = cli("--max-files", "50", "scan", repo.as_uri())
+    assert r.returncode == 2 and "more than 50 files" in r.stderr, r.stderr

@@ -146,3 +146,16 @@ def test_a_file_rewritten_in_place_after_hashing_is_refused(tmp_path: Path) -> N
     with pytest.raises(SourceError, match="changed since"):
         snap.reader.read_text("train.py")
     assert snap.reader.read_text("README.md") == CLEAN_CARD
+
+
+def test_the_file_limit_is_a_global_option(cli, tmp_path: Path) -> None:
+    root = _release(tmp_path / "rel")
+    for i in range(5):
+        (root / f"f{i}.txt").write_text(str(i))
+    r = cli("--max-files", "4", "scan", str(root))
+    assert r.returncode == 2 and "more than 4 files" in r.stderr, r.stderr
+    assert "--max-files" in r.stderr
+    assert (
+        cli("--max-files", "7", "scan", str(root), "--json", str(tmp_path / "r.json")).returncode
+        == 0
+    )

@@ -28,7 +28,6 @@ from ..model import FileEntry, FileKind, Finding, not_analysed
 from ..snapshot import ContentReader, Progress, Snapshot
 from ..store import home
 from .interface import (
-    MAX_FILES,
     Hashed,
     Source,
     clean_path,
@@ -37,6 +36,7 @@ from .interface import (
     hash_chunks,
     split_revision,
 )
+from .limits import current_limits
 
 _CHUNK = 1 << 20
 # How many missing blobs one prefetch command asks for (bounded command lines).
@@ -95,6 +95,8 @@ def _one_line(exc: Exception) -> str:
     """git's own explanation, on one line: its first specific 'fatal:' or 'error:' line,
     else the transport's own line (ssh's), rather than git's generic epilogue."""
     text = str(getattr(exc, "stderr", "") or exc)
+    if "kill_after_timeout" in text:
+        return f"took more than the --source-timeout ({current_limits().source_timeout:g} s)"
     lines = [ln.strip().strip("'").strip() for ln in text.splitlines() if ln.strip()]
     specific = [ln for ln in lines if not any(g in ln.lower() for g in _GENERIC)]
     for prefix in ("fatal:", "error:"):
@@ -272,8 +274,7 @@ def _list_tree(repo: object, commit: str) -> list[_TreeEntry]:
             meta, _, raw_path = record.partition(b"\t")
             mode, kind, oid = meta.decode("ascii", errors="replace").split()
             out.append(_TreeEntry(mode, kind, oid, raw_path.decode("utf-8", "surrogateescape")))
-            if len(out) > MAX_FILES:
-                fail_if_too_many(len(out), commit)
+            fail_if_too_many(len(out), commit)
         stderr = proc.proc.stderr.read(4096)
         if proc.proc.wait() != 0:
             why = stderr.decode("utf-8", "replace").strip().splitlines()
@@ -309,12 +310,13 @@ class GitSource(Source):
         # Every step that writes the clone holds its lock: git's own ref updates are not
         # safe between two fetches into one repository ("cannot lock ref").
         with clone_lock(cache_folder(url), offline):
-            repo, how = self._clone_or_update(url, offline, progress)
+            deadline = time.monotonic() + current_limits().source_timeout
+            repo, how = self._clone_or_update(url, offline, progress, deadline)
             commit = _resolve(repo, rev, location)
             entries = _list_tree(repo, commit)
             missing = _missing_blobs(repo, commit)
             if missing and not offline:
-                _prefetch(repo, sorted(missing), progress)
+                _prefetch(repo, sorted(missing), progress, deadline)
                 missing = _missing_blobs(repo, commit)
         files, blobs, problems = _inventory(repo, entries, missing, progress)
         reader = GitBlobReader(repo, blobs, home() / "git" / "blobs")
@@ -336,7 +338,9 @@ class GitSource(Source):
             },
         )
 
-    def _clone_or_update(self, url: str, offline: bool, progress: Progress) -> tuple[object, str]:
+    def _clone_or_update(
+        self, url: str, offline: bool, progress: Progress, deadline: float
+    ) -> tuple[object, str]:
         git = _git()
         folder = cache_folder(url)
         if folder.is_dir():
@@ -351,7 +355,12 @@ class GitSource(Source):
                 with progress.task(f"fetching {_redact(url)}"):
                     try:
                         repo.git.fetch(
-                            "origin", "--prune", "--force", "--tags", "+refs/heads/*:refs/heads/*"
+                            "origin",
+                            "--prune",
+                            "--force",
+                            "--tags",
+                            "+refs/heads/*:refs/heads/*",
+                            kill_after_timeout=_time_left(deadline),
                         )
                     except git.exc.GitCommandError as exc:
                         raise SourceError(
@@ -453,7 +462,18 @@ def _missing_blobs(repo: object, commit: str) -> set[str]:
     return {line[1:].split()[0] for line in out.splitlines() if line.startswith("?")}
 
 
-def _prefetch(repo: object, oids: list[str], progress: Progress) -> None:
+def _time_left(deadline: float) -> float:
+    """Seconds a git command may still run (GitPython kills it then, and says so)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise SourceError(
+            f"the git source took more than {current_limits().source_timeout:g} s "
+            "(--source-timeout)"
+        )
+    return left
+
+
+def _prefetch(repo: object, oids: list[str], progress: Progress, deadline: float) -> None:
     """Fetch the revision's blobs in a few batches, as git's own lazy fetch does for one."""
     git = _git()
     with progress.task("fetching file contents", total=len(oids)) as handle:
@@ -467,6 +487,7 @@ def _prefetch(repo: object, oids: list[str], progress: Progress) -> None:
                     "--recurse-submodules=no",
                     "--filter=blob:none",
                     *batch,
+                    kill_after_timeout=_time_left(deadline),
                 )
             except git.exc.GitCommandError as exc:
                 raise SourceError(f"cannot fetch file contents: {_one_line(exc)}") from None

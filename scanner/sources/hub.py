@@ -5,14 +5,14 @@ card data) in one call; the small non-weight files (card, config, tokenizer, cod
 licenses) through the normal Hub cache; of the weights, only the safetensors headers, by
 two HTTP range reads each. A weight file is downloaded only when an analyzer asks for its
 local path. Offline (`--offline`, HF_HUB_OFFLINE=1) everything comes from the local cache.
+Every request goes through hubhttp.py's client: bounded bodies, bounded retries, deadlines
+(one HubSession per target, kept by its reader for the downloads analyzers ask for later).
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +29,16 @@ from .hubcache import (
     save_record,
     snapshot_files,
     write_ref,
+)
+from .hubhttp import (
+    BodyRules,
+    HubHttpError,
+    HubOutOfReach,
+    HubSession,
+    body_rules,
+    current_session,
+    hub_session,
+    install_client,
 )
 from .interface import (
     Source,
@@ -88,6 +98,8 @@ def hub_error(exc: BaseException, repo_id: str, rev: str | None) -> SourceError:
         return HubUnreachable(
             f"{where}: cannot reach {constants.ENDPOINT} and the file is not in the Hub cache"
         )
+    if isinstance(exc, httpx2.TooManyRedirects):
+        return SourceError(f"{where}: the Hub's redirects loop (more than a few); refused")
     if isinstance(exc, httpx2.TransportError | ConnectionError | TimeoutError):
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return HubUnreachable(f"{where}: cannot reach the Hub at {constants.ENDPOINT} ({reason})")
@@ -109,23 +121,22 @@ def _hub_call(fn: Callable[[], T], repo_id: str, rev: str | None) -> T:
     import httpx2
     from huggingface_hub import errors as e
 
-    install_body_cap()
+    install_client()
     try:
         return fn()
+    except HubOutOfReach as exc:
+        raise HubUnreachable(f"hf:{repo_id}: {exc}") from None
+    except HubHttpError as exc:
+        raise SourceError(f"hf:{repo_id}: {exc}") from None
     except (
         e.HfHubHTTPError,
         e.OfflineModeIsEnabled,
         e.LocalEntryNotFoundError,
-        httpx2.TransportError,
+        httpx2.HTTPError,
         ConnectionError,
         TimeoutError,
     ) as exc:
         raise hub_error(exc, repo_id, rev) from None
-    except BodyTooLarge as exc:
-        raise SourceError(
-            f"hf:{repo_id}: the Hub sent more than the {exc.args[0]} bytes "
-            "allowed for this answer (its declared size); refused"
-        ) from None
 
 
 def _model_info_without_card(repo_id: str, rev: str | None) -> tuple[Any, object]:
@@ -155,60 +166,6 @@ def _model_info_without_card(repo_id: str, rev: str | None) -> tuple[Any, object
         raise SourceError(
             f"hf:{repo_id}: the Hub's answer is not valid model info ({type(exc).__name__})"
         ) from None
-
-
-# Response bodies from the Hub are bounded: a download by the size its metadata declared
-# (plus _SLACK), anything else (model info, header ranges) by MAX_METADATA.
-MAX_METADATA = 64 * 1024 * 1024
-_SLACK = 64 * 1024
-_BODY_CAP: ContextVar[int] = ContextVar("provscan_hub_body_cap", default=MAX_METADATA)
-_CAP_LOCK = threading.Lock()
-_cap_installed = False
-
-
-class BodyTooLarge(Exception):
-    """A Hub response body went past its cap (see install_body_cap)."""
-
-
-def install_body_cap() -> None:
-    """Give huggingface_hub a client whose response bodies stop at _BODY_CAP bytes.
-
-    huggingface_hub streams a download to disk until the server stops; a hostile server
-    that declares 1 kB and sends terabytes would fill the disk. The client is the default
-    one (same request hooks, redirects, environment proxies) plus a response hook that
-    wraps each body in a counting stream.
-    """
-    global _cap_installed
-    with _CAP_LOCK:
-        if _cap_installed:
-            return
-        import httpx2
-        from huggingface_hub import get_session, set_client_factory
-
-        class Capped(httpx2.SyncByteStream):
-            def __init__(self, inner: Any, cap: int):
-                self.inner, self.cap = inner, cap
-
-            def __iter__(self) -> Iterator[bytes]:
-                seen = 0
-                for chunk in self.inner:
-                    seen += len(chunk)
-                    if seen > self.cap:
-                        raise BodyTooLarge(self.cap)
-                    yield chunk
-
-            def close(self) -> None:
-                self.inner.close()
-
-        def cap_body(response: httpx2.Response) -> None:
-            response.stream = Capped(response.stream, _BODY_CAP.get())
-
-        hooks = {k: list(v) for k, v in get_session().event_hooks.items()}
-        hooks["response"] = [*hooks.get("response", []), cap_body]
-        set_client_factory(
-            lambda: httpx2.Client(event_hooks=hooks, follow_redirects=True, timeout=None)
-        )
-        _cap_installed = True
 
 
 @dataclass(frozen=True)
@@ -274,6 +231,7 @@ class HubReader(ContentReader):
         remote: dict[str, int | None],
         offline: bool,
         progress: Progress,
+        session: HubSession,
     ):
         self.repo_id, self.commit = repo_id, commit
         self._local = local
@@ -281,6 +239,8 @@ class HubReader(ContentReader):
         """Path -> the size the Hub's metadata declares (a download may not exceed it)."""
         self._offline = offline
         self._progress = progress
+        self._session = session
+        """The target's deadline and download budget, for the downloads asked later."""
 
     def _check(self, path: str) -> None:
         if path not in self._local and path not in self._remote:
@@ -294,16 +254,18 @@ class HubReader(ContentReader):
                 return fh.read(length)
         if self._offline:
             raise SourceError(f"{path}: not in the local Hub cache (offline)")
-        return read_remote_range(self.repo_id, self.commit, path, start, length)
+        with hub_session(self._session):
+            return read_remote_range(self.repo_id, self.commit, path, start, length)
 
     def local_path(self, path: str) -> Path:
         self._check(path)
         if path not in self._local:
             if self._offline:
                 raise SourceError(f"{path}: not in the local Hub cache (offline)")
-            self._local[path] = download(
-                self.repo_id, self.commit, path, self._remote.get(path), self._progress
-            )
+            with hub_session(self._session):
+                self._local[path] = download(
+                    self.repo_id, self.commit, path, self._remote.get(path), self._progress
+                )
         return self._local[path]
 
 
@@ -311,21 +273,27 @@ def download(repo_id: str, commit: str, path: str, size: int | None, progress: P
     """One file into the normal Hub cache; the result must stay inside the repo's cache.
 
     The body may not exceed the size the Hub's metadata declared (MAX_DOWNLOAD when it
-    declared none): a server that streams more is cut off and the file refused.
+    declared none): a server that streams more is cut off and the file refused; one that
+    sends less or more than its own headers say (huggingface_hub's consistency check) costs
+    that file only.
     """
     from huggingface_hub import hf_hub_download
 
-    token = _BODY_CAP.set(size + _SLACK if size is not None else MAX_DOWNLOAD)
-    try:
-        with progress.task(f"downloading {path}", total=size) as handle:
+    cap = size if size is not None else MAX_DOWNLOAD
+    with (
+        body_rules(BodyRules(cap=cap, declared=cap)),
+        progress.task(f"downloading {path}", total=size) as handle,
+    ):
+        try:
             local = _hub_call(
                 lambda: hf_hub_download(repo_id, path, revision=commit, etag_timeout=_TIMEOUT),
                 repo_id,
                 commit,
             )
-            progress.advance(handle, size or 0)
-    finally:
-        _BODY_CAP.reset(token)
+        except OSError as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SourceError(f"hf:{repo_id}: {path}: {why}") from None
+        progress.advance(handle, size or 0)
     real = resolve_inside(repo_folder(repo_id), Path(str(local)))
     if real is None:
         raise SourceError(f"{path}: the Hub cache entry points outside the cache; refused")
@@ -374,9 +342,10 @@ class HubSource(Source):
         from huggingface_hub import constants
 
         repo_id, rev = parse_spec(spec)
-        if offline or constants.is_offline_mode():
-            return self._open_offline(spec, repo_id, rev, progress)
-        return self._open_online(spec, repo_id, rev, progress)
+        with hub_session(HubSession()):
+            if offline or constants.is_offline_mode():
+                return self._open_offline(spec, repo_id, rev, progress)
+            return self._open_online(spec, repo_id, rev, progress)
 
     def _open_online(
         self, spec: str, repo_id: str, rev: str | None, progress: Progress
@@ -451,16 +420,13 @@ class HubSource(Source):
         folder, commit = resolve_cached_revision(repo_id, rev)
         cached = snapshot_files(folder, commit)
         problems = [not_analysed(p, why, "source") for p, why in sorted(cached.refused.items())]
+        # what an online scan saved; a record damaged on disk only loses what is damaged
         record = load_record(repo_id, commit) or {}
         remote: dict[str, RemoteFile] = {}
-        for item in record.get("files", []):
-            try:
-                f = RemoteFile(**item)
-            except TypeError:
-                continue
-            if _safe_release_path(f.path) and f.path not in cached.refused:
+        for item in _list_of(record.get("files")):
+            f = _remote_from_record(item)
+            if f is not None and f.path not in cached.refused:
                 remote[f.path] = f
-        headers = record.get("safetensors") if isinstance(record.get("safetensors"), dict) else {}
         mapping = record.get("card") if isinstance(record.get("card"), dict) else None
         return _build(
             spec,
@@ -468,12 +434,52 @@ class HubSource(Source):
             commit,
             remote,
             dict(cached.files),
-            headers or {},
+            _headers_from_record(record.get("safetensors")),
             mapping,
             problems,
             offline=True,
             progress=progress,
         )
+
+
+def _list_of(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _remote_from_record(item: object) -> RemoteFile | None:
+    """A file of a saved record, every field checked as the Hub's metadata is."""
+    if not isinstance(item, dict) or not _safe_release_path(item.get("path")):
+        return None
+    sha, blob = item.get("lfs_sha256"), item.get("blob_id")
+    return RemoteFile(
+        path=item["path"],
+        size=_size(item.get("size")),
+        blob_id=blob if isinstance(blob, str) else None,
+        lfs_sha256=sha if isinstance(sha, str) and _SHA256.match(sha) else None,
+        lfs_size=_size(item.get("lfs_size")),
+    )
+
+
+def _headers_from_record(value: object) -> dict[str, list[dict[str, Any]]]:
+    """Saved safetensors headers: {path: [{name, dtype, shape}]}, damaged entries left out."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path, tensors in (value if isinstance(value, dict) else {}).items():
+        if (
+            _safe_release_path(path)
+            and isinstance(tensors, list)
+            and all(
+                isinstance(t, dict)
+                and isinstance(t.get("name"), str)
+                and isinstance(t.get("dtype"), str)
+                and isinstance(t.get("shape"), list)
+                and all(_size(d) is not None for d in t["shape"])
+                for t in tensors
+            )
+        ):
+            out[path] = [
+                {"name": t["name"], "dtype": t["dtype"], "shape": list(t["shape"])} for t in tensors
+            ]
+    return out
 
 
 def _build(
@@ -531,6 +537,7 @@ def _build(
         },
         offline,
         progress,
+        current_session(),
     )
     files = tuple(entries)
     info: dict[str, Any] = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,11 +138,20 @@ def _record_path(repo_id: str, commit: str) -> Path:
 
 
 def save_record(repo_id: str, commit: str, record: dict[str, Any]) -> None:
+    """Written whole or not at all (a temporary file of its own, synced, then renamed):
+    two scans of one commit, or a scan killed midway, never leave half a record."""
     path = _record_path(repo_id, commit)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, default=str))
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".record-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, default=str))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load_record(repo_id: str, commit: str) -> dict[str, Any] | None:

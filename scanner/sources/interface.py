@@ -20,10 +20,7 @@ from ..errors import SourceError
 from ..model import FileEntry, LfsPointer, TensorInfo
 from ..snapshot import Progress, Snapshot
 from ..weights.formats.safetensors_header import parse_header
-
-# Bounds on hostile input. A release with more files is not something we read blindly.
-MAX_FILES = 200_000
-
+from .limits import current_limits
 
 _READ_CHUNK = 1 << 20
 
@@ -135,5 +132,10 @@ def clean_path(path: str) -> str:
 
 
 def fail_if_too_many(count: int, target: str) -> None:
-    if count > MAX_FILES:
-        raise SourceError(f"{target}: more than {MAX_FILES} files; refusing to scan blindly")
+    """A release with more files than the limit is not something we read blindly."""
+    limit = current_limits().max_files
+    if count > limit:
+        raise SourceError(
+            f"{target}: more than {limit} files; refusing to scan blindly "
+            "(raise the limit with --max-files)"
+        )
