@@ -19,7 +19,7 @@ import synth
 from test_git_source import git, write
 
 from scanner.sources import open_target
-from scanner.sources.git import cache_folder
+from scanner.sources.gitcache import cache_folder
 
 REPO = Path(__file__).resolve().parent.parent
 GPL = "GNU GENERAL PUBLIC LICENSE\nVersion 3, 29 June 2007\n" + "copyleft terms\n" * 40
@@ -68,11 +68,11 @@ def test_a_damaged_blob_cache_entry_is_never_read(
 def test_blob_cache_entries_are_written_whole_or_not_at_all(
     tmp_path: Path, provscan_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import scanner.sources.git as gitsource
+    import scanner.sources.gitcache as gitcache
 
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(gitsource.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr(gitcache.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
     repo = _repo(tmp_path / "rel", {"LICENSE": GPL})
     snap = open_target(repo.as_uri())
     snap.reader.local_path("LICENSE")
@@ -143,13 +143,13 @@ def test_a_tree_bomb_is_refused_at_the_file_limit_in_bounded_memory(
 
 
 def test_one_blob_under_many_paths_is_hashed_once(tmp_path: Path, monkeypatch) -> None:
-    import scanner.sources.git as gitsource
+    import scanner.sources.gittree as gittree
 
     repo = _tree_bomb(tmp_path / "small", fanout=10, depth=3)  # 1000 paths, one blob
     streamed: list[str] = []
-    real_stream = gitsource._stream_blob
+    real_stream = gittree.stream_blob
     monkeypatch.setattr(
-        gitsource, "_stream_blob", lambda r, oid: (streamed.append(oid), real_stream(r, oid))[1]
+        gittree, "stream_blob", lambda r, oid: (streamed.append(oid), real_stream(r, oid))[1]
     )
     snap = open_target(repo.as_uri())
     assert len(snap.files) == 1000
