@@ -310,3 +310,34 @@ def test_a_corrupted_offline_record_does_not_stop_the_offline_scan(
     # downloaded, is listed as an online scan lists it)
     assert {"README.md", "LICENSE", "notes.txt"} <= {f["path"] for f in offline["files"]}
     assert offline["card"]["license"] == "mit"
+
+
+_SWAP = """
+import os, sys
+from scanner.errors import SourceError
+from scanner.sources import open_target
+snap = open_target("hf:acme/m")
+real = snap.reader.local_path("LICENSE")
+os.unlink(real)
+os.symlink(sys.argv[1], real)
+try:
+    snap.reader.read_text("LICENSE")
+except SourceError as exc:
+    print(exc)
+"""
+
+
+def test_a_hub_cache_file_swapped_after_hashing_is_never_read(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("GNU GENERAL PUBLIC LICENSE, outside the cache\n")
+    with HubServer({"acme/m": _small_repo()}) as hub:
+        env = {**os.environ, **hub_env(tmp_path, hub.endpoint), "PYTHONPATH": str(REPO)}
+        r = subprocess.run(
+            [sys.executable, "-c", _SWAP, str(outside)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert r.returncode == 0, r.stderr
+    assert "changed since it was hashed" in r.stdout

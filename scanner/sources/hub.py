@@ -21,7 +21,14 @@ from ..card import card_from_mapping, read_card
 from ..classify import classify
 from ..errors import SourceError
 from ..model import CardData, FileEntry, FileKind, Finding, LfsPointer, not_analysed
-from ..snapshot import ContentReader, Progress, Snapshot, is_release_path, resolve_inside
+from ..snapshot import (
+    MAX_TEXT_BYTES,
+    ContentReader,
+    Progress,
+    Snapshot,
+    is_release_path,
+    resolve_inside,
+)
 from .hubcache import (
     load_record,
     repo_folder,
@@ -44,11 +51,10 @@ from .interface import (
     Source,
     clean_path,
     fail_if_too_many,
-    file_chunks,
-    hashed_entry,
     parse_safetensors_header,
     split_revision,
 )
+from .pinned import Pin, check_content, hash_pinned, open_pinned
 
 # Non-weight files above this size are listed from metadata, not downloaded.
 MAX_DOWNLOAD = 50 * 1024 * 1024
@@ -232,6 +238,7 @@ class HubReader(ContentReader):
         offline: bool,
         progress: Progress,
         session: HubSession,
+        pins: dict[str, Pin] | None = None,
     ):
         self.repo_id, self.commit = repo_id, commit
         self._local = local
@@ -241,6 +248,8 @@ class HubReader(ContentReader):
         self._progress = progress
         self._session = session
         """The target's deadline and download budget, for the downloads asked later."""
+        self._pins = pins or {}
+        """Files of the Hub cache as they were hashed: reads must find them unchanged."""
 
     def _check(self, path: str) -> None:
         if path not in self._local and path not in self._remote:
@@ -249,7 +258,8 @@ class HubReader(ContentReader):
     def read_range(self, path: str, start: int, length: int) -> bytes:
         self._check(path)
         if path in self._local:
-            with open(self._local[path], "rb") as fh:
+            pin = self._pins.get(path)
+            with open_pinned(path, pin) if pin else open(self._local[path], "rb") as fh:
                 fh.seek(start)
                 return fh.read(length)
         if self._offline:
@@ -257,8 +267,15 @@ class HubReader(ContentReader):
         with hub_session(self._session):
             return read_remote_range(self.repo_id, self.commit, path, start, length)
 
+    def read_bytes(self, path: str, limit: int = MAX_TEXT_BYTES) -> bytes:
+        data = super().read_bytes(path, limit)
+        pin = self._pins.get(path)
+        return check_content(path, pin, data) if pin else data
+
     def local_path(self, path: str) -> Path:
         self._check(path)
+        if path in self._pins:
+            open_pinned(path, self._pins[path]).close()  # still the file that was hashed
         if path not in self._local:
             if self._offline:
                 raise SourceError(f"{path}: not in the local Hub cache (offline)")
@@ -500,22 +517,24 @@ def _build(
     paths = sorted(set(remote) | set(local))
     fail_if_too_many(len(paths), f"hf:{repo_id}")
     entries: list[FileEntry] = []
+    pins: dict[str, Pin] = {}
     total = sum(p.stat().st_size for p in local.values() if p.is_file())
     reported = {p.location.path for p in problems}
     with progress.task("hashing files", total=total) as handle:
         for path in paths:
             try:
-                entry = _entry(path, remote.get(path), local.get(path), progress, handle)
-            except OSError as exc:
+                entry, pin = _entry(path, remote.get(path), local.get(path), progress, handle)
+            except (OSError, SourceError) as exc:
+                why = exc.strerror or exc if isinstance(exc, OSError) else exc
                 problems.append(
-                    not_analysed(
-                        path, f"unreadable in the Hub cache ({exc.strerror or exc})", "source"
-                    )
+                    not_analysed(path, f"unreadable in the Hub cache ({why})", "source")
                 )
                 local.pop(path, None)
                 if path not in remote:
                     continue
-                entry = _entry(path, remote[path], None, progress, handle)
+                entry, pin = _entry(path, remote[path], None, progress, handle)
+            if pin is not None:
+                pins[path] = pin
             if entry.sha256 is None and path not in reported:
                 problems.append(
                     not_analysed(
@@ -538,6 +557,7 @@ def _build(
         offline,
         progress,
         current_session(),
+        pins,
     )
     files = tuple(entries)
     info: dict[str, Any] = {
@@ -585,7 +605,9 @@ def _build(
 
 def _entry(
     path: str, remote: RemoteFile | None, local: Path | None, progress: Progress, handle: object
-) -> FileEntry:
+) -> tuple[FileEntry, Pin | None]:
+    """The entry of a file: hashed (and pinned) where it is in the Hub cache, else as the
+    Hub's metadata describes it."""
     lfs = None
     if remote is not None and remote.lfs_sha256:
         lfs = LfsPointer(oid=remote.lfs_sha256, size=int(remote.lfs_size or remote.size or 0))
@@ -593,7 +615,7 @@ def _entry(
         assert remote is not None
         c = classify(path, b"", remote.size)
         size = remote.size if remote.size is not None else (lfs.size if lfs else 0)
-        return FileEntry(
+        entry = FileEntry(
             path=path,
             size=size,
             sha256=lfs.oid if lfs else None,
@@ -602,4 +624,5 @@ def _entry(
             weight_format=c.weight_format,
             lfs=lfs,
         )
-    return hashed_entry(path, file_chunks(local), progress, handle, lfs)
+        return entry, None
+    return hash_pinned(path, local, None, progress, handle, lfs)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..classify import HEAD_BYTES, classify
@@ -21,15 +20,6 @@ from ..model import FileEntry, LfsPointer, TensorInfo
 from ..snapshot import Progress, Snapshot
 from ..weights.formats.safetensors_header import parse_header
 from .limits import current_limits
-
-_READ_CHUNK = 1 << 20
-
-
-def file_chunks(path: Path) -> Iterator[bytes]:
-    """A local file's content in 1 MiB pieces."""
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_READ_CHUNK):
-            yield chunk
 
 
 @dataclass(frozen=True)
