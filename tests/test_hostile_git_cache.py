@@ -287,3 +287,24 @@ def test_the_file_limit_applies_to_a_git_tree(cli, tmp_path: Path) -> None:
     repo = _tree_bomb(tmp_path / "small", fanout=10, depth=2)  # 100 paths
     r = cli("--max-files", "50", "scan", repo.as_uri())
     assert r.returncode == 2 and "more than 50 files" in r.stderr, r.stderr
+
+
+def test_a_scan_waits_for_the_clone_lock_no_longer_than_its_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    from scanner.errors import SourceError
+
+    repo = _repo(tmp_path / "rel", {"README.md": "# m\n"})
+    folder = cache_folder(repo.as_uri())
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_name(folder.name + ".lock"), "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another scan, busy with this URL
+        monkeypatch.setenv("PROVSCAN_SOURCE_TIMEOUT", "1")
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="another provscan"):
+            open_target(repo.as_uri())
+        assert time.monotonic() - started < 30
+    monkeypatch.delenv("PROVSCAN_SOURCE_TIMEOUT")
+    assert open_target(repo.as_uri()).get("README.md") is not None

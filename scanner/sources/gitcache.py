@@ -26,10 +26,9 @@ from typing import Any
 from ..errors import SourceError
 from ..snapshot import ContentReader
 from ..store import home
+from .limits import current_limits
 
 _CHUNK = 1 << 20
-# How long a scan waits for another scan of the same URL to finish its clone or fetch.
-CLONE_LOCK_TIMEOUT = 600.0
 
 # No prompt for credentials (a scan must never hang on a terminal); only these transports,
 # for every git process we start, lazy fetches and redirects included (ext::, fd:: refused);
@@ -71,13 +70,16 @@ def clone_prefix(folder: Path) -> str:
 
 
 @contextmanager
-def clone_lock(folder: Path, offline: bool, timeout: float = CLONE_LOCK_TIMEOUT) -> Iterator[None]:
+def clone_lock(folder: Path, offline: bool, timeout: float | None = None) -> Iterator[None]:
     """Hold the clone cache of one URL alone (an flock on `<folder>.lock`, waited for up
-    to `timeout` seconds), and clear what killed clones of it left. Offline scans only
-    read the clone, and take no lock."""
+    to `timeout` seconds: by default the source timeout, as long as this scan's own clone
+    or fetch could take), and clear what killed clones of it left. Offline scans only read
+    the clone, and take no lock."""
     if offline:
         yield
         return
+    if timeout is None:
+        timeout = current_limits().source_timeout
     folder.parent.mkdir(parents=True, exist_ok=True)
     lock = folder.with_name(folder.name + ".lock")
     fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
