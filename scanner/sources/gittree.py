@@ -139,7 +139,7 @@ def inventory(
     # One blob under many paths (a tree bomb's way) is read and hashed once.
     hashed: dict[str, Hashed] = {}
     links: dict[str, bytes | None] = {}
-    with progress.task("hashing files") as handle:
+    with progress.task("hashing files", unit="bytes") as handle:
         for entry in entries:
             if not safe_tree_path(entry.path):
                 # A crafted tree (git fsck would refuse it, a fetch does not check by

@@ -299,7 +299,7 @@ def download(repo_id: str, commit: str, path: str, size: int | None, progress: P
     cap = size if size is not None else MAX_DOWNLOAD
     with (
         body_rules(BodyRules(cap=cap, declared=cap)),
-        progress.task(f"downloading {path}", total=size) as handle,
+        progress.task(f"downloading {path}", total=size, unit="bytes") as handle,
     ):
         try:
             local = _hub_call(
@@ -520,7 +520,7 @@ def _build(
     pins: dict[str, Pin] = {}
     total = sum(p.stat().st_size for p in local.values() if p.is_file())
     reported = {p.location.path for p in problems}
-    with progress.task("hashing files", total=total) as handle:
+    with progress.task("hashing files", total=total, unit="bytes") as handle:
         for path in paths:
             try:
                 entry, pin = _entry(path, remote.get(path), local.get(path), progress, handle)

@@ -193,7 +193,7 @@ class LocalSource(Source):
         entries = []
         pins: dict[str, Pin] = {}
         total = sum(_size_or_zero(p) for p, _ in walk.files.values())
-        with progress.task("hashing files", total=total) as handle:
+        with progress.task("hashing files", total=total, unit="bytes") as handle:
             for rel, (real, identity) in sorted(walk.files.items()):
                 try:
                     entry, pins[rel] = hash_pinned(rel, real, identity, progress, handle)
