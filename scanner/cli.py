@@ -64,8 +64,39 @@ def _root(
             "--version", callback=_version, is_eager=True, help="Show the version and exit."
         ),
     ] = None,
+    max_files: Annotated[
+        int | None,
+        typer.Option("--max-files", min=1, help="Most files a release may hold (200000)."),
+    ] = None,
+    max_download: Annotated[
+        int | None,
+        typer.Option(
+            "--max-download", min=1, help="Most bytes one target may download from the Hub."
+        ),
+    ] = None,
+    source_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--source-timeout", min=1, help="Seconds one target's network work may take (14400)."
+        ),
+    ] = None,
+    request_timeout: Annotated[
+        float | None,
+        typer.Option("--request-timeout", min=1, help="Seconds one Hub request may take (120)."),
+    ] = None,
 ) -> None:
-    """provscan: provenance and license compliance for AI model releases."""
+    """provscan: provenance and license compliance for AI model releases.
+
+    The limits on what a source may take (scanner/sources/limits.py) are global options,
+    given before the command: `provscan --max-files 500000 scan TARGET`."""
+    from .sources.limits import set_limits
+
+    set_limits(
+        max_files=max_files,
+        max_download=max_download,
+        source_timeout=source_timeout,
+        request_timeout=request_timeout,
+    )
 
 
 def print_summary(result: AuditResult) -> None:

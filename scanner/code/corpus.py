@@ -193,12 +193,19 @@ def _process(item: tuple[str, str, str | None, bytes, WinnowParams]) -> _FileRes
     )
 
 
+# A reference corpus is upstream code, not tooling state (an audited folder scans these
+# too: a release can hide code there).
+_NOT_UPSTREAM = frozenset({"__pycache__", ".cache", ".hg", ".svn"})
+
+
 def _items(
     roots: list[CorpusRoot], params: WinnowParams
 ) -> Iterator[tuple[str, str, str | None, bytes, WinnowParams]]:
     for corpus_root in roots:
         for f in corpus_root.snapshot.files:
             if f.kind != FileKind.CODE or family_of(f.language) is None or f.language is None:
+                continue
+            if _NOT_UPSTREAM.intersection(f.path.split("/")):
                 continue
             if f.size > MAX_TEXT_BYTES:
                 continue
