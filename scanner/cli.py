@@ -253,6 +253,8 @@ def compare(
         json_out.write_text(_json.dumps(cmp.to_dict(), indent=2) + "\n", encoding="utf-8")
     rel = f" ({cmp.relation})" if cmp.relation else ""
     out.print(f"[bold]verdict: {cmp.verdict}{rel}[/bold]", highlight=False)
+    for side, cov in zip("AB", cmp.coverage or (), strict=False):
+        out.print(f"{side}: {escape(cov.describe())}", highlight=False)
     table = Table("signal", "score", "null band (unrelated)", "z", "p")
     for s in cmp.signals:
         table.add_row(
@@ -290,6 +292,7 @@ def fingerprint(
         f"{fp.n_layers} layers -> {escape(str(output))}, {size} bytes{ratio}",
         highlight=False,
     )
+    out.print(escape(fp.coverage.describe()), highlight=False)
 
 
 # ---- report commands (check, demo, batch) -------------------------------------------------

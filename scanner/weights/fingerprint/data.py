@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..formats.interface import WeightFormatError
+from ..coverage import Coverage, coverage_of
+from ..formats.interface import TensorMeta, WeightFormatError
 from ..roles import RoleKey
 
 FORMAT_VERSION = 4
@@ -63,6 +64,20 @@ class Fingerprint:
     @property
     def n_layers(self) -> int:
         return int(self.meta.get("n_layers", 0))
+
+    @property
+    def coverage(self) -> Coverage:
+        """What the role rules recognised of the checkpoint (fingerprints made before it was
+        recorded: their canonical tensors and unknown names)."""
+        saved = Coverage.from_dict(self.meta.get("coverage"))
+        if saved is not None:
+            return saved
+        sources = {str(t.get("source")) for t in self.tensors.values()}
+        params = sum(int(np.prod(t.get("shape") or [0])) for t in self.tensors.values())
+        names = [str(n) for n in self.meta.get("unknown_tensors") or []]
+        unknown = int(self.meta.get("n_unknown_tensors") or 0)
+        old = coverage_of([TensorMeta(n, "", (0,), "") for n in names], names)
+        return Coverage(len(sources) + unknown, len(sources), params, params, old.unrecognised)
 
     @property
     def quantized(self) -> bool:

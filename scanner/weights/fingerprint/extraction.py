@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..coverage import NothingRecognised, coverage_of
 from ..loader import LoadedModel, load_model
 from ..reduce import unit_norm
 from ..roles import RoleKey
@@ -76,11 +77,26 @@ def extract(
     # Small products and per-head QRs: BLAS threads only contend with each other.
     with threadpool_limits(limits=1):
         tp = TensorPass(model, sampling)
+        _check_recognised(model, tp.geometry)
         try:
             return _extract(model, tp, anchors_form)
         finally:
             tp.probes.ready.set()  # a worker waiting for the probe must not wait forever
             tp.stop_workers()
+
+
+def _check_recognised(model: LoadedModel, geo: Geometry) -> None:
+    """A checkpoint of which no tensor has a role cannot be compared: one clear error."""
+    if geo.canon:
+        return
+    assert model.reader is not None  # TensorPass refuses a model without a reader
+    cov = coverage_of(model.reader.tensors(), geo.unknown)
+    groups = ", ".join(g.pattern for g in cov.unrecognised[:3]) or "none"
+    raise NothingRecognised(
+        f"{model.name}: none of its {cov.tensors} tensors has a role provscan knows "
+        f"(names such as {groups}); nothing to compare. Tensor names are mapped to roles "
+        f"in rules/tensor_roles.toml"
+    )
 
 
 @dataclass(frozen=True)
@@ -227,6 +243,7 @@ def _meta(model: LoadedModel, tp: TensorPass) -> dict[str, Any]:
         "head_dim": geo.heads.head_dim,
         "quantized_dtypes": quant,
         "n_experts": geo.n_experts(),
+        "coverage": coverage_of(tp.reader.tensors(), geo.unknown).to_dict(),
         "unknown_tensors": geo.unknown[:50],
         "n_unknown_tensors": len(geo.unknown),
         "vocab_size": len(model.vocab) if model.vocab is not None else None,
