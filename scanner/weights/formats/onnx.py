@@ -2,7 +2,8 @@
 
 onnx_graph.py says which initializer is which weight: its name (recovered from the graph
 where the exporter lost it), its orientation and its dequantization. This module reads the
-stored numbers and applies both, a few rows at a time: weights feeding a MatMul are stored
+stored numbers in place (onnx_wire.py: the protobuf is parsed without them, the file is
+mapped) and applies both, a few rows at a time: weights feeding a MatMul are stored
 (in, out) and come out transposed to the (out, in) order of every other format, so roles
 and sketches agree.
 """
@@ -27,7 +28,9 @@ from .interface import (
     check_count,
     check_shape,
 )
+from .mapped import MappedFiles
 from .onnx_graph import Dequant, GraphWeight, NBits, Stored, graph_weights
+from .onnx_wire import strip_weights
 
 _MAX_ONNX_BYTES = 2 * 1024 * 1024 * 1024  # protobuf's own limit
 # Rows of a weight dequantized at a time (bounded scratch memory).
@@ -67,23 +70,20 @@ class OnnxReader(TensorReader):
 
         if path.stat().st_size > _MAX_ONNX_BYTES:
             raise WeightFormatError(f"{path.name}: ONNX file over protobuf's 2 GB limit")
-        try:
-            model = onnx.load(str(path), load_external_data=False)
-        except Exception as exc:  # protobuf raises its own DecodeError family
-            raise WeightFormatError(f"{path.name}: not a readable ONNX model ({exc})") from exc
         self._path = path
+        self._files = MappedFiles()
+        try:
+            with memoryview(self._files.get(path)) as view:
+                structure, self._raw_at = strip_weights(view)
+            model = onnx.load_model_from_string(structure)
+        except Exception as exc:  # protobuf raises its own DecodeError family
+            self._files.close()
+            raise WeightFormatError(f"{path.name}: not a readable ONNX model ({exc})") from exc
         self._model = model
         graph = model.graph
         check_count(len(graph.initializer), path.name)
         self._inits = {t.name: t for t in graph.initializer}
         stored = {name: self._stored_of(t) for name, t in self._inits.items()}
-        # Reading raw_data copies it out of the message: once, here, and the message's
-        # copy is dropped, so each weight's bytes are held once.
-        self._arrays: dict[str, bytes] = {}
-        for name, t in self._inits.items():
-            if t.raw_data:
-                self._arrays[name] = t.raw_data
-                t.ClearField("raw_data")
         try:
             weights, _ = graph_weights(graph, stored)
         except WeightFormatError as exc:
@@ -155,11 +155,13 @@ class OnnxReader(TensorReader):
         nbytes = -(-count // 2) if st.dtype in _PACKED4 else count * dtype.itemsize
         if t.data_location == onnx.TensorProto.EXTERNAL:
             data = self._external(name, t, nbytes, dtype)
-        elif name in self._arrays:
-            raw = self._arrays[name]
-            if len(raw) != nbytes:
+        elif name in self._raw_at:
+            offset, length = self._raw_at[name]
+            if length != nbytes:
                 raise WeightFormatError(f"{self._path.name}: initializer {name} is truncated")
-            data = np.frombuffer(raw, dtype=dtype)
+            mm = self._files.get(self._path)
+            data = np.frombuffer(mm, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset)
+            self._files.read_done(self._path, nbytes)
         else:
             from onnx import numpy_helper
 
@@ -312,6 +314,9 @@ class OnnxReader(TensorReader):
             "producer": self._model.producer_name,
             "onnx.meta": {p.key: p.value for p in self._model.metadata_props},
         }
+
+    def close(self) -> None:
+        self._files.close()
 
 
 def _fit(pdims: tuple[int, ...], dims: tuple[int, ...], d: Dequant) -> tuple[int, ...] | None:
