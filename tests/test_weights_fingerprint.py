@@ -92,8 +92,10 @@ def test_a_saved_fingerprint_keeps_its_keys_as_values(tmp_path: Path) -> None:
     assert list(loaded.sketches) == list(live.sketches)
     assert list(loaded.forms) == list(live.forms) and list(loaded.spectra) == list(live.spectra)
     assert RoleKey("attn_q", 1) in loaded.tensors and FormKey("du", 1) in loaded.forms
-    with np.load(tmp_path / "m.npz") as data:  # labels only name the arrays on disk
-        assert {"sketch/attn_q@1", "form/du@1", "spectrum/qk@1"} <= set(data.files)
+    with np.load(tmp_path / "m.npz") as data:  # labels only name the values on disk
+        layout = json.loads(bytes(data["header"]).decode())["layout"]
+    named = {f"{group}/{entry[0]}" for group, entries in layout.items() for entry in entries}
+    assert {"sketch/attn_q@1", "form/du@1", "spectrum/qk@1"} <= named
 
 
 def test_form_labels_name_the_block_and_the_expert() -> None:
