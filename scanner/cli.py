@@ -254,7 +254,7 @@ def compare(
     rel = f" ({cmp.relation})" if cmp.relation else ""
     out.print(f"[bold]verdict: {cmp.verdict}{rel}[/bold]", highlight=False)
     for side, cov in zip("AB", cmp.coverage or (), strict=False):
-        out.print(f"{side}: {escape(cov.describe())}", highlight=False)
+        out.print(f"{side}: {escape(cov.describe())}", highlight=False, soft_wrap=True)
     table = Table("signal", "score", "null band (unrelated)", "z", "p")
     for s in cmp.signals:
         table.add_row(
@@ -292,7 +292,7 @@ def fingerprint(
         f"{fp.n_layers} layers -> {escape(str(output))}, {size} bytes{ratio}",
         highlight=False,
     )
-    out.print(escape(fp.coverage.describe()), highlight=False)
+    out.print(escape(fp.coverage.describe()), highlight=False, soft_wrap=True)
 
 
 # ---- report commands (check, demo, batch) -------------------------------------------------

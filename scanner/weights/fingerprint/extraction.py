@@ -32,6 +32,8 @@ ANCHORS_EMBED = 2048
 ANCHORS_FORM = 256
 # A fingerprint takes at most this share of its checkpoint's file (the README says 1%).
 FP_SHARE = 0.009
+# The smallest storage the budget plans for: 4-bit blocks with a 16-bit scale (Q4_0).
+Q4_BYTES_PER_PARAM = 4.5 / 8
 # The saved (compressed) header's bytes for each tensor entry, measured on real checkpoints.
 HEADER_BYTES_PER_TENSOR = 60
 # Checkpoints below this size (bf16-equivalent) are "tiny": the 1% budget does not bind.
@@ -240,8 +242,8 @@ def budget(geo: Geometry, file_bytes: int, vocab_size: int) -> Budget:
     n_layers = 1 + max((c.key.layer for c in geo.canon), default=0)
     n_exp = geo.n_experts()
     n_forms = max(1, n_layers * (4 + 2 * max(n_exp, 0)))
-    # Forms get 0.3% of the bf16 size as float16 values (0.15% stored as int8).
-    k_form = int((0.003 * size / (2 * n_forms)) ** 0.5)
+    # Forms get 0.25% of the checkpoint stored at 4.5 bits a weight (Q4_0), as int8 values.
+    k_form = int((0.0025 * Q4_BYTES_PER_PARAM * params / n_forms) ** 0.5)
     # Forms cost 2 K flops per value read: keep that near the cost of reading the weights
     # (45 anchors at 1B parameters, 32 from 2B up; the lineage suite keeps every verdict
     # with 32 anchors and an eighth of the units, bench/results/lineage_sampled.txt).
@@ -252,7 +254,7 @@ def budget(geo: Geometry, file_bytes: int, vocab_size: int) -> Budget:
     target = FP_SHARE * min(file_bytes or size, size)
     left = target - _fixed_bytes(geo, n_forms, k_form, params)
     # and most of what the file leaves
-    n_embed = max(min(most_rows, int(0.6 * max(left, 0) / (geo.d + 4))), 64, k_form)
+    n_embed = max(min(most_rows, int(0.6 * max(left, 0) / (geo.d + 4))), k_form)
     left -= n_embed * (geo.d + 4)
     if vocab_size * 8 <= left:
         return Budget(n_embed, k_form, None)

@@ -49,7 +49,17 @@ _MOVES = {"Identity", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten"}
 _OUT_PASS = {"Cast", "Identity", "QuantizeLinear", "DequantizeLinear", "Mul"}
 """Nodes between a product and the Add of its bias (a quantizer's requantization, the
 scale of an integer product)."""
-_QUANT_SUFFIXES = ("_quantized", ".quantized", "_quant", "_int8", "_q", "_Q4", "_Q8", "_Q2")
+_QUANT_SUFFIXES = (
+    "_quantized",
+    ".quantized",
+    "_quant",
+    "_int8",
+    "_q",
+    "_Q4",
+    "_Q8",
+    "_Q2",
+    "_Transposed",
+)
 _NAMED = re.compile(r"[A-Za-z_][\w\-]*(?:\.[\w\-]+)+")
 _SCOPE_PART = re.compile(r"[\w\-]+(?:\.[\w\-]+)*")
 _SCOPES_KEY = "pkg.torch.onnx.name_scopes"
@@ -125,9 +135,13 @@ class Stored:
 
 
 def strip_quant_suffix(name: str) -> str:
-    for s in _QUANT_SUFFIXES:
-        if name.endswith(s) and len(name) > len(s):
-            return name[: -len(s)]
+    """The name a quantizer started from: `x_quantized` -> `x`, and onnxruntime's copy of a
+    Gemm weight it transposed for an integer product, `x_Transposed_quantized` -> `x`."""
+    for _ in range(2):
+        for s in _QUANT_SUFFIXES:
+            if name.endswith(s) and len(name) > len(s):
+                name = name[: -len(s)]
+                break
     return name
 
 
@@ -150,6 +164,7 @@ class _Index:
 
     def __init__(self, graph: Any, stored: dict[str, Stored]):
         self.nodes = list(graph.node)
+        self.outputs = [str(o.name) for o in graph.output]
         self.stored = stored
         self.consumers: dict[str, list[tuple[Any, int]]] = defaultdict(list)
         self.producer: dict[str, Any] = {}
@@ -473,23 +488,66 @@ def _shape_of(g: _Index, f: _Found) -> tuple[int, ...]:
 def _name_by_sequence(
     g: _Index, found: dict[str, _Found], named: dict[str, str], helpers: set[str]
 ) -> None:
-    """Names by position for the products' weights no other clue names (see below)."""
-    anonymous = [
+    """Names by position for the weights no other clue names (see sequence_names)."""
+    unnamed = {n: f for n, f in found.items() if n not in named and n not in helpers}
+    products = [
         f
-        for name, f in found.items()
-        if name not in named
-        and name not in helpers
-        and f.product is not None
-        and f.product.op_type != "Gather"
-        and len(_shape_of(g, f)) == 2
+        for f in unnamed.values()
+        if f.product is not None and f.product.op_type != "Gather" and len(_shape_of(g, f)) == 2
     ]
-    if not anonymous:
+    if not products:
         return
-    for f, name in sequence_names(g, anonymous).items():
+    names, inputs = sequence_names(g, products)
+    for f, name in names.items():
         named[f.init] = name
+    if not names:
+        return
+    by_value = {f.value: f for f in unnamed.values() if f.init not in named}
+    for layer, norm, value in inputs:
+        for f, param in _norm_feeding(g, value, by_value):
+            block = f"blocks.{layer}." if layer >= 0 else ""
+            named[f.init] = f"graph.{block}{norm}.{param}"
+    width = _shape_of(g, next(iter(names)))[1]
+    tables = [
+        f
+        for f in unnamed.values()
+        if f.init not in named
+        and f.product is not None
+        and f.product.op_type == "Gather"
+        and len(_shape_of(g, f)) == 2
+        and _shape_of(g, f)[1] == width
+    ]
+    if len(tables) == 1:  # the token embedding, if it is the only table of that width
+        named[tables[0].init] = "graph.embed.weight"
 
 
-def sequence_names(g: _Index, weights: list[_Found]) -> dict[_Found, str]:
+def _norm_feeding(g: _Index, value: str, by_value: dict[str, _Found]) -> list[tuple[_Found, str]]:
+    """The gain (and bias) of the norm whose output a block's group of products reads:
+    a LayerNormalization-like node, or the Mul by a gain that ends an RMS norm."""
+    for _ in range(4):
+        node = g.producer.get(value)
+        if node is None:
+            return []
+        if node.op_type in _NORMS:
+            first = 2 if node.op_type.startswith("Skip") else 1
+            params = [
+                (by_value.get(str(x)), p)
+                for x, p in zip(node.input[first:], ("weight", "bias"), strict=False)
+            ]
+            return [(f, p) for f, p in params if f is not None]
+        if node.op_type == "Mul":
+            gains = [by_value[str(x)] for x in node.input if str(x) in by_value]
+            gains = [f for f in gains if len(g.stored[f.init].dims) == 1]
+            return [(gains[0], "weight")] if len(gains) == 1 else []
+        if node.op_type not in _OUT_PASS:
+            return []
+        value = str(node.input[0])
+    return []
+
+
+def sequence_names(
+    g: _Index, weights: list[_Found]
+) -> tuple[dict[_Found, str], list[tuple[int, str, str]]]:
     """Blocks recovered from the order of the products along the graph.
 
     A transformer block reads its input with a group of products that share it (q, k, v;
@@ -499,6 +557,7 @@ def sequence_names(g: _Index, weights: list[_Found]) -> dict[_Found, str]:
     order and grouped by their shared input; the groups are matched to that pattern. Only a
     graph whose every anonymous product fits the pattern gets names (`graph.blocks.N.q`...,
     known to rules/tensor_roles.toml); anything else is left unnamed, never guessed.
+    Also returned: the value each block's attention and MLP read (their norms name by it).
     """
     ordered = sorted(weights, key=lambda f: g.order.get(id(f.product), 0))
     groups: list[list[_Found]] = []
@@ -509,6 +568,7 @@ def sequence_names(g: _Index, weights: list[_Found]) -> dict[_Found, str]:
         else:
             groups.append([f])
     names: dict[_Found, str] = {}
+    inputs: list[tuple[int, str, str]] = []
     layer, i = 0, 0
     while i < len(groups):
         block = _block_at(g, groups, i)
@@ -516,9 +576,16 @@ def sequence_names(g: _Index, weights: list[_Found]) -> dict[_Found, str]:
             break
         for f, part in block[0]:
             names[f] = f"graph.blocks.{layer}.{part}.weight"
+        inputs.append((layer, "attn_norm", str(groups[i][0].product.input[0])))
+        inputs.append((layer, "mlp_norm", str(groups[i + 2][0].product.input[0])))
         layer, i = layer + 1, i + block[1]
     # after the blocks, at most a head and a pooler stay unnamed; anything else: no names
-    return names if layer and len(groups) - i <= _TAIL_GROUPS else {}
+    if not layer or len(groups) - i > _TAIL_GROUPS:
+        return {}, []
+    # the last norm feeds the head, or is the graph's output
+    final = str(groups[i][0].product.input[0]) if i < len(groups) else next(iter(g.outputs), "")
+    inputs.append((-1, "final_norm", final))
+    return names, inputs
 
 
 def _block_at(
