@@ -52,6 +52,8 @@ RELATED = ("derived", "sibling")
 # Relations that name an operation from one model to the other; siblings (two derivatives of
 # one ancestor) went through none of them between themselves.
 STRUCTURAL = ("pruned", "depth-upscaled", "permuted", "rotated", "upcycled-moe")
+# The panel's 1B-class GGUF pair (issue 12: compare of two 1B-class GGUFs within 10 s, 1 GB).
+ONE_B_CLASS = ("qwen25-coder-0.5b~qwen25-coder-1.5b",)
 COMPARE_TIMEOUT_S = 1800
 # How a truth relation may be answered: a set of verdicts that are right as they stand
 # ("identical" for the same numbers in another format) and of relations given with "derived".
@@ -194,6 +196,7 @@ def run_child(cmd: list[str], timeout: float) -> dict[str, Any]:
     """Run one provscan command; its wall time, peak RSS (kernel's count) and exit code."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     started = time.time()
+    load = os.getloadavg()[0]  # the machine is shared: time under load is inflated
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=REPO)
         deadline = started + timeout
@@ -212,6 +215,7 @@ def run_child(cmd: list[str], timeout: float) -> dict[str, Any]:
     return {
         "seconds": round(time.time() - started, 2),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # ru_maxrss is in KiB on Linux
+        "load": round(load, 1),
         "exit": proc.returncode,
         "stderr_tail": tail,
         "timed_out": time.time() > deadline,
@@ -337,12 +341,19 @@ def row_of(
                         "p": _num(s.get("p_value")),
                         "null_mean": _num(s.get("null_mean")),
                         "null_std": _num(s.get("null_std")),
+                        "in_words": s.get("in_words"),
+                        "raw": s,
                         "details": s.get("details"),
                     }
                     for s in res.get("signals", [])
                 ],
             )
-        row.update(seconds=run["seconds"], peak_rss_mib=run["peak_rss_mib"], exit=run["exit"])
+        row.update(
+            seconds=run["seconds"],
+            peak_rss_mib=run["peak_rss_mib"],
+            load=run.get("load"),
+            exit=run["exit"],
+        )
     row.update(judge(pair, row["verdict"], row["got_relation"]))
     return row
 
@@ -373,7 +384,7 @@ def format_pair(row: dict[str, Any]) -> list[str]:
     cost = (
         ""
         if row["seconds"] is None
-        else f"  [{row['seconds']:.1f} s, {row['peak_rss_mib']:.0f} MiB]"
+        else f"  [{row['seconds']:.1f} s, {row['peak_rss_mib']:.0f} MiB, load {row.get('load')}]"
     )
     lines = [f"{mark:5} {row['name']}: truth {truth}; got {got}{cost}"]
     for s in row["signals"]:
@@ -383,6 +394,8 @@ def format_pair(row: dict[str, Any]) -> list[str]:
         )
     if row["verdict"] in ("inconclusive", "error", "not run", "shared-components"):
         lines += [f"        reason: {r}" for r in row["reasons"]]
+    elif row["verdict"] == "derived":
+        lines += [f"        reason: {r}" for r in row["reasons"][-1:]]
     return lines
 
 
@@ -496,8 +509,10 @@ def summary(
         ]
         out.append(f"  {name:16} {_quantiles(ps)}")
 
+    out += leave_one_family_out(unrelated, panel)
+
     out.append("")
-    out.append("== cost of compare (wall time, peak RSS of the child process)")
+    out.append("== cost of compare (wall time, peak RSS of the child process, load average)")
     timed = [r for r in rows if r["seconds"] is not None]
     if timed:
         worst = max(timed, key=lambda r: r["seconds"])
@@ -505,9 +520,15 @@ def summary(
         total = sum(r["seconds"] for r in timed)
         out.append(
             f"  {len(timed)} compares, {total:.0f} s in all; slowest {worst['name']} "
-            f"{worst['seconds']:.1f} s; largest peak RSS {fattest['name']} "
-            f"{fattest['peak_rss_mib']:.0f} MiB"
+            f"{worst['seconds']:.1f} s (load {worst.get('load')}); largest peak RSS "
+            f"{fattest['name']} {fattest['peak_rss_mib']:.0f} MiB"
         )
+        for r in timed:
+            if r["name"] in ONE_B_CLASS:
+                out.append(
+                    f"  1B-class GGUF pair {r['name']}: {r['seconds']:.1f} s, "
+                    f"{r['peak_rss_mib']:.0f} MiB peak RSS, load average {r.get('load')}"
+                )
     if fps:
         out.append("")
         out.append(
@@ -541,6 +562,53 @@ def summary(
             else " "
         )
         out.append(f"  {ref} [variant]:{state} {how}")
+    return out
+
+
+def family_of(panel: dict[str, Any]) -> dict[str, str]:
+    return {m["id"]: m["family"] for m in panel["model"]} | {
+        v["id"]: v["family"] for v in panel["variant"]
+    }
+
+
+def leave_one_family_out(unrelated: list[dict[str, Any]], panel: dict[str, Any]) -> list[str]:
+    """Each unrelated pair's deciding signals re-calibrated by a null built without the
+    pair's families (rules/null_backgrounds.toml less every panel pair that involves one)."""
+    from scanner.weights.calibrate import P_DERIVED, P_HINT, Nulls, Signal
+
+    full = Nulls.from_rules()
+    fam = family_of(panel)
+    out = [
+        "",
+        "== leave-one-family-out: unrelated pairs judged by a null built without their families",
+        f"  (the null panel: {len(full.pairs)} pairs of independent real checkpoints, "
+        "bench/weights_null_panel.py)",
+    ]
+    ps: dict[str, list[float]] = {}
+    derived, hinted = [], []
+    for r in unrelated:
+        fams = {fam.get(r["a"], r["a"]), fam.get(r["b"], r["b"])}
+        nulls = full.without(fams)
+        for s in r["signals"]:
+            if s["name"] not in DECIDING or not isinstance(s.get("raw"), dict):
+                continue
+            sig = nulls.calibrate(Signal.from_dict(s["raw"]))
+            ps.setdefault(s["name"], []).append(sig.p_value)
+            if sig.name in ("direct_cosine", "aligned_forms", "experts_vs_dense"):
+                if sig.p_value < P_DERIVED:
+                    derived.append(r["name"])
+                elif sig.p_value < P_HINT:
+                    hinted.append(r["name"])
+    for name in DECIDING:
+        got = ps.get(name, [])
+        out.append(f"  {name:16} {_quantiles(got)}")
+        if got:
+            out.append("                   sorted: " + " ".join(_g(p) for p in sorted(got)))
+    out.append(
+        f"  unrelated pairs a left-out null would call derived: {len(set(derived))}"
+        + (f" ({', '.join(sorted(set(derived)))})" if derived else "")
+        + f"; with a 3-sigma hint: {len(set(hinted))}"
+    )
     return out
 
 

@@ -20,9 +20,11 @@ from ..formats.interface import TensorMeta, WeightFormatError
 from ..roles import RoleKey
 from .vocab import VocabSample
 
-FORMAT_VERSION = 5
-"""5: values stored as int8 with a scale per row, a sampled vocabulary, compressed (4 kept
-float16 values and the whole vocabulary; 3 had labels only)."""
+FORMAT_VERSION = 6
+"""6: values stored as int8 with a scale per row, a sampled vocabulary, compressed, and
+anchors taken from a common token list first (5 had either the anchor order or the int8
+values, the two branches that made it; 4 took the lowest hashes, float16 values and the
+whole vocabulary; 3 had labels only)."""
 _MAX_FP_BYTES = 512 * 1024 * 1024
 
 
@@ -58,7 +60,8 @@ class Fingerprint:
     vocab: VocabSample | None
     """The vocabulary's token hashes, whole or a bottom-k sample (vocab.py)."""
     anchor_hashes: np.ndarray
-    """Sorted ascending; the first ANCHORS_FORM also index the forms."""
+    """In the order they were taken (tokens.anchor_order); the first meta["anchors_form"]
+    also index the forms."""
     anchor_embed: np.ndarray | None
     forms: dict[FormKey, np.ndarray] = field(default_factory=dict)
     """K x K each: qk, ov, du, dg of every block (and expert), and the head."""
