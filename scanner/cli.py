@@ -308,6 +308,8 @@ def compare(
         write_output(json_path, "comparison", lambda p: p.write_text(text, encoding="utf-8"))
     rel = f" ({cmp.relation})" if cmp.relation else ""
     out.print(f"[bold]verdict: {cmp.verdict}{rel}[/bold]", highlight=False)
+    for side, cov in zip("AB", cmp.coverage or (), strict=False):
+        out.print(f"{side}: {shown(cov.describe())}", highlight=False, soft_wrap=True)
     table = Table("signal", "score", "null band (unrelated)", "z", "p")
     for s in cmp.signals:
         table.add_row(
@@ -350,6 +352,7 @@ def fingerprint(
         f"{fp.n_layers} layers -> {shown(output)}, {size} bytes{ratio}",
         highlight=False,
     )
+    out.print(shown(fp.coverage.describe()), highlight=False, soft_wrap=True)
 
 
 # ---- report commands (check, demo, batch) -------------------------------------------------
