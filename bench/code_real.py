@@ -39,7 +39,12 @@ PROVSCAN_HOME, before any corpus is indexed: the scans of the sets then reuse th
 results that provscan caches by content hash (the copy findings are never cached).
 
     python bench/code_real.py [--out bench/results/code_real.txt] [--json raw.json]
-                              [--no-scancode]
+                              [--no-scancode] [--copies-only] [--home DIR]
+
+While iterating on the copied-code analyzer: `--copies-only` leaves out the license and notice
+comparison (most of the run's time), and `--home DIR` keeps provscan's home between runs, so
+that the license results it caches by content hash are reused (the corpus is re-indexed every
+run). The figures quoted in bench/results/ come from a full run in a fresh home.
 """
 
 from __future__ import annotations
@@ -449,6 +454,54 @@ def agreement(
     return out
 
 
+def compare_licenses(
+    say: Writer, trees: dict[Package, Path], home: Path, work: Path, with_scancode: bool
+) -> dict[str, Any]:
+    """License and notice agreement with the scancode CLI on three trees, scanned before
+    any corpus is indexed."""
+    say(
+        "\n== LICENSES AND NOTICES vs the scancode CLI (same files, same run; no corpus "
+        "indexed yet) =="
+    )
+    by_name = {p.name: t for p, t in trees.items()}
+    agree = {
+        "vllm": agreement(
+            say,
+            "vllm",
+            "vllm model files",
+            by_name["vllm"] / "vllm/model_executor/models",
+            home,
+            work,
+            with_scancode,
+        ),
+        "mlx": agreement(
+            say,
+            "mlx",
+            "mlx-lm models/ (a copyright line, no license text)",
+            by_name["mlx-lm"] / "mlx_lm/models",
+            home,
+            work,
+            with_scancode,
+        ),
+        "keras": agreement(
+            say,
+            "keras",
+            "keras-hub models/ as taken (no header at all)",
+            by_name["keras-hub"] / "keras_hub/src/models",
+            home,
+            work,
+            with_scancode,
+        ),
+    }
+    if with_scancode:
+        say(
+            "license scan without license texts, provscan / scancode CLI speed: "
+            f"mlx-lm {agree['mlx']['ratio']:.2f}x, keras-hub {agree['keras']['ratio']:.2f}x "
+            "(acceptance: >= 1, as fast as the CLI or faster)"
+        )
+    return agree
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=RESULTS, help="the results file")
@@ -457,6 +510,17 @@ def main() -> int:
         "--no-scancode",
         action="store_true",
         help="skip the scancode CLI (license agreement and timing)",
+    )
+    ap.add_argument(
+        "--copies-only",
+        action="store_true",
+        help="only the copied-code sets: no license and notice comparison",
+    )
+    ap.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="provscan's home, kept between runs (default: a fresh one in the cache)",
     )
     args = ap.parse_args()
     started = time.perf_counter()
@@ -479,51 +543,14 @@ def main() -> int:
     run = cache_dir() / "run"
     if run.exists():
         shutil.rmtree(run)
-    home, work = run / "home", run / "work"
+    home, work = args.home or run / "home", run / "work"
     work.mkdir(parents=True)
+    if args.copies_only:
+        agree: dict[str, Any] = {}
+    else:
+        agree = compare_licenses(say, trees, home, work, not args.no_scancode)
 
-    say(
-        "\n== LICENSES AND NOTICES vs the scancode CLI (same files, same run; no corpus "
-        "indexed yet) =="
-    )
-    by_name = {p.name: t for p, t in trees.items()}
-    agree = {
-        "vllm": agreement(
-            say,
-            "vllm",
-            "vllm model files",
-            by_name["vllm"] / "vllm/model_executor/models",
-            home,
-            work,
-            not args.no_scancode,
-        ),
-        "mlx": agreement(
-            say,
-            "mlx",
-            "mlx-lm models/ (a copyright line, no license text)",
-            by_name["mlx-lm"] / "mlx_lm/models",
-            home,
-            work,
-            not args.no_scancode,
-        ),
-        "keras": agreement(
-            say,
-            "keras",
-            "keras-hub models/ as taken (no header at all)",
-            by_name["keras-hub"] / "keras_hub/src/models",
-            home,
-            work,
-            not args.no_scancode,
-        ),
-    }
-    if not args.no_scancode:
-        say(
-            "license scan without license texts, provscan / scancode CLI speed: "
-            f"mlx-lm {agree['mlx']['ratio']:.2f}x, keras-hub {agree['keras']['ratio']:.2f}x "
-            "(acceptance: >= 1, as fast as the CLI or faster)"
-        )
-
-    build = provscan(["index", "add", *CORPUS], home)
+    build = provscan(["index", "add", "--replace", *CORPUS], home)
     say(f"\nindex build: `provscan index add {' '.join(CORPUS)}` {build:.1f} s")
 
     p_sources = lay_out(sets.precision, run / "precision")
