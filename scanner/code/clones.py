@@ -340,5 +340,9 @@ class ClonesAnalyzer(Analyzer):
             return [d.finding for d in declared]
         if match.basis != "identical" and folded_into(match.best, declared):
             return [_as_strong_as(d.finding, match) for d in declared]
-        own = carried_along(declared, [r.target for r in match.regions])
-        return [d.finding for d in own] + [clone_finding(path, match, text, language)]
+        spans = [r.target for r in match.regions]
+        quiet = [
+            replace(d.finding, severity=Severity.INFO) if carried_along(d, spans) else d.finding
+            for d in declared
+        ]
+        return quiet + [clone_finding(path, match, text, language)]

@@ -24,6 +24,9 @@ from .regions import Region, line_regions
 
 MIN_REGION_LINES = 2
 """Kept lines closer together than regions.GAP form a region when at least this many."""
+NOTICE_OWED_LINES = 5
+"""A declared adaptation that kept fewer lines than this in its regions owes no notice: a
+reference implementation read, not code taken."""
 SIBLING_FACTOR = 2
 SIBLING_MIN_LINES = 10
 """A file of the named model's folder is shown instead of the named file when it kept at
@@ -148,13 +151,20 @@ def _finding(
         line for i in sorted(corpus.genealogy.ancestors(c.idx)) for line in corpus.notice(i)
     )
     status, target_notice = notice_status(corpus.notice(c.idx), text, original, corpus.maintainers)
-    notice_kept = status in ("kept", "original", "none")
+    in_regions = sum(r.lines for r in c.regions)
+    notice_kept = status in ("kept", "original", "none") or in_regions < NOTICE_OWED_LINES
     where = f"{info.name}:{upstream}" + (f" ({info.version})" if info.version else "")
     message = (
         f"declares it was adapted from {a.reference} ({a.phrase}); {c.kept} lines kept from "
         f"{where}"
         + (f" in {len(c.regions)} regions" if c.regions else "")
-        + ("; its notice is carried" if notice_kept else "; the upstream notice is not carried")
+        + (
+            "; the upstream notice is not carried"
+            if status in ("removed", "replaced", "changed")
+            else "; its notice is carried"
+            if status in ("kept", "original")
+            else ""
+        )
     )
     details = _details(
         a,
@@ -197,11 +207,8 @@ def folded_into(best: Candidate, declared: Sequence[Declared]) -> bool:
     )
 
 
-def carried_along(declared: Sequence[Declared], spans: Sequence[tuple[int, int]]) -> list[Declared]:
-    """The declarations that are not part of copied code: a "# Copied from ..." comment
-    inside the ranges of a copy is the upstream's own genealogy, copied with its code."""
-    return [
-        d
-        for d in declared
-        if not any(a <= (d.finding.location.start_line or 0) <= b for a, b in spans)
-    ]
+def carried_along(d: Declared, spans: Sequence[tuple[int, int]]) -> bool:
+    """The declaration stands inside the ranges of a copy: a "# Copied from ..." comment
+    of the upstream, copied with its code (the upstream's genealogy, not the release's)."""
+    line = d.finding.location.start_line or 0
+    return any(a <= line <= b for a, b in spans)
