@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scanner.code.headers import head_notice, notice_status
+from scanner.code.headers import head_notice, holders, notice_status
 from scanner.code.tokens import IDENT, NUMBER, STRING, family_of, tokenize
 from scanner.code.winnow import (
     WinnowParams,
@@ -121,21 +121,25 @@ def test_periodic_runs_are_not_fingerprints():
 
 
 @pytest.mark.parametrize(
-    ("target_head", "status"),
+    ("target_head", "maintained", "status"),
     [
-        ("# Copyright 2022 Example Corp. All rights reserved.\n", "kept"),
-        ("# Copyright 2025 Example Corp and Someone Else\n", "changed"),
-        ("# Copyright 2025 Another Company Ltd.\n", "replaced"),
-        ("", "removed"),
+        ("# Copyright 2022 Example Corp. All rights reserved.\n", False, "kept"),
+        # The corpus's maintainer named with other lines: the notice was changed.
+        ("# Copyright 2025 Example Corp and Someone Else\n", True, "changed"),
+        # A holder who is not the corpus's maintainer is the code's original author.
+        ("# Copyright 2025 Example Corp and Someone Else\n", False, "original"),
+        ("# Copyright 2025 Another Company Ltd.\n", False, "replaced"),
+        ("", False, "removed"),
     ],
 )
-def test_notice_status(target_head: str, status: str):
+def test_notice_status(target_head: str, maintained: bool, status: str):
     upstream = head_notice(
         "#!/usr/bin/env python\n# Copyright 2022 Example Corp. All rights "
         "reserved.\n# Licensed under the MIT license.\nimport os\n"
     )
     assert upstream[0] == "Copyright 2022 Example Corp. All rights reserved."
-    assert notice_status(upstream, target_head + "import os\n")[0] == status
+    maintainers = holders(upstream) if maintained else frozenset()
+    assert notice_status(upstream, target_head + "import os\n", (), maintainers)[0] == status
     assert notice_status((), target_head + "import os\n")[0] == "none"
 
 

@@ -79,16 +79,15 @@ def query_of(
     """The file's fingerprints, those lying in imports and signatures set aside."""
     fps = fingerprint(tokens, params)
     skip = signature_lines(text, language)
-    if skip:
-        counted = np.array(
-            [
-                not all(line in skip for line in range(a, b + 1))
-                for a, b in zip(fps.start_lines.tolist(), fps.end_lines.tolist(), strict=True)
-            ],
-            dtype=bool,
-        )
-    else:
-        counted = np.ones(len(fps), dtype=bool)
+    counted = np.ones(len(fps), dtype=bool)
+    if skip and len(fps):
+        # A k-gram counts when one of its lines at least is not an import or a signature.
+        top = int(fps.end_lines.max()) + 1
+        other = np.ones(top + 1, dtype=np.int64)
+        other[[n for n in skip if n <= top]] = 0
+        other[0] = 0
+        cum = np.cumsum(other)
+        counted = (cum[fps.end_lines] - cum[fps.start_lines.astype(np.int64) - 1]) > 0
     return Query(fps=fps, counted=counted, path=path, sha256=sha256)
 
 

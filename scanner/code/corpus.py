@@ -34,6 +34,7 @@ from .genealogy import maintainers, modular_parents, parents_of
 from .headers import head_notice
 from .index import CorpusInfo, LoadedCorpus, has_store, load_corpora, schema
 from .lines import LineHashes, line_hashes
+from .rarity import rarity
 from .tokens import family_of, tokenize
 from .winnow import DEFAULT_PARAMS, Fingerprints, WinnowParams, fingerprint
 
@@ -292,13 +293,21 @@ def _write(
                 ends[order].tobytes(),
             ),
         )
+        pairs = file_pairs(hashes, file_idx, len(results))
+        named_pairs = file_pairs(named, file_idx, len(results))
+        by_file = np.argsort(file_idx[order], kind="stable").astype(np.uint32)
         conn.execute(
-            "INSERT INTO clone_named VALUES (?,?,?,?,?)",
+            "INSERT INTO clone_pairs VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
                 cid,
                 named[order].tobytes(),
-                document_frequency(hashes[order], file_idx[order]).tobytes(),
-                document_frequency(named[order], file_idx[order]).tobytes(),
+                by_file.tobytes(),
+                pairs[0].tobytes(),
+                pairs[1].tobytes(),
+                pairs[2].tobytes(),
+                named_pairs[0].tobytes(),
+                named_pairs[1].tobytes(),
+                named_pairs[2].tobytes(),
                 json.dumps(common),
             ),
         )
@@ -311,16 +320,22 @@ def _write(
         )
 
 
-def document_frequency(hashes: np.ndarray, file_idx: np.ndarray) -> np.ndarray:
-    """For each posting, how many distinct files of the corpus hold its hash."""
+def file_pairs(
+    hashes: np.ndarray, file_idx: np.ndarray, files: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each distinct (hash, file) once, sorted by hash, with the hash's rarity in the corpus
+    (rarity.py, of its document frequency): a query sums weights over them without
+    sorting anything."""
     if hashes.shape[0] == 0:
-        return np.zeros(0, dtype=np.uint32)
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(0, np.float32)
     order = np.lexsort((file_idx, hashes))
     h, f = hashes[order], file_idx[order]
     first = np.ones(h.shape[0], dtype=bool)
     first[1:] = (h[1:] != h[:-1]) | (f[1:] != f[:-1])
-    uniq, counts = np.unique(h[first], return_counts=True)
-    return counts[np.searchsorted(uniq, hashes)].astype(np.uint32)
+    h, f = h[first], f[first]
+    _, counts = np.unique(h, return_counts=True)
+    df = np.repeat(counts, counts)
+    return h, f.astype(np.uint32), rarity(df, files).astype(np.float32)
 
 
 # ---- listing, removing, loading ----------------------------------------------------------

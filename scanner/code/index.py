@@ -57,11 +57,16 @@ CREATE TABLE IF NOT EXISTS clone_postings (
     start_lines BLOB NOT NULL,
     end_lines BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS clone_named (
+CREATE TABLE IF NOT EXISTS clone_pairs (
     corpus_id INTEGER PRIMARY KEY REFERENCES clone_corpora(id) ON DELETE CASCADE,
     named BLOB NOT NULL,
-    df BLOB NOT NULL,
-    named_df BLOB NOT NULL,
+    by_file BLOB NOT NULL,
+    pair_hashes BLOB NOT NULL,
+    pair_files BLOB NOT NULL,
+    pair_rarity BLOB NOT NULL,
+    named_pair_hashes BLOB NOT NULL,
+    named_pair_files BLOB NOT NULL,
+    named_pair_rarity BLOB NOT NULL,
     maintainers TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS clone_file_facts (
@@ -100,6 +105,27 @@ def has_store() -> bool:
     return default_store_path().exists()
 
 
+@dataclass(frozen=True)
+class Pairs:
+    """Distinct (hash, file) pairs sorted by hash, with the hash's rarity in the corpus."""
+
+    hashes: np.ndarray
+    files: np.ndarray
+    rarity: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Pairs:
+        return cls(np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(0, np.float32))
+
+    @classmethod
+    def of(cls, hashes: bytes, files: bytes, rarity: bytes) -> Pairs:
+        return cls(
+            np.frombuffer(hashes, dtype=np.uint64),
+            np.frombuffer(files, dtype=np.uint32),
+            np.frombuffer(rarity, dtype=np.float32),
+        )
+
+
 @dataclass
 class LoadedCorpus:
     """A corpus ready for queries: postings sorted by hash, file table in memory."""
@@ -115,10 +141,12 @@ class LoadedCorpus:
     end_lines: np.ndarray
     named: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     """Each posting's hash with the identifiers kept (winnow.Fingerprints.named)."""
-    df: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
-    """Files of the corpus holding each posting's hash."""
-    named_df: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
-    """Files of the corpus holding each posting's named hash."""
+    by_file: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
+    """Posting indices grouped by file (a file's are by_file[file_start[i]:file_start[i+1]])."""
+    pairs: Pairs = field(default_factory=lambda: Pairs.empty())
+    """Each distinct (hash, file), with the hash's rarity."""
+    named_pairs: Pairs = field(default_factory=lambda: Pairs.empty())
+    """Each distinct (named hash, file), with its rarity."""
     sha256: list[str | None] = field(default_factory=list)
     genealogy: Genealogy = field(default_factory=lambda: Genealogy({}))
     maintainers: frozenset[str] = frozenset()
@@ -131,6 +159,16 @@ class LoadedCorpus:
 
     def _conn(self) -> sqlite3.Connection:
         return schema(open_store(Path(self._store) if self._store else None)).conn
+
+    @cached_property
+    def file_start(self) -> np.ndarray:
+        """Where each file's postings start in by_file (one more entry: the end)."""
+        counts = np.bincount(self.file_idx, minlength=len(self.paths))
+        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+    def postings_of(self, idx: int) -> np.ndarray:
+        """Indices of one file's postings."""
+        return self.by_file[self.file_start[idx] : self.file_start[idx + 1]]
 
     @cached_property
     def path_index(self) -> PathIndex:
@@ -274,14 +312,17 @@ def _load(conn: sqlite3.Connection, cid: int, info: CorpusInfo, params: str) -> 
         _cid=cid,
     )
     named = conn.execute(
-        "SELECT named, df, named_df, maintainers FROM clone_named WHERE corpus_id=?", (cid,)
+        "SELECT named, by_file, pair_hashes, pair_files, pair_rarity, named_pair_hashes,"
+        " named_pair_files, named_pair_rarity, maintainers FROM clone_pairs WHERE corpus_id=?",
+        (cid,),
     ).fetchone()
     if named is None:  # indexed by an older version: the analyzer asks for a re-index
         return loaded
     loaded.named = np.frombuffer(named[0], dtype=np.uint64)
-    loaded.df = np.frombuffer(named[1], dtype=np.uint32)
-    loaded.named_df = np.frombuffer(named[2], dtype=np.uint32)
-    loaded.maintainers = frozenset(json.loads(named[3]))
+    loaded.by_file = np.frombuffer(named[1], dtype=np.uint32)
+    loaded.pairs = Pairs.of(named[2], named[3], named[4])
+    loaded.named_pairs = Pairs.of(named[5], named[6], named[7])
+    loaded.maintainers = frozenset(json.loads(named[8]))
     parents = conn.execute(
         "SELECT idx, parents FROM clone_file_facts WHERE corpus_id=? AND parents != '[]'", (cid,)
     ).fetchall()

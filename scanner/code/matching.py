@@ -1,12 +1,11 @@
 """Which reference file a release file's code comes from, and how strong the evidence is.
 
-Every fingerprint the file shares with a reference file is evidence, weighed by how rare
-it is in the corpus (its document frequency): a k-gram that hundreds of corpus files hold
-(`self.I = I(I.I, I.I)` in every model) says nothing about where this file comes from, one
-that only a few hold says much. A fingerprint whose identifiers match too (the copy kept
-the upstream's names) is weighed by the rarity of that named form; one that matches only
-up to renaming weighs half as much. Fingerprints lying in import statements or def/class
-signatures weigh nothing: independently written files share them by necessity.
+Every fingerprint the file shares with a reference file is evidence, weighed by its rarity
+in the corpus (rarity.py): boilerplate that hundreds of corpus files hold weighs little. A
+fingerprint whose identifiers match too (the copy kept the upstream's names) weighs the
+rarity of that named form; one that matches only up to renaming weighs half its rarity.
+Fingerprints lying in import statements or def/class signatures weigh nothing:
+independently written files share them by necessity.
 
 The reference files with the most evidence are the candidates. Among those within a
 near-tie of the best, the choice follows what a reviewer would pick: a byte-identical
@@ -17,36 +16,27 @@ covers most of).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .index import LoadedCorpus
+from .index import LoadedCorpus, Pairs
 from .regions import Match, Region, pair_matches, regions_of
 from .winnow import Fingerprints
 
-MAX_POSTINGS_PER_HASH = 50_000
-"""A fingerprint in more reference positions than this weighs nothing anyway (bounds the
-work of a query whatever the corpus)."""
+MAX_FILES_PER_HASH = 50_000
+"""A fingerprint in more reference files than this weighs nothing anyway (bounds the work
+of a query whatever the corpus)."""
 RENAMED_WEIGHT = 0.5
 """What a fingerprint matching only up to renaming weighs, against one whose names match."""
 NEAR_TIE = 0.1
 """Candidates within this fraction of the best evidence are tied with it."""
 TOP = 8
-"""Candidates per corpus that get their regions computed."""
+"""Candidates kept per corpus, by evidence."""
 GENERIC_NAMES = frozenset(
     {"__init__.py", "utils.py", "util.py", "common.py", "base.py", "main.py", "__main__.py"}
 )
 """File names too common to make a same-path match on their own."""
-
-
-def rarity(df: np.ndarray, files: int) -> np.ndarray:
-    """The evidence of a fingerprint held by `df` of the corpus's `files` files: 1 for one
-    file, falling as log(files / df) / log(files) to 0 for a fingerprint in every file."""
-    n = max(files, 2)
-    d = np.maximum(df.astype(np.float64), 1.0)
-    return np.clip(np.log(n / d) / math.log(n), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -66,7 +56,7 @@ class Query:
         return int(np.unique(self.fps.hashes[self.counted]).shape[0])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Candidate:
     """A reference file sharing fingerprints with the target."""
 
@@ -75,7 +65,7 @@ class Candidate:
     shared: int
     """Distinct counted target fingerprints found in this reference file."""
     named: int
-    """Of them, those whose identifiers match too."""
+    """Distinct counted target fingerprints found there with their identifiers."""
     evidence: float
     """Their summed weights."""
     share: float
@@ -86,6 +76,8 @@ class Candidate:
     """Byte-identical to the target."""
     same_path: int = 0
     """Trailing path names the target and this file have in common (0 when not telling)."""
+    weights: tuple[np.ndarray, np.ndarray] = field(default=(np.zeros(0), np.zeros(0)), repr=False)
+    """Per target fingerprint, its rarity in this corpus: as found, and with its names."""
 
     @property
     def path(self) -> str:
@@ -106,72 +98,62 @@ def same_path_depth(target: str | None, upstream: str) -> int:
     return n
 
 
-def _lookup(q: Query, corpus: LoadedCorpus) -> tuple[np.ndarray, np.ndarray] | None:
-    """(target fingerprint index, posting index) of every shared fingerprint occurrence."""
-    hashes = q.fps.hashes
-    if hashes.shape[0] == 0 or corpus.hashes.shape[0] == 0:
-        return None
-    lo = np.searchsorted(corpus.hashes, hashes, side="left")
-    hi = np.searchsorted(corpus.hashes, hashes, side="right")
-    cnt = hi - lo
-    cnt[cnt > MAX_POSTINGS_PER_HASH] = 0
+def _expand(pairs: Pairs, keys: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(key index, file, rarity) of every pair holding one of the keys (where `use`), and
+    each key's rarity (0 when no file holds it)."""
+    lo = np.searchsorted(pairs.hashes, keys, side="left")
+    hi = np.searchsorted(pairs.hashes, keys, side="right")
+    found = hi > lo
+    key_rarity = np.where(found, pairs.rarity[np.minimum(lo, len(pairs.rarity) - 1)], 0.0)
+    cnt = np.where(use & (hi - lo <= MAX_FILES_PER_HASH), hi - lo, 0)
     total = int(cnt.sum())
-    if total == 0:
-        return None
-    ti = np.repeat(np.arange(hashes.shape[0], dtype=np.int64), cnt)
+    ki = np.repeat(np.arange(keys.shape[0], dtype=np.int64), cnt)
     offs = (
         np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)
     )
-    return ti, offs
+    return ki, pairs.files[offs].astype(np.int64), pairs.rarity[offs], key_rarity
 
 
 def candidates(q: Query, corpus: LoadedCorpus, top: int = TOP) -> list[Candidate]:
     """The reference files of one corpus with the most evidence, and any byte-identical or
     same-path file sharing fingerprints, best first."""
-    found = _lookup(q, corpus)
-    if found is None:
+    if len(q.fps) == 0 or corpus.pairs.hashes.shape[0] == 0:
         return []
-    ti, offs = found
     nfiles = len(corpus.paths)
-    files = corpus.file_idx[offs].astype(np.int64)
-    named = corpus.named[offs] == q.fps.named[ti]
-    counted = q.counted[ti]
-    weight = counted * np.where(
-        named,
-        rarity(corpus.named_df[offs], nfiles),
-        RENAMED_WEIGHT * rarity(corpus.df[offs], nfiles),
-    )
-    # One value per (distinct target hash, file): its best pairing, counted ones first.
-    _, hidx = np.unique(q.fps.hashes[ti], return_inverse=True)
-    key = hidx.astype(np.int64) * nfiles + files
-    order = np.lexsort((-weight, ~counted, key))
-    key, weight, named, files = key[order], weight[order], named[order], files[order]
-    first = np.ones(key.shape[0], dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    first &= counted[order]
-    f_first = files[first]
-    evidence = np.bincount(f_first, weights=weight[first], minlength=nfiles)
-    shared = np.bincount(f_first, minlength=nfiles)
-    named_n = np.bincount(f_first, weights=named[first].astype(np.float64), minlength=nfiles)
+    # Distinct hashes (counted where any of their positions is), and distinct named hashes.
+    uniq, inv = np.unique(q.fps.hashes, return_inverse=True)
+    counted_u = np.bincount(inv, weights=q.counted, minlength=uniq.shape[0]) > 0
+    ki, files, rar, key_rarity = _expand(corpus.pairs, uniq, counted_u)
+    shared = np.bincount(files, minlength=nfiles)
+    evidence = np.bincount(files, weights=RENAMED_WEIGHT * rar, minlength=nfiles)
+    r_norm = key_rarity[inv]
+    names, first, ninv = np.unique(q.fps.named, return_index=True, return_inverse=True)
+    counted_n = np.bincount(ninv, weights=q.counted, minlength=names.shape[0]) > 0
+    nki, nfiles_, nrar, nkey_rarity = _expand(corpus.named_pairs, names, counted_n)
+    # A named match is a match up to renaming too: it adds what its names weigh above that.
+    extra = nrar - RENAMED_WEIGHT * r_norm[first[nki]]
+    evidence += np.bincount(nfiles_, weights=extra, minlength=nfiles)
+    named = np.bincount(nfiles_, minlength=nfiles)
+    r_named = nkey_rarity[ninv]
     hit = np.flatnonzero(shared)
     best = hit[np.argsort(-evidence[hit], kind="stable")[:top]].tolist()
-    touched = set(np.unique(files).tolist())
-    identical = set(corpus.identical_to(q.sha256)) & touched
-    same = {i for i in corpus.named_like(q.path) if i in touched and _same(q, corpus, i) >= 2}
-    distinct = max(q.distinct, 1)
+    identical = corpus.identical_to(q.sha256)
+    same = [i for i in corpus.named_like(q.path) if shared[i] and _same(q, corpus, i) >= 2]
+    distinct = max(int(counted_u.sum()), 1)
     return [
         Candidate(
             corpus=corpus,
             idx=int(i),
             shared=int(shared[i]),
-            named=int(named_n[i]),
+            named=int(named[i]),
             evidence=float(evidence[i]),
             share=float(shared[i]) / distinct,
             upstream_share=float(shared[i]) / max(int(corpus.file_fps[i]), 1),
             identical=i in identical,
             same_path=_same(q, corpus, int(i)),
+            weights=(r_norm, r_named),
         )
-        for i in dict.fromkeys([*best, *sorted(identical), *sorted(same)])
+        for i in dict.fromkeys([*best, *identical, *same])
     ]
 
 
@@ -191,8 +173,7 @@ def choose(found: list[Candidate]) -> tuple[Candidate, list[Candidate]] | None:
         best = max(identical, key=lambda c: (c.same_path, c.evidence))
     else:
         floor = found[0].evidence * (1 - NEAR_TIE)
-        near = [c for c in found if c.evidence >= floor]
-        near = _originals(near)
+        near = _originals([c for c in found if c.evidence >= floor])
         best = max(near, key=lambda c: (c.same_path, c.upstream_share, c.evidence))
     return best, [c for c in found if c is not best]
 
@@ -211,32 +192,28 @@ def _originals(near: list[Candidate]) -> list[Candidate]:
 
 
 def matches_with(q: Query, cand: Candidate) -> list[Match]:
-    """The target's counted fingerprints found in one reference file, paired in order."""
+    """The target's fingerprints found in one reference file, paired in order; those in
+    imports and signatures stay in the regions (copied code is contiguous) but weigh
+    nothing."""
     corpus = cand.corpus
-    mine = np.flatnonzero(corpus.file_idx == cand.idx)
-    ref_h = corpus.hashes[mine]
+    mine = corpus.postings_of(cand.idx)
+    order = np.argsort(corpus.hashes[mine], kind="stable")
+    mine = mine[order]
+    ref_h, ref_n = corpus.hashes[mine], corpus.named[mine]
     lo = np.searchsorted(ref_h, q.fps.hashes, side="left")
     hi = np.searchsorted(ref_h, q.fps.hashes, side="right")
-    nfiles = len(corpus.paths)
-    named = np.zeros(q.fps.hashes.shape[0], dtype=bool)
-    weight = np.zeros(q.fps.hashes.shape[0], dtype=np.float64)
-    cands: list[np.ndarray] = []
-    ref_named, ref_df, ref_ndf = corpus.named[mine], corpus.df[mine], corpus.named_df[mine]
-    for i in range(q.fps.hashes.shape[0]):
-        a, b = int(lo[i]), int(hi[i])
-        if a == b:
-            cands.append(np.zeros(0, dtype=np.int64))
-            continue
-        same = np.flatnonzero(ref_named[a:b] == q.fps.named[i]) + a
-        # Imports and signatures stay in the regions (copied code is contiguous) but
-        # weigh nothing.
-        if same.shape[0]:
-            named[i] = True
-            weight[i] = float(rarity(ref_ndf[same[:1]], nfiles)[0]) * q.counted[i]
-            cands.append(same)
-        else:
-            weight[i] = RENAMED_WEIGHT * float(rarity(ref_df[a : a + 1], nfiles)[0]) * q.counted[i]
-            cands.append(np.arange(a, b, dtype=np.int64))
+    by_name = np.argsort(ref_n, kind="stable")
+    nlo = np.searchsorted(ref_n[by_name], q.fps.named, side="left")
+    nhi = np.searchsorted(ref_n[by_name], q.fps.named, side="right")
+    named = nhi > nlo
+    r_norm, r_named = cand.weights
+    weight = q.counted * np.where(named, r_named, RENAMED_WEIGHT * r_norm)
+    cands = [
+        by_name[a:b] if n else np.arange(c, d)
+        for a, b, c, d, n in zip(
+            nlo.tolist(), nhi.tolist(), lo.tolist(), hi.tolist(), named.tolist(), strict=True
+        )
+    ]
     return pair_matches(
         q.fps.start_lines,
         q.fps.end_lines,

@@ -12,6 +12,7 @@ way.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -171,22 +172,43 @@ def name_units(regions: Sequence[Region], units: Sequence[tuple[int, int, str]])
             r.unit = min(inside, key=lambda u: u[1] - u[0])[2]
 
 
+_IMPORT_START = re.compile(r"[ \t]*(?:import[ \t]|from[ \t]+[\w.]+[ \t]+import\b)")
+_SIGNATURE_START = re.compile(r"[ \t]*(?:async[ \t]+def|def|class)[ \t]")
+_STRING = re.compile(r"[rRbBuUfF]{0,2}(?:'(?:\\.|[^'\\\n])*'|\"(?:\\.|[^\"\\\n])*\")")
+_BRACKETS = str.maketrans("", "", "()[]{}")
+MAX_SIGNATURE_LINES = 60
+"""A statement still open after this many lines is not a signature (a misread line)."""
+
+
+def _code(line: str) -> str:
+    """The line without its one-line string literals and its comment."""
+    return _STRING.sub('""', line).split("#", 1)[0].rstrip()
+
+
+def _depth(code: str) -> int:
+    """Brackets opened minus closed (multi-line strings aside: close enough for signatures)."""
+    kept = code.translate(_BRACKETS)
+    opened = sum(code.count(c) for c in "([{")
+    return opened - (len(code) - len(kept) - opened)
+
+
 def signature_lines(text: str, language: str | None) -> frozenset[int]:
     """Lines of import statements and of def/class signatures (up to the colon): code that
-    independently written files share by necessity, never enough on its own."""
+    independently written files share by necessity, never enough on its own. Read line by
+    line (an ast.parse of every target costs more than the lookup)."""
     if language != "python":
         return frozenset()
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return frozenset()
     lines: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            body_start = node.body[0].lineno if node.body else node.lineno
-            lines.update(range(node.lineno, max(node.lineno, body_start - 1) + 1))
-            if node.body and node.body[0].lineno == node.lineno:
-                lines.add(node.lineno)
+    depth, start = 0, 0
+    for i, line in enumerate(text.splitlines(), 1):
+        if not start:
+            if not (_IMPORT_START.match(line) or _SIGNATURE_START.match(line)):
+                continue
+            start, depth = i, 0
+        lines.add(i)
+        code = _code(line)
+        depth += _depth(code)
+        still_open = depth > 0 or code.endswith("\\")
+        if not still_open or i - start >= MAX_SIGNATURE_LINES:
+            start = 0
     return frozenset(lines)

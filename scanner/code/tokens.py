@@ -212,6 +212,7 @@ def tokenize(text: str, language: str) -> TokenStream:
     family = FAMILIES[language]
     words = _word_codes(family)
     ops: dict[str, int] = {}
+    names: dict[str, int] = {}
     # Typed arrays, not lists: 16 bytes a token instead of ~50 (an 8 MB one-line file is
     # millions of tokens).
     codes = array("I")
@@ -228,9 +229,16 @@ def tokenize(text: str, language: str) -> TokenStream:
             continue
         if group == 3:
             word = m.group()
-            code = words.get(word, IDENT)
-            codes.append(code)
-            named.append(code if code != IDENT else word_code(word))
+            code = words.get(word)
+            if code is None:
+                codes.append(IDENT)
+                known = names.get(word)
+                named.append(
+                    known if known is not None else names.setdefault(word, word_code(word))
+                )
+            else:
+                codes.append(code)
+                named.append(code)
         elif group == 2:
             # A Python string alone at the start of a statement is a docstring: a comment.
             if (

@@ -35,8 +35,9 @@ class WinnowParams:
     def key(self) -> str:
         """Stored with a corpus: a query must fingerprint the way the corpus was built.
         f is the version of the k-gram filters (periodic, wordless) and of what the index
-        holds (3: identifier-keeping hashes, document frequencies, kept lines, genealogy)."""
-        return f"k={self.k},w={self.w},f=3"
+        holds (3: identifier-keeping hashes, document frequencies, kept lines, genealogy; 4:
+        distinct (hash, file) pairs with their rarity, postings by file)."""
+        return f"k={self.k},w={self.w},f=4"
 
 
 DEFAULT_PARAMS = WinnowParams()
