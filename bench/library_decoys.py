@@ -15,8 +15,8 @@ Each decoy is made from a real fingerprint of the panel (bench/real), in one of 
 
 Every decoy is also sub-sampled to keep the bench library on disk in a few GB: layers 0 and
 1 (what the index reads) and two more spaced through the depth, 128 anchor rows (or the
-forms' anchors if more), and the 4,096 vocabulary hashes of the smallest re-hash (which keep
-the index's vocabulary sketch exact). Candidate decoys are then cheaper to compare than a
+forms' anchors if more), and the 4,096 smallest vocabulary hashes (a bottom-k sample, which
+keeps the index's vocabulary sketch exact). Candidate decoys are then cheaper to compare than a
 full fingerprint would be; the bench says how many decoys were compared.
 """
 
@@ -27,8 +27,7 @@ import copy
 import numpy as np
 
 from scanner.weights.fingerprint import Fingerprint
-from scanner.weights.library.keys import VOCAB_SEED
-from scanner.weights.sketch import mix64
+from scanner.weights.fingerprint.vocab import VocabSample
 
 KINDS = ("other-model", "derivative", "sub-vocab")
 KEEP_ANCHORS = 128
@@ -63,12 +62,10 @@ def _subsampled(src: Fingerprint) -> Fingerprint:
     fp.anchor_hashes = fp.anchor_hashes[:rows]
     if fp.anchor_embed is not None:
         fp.anchor_embed = fp.anchor_embed[:rows]
-    if fp.vocab_hashes is not None and len(fp.vocab_hashes) > KEEP_VOCAB:
-        order = np.argsort(mix64(fp.vocab_hashes.view(np.uint64) ^ VOCAB_SEED))
-        keep_ids = np.union1d(
-            order[:KEEP_VOCAB], np.flatnonzero(np.isin(fp.vocab_hashes, fp.anchor_hashes))
-        )
-        fp.vocab_hashes = fp.vocab_hashes[keep_ids]
+    if fp.vocab is not None and len(fp.vocab.hashes) > KEEP_VOCAB:
+        # the smallest hashes: a bottom-k sample, as fingerprint format 6 keeps large ones
+        v = fp.vocab
+        fp.vocab = VocabSample(v.hashes[:KEEP_VOCAB], v.ids[:KEEP_VOCAB], v.size)
     fp.meta = dict(fp.meta, decoy_of=src.name)
     return fp
 
@@ -115,10 +112,13 @@ def _other_model(fp: Fingerprint, rng: np.random.Generator) -> None:
 
 
 def _sub_vocab(fp: Fingerprint, rng: np.random.Generator, share: float) -> None:
-    if fp.vocab_hashes is None:
+    if fp.vocab is None:
         return
-    fp.vocab_hashes = fp.vocab_hashes[rng.random(len(fp.vocab_hashes)) < share]
-    kept = np.isin(fp.anchor_hashes, fp.vocab_hashes)
+    v = fp.vocab
+    keep = rng.random(len(v.hashes)) < share
+    size = int(keep.sum()) if v.complete else max(int(keep.sum()), round(v.size * share))
+    fp.vocab = VocabSample(v.hashes[keep], v.ids[keep], size)
+    kept = rng.random(len(fp.anchor_hashes)) < share
     kept[: max((f.shape[0] for f in fp.forms.values()), default=0)] = True  # forms' anchors
     fp.anchor_hashes = fp.anchor_hashes[kept]
     if fp.anchor_embed is not None:

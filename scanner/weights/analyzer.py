@@ -95,7 +95,7 @@ class WeightsAnalyzer(Analyzer):
         findings = self._pickles(snapshot)
         against = ctx.options.against
         library = _open_library() if ctx.options.library else None
-        has_weights = any(f.kind == FileKind.WEIGHTS and f.lfs is None for f in snapshot.files)
+        has_weights = any(f.kind == FileKind.WEIGHTS for f in snapshot.files)
         if not against and (library is None or not has_weights):
             return findings
         try:
@@ -137,7 +137,8 @@ class WeightsAnalyzer(Analyzer):
 
     def _fingerprint(self, snapshot: Snapshot) -> Fingerprint | None:
         """The release's fingerprint, or None when it holds no readable checkpoint."""
-        files = [f.path for f in snapshot.files if f.lfs is None]
+        # an LFS pointer's content is not at hand; a Hub file stored in LFS is (it is fetched)
+        files = [f.path for f in snapshot.files if f.kind is not FileKind.LFS_POINTER]
         model = load_from_snapshot(snapshot.target, files, snapshot.reader.local_path)
         try:
             return None if model.reader is None else extract(model)

@@ -12,7 +12,7 @@ comparing, and nothing that decides:
   anchor tokens, keyed by the tokens' public string hashes. Free of the residual basis
   (a rotation or permutation of the hidden units leaves them as they are) and of the
   width, so they meet across quantizations, pruning, rotations and vocabulary changes.
-- `vocab`: the VOCAB_SKETCH smallest re-hashed token hashes (a bottom-k sketch): the share
+- `vocab`: the VOCAB_SKETCH smallest public token hashes (a bottom-k sketch): the share
   two vocabularies have in common.
 - `stats`: the per-layer std curves of the block matrices, resampled over relative depth,
   and the width: the only thing left of a model with neither tokens nor shared shapes.
@@ -31,11 +31,11 @@ import numpy as np
 
 from ..fingerprint import Fingerprint
 from ..roles import RoleKey
-from ..sketch import mix64
 
-KEY_VERSION = 1
+KEY_VERSION = 2
 """Bump when what a key holds changes: keys of another version are recomputed from the
-stored fingerprints (no re-adding needed)."""
+stored fingerprints (no re-adding needed). 2: the vocabulary sketch from the smallest
+public hashes (fingerprint format 6 keeps a bottom-k sample of the vocabulary)."""
 
 GRAM_ANCHORS = 32
 VOCAB_SKETCH = 64
@@ -44,9 +44,6 @@ CONTENT_LAYERS = (0, 1)
 CONTENT_ROLES = ("attn_q", "attn_k", "attn_v", "attn_o", "mlp_gate", "mlp_up", "mlp_down")
 STATS_ROLES = CONTENT_ROLES
 STATS_POINTS = 8
-# Re-hashing the public token hashes keeps the vocabulary sketch independent of how the
-# fingerprint picked its anchors (also by smallest hash).
-VOCAB_SEED = np.uint64(0x5EED0F11B7A7C0DE)
 _MAGIC = b"PSLK"
 _MAX_HEADER = 64 * 1024
 _ARRAYS = ("vocab", "anchors", "gram", "content", "stats")
@@ -164,10 +161,13 @@ def key_of(fp: Fingerprint) -> IndexKey:
 
 
 def _vocab_sketch(fp: Fingerprint) -> np.ndarray:
-    if fp.vocab_hashes is None or len(fp.vocab_hashes) == 0:
+    # The fingerprint keeps the vocabulary whole or as its smallest hashes (a bottom-k
+    # sample, at least 1024): their VOCAB_SKETCH smallest are a bottom-k sketch of the whole
+    # vocabulary either way, so every entry's sketch is drawn by the same rule.
+    if fp.vocab is None or len(fp.vocab.hashes) == 0:
         return np.zeros(0, np.uint64)
-    mixed = mix64(fp.vocab_hashes.astype(np.int64).view(np.uint64) ^ VOCAB_SEED)
-    return np.unique(mixed)[:VOCAB_SKETCH]
+    smallest = np.sort(fp.vocab.hashes.astype(np.int64))[:VOCAB_SKETCH]
+    return np.sort(smallest.view(np.uint64))
 
 
 def _gram(fp: Fingerprint) -> tuple[np.ndarray, np.ndarray]:
