@@ -110,6 +110,20 @@ def with_format_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def require_references(against: list[str] | None) -> tuple[str, ...]:
+    """The --against references, refusing a local path that does not exist (exit 2): a
+    comparison asked for and never made must not let a scan or a check pass."""
+    from .errors import UsageError
+    from .sources import source_for
+    from .sources.local import LocalSource
+
+    for ref in against or ():
+        source, spec = source_for(ref)
+        if isinstance(source, LocalSource) and not Path(spec).expanduser().exists():
+            raise UsageError(f"--against {ref}: no such file or folder")
+    return tuple(against or ())
+
+
 @app.command()
 @with_format_options
 def scan(
@@ -138,7 +152,9 @@ def scan(
     from .analyzers import AuditOptions
     from .audit import audit
 
-    options = AuditOptions(offline=offline, against=tuple(against or ()), publisher=publisher)
+    options = AuditOptions(
+        offline=offline, against=require_references(against), publisher=publisher
+    )
     with progress_display() as progress:
         report = audit(target, options, progress=progress)
     write_reports(report, {fmt.name: outputs.get(f"{fmt.name}_out") for fmt in FORMATS})
@@ -352,6 +368,7 @@ def check(
     from .report.json import load_result
 
     rules = load_policy(policy)
+    references = require_references(against)
     as_report = Path(target)
     if as_report.suffix == ".json" and as_report.is_file():
         report = report_of(load_result(as_report))
@@ -360,7 +377,7 @@ def check(
         with progress_display() as progress:
             report = audit(
                 target,
-                AuditOptions(offline=offline, against=tuple(against or ())),
+                AuditOptions(offline=offline, against=references),
                 progress=progress,
             )
     result, assessment = report.result, report.assessment

@@ -101,6 +101,33 @@ def _scancode_category(key: str) -> tuple[str, str] | None:
 
 
 @cache
+def _scancode_keys_by_spdx() -> dict[str, str]:
+    """lower-case SPDX id -> scancode key, from scancode's license data files (read once,
+    only when an id is neither a rules/ key nor a scancode key: BSD-3-Clause is bsd-new)."""
+    try:
+        import licensedcode
+    except ImportError:
+        return {}
+    keys: dict[str, str] = {}
+    for path in (Path(licensedcode.__file__).parent / "data" / "licenses").glob("*.LICENSE"):
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for i, line in enumerate(fh):
+                if line.startswith("spdx_license_key:"):
+                    keys.setdefault(line.split(":", 1)[1].strip().lower(), path.stem)
+                    break
+                if i and line.startswith("---"):
+                    break
+    return keys
+
+
+def _scancode_key_of_spdx(license_id: str) -> str | None:
+    low = license_id.lower()
+    aliases = {v.lower(): k for k, v in load_rules("licenses")["spdx"]["aliases"].items()}
+    key = aliases.get(low) or _scancode_keys_by_spdx().get(low)
+    return key if key and key != low else None
+
+
+@cache
 def license_info(key: str) -> LicenseInfo:
     """Category and duties of a license key, from rules/licenses.toml, else scancode's
     category mapped through the same rules."""
@@ -112,7 +139,8 @@ def license_info(key: str) -> LicenseInfo:
         return LicenseInfo(key, key, "unknown")
     found = _scancode_category(key)
     if found is None:
-        return LicenseInfo(key, key, "unknown")
+        alias = _scancode_key_of_spdx(key)
+        return license_info(alias) if alias else LicenseInfo(key, key, "unknown")
     name, category = found
     return LicenseInfo(key, name or key, rules["categories"].get(category, "unknown"))
 

@@ -75,8 +75,16 @@ def test_allowed_list_and_required_attribution(tmp_path: Path) -> None:
         "test",
     )
     rules = {v.rule for v in evaluate(policy, report.assessment, report.result.snapshot).violations}
-    assert rules == {"licenses.allowed", "attributions.required"}
-    (root / "NOTICE").write_text("Built with Llama\n")
+    # The Llama license asks for its attribution notice in a NOTICE file (1.b.iii) too.
+    assert rules == {
+        "licenses.allowed",
+        "attributions.required",
+        "attributions.foreign_notices_in_notice_file",
+    }
+    (root / "NOTICE").write_text(
+        "Built with Llama\nLlama 3.1 is licensed under the Llama 3.1 Community License, "
+        "Copyright © Meta Platforms, Inc. All Rights Reserved.\n"
+    )
     report = audit_with(root, [])
     rules = {v.rule for v in evaluate(policy, report.assessment, report.result.snapshot).violations}
     assert rules == {"licenses.allowed"}

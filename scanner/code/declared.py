@@ -1,5 +1,6 @@
 """Declared licenses: the model card's `license` / `license_name` (Hub keys) resolved to
-license ids through rules/hub_licenses.toml, and license fields of config files."""
+license ids through rules/hub_licenses.toml (else read by scancode's own detection), license
+fields of config files, and the licenses weight files declare in their metadata."""
 
 from __future__ import annotations
 
@@ -8,11 +9,26 @@ import re
 from dataclasses import dataclass
 
 from ..evidence import Declaration
-from ..licenses import license_info
-from ..model import CardData
+from ..licenses import license_ids, license_info
+from ..model import CardData, FileDeclaration
 from ..rules import load_rules
 
 MAX_CONFIG_BYTES = 1024 * 1024
+MAX_STATEMENT_CHARS = 1000
+"""A declared license no Hub key names is read by scancode when it is this short (a name,
+an expression); a longer field is left unresolved rather than matched at length."""
+# The most restrictive category of an expression's ids is the expression's category.
+_CATEGORY_RANK = (
+    "proprietary",
+    "non-commercial",
+    "model-license",
+    "copyleft",
+    "source-available",
+    "weak-copyleft",
+    "unknown",
+    "permissive",
+    "public-domain",
+)
 
 
 @dataclass(frozen=True)
@@ -67,10 +83,32 @@ def resolve_hub_license(
             _name_key(license_name or "")
         )
     if entry is None:
-        return DeclaredLicense(raw, None, None, "unknown", source)
+        return _read_by_scancode(raw, license, license_name, source)
     return DeclaredLicense(
         raw, entry["key"], entry["spdx"], license_info(entry["key"]).category, source
     )
+
+
+def _read_by_scancode(
+    raw: str, license: str, license_name: str | None, source: str
+) -> DeclaredLicense:
+    """A declaration no Hub key names ("Apache License 2.0", "MIT AND BSD-3-Clause"), read
+    by scancode's own detection; unresolved where it recognises no license."""
+    from .scancode import license_of_statement
+
+    text = license_name if license.strip().lower() == "other" else license
+    found = (
+        license_of_statement(text) if text and len(text.strip()) <= MAX_STATEMENT_CHARS else None
+    )
+    if found is None:
+        return DeclaredLicense(raw, None, None, "unknown", source)
+    return DeclaredLicense(raw, found.expression, found.spdx, category_of(found.expression), source)
+
+
+def category_of(expression: str) -> str:
+    """The most restrictive category among an expression's ids."""
+    cats = {license_info(i).category for i in license_ids(expression)}
+    return next((c for c in _CATEGORY_RANK if c in cats), "unknown")
 
 
 def card_license(card: CardData | None, source: str = "README.md") -> DeclaredLicense | None:
@@ -92,3 +130,15 @@ def config_licenses(text: str, path: str) -> list[DeclaredLicense]:
         return []
     found = resolve_hub_license(lic, name if isinstance(name, str) else None, path)
     return [found] if found else []
+
+
+def weight_file_licenses(declarations: tuple[FileDeclaration, ...]) -> list[DeclaredLicense]:
+    """The licenses weight files declare in their own metadata (GGUF general.license, an
+    ONNX metadata_props license), resolved as a card's `license` is."""
+    out = []
+    for d in declarations:
+        if d.license or d.license_name:
+            found = resolve_hub_license(d.license or "other", d.license_name, d.path)
+            if found is not None:
+                out.append(found)
+    return out
