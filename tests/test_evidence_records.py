@@ -13,8 +13,8 @@ from test_report_data import audit_with, demo_release, demo_report, make_clean_r
 from scanner.assess.model import Report
 from scanner.errors import SourceError
 from scanner.evidence import (
-    BaseModelHint,
     DETAILS,
+    BaseModelHint,
     CopiedCodeEvidence,
     CopyrightNotice,
     Declaration,
