@@ -13,7 +13,7 @@ only this analyzer needs; the sources stay as cheap as they are.
 
 from __future__ import annotations
 
-from .errors import ProvscanError
+from .errors import ProvscanError, SourceError
 from .model import FileDeclaration, FileKind, Finding, not_analysed
 from .snapshot import Snapshot
 
@@ -31,7 +31,10 @@ def weight_file_declarations(
 
     found: list[FileDeclaration] = []
     problems: list[Finding] = []
-    weights = [f for f in snapshot.files if f.kind is FileKind.WEIGHTS and f.lfs is None]
+    unavailable: list[tuple[str, str]] = []
+    # A Hub file stored in LFS is still a weight file, read by range; a git LFS pointer
+    # is of kind LFS_POINTER and has no header to read.
+    weights = [f for f in snapshot.files if f.kind is FileKind.WEIGHTS]
     for f in weights[:MAX_WEIGHT_FILES]:
 
         def read(start: int, length: int, path: str = f.path) -> bytes:
@@ -39,9 +42,16 @@ def weight_file_declarations(
 
         try:
             declared = declaration_of(f.path, read)
+        except SourceError as exc:  # not to be had (offline, not in the cache): one line
+            unavailable.append((f.path, str(exc)))
+            continue
         except ProvscanError as exc:
             problems.append(not_analysed(f.path, f"metadata not read: {exc}", analyzer))
             continue
         if declared is not None:
             found.append(declared)
+    if unavailable:
+        path, why = unavailable[0]
+        more = f" (and {len(unavailable) - 1} more weight file(s))" if len(unavailable) > 1 else ""
+        problems.append(not_analysed(path, f"metadata not read{more}: {why}", analyzer))
     return tuple(found), tuple(problems)

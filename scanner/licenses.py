@@ -120,6 +120,13 @@ def _scancode_keys_by_spdx() -> dict[str, str]:
     return keys
 
 
+def spdx_ids_as_keys(expression: str | None) -> tuple[str, ...]:
+    """The ids of an SPDX expression as the scancode keys the rest of provscan compares
+    (BSD-3-Clause is bsd-new, BSL-1.0 is boost-1.0); an id SPDX does not list stays."""
+    keys = _scancode_keys_by_spdx()
+    return tuple(dict.fromkeys(keys.get(i, i) for i in license_ids(expression)))
+
+
 def _scancode_key_of_spdx(license_id: str) -> str | None:
     low = license_id.lower()
     aliases = {v.lower(): k for k, v in load_rules("licenses")["spdx"]["aliases"].items()}
@@ -160,6 +167,8 @@ PERMISSIVE = (
     "cc-by-4.0",
     "python-2.0",
     "psf-2.0",
+    "boost-1.0",
+    "bsd-zero",
 )
 
 
@@ -206,13 +215,14 @@ def reflected(detected: str, declared: tuple[str, ...]) -> bool:
     """Whether a declared license covers a detected one.
 
     The same id or the same family counts; so does a permissive licence under any declared
-    licence (its notices are an obligation, not a contradiction). Nothing declared covers
-    nothing.
+    licence (its notices are an obligation, not a contradiction), and a license exception
+    (`WITH llvm-exception`: extra permissions on a license that is checked itself). Nothing
+    declared covers nothing.
     """
     if not declared:
         return False
     low = detected.lower()
-    if low in declared or is_permissive(low):
+    if low in declared or is_permissive(low) or "exception" in low:
         return True
     fam = family_of(low)
     return fam is not None and any(family_of(d) == fam for d in declared)

@@ -26,6 +26,7 @@ from scanner.code.declared import config_licenses
 from scanner.code.scancode import load_index
 from scanner.demo_release import apache_license_text
 from scanner.evidence import BaseModelHint, LicenseDeclared, LicenseMismatch
+from scanner.licenses import reflected, spdx_ids_as_keys
 
 TF = Path(transformers.__file__).parent
 BERT = TF / "models" / "bert" / "modeling_bert.py"
@@ -61,6 +62,15 @@ def test_package_license_metadata_is_read_as_an_spdx_expression(scancode_index):
     torch_expression = package_license(metadata.distribution("torch"))
     assert torch_expression is not None and torch_expression.startswith("Apache-2.0 AND")
     assert "MIT" in torch_expression.split(" AND ")
+
+
+def test_a_corpus_license_is_read_as_spdx_ids(scancode_index):
+    # SPDX's BSL-1.0 is Boost (scancode's boost-1.0), not scancode's bsl-1.0 (the Business
+    # Source License); an exception (WITH LLVM-exception) only adds permissions
+    assert spdx_ids_as_keys("BSD-3-Clause AND BSL-1.0") == ("bsd-new", "boost-1.0")
+    torch_ids = spdx_ids_as_keys(package_license(metadata.distribution("torch")))
+    assert "llvm-exception" in torch_ids
+    assert all(reflected(i, ("apache-2.0",)) for i in torch_ids)
 
 
 def test_unchanged_transformers_code_under_apache_passes_the_default_policy(cli, tmp_path):

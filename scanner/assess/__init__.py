@@ -16,7 +16,7 @@ from ..evidence import (
     LicenseDeclared,
     LicenseInFile,
 )
-from ..licenses import declared_ids, license_ids, reflected
+from ..licenses import declared_ids, license_ids, reflected, spdx_ids_as_keys
 from ..model import FileKind, Finding
 from ..result import AuditResult
 from .discrepancies import find_discrepancies, verdict_of
@@ -180,7 +180,9 @@ def _detected(
             add(claim.license, "base-model", claim.name, claim.finding_ids)
     out = []
     for (expr, via), (where, ids) in acc.items():
-        lids = license_ids(expr)
+        # A corpus's license is an SPDX expression (BSL-1.0 is Boost there, while scancode's
+        # bsl-1.0 is the Business Source License): its ids are read as SPDX ids.
+        lids = spdx_ids_as_keys(expr) if via == "copied-code" else license_ids(expr)
         out.append(
             DetectedLicense(
                 expression=expr,

@@ -1,19 +1,42 @@
-"""Declared licenses: the model card's `license` / `license_name` (Hub keys) resolved to
-license ids through rules/hub_licenses.toml (else read by scancode's own detection), license
-fields of config files, and the licenses weight files declare in their metadata."""
+"""What a release declares: the model card's `license` / `license_name` (Hub keys)
+resolved to license ids through rules/hub_licenses.toml (else read by scancode's own
+detection), license fields of config files, the licenses weight files declare in their own
+metadata; and the base models named outside the card's base_model (its text, a config's
+`_name_or_path`, a weight file's metadata), as hints."""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
+from ..card import (
+    MAX_CARD_BYTES,
+    BaseHint,
+    base_model_hints,
+    config_base_hint,
+    declares_base,
+    find_card,
+)
+from ..declarations import weight_file_declarations
+from ..errors import ProvscanError
 from ..evidence import Declaration
 from ..licenses import license_ids, license_info
-from ..model import CardData, FileDeclaration
+from ..model import CardData, FileDeclaration, Finding, not_analysed
 from ..rules import load_rules
+from ..snapshot import Snapshot
 
+ANALYZER = "licenses"
 MAX_CONFIG_BYTES = 1024 * 1024
+CONFIG_WITH_LICENSE = (
+    "config.json",
+    "tokenizer_config.json",
+    "generation_config.json",
+    "adapter_config.json",
+    "params.json",
+)
+HintSource = Literal["card-text", "config", "weights-metadata"]
 MAX_STATEMENT_CHARS = 1000
 """A declared license no Hub key names is read by scancode when it is this short (a name,
 an expression); a longer field is left unresolved rather than matched at length."""
@@ -141,4 +164,93 @@ def weight_file_licenses(declarations: tuple[FileDeclaration, ...]) -> list[Decl
             found = resolve_hub_license(d.license or "other", d.license_name, d.path)
             if found is not None:
                 out.append(found)
+    return out
+
+
+# ---- everything the release declares ---------------------------------------------------
+
+
+@dataclass
+class Declarations:
+    """What the release declares: licenses (card, configs, weight files' metadata) and
+    hints of a base model outside the card's base_model."""
+
+    card: DeclaredLicense | None = None
+    licenses: list[DeclaredLicense] = field(default_factory=list)
+    hints: list[tuple[BaseHint, HintSource, str]] = field(default_factory=list)
+    """(hint, where it comes from, the release path that says it)."""
+    problems: list[Finding] = field(default_factory=list)
+
+    @property
+    def primary(self) -> DeclaredLicense | None:
+        """The license the release declares: the card's, else the first one resolved."""
+        if self.card is not None and self.card.resolved:
+            return self.card
+        return next((d for d in self.licenses if d.resolved), self.card)
+
+
+def _read_configs(snapshot: Snapshot, out: Declarations) -> None:
+    for f in snapshot.files:
+        if (
+            f.path.rsplit("/", 1)[-1] not in CONFIG_WITH_LICENSE
+            or f.size > MAX_CONFIG_BYTES
+            or f.lfs is not None
+        ):
+            continue
+        try:
+            text = snapshot.reader.read_text(f.path, MAX_CONFIG_BYTES)
+        except ProvscanError as exc:
+            out.problems.append(not_analysed(f.path, str(exc), ANALYZER))
+            continue
+        out.licenses.extend(config_licenses(text, f.path))
+        try:
+            data = json.loads(text)
+        except ValueError:
+            continue
+        hint = config_base_hint(data) if isinstance(data, dict) else None
+        if hint is not None:
+            out.hints.append((hint, "config", f.path))
+
+
+def declarations_of(snapshot: Snapshot) -> Declarations:
+    """The card's license, every license declared (card, config files, weight files'
+    metadata) and the base-model hints of the card's text, configs and weight files."""
+    card_entry = find_card(snapshot.files)
+    out = Declarations(card=card_license(snapshot.card, card_entry.path if card_entry else "hub"))
+    if out.card is not None:
+        out.licenses.append(out.card)
+    if card_entry is not None and card_entry.lfs is None:
+        try:
+            head = snapshot.reader.read_range(card_entry.path, 0, MAX_CARD_BYTES)
+            for hint in base_model_hints(head.decode("utf-8", errors="replace")):
+                out.hints.append((hint, "card-text", card_entry.path))
+        except ProvscanError:
+            pass  # the source already reported a card it could not read
+    _read_configs(snapshot, out)
+    weights, problems = weight_file_declarations(snapshot, ANALYZER)
+    out.problems.extend(problems)
+    out.licenses.extend(weight_file_licenses(weights))
+    for w in weights:
+        key = next((k for k in w.keys if "base_model" in k), "base model")
+        for name in w.base_models:
+            out.hints.append((BaseHint(name, f"{key}: {name}"), "weights-metadata", w.path))
+    return out
+
+
+def undeclared_hints(
+    snapshot: Snapshot, hints: list[tuple[BaseHint, HintSource, str]]
+) -> list[tuple[BaseHint, HintSource, str]]:
+    """The hints naming neither a declared base model nor the release itself."""
+    declared = snapshot.card.base_model if snapshot.card else ()
+    itself = snapshot.target if snapshot.source == "hf" else None
+    seen: set[str] = set()
+    out = []
+    for hint, source, path in hints:
+        key = hint.name.lower()
+        if key in seen or declares_base(declared, hint.name):
+            continue
+        if itself and declares_base((hint.name,), itself):
+            continue
+        seen.add(key)
+        out.append((hint, source, path))
     return out

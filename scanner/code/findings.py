@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Literal
 
 from ..card import BaseHint
 from ..evidence import (
@@ -24,12 +23,10 @@ from ..evidence import (
 )
 from ..licenses import RESTRICTIVE_CATEGORIES, license_ids, license_info
 from ..model import Evidence, Finding, Location, Severity
-from .declared import DeclaredLicense
+from .declared import ANALYZER, DeclaredLicense, HintSource
 from .filescan import FileScan
 from .notices import KnownUpstream, Notice, normalise_holder, origin_of_publisher, origins_of
 
-ANALYZER = "licenses"
-HintSource = Literal["card-text", "config", "weights-metadata"]
 HINT_WORDS = {
     "card-text": "the model card's text",
     "config": "a config file",

@@ -39,6 +39,8 @@ _SPDX_COPYRIGHT = re.compile(r"spdx-filecopyrighttext\s*:\s*(.*)$", re.IGNORECAS
 NEIGHBOURS = 2
 """Lines kept before and after a candidate line: statements span lines."""
 MAX_LINE_CHARS = 2000
+MAX_STATEMENT_CHARS = 2 * MAX_LINE_CHARS
+"""Characters of a statement's lines read for its holders."""
 MAX_NOTICES_PER_FILE = 200
 
 
@@ -178,7 +180,8 @@ def holders_named(statement: str) -> tuple[str, ...]:
     """The holders a copyright statement names, split at commas and "and" ("Meta Inc.,
     vLLM, and HuggingFace Inc. team" names three); a piece that is only a company suffix
     or "its affiliates" stays with the name before it."""
-    text = " ".join(_COMMENT.sub("", part) for part in statement.split("\n"))
+    bounded = statement[:MAX_STATEMENT_CHARS]  # a minified file's line can be megabytes
+    text = " ".join(_COMMENT.sub("", part) for part in bounded.split("\n"))
     m = _PREFIX.match(text)
     if m is None:
         return ()

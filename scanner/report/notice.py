@@ -66,9 +66,10 @@ def render_notice(assessment: Assessment, name: str) -> str:
             if c.upstream_notice:
                 out += notice_lines(c.upstream_notice)
     for o in assessment.origins:
+        # No license beside an origin: what an organisation usually publishes under says
+        # nothing of the terms of this code (its own license text does, quoted above).
         fam = f" / {o.family}" if o.family else ""
-        lic = f" (license: {o.license})" if o.license else ""
-        out += _section(f"{o.org}{fam}{lic}")
+        out += _section(f"{o.org}{fam}")
         for n in o.notices:
             out += notice_lines(n)
         out.append("    in: " + ", ".join(one_line(p) for p in o.paths))
