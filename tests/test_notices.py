@@ -190,6 +190,15 @@ def test_holder_spellings_meet_under_one_key():
         ("Sarvam AI team", "sarvam"),
         ("Bytedance Ltd. and/or its affiliates", "bytedance"),
         ("Antgroup", "antgroup"),
+        ("Advanced Micro Devices, Inc", "amd"),
+        ("The Intel Labs Team Authors", "intel"),
+        ("Arcee AI", "arcee"),
+        ("Zyphra Technologies", "zyphra"),
+        ("Kyutai", "kyutai"),
+        ("The LightOn Team", "lighton"),
+        ("SK Telecom", "skt"),
+        ("The rednote-hilab team", "rednote"),
+        ("The Rhymes-AI Teams Authors", "rhymes"),
     ],
 )
 def test_holders_map_to_their_origin(holder, origin):
