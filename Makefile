@@ -1,19 +1,30 @@
 # Two commands set everything up on a fresh machine:
-#   make demo   - install, then run provscan on the bundled example release
+#   make demo   - install provscan and what the demo needs, then run the bundled example
 #   make test   - install (with test extras and headless Chromium), then run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+DEMO_STAMP = $(VENV)/.installed-demo
 
-.PHONY: install demo test bench bench-packed bench-code-real lint system-deps clean
+.PHONY: install demo test bench bench-packed bench-code-real bench-real lint system-deps clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+
+# The demo needs provscan and its `demo` extra (transformers' source files), nothing more:
+# no test tools, no torch. pip says what it fetches (the first time takes a few minutes).
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	@echo "make demo: installing provscan and the demo extra into $(VENV)"
+	$(BIN)/pip install --progress-bar off -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@echo "make: installing provscan with the test, eval and batch extras into $(VENV)"
+	$(BIN)/pip install --progress-bar off --upgrade pip
 	# torch 2.13.0: the CPU wheel this machine keeps on disk; only the eval extra needs it.
-	$(BIN)/pip install --quiet -e '.[test,eval,batch]'
-	touch $(STAMP)
+	$(BIN)/pip install --progress-bar off -e '.[test,eval,batch]'
+	touch $(STAMP) $(DEMO_STAMP)
 
 install: $(STAMP)
 
@@ -23,7 +34,7 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "install the Debian package chromium for the report tests"; fi; }
 
-demo: install
+demo: $(DEMO_STAMP)
 	$(BIN)/provscan demo --out demo-report
 
 test: install system-deps
@@ -59,6 +70,14 @@ bench-packed: install
 # the repository; vs the scancode CLI in the same run.
 bench-code-real: install
 	$(BIN)/python bench/code_real.py --out bench/results/code_real.txt
+
+# Lineage on real checkpoints published inside packages, and on variants made from them with the
+# tools users use (bench/real/panel.toml). Everything fetched or made goes to the cache, never
+# to the repository; a second run reuses it. The raw results stay beside the cache.
+BENCH_CACHE ?= $(or $(PROVSCAN_BENCH_CACHE),$(HOME)/.cache/provscan-bench)
+bench-real: install
+	PROVSCAN_BENCH_CACHE=$(BENCH_CACHE) $(BIN)/python bench/real/run_panel.py \
+		--out bench/results/real_lineage.txt --json $(BENCH_CACHE)/real_lineage.json
 
 # One formatter (ruff format) and one linter; CI runs this before the tests.
 lint: install

@@ -43,7 +43,8 @@ def run_analyzers(
     findings: list[Finding] = list(snapshot.problems)
     for analyzer in analyzers:
         try:
-            findings.extend(analyzer.analyze(snapshot, ctx))
+            with ctx.progress.task(f"{analyzer.name} analysis", unit="steps"):
+                findings.extend(analyzer.analyze(snapshot, ctx))
         except ProvscanError as exc:
             # One analyzer failing must not stop the others: the audit goes on.
             findings.append(not_analysed(None, f"{analyzer.name}: {exc}", analyzer.name))

@@ -23,7 +23,7 @@ def with_evidence_records(schema: dict[str, Any]) -> dict[str, Any]:
     has details, a rule that its details are that record (one of them, for `license`)."""
     out = json.loads(json.dumps(schema))
     defs = out.setdefault("$defs", {})
-    records_defs: dict[str, Any] = {}  # fresh: a record that changed replaces its old form
+    records_defs: dict[str, Any] = {}  # made anew: a record's changed fields must show
     rules = []
     for kind, records in DETAILS.items():
         refs = [json_schema(r, records_defs) for r in records]
