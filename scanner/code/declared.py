@@ -23,7 +23,7 @@ from ..declarations import weight_file_declarations
 from ..errors import ProvscanError
 from ..evidence import Declaration
 from ..licenses import license_ids, license_info
-from ..model import CardData, FileDeclaration, Finding, not_analysed
+from ..model import CardData, FileDeclaration, FileKind, Finding, not_analysed
 from ..rules import load_rules
 from ..snapshot import Snapshot
 
@@ -194,7 +194,7 @@ def _read_configs(snapshot: Snapshot, out: Declarations) -> None:
         if (
             f.path.rsplit("/", 1)[-1] not in CONFIG_WITH_LICENSE
             or f.size > MAX_CONFIG_BYTES
-            or f.lfs is not None
+            or f.kind is FileKind.LFS_POINTER
         ):
             continue
         try:
@@ -219,7 +219,7 @@ def declarations_of(snapshot: Snapshot) -> Declarations:
     out = Declarations(card=card_license(snapshot.card, card_entry.path if card_entry else "hub"))
     if out.card is not None:
         out.licenses.append(out.card)
-    if card_entry is not None and card_entry.lfs is None:
+    if card_entry is not None and card_entry.kind is not FileKind.LFS_POINTER:
         try:
             head = snapshot.reader.read_range(card_entry.path, 0, MAX_CARD_BYTES)
             for hint in base_model_hints(head.decode("utf-8", errors="replace")):
