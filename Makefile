@@ -50,7 +50,7 @@ bench: install
 		--out bench/results/lineage_sampled.txt
 	$(BIN)/python bench/fingerprint_bench.py --out bench/results/fingerprint.txt
 	$(BIN)/python bench/gguf_bench.py --out bench/results/gguf_open.txt
-	$(BIN)/python bench/licenses_bench.py --out bench/results/licenses.txt
+	$(BIN)/python bench/licenses_bench.py --real --out bench/results/licenses.txt
 	$(MAKE) bench-packed
 	$(MAKE) bench-code-real
 

@@ -294,7 +294,9 @@ def _holder_key(holder: str) -> str:
 def provscan_licenses(
     report: dict[str, Any],
 ) -> tuple[dict[str, str | None], dict[str, frozenset[str]]]:
-    """Per file: the license expression found in it, and its copyright holders."""
+    """Per file: the license expression found in it, and its copyright holders as cluecode
+    reads them (what the scancode CLI reports: statements provscan reads beyond it, from
+    SPDX-FileCopyrightText lines, are counted apart by bench/licenses_bench.py --real)."""
     exprs: dict[str, str | None] = {
         f["path"]: None for f in report.get("files", []) if f.get("kind") == "code"
     }
@@ -306,7 +308,11 @@ def provscan_licenses(
             continue
         if f["kind"] == "license" and details.get("source") == "file":
             exprs[path] = details.get("license_expression")
-        elif f["kind"] in ("copyright-notice", "foreign-notice") and details.get("holder"):
+        elif (
+            f["kind"] in ("copyright-notice", "foreign-notice")
+            and details.get("holder")
+            and details.get("read_by") != "spdx"
+        ):
             holders[path].add(_holder_key(details["holder"]))
         elif f["kind"] == "not-analysed" and f.get("analyzer") == "licenses":
             exprs[path] = "not-analysed"

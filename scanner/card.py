@@ -3,7 +3,9 @@ bounded size), never by running anything from the repository."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -167,6 +169,100 @@ def declares_base(base_models: Sequence[str], *names: str | None) -> bool:
     reference as given, a fingerprint's name...): the same org/name, or the same name."""
     said = set().union(*(model_names(b) for b in base_models))
     return any(model_names(n) & said for n in names if n)
+
+
+# ---- hints of a base model outside base_model ----------------------------------------------
+
+# Words before a base model's name in a card's text.
+_SAYS_BASE = re.compile(
+    r"\b(?:fine-?tuned\s+(?:version\s+)?(?:of|from|on(?:\s+top\s+of)?)|finetune\s+of"
+    r"|based\s+on|built\s+(?:up)?on(?:\s+top\s+of)?|derived\s+from"
+    r"|continued\s+(?:pre-?training|training)\s+(?:of|from|on)|trained\s+on\s+top\s+of"
+    r"|distilled\s+from|quantized\s+(?:version\s+)?of|quantizations?\s+of"
+    r"|initiali[sz]ed\s+(?:from|with)|merge\s+of|adapted\s+from|version\s+of)\s+",
+    re.IGNORECASE,
+)
+_LEAD = re.compile(r"(?:(?:the|a|an)\s+|[\[*_`\"'(]+)*", re.IGNORECASE)
+_HUB_LINK = re.compile(
+    r"\[[^\]\n]{0,200}\]\(\s*(https?://(?:www\.)?(?:huggingface\.co|hf\.co)/[^)\s]+)"
+    r"|(https?://(?:www\.)?(?:huggingface\.co|hf\.co)/\S+)"
+)
+_HUB_PATH = re.compile(r"^https?://[^/]+/([\w.-]+)(?:/([\w.-]+))?")
+_NOT_MODELS = {"datasets", "spaces", "docs", "blog", "papers", "models", "settings", "collections"}
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}")
+_MODEL_NAME = re.compile(r"[A-Za-z][\w.]*(?:-[\w.]+)+")
+MAX_HINTS = 10
+MAX_SAID = 200
+
+
+@dataclass(frozen=True)
+class BaseHint:
+    """A model a text names as a base, and the words that name it."""
+
+    name: str
+    said: str
+
+
+def _hub_id(url: str) -> str | None:
+    m = _HUB_PATH.match(url)
+    if m is None or m.group(1) in _NOT_MODELS:
+        return None
+    return "/".join(p for p in m.groups() if p)
+
+
+def _named_after(text: str) -> str | None:
+    """The model named at the start of `text`: a Hub link, an org/name, or a name with a
+    version in it (Mistral-7B-v0.1); None for anything else (an architecture, a paper)."""
+    rest = text[_LEAD.match(text).end() :]  # type: ignore[union-attr]  # matches ""
+    link = _HUB_LINK.match(rest)
+    if link is not None:
+        return _hub_id(link.group(1) or link.group(2))
+    for pattern in (_HUB_ID, _MODEL_NAME):
+        m = pattern.match(rest)
+        if m is not None:
+            name = m.group(0).rstrip(".,;:")
+            if pattern is _HUB_ID or re.search(r"\d", name):
+                return name
+    return None
+
+
+def base_model_hints(text: str) -> tuple[BaseHint, ...]:
+    """Models a card's text names as a base ("a fine-tuned version of [X](...)",
+    "based on org/name", "distilled from Qwen2.5-7B"): hints for a reader, never a
+    declaration nor evidence."""
+    body = text
+    front = split_front_matter(text)
+    if front is not None:
+        body = text.split(front, 1)[1]
+    hints: dict[str, BaseHint] = {}
+    for m in _SAYS_BASE.finditer(body):
+        name = _named_after(body[m.end() : m.end() + MAX_SAID])
+        if name and name.lower() not in hints:
+            stop = re.search(r"\n|\.\s", body[m.end() : m.end() + MAX_SAID])
+            end = m.end() + (stop.start() if stop else MAX_SAID)
+            said = " ".join(body[m.start() : end].split())[:MAX_SAID]
+            hints[name.lower()] = BaseHint(name, said)
+            if len(hints) >= MAX_HINTS:
+                break
+    return tuple(hints.values())
+
+
+_CONFIG_BASE_KEYS = ("_name_or_path", "base_model_name_or_path")
+_LOOKS_LOCAL = re.compile(r"^(?:[./~]|[A-Za-z]:)|\.\.|//")
+
+
+def config_base_hint(config: dict[str, Any]) -> BaseHint | None:
+    """The Hub id a config was saved from (`_name_or_path`, PEFT's
+    `base_model_name_or_path`), where it is one: a local path says nothing."""
+    for key in _CONFIG_BASE_KEYS:
+        value = config.get(key)
+        if (
+            isinstance(value, str)
+            and not _LOOKS_LOCAL.match(value)
+            and _HUB_ID.fullmatch(value.strip())
+        ):
+            return BaseHint(value.strip(), f'"{key}": "{value.strip()}"')
+    return None
 
 
 # ---- what in a card is not release content ---------------------------------------------------

@@ -151,6 +151,20 @@ def with_format_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def require_references(against: list[str] | None) -> tuple[str, ...]:
+    """The --against references, refusing a local path that does not exist (exit 2): a
+    comparison asked for and never made must not let a scan or a check pass."""
+    from .errors import UsageError
+    from .sources import source_for
+    from .sources.local import LocalSource
+
+    for ref in against or ():
+        source, spec = source_for(ref)
+        if isinstance(source, LocalSource) and not Path(spec).expanduser().exists():
+            raise UsageError(f"--against {ref}: no such file or folder")
+    return tuple(against or ())
+
+
 @app.command()
 @with_format_options
 def scan(
@@ -191,7 +205,7 @@ def scan(
 
     options = AuditOptions(
         offline=offline,
-        against=tuple(against or ()),
+        against=require_references(against),
         publisher=publisher,
         library=not no_library,
     )
@@ -589,6 +603,7 @@ def check(
     from .report.json import load_result
 
     rules = load_policy(policy)
+    references = require_references(against)
     json_path = output_file(json_out, "check.json") if json_out is not None else None
     as_report = Path(target)
     if as_report.suffix == ".json" and as_report.is_file():
@@ -598,7 +613,7 @@ def check(
         with progress_display() as progress:
             report = audit(
                 target,
-                AuditOptions(offline=offline, against=tuple(against or ())),
+                AuditOptions(offline=offline, against=references),
                 progress=progress,
             )
     result, assessment = report.result, report.assessment
@@ -743,7 +758,7 @@ def batch(
     offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
     options = UnitOptions(
         offline=offline,
-        against=tuple(against or ()),
+        against=require_references(against),
         library=not no_library,
         formats=tuple(f.name for f in FORMATS),
     )

@@ -90,16 +90,31 @@ class UpstreamId(Record):
     usual_license: str
 
 
+NoticeReader = Literal["cluecode", "spdx"]
+"""Who read the statement: scancode's cluecode (as its CLI does), or provscan from an
+SPDX-FileCopyrightText line cluecode does not read."""
+
+
 @dataclass(frozen=True)
 class CopyrightNotice(Record):
     """`copyright-notice`: a copyright statement of the publisher (or of no known origin)."""
 
     statement: str
     holder: str | None
+    """The holder as cluecode reads it (the scancode CLI's holder)."""
     holder_key: str
     """The holder normalised: spellings of one holder share it."""
     lines: tuple[str, ...]
     """The file's lines, verbatim."""
+    holders: tuple[str, ...] | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    """Every holder the statement names ("Meta Inc., vLLM, and HuggingFace Inc. team":
+    three), where cluecode's holder stops at the first."""
+    read_by: NoticeReader | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+
+    @property
+    def named(self) -> tuple[str, ...]:
+        """Every holder named (reports written before `holders` existed: the holder)."""
+        return self.holders or ((self.holder,) if self.holder else ())
 
 
 @dataclass(frozen=True)
@@ -111,8 +126,16 @@ class ForeignNotice(Record):
     holder_key: str
     lines: tuple[str, ...]
     origins: tuple[UpstreamId, ...]
-    """Known upstreams the holder names; empty: foreign, origin unknown."""
+    """Known upstreams the statement's holders name; empty: foreign, origin unknown."""
     publisher: str | None
+    holders: tuple[str, ...] | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    """Every holder the statement names (see CopyrightNotice.holders)."""
+    read_by: NoticeReader | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+
+    @property
+    def named(self) -> tuple[str, ...]:
+        """Every holder named (reports written before `holders` existed: the holder)."""
+        return self.holders or ((self.holder,) if self.holder else ())
 
 
 @dataclass(frozen=True)
@@ -129,6 +152,19 @@ class LicenseMismatch(Record):
     via: Literal["license-text", "upstream-notice"]
     origin: str | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
     """The upstream id, for via upstream-notice."""
+
+
+@dataclass(frozen=True)
+class BaseModelHint(Record):
+    """`base-model-hint`: a model the release names as its base outside the card's
+    `base_model` (card text, config `_name_or_path`, a weight file's own metadata). A hint
+    for a reader, never evidence of lineage."""
+
+    name: str
+    """The model as named (org/name where the text gives one)."""
+    source: Literal["card-text", "config", "weights-metadata"]
+    said: str
+    """The words that name it, as written (bounded)."""
 
 
 @dataclass(frozen=True)
@@ -365,6 +401,7 @@ DETAILS: dict[str, tuple[type[Record], ...]] = {
     "foreign-notice": (ForeignNotice,),
     "license-mismatch": (LicenseMismatch,),
     "missing-license": (MissingLicense,),
+    "base-model-hint": (BaseModelHint,),
     "notice-missing": (NoticeMissing,),
     "copied-code": (CopiedCodeEvidence,),
     "notice-removed": (CopiedCodeEvidence,),

@@ -101,6 +101,40 @@ def _scancode_category(key: str) -> tuple[str, str] | None:
 
 
 @cache
+def _scancode_keys_by_spdx() -> dict[str, str]:
+    """lower-case SPDX id -> scancode key, from scancode's license data files (read once,
+    only when an id is neither a rules/ key nor a scancode key: BSD-3-Clause is bsd-new)."""
+    try:
+        import licensedcode
+    except ImportError:
+        return {}
+    keys: dict[str, str] = {}
+    for path in (Path(licensedcode.__file__).parent / "data" / "licenses").glob("*.LICENSE"):
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for i, line in enumerate(fh):
+                if line.startswith("spdx_license_key:"):
+                    keys.setdefault(line.split(":", 1)[1].strip().lower(), path.stem)
+                    break
+                if i and line.startswith("---"):
+                    break
+    return keys
+
+
+def spdx_ids_as_keys(expression: str | None) -> tuple[str, ...]:
+    """The ids of an SPDX expression as the scancode keys the rest of provscan compares
+    (BSD-3-Clause is bsd-new, BSL-1.0 is boost-1.0); an id SPDX does not list stays."""
+    keys = _scancode_keys_by_spdx()
+    return tuple(dict.fromkeys(keys.get(i, i) for i in license_ids(expression)))
+
+
+def _scancode_key_of_spdx(license_id: str) -> str | None:
+    low = license_id.lower()
+    aliases = {v.lower(): k for k, v in load_rules("licenses")["spdx"]["aliases"].items()}
+    key = aliases.get(low) or _scancode_keys_by_spdx().get(low)
+    return key if key and key != low else None
+
+
+@cache
 def license_info(key: str) -> LicenseInfo:
     """Category and duties of a license key, from rules/licenses.toml, else scancode's
     category mapped through the same rules."""
@@ -112,7 +146,8 @@ def license_info(key: str) -> LicenseInfo:
         return LicenseInfo(key, key, "unknown")
     found = _scancode_category(key)
     if found is None:
-        return LicenseInfo(key, key, "unknown")
+        alias = _scancode_key_of_spdx(key)
+        return license_info(alias) if alias else LicenseInfo(key, key, "unknown")
     name, category = found
     return LicenseInfo(key, name or key, rules["categories"].get(category, "unknown"))
 
@@ -132,6 +167,8 @@ PERMISSIVE = (
     "cc-by-4.0",
     "python-2.0",
     "psf-2.0",
+    "boost-1.0",
+    "bsd-zero",
 )
 
 
@@ -178,13 +215,14 @@ def reflected(detected: str, declared: tuple[str, ...]) -> bool:
     """Whether a declared license covers a detected one.
 
     The same id or the same family counts; so does a permissive licence under any declared
-    licence (its notices are an obligation, not a contradiction). Nothing declared covers
-    nothing.
+    licence (its notices are an obligation, not a contradiction), and a license exception
+    (`WITH llvm-exception`: extra permissions on a license that is checked itself). Nothing
+    declared covers nothing.
     """
     if not declared:
         return False
     low = detected.lower()
-    if low in declared or is_permissive(low):
+    if low in declared or is_permissive(low) or "exception" in low:
         return True
     fam = family_of(low)
     return fam is not None and any(family_of(d) == fam for d in declared)

@@ -91,6 +91,22 @@ class CardData:
 
 
 @dataclass(frozen=True)
+class FileDeclaration:
+    """What a weight file declares about its model in its own metadata (a GGUF header's
+    `general.*` keys, an ONNX model's metadata_props), the way a card's front matter does."""
+
+    path: str
+    """The release file that says it."""
+    license: str | None = None
+    license_name: str | None = None
+    license_link: str | None = None
+    base_models: tuple[str, ...] = ()
+    """Models it names as its base (a Hub id where the file gives a Hub URL)."""
+    keys: tuple[str, ...] = ()
+    """The metadata keys these values were read from, for the reader (general.license)."""
+
+
+@dataclass(frozen=True)
 class TensorInfo:
     """A tensor's header entry, readable without loading its data."""
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_report_data import audit_with, demo_release, demo_report, make_clean_release  # noqa: F401
 
 from scanner.assess import assess
 from scanner.assess.model import Report
 from scanner.assess.policy import evaluate, load_policy, parse_policy
+from scanner.errors import UsageError
 from scanner.model import Evidence, Finding, Location, Severity
 from scanner.report.json import JsonFormat, load_result
 
@@ -75,8 +77,16 @@ def test_allowed_list_and_required_attribution(tmp_path: Path) -> None:
         "test",
     )
     rules = {v.rule for v in evaluate(policy, report.assessment, report.result.snapshot).violations}
-    assert rules == {"licenses.allowed", "attributions.required"}
-    (root / "NOTICE").write_text("Built with Llama\n")
+    # The Llama license asks for its attribution notice in a NOTICE file (1.b.iii) too.
+    assert rules == {
+        "licenses.allowed",
+        "attributions.required",
+        "attributions.foreign_notices_in_notice_file",
+    }
+    (root / "NOTICE").write_text(
+        "Built with Llama\nLlama 3.1 is licensed under the Llama 3.1 Community License, "
+        "Copyright © Meta Platforms, Inc. All Rights Reserved.\n"
+    )
     report = audit_with(root, [])
     rules = {v.rule for v in evaluate(policy, report.assessment, report.result.snapshot).violations}
     assert rules == {"licenses.allowed"}
@@ -103,6 +113,34 @@ def test_json_report_round_trips_for_check(demo_report: Report, tmp_path: Path) 
     before = evaluate(load_policy(None), demo_report.assessment, demo_report.result.snapshot)
     after = evaluate(load_policy(None), assess(loaded), loaded.snapshot)
     assert before.violations == after.violations
+
+
+def test_a_missing_against_path_is_exit_2_not_a_pass(cli, tmp_path: Path) -> None:
+    root = make_clean_release(tmp_path / "clean")
+    res = cli("check", str(root), "--against", str(tmp_path / "nope"))
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "PASS" not in res.stdout and "nope" in res.stderr and "Traceback" not in res.stderr
+    res = cli("scan", str(root), "--against", str(tmp_path / "nope.npz"))
+    assert res.returncode == 2 and "no such file" in res.stderr
+
+
+def test_a_misspelled_policy_key_is_an_error_naming_it(cli, tmp_path: Path) -> None:
+    root = make_clean_release(tmp_path / "clean")
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[licenses]\ndenyed = ["mit"]\n')
+    res = cli("check", str(root), "--policy", str(policy))
+    assert res.returncode == 2, res.stdout
+    assert "denyed" in res.stderr and "[licenses]" in res.stderr
+    assert res.stderr.strip().count("\n") == 0
+
+
+def test_unknown_keys_of_a_required_attribution_are_refused(tmp_path: Path) -> None:
+    good = {"family": "llama3", "text": "Built with Llama", "in": ["README.md"]}
+    parse_policy({"attributions": {"required": [good]}}, "test")
+    with pytest.raises(UsageError, match="within"):
+        parse_policy({"attributions": {"required": [{**good, "within": ["x"]}]}}, "test")
+    with pytest.raises(UsageError, match="must be a table"):
+        parse_policy({"lineage": True}, "test")
 
 
 def test_what_scan_calls_warn_check_passes_and_says(cli, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from scanner.assess.model import Report
 from scanner.errors import SourceError
 from scanner.evidence import (
     DETAILS,
+    BaseModelHint,
     CopiedCodeEvidence,
     CopyBackground,
     CopyrightNotice,
@@ -106,6 +107,16 @@ SAMPLES: dict[str, tuple[Record, ...]] = {
             origins=(QWEN,),
             publisher="acme",
         ),
+        ForeignNotice(
+            statement="Copyright 2023 Meta Inc.",
+            holder="Meta Inc.",
+            holder_key="meta",
+            lines=("# Copyright 2023 Meta Inc., vLLM, and HuggingFace Inc. team.",),
+            origins=(QWEN,),
+            publisher=None,
+            holders=("Meta Inc.", "vLLM", "HuggingFace Inc. team"),
+            read_by="cluecode",
+        ),
     ),
     "license-mismatch": (
         LicenseMismatch(
@@ -126,6 +137,9 @@ SAMPLES: dict[str, tuple[Record, ...]] = {
         ),
     ),
     "missing-license": (MissingLicense("license-file"),),
+    "base-model-hint": (
+        BaseModelHint(name="org/base", source="card-text", said="fine-tuned from org/base"),
+    ),
     "notice-missing": (NoticeMissing(holders=("Qwen",), files=("a.py",)),),
     "copied-code": (
         CopiedCodeEvidence(

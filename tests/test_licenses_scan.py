@@ -195,3 +195,62 @@ def test_fragments_of_one_notice_go_to_the_approximate_matcher(scancode_index):
     scan = scan_one(path)
     assert scan.licenses.approximate
     assert scan.licenses.expression == "bsd-new"
+
+
+def code_without_license_text(tmp_path: Path) -> Path:
+    """Real code with words of legalese in it (docstrings, "license" in identifiers...)
+    but no license: transformers' Qwen2 modeling file without its header."""
+    lines = (QWEN2 / "modeling_qwen2.py").read_text().splitlines()
+    body = [line for line in lines if not line.startswith("#")]
+    path = tmp_path / "body.py"
+    path.write_text("\n".join(body + ['LICENSE_NOTE = "see the license of the model"']) + "\n")
+    return path
+
+
+def test_pruned_candidates_are_the_ones_scancode_ranks_itself(scancode_index, tmp_path):
+    from licensedcode import match_set
+    from licensedcode.query import build_query
+
+    from scanner.code.scancode import unpruned_candidates
+
+    pruned, own = match_set.compute_candidates, unpruned_candidates()
+    assert own is not None and own is not pruned
+    files = [
+        QWEN2 / "modeling_qwen2.py",
+        apache_header_with_a_changed_line(tmp_path),
+        code_without_license_text(tmp_path),
+        Path(transformers.__file__).parent / "models" / "blip" / "modeling_blip_text.py",
+    ]
+    compared = ranked = 0
+    for path in files:
+        query = build_query(
+            location=str(path), idx=scancode_index, text_line_threshold=15, bin_line_threshold=50
+        )
+        for run in [query.whole_query_run(), *query.query_runs]:
+            for near_dupes in (False, True):
+                args = (run, scancode_index, scancode_index.approx_matchable_rids, 70, near_dupes)
+                mine, theirs = pruned(*args), own(*args)
+                assert [(c[0], c[1]) for c in mine] == [(c[0], c[1]) for c in theirs], path
+                compared += 1
+                ranked += len(theirs)
+    assert compared > 20 and ranked > 0  # some runs do have candidates
+
+
+def test_a_file_without_license_text_is_tokenized_once(scancode_index, tmp_path, monkeypatch):
+    import licensedcode.query
+
+    from scanner.code.scancode import detect_file_licenses
+
+    path = code_without_license_text(tmp_path)
+    real, calls = licensedcode.query.build_query, []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(licensedcode.query, "build_query", counted)
+    found = detect_file_licenses(path)
+    assert len(calls) == 1
+    assert found.approximate and found.expression is None
+    monkeypatch.undo()
+    assert scancode_index.match(location=str(path), approximate=True) == []

@@ -14,6 +14,7 @@ from scanner.code.analyzer import LicenseAnalyzer
 from scanner.code.notices import (
     candidate_blocks,
     detect_notices,
+    holders_named,
     normalise_holder,
     origin_of_publisher,
     origins_of,
@@ -159,10 +160,139 @@ def test_holder_spellings_meet_under_one_key():
         ("MiniMax", "minimax"),
         ("Moonshot AI", "moonshot"),
         ("xAI", "xai"),
+        # holders as the headers of transformers and vllm spell them
+        ("The ZhipuAI Team", "zhipu"),
+        ("The Zhipu AI team", "zhipu"),
+        ("The GLM4 & ZhipuAI team", "zhipu"),
+        ("The Baidu team", "baidu"),
+        ("Baidu, Inc.", "baidu"),
+        ("The PaddlePaddle Team", "baidu"),
+        ("The LG AI Research EXAONE Lab", "lg"),
+        ("The LG CNS Gen AI Solution Delivery Team", "lg"),
+        ("Xiaomi Corporation", "xiaomi"),
+        ("Horizon team, Xiaomi MiLM Plus", "xiaomi"),
+        ("The Cohere Team", "cohere"),
+        ("Cohere Inc.", "cohere"),
+        ("NAVER Cloud HyperCLOVA team", "naver"),
+        ("NAVER Corp.", "naver"),
+        ("IBM", "ibm"),
+        ("THL A29 Limited, a Tencent company", "tencent"),
+        ("Tencent HunYuan Team", "tencent"),
+        ("the MiniMax AI Team", "minimax"),
+        ("MiniMaxAI", "minimax"),
+        ("the LLAMA4, Meta Inc.", "meta-llama"),
+        ("The Fairseq Authors", "meta-llama"),
+        ("contributors to the vLLM project", "vllm"),
+        ("SGLang Team", "sglang"),
+        ("Apple Inc.", "apple"),
+        ("OpenBMB", "openbmb"),
+        ("The Swiss AI Initiative", "swiss-ai"),
+        ("Sarvam AI team", "sarvam"),
+        ("Bytedance Ltd. and/or its affiliates", "bytedance"),
+        ("Antgroup", "antgroup"),
+        ("Advanced Micro Devices, Inc", "amd"),
+        ("The Intel Labs Team Authors", "intel"),
+        ("Arcee AI", "arcee"),
+        ("Zyphra Technologies", "zyphra"),
+        ("Kyutai", "kyutai"),
+        ("The LightOn Team", "lighton"),
+        ("SK Telecom", "skt"),
+        ("The rednote-hilab team", "rednote"),
+        ("The Rhymes-AI Teams Authors", "rhymes"),
     ],
 )
 def test_holders_map_to_their_origin(holder, origin):
     assert origins_of(holder)[0].id == origin
+
+
+def test_every_holder_of_a_statement_naming_several_is_kept():
+    (notice,) = detect_notices(
+        "# Copyright 2025 the LLAMA4, Meta Inc., vLLM, and HuggingFace Inc. team.\nx = 1\n"
+    )
+    assert notice.holder == "the LLAMA4, Meta Inc."  # cluecode stops there, as its CLI does
+    assert notice.holders == ("the LLAMA4", "Meta Inc", "vLLM", "HuggingFace Inc. team")
+    assert [o.id for o in origins_of(" ; ".join(notice.holders))] == [
+        "meta-llama",
+        "vllm",
+        "huggingface",
+    ]
+
+
+def test_company_suffixes_stay_with_their_holder():
+    assert holders_named("Copyright 2024 Baidu, Inc. and HuggingFace Inc. team.") == (
+        "Baidu, Inc",
+        "HuggingFace Inc. team",
+    )
+    assert holders_named("# Copyright 2025 Bytedance Ltd. and/or its affiliates.") == (
+        "Bytedance Ltd",
+    )
+    assert holders_named("Copyright (c) 2023-2024, NVIDIA CORPORATION.  All rights reserved.") == (
+        "NVIDIA CORPORATION",
+    )
+
+
+def test_adjacent_statements_keep_their_own_holders():
+    # cluecode given both lines at once runs the first one's tail into the second and gives
+    # that second statement the first one's holder: IBM was lost.
+    text = (
+        "# Copyright 2025 the LLAMA4, Meta Inc., vLLM, and HuggingFace Inc. team.\n"
+        "# Copyright 2023 IBM and HuggingFace Inc. team. All Rights Reserved.\n"
+    )
+    notices = detect_notices(text)
+    assert [(n.start_line, n.end_line) for n in notices] == [(1, 1), (2, 2)]
+    assert notices[1].holder == "IBM and HuggingFace Inc. team"
+    assert notices[1].holders == ("IBM", "HuggingFace Inc. team")
+    blocks = candidate_blocks(text.splitlines())
+    assert [[n for n, _ in b] for b in blocks] == [[1], [2]]
+
+
+def test_a_statement_running_onto_the_next_line_stays_whole():
+    text = (
+        "# Copyright 2025 NVIDIA CORPORATION and the HuggingFace Inc. team. All rights\n"
+        "# reserved.\n"
+        "# Copyright 2023 The vLLM team.\n"
+    )
+    notices = detect_notices(text)
+    assert [n.start_line for n in notices] == [1, 3]
+    assert notices[0].holders == ("NVIDIA CORPORATION", "the HuggingFace Inc. team")
+
+
+def test_spdx_file_copyright_text_lines_are_read():
+    text = (
+        "# SPDX-License-Identifier: Apache-2.0\n"
+        "# SPDX-FileCopyrightText: Copyright contributors to the vLLM project\n"
+        "# SPDX-FileCopyrightText: 2024 Xiaomi Corporation\n"
+    )
+    notices = detect_notices(text)
+    assert [(n.start_line, n.holder, n.read_by) for n in notices] == [
+        (2, "contributors to the vLLM project", "spdx"),  # cluecode does not read this one
+        (3, "Xiaomi Corporation", "cluecode"),
+    ]
+    assert notices[0].statement == "Copyright contributors to the vLLM project"
+    assert notices[0].lines == (
+        "# SPDX-FileCopyrightText: Copyright contributors to the vLLM project",
+    )
+
+
+def test_a_notice_naming_several_upstreams_counts_for_each(tmp_path):
+    from scanner.audit import audit
+
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "m.py").write_text(
+        "# Copyright 2023 Meta Inc., vLLM, and HuggingFace Inc. team. All rights reserved.\nx = 1\n"
+    )
+    report = audit(str(root), AuditOptions(publisher="acme"), analyzers=[LicenseAnalyzer()])
+    (foreign,) = [f for _, f in report.assessment.findings if f.kind == "foreign-notice"]
+    assert foreign.evidence.details.holders == ("Meta Inc", "vLLM", "HuggingFace Inc. team")
+    assert [o.id for o in foreign.evidence.details.origins] == [
+        "meta-llama",
+        "vllm",
+        "huggingface",
+    ]
+    orgs = {o.org: o for o in report.assessment.origins}
+    assert set(orgs) == {"Meta Platforms", "vLLM project", "Hugging Face"}
+    assert all(o.paths == ("m.py",) for o in orgs.values())
 
 
 def test_holder_naming_two_origins_lists_both_in_text_order():

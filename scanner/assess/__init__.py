@@ -17,8 +17,8 @@ from ..evidence import (
     LicenseDeclared,
     LicenseInFile,
 )
-from ..licenses import declared_ids, license_ids, reflected
-from ..model import Finding
+from ..licenses import declared_ids, license_ids, reflected, spdx_ids_as_keys
+from ..model import FileKind, Finding
 from ..result import AuditResult
 from .discrepancies import find_discrepancies, verdict_of
 from .excerpts import gather_excerpts
@@ -41,7 +41,6 @@ COPY_KINDS = ("copied-code", "notice-removed")
 VIA_WORDS = {
     "file": "found in release files",
     "copied-code": "license of copied upstream code",
-    "foreign-notice": "usual license of an upstream whose notices the release carries",
     "base-model": "license of the detected base model",
 }
 
@@ -139,33 +138,37 @@ def _declared_copy(fid: str, f: Finding, d: DeclaredAdaptation) -> CopiedCode | 
 
 
 def _origins(findings: Sequence[tuple[str, Finding]]) -> tuple[UpstreamNotices, ...]:
+    """The upstreams whose notices the release carries; a statement naming several
+    ("Meta Inc., vLLM, and HuggingFace Inc. team") counts for each of them."""
     groups: dict[str, dict[str, Any]] = {}
     for fid, f in findings:
         d = f.evidence.details
         if f.kind != "foreign-notice":
             continue
-        holder = d.holder if isinstance(d, ForeignNotice) else None
-        first = d.origins[0] if isinstance(d, ForeignNotice) and d.origins else None
-        org = (first.organisation if first else None) or holder or "unknown holder"
-        g = groups.setdefault(
-            org,
-            {
-                "family": first.project if first else None,
-                "license": first.usual_license if first else None,
-                "holders": {},
-                "notices": {},
-                "paths": {},
-                "ids": {},
-            },
-        )
-        for key, value in (
-            ("holders", holder),
-            ("notices", f.evidence.matched),
-            ("paths", f.location.path),
-            ("ids", fid),
-        ):
-            if value:
-                g[key].setdefault(value)  # ordered sets: thousands of files may carry one
+        named = d.named if isinstance(d, ForeignNotice) else ()
+        known = d.origins if isinstance(d, ForeignNotice) else ()
+        for first in known or (None,):
+            org = (first.organisation if first else None) or (named[0] if named else None)
+            g = groups.setdefault(
+                org or "unknown holder",
+                {
+                    "family": first.project if first else None,
+                    "license": first.usual_license if first else None,
+                    "holders": {},
+                    "notices": {},
+                    "paths": {},
+                    "ids": {},
+                },
+            )
+            for key, values in (
+                ("holders", named),
+                ("notices", (f.evidence.matched,)),
+                ("paths", (f.location.path,)),
+                ("ids", (fid,)),
+            ):
+                for value in values:
+                    if value:
+                        g[key].setdefault(value)  # ordered sets: thousands of files may carry one
     return tuple(
         UpstreamNotices(
             org=org,
@@ -183,7 +186,6 @@ def _origins(findings: Sequence[tuple[str, Finding]]) -> tuple[UpstreamNotices, 
 def _detected(
     findings: Sequence[tuple[str, Finding]],
     copied: tuple[CopiedCode, ...],
-    origins: tuple[UpstreamNotices, ...],
     lineage: tuple[LineageClaim, ...],
     declared: tuple[str, ...],
 ) -> tuple[DetectedLicense, ...]:
@@ -206,14 +208,17 @@ def _detected(
             add(expr or f.evidence.matched, "file", f.location.path or "", fid)
     for c in copied:
         add(c.license, "copied-code", c.upstream, c.finding_id)
-    for o in origins:
-        add(o.license, "foreign-notice", o.org, o.finding_ids)
+    # An upstream's usual license is not a license detected here: a file says under which
+    # terms it comes by its own license text; where it says nothing, the license analyzer
+    # leaves a review note (license-mismatch via upstream-notice), never a detection.
     for claim in lineage:
         if claim.verdict in ("identical", "derived"):
             add(claim.license, "base-model", claim.name, claim.finding_ids)
     out = []
     for (expr, via), (where, ids) in acc.items():
-        lids = license_ids(expr)
+        # A corpus's license is an SPDX expression (BSL-1.0 is Boost there, while scancode's
+        # bsl-1.0 is the Business Source License): its ids are read as SPDX ids.
+        lids = spdx_ids_as_keys(expr) if via == "copied-code" else license_ids(expr)
         out.append(
             DetectedLicense(
                 expression=expr,
@@ -227,6 +232,19 @@ def _detected(
     return tuple(out)
 
 
+def _license_texts(
+    result: AuditResult, findings: Sequence[tuple[str, Finding]]
+) -> dict[str, tuple[str, ...]]:
+    """LICENSE / COPYING file -> the license ids scancode identified in its text."""
+    kinds = {f.path: f.kind for f in result.snapshot.files}
+    out: dict[str, tuple[str, ...]] = {}
+    for _, f in findings:
+        d, path = f.evidence.details, f.location.path or ""
+        if isinstance(d, LicenseInFile) and kinds.get(path) is FileKind.LICENSE:
+            out[path] = out.get(path, ()) + license_ids(d.license_expression)
+    return out
+
+
 def assess(result: AuditResult) -> Assessment:
     """Assess an audit result (findings and snapshot)."""
     findings = [(finding_id(i), f) for i, f in enumerate(result.findings)]
@@ -234,7 +252,7 @@ def assess(result: AuditResult) -> Assessment:
     copied = _copied(findings)
     origins = _origins(findings)
     lineage = lineage_claims(findings, declared.base_models)
-    detected = _detected(findings, copied, origins, lineage, declared.license_ids)
+    detected = _detected(findings, copied, lineage, declared.license_ids)
     reasons = [
         Reason(i, f"declared on the model card ({declared.license})") for i in declared.license_ids
     ]
@@ -242,7 +260,9 @@ def assess(result: AuditResult) -> Assessment:
         reasons.extend(
             Reason(i, f"{VIA_WORDS.get(d.via, d.via)}: {', '.join(d.where[:3])}") for i in d.ids
         )
-    obligations = assess_obligations(result.snapshot, reasons, origins, copied)
+    obligations = assess_obligations(
+        result.snapshot, reasons, origins, copied, _license_texts(result, findings)
+    )
     discrepancies = find_discrepancies(
         declared, detected, origins, lineage, copied, obligations, findings
     )

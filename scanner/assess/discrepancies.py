@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
+from ..evidence import MissingLicense
+from ..licenses import family_of
 from ..model import Finding
+from ..rules import load_rules
 from .model import (
     CopiedCode,
     Declared,
@@ -18,10 +20,12 @@ from .model import (
 )
 
 # Findings of the license analyzer that are already discrepancies: shown as they are.
+# notice-missing is a question for a person (does an upstream ship a NOTICE file?), not a
+# missing attribution: that one comes from an unmet notice-file obligation.
 PASSTHROUGH = {
     "license-mismatch": "license-mismatch",
     "missing-license": "missing-license",
-    "notice-missing": "missing-attribution",
+    "notice-missing": "license-review",
     "license-review": "license-review",
 }
 # Notice statuses the clone analyzer gives when the upstream notice is gone from the copy.
@@ -166,21 +170,66 @@ def _notices(copied: Sequence[CopiedCode]) -> list[Discrepancy]:
 def _attributions(
     origins: Sequence[UpstreamNotices], obligations: Sequence[Obligation]
 ) -> list[Discrepancy]:
-    unmet_notice = [o for o in obligations if o.id.endswith("/notice-file") and o.status == "unmet"]
-    if not origins or not unmet_notice:
+    """One discrepancy per license whose NOTICE-file attribution is owed and missing (an
+    unmet notice-file obligation), citing the notices of the upstreams under it."""
+    out = []
+    for ob in obligations:
+        if not ob.id.endswith("/notice-file") or ob.status != "unmet":
+            continue
+        related = [o for o in origins if _family_id(o.license) == ob.family]
+        ids = tuple(i for o in related for i in o.finding_ids)
+        carried = (
+            f" The release carries notices of {', '.join(o.org for o in related[:3])}."
+            if related
+            else ""
+        )
+        out.append(
+            Discrepancy(
+                kind="missing-attribution",
+                severity="medium",
+                title=f"{ob.family_name} obligation unmet: {ob.title}",
+                explanation=f"{ob.text} Applies because {ob.applies_because[0]}; "
+                f"{ob.how_checked}.{carried}",
+                finding_ids=ids,
+            )
+        )
+    return out
+
+
+def _license_copies(
+    obligations: Sequence[Obligation], findings: Sequence[tuple[str, Finding]]
+) -> list[Discrepancy]:
+    """A license that asks for a copy of itself while the release's license files hold
+    another text (an Apache-2.0 card with an MIT LICENSE). A release with no license file
+    at all is the license analyzer's missing-license already."""
+    if any(
+        isinstance(f.evidence.details, MissingLicense)
+        and f.evidence.details.missing == "license-file"
+        for _, f in findings
+    ):
         return []
+    copies = {
+        ob["id"]
+        for fam in load_rules("obligations").get("family", [])
+        for ob in fam.get("obligation", [])
+        if ob.get("check") == "license-file"
+    }
     return [
         Discrepancy(
-            kind="missing-attribution",
+            kind="missing-license",
             severity="medium",
-            title=f"{o.org} notices are carried but not attributed in a NOTICE file",
-            explanation=f"{len(o.notices)} notice(s) of {o.org}"
-            + (f" ({o.family})" if o.family else "")
-            + f" in {', '.join(o.paths[:3])}; {unmet_notice[0].how_checked}.",
-            finding_ids=o.finding_ids,
+            title=f"{ob.family_name} obligation unmet: {ob.title}",
+            explanation=f"{ob.text} Applies because {ob.applies_because[0]}; {ob.how_checked}.",
+            finding_ids=(),
         )
-        for o in origins
+        for ob in obligations
+        if ob.id in copies and ob.status == "unmet"
     ]
+
+
+def _family_id(license_id: str | None) -> str | None:
+    fam = family_of(license_id) if license_id else None
+    return fam.id if fam else None
 
 
 def _passthrough(findings: Sequence[tuple[str, Finding]]) -> list[Discrepancy]:
@@ -216,21 +265,12 @@ def find_discrepancies(
     """Every discrepancy, the most severe first (stable within a severity)."""
     attributions = _attributions(origins, obligations)
     passed = _passthrough(findings)
-    if attributions:
-        # The license analyzer's notice-missing says the same as the origin-based check:
-        # one discrepancy, citing both findings.
-        extra = tuple(
-            fid for d in passed if d.kind == "missing-attribution" for fid in d.finding_ids
-        )
-        passed = [d for d in passed if d.kind != "missing-attribution"]
-        attributions[0] = replace(
-            attributions[0], finding_ids=tuple(attributions[0].finding_ids) + extra
-        )
     found = (
         _lineage(lineage, declared)
         + _notices(copied)
         + _licenses(detected, declared)
         + attributions
+        + _license_copies(obligations, findings)
         + passed
     )
     found = _no_license(found, declared)

@@ -42,7 +42,7 @@ class DetectedLicense:
     ids: tuple[str, ...]
     """The license ids of the expression, lower-case."""
     via: str
-    """file, copied-code, foreign-notice or base-model."""
+    """file, copied-code or base-model."""
     where: tuple[str, ...]
     """Paths (or a base model reference) where it was found."""
     finding_ids: tuple[str, ...]

@@ -8,10 +8,10 @@ judge (acceptable use, user counts) are `manual`: a checklist never pretends.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..licenses import family_of
+from ..licenses import ObligationFamily, families, family_of
 from ..model import FileKind
 from ..rules import load_rules
 from ..snapshot import Snapshot
@@ -52,10 +52,14 @@ class _Checks:
         snapshot: Snapshot,
         origins: tuple[UpstreamNotices, ...],
         copied: tuple[CopiedCode, ...],
+        license_texts: Mapping[str, tuple[str, ...]],
     ):
         self.snapshot = snapshot
         self.origins = origins
         self.copied = copied
+        self.license_texts = license_texts
+        self.family: ObligationFamily | None = None
+        """The family whose obligation is being checked."""
         self.notice_paths = notice_files(snapshot)
         self.notice_text = "\n".join(read_text(snapshot, p) or "" for p in self.notice_paths)
         self._docs: dict[str, str] | None = None
@@ -66,17 +70,45 @@ class _Checks:
             self._docs = texts_matching(self.snapshot, _DOC_GLOBS)
         return self._docs
 
-    def run(self, check: str, needle: str | None) -> tuple[str, str]:
+    def run(self, check: str, needle: str | None, family: str) -> tuple[str, str]:
+        self.family = next((f for f in families() if f.id == family), None)
         return getattr(self, "check_" + check.replace("-", "_"), self.check_manual)(needle)
 
     def check_manual(self, needle: str | None) -> tuple[str, str]:
         return "manual", "a person must confirm this; provscan cannot see it in the files"
 
     def check_license_file(self, needle: str | None) -> tuple[str, str]:
+        """A copy of this family's license: a LICENSE / COPYING file whose text scancode
+        identifies as one of the family's licenses (its presence alone says nothing)."""
         found = files_of_kind(self.snapshot, FileKind.LICENSE)
-        if found:
-            return "met", "license file present: " + ", ".join(found[:3])
-        return "unmet", "no LICENSE / COPYING file in the release"
+        if not found:
+            return "unmet", "no LICENSE / COPYING file in the release"
+        fam = self.family
+        name = fam.name if fam else "this license"
+        ours = [p for p in found if any(_in(fam, i) for i in self.license_texts.get(p, ()))]
+        if ours:
+            ids = ", ".join(dict.fromkeys(i for p in ours for i in self.license_texts[p]))
+            return "met", f"{', '.join(ours[:3])}: scancode identifies {ids}"
+        other = {p: self.license_texts[p] for p in found if self.license_texts.get(p)}
+        if other:
+            said = "; ".join(f"{p}: {' AND '.join(ids)}" for p, ids in list(other.items())[:3])
+            return "unmet", f"no {name} text in the license files ({said})"
+        return "unknown", (
+            f"{', '.join(found[:3])}: scancode identifies no license text in it; check that "
+            f"it is the {name}"
+        )
+
+    def check_upstream_notice_file(self, needle: str | None) -> tuple[str, str]:
+        """Apache-2.0 4(d): the upstream NOTICE attributions, owed only where an upstream
+        work ships a NOTICE file, which provscan cannot see: met when the release's NOTICE
+        names every upstream, else for a person to check (never unmet on a guess)."""
+        status, how = self.check_notice_file(needle)
+        if status == "met":
+            return status, how
+        upstreams = ", ".join(o.org for o in self.origins[:5]) or "the upstreams"
+        return "unknown", (
+            f"{how}; owed only if an upstream work ships a NOTICE file: check {upstreams}"
+        )
 
     def check_notice_file(self, needle: str | None) -> tuple[str, str]:
         if not self.notice_paths:
@@ -139,6 +171,11 @@ class _Checks:
         return "unmet", f"{said} not found in README, NOTICE or docs"
 
 
+def _in(family: ObligationFamily | None, license_id: str) -> bool:
+    found = family_of(license_id)
+    return family is not None and found is not None and found.id == family.id
+
+
 def _mentions(text: str, origin: UpstreamNotices) -> bool:
     low = text.lower()
     keys = [origin.org, *(origin.holders or ()), *([origin.family] if origin.family else [])]
@@ -150,17 +187,19 @@ def assess_obligations(
     reasons: Iterable[Reason],
     origins: tuple[UpstreamNotices, ...],
     copied: tuple[CopiedCode, ...],
+    license_texts: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[Obligation, ...]:
-    """The checklist: each obligation of each applicable family, with its status."""
+    """The checklist: each obligation of each applicable family, with its status.
+    `license_texts`: license file -> the license ids scancode identified in it."""
     applies = applicable(reasons)
-    checks = _Checks(snapshot, origins, copied)
+    checks = _Checks(snapshot, origins, copied, license_texts or {})
     out: list[Obligation] = []
     for fam in load_rules("obligations").get("family", []):
         because = applies.get(fam["id"])
         if not because:
             continue
         for ob in fam.get("obligation", []):
-            status, how = checks.run(ob.get("check", "manual"), ob.get("needle"))
+            status, how = checks.run(ob.get("check", "manual"), ob.get("needle"), fam["id"])
             out.append(
                 Obligation(
                     id=ob["id"],

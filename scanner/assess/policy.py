@@ -74,8 +74,38 @@ def _bool(table: dict[str, Any], key: str, default: bool, where: str) -> bool:
     return value
 
 
+KNOWN_KEYS: dict[str, frozenset[str]] = {
+    "licenses": frozenset({"allowed", "denied", "fail_on_unreflected"}),
+    "lineage": frozenset({"fail_on_undeclared_base"}),
+    "notices": frozenset({"fail_on_removed", "fail_on_changed"}),
+    "attributions": frozenset({"foreign_notices_in_notice_file", "required"}),
+    "attributions.required": frozenset({"family", "text", "in"}),
+}
+"""The keys of each section (docs/policy.md): any other is an error, so a misspelled key
+never passes silently."""
+
+
+def _refuse_unknown_keys(data: dict[str, Any], source: str) -> None:
+    tables: list[tuple[str, object]] = [(name, data.get(name)) for name in data]
+    required = data.get("attributions", {})
+    if isinstance(required, dict) and isinstance(required.get("required"), list):
+        tables += [("attributions.required", item) for item in required["required"]]
+    for name, table in tables:
+        if name not in KNOWN_KEYS:
+            continue
+        if not isinstance(table, dict):
+            raise UsageError(f"policy {source}: [{name}] must be a table")
+        unknown = sorted(set(table) - KNOWN_KEYS[name])
+        if unknown:
+            raise UsageError(
+                f"policy {source}: unknown key(s) {', '.join(unknown)} in [{name}]; "
+                f"known: {', '.join(sorted(KNOWN_KEYS[name]))}"
+            )
+
+
 def parse_policy(data: dict[str, Any], source: str) -> Policy:
-    """A Policy from parsed TOML; unknown sections are an error (a typo must not pass)."""
+    """A Policy from parsed TOML; unknown sections and keys are an error (a typo must not
+    pass)."""
     known = {"licenses", "lineage", "notices", "attributions"}
     unknown = set(data) - known
     if unknown:
@@ -83,6 +113,7 @@ def parse_policy(data: dict[str, Any], source: str) -> Policy:
             f"policy {source}: unknown section(s) {', '.join(sorted(unknown))}; "
             f"known: {', '.join(sorted(known))}"
         )
+    _refuse_unknown_keys(data, source)
     lic, lin = data.get("licenses", {}), data.get("lineage", {})
     notices, attr = data.get("notices", {}), data.get("attributions", {})
     required = []

@@ -12,12 +12,13 @@ from ..errors import ProvscanError
 from ..licenses import license_ids
 from ..model import FileEntry, FileKind, Finding, not_analysed
 from ..snapshot import Snapshot
-from .declared import MAX_CONFIG_BYTES, DeclaredLicense, card_license, config_licenses
+from .declared import DeclaredLicense, declarations_of, undeclared_hints
 from .filescan import MAX_SCAN_BYTES, FileScan, scan_files
 from .findings import (
     ANALYZER,
     ScannedFile,
     declared_findings,
+    hint_findings,
     license_findings,
     mismatch_findings,
     missing_findings,
@@ -30,13 +31,6 @@ NOT_SCANNED = frozenset({FileKind.WEIGHTS, FileKind.LFS_POINTER, FileKind.SUBMOD
 MUST_SCAN = frozenset({FileKind.LICENSE, FileKind.NOTICE, FileKind.CODE, FileKind.MODEL_CARD})
 MAX_TOKENIZER_BYTES = 64 * 1024
 """Vocabularies and merges hold no license; small tokenizer configs are still scanned."""
-CONFIG_WITH_LICENSE = (
-    "config.json",
-    "tokenizer_config.json",
-    "generation_config.json",
-    "adapter_config.json",
-    "params.json",
-)
 
 
 def publisher_of(snapshot: Snapshot, explicit: str | None) -> str | None:
@@ -73,29 +67,6 @@ def files_to_scan(snapshot: Snapshot) -> tuple[list[FileEntry], list[Finding]]:
         else:
             chosen.append(f)
     return chosen, problems
-
-
-def declared_licenses(
-    snapshot: Snapshot,
-) -> tuple[DeclaredLicense | None, list[DeclaredLicense], list[Finding]]:
-    """The card's license, and every license declared (card and config files)."""
-    card_entry = find_card(snapshot.files)
-    card_decl = card_license(snapshot.card, card_entry.path if card_entry else "hub")
-    declared = [card_decl] if card_decl else []
-    problems: list[Finding] = []
-    for f in snapshot.files:
-        if (
-            f.path.rsplit("/", 1)[-1] in CONFIG_WITH_LICENSE
-            and f.size <= MAX_CONFIG_BYTES
-            and f.kind is not FileKind.LFS_POINTER
-        ):
-            try:
-                declared.extend(
-                    config_licenses(snapshot.reader.read_text(f.path, MAX_CONFIG_BYTES), f.path)
-                )
-            except ProvscanError as exc:
-                problems.append(not_analysed(f.path, str(exc), ANALYZER))
-    return card_decl, declared, problems
 
 
 def card_restatements(snapshot: Snapshot) -> tuple[str | None, tuple[tuple[int, int], ...]]:
@@ -209,11 +180,11 @@ class LicenseAnalyzer(Analyzer):
                 findings.append(not_analysed(f.path, scan.error, ANALYZER))
             scanned.append(ScannedFile(f.path, scan))
 
-        card_decl, declared, problems = declared_licenses(snapshot)
-        findings.extend(problems)
+        declared = declarations_of(snapshot)
+        findings.extend(declared.problems)
         card_path, restated = card_restatements(snapshot)
         if restated:
-            known = known_licenses(scanned, card_path, restated, declared)
+            known = known_licenses(scanned, card_path, restated, declared.licenses)
             scanned = [
                 ScannedFile(sf.path, without_restated(sf.scan, restated, known))
                 if sf.path == card_path
@@ -222,18 +193,19 @@ class LicenseAnalyzer(Analyzer):
             ]
         publisher = publisher_of(snapshot, ctx.options.publisher)
         notices = notice_findings(scanned, publisher)
-        findings.extend(declared_findings(declared))
+        findings.extend(declared_findings(declared.licenses))
         findings.extend(license_findings(scanned))
         findings.extend(notices)
-        findings.extend(mismatch_findings(card_decl, scanned, notices))
+        findings.extend(mismatch_findings(declared.primary, scanned, notices))
         card_entry = find_card(snapshot.files)
         findings.extend(
             missing_findings(
                 bool(snapshot.by_kind(FileKind.LICENSE)),
-                declared,
+                declared.licenses,
                 card_entry.path if card_entry else None,
             )
         )
+        findings.extend(hint_findings(undeclared_hints(snapshot, declared.hints)))
         findings.extend(
             notice_missing_findings(scanned, notices, bool(snapshot.by_kind(FileKind.NOTICE)))
         )

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from ..store import open_store
 from .scancode import scancode_version
 
-SCAN_VERSION = "4"
+SCAN_VERSION = "5"
 """Bump when what a file scan returns changes (matching strategy, prefilter, fields)."""
 
 _DDL = """

@@ -107,15 +107,26 @@ def _top_level_folders(dist: metadata.Distribution) -> list[str]:
 
 
 def package_license(dist: metadata.Distribution) -> str | None:
-    """The license a distribution declares: License-Expression, License, or a classifier."""
+    """The license a distribution declares, as an SPDX expression: License-Expression,
+    else License, else its trove classifiers, each read by scancode's own license
+    detection ("Apache 2.0 License" is Apache-2.0, not the ids apache, 2.0 and license).
+    None when scancode recognises no license in any of them."""
+    from .scancode import license_of_statement
+
     md = dist.metadata
-    for key in ("License-Expression", "License"):
-        value = (md.get_all(key) or [None])[0]
-        if value and value.strip() and value.strip().upper() != "UNKNOWN" and len(value) < 200:
-            return value.strip()
-    for classifier in md.get_all("Classifier") or ():
-        if classifier.startswith("License ::"):
-            return classifier.split("::")[-1].strip()
+    statements = [
+        value
+        for key in ("License-Expression", "License")
+        for value in (md.get_all(key) or ())[:1]
+        if value and value.strip().upper() not in ("", "UNKNOWN")
+    ]
+    classifiers = [c for c in md.get_all("Classifier") or () if c.startswith("License ::")]
+    if classifiers:
+        statements.append("\n".join(classifiers))
+    for statement in statements:
+        found = license_of_statement(statement)
+        if found is not None:
+            return found.spdx
     return None
 
 

@@ -1,12 +1,15 @@
 """Turning file scans and declared licenses into findings: license, license-review,
-foreign-notice / copyright-notice, license-mismatch, missing-license, notice-missing."""
+foreign-notice / copyright-notice, license-mismatch, missing-license, notice-missing,
+base-model-hint."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
 
+from ..card import BaseHint
 from ..evidence import (
+    BaseModelHint,
     CopyrightNotice,
     ForeignNotice,
     LicenseDeclared,
@@ -15,15 +18,20 @@ from ..evidence import (
     LicenseReview,
     MissingLicense,
     NoticeMissing,
+    NoticeReader,
     UpstreamId,
 )
 from ..licenses import RESTRICTIVE_CATEGORIES, license_ids, license_info
 from ..model import Evidence, Finding, Location, Severity
-from .declared import DeclaredLicense
+from .declared import ANALYZER, DeclaredLicense, HintSource
 from .filescan import FileScan
 from .notices import KnownUpstream, Notice, normalise_holder, origin_of_publisher, origins_of
 
-ANALYZER = "licenses"
+HINT_WORDS = {
+    "card-text": "the model card's text",
+    "config": "a config file",
+    "weights-metadata": "a weight file's own metadata",
+}
 MAX_LISTED_FILES = 20
 LENIENT_CATEGORIES = frozenset({"permissive", "public-domain"})
 
@@ -141,12 +149,15 @@ def declared_findings(declared: list[DeclaredLicense]) -> list[Finding]:
 
 def foreign_origins(notice: Notice, publisher: str | None) -> tuple[KnownUpstream, ...] | None:
     """The origins that make a notice foreign; None when it is the publisher's own or
-    (without a publisher) of no known origin. () means foreign but of unknown origin."""
-    found = origins_of(notice.holder or notice.statement)
+    (without a publisher) of no known origin. () means foreign but of unknown origin.
+    Every holder the statement names counts, not only the first."""
+    named = notice.holders or ((notice.holder,) if notice.holder else (notice.statement,))
+    found = origins_of(" ; ".join(named))
     if publisher is None:
         return found or None
     own = origin_of_publisher(publisher)
-    if normalise_holder(notice.holder or "") == normalise_holder(publisher):
+    mine = normalise_holder(publisher)
+    if all(normalise_holder(h) == mine for h in named):
         return None
     foreign = tuple(o for o in found if own is None or o.id != own.id)
     if found and not foreign:
@@ -182,6 +193,8 @@ def notice_findings(files: list[ScannedFile], publisher: str | None) -> list[Fin
                                 holder=n.holder,
                                 holder_key=key[0],
                                 lines=n.lines,
+                                holders=n.holders,
+                                read_by=_reader(n),
                             ),
                         ),
                     )
@@ -197,7 +210,8 @@ def notice_findings(files: list[ScannedFile], publisher: str | None) -> list[Fin
                 _f(
                     "foreign-notice",
                     sev,
-                    f"notice of {n.holder or n.statement} (origin: {label}) in {sf.path}",
+                    f"notice of {', '.join(n.holders) or n.holder or n.statement} "
+                    f"(origin: {label}) in {sf.path}",
                     loc,
                     Evidence(
                         matched=verbatim,
@@ -208,11 +222,17 @@ def notice_findings(files: list[ScannedFile], publisher: str | None) -> list[Fin
                             lines=n.lines,
                             origins=tuple(o.record() for o in foreign),
                             publisher=publisher,
+                            holders=n.holders,
+                            read_by=_reader(n),
                         ),
                     ),
                 )
             )
     return out
+
+
+def _reader(n: Notice) -> NoticeReader:
+    return "spdx" if n.read_by == "spdx" else "cluecode"
 
 
 def _severity_of_conflict(declared_category: str, found_category: str) -> Severity:
@@ -224,7 +244,10 @@ def _severity_of_conflict(declared_category: str, found_category: str) -> Severi
 def mismatch_findings(
     declared: DeclaredLicense | None, files: list[ScannedFile], notices: list[Finding]
 ) -> list[Finding]:
-    """Declared license vs restrictive licenses found in files and upstream notices."""
+    """Declared license vs restrictive licenses found in files; and, for files without any
+    license text, a review note where they carry notices of an upstream whose releases
+    usually carry a restrictive license (a holder's usual license never overrides what a
+    file says of itself)."""
     if declared is None or not declared.resolved:
         return []
     where: dict[str, list[ScannedFile]] = defaultdict(list)
@@ -268,23 +291,35 @@ def mismatch_findings(
                 ),
             )
         )
+    return out + _usual_license_notes(declared, files, notices)
+
+
+def _usual_license_notes(
+    declared: DeclaredLicense, files: list[ScannedFile], notices: list[Finding]
+) -> list[Finding]:
+    """One low review note per upstream whose releases usually carry a model or
+    non-commercial license, for its notices in files that state no license themselves."""
+    silent = {sf.path for sf in files if not sf.scan.licenses.expression}
     by_origin: dict[str, list[tuple[Finding, UpstreamId]]] = defaultdict(list)
     for n in notices:
-        if isinstance(n.evidence.details, ForeignNotice):
+        if isinstance(n.evidence.details, ForeignNotice) and n.location.path in silent:
             for o in n.evidence.details.origins:
                 by_origin[o.id].append((n, o))
+    out: list[Finding] = []
     for origin_id, pairs in sorted(by_origin.items()):
         found = [n for n, _ in pairs]
         usual = pairs[0][1].usual_license
         info = license_info(usual)
         if usual == declared.key or info.category not in ("model-license", "non-commercial"):
             continue
+        paths = sorted({f.location.path or "" for f in found})
         out.append(
             _f(
                 "license-mismatch",
                 Severity.LOW,
-                f"declared {declared.raw} but the release carries notices of {origin_id} whose "
-                f"releases usually carry {info.name}; check the upstream terms",
+                f"{len(paths)} file(s) without license text carry notices of {origin_id}, "
+                f"whose releases usually carry {info.name}; check which terms cover that "
+                f"code (declared {declared.raw}): {paths[0]}",
                 found[0].location,
                 Evidence(
                     matched=found[0].evidence.matched,
@@ -294,9 +329,7 @@ def mismatch_findings(
                         detected_family=info.category,
                         via="upstream-notice",
                         origin=origin_id,
-                        files=tuple(
-                            sorted({f.location.path or "" for f in found})[:MAX_LISTED_FILES]
-                        ),
+                        files=tuple(paths[:MAX_LISTED_FILES]),
                     ),
                 ),
             )
@@ -347,18 +380,20 @@ def notice_missing_findings(
         return []
     holders = sorted(
         {
-            h.evidence.details.holder or ""
+            holder
             for h in hits
             if isinstance(h.evidence.details, ForeignNotice)
+            for holder in h.evidence.details.named
         }
     )
     return [
         _f(
             "notice-missing",
-            Severity.MEDIUM,
+            Severity.LOW,
             f"{len({h.location.path for h in hits})} Apache-2.0 file(s) carry upstream "
-            f"notices ({', '.join(holders[:5])}) but the release has no NOTICE file; "
-            "Apache-2.0 s4(d) asks to keep the upstream NOTICE text where one exists",
+            f"notices ({', '.join(holders[:5])}) and the release has no NOTICE file: "
+            "Apache-2.0 s4(d) asks for the upstream NOTICE text only where an upstream "
+            "ships a NOTICE file; check whether these do",
             hits[0].location,
             Evidence(
                 matched=hits[0].evidence.matched,
@@ -368,4 +403,23 @@ def notice_missing_findings(
                 ),
             ),
         )
+    ]
+
+
+def hint_findings(hints: list[tuple[BaseHint, HintSource, str]]) -> list[Finding]:
+    """One info `base-model-hint` per model named as a base outside the card's base_model:
+    something for a reader to confirm, never an accusation."""
+    return [
+        _f(
+            "base-model-hint",
+            Severity.INFO,
+            f"{HINT_WORDS[source]} names {hint.name} as a base model, and the card's "
+            f"base_model does not; a hint to confirm, not evidence ({path})",
+            Location(path),
+            Evidence(
+                matched=hint.said,
+                details=BaseModelHint(name=hint.name, source=source, said=hint.said),
+            ),
+        )
+        for hint, source, path in hints
     ]

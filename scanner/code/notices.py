@@ -3,7 +3,15 @@ mapped to their upstream origin through rules/holders.toml.
 
 cluecode's parser is the slow part of a scancode scan (~60 ms a file). It only needs the
 lines that can hold a notice, so a cheap prefilter keeps those lines and their neighbours,
-with their real line numbers, and each contiguous block goes to the parser alone.
+with their real line numbers, and each contiguous block goes to the parser alone. A line
+that opens a new statement ("Copyright ...", "(c) ...", "SPDX-FileCopyrightText: ...")
+starts a new block: given two statements at once, cluecode can run the first one's tail
+into the second and lose the second holder.
+
+Where cluecode stops early in a statement naming several holders ("Meta Inc., vLLM, and
+HuggingFace Inc. team" gives "Meta Inc."), `holders` still lists every one of them, read
+from the statement's own line; and `SPDX-FileCopyrightText:` lines cluecode does not read
+("SPDX-FileCopyrightText: Copyright contributors to the vLLM project") are read here.
 """
 
 from __future__ import annotations
@@ -23,9 +31,16 @@ _CANDIDATE = re.compile(
     r"|all rights reserved|\bcopr\.",
     re.IGNORECASE,
 )
+# A line that opens a statement, comment markers aside.
+_OPENS_STATEMENT = re.compile(
+    r"^[\s#/*;!%'\"-]*(?:copyright\b|\(c\)|©|spdx-filecopyrighttext\s*:)", re.IGNORECASE
+)
+_SPDX_COPYRIGHT = re.compile(r"spdx-filecopyrighttext\s*:\s*(.*)$", re.IGNORECASE)
 NEIGHBOURS = 2
 """Lines kept before and after a candidate line: statements span lines."""
 MAX_LINE_CHARS = 2000
+MAX_STATEMENT_CHARS = 2 * MAX_LINE_CHARS
+"""Characters of a statement's lines read for its holders."""
 MAX_NOTICES_PER_FILE = 200
 
 
@@ -35,10 +50,15 @@ class Notice:
 
     statement: str
     holder: str | None
+    """The holder as cluecode reads it (what the scancode CLI reports)."""
     start_line: int
     end_line: int
     lines: tuple[str, ...]
     """The original lines, verbatim (comment markers included), for a NOTICE file."""
+    holders: tuple[str, ...] = ()
+    """Every holder the statement names, in its order (several where it names several)."""
+    read_by: str = "cluecode"
+    """cluecode, or spdx for an SPDX-FileCopyrightText line cluecode does not read."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +67,8 @@ class Notice:
             "start_line": self.start_line,
             "end_line": self.end_line,
             "lines": list(self.lines),
+            "holders": list(self.holders),
+            "read_by": self.read_by,
         }
 
     @classmethod
@@ -57,6 +79,8 @@ class Notice:
             data["start_line"],
             data["end_line"],
             tuple(data["lines"]),
+            tuple(data["holders"]),
+            data["read_by"],
         )
 
 
@@ -69,12 +93,20 @@ def candidate_blocks(lines: list[str]) -> list[list[tuple[int, str]]]:
                 keep[j] = True
     blocks: list[list[tuple[int, str]]] = []
     current: list[tuple[int, str]] = []
+    opened = False  # whether the current block holds a line that opens a statement
     for i, flag in enumerate(keep):
-        if flag:
-            current.append((i + 1, lines[i][:MAX_LINE_CHARS]))
-        elif current:
-            blocks.append(current)
-            current = []
+        if not flag:
+            if current:
+                blocks.append(current)
+            current, opened = [], False
+            continue
+        line = lines[i][:MAX_LINE_CHARS]
+        if _OPENS_STATEMENT.match(line):
+            if opened:
+                blocks.append(current)
+                current = []
+            opened = True
+        current.append((i + 1, line))
     if current:
         blocks.append(current)
     return blocks
@@ -104,10 +136,71 @@ def detect_notices(text: str) -> tuple[Notice, ...]:
                 (h.holder for h in holders if st.start_line <= h.start_line <= st.end_line), None
             )
             verbatim = tuple(lines[st.start_line - 1 : st.end_line])
-            notices.append(Notice(st.copyright, holder, st.start_line, st.end_line, verbatim))
-            if len(notices) >= MAX_NOTICES_PER_FILE:
-                return tuple(notices)
-    return tuple(notices)
+            named = holders_named(" ".join(verbatim)) or ((holder,) if holder else ())
+            notices.append(
+                Notice(st.copyright, holder, st.start_line, st.end_line, verbatim, named)
+            )
+        notices.extend(_spdx_notices(block, {n.start_line for n in notices}))
+        if len(notices) >= MAX_NOTICES_PER_FILE:
+            return tuple(sorted(notices, key=lambda n: n.start_line)[:MAX_NOTICES_PER_FILE])
+    return tuple(sorted(notices, key=lambda n: n.start_line))
+
+
+def _spdx_notices(block: list[tuple[int, str]], found: set[int]) -> list[Notice]:
+    """SPDX-FileCopyrightText lines of a block where cluecode found no statement."""
+    out = []
+    for number, line in block:
+        m = _SPDX_COPYRIGHT.search(line)
+        if m is None or number in found:
+            continue
+        value = m.group(1).strip().rstrip("*/").strip()
+        named = holders_named(value if _PREFIX.match(value) else f"Copyright {value}")
+        if not named:
+            continue
+        statement = value if value.lower().startswith("copyright") else f"Copyright {value}"
+        out.append(Notice(statement, named[0], number, number, (line,), named, "spdx"))
+    return out
+
+
+# The opening of a statement: the word, its symbols and its years, in any order.
+_PREFIX = re.compile(
+    r"^.*?(?:\bcopyright\b|\(c\)|©)(?:\s*(?:\bcopyright\b|\(c\)|©|&copy;|"
+    r"\d{4}(?:\s*[-–,]\s*(?:\d{4}|present))*\b|[,:;]))*\s*",
+    re.IGNORECASE,
+)
+_COMMENT = re.compile(r"^[\s#/*;!%'\"-]+|[\s*/]+$")
+_END = re.compile(
+    r"\s*(?:\ball\s+rights(?:\s+reserved)?\b|\blicensed\s+under\b|\bspdx-).*$", re.IGNORECASE
+)
+_BETWEEN_HOLDERS = re.compile(r"\s*(?:,|;|&|\band/or\b|\band\b)\s*", re.IGNORECASE)
+_NOT_A_NAME = {"its", "affiliates", "affiliate", "or", "and", "others", "all", "et", "al"}
+
+
+def holders_named(statement: str) -> tuple[str, ...]:
+    """The holders a copyright statement names, split at commas and "and" ("Meta Inc.,
+    vLLM, and HuggingFace Inc. team" names three); a piece that is only a company suffix
+    or "its affiliates" stays with the name before it."""
+    bounded = statement[:MAX_STATEMENT_CHARS]  # a minified file's line can be megabytes
+    text = " ".join(_COMMENT.sub("", part) for part in bounded.split("\n"))
+    m = _PREFIX.match(text)
+    if m is None:
+        return ()
+    rest = _END.sub("", text[m.end() :]).strip().rstrip(".,;: ")
+    pieces: list[str] = []
+    for piece in _BETWEEN_HOLDERS.split(rest):
+        piece = piece.strip().strip(".,;: ")
+        words = re.findall(r"[0-9a-z]+", piece.lower())
+        if not words:
+            continue
+        if all(w in _SUFFIXES or w in _ARTICLES or w in _NOT_A_NAME for w in words):
+            if pieces and not all(w in _NOT_A_NAME for w in words):
+                pieces[-1] = f"{pieces[-1]}, {piece}"
+            continue
+        pieces.append(piece)
+    seen: dict[str, str] = {}
+    for piece in pieces:
+        seen.setdefault(normalise_holder(piece), piece)
+    return tuple(seen.values())
 
 
 def warm_up() -> None:

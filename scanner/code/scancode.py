@@ -3,8 +3,17 @@
 The scancode CLI runs the full (approximate) matcher on every file; we run the exact
 matchers first (hash, SPDX-License-Identifier, Aho-Corasick: a few ms a file) and the
 approximate sequence matcher only where the exact pass finds nothing or something unclear.
+A file where the exact pass finds nothing goes on with the same query (tokenized once).
 Detections are then built the way scancode's own `get_licenses` builds them, so the file's
 license expression is the one its CLI reports.
+
+The approximate matcher spends nearly all its time ranking candidate rules: for every
+query run, every one of ~36,000 rules is compared with the run's tokens, and on a code
+file without license text none survives its own first filter (enough distinct legalese
+tokens in common). `_prune_candidates` applies that filter first, from an inverted index
+of the rules' legalese tokens, and hands scancode only the rules that can pass it: the
+same candidates, the same matches (tests/test_licenses_scan.py compares them), ~10x less
+time on such files.
 
 scancode is imported lazily: a re-scan served entirely from the cache never loads its
 ~400 MB index.
@@ -13,6 +22,7 @@ scancode is imported lazily: a re-scan served entirely from the cache never load
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version as _dist_version
@@ -40,6 +50,7 @@ def load_index() -> Any:
     index = get_index()
     get_licensing()
     _skip_needless_matched_text()
+    _prune_candidates(index)
     return index
 
 
@@ -61,6 +72,72 @@ def _skip_needless_matched_text() -> None:
 
     is_false_positive._provscan = True  # type: ignore[attr-defined]
     detection.is_false_positive = is_false_positive
+
+
+def _prune_candidates(index: Any) -> None:
+    """Wrap scancode's compute_candidates so that it only ranks the rules that can pass its
+    own step-one filter: at least max(1, rule.min_high_matched_length_unique) distinct
+    legalese tokens shared with the query run (match_set.compare_token_sets drops every
+    other rule). Built once per process, before workers fork."""
+    import numpy as np
+    from licensedcode import match_set
+
+    original = match_set.compute_candidates
+    if getattr(original, "_provscan", False):
+        return
+    legalese = index.len_legalese
+    count = len(index.rules_by_rid)
+    unreachable = np.iinfo(np.int64).max
+    need = np.full(count, unreachable, dtype=np.int64)
+    postings: dict[int, list[int]] = {}
+    for rid in index.approx_matchable_rids:
+        need[rid] = max(1, index.rules_by_rid[rid].get_min_high_matched_length(True))
+        for tid in index.sets_by_rid[rid]:
+            if tid < legalese:
+                postings.setdefault(tid, []).append(rid)
+    rules_of = {tid: np.asarray(rids, dtype=np.int64) for tid, rids in postings.items()}
+
+    def compute_candidates(
+        query_run: Any,
+        idx: Any,
+        matchable_rids: Any,
+        top: int = 50,
+        high_resemblance: bool = False,
+        high_resemblance_threshold: float = 0.8,
+        _use_bigrams: bool = False,
+    ) -> Any:
+        if _use_bigrams or idx is not index:  # sets built otherwise: nothing to prune
+            return original(
+                query_run,
+                idx,
+                matchable_rids,
+                top,
+                high_resemblance,
+                high_resemblance_threshold,
+                _use_bigrams,
+            )
+        high = {tid for tid in query_run.matchable_tokens() if 0 <= tid < legalese}
+        shared = [rules_of[tid] for tid in high if tid in rules_of]
+        if not shared:
+            return []
+        counts = np.bincount(np.concatenate(shared), minlength=count)
+        possible = matchable_rids.intersection(np.flatnonzero(counts >= need).tolist())
+        if not possible:
+            return []
+        return original(
+            query_run, idx, possible, top, high_resemblance, high_resemblance_threshold, False
+        )
+
+    compute_candidates._provscan = True  # type: ignore[attr-defined]
+    compute_candidates.unpruned = original  # type: ignore[attr-defined]
+    match_set.compute_candidates = compute_candidates
+
+
+def unpruned_candidates() -> Callable[..., Any] | None:
+    """scancode's own compute_candidates, once _prune_candidates has wrapped it (tests)."""
+    from licensedcode import match_set
+
+    return getattr(match_set.compute_candidates, "unpruned", None)
 
 
 def text_lines(text: str) -> list[str]:
@@ -208,6 +285,32 @@ def _detection(matches: list[Any]) -> Any:
     return detection
 
 
+def _query(index: Any, location: Path) -> Any:
+    """The file as scancode's matchers read it (the arguments of its Index.match)."""
+    from licensedcode.query import build_query
+
+    return build_query(
+        location=str(location), idx=index, text_line_threshold=15, bin_line_threshold=50
+    )
+
+
+def _match(index: Any, location: Path, deadline: float) -> tuple[list[Any], bool]:
+    """The matches of one file, and whether the approximate matcher ran: the exact
+    matchers, then, where they leave things unclear, the whole cascade with the
+    approximate one, as Index.match(approximate=True) runs it. A file where the exact
+    pass found nothing is not tokenized again (that pass left its query as it was)."""
+    query = _query(index, location)
+    if not query:
+        return [], True
+    matchable = (len(query.high_matchables), len(query.low_matchables))
+    matches = index.match_query(query, approximate=False, deadline=deadline)
+    if not _is_unclear(matches):
+        return matches, False
+    if matches or matchable != (len(query.high_matchables), len(query.low_matchables)):
+        query = _query(index, location)  # matched spans were taken out: start afresh
+    return index.match_query(query, approximate=True, deadline=deadline), True
+
+
 def detect_file_licenses(
     location: Path, lines: list[str] | None = None, timeout: float = 60.0
 ) -> FileLicenses:
@@ -217,12 +320,7 @@ def detect_file_licenses(
     from licensedcode.detection import group_matches, process_detections
     from packagedcode.utils import combine_expressions
 
-    index = load_index()
-    deadline = time.time() + timeout
-    matches = index.match(location=str(location), approximate=False, deadline=deadline)
-    approximate = _is_unclear(matches)
-    if approximate:
-        matches = index.match(location=str(location), approximate=True, deadline=deadline)
+    matches, approximate = _match(load_index(), location, time.time() + timeout)
     if not matches:
         return FileLicenses(None, None, (), approximate)
 
@@ -245,3 +343,39 @@ def detect_file_licenses(
         expression = str(combined)
         spdx = str(build_spdx_license_expression(expression, licensing=licensing))
     return FileLicenses(expression, spdx, tuple(out), approximate)
+
+
+@dataclass(frozen=True)
+class StatedLicense:
+    """A license statement (package metadata, a config field) as scancode reads it."""
+
+    expression: str
+    """scancode license expression (scancode keys)."""
+    spdx: str
+    """The same in SPDX ids (LicenseRef-scancode-* where SPDX has none)."""
+
+
+MAX_STATEMENT_CHARS = 64 * 1024
+"""A statement longer than this (a whole license pasted into a metadata field) is cut."""
+
+
+def license_of_statement(statement: str) -> StatedLicense | None:
+    """scancode's reading of a declared license string: an SPDX or scancode expression
+    ("Apache-2.0 AND MIT"), a name ("Apache 2.0 License"), a trove classifier ("License ::
+    OSI Approved :: Apache Software License") or a license text. None when it recognises
+    no license in it (only unknown references). Loads the index (~6 s) on first use."""
+    from licensedcode.cache import build_spdx_license_expression, get_licensing
+    from packagedcode.licensing import get_license_detections_and_expression
+
+    text = statement.strip()[:MAX_STATEMENT_CHARS]
+    if not text:
+        return None
+    load_index()
+    _, expression = get_license_detections_and_expression(extracted_license_statement=text)
+    if not expression:
+        return None
+    keys = get_licensing().license_keys(expression)
+    if not keys or all(k.startswith("unknown") for k in keys):
+        return None
+    spdx = build_spdx_license_expression(expression, licensing=get_licensing())
+    return StatedLicense(str(expression), str(spdx))

@@ -79,9 +79,10 @@ def render_notice(assessment: Assessment, name: str) -> str:
                 quoted.update(_key(line) for line in c.upstream_notice.splitlines())
                 quoted.add(_key(c.upstream_notice))
     for o in assessment.origins:
+        # No license beside an origin: what an organisation usually publishes under says
+        # nothing of the terms of this code (its own license text does, quoted above).
         fam = f" / {o.family}" if o.family else ""
-        lic = f" (license: {o.license})" if o.license else ""
-        out += _section(f"{o.org}{fam}{lic}")
+        out += _section(f"{o.org}{fam}")
         fresh = [n for n in o.notices if _key(n) not in quoted]
         for n in fresh:
             out += notice_lines(n)

@@ -11,6 +11,7 @@ count, length, dimension and offset is checked against the file before it is use
 from __future__ import annotations
 
 import mmap
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from .interface import (
     MAX_TENSORS,
     Checkpoint,
     Fetch,
+    FileDeclaration,
+    Read,
     RowSink,
     TensorMeta,
     TensorReader,
@@ -83,9 +86,10 @@ class _Tensor:
 
 
 class _Cursor:
-    """Little-endian reads from a mapped file, each checked against its end."""
+    """Little-endian reads from a mapped file (or its first bytes), each checked against
+    its end."""
 
-    def __init__(self, buf: mmap.mmap, name: str):
+    def __init__(self, buf: mmap.mmap | bytes, name: str):
         self.buf, self.pos, self.end, self.name = buf, 0, len(buf), name
 
     def _need(self, n: int, what: str) -> None:
@@ -362,6 +366,56 @@ class GGUFTensorReader(TensorReader):
         self._files.close()
 
 
+# What a file declares of itself: llama.cpp writes general.* first, so its head holds them.
+DECLARATION_HEAD_BYTES = 1 << 20
+MAX_DECLARED_CHARS = 2048
+MAX_BASE_MODELS = 16
+_HF_URL = re.compile(r"^https?://(?:www\.)?(?:huggingface\.co|hf\.co)/([\w.-]+(?:/[\w.-]+)?)/?$")
+
+
+def _general_keys(head: bytes, name: str, whole: bool) -> dict[str, Any]:
+    """The scalar and string general.* key/values in a file's first bytes. `whole`: the
+    head is the whole file, so running out of it is a truncated file, not a cut head."""
+    cur = _Cursor(head, name)
+    found: dict[str, Any] = {}
+    try:
+        cur._need(24, "the header")
+        if head[:4] != b"GGUF":
+            raise WeightFormatError(f"{name}: not a GGUF file (bad magic or truncated)")
+        cur.pos = 4
+        version, _, n_kv = cur.scalar("I"), cur.scalar("Q"), cur.scalar("Q")
+        if version not in (2, 3):
+            raise WeightFormatError(f"{name}: unsupported GGUF version {version}")
+        for _ in range(min(n_kv, _MAX_KV)):
+            key = cur.string()
+            value = _value(cur, cur.scalar("I"), keep=False)
+            if key.startswith("general.") and value is not None:
+                found[key] = value
+    except WeightFormatError:
+        if whole or len(head) < 24:
+            raise
+    return found
+
+
+def _declared_string(meta: dict[str, Any], key: str) -> str | None:
+    value = meta.get(key)
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_DECLARED_CHARS:
+        return None
+    return value.strip()
+
+
+def _base_models(meta: dict[str, Any]) -> tuple[str, ...]:
+    """general.base_model.N.*: the Hub id of its repo_url, else its name."""
+    out: list[str] = []
+    for i in range(MAX_BASE_MODELS):
+        url = _declared_string(meta, f"general.base_model.{i}.repo_url")
+        hub = _HF_URL.match(url) if url else None
+        named = hub.group(1) if hub else _declared_string(meta, f"general.base_model.{i}.name")
+        if named and named not in out:
+            out.append(named)
+    return tuple(out)
+
+
 # llama.cpp's {arch}.* metadata keys and the HF config keys the signals read.
 _CONFIG_KEYS = {
     "embedding_length": "hidden_size",
@@ -413,6 +467,24 @@ class GGUFFormat(WeightFormat):
 
     def architecture(self, reader: TensorReader) -> str | None:
         return str(reader.metadata().get("general.architecture", "")) or None
+
+    def declaration(self, read: Read, path: str) -> FileDeclaration | None:
+        """general.license (an SPDX id or Hub key), general.license.name / .link, and
+        general.base_model.N.*, from the first megabyte of the file."""
+        head = read(0, DECLARATION_HEAD_BYTES)
+        meta = _general_keys(head, path.rsplit("/", 1)[-1], len(head) < DECLARATION_HEAD_BYTES)
+        fields = {
+            "license": "general.license",
+            "license_name": "general.license.name",
+            "license_link": "general.license.link",
+        }
+        values = {f: _declared_string(meta, k) for f, k in fields.items()}
+        bases = _base_models(meta)
+        if not any(values.values()) and not bases:
+            return None
+        keys = [k for f, k in fields.items() if values[f]]
+        keys += ["general.base_model.*"] if bases else []
+        return FileDeclaration(path, base_models=bases, keys=tuple(keys), **values)
 
 
 FORMAT = GGUFFormat()

@@ -18,12 +18,16 @@ from typing import Any
 
 import numpy as np
 
+from ...model import FileDeclaration
 from .checks import MAX_TENSORS, WeightFormatError, check_count, check_shape
+from .safetensors_header import Read
 
 __all__ = [
     "MAX_TENSORS",
     "Checkpoint",
     "Fetch",
+    "FileDeclaration",
+    "Read",
     "RowSink",
     "TensorMeta",
     "TensorReader",
@@ -151,6 +155,12 @@ class WeightFormat(ABC):
     def architecture(self, reader: TensorReader) -> str | None:
         """The architecture the file names itself (GGUF general.architecture): the role
         rules key format-specific layouts on it (rules/tensor_roles.toml)."""
+        return None
+
+    def declaration(self, read: Read, path: str) -> FileDeclaration | None:
+        """What one of its weight files says of its model in its own metadata (license,
+        base models), from the header alone through read(start, length): no tensor is
+        read, and a remote file costs a few range reads. None: the format says nothing."""
         return None
 
 

@@ -20,6 +20,8 @@ import numpy as np
 from .interface import (
     Checkpoint,
     Fetch,
+    FileDeclaration,
+    Read,
     RowSink,
     TensorMeta,
     TensorReader,
@@ -365,6 +367,76 @@ def _unpack_bits(packed: np.ndarray, bits: int) -> np.ndarray:
     return np.stack(parts, axis=-1).reshape(*packed.shape[:-1], packed.shape[-1] * per)
 
 
+# ModelProto's metadata_props (field 14): StringStringEntryProto {key = 1, value = 2}. They
+# follow the graph in the file, so the top-level fields are walked (the graph skipped by
+# its length) without parsing the model: a few small reads, whatever the model's size.
+_METADATA_PROPS = 14
+MAX_TOP_LEVEL_FIELDS = 10_000
+MAX_PROP_BYTES = 64 * 1024
+_VARINT_BYTES = 10
+_DECLARED_KEYS = {
+    "license": "license",
+    "license_name": "license_name",
+    "license_link": "license_link",
+    "license_url": "license_link",
+    "base_model": "base_models",
+}
+
+
+def _varint(data: bytes, pos: int, name: str) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise WeightFormatError(f"{name}: truncated or malformed ONNX protobuf")
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _string_pair(data: bytes, name: str) -> tuple[str, str]:
+    """key and value of one StringStringEntryProto."""
+    got = {1: "", 2: ""}
+    pos = 0
+    while pos < len(data):
+        tag, pos = _varint(data, pos, name)
+        if tag & 7 != 2:
+            raise WeightFormatError(f"{name}: malformed ONNX metadata entry")
+        length, pos = _varint(data, pos, name)
+        got[tag >> 3] = data[pos : pos + length].decode("utf-8", errors="replace")
+        pos += length
+    return got[1], got[2]
+
+
+def metadata_props(read: Read, name: str) -> dict[str, str]:
+    """The model's metadata_props, read field by field from the file's top level."""
+    props: dict[str, str] = {}
+    pos = 0
+    for _ in range(MAX_TOP_LEVEL_FIELDS):
+        head = read(pos, 2 * _VARINT_BYTES)
+        if not head:
+            return props
+        tag, used = _varint(head, 0, name)
+        field, wire = tag >> 3, tag & 7
+        if wire == 0:
+            _, used = _varint(head, used, name)
+            pos += used
+        elif wire == 1:
+            pos += used + 8
+        elif wire == 5:
+            pos += used + 4
+        elif wire == 2:
+            length, used = _varint(head, used, name)
+            if field == _METADATA_PROPS and length <= MAX_PROP_BYTES:
+                key, value = _string_pair(read(pos + used, length), name)
+                props.setdefault(key, value)
+            pos += used + length
+        else:
+            raise WeightFormatError(f"{name}: not an ONNX model (protobuf wire type {wire})")
+    return props
+
+
 class OnnxFormat(WeightFormat):
     """model.onnx (else the first .onnx), its external data files counted in its size."""
 
@@ -381,6 +453,27 @@ class OnnxFormat(WeightFormat):
 
     def open(self, paths: list[Path], config: dict[str, Any]) -> TensorReader:
         return OnnxReader(paths[0])
+
+    def declaration(self, read: Read, path: str) -> FileDeclaration | None:
+        """metadata_props `license`, `license_name`, `license_link` (or `license_url`) and
+        `base_model` (case aside): ONNX has no standard key, these are the card's own."""
+        props = metadata_props(read, path.rsplit("/", 1)[-1])
+        values: dict[str, str] = {}
+        keys: list[str] = []
+        for key, value in props.items():
+            target = _DECLARED_KEYS.get(key.strip().lower())
+            if target and value.strip() and target not in values:
+                values[target] = value.strip()
+                keys.append(key)
+        if not values:
+            return None
+        bases = values.pop("base_models", None)
+        return FileDeclaration(
+            path,
+            base_models=tuple(b.strip() for b in bases.split(",") if b.strip()) if bases else (),
+            keys=tuple(keys),
+            **values,
+        )
 
 
 FORMAT = OnnxFormat()

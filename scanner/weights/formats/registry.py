@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
-from .interface import Checkpoint, Fetch, TensorReader, WeightFormat, WeightFormatError
+from .interface import (
+    Checkpoint,
+    Fetch,
+    FileDeclaration,
+    Read,
+    TensorReader,
+    WeightFormat,
+    WeightFormatError,
+)
 
 READERS = ("safetensors", "gguf", "onnx")
 """Modules of formats/ (or dotted module paths), in order of preference when a release
@@ -64,3 +72,12 @@ def open_weight_file(path: Path) -> TensorReader:
     if fmt is None:
         raise WeightFormatError(f"{path.name}: not a weight format provscan reads")
     return fmt.open([path], {})
+
+
+def declaration_of(path: str, read: Read) -> FileDeclaration | None:
+    """What a weight file says of its model in its own metadata, by the format that claims
+    its name (None: no format claims it, or the format says nothing)."""
+    if is_pickle(path):
+        return None
+    fmt = next((f for f in formats() if f.holds(path)), None)
+    return fmt.declaration(read, path) if fmt is not None else None
