@@ -21,6 +21,8 @@ class AuditOptions:
     publisher: str | None = None
     """Who publishes the release (a Hub org or a name); notices of anyone else are foreign.
     None: the Hub org for hf: targets, else unknown."""
+    library: bool = True
+    """Compare the release's weights with the fingerprint library (`provscan library`)."""
 
 
 @dataclass(frozen=True)

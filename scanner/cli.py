@@ -186,18 +186,28 @@ def scan(
             "(default: the Hub org of an hf: target).",
         ),
     ] = None,
+    no_library: Annotated[
+        bool,
+        typer.Option(
+            "--no-library", help="Do not compare the weights with the fingerprint library."
+        ),
+    ] = False,
     **outputs: str | None,
 ) -> None:
     """Scan a release and write its reports.
 
     Inventory, card metadata and findings (licenses, notices, copied code, and weight
-    lineage with --against); the summary on stdout, the reports where the options say."""
+    lineage against the fingerprint library and --against); the summary on stdout, the
+    reports where the options say."""
     offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
     from .analyzers import AuditOptions
     from .audit import audit
 
     options = AuditOptions(
-        offline=offline, against=require_references(against), publisher=publisher
+        offline=offline,
+        against=require_references(against),
+        publisher=publisher,
+        library=not no_library,
     )
     paths = report_paths({fmt.name: outputs.get(f"{fmt.name}_out") for fmt in FORMATS})
     with progress_display() as progress:
@@ -369,6 +379,123 @@ def fingerprint(
         highlight=False,
     )
     out.print(shown(fp.coverage.describe()), highlight=False, soft_wrap=True)
+
+
+library_app = typer.Typer(
+    help="Fingerprints of known base models: every scan compares the weights with them.",
+    no_args_is_help=True,
+)
+app.add_typer(library_app, name="library")
+
+
+@library_app.command("add")
+def library_add(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Model folder, weight file, git URL/path[@rev], hf:org/name[@rev] or "
+            "fingerprint file (.npz)."
+        ),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Name of the entry (default: org/name, or the folder's name)."),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace an entry of that name.")
+    ] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+    all_units: Annotated[bool, typer.Option("--all-units", help=ALL_UNITS_HELP)] = False,
+) -> None:
+    """Fingerprint MODEL into the library."""
+    from .weights.library import add_model
+    from .weights.units import ALL_UNITS, DEFAULT
+
+    entry = add_model(
+        model,
+        name,
+        replace=replace,
+        offline=offline,
+        sampling=ALL_UNITS if all_units else DEFAULT,
+    )
+    out.print(
+        f"added {shown(entry.name)}: {_entry_words(entry.summary)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _entry_words(summary: dict[str, object]) -> str:
+    parts = [
+        str(summary.get("architecture") or "unknown architecture"),
+        f"{summary.get('layers')} layers",
+        f"width {summary.get('width')}",
+        f"vocabulary {summary.get('vocabulary') or '-'}",
+        str(summary.get("format") or "-"),
+        f"fingerprint {summary.get('fingerprint_bytes')} bytes",
+    ]
+    return shown(", ".join(parts))
+
+
+@library_app.command("list")
+def library_list() -> None:
+    """List the library's entries (stale ones must be added again)."""
+    from .weights.library import LibraryStore
+
+    entries = LibraryStore().entries()
+    if not entries:
+        out.print("the library is empty (add a model with `provscan library add MODEL`)")
+    for e in entries:
+        state = "" if e.searchable else f"\tSTALE: fingerprint format {e.fp_version}, add again"
+        out.print(
+            f"{shown(e.name)}\t{shown(e.source)}\t{_entry_words(e.summary)}\t{e.added}{state}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@library_app.command("remove")
+def library_remove(name: Annotated[str, typer.Argument(help="Name of the entry.")]) -> None:
+    """Remove an entry from the library."""
+    from .weights.library import LibraryStore
+
+    LibraryStore().remove(name)
+    out.print(f"removed {shown(name)}", highlight=False)
+
+
+@library_app.command("export")
+def library_export(
+    file: Annotated[Path, typer.Argument(help="Library file to write (a zip archive).")],
+    names: Annotated[
+        list[str] | None, typer.Option("--name", help="Export only this entry (repeatable).")
+    ] = None,
+) -> None:
+    """Write the library to a file others can import."""
+    from .weights.library import LibraryStore, export_library
+
+    n = export_library(LibraryStore(), file, names or None)
+    out.print(f"exported {n} entries to {shown(str(file))}", highlight=False, soft_wrap=True)
+
+
+@library_app.command("import")
+def library_import(
+    file: Annotated[Path, typer.Argument(help="Library file (`provscan library export`).")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace entries of the same names.")
+    ] = False,
+) -> None:
+    """Add the entries of a library file."""
+    from .weights.library import LibraryStore, import_library
+
+    got = import_library(LibraryStore(), file, replace=replace)
+    out.print(
+        f"imported {len(got.added)} new, {len(got.replaced)} replaced, "
+        f"{len(got.kept)} kept as they were (same name; --replace to replace), "
+        f"{len(got.refused)} refused",
+        highlight=False,
+    )
+    for why in got.refused:
+        err.print(f"refused {shown(why)}", highlight=False, soft_wrap=True)
 
 
 # ---- report commands (check, demo, batch) -------------------------------------------------
@@ -585,6 +712,77 @@ def demo_tips(outcome: DemoOutcome) -> list[str]:
         f"  PROVSCAN_HOME={shlex.quote(str(outcome.store))} {exe} scan "
         f"{shlex.quote(str(demo.release))} --against {shlex.quote(str(demo.base))}",
     ]
+
+
+@app.command()
+def batch(
+    targets_file: Annotated[
+        Path, typer.Argument(help="One target a line (any form scan takes); # comments.")
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for every report, and index.html over them.")
+    ],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Run on a Dask distributed cluster at tcp://HOST:PORT "
+            "(default: a local process pool).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Local pool size (default: one per core)."),
+    ] = None,
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against", help="Reference model or fingerprint file to compare weights with."
+        ),
+    ] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+    no_library: Annotated[
+        bool,
+        typer.Option(
+            "--no-library", help="Do not compare the weights with the fingerprint library."
+        ),
+    ] = False,
+) -> None:
+    """Audit many releases: reports per target, an index page, results in the store.
+
+    A re-run with the same --out skips the targets already done; a failed target is
+    recorded with its error and the batch goes on."""
+    from .batch import DaskCluster, LocalPool, UnitOptions, run_batch
+    from .batch.unit import UnitResult
+
+    offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
+    options = UnitOptions(
+        offline=offline,
+        against=require_references(against),
+        library=not no_library,
+        formats=tuple(f.name for f in FORMATS),
+    )
+
+    def said(r: UnitResult) -> None:
+        if r.ok and r.summary is not None:
+            words = f"{r.summary.level}: {shown(r.summary.headline)}"
+        else:
+            words = f"[red]error[/red]: {shown(r.error)}"
+        out.print(f"{shown(r.target)}  {words}", highlight=False, soft_wrap=True)
+
+    engine = DaskCluster(scheduler) if scheduler else LocalPool(workers or os.cpu_count() or 1)
+    err.print(f"batch on a {engine.description}", highlight=False, markup=False)
+    with engine, progress_display() as progress:
+        outcome = run_batch(
+            targets_file, out_dir, engine, options, progress=progress, on_result=said
+        )
+    out.print(
+        f"{outcome.targets} targets: {outcome.done} audited, {outcome.failed} failed, "
+        f"{outcome.skipped} done before (skipped) in {outcome.seconds:.1f} s; "
+        f"index: {shown(str(outcome.index))}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()

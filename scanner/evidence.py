@@ -339,18 +339,57 @@ class SignalEvidence(Record):
             return None
 
 
+LineageVerdict = Literal["identical", "derived", "shared-components", "unrelated", "inconclusive"]
+
+
 @dataclass(frozen=True)
 class WeightsLineage(Record):
     """`weights-derived`, `undeclared-base-model` and `weights-lineage` (the other
     verdicts): the comparison with one reference (evidence.matched)."""
 
-    verdict: Literal["identical", "derived", "shared-components", "unrelated", "inconclusive"]
+    verdict: LineageVerdict
     relation: str | None
     signals: tuple[SignalEvidence, ...]
     reasons: tuple[str, ...]
     reference_name: str | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
     """The model the reference stands for, as its fingerprint names it (a fingerprint file
     `base.npz` made from `hf:org/base` names hf:org/base)."""
+    library_source: str | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    """Where the reference came from when it is a fingerprint library entry (the entry's
+    name is evidence.matched): a folder, a file, a git or hf: target."""
+
+
+@dataclass(frozen=True)
+class LibraryCandidate(Record):
+    """A library entry the first stage picked, and what the calibrated comparison said."""
+
+    name: str
+    source: str
+    channel: Literal["content", "embedding", "vocabulary", "shape"]
+    """What picked it: sketches of same-shape tensors, the anchor tokens' embedding
+    geometry, a shared vocabulary, or the shape alone."""
+    first_stage: float
+    """That channel's similarity: why it was worth comparing, not evidence of lineage."""
+    verdict: LineageVerdict
+    relation: str | None
+    score: float | None
+    """The strongest deciding signal's score, when one beat its null."""
+    z: float | None
+    p_value: float | None
+
+
+@dataclass(frozen=True)
+class LibrarySearch(Record):
+    """`library-search`: the release's weights against the fingerprint library."""
+
+    entries: int
+    """Entries in the library."""
+    searched: int
+    """Entries of the fingerprint format this provscan reads; the others are `stale`."""
+    stale: tuple[str, ...]
+    """Entries of an older fingerprint format: to add again (at most 50 named)."""
+    candidates: tuple[LibraryCandidate, ...]
+    """Every entry compared, nearest first; the matches also have their own findings."""
 
 
 # ---- kinds -> records --------------------------------------------------------------------
@@ -370,6 +409,7 @@ DETAILS: dict[str, tuple[type[Record], ...]] = {
     "weights-derived": (WeightsLineage,),
     "undeclared-base-model": (WeightsLineage,),
     "weights-lineage": (WeightsLineage,),
+    "library-search": (LibrarySearch,),
 }
 """The evidence record(s) of each finding kind that has details (several: told apart by a
 Literal field, e.g. `source`). A kind absent here has none (not-analysed)."""

@@ -21,6 +21,8 @@ from scanner.evidence import (
     Declaration,
     DeclaredAdaptation,
     ForeignNotice,
+    LibraryCandidate,
+    LibrarySearch,
     LicenseDeclared,
     LicenseInFile,
     LicenseMismatch,
@@ -218,6 +220,26 @@ SAMPLES: dict[str, tuple[Record, ...]] = {
         ),
     ),
     "weights-lineage": (LINEAGE,),
+    "library-search": (
+        LibrarySearch(
+            entries=3,
+            searched=2,
+            stale=("old/base",),
+            candidates=(
+                LibraryCandidate(
+                    name="acme/base",
+                    source="hf:acme/base",
+                    channel="content",
+                    first_stage=0.999,
+                    verdict="derived",
+                    relation="fine-tune",
+                    score=0.98,
+                    z=120.0,
+                    p_value=0.0,
+                ),
+            ),
+        ),
+    ),
 }
 
 

@@ -1,31 +1,77 @@
-"""The weights analyzer of `scan`: lineage against --against references, pickles reported."""
+"""The weights analyzer of `scan`: lineage against --against references and against the
+fingerprint library (the nearest known bases, found without being told), pickles reported."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..analyzers import Analyzer, AuditContext
 from ..card import declares_base
 from ..errors import ProvscanError
-from ..evidence import WeightsLineage
+from ..evidence import LibraryCandidate, LibrarySearch, WeightsLineage
 from ..model import Evidence, FileKind, Finding, Location, Severity, not_analysed
 from ..snapshot import Snapshot
+from .calibrate import Signal
 from .compare import Comparison, compare_fingerprints, fingerprint_of
 from .fingerprint import Fingerprint, extract
 from .loader import PICKLE_SUFFIXES, load_from_snapshot
 
+if TYPE_CHECKING:  # the library (and its store) load only when a scan searches it
+    from .library import LibraryOutcome, LibraryStore, Searched
 
-def lineage_record(cmp: Comparison) -> WeightsLineage:
-    """The evidence record of a comparison (its signals as the JSON report writes them)."""
-    return WeightsLineage.from_dict(
+DECIDING = ("direct_cosine", "aligned_forms", "experts_vs_dense")
+MAX_LIBRARY_CLAIMS = 3
+"""Library entries reported as bases at most (nearest first): a popular base's other
+derivatives may match too, the search record lists every entry compared."""
+
+
+def lineage_record(
+    cmp: Comparison, library_source: str | None = None, name: str | None = None
+) -> WeightsLineage:
+    """The evidence record of a comparison (its signals as the JSON report writes them);
+    `name`: what the reference is called (default: the name its fingerprint carries)."""
+    data = {
+        "verdict": cmp.verdict,
+        "relation": cmp.relation,
+        "signals": [s.to_dict() for s in cmp.signals],
+        "reasons": list(cmp.reasons),
+        "reference_name": name or cmp.a or None,
+    }
+    if library_source is not None:
+        data["library_source"] = library_source
+    return WeightsLineage.from_dict(data)
+
+
+def _candidate_record(r: Searched) -> LibraryCandidate:
+    cmp = r.comparison
+    best = _best_deciding(cmp)
+    return LibraryCandidate.from_dict(
         {
+            "name": r.entry.name,
+            "source": r.entry.source,
+            "channel": r.candidate.channel,
+            "first_stage": r.candidate.score,
             "verdict": cmp.verdict,
             "relation": cmp.relation,
-            "signals": [s.to_dict() for s in cmp.signals],
-            "reasons": list(cmp.reasons),
-            "reference_name": cmp.a or None,
+            "score": best.score if best else None,
+            "z": best.z if best else None,
+            "p_value": best.p_value if best else None,
         }
     )
+
+
+def _best_deciding(cmp: Comparison) -> Signal | None:
+    decisive = [s for s in cmp.signals if s.significant and s.name in DECIDING]
+    return max(decisive, key=lambda s: s.z) if decisive else None
+
+
+def _open_library() -> LibraryStore | None:
+    """The user's fingerprint library, or None when it holds nothing to search."""
+    from .library import LibraryStore
+
+    lib = LibraryStore()
+    return lib if lib.count() else None
 
 
 def _strongest_location(cmp: Comparison) -> Location:
@@ -46,38 +92,27 @@ class WeightsAnalyzer(Analyzer):
     name = "weights"
 
     def analyze(self, snapshot: Snapshot, ctx: AuditContext) -> Iterable[Finding]:
-        findings: list[Finding] = []
-        for f in snapshot.files:
-            if f.path.lower().endswith(PICKLE_SUFFIXES) and f.weight_format == "pickle":
-                findings.append(
-                    not_analysed(
-                        f.path,
-                        "pickle-based checkpoint: never unpickled (arbitrary code execution)",
-                        self.name,
-                    )
-                )
-        if not ctx.options.against:
+        findings = self._pickles(snapshot)
+        against = ctx.options.against
+        library = _open_library() if ctx.options.library else None
+        has_weights = any(f.kind == FileKind.WEIGHTS for f in snapshot.files)
+        if not against and (library is None or not has_weights):
             return findings
-        # an LFS pointer's content is not at hand; a Hub file stored in LFS is (it is fetched)
-        files = [f.path for f in snapshot.files if f.kind is not FileKind.LFS_POINTER]
         try:
-            model = load_from_snapshot(snapshot.target, files, snapshot.reader.local_path)
-            try:
-                if model.reader is None:
-                    findings.append(
-                        not_analysed(
-                            None, "no readable weight file to compare with --against", self.name
-                        )
-                    )
-                    return findings
-                mine = extract(model)
-            finally:
-                model.close()
+            mine = self._fingerprint(snapshot)
         except ProvscanError as exc:
             findings.append(not_analysed(None, f"weights: {exc}", self.name))
             return findings
+        if mine is None:
+            if against:
+                findings.append(
+                    not_analysed(
+                        None, "no readable weight file to compare with --against", self.name
+                    )
+                )
+            return findings
         declared = snapshot.card.base_model if snapshot.card else ()
-        for ref in ctx.options.against:
+        for ref in against:
             try:
                 ref_fp = fingerprint_of(ref, ctx.options.offline)
             except ProvscanError as exc:
@@ -85,10 +120,93 @@ class WeightsAnalyzer(Analyzer):
                 continue
             cmp = compare_fingerprints(ref_fp, mine)
             findings.extend(self._findings(ref, ref_fp, cmp, declared))
+        if library is not None:
+            findings.extend(self._library_findings(mine, library, declared))
         return findings
 
+    def _pickles(self, snapshot: Snapshot) -> list[Finding]:
+        return [
+            not_analysed(
+                f.path,
+                "pickle-based checkpoint: never unpickled (arbitrary code execution)",
+                self.name,
+            )
+            for f in snapshot.files
+            if f.path.lower().endswith(PICKLE_SUFFIXES) and f.weight_format == "pickle"
+        ]
+
+    def _fingerprint(self, snapshot: Snapshot) -> Fingerprint | None:
+        """The release's fingerprint, or None when it holds no readable checkpoint."""
+        # an LFS pointer's content is not at hand; a Hub file stored in LFS is (it is fetched)
+        files = [f.path for f in snapshot.files if f.kind is not FileKind.LFS_POINTER]
+        model = load_from_snapshot(snapshot.target, files, snapshot.reader.local_path)
+        try:
+            return None if model.reader is None else extract(model)
+        finally:
+            model.close()
+
+    # ---- the library stage ------------------------------------------------------------------
+
+    def _library_findings(
+        self, mine: Fingerprint, library: LibraryStore, declared: tuple[str, ...]
+    ) -> list[Finding]:
+        """The nearest library entries with calibrated evidence; a match the card does not
+        declare is an undeclared-base-model finding, as with --against."""
+        from .library import search
+
+        outcome = search(mine, library)
+        out = [self._search_finding(outcome)]
+        # A candidate that is not related is no claim: the search record lists it.
+        claims = [
+            r
+            for r in outcome.results
+            if r.comparison.verdict in ("identical", "derived", "shared-components")
+        ]
+        for r in claims[:MAX_LIBRARY_CLAIMS]:
+            out += self._findings(
+                r.entry.name, None, r.comparison, declared, library_source=r.entry.source
+            )
+        return out
+
+    def _search_finding(self, outcome: LibraryOutcome) -> Finding:
+        cands = tuple(_candidate_record(r) for r in outcome.results)
+        named = [c for c in cands if c.verdict in ("identical", "derived")]
+        if named:
+            best = named[0]
+            rel = f" ({best.relation})" if best.relation else ""
+            said = f"nearest base {best.name}: {best.verdict}{rel}"
+        elif cands:
+            said = "no entry matches (" + ", ".join(f"{c.name}: {c.verdict}" for c in cands) + ")"
+        else:
+            said = "no entry is near enough to compare"
+        stale = (
+            f"; {len(outcome.stale)} entries of an older fingerprint format not searched "
+            "(add them again)"
+            if outcome.stale
+            else ""
+        )
+        record = LibrarySearch(
+            entries=outcome.entries,
+            searched=outcome.searched,
+            stale=outcome.stale[:50],
+            candidates=cands,
+        )
+        return Finding(
+            "library-search",
+            Severity.INFO,
+            f"weights compared with {len(cands)} of {outcome.searched} library fingerprints: "
+            f"{said}{stale}",
+            evidence=Evidence(details=record),
+            analyzer=self.name,
+        )
+
     def _findings(
-        self, ref: str, ref_fp: Fingerprint, cmp: Comparison, declared: tuple[str, ...]
+        self,
+        ref: str,
+        ref_fp: Fingerprint | None,
+        cmp: Comparison,
+        declared: tuple[str, ...],
+        library_source: str | None = None,
     ) -> list[Finding]:
         if cmp.verdict not in ("derived", "identical"):
             return (
@@ -97,19 +215,19 @@ class WeightsAnalyzer(Analyzer):
                         "weights-lineage",
                         Severity.INFO,
                         f"weights {cmp.verdict} to {ref}",
-                        evidence=Evidence(matched=ref, details=lineage_record(cmp)),
+                        evidence=Evidence(
+                            matched=ref,
+                            details=lineage_record(
+                                cmp, library_source, ref if library_source else None
+                            ),
+                        ),
                         analyzer=self.name,
                     )
                 ]
                 if cmp.verdict != "unrelated"
                 else []
             )
-        decisive = [
-            s
-            for s in cmp.signals
-            if s.significant and s.name in ("direct_cosine", "aligned_forms", "experts_vs_dense")
-        ]
-        best = max(decisive, key=lambda s: s.z) if decisive else cmp.signals[0]
+        best = _best_deciding(cmp) or cmp.signals[0]
         rel = f" ({cmp.relation})" if cmp.relation else ""
         evidence = Evidence(
             matched=ref,
@@ -118,9 +236,12 @@ class WeightsAnalyzer(Analyzer):
             null_std=best.null_std,
             z=best.z,
             p_value=best.p_value,
-            details=lineage_record(cmp),
+            details=lineage_record(cmp, library_source, ref if library_source else None),
         )
-        undeclared = not declares_base(declared, ref, ref_fp.name, ref_fp.meta.get("declared_name"))
+        names = (ref, library_source) + (
+            (ref_fp.name, ref_fp.meta.get("declared_name")) if ref_fp is not None else ()
+        )
+        undeclared = not declares_base(declared, *names)
         # Derived from a declared base is expected; the undeclared case is the headline.
         out = [
             Finding(
