@@ -28,6 +28,7 @@ RULE_HELP = {
     "weights-derived": "The weights derive from a reference model.",
     "undeclared-base-model": "The weights derive from a model the card does not name.",
     "not-analysed": "A file that could not be analysed.",
+    "analyzer-failed": "An analyzer that did not run: the release is not fully audited.",
     "license-not-reflected": "A detected license that the declared license does not reflect.",
     "missing-attribution": "Third-party notices not attributed in a NOTICE file.",
 }
