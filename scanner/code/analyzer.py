@@ -96,6 +96,8 @@ def declared_licenses(
                 )
             except ProvscanError as exc:
                 problems.append(not_analysed(f.path, str(exc), ANALYZER))
+            except Exception as exc:  # one hostile file costs that file, not the analyzer
+                problems.append(not_analysed(f.path, f"{type(exc).__name__}: {exc}", ANALYZER))
     return card_decl, declared, problems
 
 

@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from ..errors import SourceError
 from ..evidence import Declaration
 from ..licenses import license_info
 from ..model import CardData
@@ -80,11 +81,15 @@ def card_license(card: CardData | None, source: str = "README.md") -> DeclaredLi
 
 
 def config_licenses(text: str, path: str) -> list[DeclaredLicense]:
-    """License fields at the top level of a JSON config (config.json, tokenizer_config...)."""
+    """License fields at the top level of a JSON config (config.json, tokenizer_config...).
+    A file that is not JSON declares nothing; one nested past the recursion limit is an
+    attack on the reader, a SourceError for that file."""
     try:
         data = json.loads(text)
     except ValueError:
         return []
+    except RecursionError as exc:
+        raise SourceError(f"{path}: JSON nests too deeply to read") from exc
     if not isinstance(data, dict):
         return []
     lic, name = data.get("license"), data.get("license_name")
