@@ -241,3 +241,14 @@ def analyzer_failed(analyzer: str, why: str) -> Finding:
         message=f"the {analyzer} analyzer did not run: {why}",
         analyzer=analyzer,
     )
+
+
+def cache_unavailable(why: str, analyzer: str) -> Finding:
+    """The audit ran without a cache (its results are complete, not stored): `why` names
+    the store and the remedy."""
+    return Finding(
+        kind="cache-unavailable",
+        severity=Severity.LOW,
+        message=f"results not cached: {why}",
+        analyzer=analyzer,
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..analyzers import Analyzer, AuditContext
 from ..card import find_card
 from ..errors import ProvscanError
-from ..model import FileEntry, FileKind, Finding, not_analysed
+from ..model import FileEntry, FileKind, Finding, cache_unavailable, not_analysed
 from ..snapshot import Snapshot
 from .declared import MAX_CONFIG_BYTES, DeclaredLicense, card_license, config_licenses
 from .filescan import MAX_SCAN_BYTES, scan_files
@@ -121,10 +121,15 @@ class LicenseAnalyzer(Analyzer):
                 locations[f.sha256] = snapshot.reader.local_path(f.path)  # type: ignore[index]
             except ProvscanError as exc:
                 findings.append(not_analysed(f.path, str(exc), ANALYZER))
+        notes: list[str] = []
         with ctx.progress.task("licenses and notices", total=len(locations)) as handle:
             scans = scan_files(
-                locations, workers=self.workers, on_done=lambda n: ctx.progress.advance(handle, n)
+                locations,
+                workers=self.workers,
+                on_done=lambda n: ctx.progress.advance(handle, n),
+                notes=notes,
             )
+        findings.extend(cache_unavailable(note, ANALYZER) for note in notes)
         scanned: list[ScannedFile] = []
         for f in entries:
             scan = scans.get(f.sha256 or "")

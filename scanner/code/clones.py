@@ -297,7 +297,10 @@ class ClonesAnalyzer(Analyzer):
                 findings.append(not_analysed(f.path, f"unreadable ({exc})", NAME))
                 continue
             assert f.language is not None
-            match = scan_text(text, f.language, corpora)
-            if match is not None and is_copy(match):
-                findings.append(clone_finding(f.path, match, text))
+            try:
+                match = scan_text(text, f.language, corpora)
+                if match is not None and is_copy(match):
+                    findings.append(clone_finding(f.path, match, text))
+            except Exception as exc:  # one hostile file costs that file, not the analyzer
+                findings.append(not_analysed(f.path, f"{type(exc).__name__}: {exc}", NAME))
         return findings

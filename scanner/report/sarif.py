@@ -16,7 +16,7 @@ from .interface import Format
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {"high": "error", "medium": "warning", "low": "note", "info": "note"}
 # Kinds that are inventory, not problems: not sent to code scanning.
-QUIET = {"license"}
+QUIET = {"license", "cache-unavailable"}
 RULE_HELP = {
     "foreign-notice": "A copyright notice of a holder other than the publisher.",
     "copied-code": "Code copied from an indexed upstream corpus.",
