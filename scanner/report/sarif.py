@@ -29,6 +29,7 @@ RULE_HELP = {
     "undeclared-base-model": "The weights derive from a model the card does not name.",
     "not-analysed": "A file that could not be analysed.",
     "analyzer-failed": "An analyzer that did not run: the release is not fully audited.",
+    "weights-non-finite": "Weights holding NaN, infinite or absurd values (read as 0).",
     "license-not-reflected": "A detected license that the declared license does not reflect.",
     "missing-attribution": "Third-party notices not attributed in a NOTICE file.",
 }

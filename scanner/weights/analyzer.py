@@ -27,6 +27,19 @@ def lineage_record(cmp: Comparison) -> WeightsLineage:
     )
 
 
+def non_finite_finding(tensors: list[str], analyzer: str) -> Finding:
+    """NaN, infinite or absurd weights: read as 0, the comparison stands; a reader should
+    know the checkpoint holds them (a broken export, or an attempt to break the analysis)."""
+    shown = ", ".join(tensors[:5]) + (f" and {len(tensors) - 5} more" if len(tensors) > 5 else "")
+    return Finding(
+        "weights-non-finite",
+        Severity.LOW,
+        f"{len(tensors)} tensor(s) hold NaN, infinite or absurd values, read as 0: {shown}",
+        Location(tensor=tensors[0]),
+        analyzer=analyzer,
+    )
+
+
 def _strongest_location(cmp: Comparison) -> Location:
     direct = cmp.signal("direct_cosine")
     if direct is not None and direct.significant and direct.where is not None:
@@ -69,6 +82,9 @@ class WeightsAnalyzer(Analyzer):
                     )
                     return findings
                 mine = extract(model)
+                odd = model.non_finite()
+                if odd:
+                    findings.append(non_finite_finding(odd, self.name))
             finally:
                 model.close()
         except ProvscanError as exc:

@@ -28,6 +28,32 @@ _MAX_ONNX_BYTES = 2 * 1024 * 1024 * 1024  # protobuf's own limit
 _QUANT_SUFFIXES = ("_quantized", ".quantized", "_quant", "_int8", "_q")
 
 
+def _numeric_dtype(t: Any, path: str) -> np.dtype:
+    """The numpy type of an initializer's data_type; anything not a real number (unknown
+    codes, strings, complex) is refused."""
+    import onnx
+
+    try:
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.data_type))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise WeightFormatError(
+            f"{path}: initializer {t.name[:200]!r} has an unknown data_type {t.data_type}"
+        ) from exc
+    if dtype.kind not in "fiub":
+        raise WeightFormatError(
+            f"{path}: initializer {t.name[:200]!r} holds {dtype.name}, not numbers"
+        )
+    return dtype
+
+
+def _external_offset(info: dict[str, str], name: str, path: str) -> int:
+    """The byte offset of external data, a whole number from 0 (as the ONNX spec says)."""
+    raw = info.get("offset", "0")
+    if not raw.isdigit():
+        raise WeightFormatError(f"{path}: external data of {name} has a bad offset {raw[:40]!r}")
+    return int(raw)
+
+
 def _strip_quant_suffix(name: str) -> str:
     for s in _QUANT_SUFFIXES:
         if name.endswith(s):
@@ -51,6 +77,10 @@ class OnnxReader(TensorReader):
         self._model = model
         graph = model.graph
         check_count(len(graph.initializer), path.name)
+        for t in graph.initializer:
+            if not isinstance(t.name, str):  # protobuf hands over invalid UTF-8 as bytes
+                raise WeightFormatError(f"{path.name}: an initializer name is not UTF-8")
+            _numeric_dtype(t, path.name)
         self._inits = {t.name: t for t in graph.initializer}
         transposed: set[str] = set()
         dq: dict[str, tuple[str, str, str | None, int]] = {}  # x -> (out, scale, zp, axis)
@@ -92,8 +122,8 @@ class OnnxReader(TensorReader):
         import onnx
 
         t = self._inits[name]
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
-        shape = tuple(int(d) for d in t.dims)
+        dtype = _numeric_dtype(t, self._path.name)
+        shape = check_shape(tuple(int(d) for d in t.dims), name, self._path.name)
         count = int(np.prod(shape, dtype=np.int64))
         if t.data_location == onnx.TensorProto.EXTERNAL:
             info = {e.key: e.value for e in t.external_data}
@@ -104,7 +134,7 @@ class OnnxReader(TensorReader):
                     f"{self._path.name}: external data of {name} "
                     f"is missing or outside the model folder"
                 )
-            offset = int(info.get("offset", 0))
+            offset = _external_offset(info, name, self._path.name)
             if offset + count * dtype.itemsize > target.stat().st_size:
                 raise WeightFormatError(f"{self._path.name}: external data of {name} is truncated")
             if count == 0:
@@ -118,7 +148,13 @@ class OnnxReader(TensorReader):
             return np.frombuffer(t.raw_data, dtype=dtype).reshape(shape)
         from onnx import numpy_helper
 
-        return numpy_helper.to_array(t)
+        try:
+            arr = numpy_helper.to_array(t)
+        except (ValueError, TypeError) as exc:  # typed fields that do not fill the dims
+            raise WeightFormatError(f"{self._path.name}: initializer {name} is malformed") from exc
+        if arr.size != count:
+            raise WeightFormatError(f"{self._path.name}: initializer {name} is truncated")
+        return arr
 
     def read(self, name: str) -> np.ndarray:
         real = self._names[name]
