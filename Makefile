@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo test bench bench-packed lint system-deps clean
+.PHONY: install demo test bench bench-packed fuzz lint system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ bench-packed: install
 	$(BIN)/python -m zipfile -e $(REF)/auto_gptq-0.7.1-*.whl $(REF)/gptq
 	$(BIN)/python bench/packed_reference_check.py --awq $(REF)/autoawq-0.2.9 --gptq $(REF)/gptq \
 		> bench/results/packed_reference.txt
+
+# The long fuzz run: 100,000 inputs a parser, parsers in sequence (a few hours on 2 cores);
+# figures, machine and date in bench/results/fuzz.txt. The test suite runs a few seconds of
+# each parser (tests/test_fuzz.py).
+fuzz: install
+	$(BIN)/python bench/fuzz.py --inputs 100000 --out bench/results/fuzz.txt
 
 # One formatter (ruff format) and one linter; CI runs this before the tests.
 lint: install

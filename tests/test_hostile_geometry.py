@@ -56,6 +56,11 @@ HOSTILE_CONFIGS = {
     "heads 10^6": _config(num_attention_heads=1_000_000, num_key_value_heads=1_000_000),
     "head_dim 10^6": _config(head_dim=1_000_000),
     "kv heads 0": _config(num_key_value_heads=0),
+    # found by the fuzzer: more key/value heads than query heads, and heads that do not
+    # divide the attention matrices
+    "kv heads 6 of 4": _config(num_key_value_heads=6),
+    "heads 3": _config(num_attention_heads=3, head_dim=None),
+    "hidden_size of the MLP": _config(hidden_size=64),
     "layers 10^9": _config(num_hidden_layers=1_000_000_000),
     "rope_theta -Infinity": _config().replace('"rope_theta": 10000.0', '"rope_theta": -Infinity'),
     "quantization_config []": _config(quantization_config=[]),
@@ -324,3 +329,18 @@ def test_a_gguf_token_list_of_numbers_is_not_kept(tmp_path: Path) -> None:
     finally:
         model.close()
     assert peak < 64 * 1024 * 1024, peak  # 20 M Python ints were 700 MB
+
+
+def test_a_gguf_block_tensor_without_values_is_refused(tmp_path: Path) -> None:
+    import gguf
+
+    t = {k: np.tile(v, (1, 1)) for k, v in synth.random_llama(1, CFG).items()}
+    path = tmp_path / "q.gguf"
+    write_gguf(path, t, TOKENIZER, 4, 4, quant=gguf.GGMLQuantizationType.Q8_0)
+    data = bytearray(path.read_bytes())
+    name = b"blk.0.ffn_up.weight"
+    at = data.index(name) + len(name) + 4  # then n_dims (uint32), then the dims
+    struct.pack_into("<Q", data, at + 8, 0)  # its second dimension: 0 rows
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightFormatError, match="no values"):
+        open_weight_file(path)

@@ -151,7 +151,7 @@ def _model_info_without_card(repo_id: str, rev: str | None) -> tuple[Any, object
         card = data.pop("cardData", None)
         data.pop("card_data", None)
         return ModelInfo(**data), card
-    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+    except (TypeError, KeyError, ValueError, AttributeError, RecursionError) as exc:
         raise SourceError(
             f"hf:{repo_id}: the Hub's answer is not valid model info ({type(exc).__name__})"
         ) from None
@@ -395,7 +395,7 @@ class HubSource(Source):
                     repo_id,
                     rev,
                 )
-            except (TypeError, KeyError, ValueError, AttributeError):
+            except (TypeError, KeyError, ValueError, AttributeError, RecursionError):
                 # most often card metadata huggingface_hub cannot type (`tags: 5`): read the
                 # answer without it; the card's fields then go through provscan's own checks
                 info, raw_card = _hub_call(

@@ -12,7 +12,7 @@ dropped is said in the model's problems, and the geometry falls back on the tens
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .formats.checks import MAX_ELEMENTS
@@ -71,15 +71,16 @@ def typed_config(data: dict[str, Any], where: str, problems: list[str]) -> dict[
 def fit_to_tensors(
     config: dict[str, Any], metas: Sequence[TensorMeta], problems: list[str]
 ) -> dict[str, Any]:
-    """`config` without the geometry its tensors do not bear out: a width that is no
-    dimension of any tensor, head counts or a head size beyond the widest dimension, more
-    layers or experts than there are tensors."""
+    """`config` without the geometry its tensors do not bear out: a width that is not the
+    residual side of its block matrices (or no dimension at all), head counts and a head
+    size the attention matrices do not have, more layers or experts than tensors."""
     dims = {d for m in metas for d in m.shape}
     widest = max(dims, default=0)
     out = dict(config)
 
     def drop(key: str, why: str) -> None:
-        problems.append(f"config: {key} = {out.pop(key)} {why}; ignored")
+        if key in out:
+            problems.append(f"config: {key} = {out.pop(key)} {why}; ignored")
 
     for key in WIDTHS:
         if key in out and out[key] not in dims:
@@ -90,9 +91,48 @@ def fit_to_tensors(
     for key in LAYERS:
         if key in out and out[key] > len(metas):
             drop(key, f"exceeds the number of tensors ({len(metas)})")
-    head_dim = out.get("head_dim")
-    for key in HEADS:
-        if head_dim and key in out and out[key] * head_dim > widest:
-            drop("head_dim", f"times {key} exceeds the widest tensor dimension ({widest})")
-            break
+    _fit_roles(out, list(metas), drop)
     return out
+
+
+_RESIDUAL_COLUMNS = ("attn_q", "attn_k", "attn_v", "mlp_gate", "mlp_up")
+_RESIDUAL_ROWS = ("attn_o", "mlp_down")
+
+
+def _fit_roles(
+    out: dict[str, Any], metas: list[TensorMeta], drop: Callable[[str, str], None]
+) -> None:
+    """The width and the heads against the block matrices, by role (roles.py)."""
+    from .roles import Heads, map_roles
+
+    def geometry() -> tuple[int | None, int | None, int | None, int | None]:
+        d = out.get("hidden_size") or out.get("n_embd")
+        h = out.get("num_attention_heads") or out.get("n_head")
+        kv = out.get("num_key_value_heads") or h
+        hd = out.get("head_dim") or (d // h if d and h else None)
+        return d, h, kv, hd
+
+    d, h, kv, hd = geometry()
+    canon, _ = map_roles(metas, Heads(h, kv, hd, None))
+    residual = {c.shape[1] for c in canon if c.key.role in _RESIDUAL_COLUMNS and len(c.shape) == 2}
+    residual |= {c.shape[0] for c in canon if c.key.role in _RESIDUAL_ROWS and len(c.shape) == 2}
+    if d and residual and d not in residual:
+        for key in WIDTHS:
+            drop(key, f"is not the residual width of the block matrices ({sorted(residual)[:4]})")
+        d, h, kv, hd = geometry()
+    if not h:
+        return
+    wrong = bool(kv and h % kv)
+    for c in canon:
+        if len(c.shape) != 2:
+            continue
+        role, (rows, cols) = c.key.role, c.shape
+        if role == "attn_q":
+            wrong |= bool(rows % h or (hd and rows != h * hd))
+        elif role in ("attn_k", "attn_v") and kv:
+            wrong |= bool(rows % kv or (hd and rows != kv * hd))
+        elif role == "attn_o":
+            wrong |= bool(cols % h or (hd and cols != h * hd))
+    if wrong:
+        for key in (*HEADS, "head_dim"):
+            drop(key, "does not fit the attention matrices")

@@ -247,6 +247,8 @@ class GGUFTensorReader(TensorReader):
                     f"{name}: tensor {tname!r} has an unknown type {raw_type}"
                 ) from exc
             ne0 = dims[0] if dims else 1
+            if 0 in dims and qtype.name not in _PLAIN:  # blocks of nothing: no real tensor
+                raise WeightFormatError(f"{name}: tensor {tname!r} of {qtype.name} has no values")
             if ne0 % block:
                 raise WeightFormatError(
                     f"{name}: tensor {tname!r}: {ne0} values a row do "
