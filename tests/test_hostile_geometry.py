@@ -344,3 +344,16 @@ def test_a_gguf_block_tensor_without_values_is_refused(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(WeightFormatError, match="no values"):
         open_weight_file(path)
+
+
+def test_an_embedding_of_one_dimension_does_not_stop_the_fingerprint(
+    models: tuple[Path, dict[str, np.ndarray]], tmp_path: Path
+) -> None:
+    # found by the fuzzer: the residual width was read from the embedding's second dimension
+    root, base = models
+    odd = dict(synth.perturb(base, 2, 0.05))
+    odd["model.embed_tokens.weight"] = odd["model.embed_tokens.weight"].ravel()
+    rel = synth.save_model(tmp_path / "rel", odd, CFG, TOKENIZER)
+    (rel / "config.json").write_text("{}")
+    fp = fingerprint_of(str(rel))
+    assert fp.n_layers == 2
