@@ -142,6 +142,35 @@ def json_nest(buf: bytearray, rng: random.Random) -> None:
         buf[m.start() : m.end()] = b"[" * depth + m.group() + b"]" * depth
 
 
+# YAML scalars and tags that made a card crash or blow up somewhere.
+YAML_VALUES = (
+    b"2024-13-45",
+    b"2024-02-30 25:61:61",
+    b"!!int x",
+    b"!!float y",
+    b"!!binary '###'",
+    b"!!timestamp 2024-99-99",
+    b"!!python/object:os.system 'x'",
+    b"&a [*a]",
+    b"*undefined",
+    b"{? [a]: b}",
+    b"0x_",
+    b"1e99999",
+    b".nan",
+    b"|\n  text",
+    b"[" * 80 + b"]" * 80,
+)
+_YAML_SCALAR = re.compile(rb"(?<=: )[^\n]*|(?<=- )[^\n]*")
+
+
+def yaml_value(buf: bytearray, rng: random.Random) -> None:
+    """A YAML scalar (after `key: ` or `- `) replaced by a hostile one."""
+    spots = list(_YAML_SCALAR.finditer(bytes(buf)))
+    if spots:
+        m = rng.choice(spots)
+        buf[m.start() : m.end()] = rng.choice(YAML_VALUES)
+
+
 BYTE_OPS: tuple[Callable[[bytearray, random.Random], None], ...] = (
     flip_bit,
     set_byte,
@@ -153,6 +182,7 @@ BYTE_OPS: tuple[Callable[[bytearray, random.Random], None], ...] = (
     truncate,
 )
 TEXT_OPS = (*BYTE_OPS, json_value, json_value, json_value, json_nest)
+YAML_OPS = (*TEXT_OPS, yaml_value, yaml_value, yaml_value)
 
 
 def mutate_bytes(
@@ -167,6 +197,10 @@ def mutate_bytes(
 
 def mutate_text(data: bytes, rng: random.Random) -> bytes:
     return mutate_bytes(data, rng, TEXT_OPS)
+
+
+def mutate_yaml(data: bytes, rng: random.Random) -> bytes:
+    return mutate_bytes(data, rng, YAML_OPS)
 
 
 def mutate_binary(data: bytes, rng: random.Random) -> bytes:

@@ -28,7 +28,7 @@ import numpy as np
 from scanner.errors import ProvscanError
 
 from .formats import mutate_gguf, mutate_onnx
-from .mutate import mutate_safetensors, mutate_text
+from .mutate import mutate_safetensors, mutate_text, mutate_yaml
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
 CLEAN_ERRORS: tuple[type[BaseException], ...] = (ProvscanError,)
@@ -412,7 +412,7 @@ TARGETS = {
             "card",
             "model card YAML front matter",
             lambda tmp: _card_seeds(),
-            mutate_text,
+            mutate_yaml,
             _run_card,
         ),
         Target(
