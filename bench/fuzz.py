@@ -190,7 +190,7 @@ def run_target(
 def report(figs: list[Figures], args: argparse.Namespace, started: str) -> str:
     lines = [
         "# provscan fuzz run (bench/fuzz.py; targets in tests/fuzzing/targets.py)",
-        f"# {machine()}",
+        f"# {machine(ROOT)}",
         f"# started {started}; {args.inputs} inputs a parser, parsers in sequence, one worker at "
         f"a time, a fresh worker every {args.per_worker} inputs, address space capped at "
         f"{ADDRESS_SPACE >> 30} GiB",
