@@ -187,10 +187,10 @@ def run_target(
     return fig
 
 
-def report(figs: list[Figures], args: argparse.Namespace, started: str) -> str:
+def report(figs: list[Figures], args: argparse.Namespace, started: str, where: str) -> str:
     lines = [
         "# provscan fuzz run (bench/fuzz.py; targets in tests/fuzzing/targets.py)",
-        f"# {machine(ROOT)}",
+        f"# {where}",
         f"# started {started}; {args.inputs} inputs a parser, parsers in sequence, one worker at "
         f"a time, a fresh worker every {args.per_worker} inputs, address space capped at "
         f"{ADDRESS_SPACE >> 30} GiB",
@@ -254,13 +254,14 @@ def main() -> int:
 
     names = [t for t in args.targets.split(",") if t] or list(TARGETS)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    where = machine(ROOT)  # before this run writes its figures into the tree
     figs = []
     for name in names:
         print(f"fuzzing {name} ...", file=sys.stderr, flush=True)
         figs.append(
             run_target(name, TARGETS[name].what, args.inputs, args.per_worker, args.slow, args.hang)
         )
-        text = report(figs, args, started)
+        text = report(figs, args, started, where)
         if args.out:
             args.out.write_text(text)
     print(text, end="")
