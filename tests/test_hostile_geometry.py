@@ -357,3 +357,25 @@ def test_an_embedding_of_one_dimension_does_not_stop_the_fingerprint(
     (rel / "config.json").write_text("{}")
     fp = fingerprint_of(str(rel))
     assert fp.n_layers == 2
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        '{"dtype": "F32", "shape": [2], "data_offsets": [0, Infinity]}',
+        '{"dtype": "F32", "shape": [2], "data_offsets": [-Infinity, 8]}',
+        '{"dtype": "F32", "shape": [2], "data_offsets": [NaN, 8]}',
+        '{"dtype": "F32", "shape": [0, 18446744073709551616], "data_offsets": [0, 0]}',
+        '{"dtype": "F32", "shape": [18446744073709551616, 0], "data_offsets": [0, 0]}',
+    ],
+    ids=["offset Infinity", "offset -Infinity", "offset NaN", "shape [0, 2^64]", "shape [2^64, 0]"],
+)
+def test_safetensors_non_integers_and_huge_dimensions_are_one_clear_error(
+    tmp_path: Path, entry: str
+) -> None:
+    # issue 13 item 13; refused since the refactor's one header parser, kept as a regression
+    header = ('{"a": ' + entry + "}").encode()
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))
+    with pytest.raises(WeightFormatError):
+        open_weight_file(path)

@@ -10,7 +10,7 @@ not-analysed finding and never opened.
 Nothing a release claims is trusted for size: config values of the wrong type are dropped,
 the geometry (widths, head counts, layers) is checked against the real tensor shapes
 before anything is allocated by it (configs.py), and the tensors are handed on finite
-(finite.py: NaN and infinities are data, counted and read as 0).
+(finite.py: NaN and infinities are data: read as 0, the tensors named).
 """
 
 from __future__ import annotations
