@@ -57,7 +57,7 @@ bench-packed: install
 # figures, machine and date in bench/results/fuzz.txt. The test suite runs a few seconds of
 # each parser (tests/test_fuzz.py).
 fuzz: install
-	$(BIN)/python bench/fuzz.py --inputs 100000 --out bench/results/fuzz.txt
+	$(BIN)/python bench/fuzz.py --inputs 100000 --lanes 2 --out bench/results/fuzz.txt
 
 # One formatter (ruff format) and one linter; CI runs this before the tests.
 lint: install

@@ -1,4 +1,4 @@
-"""The long fuzz run (`make fuzz`): N inputs a parser, parsers one after the other.
+"""The long fuzz run (`make fuzz`): N inputs a parser, --lanes parsers at a time.
 
 Each target of tests/fuzzing/targets.py runs in worker processes (a fresh one every
 --per-worker inputs), input k being the same on every machine (a seed mutated by
@@ -23,8 +23,10 @@ import selectors
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,9 +193,9 @@ def report(figs: list[Figures], args: argparse.Namespace, started: str, where: s
     lines = [
         "# provscan fuzz run (bench/fuzz.py; targets in tests/fuzzing/targets.py)",
         f"# {where}",
-        f"# started {started}; {args.inputs} inputs a parser, parsers in sequence, one worker at "
-        f"a time, a fresh worker every {args.per_worker} inputs, address space capped at "
-        f"{ADDRESS_SPACE >> 30} GiB",
+        f"# started {started}; {args.inputs} inputs a parser, {args.lanes} parser(s) at a time, "
+        f"one worker a parser, a fresh worker every {args.per_worker} inputs, address space "
+        f"capped at {ADDRESS_SPACE >> 30} GiB",
         "# outcome: ok (parsed) | clean (provscan's own one-line error / not-analysed) | crash",
         "",
         f"{'parser':<14} {'inputs':>8} {'ok':>8} {'clean':>8} {'crash':>6} {'hang':>5} "
@@ -242,6 +244,9 @@ def main() -> int:
     ap.add_argument("--slow", type=float, default=10.0, help="an input over this is a failure")
     ap.add_argument("--hang", type=float, default=60.0, help="kill a worker silent this long")
     ap.add_argument("--memory-mb", type=float, default=2048.0)
+    ap.add_argument(
+        "--lanes", type=int, default=1, help="targets fuzzed side by side (one worker a lane)"
+    )
     ap.add_argument("--out", type=Path)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
@@ -255,16 +260,24 @@ def main() -> int:
     names = [t for t in args.targets.split(",") if t] or list(TARGETS)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     where = machine(ROOT)  # before this run writes its figures into the tree
-    figs = []
-    for name in names:
+    done: dict[str, Figures] = {}
+    lock = threading.Lock()
+
+    def one(name: str) -> None:
         print(f"fuzzing {name} ...", file=sys.stderr, flush=True)
-        figs.append(
-            run_target(name, TARGETS[name].what, args.inputs, args.per_worker, args.slow, args.hang)
+        fig = run_target(
+            name, TARGETS[name].what, args.inputs, args.per_worker, args.slow, args.hang
         )
-        text = report(figs, args, started, where)
-        if args.out:
-            args.out.write_text(text)
-    print(text, end="")
+        with lock:
+            done[name] = fig
+            text = report([done[n] for n in names if n in done], args, started, where)
+            if args.out:
+                args.out.write_text(text)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.lanes)) as pool:
+        for _ in pool.map(one, names):
+            pass
+    print(report([done[n] for n in names], args, started, where), end="")
     return 0
 
 
