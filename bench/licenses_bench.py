@@ -72,14 +72,19 @@ def run_provscan(folder: Path, home: Path, out: Path) -> tuple[float, dict]:
     return wall, json.loads(out.read_text())
 
 
-def run_scancode(folder: Path, out: Path) -> tuple[float, dict[str, str | None]]:
+def scancode_json(folder: Path, out: Path) -> tuple[float, dict]:
+    """`scancode -clp -n 2` on a folder: wall time and its JSON (also used by code_real.py)."""
     exe = shutil.which("scancode") or str(Path(sys.executable).parent / "scancode")
     t = time.perf_counter()
     subprocess.run(
         [exe, "-clp", "-n", "2", "--quiet", "--json-pp", str(out), str(folder)], check=True
     )
     wall = time.perf_counter() - t
-    data = json.loads(out.read_text())
+    return wall, json.loads(out.read_text())
+
+
+def run_scancode(folder: Path, out: Path) -> tuple[float, dict[str, str | None]]:
+    wall, data = scancode_json(folder, out)
     per_file = {}
     for entry in data["files"]:
         if entry["type"] != "file":

@@ -1,12 +1,14 @@
-"""Measure the weight signals' null backgrounds on a panel of UNRELATED tiny models.
+"""Measure the weight signals' null backgrounds on REAL independently trained checkpoints.
 
-Trains independently initialised models (own seeds, own batches; code, prose and a
-second tokenizer) with the lineage suite's tiny Llama trainer, adds untrained random
-initialisations, compares every pair and writes the mean and spread of each signal to
-rules/null_backgrounds.toml with a record of how the panel was made. Seeds differ from
-the evaluation suite's, so the suite's labels never feed the null.
+The real panel's base checkpoints (bench/real/panel.toml, assembled by `make bench-real` in
+the bench cache) that are independent of each other: one per lineage, copies and fine-tunes
+left out. Every pair of them that the panel holds as unrelated (different families, or an
+unrelated pair named in panel.toml) is compared with no panel at all, and each signal's raw
+score and computed null (theory or shuffles) are written to rules/null_backgrounds.toml with
+the pair's families, so that calibrate.Nulls fits the empirical part (and the bench can refit
+it leaving a family out). Derived and sibling pairs never enter.
 
-    python bench/weights_null_panel.py OUTDIR [--steps 500] [--write]
+    python bench/weights_null_panel.py [--cache DIR] [--write]
 """
 
 from __future__ import annotations
@@ -14,128 +16,119 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import sys
 import time
+import tomllib
 from pathlib import Path
 
-import numpy as np
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from scanner.errors import ProvscanError  # noqa: E402
 from scanner.rules import rules_dir  # noqa: E402
+from scanner.weights.calibrate import Nulls  # noqa: E402
 from scanner.weights.compare import compare_fingerprints, fingerprint_of  # noqa: E402
 
-PANEL = (
-    ("trained_code_a", 301, "code"),
-    ("trained_code_b", 302, "code"),
-    ("trained_prose", 304, "prose"),
-    ("trained_hf_tok", 305, "hf"),
-    ("random_a", 306, None),
-    ("random_b", 307, None),
+PANEL_TOML = REPO / "bench" / "real" / "panel.toml"
+# One checkpoint per independently trained lineage (the panel's copies, fine-tunes and
+# exports of these are the same lineage and would count one pair several times).
+INDEPENDENT = (
+    "minilm-l6",
+    "mpnet-base",
+    "smollm2-135m",
+    "gemma3-270m",
+    "qwen25-coder-0.5b",
+    "qwen25-coder-1.5b",
+    "minilm-l3-onnx",
+    "use-multilingual-int8-onnx",
+)
+DEFAULT_CACHE = Path(
+    os.environ.get("PROVSCAN_BENCH_CACHE", Path.home() / ".cache" / "provscan-bench")
 )
 
 
-def make_models(out: Path, steps: int) -> list[Path]:
-    import torch
+def unrelated_pairs(panel: dict) -> list[tuple[str, str]]:
+    """Pairs of INDEPENDENT models in different families, or labelled unrelated."""
+    family = {m["id"]: m["family"] for m in panel["model"]}
+    labelled = {frozenset((p["a"], p["b"])): p["label"] for p in panel["pair"]}
+    out = []
+    for a, b in itertools.combinations(INDEPENDENT, 2):
+        label = labelled.get(frozenset((a, b)))
+        if label == "unrelated" or (label is None and family[a] != family[b]):
+            out.append((a, b))
+    return out
 
-    from bench.lineage.corpus import corpus, encode, tokenizer_json, train_tokenizer
-    from bench.lineage.tinyllama import BASE_CONFIG, init_params, save_model, train
 
-    # one thread: OpenMP threads spin-wait and crawl when the cores are shared
-    torch.set_num_threads(1)
-    text = {n: corpus(n) for n in ("code", "prose", "hf")}
-    tok = train_tokenizer(text["code"], 1024)
-    tok_hf = train_tokenizer(text["hf"], 768)
-    folders = []
-    for name, seed, source in PANEL:
-        folder = out / name
-        folders.append(folder)
-        if (folder / "model.safetensors").is_file():
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--write", action="store_true", help="write rules/null_backgrounds.toml")
+    args = ap.parse_args()
+    panel = tomllib.loads(PANEL_TOML.read_text())
+    family = {m["id"]: m["family"] for m in panel["model"]}
+    fps = {}
+    for m in INDEPENDENT:
+        t = time.perf_counter()
+        try:
+            fps[m] = fingerprint_of(str(args.cache / "models" / m))
+        except ProvscanError as exc:  # unreadable here: its pairs are left out, and said so
+            print(f"fingerprint {m}: {exc}", flush=True)
             continue
-        t = tok_hf if source == "hf" else tok
-        vocab = 768 if source == "hf" else 1024
-        cfg = dict(BASE_CONFIG, num_hidden_layers=6, vocab_size=vocab)
-        p = init_params(cfg, vocab, seed)
-        if source is not None:
-            train(p, cfg, encode(t, text[source]), steps, 3e-3, seed)
-        save_model(folder, p, cfg, tokenizer_json(t))
-        how = f"trained {steps} steps on {source}" if source else "random init"
-        print(f"{name}: seed {seed}, {how}", flush=True)
-    return folders
-
-
-def measure(folders: list[Path]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    fps = {f.name: fingerprint_of(str(f)) for f in folders}
-    scores: dict[str, list[float]] = {}
-    trained: dict[str, list[float]] = {}
-    for a, b in itertools.combinations(sorted(fps), 2):
-        cmp = compare_fingerprints(fps[a], fps[b])
-        print(
-            f"{a:16s} {b:16s} {cmp.verdict:14s} "
-            + " ".join(f"{s.name}={s.score:.4f}(p={s.p_value:.2g})" for s in cmp.signals),
-            flush=True,
-        )
-        for s in cmp.signals:
-            scores.setdefault(s.name, []).append(s.score)
-            if a.startswith("trained") and b.startswith("trained"):
-                trained.setdefault(s.name, []).append(s.score)
-    return scores, trained
-
-
-def write(
-    scores: dict[str, list[float]], trained: dict[str, list[float]], steps: int, n_models: int
-) -> None:
+        print(f"fingerprint {m}: {time.perf_counter() - t:.1f} s", flush=True)
+    bare = Nulls([])  # raw scores and computed nulls only
+    rows = []
+    for a, b in unrelated_pairs(panel):
+        if a not in fps or b not in fps:
+            continue
+        cmp = compare_fingerprints(fps[a], fps[b], bare)
+        scores = {
+            s.name: [round(s.score, 6), *s.details["computed_null"]]
+            for s in cmp.signals
+            if "computed_null" in s.details
+        }
+        rows.append((f"{a}~{b}", sorted({family[a], family[b]}), scores))
+        shown = ", ".join(f"{k} {v[0]:.4g}" for k, v in sorted(scores.items()))
+        print(f"{a}~{b}: {cmp.verdict}; {shown or 'nothing comparable'}", flush=True)
+    made = time.strftime("%Y-%m-%d") + f" on {platform.machine()}"
     lines = [
-        "# Null backgrounds: what pairs of UNRELATED models score on each signal (mean, std",
-        "# over the panel's pairs). Written by bench/weights_null_panel.py; do not edit by hand.",
+        "# Null backgrounds: what pairs of UNRELATED real checkpoints score on each signal.",
+        "# Written by bench/weights_null_panel.py; do not edit by hand. Schema: [panel] how, made;",
+        "# [[pair]] name, families, scores = { signal = [score, computed null mean, computed",
+        "# null std] } (scanner/weights/calibrate.py fits the empirical part from them).",
         "[panel]",
-        f'how = "{n_models} tiny Llama-style models (d=64, 6 layers, 4 heads, the lineage '
-        f"suite trainer): 4 independently initialised and independently trained ({steps} AdamW "
-        f"steps; 2 on stdlib code with different seeds, 1 on Python docs prose, 1 on "
-        f"transformers sources with its own 768-token tokenizer) and 2 untrained random "
-        f"initialisations; every pair compared. Each signal: over all pairs, and (trained) "
-        f'over pairs of two trained models only"',
-        f"seeds = {[s for _, s, _ in PANEL]}",
-        f"pairs = {len(next(iter(scores.values())))}",
-        f'made = "{time.strftime("%Y-%m-%d")} on {platform.processor() or platform.machine()}"',
+        f"how = {json.dumps(HOW)}",
+        f'made = "{made}"',
+        f"models = {json.dumps(list(INDEPENDENT))}",
         "",
-        "[signal]",
     ]
-    for name, vals in sorted(scores.items()):
-        if name in ("layer_alignment",):
+    for name, fams, scores in rows:
+        if not scores:
             continue
-        arr = np.array(vals)
-        tr = np.array(trained.get(name, [np.nan, np.nan]))
-        lines.append(
-            f"{name} = {{ mean = {arr.mean():.6f}, std = {arr.std(ddof=1):.6f}, "
-            f"max = {arr.max():.6f}, n = {len(arr)}, trained = {{ "
-            f"mean = {tr.mean():.6f}, std = {tr.std(ddof=1):.6f}, n = {len(tr)} }} }}"
-        )
-    (rules_dir() / "null_backgrounds.toml").write_text("\n".join(lines) + "\n")
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("outdir", type=Path)
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--write", action="store_true", help="update rules/null_backgrounds.toml")
-    args = parser.parse_args()
-    args.outdir.mkdir(parents=True, exist_ok=True)
-    folders = make_models(args.outdir, args.steps)
-    scores, trained = measure(folders)
-    print(
-        json.dumps(
-            {
-                k: [round(float(np.mean(v)), 4), round(float(np.std(v, ddof=1)), 4)]
-                for k, v in scores.items()
-            }
-        )
-    )
+        body = ", ".join(f"{k} = {json.dumps(v)}" for k, v in sorted(scores.items()))
+        lines += [
+            "[[pair]]",
+            f'name = "{name}"',
+            f"families = {json.dumps(fams)}",
+            f"scores = {{ {body} }}",
+            "",
+        ]
+    text = "\n".join(lines)
+    print(f"{sum(1 for _, _, s in rows if s)} pairs with a comparable signal of {len(rows)}")
     if args.write:
-        write(scores, trained, args.steps, len(folders))
-    return 0
+        (rules_dir() / "null_backgrounds.toml").write_text(text, encoding="utf-8")
+        print("wrote rules/null_backgrounds.toml")
+
+
+HOW = (
+    "independently trained real checkpoints published in packages on the package index "
+    "(bench/real/panel.toml): all-MiniLM-L6-v2, all-mpnet-base-v2, SmolLM2-135M-Instruct "
+    "(GGUF Q4_1), Gemma-3-270M (GGUF Q4_K_M), Qwen2.5-Coder-0.5B and 1.5B-Instruct (GGUF), "
+    "paraphrase-MiniLM-L3-v2 (ONNX) and Universal Sentence Encoder multilingual (ONNX); every "
+    "pair of different families, and Qwen2.5-Coder 0.5B vs 1.5B (independently trained sizes)"
+)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

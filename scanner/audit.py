@@ -48,7 +48,8 @@ def run_analyzers(
     findings: list[Finding] = list(snapshot.problems)
     for analyzer in analyzers:
         try:
-            findings.extend(list(analyzer.analyze(snapshot, ctx)))
+            with ctx.progress.task(f"{analyzer.name} analysis", unit="steps"):
+                findings.extend(list(analyzer.analyze(snapshot, ctx)))
         except ProvscanError as exc:
             findings.append(analyzer_failed(analyzer.name, one_line(exc)))
         except Exception as exc:  # hostile input nobody anticipated: fail closed, go on

@@ -182,3 +182,29 @@ def declares_base(base_models: Sequence[str], *names: str | None) -> bool:
     reference as given, a fingerprint's name...): the same org/name, or the same name."""
     said = set().union(*(model_names(b) for b in base_models))
     return any(model_names(n) & said for n in names if n)
+
+
+# ---- what in a card is not release content ---------------------------------------------------
+
+PROVENANCE_BEGIN = "<!-- provscan:provenance -->"
+PROVENANCE_END = "<!-- /provscan:provenance -->"
+"""The markers around the section `provscan disclose` writes into a card."""
+
+
+def declaration_lines(text: str) -> tuple[tuple[int, int], ...]:
+    """1-based inclusive line ranges of a card that restate rather than carry: its front
+    matter (the declaration, read as such by declared_licenses) and the section `provscan
+    disclose` writes (the audit's own findings in words). License and notice detections
+    there are not found material: counting them would make a card's `license: other`, or a
+    disclosure quoting the notices it found, new findings of their own."""
+    lines = text.lstrip("\ufeff").splitlines()
+    out: list[tuple[int, int]] = []
+    if lines and lines[0].strip() == "---":
+        end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
+        if end is not None:
+            out.append((1, end + 1))
+    begins = [i for i, line in enumerate(lines, 1) if line.strip() == PROVENANCE_BEGIN]
+    ends = [i for i, line in enumerate(lines, 1) if line.strip() == PROVENANCE_END]
+    if len(begins) == 1 and len(ends) == 1 and begins[0] < ends[0]:
+        out.append((begins[0], ends[0]))
+    return tuple(out)

@@ -6,28 +6,35 @@ line on stderr, never a traceback (set PROVSCAN_DEBUG=1 to see one).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import inspect
 import os
+import shlex
 import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from .console import MAX_SHOWN, err, out, progress_display, shown
 from .errors import ProvscanError
+from .outputs import output_file, write_output
 from .report.registry import FORMATS
 from .safetext import one_line
 
 if TYPE_CHECKING:  # the scan machinery is imported by the commands that use it
     from .assess.model import Report
+    from .demo import DemoOutcome
     from .result import AuditResult
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
+# Every command and group answers -h as --help (click passes this on to subcommands).
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
     name="provscan",
@@ -36,7 +43,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    # Help texts are plain text: `pkg:NAME[/sub/folder]` is an example, not markup.
+    rich_markup_mode=None,
+    context_settings=HELP_OPTIONS,
 )
 
 
@@ -103,7 +112,8 @@ def with_format_options(command: Callable[..., None]) -> Callable[..., None]:
             f"{fmt.name}_out",
             inspect.Parameter.KEYWORD_ONLY,
             default=None,
-            annotation=Annotated[Path | None, typer.Option(*fmt.options, help=fmt.help)],
+            # A string, not a Path: "reports/" (a folder to make) keeps its slash.
+            annotation=Annotated[str | None, typer.Option(*fmt.options, help=fmt.help)],
         )
         for fmt in FORMATS
     ]
@@ -132,17 +142,21 @@ def scan(
             "(default: the Hub org of an hf: target).",
         ),
     ] = None,
-    **outputs: Path | None,
+    **outputs: str | None,
 ) -> None:
-    """Scan a release: inventory, card metadata and findings."""
+    """Scan a release and write its reports.
+
+    Inventory, card metadata and findings (licenses, notices, copied code, and weight
+    lineage with --against); the summary on stdout, the reports where the options say."""
     offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
     from .analyzers import AuditOptions
     from .audit import audit
 
     options = AuditOptions(offline=offline, against=tuple(against or ()), publisher=publisher)
+    paths = report_paths({fmt.name: outputs.get(f"{fmt.name}_out") for fmt in FORMATS})
     with progress_display() as progress:
         report = audit(target, options, progress=progress)
-    write_reports(report, {fmt.name: outputs.get(f"{fmt.name}_out") for fmt in FORMATS})
+    write_reports(report, paths)
     print_summary(report.result)
     print_verdict(report)
 
@@ -150,7 +164,10 @@ def scan(
 # ---- index commands (reference code corpora) ----------------------------------------------
 
 index_app = typer.Typer(
-    help="Reference code corpora that scans look for copied code in.", no_args_is_help=True
+    help="Reference code corpora that scans look for copied code in.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings=HELP_OPTIONS,
 )
 app.add_typer(index_app, name="index")
 
@@ -239,33 +256,43 @@ def compare(
     offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
     all_units: Annotated[bool, typer.Option("--all-units", help=ALL_UNITS_HELP)] = False,
 ) -> None:
-    """Lineage between two models: verdict, relation and calibrated signals."""
+    """Weight lineage between two models.
+
+    The verdict, the relation and each calibrated signal beside what unrelated models
+    score."""
     import json as _json
 
     from rich.table import Table
 
+    from .report.wording import signal_words
     from .weights.compare import compare_models
     from .weights.units import ALL_UNITS, DEFAULT
 
-    cmp = compare_models(
-        model_a, model_b, offline=offline, sampling=ALL_UNITS if all_units else DEFAULT
-    )
-    if json_out is not None:
-        json_out.write_text(_json.dumps(cmp.to_dict(), indent=2) + "\n", encoding="utf-8")
+    json_path = output_file(json_out, "compare.json") if json_out is not None else None
+    with progress_display() as progress, progress.task("comparing the weights", unit="steps"):
+        cmp = compare_models(
+            model_a, model_b, offline=offline, sampling=ALL_UNITS if all_units else DEFAULT
+        )
+    if json_path is not None:
+        text = _json.dumps(cmp.to_dict(), indent=2) + "\n"
+        write_output(json_path, "comparison", lambda p: p.write_text(text, encoding="utf-8"))
     rel = f" ({cmp.relation})" if cmp.relation else ""
     out.print(f"[bold]verdict: {cmp.verdict}{rel}[/bold]", highlight=False)
     table = Table("signal", "score", "null band (unrelated)", "z", "p")
     for s in cmp.signals:
         table.add_row(
-            s.name,
+            f"{signal_words(s.name)} ({s.name})",
             f"{s.score:.4f}",
             f"{s.null_mean:.4f} ± {s.null_std:.4f}",
             f"{s.z:.1f}",
-            f"{s.p_value:.2g}",
+            f"< {s.p_floor:.2g}" if s.at_floor and s.p_floor < 1 else f"{s.p_value:.2g}",
         )
     out.print(table)
+    for s in cmp.signals:
+        if s.in_words:
+            out.print(f"  {s.name}: {shown(s.in_words)}", highlight=False)
     for r in cmp.reasons:
-        out.print(f"  - {escape(r)}", highlight=False)
+        out.print(f"  - {shown(r)}", highlight=False)
 
 
 @app.command()
@@ -275,20 +302,22 @@ def fingerprint(
     offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
     all_units: Annotated[bool, typer.Option("--all-units", help=ALL_UNITS_HELP)] = False,
 ) -> None:
-    """A compact fingerprint of a checkpoint, to compare against without its weights."""
+    """Write a compact fingerprint of a checkpoint.
+
+    A reference to compare against later (--against, compare) without its weights."""
     from .weights.fingerprint import fingerprint_of
     from .weights.units import ALL_UNITS, DEFAULT
 
-    fp = fingerprint_of(model, offline=offline, sampling=ALL_UNITS if all_units else DEFAULT)
-    if output.suffix != ".npz":
-        output = output.with_name(output.name + ".npz")
-    fp.save(output)
+    output = fingerprint_path(output, model)
+    with progress_display() as progress, progress.task("fingerprinting the weights", unit="steps"):
+        fp = fingerprint_of(model, offline=offline, sampling=ALL_UNITS if all_units else DEFAULT)
+    write_output(output, "fingerprint", fp.save)
     size = output.stat().st_size
     total = int(fp.meta.get("total_bytes") or 0)
     ratio = f" ({100 * size / total:.2f}% of {total} bytes)" if total else ""
     out.print(
-        f"fingerprint of {escape(model)}: {len(fp.tensors)} tensors, "
-        f"{fp.n_layers} layers -> {escape(str(output))}, {size} bytes{ratio}",
+        f"fingerprint of {shown(model)}: {len(fp.tensors)} tensors, "
+        f"{fp.n_layers} layers -> {shown(output)}, {size} bytes{ratio}",
         highlight=False,
     )
 
@@ -307,15 +336,58 @@ def print_verdict(report: Report) -> None:
     )
 
 
+def fingerprint_path(output: Path, model: str) -> Path:
+    """The .npz file `fingerprint -o` writes: a folder gets one named after the model."""
+    if output.is_dir():
+        stem = model.split("@", 1)[0].rstrip("/").rsplit("/", 1)[-1].removeprefix("hf:")
+        output = output / f"{stem or 'model'}.npz"
+    if output.suffix != ".npz":
+        output = output.with_name(output.name + ".npz")
+    return output_file(output, output.name)
+
+
+def report_paths(asked: dict[str, str | None]) -> dict[str, Path | None]:
+    """Each requested format's file, checked before the scan: a folder (one that exists,
+    or any path ending in a slash) gets the format's usual file name inside it: `-o out/`
+    writes out/report.html."""
+    by_name = {fmt.name: fmt for fmt in FORMATS}
+    paths: dict[str, Path | None] = {}
+    for name, given in asked.items():
+        if given is None:
+            paths[name] = None
+            continue
+        path = Path(given)
+        if given.endswith(("/", os.sep)):
+            path = path / by_name[name].default_file
+        paths[name] = output_file(path, by_name[name].default_file)
+    return paths
+
+
 def write_reports(report: Report, paths: dict[str, Path | None]) -> None:
     """Write each requested format (by registry name) to its path; say so on a terminal
     (like the progress display: a pipeline's stderr gets nothing it did not ask for)."""
     for fmt in FORMATS:
         path = paths.get(fmt.name)
         if path is not None:
-            fmt.load().write(report, path)
+            write_output(path, f"{fmt.name} report", partial(fmt.load().write, report))
             if err.is_terminal:
                 err.print(f"wrote {fmt.name} report: {path}", highlight=False, markup=False)
+
+
+def print_warnings(report: Report) -> None:
+    """What `scan` calls WARN, said by a passing `check` too: the same discrepancies, which
+    the policy does not gate on (a scan and the gate never tell different stories)."""
+    verdict = report.assessment.verdict
+    if verdict.level != "warn":
+        return
+    out.print(
+        f"  [yellow]WARN[/yellow] {shown(verdict.headline)}; the policy does not fail on these:",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for d in report.assessment.discrepancies:
+        refs = f" [{', '.join(d.finding_ids)}]" if d.finding_ids else ""
+        out.print(f"  {shown(d.kind)}: {shown(d.title)}{shown(refs)}", highlight=False)
 
 
 @app.command()
@@ -343,7 +415,9 @@ def check(
         typer.Option("--json", help="Write the policy result (and the assessment) as JSON here."),
     ] = None,
 ) -> None:
-    """Gate a release on a policy: exit 0 pass, 1 violations, 2 error."""
+    """Gate a release on a policy (CI).
+
+    Exit 0 pass, 1 violations, 2 error."""
     import json as _json
 
     from .analyzers import AuditOptions
@@ -353,6 +427,7 @@ def check(
     from .report.json import load_result
 
     rules = load_policy(policy)
+    json_path = output_file(json_out, "check.json") if json_out is not None else None
     as_report = Path(target)
     if as_report.suffix == ".json" and as_report.is_file():
         report = report_of(load_result(as_report))
@@ -369,13 +444,12 @@ def check(
         if f.kind == "cache-unavailable":  # the gate stands; the user should know
             err.print(f"provscan: note: {one_line(f.message)}", highlight=False, markup=False)
     outcome = evaluate(rules, assessment, result.snapshot)
-    if json_out is not None:
+    if json_path is not None:
         from dataclasses import asdict
 
         from . import SCHEMA_VERSION
 
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(
+        text = (
             _json.dumps(
                 {
                     "schema_version": SCHEMA_VERSION,
@@ -389,9 +463,11 @@ def check(
             )
             + "\n"
         )
+        write_output(json_path, "policy result", lambda p: p.write_text(text, encoding="utf-8"))
     where = f"{result.snapshot.target} (policy: {rules.source})"
     if outcome.passed:
         out.print(f"[green]PASS[/green] {shown(where)}", highlight=False, soft_wrap=True)
+        print_warnings(report)
         raise typer.Exit(EXIT_OK)
     out.print(
         f"[red]FAIL[/red] {shown(where)}: {len(outcome.violations)} violation(s)",
@@ -409,15 +485,25 @@ def check(
 @app.command()
 def demo(
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Folder for the example release and every report.")
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for the example release, the demo's own store and every report: new, "
+            "empty, or one an earlier demo made (the demo replaces only what it wrote there).",
+        ),
     ] = Path("demo-report"),
 ) -> None:
-    """Build an example release from real upstream code, scan it, write every report."""
+    """Run the bundled example end to end.
+
+    Builds an example release from real upstream code, scans it in a store of its own
+    (your corpora and caches are not touched) and writes every report format."""
     from .demo import run_demo
 
-    outcome = run_demo(
-        out_dir, lambda line: err.print(line, highlight=False, markup=False, soft_wrap=True)
-    )
+    def say(line: str) -> None:
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    with progress_display() as progress:
+        outcome = run_demo(out_dir, say, progress)
     for note in outcome.notes:
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     print_summary(outcome.report.result)
@@ -425,11 +511,84 @@ def demo(
     out.print("\nReports:", highlight=False)
     for path in outcome.written:
         out.print(f"  {shown(str(path))}", highlight=False, soft_wrap=True)
-    release = outcome.demo.release
+    for line in demo_tips(outcome):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def provscan_command() -> str:
+    """This provscan as a shell runs it again: the full path of the `provscan` script, or
+    `python -m scanner` with the full path of this Python."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name.startswith("provscan") and argv0.is_file():
+        return shlex.quote(str(argv0.absolute()))
+    return f"{shlex.quote(sys.executable)} -m scanner"
+
+
+def demo_tips(outcome: DemoOutcome) -> list[str]:
+    """What to do next, each command runnable as printed (full paths, quoted)."""
+    exe = provscan_command()
+    html, saved = outcome.written[0], outcome.written[0].parent / "report.json"
+    demo = outcome.demo
+    return [
+        "",
+        f"Open {one_line(html)} in a browser.",
+        "Gate the saved scan as CI would (exit 1: the example fails the default policy):",
+        f"  {exe} check {shlex.quote(str(saved))}",
+        "Scan the example again, with the demo's own store (its reference corpus):",
+        f"  PROVSCAN_HOME={shlex.quote(str(outcome.store))} {exe} scan "
+        f"{shlex.quote(str(demo.release))} --against {shlex.quote(str(demo.base))}",
+    ]
+
+
+@app.command()
+def disclose(
+    target: Annotated[str, typer.Argument(help="Folder, git URL/path[@rev] or hf:org/name[@rev].")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the disclosure files (outside the release).")
+    ],
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against", help="Reference model or fingerprint file to compare weights with."
+        ),
+    ] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+    publisher: Annotated[
+        str | None,
+        typer.Option("--publisher", help="Who publishes the release (see `scan`)."),
+    ] = None,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply", help="Write the metadata and the section into the release's README.md."
+        ),
+    ] = False,
+) -> None:
+    """Write what the release should disclose: card metadata, a provenance section, a page."""
+    from .analyzers import AuditOptions
+    from .audit import audit
+    from .disclose import apply_to_release, refuse_apply_to, refuse_out_inside, write_disclosure
+
+    if apply:
+        refuse_apply_to(target)
+    refuse_out_inside(target, out_dir)
+    offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
+    options = AuditOptions(offline=offline, against=tuple(against or ()), publisher=publisher)
+    with progress_display() as progress:
+        report = audit(target, options, progress=progress)
+    outcome = write_disclosure(report, out_dir)
+    for path in outcome.written:
+        out.print(f"wrote {shown(str(path))}", highlight=False, soft_wrap=True)
+    for item in outcome.disclosure.to_review:
+        refs = f" [{', '.join(item.finding_ids)}]" if item.finding_ids else ""
+        out.print(f"  to review: {shown(item.text)}{refs}", highlight=False, soft_wrap=True)
+    if not apply:
+        note = f" ({outcome.card_problem})" if outcome.card_problem else ""
+        out.print(f"nothing in the release was changed{shown(note)}", highlight=False)
+        return
+    changes = apply_to_release(report, outcome)
     out.print(
-        f"\nOpen {shown(str(outcome.written[0]))} in a browser. Gate it in CI with:\n"
-        f"  provscan check {shown(str(release))} --against "
-        f"{shown(str(outcome.demo.base))}",
+        f"README.md: {'; '.join(shown(c) for c in changes) or 'already up to date'}",
         highlight=False,
         soft_wrap=True,
     )
@@ -464,6 +623,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("provscan: interrupted", highlight=False, markup=False)
         return EXIT_ERROR
+    except OSError as exc:  # the machine said no (permissions, a full disk): not a bug
+        if os.environ.get("PROVSCAN_DEBUG"):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        err.print(
+            f"provscan: error: {one_line(exc.strerror or exc)}{one_line(where)}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        return EXIT_ERROR
     except Exception as exc:  # the last line of defence: never a traceback
         if os.environ.get("PROVSCAN_DEBUG"):
             raise
@@ -477,5 +647,20 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
+def run() -> None:
+    """The `provscan` command: main(), then an exit that skips freeing the heap. A scan
+    holds the license index (~1.4 GB of small objects); the interpreter's teardown frees
+    them one by one, 5-10 s after the last line with nothing left to do (mypy exits the
+    same way). Output is flushed and exit handlers run first."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to say
+            stream.flush()
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_handlers is not None:
+        run_exit_handlers()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -57,8 +57,9 @@ def transformers_root() -> tuple[Path, str]:
     spec = importlib.util.find_spec("transformers")
     if spec is None or not spec.submodule_search_locations:
         raise UsageError(
-            "the demo needs the transformers package installed "
-            "(pip install 'provscan[test]'): its source files are the upstream"
+            "the demo needs the transformers package (its source files are the example's "
+            "upstream code; torch is not needed): pip install 'provscan[demo]', or from a "
+            "checkout of provscan: pip install '.[demo]'"
         )
     from importlib.metadata import version
 
@@ -157,10 +158,9 @@ def _write_model(folder: Path, tensors: dict[str, np.ndarray], card: str, name: 
 
 
 def build_release(root: Path) -> DemoRelease:
-    """Write the example release, its base model and the reference corpus under root."""
+    """Write the example release, its base model and the reference corpus under root (a
+    new folder: the demo clears only what it wrote itself, demo.py)."""
     tf_root, tf_version = transformers_root()
-    for part in (RELEASE_NAME, "base", "corpus"):
-        shutil.rmtree(root / part, ignore_errors=True)
     release, base, corpus = root / RELEASE_NAME, root / "base" / BASE_NAME, root / "corpus"
 
     base_tensors = make_weights(seed=1234)

@@ -217,6 +217,9 @@ class SignalEvidence(Record):
     details: dict[str, Json]
     """The signal's own diagnostics (weights layer), carried verbatim; `per_layer` is
     read through the property of that name."""
+    in_words: str | None = field(default=None, metadata=OMIT_NONE)
+    """The certainty in plain words ("unrelated models of this size reach this similarity
+    about 1 time in N"), as calibrate.in_words writes it for the CLI and every report."""
 
     @property
     def per_layer(self) -> tuple[tuple[int, float], ...] | None:
@@ -239,6 +242,9 @@ class WeightsLineage(Record):
     relation: str | None
     signals: tuple[SignalEvidence, ...]
     reasons: tuple[str, ...]
+    reference_name: str | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    """The model the reference stands for, as its fingerprint names it (a fingerprint file
+    `base.npz` made from `hf:org/base` names hf:org/base)."""
 
 
 # ---- kinds -> records --------------------------------------------------------------------

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import re
 
-# C0 and C1 controls, DEL, and the bidirectional embedding/override/isolate marks.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls, DEL, and the bidirectional marks, embeddings, overrides, isolates.
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
+# The same but for line breaks and tabs, which a multi-line text (a notice) keeps.
+_UNSAFE_IN_TEXT = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
 
 
 def _escape(m: re.Match[str]) -> str:
@@ -26,3 +29,9 @@ def _escape(m: re.Match[str]) -> str:
 def one_line(text: object) -> str:
     """`text` with control and bidi characters written as visible escapes."""
     return _UNSAFE.sub(_escape, str(text))
+
+
+def visible(text: str) -> tuple[str, int]:
+    """`text` with control and bidi characters but line breaks and tabs written as visible
+    escapes (for a document that keeps lines, such as the HTML report), and how many."""
+    return _UNSAFE_IN_TEXT.subn(_escape, text)

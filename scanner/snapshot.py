@@ -22,10 +22,15 @@ MAX_TEXT_BYTES = 8 * 1024 * 1024
 
 
 class Progress(Protocol):
-    """Progress of a long step (clone, download, hashing); the CLI shows it with rich."""
+    """Progress of a long step (clone, download, hashing); the CLI shows it (console.py).
+
+    `unit` says what `total` and `advance` count: "files" (the default), "bytes", or any
+    plural noun; the display writes counts as counts and bytes as sizes."""
 
     @contextmanager
-    def task(self, description: str, total: float | None = None) -> Iterator[Any]: ...
+    def task(
+        self, description: str, total: float | None = None, unit: str = "files"
+    ) -> Iterator[Any]: ...
 
     def advance(self, handle: Any, amount: float = 1) -> None: ...
 
@@ -34,7 +39,9 @@ class SilentProgress:
     """The default: long steps report nothing."""
 
     @contextmanager
-    def task(self, description: str, total: float | None = None) -> Iterator[None]:
+    def task(
+        self, description: str, total: float | None = None, unit: str = "files"
+    ) -> Iterator[None]:
         yield None
 
     def advance(self, handle: Any, amount: float = 1) -> None:

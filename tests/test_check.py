@@ -103,3 +103,25 @@ def test_json_report_round_trips_for_check(demo_report: Report, tmp_path: Path) 
     before = evaluate(load_policy(None), demo_report.assessment, demo_report.result.snapshot)
     after = evaluate(load_policy(None), assess(loaded), loaded.snapshot)
     assert before.violations == after.violations
+
+
+def test_what_scan_calls_warn_check_passes_and_says(cli, tmp_path: Path) -> None:
+    """A missing LICENSE file is a WARN in the scan's verdict; the default policy does not
+    gate on it (the card's `license:` declares the license), and check says so in words."""
+    from scanner.evidence import MissingLicense
+
+    root = make_clean_release(tmp_path / "r")
+    (root / "LICENSE").unlink()
+    missing = Finding(
+        kind="missing-license",
+        severity=Severity.MEDIUM,
+        message="no LICENSE or COPYING file in the release",
+        evidence=Evidence(details=MissingLicense("license-file")),
+    )
+    report = audit_with(root, [missing])
+    assert report.assessment.verdict.level == "warn"
+    res = cli("check", str(write_report(report, tmp_path / "scan.json")))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "PASS" in res.stdout and "WARN" in res.stdout
+    assert report.assessment.verdict.headline in res.stdout
+    assert "missing-license: no LICENSE or COPYING file in the release" in res.stdout

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
 import pytest
-from test_report_data import audit_with, demo_release, demo_report, make_clean_release  # noqa: F401
+from test_report_data import (  # noqa: F401
+    audit_with,
+    demo_findings,
+    demo_release,
+    demo_report,
+    make_clean_release,
+)
 
 from scanner.assess.model import Report
 from scanner.demo_release import BASE_NAME
@@ -88,23 +95,109 @@ def test_sarif_validates_and_points_at_the_changed_notice(demo_report: Report) -
         validate_sarif(bad)
 
 
-def test_cyclonedx_has_the_undeclared_base_as_a_variant(demo_report: Report) -> None:
+def test_cyclonedx_has_the_undeclared_base_as_an_ancestor(demo_report: Report) -> None:
     text = CycloneDxFormat().render(demo_report)
     validate_cyclonedx(text)
     doc = json.loads(text)
     release = doc["metadata"]["component"]
     assert release["type"] == "machine-learning-model"
-    assert [v["name"] for v in release["pedigree"]["variants"]] == [BASE_NAME]
-    assert "ancestors" not in release["pedigree"]
+    # The release descends from its base: an ancestor, whether the card declares it or not.
+    [base] = release["pedigree"]["ancestors"]
+    assert base["name"] == BASE_NAME and "variants" not in release["pedigree"]
+    assert {"name": "provscan:declared-on-model-card", "value": "false"} in base["properties"]
+    assert base["description"].startswith("NOT declared on the model card")
     assert release["modelCard"]["modelParameters"]["architectureFamily"] == "qwen2"
     assert any("Qwen" in c["text"] for c in release["evidence"]["copyright"])
-    copied = {c["name"]: c for c in doc["components"]}
-    up = copied["modeling_acme.py"]["pedigree"]["ancestors"][0]
+    files = {c["name"]: c for c in doc["components"]}
+    up = files["modeling_acme.py"]["pedigree"]["ancestors"][0]
     assert up["name"] == "models/llama/modeling_llama.py" and "EleutherAI" in up["copyright"]
     bad = json.loads(text)
     bad["metadata"]["component"]["type"] = "neural-net"
     with pytest.raises(AssertionError):
         validate_cyclonedx(json.dumps(bad))
+
+
+def test_cyclonedx_lists_every_file_of_the_release(demo_report: Report) -> None:
+    doc = json.loads(CycloneDxFormat().render(demo_report))
+    files = {c["name"]: c for c in doc["components"]}
+    snapshot = demo_report.result.snapshot
+    assert set(files) == {f.path for f in snapshot.files}
+    for f in snapshot.files:
+        assert files[f.path]["type"] == "file"
+        assert files[f.path]["hashes"] == [{"alg": "SHA-256", "content": f.sha256}]
+    assert "pedigree" in files["modeling_acme.py"] and "pedigree" not in files["README.md"]
+
+
+def _copyright_texts(value: object) -> list[str]:
+    """Every copyright text of a BOM, wherever it sits."""
+    if isinstance(value, dict):
+        found = [v for k, v in value.items() if k in ("copyright", "software_copyrightText")]
+        found += (
+            [e["text"] for e in value.get("copyright", []) if isinstance(e, dict)]
+            if isinstance(value.get("copyright"), list)
+            else []
+        )
+        return [t for t in found if isinstance(t, str)] + [
+            t for v in value.values() for t in _copyright_texts(v)
+        ]
+    if isinstance(value, list):
+        return [t for v in value for t in _copyright_texts(v)]
+    return []
+
+
+def test_copyright_texts_carry_no_comment_markers(demo_release) -> None:
+    # As the license analyzer reports them: the notice line with its comment marker.
+    findings = [
+        replace(f, evidence=replace(f.evidence, matched=f"# {f.evidence.matched}"))
+        if f.kind == "foreign-notice"
+        else f
+        for f in demo_findings(demo_release)
+    ]
+    report = audit_with(demo_release.release, findings)
+    assert any(n.startswith("# ") for o in report.assessment.origins for n in o.notices)
+    cdx = json.loads(CycloneDxFormat().render(report))
+    spdx = SpdxFormat().document(report)
+    texts = _copyright_texts(cdx) + _copyright_texts(spdx)
+    assert len(texts) >= 4 and any("EleutherAI" in t for t in texts)
+    for text in texts:
+        for line in text.splitlines():
+            assert not line.lstrip().startswith(("#", "//", "/*", "*")), line
+
+
+def test_spdx_attribution_text_is_the_notices(demo_report: Report) -> None:
+    doc = SpdxFormat().document(demo_report)
+    validate_spdx(doc)
+    release = next(g for g in doc["@graph"] if g.get("name") == "acme-chat-1b")
+    attribution = release["software_attributionText"]
+    qwen = next(o for o in demo_report.assessment.origins if o.family == "Qwen")
+    for notice in qwen.notices:
+        assert notice.lstrip("# ") in attribution
+    assert any("EleutherAI" in t for t in attribution)  # the notice the release replaced
+    assert not any("not attributed" in t or "discrepanc" in t for t in attribution)
+
+
+def test_spdx_has_one_concluded_license_for_the_release(demo_report: Report) -> None:
+    doc = SpdxFormat().document(demo_report)
+    graph = {g["spdxId"]: g for g in doc["@graph"] if "spdxId" in g}
+    release = next(i for i, g in graph.items() if g.get("name") == "acme-chat-1b")
+    concluded = [
+        g
+        for g in graph.values()
+        if g["type"] == "Relationship"
+        and g["relationshipType"] == "hasConcludedLicense"
+        and g["from"] == release
+    ]
+    assert len(concluded) == 1
+    [target] = concluded[0]["to"]
+    expression = graph[target]["simplelicensing_licenseExpression"]
+    assert expression == "Apache-2.0 AND LicenseRef-qwen"  # the files' license and the base's
+
+
+def test_notice_quotes_each_notice_once(demo_report: Report) -> None:
+    text = NoticeFormat().render(demo_report)
+    lines = [line.strip() for line in text.splitlines() if "Copyright" in line]
+    assert lines and len(lines) == len(set(lines)), lines
+    assert "Alibaba Group / Qwen" in text  # the origin is still named, with its files
 
 
 def test_cyclonedx_declared_base_is_an_ancestor(tmp_path: Path) -> None:

@@ -260,7 +260,8 @@ def test_server_without_partial_clone_support_still_scans(
     out = tmp_path / "out.json"
     proc = cli("scan", url(repo, "v0.1"), "--json", str(out))
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-    assert proc.stderr.strip() == ""
+    # Nothing but provscan's own progress lines (a slow machine gets one every 5 s).
+    assert [ln for ln in proc.stderr.splitlines() if not ln.startswith("provscan: [")] == []
     doc = json.loads(out.read_text())
     assert {f["path"]: f["sha256"] for f in doc["files"]} == {
         p: hashlib.sha256(c).hexdigest() for p, c in blob_files(origin, "v0.1").items()

@@ -39,3 +39,25 @@ def test_wheel_ships_rules_and_templates(tmp_path: Path) -> None:
             rel = template.relative_to(REPO / "templates").as_posix()
             assert f"scanner/_data/templates/{rel}" in names
     assert "scanner/cli.py" in names
+
+
+def test_make_demo_installs_only_what_the_demo_needs_and_says_so(tmp_path: Path) -> None:
+    """`make demo` installs the `demo` extra alone (no test tools, no torch) and lets pip
+    say what it fetches; the extra holds transformers, the demo's upstream code."""
+    import tomllib
+
+    dry = subprocess.run(
+        ["make", "-n", "demo", f"VENV={tmp_path / 'venv'}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dry.returncode == 0, dry.stderr
+    installs = [line for line in dry.stdout.splitlines() if "pip install" in line]
+    assert installs == [f"{tmp_path / 'venv'}/bin/pip install --progress-bar off -e '.[demo]'"]
+    assert any(line.startswith("echo") for line in dry.stdout.splitlines())  # it says so
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert [d.split(">")[0] for d in extras["demo"]] == ["transformers"]

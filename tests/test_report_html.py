@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from layout_probe import PRINT_WIDTH, layout, screenshot
 from test_report_data import audit_with, demo_release, demo_report, make_clean_release  # noqa: F401
 
 from scanner.assess.model import Report
@@ -284,3 +285,25 @@ def test_odd_weight_numbers_do_not_break_the_report(tmp_path: Path) -> None:
     )
     html = HtmlFormat().render(audit_with(root, [weird]))
     assert "Verdict" in html and "signals-0" in html  # the valid signal is still charted
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [1280, 390])
+def test_report_fits_the_screen_and_breaks_no_word(
+    report_html: Path, tmp_path: Path, width: int
+) -> None:
+    """Nothing wider than the viewport (code scrolls in its own box), and no word of a
+    table cell cut in two, at desktop and phone widths; a screenshot of each to look at."""
+    found = layout(report_html, width, tmp_path)
+    assert found["viewport"] == width
+    assert found["page_width"] <= width, found["wide"][:5]
+    assert found["wide"] == []
+    assert found["broken"] == []
+    screenshot(report_html, width, tmp_path / f"report-{width}.png", tmp_path)
+
+
+@needs_chromium
+def test_report_fits_the_printed_page_and_breaks_no_word(report_html: Path, tmp_path: Path) -> None:
+    found = layout(report_html, PRINT_WIDTH, tmp_path, print_rules=True)
+    assert found["page_width"] <= PRINT_WIDTH and found["wide"] == []
+    assert found["broken"] == []

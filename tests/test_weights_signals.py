@@ -225,7 +225,11 @@ def test_nothing_comparable_is_inconclusive(tmp_path: Path) -> None:
     cmp = compare_fingerprints(
         fingerprint_of(str(tmp_path / "a")), fingerprint_of(str(tmp_path / "b"))
     )
-    assert cmp.verdict == "inconclusive" and "no comparable tensors" in cmp.reasons[0]
+    assert cmp.verdict == "inconclusive", cmp.reasons
+    # the reason is this pair's: different widths, and no token in common to line them up
+    assert cmp.reasons[0].startswith("nothing comparable: ")
+    assert "share 0 anchor tokens" in cmp.reasons[0]
+    assert "no block tensor has the same role and shape" in cmp.reasons[0]
 
 
 def test_dtype_conversion_is_quantized_not_fine_tune(zoo: dict, tmp_path: Path) -> None:
@@ -313,3 +317,17 @@ def test_linear_cka_is_the_same_from_either_gram_matrix(rows: int, dims: int) ->
     assert _linear_cka(x, y) == pytest.approx(features, rel=1e-9)
     assert 0.3 < _linear_cka(x, y) < 0.95  # related, not identical
     assert _linear_cka(x, x @ _orthogonal(dims, 2)) == pytest.approx(1.0)
+
+
+def test_two_prunings_of_one_model_are_siblings_not_pruned_from_each_other(
+    zoo: dict, tmp_path: Path
+) -> None:
+    cfg, base = zoo["cfg"], synth.random_llama(23, dict(zoo["cfg"], num_hidden_layers=6))
+    cfg4 = dict(cfg, num_hidden_layers=4)
+    synth.save_model(tmp_path / "p1", _layers(base, [0, 1, 2, 4]), cfg4, zoo["tok"])
+    synth.save_model(tmp_path / "p2", _layers(base, [0, 1, 3, 5]), cfg4, zoo["tok"])
+    cmp = compare_fingerprints(
+        fingerprint_of(str(tmp_path / "p1")), fingerprint_of(str(tmp_path / "p2"))
+    )
+    assert (cmp.verdict, cmp.relation) == ("derived", "sibling"), cmp.reasons
+    assert "common ancestor" in cmp.reasons[-1]

@@ -27,6 +27,8 @@ PASSTHROUGH = {
 # Notice statuses the clone analyzer gives when the upstream notice is gone from the copy.
 STRIPPED = ("removed", "replaced")
 _RANK = {"high": 3, "medium": 2, "low": 1, "info": 0}
+MAX_POINTS = 8
+"""Discrepancies named in the verdict; the rest are counted there and listed below it."""
 
 
 def _declared_words(declared: Declared) -> str:
@@ -70,25 +72,58 @@ def _lineage(lineage: Sequence[LineageClaim], declared: Declared) -> list[Discre
 
 
 def _licenses(detected: Sequence[DetectedLicense], declared: Declared) -> list[Discrepancy]:
+    """One discrepancy per license the declaration does not reflect, however many routes
+    (files, copied code, notices, a base model) bring it in."""
+    routes: dict[str, list[DetectedLicense]] = {}
+    for d in detected:
+        if not d.reflected:
+            routes.setdefault(d.expression, []).append(d)
     out = []
     words = _declared_words(declared)
-    for d in detected:
-        if d.reflected:
-            continue
-        sev = "high" if d.via == "base-model" else "medium"
-        where = ", ".join(d.where[:3]) + (" ..." if len(d.where) > 3 else "")
+    for expression, ways in routes.items():
+        sev = "high" if any(d.via == "base-model" for d in ways) else "medium"
+        vias = ", ".join(dict.fromkeys(d.via.replace("-", " ") for d in ways))
+        where = "; ".join(
+            f"{d.via.replace('-', ' ')}: "
+            + ", ".join(d.where[:3])
+            + (" ..." if len(d.where) > 3 else "")
+            for d in ways
+        )
         out.append(
             Discrepancy(
                 kind="license-not-reflected",
                 severity=sev,
-                title=f"{d.expression} ({d.via.replace('-', ' ')}) is not reflected in the "
-                f"declared license",
-                explanation=f"The release declares {words}; {d.expression} applies through "
-                f"{d.via.replace('-', ' ')}: {where}.",
-                finding_ids=d.finding_ids,
+                title=f"{expression} ({vias}) is not reflected in the declared license",
+                explanation=f"The release declares {words}; {expression} applies through {where}.",
+                finding_ids=tuple(dict.fromkeys(i for d in ways for i in d.finding_ids)),
             )
         )
     return out
+
+
+def _no_license(found: list[Discrepancy], declared: Declared) -> list[Discrepancy]:
+    """A release that declares no license at all: that one fact, once. Each license found
+    in it, and a missing license file, are details of it rather than items of their own."""
+    if declared.license_ids or declared.license:
+        return found
+    merged = [d for d in found if d.kind in ("missing-license", "license-not-reflected")]
+    if len(merged) < 2:
+        return found
+    licenses = [d.title.split(" (", 1)[0] for d in merged if d.kind == "license-not-reflected"]
+    facts = [d.explanation.rstrip(".") for d in merged if d.kind == "missing-license"]
+    if licenses:
+        facts.append("licenses found in the release: " + ", ".join(licenses))
+    one = Discrepancy(
+        kind="missing-license",
+        severity=max((d.severity for d in merged), key=lambda s: _RANK.get(s, 0)),
+        title="No license declared"
+        + (f", though the release carries {', '.join(licenses)}" if licenses else ""),
+        explanation="; ".join(dict.fromkeys(facts)) + ".",
+        finding_ids=tuple(dict.fromkeys(i for d in merged for i in d.finding_ids)),
+    )
+    first = found.index(merged[0])
+    rest = [d for d in found if d not in merged]
+    return rest[:first] + [one] + rest[first:]
 
 
 def _notices(copied: Sequence[CopiedCode]) -> list[Discrepancy]:
@@ -211,28 +246,29 @@ def find_discrepancies(
         + passed
         + _unaudited(findings)
     )
+    found = _no_license(found, declared)
     return tuple(sorted(found, key=lambda d: -_RANK.get(d.severity, 0)))
 
 
 def verdict_of(discrepancies: Sequence[Discrepancy], lineage: Sequence[LineageClaim]) -> Verdict:
     """fail on a high-severity discrepancy, warn on any other, pass otherwise."""
     high = [d for d in discrepancies if d.severity == "high"]
+    n = len(discrepancies)
+    count = f"{n} discrepanc{'y' if n == 1 else 'ies'}"
+    # One count everywhere: the headline counts what the list below it shows.
     if high:
         level = "fail"
-        headline = (
-            f"The release does not match what it declares: {len(high)} serious "
-            f"discrepanc{'y' if len(high) == 1 else 'ies'}"
-        )
+        serious = "serious" if len(high) == n else f"{len(high)} of them serious"
+        headline = f"The release does not match what it declares: {count}, {serious}"
     elif discrepancies:
         level = "warn"
-        headline = (
-            f"{len(discrepancies)} discrepanc{'y' if len(discrepancies) == 1 else 'ies'}"
-            " between what the release declares and what was detected"
-        )
+        headline = f"{count} between what the release declares and what was detected"
     else:
         level = "pass"
         headline = "What the release declares matches what was detected"
-    points = [d.title for d in discrepancies[:8]]
+    points = [d.title for d in discrepancies[:MAX_POINTS]]
+    if n > MAX_POINTS:
+        points.append(f"… and {n - MAX_POINTS} more (see the discrepancies below)")
     if not discrepancies:
         declared_bases = [c.name for c in lineage if c.declared]
         if declared_bases:

@@ -5,7 +5,9 @@ config.json says of the model. Formats render these; they never read the release
 from __future__ import annotations
 
 import json
+import re
 
+from ..card import find_card, split_front_matter
 from ..snapshot import Snapshot
 from .model import Assessment, CopyHeads, Excerpt, Excerpts, ModelConfig
 from .release import read_text
@@ -23,6 +25,9 @@ MAX_NOTICES = 2000
 MAX_COPIES = 100
 """Copies quoted side by side (thousands of copies would make a report of hundreds of MB)."""
 MAX_CONFIG_BYTES = 256 * 1024
+MAX_NAME_CHARS = 120
+_MODEL_NAME = re.compile(r"^model_name:\s*['\"]?(.+?)['\"]?\s*$", re.MULTILINE)
+_H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$")
 
 
 class _Texts:
@@ -95,9 +100,39 @@ def model_config(snapshot: Snapshot) -> ModelConfig:
     )
 
 
+def _plain_name(text: str) -> str | None:
+    name = re.sub(r"^model card (for|of)\s+", "", text.strip(), flags=re.IGNORECASE)
+    name = name.strip("*_` ").strip()
+    return name[:MAX_NAME_CHARS] or None
+
+
+def card_model_name(snapshot: Snapshot) -> str | None:
+    """The model's name as its card gives it: `model_name` in the front matter, else the
+    card's first level-1 heading (a "Model Card for X" heading names X); None without."""
+    card = find_card(snapshot.files)
+    text = read_text(snapshot, card.path, MAX_CONFIG_BYTES) if card else None
+    if not text:
+        return None
+    front = split_front_matter(text)
+    if front is not None:
+        found = _MODEL_NAME.search(front)
+        if found and _plain_name(found.group(1)):
+            return _plain_name(found.group(1))
+        text = text.split(front, 1)[1]
+    fenced = False
+    for line in text.splitlines()[:400]:
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        heading = None if fenced else _H1.match(line)
+        if heading:
+            return _plain_name(heading.group(1))
+    return None
+
+
 def gather_excerpts(snapshot: Snapshot, a: Assessment) -> Excerpts:
     return Excerpts(
         notices=notice_excerpts(snapshot, a),
         copies=copy_heads(snapshot, a),
         config=model_config(snapshot),
+        model_name=card_model_name(snapshot),
     )

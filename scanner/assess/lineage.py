@@ -104,7 +104,8 @@ def lineage_claims(
         out.append(
             LineageClaim(
                 reference=ref,
-                name=short_name(ref),
+                # A fingerprint file names the model it was made from: that is the base.
+                name=short_name(c.lineage.reference_name or ref),
                 verdict=c.lineage.verdict,
                 relation=c.lineage.relation,
                 declared=declared,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..evidence import SignalEvidence
 from ..model import Finding
 from ..result import AuditResult
+from .release import release_name
 
 
 def finding_id(index: int) -> str:
@@ -225,6 +226,8 @@ class Excerpts:
     copies: dict[str, CopyHeads]
     """Finding id of a copy -> the heads of both files (the first MAX_COPIES copies)."""
     config: ModelConfig
+    model_name: str | None = None
+    """The model's name as its card gives it (model_name, or the card's title)."""
 
 
 @dataclass(frozen=True)
@@ -234,3 +237,9 @@ class Report:
     result: AuditResult
     assessment: Assessment
     excerpts: Excerpts
+
+    @property
+    def name(self) -> str:
+        """The model's name for titles: its card's, else the Hub repository's or the
+        folder's (a folder named `model` says nothing)."""
+        return self.excerpts.model_name or release_name(self.result.snapshot)

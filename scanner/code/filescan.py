@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..snapshot import Progress, SilentProgress
 from .cache import ScanCache
 from .notices import Notice, detect_notices, warm_up
 from .scancode import FileLicenses, detect_file_licenses, load_index, text_lines
@@ -85,6 +86,7 @@ def scan_files(
     workers: int | None = None,
     on_done: Callable[[int], None] | None = None,
     notes: list[str] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, FileScan]:
     """FileScan per content sha256 for {sha256: local path}. Cached results are served
     without touching scancode; the rest is scanned by `workers` forked processes. When the
@@ -102,8 +104,10 @@ def scan_files(
         on_done(len(raw))
     fresh: dict[str, dict[str, Any]] = {}
     if todo:
-        load_index()
-        warm_up()
+        # The slow first step of a cold process (~6 s): named, so nobody waits at "0/N".
+        with (progress or SilentProgress()).task("loading the license index"):
+            load_index()
+            warm_up()
         n = min(workers or default_workers(), len(todo))
         if n <= 1 or len(todo) < IN_PROCESS_BELOW:
             for item in todo:

@@ -1,5 +1,8 @@
 """Geometry for the report's SVG charts. Numbers only: the template draws them (escaped),
-and every chart comes with a data table, its text alternative."""
+and every chart comes with a data table, its text alternative.
+
+Axes get round ticks (1, 2, 2.5 or 5 times a power of ten); each chart has a legend in
+its own strip, outside the plot, so nothing covers the data."""
 
 from __future__ import annotations
 
@@ -10,10 +13,15 @@ from typing import Any
 
 from ..assess.model import Curve
 from ..evidence import SignalEvidence
+from .wording import SIGNAL_SHORT, signal_sureness, signal_words
 
-WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 44
+WIDTH, HEIGHT = 640, 280
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 40, 44
+LEGEND_Y = 16
+CHAR_W = 6.6
+"""Approximate width of a character of the charts' 12 px sans-serif labels."""
 PALETTE = ("#1f4e99", "#b3261e", "#2e7d32", "#6a1b9a")  # dark enough on white (WCAG AA)
+BAND_FILL, EVIDENCE_DOT, PLAIN_DOT = "#9e9e9e", "#a4161a", "#1f4e99"
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,16 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class LegendItem:
+    x: float
+    y: float
+    mark: str
+    """line, band, dot."""
+    color: str
+    label: str
+
+
+@dataclass(frozen=True)
 class LineChart:
     """A per-layer curve chart, with the unrelated-model band when its null is known."""
 
@@ -43,7 +61,7 @@ class LineChart:
     series: tuple[Series, ...]
     band: tuple[float, float, float, float] | None
     """x, y, width, height of the unrelated-model band (null mean +- 2 std)."""
-    band_label: str | None
+    legend: tuple[LegendItem, ...]
     x_ticks: tuple[Tick, ...]
     y_ticks: tuple[Tick, ...]
     x_label: str
@@ -56,6 +74,11 @@ class LineChart:
 @dataclass(frozen=True)
 class SignalRow:
     name: str
+    """The signal's code name."""
+    words: str
+    """What it measures, in words."""
+    label: str
+    """The chart's short label."""
     y: float
     band_x: float
     band_w: float
@@ -64,6 +87,8 @@ class SignalRow:
     null: str
     z: str
     p: str
+    sureness: str
+    """How sure, in a sentence (wording.py)."""
     robust_to: str
     outside: bool
 
@@ -80,6 +105,7 @@ class SignalChart:
     rows: tuple[SignalRow, ...]
     x_ticks: tuple[Tick, ...]
     plot: tuple[float, float, float, float]
+    legend: tuple[LegendItem, ...]
 
 
 def _num(v: Any) -> float | None:
@@ -101,11 +127,62 @@ def _pvalue(p: float | None) -> str:
     return "< 1e-300" if p is not None and p <= 0 else _fmt(p)
 
 
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    if hi <= lo:
-        hi = lo + 1.0
-    step = (hi - lo) / (n - 1)
-    return [lo + i * step for i in range(n)]
+def nice_step(span: float, intervals: int) -> float:
+    """The round step (1, 2, 2.5 or 5 times a power of ten) that cuts `span` into about
+    `intervals` parts."""
+    raw = span / max(intervals, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if raw <= m * magnitude * 1.000001)
+
+
+def nice_ticks(lo: float, hi: float, intervals: int = 4) -> tuple[list[float], float]:
+    """Round tick values covering [lo, hi], and their step: of the round steps that cut
+    the range into `intervals` to `intervals` + 3 parts, the one that wastes least."""
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    best: tuple[float, list[float], float] | None = None
+    for parts in range(intervals, intervals + 4):
+        step = nice_step(hi - lo, parts)
+        first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
+        ticks = [round(k * step, 12) for k in range(first, last + 1)]
+        span = ticks[-1] - ticks[0]
+        if best is None or span < best[0] - 1e-12:
+            best = (span, ticks, step)
+    assert best is not None
+    return best[1], best[2]
+
+
+def tick_label(value: float, step: float) -> str:
+    """A tick's label with as many decimals as the step needs (0.25 steps: two)."""
+    decimals = 0
+    while decimals < 12 and abs(round(step, decimals) - step) > step * 1e-6:
+        decimals += 1
+    text = f"{value:.{decimals}f}"
+    return "0" if float(text) == 0 else text
+
+
+def _legend(
+    items: Sequence[tuple[str, str, str]], left: float, width: float, y: float
+) -> tuple[LegendItem, ...]:
+    """Legend entries (mark, color, label) laid out left to right, wrapping at `width`."""
+    out: list[LegendItem] = []
+    x, row = left, y
+    for mark, color, label in items:
+        w = 22 + len(label) * CHAR_W + 18
+        if x > left and x + w > left + width:
+            x, row = left, row + 18
+        out.append(LegendItem(x, row, mark, color, label))
+        x += w
+    return tuple(out)
+
+
+def _x_ticks(layers: list[float]) -> list[float]:
+    """Every layer when there are few, else round steps."""
+    distinct = sorted(set(layers))
+    if len(distinct) <= 12:
+        return distinct
+    ticks, _ = nice_ticks(distinct[0], distinct[-1], 6)
+    return [t for t in ticks if distinct[0] <= t <= distinct[-1]]
 
 
 def line_chart(chart_id: str, curve: Curve) -> LineChart | None:
@@ -126,10 +203,11 @@ def line_chart(chart_id: str, curve: Curve) -> LineChart | None:
     lo, hi = min(values), max(values)
     if mean is not None and std is not None:
         lo, hi = min(lo, mean - 2 * std), max(hi, mean + 2 * std)
-    pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
-    lo, hi = lo - pad, hi + pad
+    y_values, step = nice_ticks(lo, hi, 5)
+    lo, hi = y_values[0], y_values[-1]
     pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    x0, x1 = min(layers), max(layers) if max(layers) > min(layers) else min(layers) + 1
+    x0 = min(layers)
+    x1 = max(layers) if max(layers) > x0 else x0 + 1
 
     def sx(x: float) -> float:
         return round(LEFT + (x - x0) / (x1 - x0) * pw, 2)
@@ -151,15 +229,19 @@ def line_chart(chart_id: str, curve: Curve) -> LineChart | None:
     band = None
     if mean is not None and std is not None:
         top, bottom = sy(mean + 2 * std), sy(mean - 2 * std)
-        band = (LEFT, top, pw, max(bottom - top, 1.0))
-    x_ticks = tuple(Tick(sx(x), _fmt(x, 3)) for x in sorted(set(layers))[:: max(1, n // 8)])
-    y_ticks = tuple(Tick(sy(y), _fmt(y)) for y in _ticks(lo, hi))
+        band = (LEFT, top, pw, max(bottom - top, 3.0))  # a narrow band stays visible
+    items = [("line", s.color, f"{signal_words(s.name)} ({s.name})") for s in series]
+    if band:
+        note = " of the overall score" if curve.band_note else ""
+        items.append(("band", BAND_FILL, f"unrelated models: mean ± 2 std{note}"))
+    x_ticks = tuple(Tick(sx(x), tick_label(x, 1.0)) for x in _x_ticks(layers))
+    y_ticks = tuple(Tick(sy(y), tick_label(y, step)) for y in y_values)
     head = ("layer", *(name for name, _ in named))
     rows = tuple(
         (_fmt(layers[j]), *(_fmt(vs[j]) if j < len(vs) else "–" for _, vs in named))
         for j in range(n)
     )
-    label = curve.label or chart_id
+    label = f"{signal_words(curve.value_label)}, layer by layer ({curve.value_label})"
     desc = (
         f"Line chart of {label} over {n} layers for "
         + " and ".join(name for name, _ in named)
@@ -179,13 +261,7 @@ def line_chart(chart_id: str, curve: Curve) -> LineChart | None:
         height=HEIGHT,
         series=tuple(series),
         band=band,
-        band_label=(
-            "unrelated models (null mean ± 2σ"
-            + ("; overall score" if curve.band_note else "")
-            + ")"
-        )
-        if band
-        else None,
+        legend=_legend(items, LEFT, pw, LEGEND_Y),
         x_ticks=x_ticks,
         y_ticks=y_ticks,
         x_label="layer",
@@ -209,9 +285,22 @@ def signal_chart(chart_id: str, signals: Sequence[SignalEvidence]) -> SignalChar
         lo, hi = min(lo, v), max(hi, v)
         if m is not None and sd is not None:
             lo, hi = min(lo, m - 2 * sd), max(hi, m + 2 * sd)
-    left, row_h = 200, 30
+    ticks, step = nice_ticks(lo, hi)
+    lo, hi = ticks[0], ticks[-1]
+    left, row_h, top = 170, 30, 12
     pw = WIDTH - left - RIGHT
-    height = TOP + row_h * len(rows_in) + BOTTOM
+    plot_h = row_h * len(rows_in)
+    legend = _legend(
+        (
+            ("band", BAND_FILL, "unrelated models: mean ± 2 std"),
+            ("dot", EVIDENCE_DOT, "beyond the band: evidence of relatedness"),
+            ("dot", PLAIN_DOT, "within the band: unrelated models score this too"),
+        ),
+        16,
+        WIDTH - 32,
+        top + plot_h + 56,
+    )
+    height = int(legend[-1].y + 14)
 
     def sx(x: float) -> float:
         return round(left + (x - lo) / (hi - lo) * pw, 2)
@@ -219,7 +308,7 @@ def signal_chart(chart_id: str, signals: Sequence[SignalEvidence]) -> SignalChar
     rows = []
     for i, (s, v) in enumerate(rows_in):
         m, sd = _num(s.null_mean), _num(s.null_std)
-        y = TOP + row_h * i + row_h / 2
+        y = top + row_h * i + row_h / 2
         bx, bw = (
             (sx(m - 2 * sd), max(sx(m + 2 * sd) - sx(m - 2 * sd), 1.0))
             if m is not None and sd is not None
@@ -229,6 +318,8 @@ def signal_chart(chart_id: str, signals: Sequence[SignalEvidence]) -> SignalChar
         rows.append(
             SignalRow(
                 name=s.name,
+                words=signal_words(s.name),
+                label=SIGNAL_SHORT.get(s.name, s.name),
                 y=y,
                 band_x=bx,
                 band_w=bw,
@@ -237,14 +328,16 @@ def signal_chart(chart_id: str, signals: Sequence[SignalEvidence]) -> SignalChar
                 null=(f"{_fmt(m)} ± {_fmt(sd)}" if m is not None and sd is not None else "unknown"),
                 z=_fmt(_num(s.z)),
                 p=_pvalue(_num(s.p_value)),
+                sureness=signal_sureness(s),
                 robust_to=", ".join(s.robust_to),
                 outside=outside,
             )
         )
     desc = (
         "Dot plot: each lineage signal's score (dot) against the band of scores that "
-        "unrelated models give (null mean ± 2σ). A dot outside its band is evidence of "
-        "relatedness. The values are in the table below."
+        "unrelated models give (mean ± 2 standard deviations). A dot beyond its band is "
+        "evidence of relatedness. The values, and how sure each is in words, are in the "
+        "table below."
     )
     return SignalChart(
         id=chart_id,
@@ -253,6 +346,7 @@ def signal_chart(chart_id: str, signals: Sequence[SignalEvidence]) -> SignalChar
         width=WIDTH,
         height=height,
         rows=tuple(rows),
-        x_ticks=tuple(Tick(sx(x), _fmt(x)) for x in _ticks(lo, hi)),
-        plot=(left, TOP, pw, row_h * len(rows_in)),
+        x_ticks=tuple(Tick(sx(x), tick_label(x, step)) for x in ticks),
+        plot=(left, top, pw, plot_h),
+        legend=legend,
     )

@@ -1,6 +1,8 @@
-"""CycloneDX 1.6 ML-BOM: the release as a machine-learning-model component, its declared
-base models as pedigree ancestors, bases detected but not declared as pedigree variants,
-copied files with their upstream as ancestors, and foreign notices as copyright evidence."""
+"""CycloneDX 1.6 ML-BOM: the release as a machine-learning-model component; its base
+models, declared or only detected, as pedigree ancestors (a base is what the release
+descends from; a property and the description say whether the card declares it); the
+release's files as components, a copied file with its upstream as ancestor; foreign
+notices as copyright evidence, as plain text (comment markers dropped)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import __version__
-from ..assess.model import Report
-from ..assess.release import release_name
+from ..assess.model import CopiedCode, Report
 from ..licenses import license_ids, spdx_expression, spdx_id
 from .interface import Format
+from .notice import notice_text
 
 
 def licenses(expression: str | None, acknowledgement: str) -> list[dict[str, Any]]:
@@ -29,7 +31,9 @@ def licenses(expression: str | None, acknowledgement: str) -> list[dict[str, Any
     return [{"expression": spdx_expression(expression), "acknowledgement": acknowledgement}]
 
 
-def _model(ref: str, name: str, lic: str | None, description: str) -> dict[str, Any]:
+def _model(
+    ref: str, name: str, lic: str | None, description: str, declared: bool
+) -> dict[str, Any]:
     comp: dict[str, Any] = {
         "type": "machine-learning-model",
         "bom-ref": ref,
@@ -38,6 +42,9 @@ def _model(ref: str, name: str, lic: str | None, description: str) -> dict[str, 
     }
     if lic:
         comp["licenses"] = licenses(lic, "concluded")
+    comp["properties"] = [
+        {"name": "provscan:declared-on-model-card", "value": "true" if declared else "false"}
+    ]
     return comp
 
 
@@ -60,45 +67,48 @@ def _model_card(report: Report) -> dict[str, Any]:
 
 def _release_component(report: Report) -> dict[str, Any]:
     result, a = report.result, report.assessment
-    name = release_name(result.snapshot)
+    name = report.name
     comp: dict[str, Any] = {"type": "machine-learning-model", "bom-ref": "release", "name": name}
     if result.snapshot.revision:
         comp["version"] = result.snapshot.revision
     declared = a.declared.license_name if a.declared.license == "other" else a.declared.license
     comp["licenses"] = licenses(declared, "declared")
     ancestors: list[dict[str, Any]] = []
-    variants: list[dict[str, Any]] = []
+    undeclared: list[str] = []
     for i, c in enumerate(a.lineage):
         if c.verdict not in ("identical", "derived", "shared-components"):
             continue
         desc = (
-            f"{c.verdict}"
+            ("" if c.declared else "NOT declared on the model card; ")
+            + f"{c.verdict}"
             + (f" ({c.relation})" if c.relation else "")
             + f" per provscan's weight analysis (findings {', '.join(c.finding_ids)})"
         )
-        entry = _model(f"base-{i + 1}", c.name, c.license, desc)
-        (ancestors if c.declared else variants).append(entry)
+        ancestors.append(_model(f"base-{i + 1}", c.name, c.license, desc, c.declared))
+        if not c.declared:
+            undeclared.append(c.name)
     for j, b in enumerate(a.declared.base_models):
         if not any(c.declared and c.name == b or c.reference == b for c in a.lineage):
             ancestors.append(
                 _model(
-                    f"declared-base-{j + 1}", b, None, "declared as base_model on the model card"
+                    f"declared-base-{j + 1}",
+                    b,
+                    None,
+                    "declared as base_model on the model card",
+                    declared=True,
                 )
             )
-    pedigree: dict[str, Any] = {}
     if ancestors:
-        pedigree["ancestors"] = ancestors
-    if variants:
-        pedigree["variants"] = variants
-        pedigree["notes"] = (
-            "variants: base models the weight analysis detected but the model card does not declare"
-        )
-    if pedigree:
-        comp["pedigree"] = pedigree
+        comp["pedigree"] = {"ancestors": ancestors}
+        if undeclared:
+            comp["pedigree"]["notes"] = (
+                "Base models found by the weight analysis that the model card does not "
+                "declare: " + ", ".join(undeclared)
+            )
     evidence: dict[str, Any] = {}
-    notices = [n for o in a.origins for n in o.notices]
+    notices = [notice_text(n) for o in a.origins for n in o.notices]
     if notices:
-        evidence["copyright"] = [{"text": n} for n in dict.fromkeys(notices)]
+        evidence["copyright"] = [{"text": n} for n in dict.fromkeys(notices) if n]
     detected = [d for d in a.detected_licenses if d.via in ("file", "base-model")]
     lic_ev = [entry for d in detected for entry in licenses(d.expression, "concluded")]
     if lic_ev:
@@ -118,34 +128,42 @@ def _release_component(report: Report) -> dict[str, Any]:
     return comp
 
 
+def _copy_pedigree(c: CopiedCode, i: int) -> dict[str, Any]:
+    upstream: dict[str, Any] = {
+        "type": "file",
+        "bom-ref": f"upstream-{i}",
+        "name": c.upstream_path or c.upstream,
+        "group": c.corpus or None,
+    }
+    if c.version:
+        upstream["version"] = c.version
+    if c.license:
+        upstream["licenses"] = licenses(c.license, "concluded")
+    if c.upstream_notice and notice_text(c.upstream_notice):
+        upstream["copyright"] = notice_text(c.upstream_notice)
+    return {
+        "ancestors": [{k: v for k, v in upstream.items() if v}],
+        "notes": f"copied from {c.upstream}; upstream notice "
+        f"{c.notice_status} (finding {c.finding_id})",
+    }
+
+
 def _file_components(report: Report) -> list[dict[str, Any]]:
-    a = report.assessment
-    sha = {f.path: f.sha256 for f in report.result.snapshot.files}
+    """Every file of the release; a copied one with its license, notice and upstream."""
+    copies = {c.path: c for c in report.assessment.copied}
     out = []
-    for i, c in enumerate(a.copied):
-        comp: dict[str, Any] = {"type": "file", "bom-ref": f"file-{i + 1}", "name": c.path}
-        if sha.get(c.path):
-            comp["hashes"] = [{"alg": "SHA-256", "content": sha[c.path]}]
-        if c.target_notice:
-            comp["copyright"] = c.target_notice
-        upstream: dict[str, Any] = {
-            "type": "file",
-            "bom-ref": f"upstream-{i + 1}",
-            "name": c.upstream_path or c.upstream,
-            "group": c.corpus or None,
-        }
-        if c.version:
-            upstream["version"] = c.version
-        if c.license:
-            upstream["licenses"] = licenses(c.license, "concluded")
-            comp["licenses"] = licenses(c.license, "concluded")
-        if c.upstream_notice:
-            upstream["copyright"] = c.upstream_notice
-        comp["pedigree"] = {
-            "ancestors": [{k: v for k, v in upstream.items() if v}],
-            "notes": f"copied from {c.upstream}; upstream notice "
-            f"{c.notice_status} (finding {c.finding_id})",
-        }
+    for i, f in enumerate(report.result.snapshot.files, start=1):
+        comp: dict[str, Any] = {"type": "file", "bom-ref": f"file-{i}", "name": f.path}
+        if f.sha256:
+            comp["hashes"] = [{"alg": "SHA-256", "content": f.sha256}]
+        c = copies.get(f.path)
+        if c is not None:
+            if c.target_notice and notice_text(c.target_notice):
+                comp["copyright"] = notice_text(c.target_notice)
+            if c.license:
+                comp["licenses"] = licenses(c.license, "concluded")
+            comp["pedigree"] = _copy_pedigree(c, i)
+        comp["properties"] = [{"name": "provscan:kind", "value": str(f.kind)}]
         out.append(comp)
     return out
 
@@ -171,9 +189,6 @@ class CycloneDxFormat(Format):
                 "component": release,
             },
             "components": files,
-            "dependencies": [{"ref": "release", "dependsOn": [f["bom-ref"] for f in files]}]
-            if files
-            else [],
         }
 
     def render(self, report: Report) -> str:

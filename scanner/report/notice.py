@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 from ..assess.model import Assessment, CopiedCode, Report
-from ..assess.release import release_name
 from ..safetext import one_line
 from .interface import Format
 
@@ -36,6 +35,17 @@ def notice_lines(text: str) -> list[str]:
     return out
 
 
+def notice_text(text: str) -> str:
+    """A notice as plain text (for a BOM's copyright or attribution field): comment
+    markers dropped, its lines kept."""
+    return "\n".join(line.strip() for line in notice_lines(text))
+
+
+def _key(text: str) -> str:
+    """What makes two notices the same: their words, whatever the comment style or spacing."""
+    return " ".join(notice_text(text).split())
+
+
 def _section(title: str) -> list[str]:
     return ["", title, "-" * len(title)]
 
@@ -47,6 +57,7 @@ def render_notice(assessment: Assessment, name: str) -> str:
         "This release contains material from third parties. Their notices follow,",
         "verbatim, with where provscan found them. Review before publishing.",
     ]
+    quoted: set[str] = set()  # each notice once, where it is first met
     by_upstream: dict[str, list[CopiedCode]] = {}
     for c in assessment.copied:
         by_upstream.setdefault(c.corpus or "upstream", []).append(c)
@@ -65,12 +76,18 @@ def render_notice(assessment: Assessment, name: str) -> str:
             )
             if c.upstream_notice:
                 out += notice_lines(c.upstream_notice)
+                quoted.update(_key(line) for line in c.upstream_notice.splitlines())
+                quoted.add(_key(c.upstream_notice))
     for o in assessment.origins:
         fam = f" / {o.family}" if o.family else ""
         lic = f" (license: {o.license})" if o.license else ""
         out += _section(f"{o.org}{fam}{lic}")
-        for n in o.notices:
+        fresh = [n for n in o.notices if _key(n) not in quoted]
+        for n in fresh:
             out += notice_lines(n)
+            quoted.add(_key(n))
+        if len(fresh) < len(o.notices):
+            out.append("    (notices quoted above, with the code they came with)")
         out.append("    in: " + ", ".join(one_line(p) for p in o.paths))
     bases = [c for c in assessment.lineage if c.verdict in ("identical", "derived")]
     for claim in bases:
@@ -93,4 +110,4 @@ class NoticeFormat(Format):
     name = "notice"
 
     def render(self, report: Report) -> str:
-        return render_notice(report.assessment, release_name(report.result.snapshot))
+        return render_notice(report.assessment, report.name)

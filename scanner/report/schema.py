@@ -23,9 +23,10 @@ def with_evidence_records(schema: dict[str, Any]) -> dict[str, Any]:
     has details, a rule that its details are that record (one of them, for `license`)."""
     out = json.loads(json.dumps(schema))
     defs = out.setdefault("$defs", {})
+    records_defs: dict[str, Any] = {}  # made anew: a record's changed fields must show
     rules = []
     for kind, records in DETAILS.items():
-        refs = [json_schema(r, defs) for r in records]
+        refs = [json_schema(r, records_defs) for r in records]
         details = refs[0] if len(refs) == 1 else {"oneOf": refs}
         rules.append(
             {
@@ -33,6 +34,7 @@ def with_evidence_records(schema: dict[str, Any]) -> dict[str, Any]:
                 "then": {"properties": {"evidence": {"properties": {"details": details}}}},
             }
         )
+    defs.update(records_defs)
     defs["finding"]["allOf"] = rules
     return out
 

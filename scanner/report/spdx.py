@@ -1,6 +1,8 @@
 """SPDX 3.0.1 JSON-LD with the AI profile: the release as an ai_AIPackage, its files, the
-base models (declared: ancestorOf; detected only: variant of, with an annotation), declared
-and concluded licenses, and the assessment's discrepancies as review annotations."""
+base models (declared: ancestorOf; detected only: descendantOf, with an annotation), the
+declared license and one concluded license (every license found, AND-ed), the third-party
+notices as copyright and attribution text (comment markers dropped), and the assessment's
+discrepancies as review annotations."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import __version__
-from ..assess.model import Report
-from ..assess.release import release_name
-from ..licenses import spdx_expression
+from ..assess.model import Assessment, Report
+from ..licenses import license_ids, spdx_expression
 from .interface import Format
+from .notice import notice_text
 
 CONTEXT = "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"
 CI = "_:creationinfo"
@@ -64,9 +66,30 @@ def _license(g: _Graph, expression: str, local: str) -> str:
     )
 
 
+def notices_of(a: Assessment) -> list[str]:
+    """Every third-party notice once, as plain text: the upstream notices of copied code
+    and the foreign notices the release carries."""
+    texts = [notice_text(c.upstream_notice) for c in a.copied if c.upstream_notice]
+    texts += [notice_text(n) for o in a.origins for n in o.notices]
+    return [t for t in dict.fromkeys(texts) if t]
+
+
+def attribution_texts(a: Assessment) -> list[str]:
+    """What a recipient must be shown: the notices, and the attribution texts that the
+    applicable licenses prescribe (a Llama or Qwen "licensed under" line)."""
+    prescribed = [o.notice for o in a.obligations if o.notice]
+    return list(dict.fromkeys([*notices_of(a), *prescribed]))
+
+
+def concluded_expression(a: Assessment) -> str | None:
+    """One expression for what applies to the release: every license found, AND-ed."""
+    ids = list(dict.fromkeys(i for d in a.detected_licenses for i in license_ids(d.expression)))
+    return " AND ".join(ids) if ids else None
+
+
 def _build(report: Report) -> dict[str, Any]:
     snap, a = report.result.snapshot, report.assessment
-    name = release_name(snap)
+    name = report.name
     g = _Graph(f"urn:spdx:provscan:{uuid.uuid4()}")
     tool = g.add("Tool", "tool-provscan", name=f"provscan {__version__}")
     agent = g.add(
@@ -79,11 +102,8 @@ def _build(report: Report) -> dict[str, Any]:
         software_packageVersion=snap.revision,
         software_primaryPurpose="model",
         software_downloadLocation=snap.target if snap.source != "local" else None,
-        software_copyrightText="\n".join(dict.fromkeys(n for o in a.origins for n in o.notices))
-        or None,
-        software_attributionText=[
-            d.title for d in a.discrepancies if d.kind == "missing-attribution"
-        ],
+        software_copyrightText="\n".join(notices_of(a)) or None,
+        software_attributionText=attribution_texts(a),
         ai_typeOfModel=[str(snap.card.pipeline_tag)]
         if snap.card and snap.card.pipeline_tag
         else [],
@@ -106,12 +126,16 @@ def _build(report: Report) -> dict[str, Any]:
     declared = a.declared.license_name if a.declared.license == "other" else a.declared.license
     if declared:
         g.relate(model, "hasDeclaredLicense", [_license(g, declared, "license-declared")])
-    for i, d in enumerate(a.detected_licenses):
+    concluded = concluded_expression(a)
+    if concluded:
         g.relate(
             model,
             "hasConcludedLicense",
-            [_license(g, d.expression, f"license-{i + 1}")],
-            comment=f"{d.via}: {', '.join(d.where[:5])}",
+            [_license(g, concluded, "license-concluded")],
+            comment="; ".join(
+                f"{d.expression} ({d.via.replace('-', ' ')}: {', '.join(d.where[:5])})"
+                for d in a.detected_licenses
+            ),
         )
     for i, c in enumerate(a.lineage):
         if c.verdict not in ("identical", "derived", "shared-components"):

@@ -410,7 +410,7 @@ def _inventory(
     files: list[FileEntry] = []
     blobs: dict[str, str] = {}
     problems: list[Finding] = []
-    with progress.task("hashing files") as handle:
+    with progress.task("hashing files", unit="bytes") as handle:
         for entry in entries:
             if not safe_tree_path(entry.path):
                 # A crafted tree (git fsck would refuse it, a fetch does not check by

@@ -317,7 +317,7 @@ def download(repo_id: str, commit: str, path: str, size: int | None, progress: P
 
     token = _BODY_CAP.set(size + _SLACK if size is not None else MAX_DOWNLOAD)
     try:
-        with progress.task(f"downloading {path}", total=size) as handle:
+        with progress.task(f"downloading {path}", total=size, unit="bytes") as handle:
             local = _hub_call(
                 lambda: hf_hub_download(repo_id, path, revision=commit, etag_timeout=_TIMEOUT),
                 repo_id,
@@ -496,7 +496,7 @@ def _build(
     entries: list[FileEntry] = []
     total = sum(p.stat().st_size for p in local.values() if p.is_file())
     reported = {p.location.path for p in problems}
-    with progress.task("hashing files", total=total) as handle:
+    with progress.task("hashing files", total=total, unit="bytes") as handle:
         for path in paths:
             try:
                 entry = _entry(path, remote.get(path), local.get(path), progress, handle)

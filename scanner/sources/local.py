@@ -102,7 +102,7 @@ class LocalSource(Source):
         files, problems = walk_folder(root)
         entries = []
         total = sum(_size_or_zero(p) for p in files.values())
-        with progress.task("hashing files", total=total) as handle:
+        with progress.task("hashing files", total=total, unit="bytes") as handle:
             for rel, real in sorted(files.items()):
                 try:
                     entries.append(_entry(rel, real, progress, handle))

@@ -23,6 +23,7 @@ def lineage_record(cmp: Comparison) -> WeightsLineage:
             "relation": cmp.relation,
             "signals": [s.to_dict() for s in cmp.signals],
             "reasons": list(cmp.reasons),
+            "reference_name": cmp.a or None,
         }
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .calibrate import Signal
+from .calibrate import Nulls, Signal
 from .fingerprint import Fingerprint, fingerprint_of
 from .signals import all_signals
 from .units import DEFAULT, Sampling
@@ -24,7 +24,8 @@ class Comparison:
     """identical | derived | shared-components | unrelated | inconclusive"""
     relation: str | None
     """For derived: fine-tune, continued-pretraining, quantized, pruned, depth-upscaled,
-    upcycled-moe, merged, permuted, rotated or unknown."""
+    upcycled-moe, merged, permuted, rotated, sibling (both come from a common ancestor,
+    neither was made from the other) or unknown."""
     signals: tuple[Signal, ...]
     reasons: tuple[str, ...]
 
@@ -43,12 +44,14 @@ class Comparison:
         }
 
 
-def compare_fingerprints(a: Fingerprint, b: Fingerprint) -> Comparison:
+def compare_fingerprints(a: Fingerprint, b: Fingerprint, nulls: Nulls | None = None) -> Comparison:
+    """The comparison, each signal calibrated by `nulls` (default: the rules' panel)."""
     from threadpoolctl import threadpool_limits
 
+    panel = nulls if nulls is not None else Nulls.from_rules()
     # Many small matrix products and SVDs: threads only contend.
     with threadpool_limits(limits=1):
-        signals = all_signals(a, b)
+        signals = [panel.calibrate(s) for s in all_signals(a, b)]
     decision = decide(a, b, signals)
     return Comparison(
         a.name, b.name, decision.verdict, decision.relation, tuple(signals), decision.reasons

@@ -22,7 +22,7 @@ from .align import (
     procrustes,
     procrustes_factors,
 )
-from .calibrate import Signal, make_signal
+from .calibrate import Signal, measured
 from .fingerprint import Fingerprint, FormKey
 from .roles import RoleKey
 from .sketch import cosine
@@ -75,7 +75,7 @@ def std_curve(a: Fingerprint, b: Fingerprint) -> Signal | None:
         return None
     score = (sum(rs.values()) + 4) / 8
     # No theory: with few layers and smooth depth trends, unrelated models correlate.
-    return make_signal(
+    return measured(
         "std_curve",
         score,
         0.5,
@@ -85,7 +85,7 @@ def std_curve(a: Fingerprint, b: Fingerprint) -> Signal | None:
             "r": {k: round(v, 4) for k, v in rs.items()},
             "weak": "unrelated models of one architecture also score high",
         },
-        placeholder=True,
+        kind="none",
     )
 
 
@@ -120,7 +120,7 @@ def direct_cosine(a: Fingerprint, b: Fingerprint) -> Signal | None:
         by_role.setdefault(key.role, []).append(c)
     weakest = min(cos, key=lambda k: cos[k])
     strongest = max(cos, key=lambda k: cos[k])
-    return make_signal(
+    return measured(
         "direct_cosine",
         score,
         0.0,
@@ -228,16 +228,17 @@ def form_alignment(a: Fingerprint, b: Fingerprint) -> tuple[Signal | None, Signa
         "per_layer": {str(j): round(float(sim[i, j]), 4) for j, i in enumerate(path)},
         "null_from": f"{N_PERMUTATIONS} shuffles of the anchor tokens",
     }
-    forms = make_signal(
+    forms = measured(
         "aligned_forms",
         score,
         mean,
         std,
         ("permutation", "rotation", "rescaling", "fine-tuning", "vocabulary change"),
         details,
+        kind="shuffles",
     )
     mapping = {str(j): int(i) for j, i in enumerate(path)}
-    lm = make_signal(
+    lm = measured(
         "layer_alignment",
         score,
         mean,
@@ -250,7 +251,7 @@ def form_alignment(a: Fingerprint, b: Fingerprint) -> tuple[Signal | None, Signa
             "matched_sim": [round(float(sim[i, j]), 4) for j, i in enumerate(path)],
             "unmatched_null": [round(mean, 4), round(std, 4)],
         },
-        use_panel=False,
+        kind="shuffles",
     )
     return forms, lm
 
@@ -285,13 +286,14 @@ def experts_vs_dense(a: Fingerprint, b: Fingerprint) -> Signal | None:
     score, vals = score_of(None)
     rng = np.random.default_rng(_PERM_SEED)
     null = [score_of(rng.permutation(len(idx_m)))[0] for _ in range(N_PERMUTATIONS // 2)]
-    return make_signal(
+    return measured(
         "experts_vs_dense",
         score,
         float(np.mean(null)),
         float(np.std(null, ddof=1)),
         ("MoE upcycling", "hidden-unit permutation"),
         {"experts": n_exp, "per_expert": [round(v, 4) for v in vals], "dense_side": dense.name},
+        kind="shuffles",
     )
 
 
@@ -320,7 +322,7 @@ def embed_rows(a: Fingerprint, b: Fingerprint) -> Signal | None:
     # Null: B's residual basis a uniformly random rotation of A's (what independent
     # initialisation gives): E[tr(M Q)^2] = ||M||_F^2 / d for Haar Q.
     null_std = float(np.linalg.norm(x.T @ y) / (math.sqrt(x.shape[1]) * nx * ny))
-    return make_signal(
+    return measured(
         "embed_rows",
         score,
         0.0,
@@ -371,7 +373,7 @@ def aligned_embed(a: Fingerprint, b: Fingerprint) -> Signal | None:
     x_perm[:, perm] = x * signs
     fit_rot = float(np.mean(np.sum((x @ r_all) * y, axis=1)))
     fit_perm = float(np.mean(np.sum(x_perm * y, axis=1)))
-    return make_signal(
+    return measured(
         "aligned_embed",
         score,
         float(np.mean(null)),
@@ -386,6 +388,7 @@ def aligned_embed(a: Fingerprint, b: Fingerprint) -> Signal | None:
             "fit_permutation": round(fit_perm, 4),
             "linear_cka": round(_linear_cka(x, y), 4),
         },
+        kind="shuffles",
     )
 
 
@@ -456,7 +459,7 @@ def spectra(a: Fingerprint, b: Fingerprint, kind: str, path: list[int] | None) -
         return None
     score = -float(np.mean(on))
     null_std = float(np.std(off, ddof=1)) / math.sqrt(len(on))
-    return make_signal(
+    return measured(
         f"spectra_{kind}",
         score,
         -float(np.mean(off)),
@@ -467,6 +470,7 @@ def spectra(a: Fingerprint, b: Fingerprint, kind: str, path: list[int] | None) -
             "null_from": "layer pairs off the layer map",
             "weak": "layers of one architecture have similar spectra",
         },
+        kind="off-map",
     )
 
 
@@ -479,7 +483,7 @@ def tokenizer(a: Fingerprint, b: Fingerprint) -> Signal | None:
     jac = len(shared) / max(len(sa | sb), 1)
     pos_a = {h: i for i, h in enumerate(a.vocab_hashes.tolist())}
     same_id = sum(1 for i, h in enumerate(b.vocab_hashes.tolist()) if pos_a.get(h) == i)
-    return make_signal(
+    return measured(
         "tokenizer",
         jac,
         0.5,
@@ -492,7 +496,7 @@ def tokenizer(a: Fingerprint, b: Fingerprint) -> Signal | None:
             "same_id_fraction": round(same_id / max(len(shared), 1), 4),
             "weak": "many unrelated models share a public tokenizer",
         },
-        placeholder=True,
+        kind="none",
     )
 
 
@@ -502,7 +506,7 @@ def config(a: Fingerprint, b: Fingerprint) -> Signal | None:
     if not keys:
         return None
     same = [k for k in keys if ca[k] == cb[k]]
-    return make_signal(
+    return measured(
         "config",
         len(same) / len(keys),
         0.5,
@@ -513,7 +517,7 @@ def config(a: Fingerprint, b: Fingerprint) -> Signal | None:
             "different": [k for k in keys if k not in same],
             "weak": "one architecture, one config",
         },
-        placeholder=True,
+        kind="none",
     )
 
 

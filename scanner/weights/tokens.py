@@ -1,7 +1,10 @@
 """Vocabularies as token strings, so tokens can be matched across tokenizers by what they spell.
 
 Byte-level BPE (GPT-2, Llama 3, Qwen) writes bytes as printable stand-ins ("Ġ" for a space);
-SentencePiece writes "▁". Both are mapped back to the text they stand for.
+SentencePiece writes "▁". Both are mapped back to the text they stand for. WordPiece (BERT)
+marks the other side: a word's continuation starts with "##", so its word-initial pieces
+are written as the others write them, after a space (" the", "ing"), as llama.cpp writes
+a BERT vocabulary into GGUF.
 """
 
 from __future__ import annotations
@@ -125,6 +128,8 @@ def vocab_from_tokenizer_json(data: bytes) -> list[str]:
             for a in tok.get("added_tokens") or []
             if isinstance(a, dict) and "id" in a
         ]
+        if model.get("type") == "WordPiece":
+            tokens = word_pieces(tokens, str(model.get("continuing_subword_prefix") or "##"))
         if added:
             tokens = _placed(added, tokens)
         if not tokens or len(tokens) > MAX_VOCAB:
@@ -135,6 +140,21 @@ def vocab_from_tokenizer_json(data: bytes) -> list[str]:
     finally:
         if paused:
             gc.enable()
+
+
+def word_pieces(tokens: list[str], prefix: str = "##") -> list[str]:
+    """WordPiece tokens as text: "##ing" continues a word ("ing"), a word-initial piece
+    starting with a letter or digit follows a space (" the"); punctuation and special
+    tokens stay as they are (BERT splits punctuation off, mostly without a space)."""
+    out = []
+    for t in tokens:
+        if t.startswith(prefix) and len(t) > len(prefix):
+            out.append(t[len(prefix) :])
+        elif t[:1].isalnum():
+            out.append(" " + t)
+        else:
+            out.append(t)
+    return out
 
 
 def _token_id(i: object) -> int:
@@ -213,6 +233,42 @@ def token_hashes(vocab: list[str]) -> np.ndarray:
             sums[filled] = np.add.reduceat(terms, starts[filled])
         h = mix64(sums ^ mix64(lengths.astype(np.uint64) * _TOKEN_ODD + _TOKEN_SEED))
     return (h >> np.uint64(1)).astype(np.int64)
+
+
+@cache
+def common_token_hashes() -> np.ndarray:
+    """Hashes of rules/anchor_tokens.toml's tokens, in the list's order (see anchor_order)."""
+    from ..rules import load_rules
+
+    return token_hashes([str(t) for t in load_rules("anchor_tokens").get("tokens", [])])
+
+
+def anchor_order(hashes: np.ndarray, prefer: np.ndarray | None = None) -> np.ndarray:
+    """Token ids in the order anchors are taken: first the tokens of `prefer` (hashes, in
+    its order: another model's anchors, or what two vocabularies share), then those of the
+    common list (rules/anchor_tokens.toml), then the rest by public hash. A token listed
+    twice comes once (its first id).
+
+    Lowest hash alone made two vocabularies share anchors by luck: a token's rank depended
+    on the rest of its vocabulary. A common list ranks a token by its string alone.
+    """
+    n = len(hashes)
+    rank = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    offset = 0
+    for ranked in (prefer, common_token_hashes()):
+        if ranked is None or len(ranked) == 0:
+            continue
+        ranked = np.asarray(ranked, dtype=np.int64)
+        order = np.argsort(ranked, kind="stable")
+        pos = np.searchsorted(ranked[order], hashes)
+        pos = np.minimum(pos, len(ranked) - 1)
+        hit = ranked[order][pos] == hashes
+        r = np.where(hit, order[pos] + offset, rank)
+        rank = np.minimum(rank, r)
+        offset += len(ranked)
+    ids = np.lexsort((hashes, rank))
+    _, first = np.unique(hashes[ids], return_index=True)
+    return ids[np.sort(first)]
 
 
 _TOKEN_SEED = np.uint64(PUBLIC_SEED)

@@ -4,17 +4,35 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from ..rules import load_rules
 from .calibrate import P_DERIVED, P_HINT, Signal
 from .fingerprint import Fingerprint
+from .signals import MIN_ANCHORS, shared_anchors
+from .sketch import cosine
 
 # Signals that decide; the others are reported beside them as weak evidence.
 LAYER_SIGNALS = ("direct_cosine", "aligned_forms", "experts_vs_dense")
 EMBED_SIGNALS = ("aligned_embed", "embed_rows")
 # A fine-tune moves weights little: cosine with the base stays this close to 1.
 FINE_TUNE_COSINE = 0.9
+# Shared embeddings score near 1; independently trained ones on similar text stay near 0.
+EMBED_MATCH = 0.5
 # Basis-free forms this close to 1 mean the function did not change (float rounding only).
 EXACT_FORMS = 0.995
+# A mapped layer is shared when its similarity is at least this fraction of the median
+# mapped layer's (shared layers sit near 1, the nearest other layer well below).
+SHARED_LAYER = 0.5
+# Rounding to a type explains a difference within this factor of its noise, either way.
+ROUNDING_SLACK = 4.0
+# Below this relative difference two tensors hold the same values (float16 sketches).
+SAME_VALUES = 5e-4
+# Quantized when rounding explains at least this fraction of the block tensors.
+ROUNDED_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -53,30 +71,35 @@ def decide(a: Fingerprint, b: Fingerprint, signals: list[Signal]) -> Decision:
         )
     strong = [by[n] for n in LAYER_SIGNALS if n in by and by[n].p_value < P_DERIVED]
     hints = [by[n] for n in LAYER_SIGNALS if n in by and P_DERIVED <= by[n].p_value < P_HINT]
-    embed = [by[n] for n in EMBED_SIGNALS if n in by and by[n].p_value < P_DERIVED]
+    # Embeddings must match, not merely beat shuffles: models trained on similar text embed
+    # shared tokens a little alike (no real same-width unrelated pair calibrates this yet).
+    embed = [
+        by[n]
+        for n in EMBED_SIGNALS
+        if n in by and by[n].p_value < P_DERIVED and by[n].score >= EMBED_MATCH
+    ]
+    decisive = [by[n] for n in LAYER_SIGNALS if n in by]
     if strong:
         relation, why = relation_of(a, b, by)
         reasons = [f"{_fmt(s)}: far beyond what unrelated models reach" for s in strong]
         reasons.append(why)
         return Decision("derived", relation, tuple(reasons))
     if embed:
+        blocks = (
+            "no layer-level signal beats its null: the blocks are not shared"
+            if decisive
+            else "no layer-level signal could be computed ("
+            + "; ".join(nothing_comparable(a, b))
+            + "): whether the blocks are shared is not known"
+        )
         return Decision(
             "shared-components",
             None,
-            tuple(
-                [f"{_fmt(s)}: the embeddings of shared tokens match" for s in embed]
-                + ["no layer-level signal beats its null: the blocks are not shared"]
-            ),
+            tuple([f"{_fmt(s)}: the embeddings of shared tokens match" for s in embed] + [blocks]),
         )
-    decisive = [by[n] for n in LAYER_SIGNALS if n in by]
     if not decisive:
         return Decision(
-            "inconclusive",
-            None,
-            (
-                "no comparable tensors: neither matching shapes nor enough shared tokens to "
-                "compare the layers without a common basis",
-            ),
+            "inconclusive", None, ("nothing comparable: " + "; ".join(nothing_comparable(a, b)),)
         )
     # One signal a little above its null happens by chance among many comparisons;
     # two of them together do not, and then the evidence is undecided.
@@ -111,25 +134,10 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
             "dense MLP of the other model: upcycled to a mixture of experts"
         )
     lmap = by.get("layer_alignment")
-    if a.n_layers != b.n_layers and lmap is not None:
-        mapping = [
-            int(v) for _, v in sorted(lmap.details["map_b_to_a"].items(), key=lambda kv: int(kv[0]))
-        ]
-        used = len(set(mapping))
-        if b.n_layers > a.n_layers and used < len(mapping):
-            return "depth-upscaled", (
-                f"{b.n_layers} layers map onto {used} of the other's "
-                f"{a.n_layers} (layers duplicated): {mapping}"
-            )
-        if b.n_layers < a.n_layers:
-            return "pruned", (
-                f"its {b.n_layers} layers map onto layers {mapping} of the "
-                f"other's {a.n_layers}: the rest were dropped"
-            )
-        if a.n_layers < b.n_layers:
-            return "pruned", (
-                f"the other model's {a.n_layers} layers are a subset of this one's {b.n_layers}"
-            )
+    if lmap is not None:
+        structure = layer_structure(a, b, lmap)
+        if structure is not None:
+            return structure
     direct = by.get("direct_cosine")
     forms = by.get("aligned_forms")
     emb = by.get("aligned_embed")
@@ -153,21 +161,22 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
             "tensors do not line up element by element, but the "
             "basis-free forms match: the residual stream was rotated"
         )
-    if (a.quantized or b.quantized) and direct is not None and direct.score > 0.95:
-        q = sorted(
-            set(a.meta.get("quantized_dtypes", [])) | set(b.meta.get("quantized_dtypes", []))
-        )
-        return "quantized", (
-            f"near-identical values (mean cosine {direct.score:.4f}) with "
-            f"quantized storage ({', '.join(q)})"
-        )
     dtypes_a = {t["dtype"] for k, t in a.tensors.items() if k.layer >= 0}
     dtypes_b = {t["dtype"] for k, t in b.tensors.items() if k.layer >= 0}
-    if dtypes_a != dtypes_b and direct is not None and direct.score > 0.999:
+    stored = a.quantized or b.quantized or dtypes_a != dtypes_b
+    rounding = rounding_of(a, b) if stored and direct is not None and direct.score > 0.95 else None
+    if rounding is not None and rounding.share >= ROUNDED_SHARE:
         return "quantized", (
-            f"the same values to rounding (mean cosine {direct.score:.5f}) "
-            f"stored as {'/'.join(sorted(dtypes_b))} instead of "
-            f"{'/'.join(sorted(dtypes_a))}: a dtype conversion"
+            f"the tensors differ by {rounding.median:.2g} (relative RMS, median over "
+            f"{rounding.tensors}), what rounding to {rounding.types} gives: a quantized "
+            "or re-typed copy"
+        )
+    if rounding is not None and direct is not None and direct.score >= FINE_TUNE_COSINE:
+        return "fine-tune", (
+            f"the tensors differ by {rounding.median:.2g} (relative RMS, median over "
+            f"{rounding.tensors}); rounding to {rounding.types} does not explain "
+            f"{100 * (1 - rounding.share):.0f}% of them: the values were trained further "
+            f"(mean cosine {direct.score:.4f}, a light update)"
         )
     if (
         forms is not None
@@ -199,6 +208,141 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
             f"({direct.score:.3f}): long further training"
         )
     return "unknown", "derived, but the structure does not tell how"
+
+
+def nothing_comparable(a: Fingerprint, b: Fingerprint) -> list[str]:
+    """Why no layer-level signal could be computed for this pair, in words."""
+    why = []
+    for fp in (a, b):
+        name = _short(fp.name)
+        if not fp.tensors:
+            why.append(f"{name}: no weight tensor was recognised")
+        elif fp.n_layers == 0:
+            why.append(
+                f"{name}: none of its {len(fp.tensors)} recognised tensors belongs to a "
+                "transformer block"
+            )
+        if fp.vocab_hashes is None:
+            why.append(f"{name} ships no tokenizer (no tokenizer.json, none in its weight file)")
+        if fp.tensors and fp.anchor_embed is None:
+            why.append(f"{name}: no token embedding was read")
+    if a.n_layers and b.n_layers:
+        same = sum(
+            1
+            for k, t in a.tensors.items()
+            if k.layer >= 0 and k in b.tensors and b.tensors[k]["shape"] == t["shape"]
+        )
+        if not same:
+            why.append("no block tensor has the same role and shape on both sides")
+        shared = len(shared_anchors(a, b)[0])
+        if shared < MIN_ANCHORS:
+            why.append(
+                f"the two vocabularies share {shared} anchor tokens, fewer than the "
+                f"{MIN_ANCHORS} needed to line up layers of different widths"
+            )
+        elif not a.forms or not b.forms:
+            why.append("no attention or MLP form could be computed on one side")
+    return why or ["no layer-level signal applies to this pair"]
+
+
+def _short(name: str) -> str:
+    return Path(name.rstrip("/")).name or name
+
+
+@dataclass(frozen=True)
+class Rounding:
+    """How much of the difference between matching tensors rounding to a type explains."""
+
+    share: float
+    """Fraction of block tensors whose difference the rounding of either side's type
+    (rules/rounding_noise.toml) explains."""
+    median: float
+    """Median relative RMS difference."""
+    tensors: int
+    types: str
+
+
+def _noise(entry: dict[str, Any]) -> float:
+    table = load_rules("rounding_noise")["noise"]
+    dtype = str(entry.get("dtype", "")).upper()
+    if dtype in table:
+        return float(table[dtype])
+    return float(table["default_quantized"] if entry.get("quantized") else table["F32"])
+
+
+def rounding_of(a: Fingerprint, b: Fingerprint) -> Rounding | None:
+    """Per block tensor, the relative difference (from the sketches: ||a - b|| / ||a|| =
+    sqrt(2 (1 - cos)) for unit-norm sketches) against the rounding noise of each side."""
+    diffs: list[float] = []
+    explained = 0
+    types: set[str] = set()
+    for key, sa in a.sketches.items():
+        sb, ta, tb = b.sketches.get(key), a.tensors.get(key), b.tensors.get(key)
+        if key.layer < 0 or sb is None or ta is None or tb is None or sa.shape != sb.shape:
+            continue
+        if ta["shape"] != tb["shape"]:
+            continue
+        r = math.sqrt(max(0.0, 2.0 * (1.0 - cosine(sa, sb))))
+        qs = (_noise(ta), _noise(tb))
+        diffs.append(r)
+        types.update(str(t["dtype"]) for t in (ta, tb))
+        if r <= SAME_VALUES or any(q / ROUNDING_SLACK <= r <= q * ROUNDING_SLACK for q in qs):
+            explained += 1
+    if not diffs:
+        return None
+    return Rounding(
+        explained / len(diffs), float(np.median(diffs)), len(diffs), "/".join(sorted(types))
+    )
+
+
+def layer_structure(a: Fingerprint, b: Fingerprint, lmap: Signal) -> tuple[str, str] | None:
+    """Pruned, depth-upscaled or siblings, from which layers of each side the other holds.
+
+    A layer of B is shared when its mapped similarity is near the others' (SHARED_LAYER).
+    B made from A by one operation holds only A's layers (pruned: some of A's unused;
+    depth-upscaled: some used twice); A pruned from B leaves B layers A lacks and none of
+    A's unused. When each holds layers the other lacks, neither was made from the other:
+    siblings, cut or grown from a common ancestor.
+    """
+    mapping = [
+        int(v) for _, v in sorted(lmap.details["map_b_to_a"].items(), key=lambda kv: int(kv[0]))
+    ]
+    sims = [float(x) for x in lmap.details.get("matched_sim", [])]
+    if len(sims) != len(mapping) or not sims:
+        return None
+    cut = SHARED_LAYER * float(np.median(sims))
+    shared = [s >= cut for s in sims]
+    used = [i for i, ok in zip(mapping, shared, strict=True) if ok]
+    b_only = shared.count(False)
+    a_unused = sorted(set(range(a.n_layers)) - set(used))
+    twice = len(used) - len(set(used))
+    if b_only and (a_unused or twice):
+        other = (
+            f"{len(a_unused)} of {_short(a.name)}'s {a.n_layers} match none of its"
+            if a_unused
+            else f"it repeats {twice} of {_short(a.name)}'s layers"
+        )
+        return "sibling", (
+            f"siblings: {b_only} of {_short(b.name)}'s {b.n_layers} layers match none of the "
+            f"other's, and {other}: neither was made from the other by one operation; both "
+            "come from a common ancestor"
+        )
+    if b_only:
+        return "pruned", (
+            f"{_short(a.name)}'s {a.n_layers} layers are a subset of the other's "
+            f"{b.n_layers}: the rest were dropped"
+        )
+    if twice and b.n_layers > a.n_layers:
+        return "depth-upscaled", (
+            f"{b.n_layers} layers map onto {len(set(used))} of the other's "
+            f"{a.n_layers} (layers duplicated): {mapping}"
+        )
+    if a_unused:
+        return "pruned", (
+            f"its {b.n_layers} layers map onto layers {mapping} of the "
+            f"other's {a.n_layers}: the rest were dropped"
+        )
+    return None
 
 
 def _roles_split(direct: Signal | None) -> bool:

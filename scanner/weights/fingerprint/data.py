@@ -18,8 +18,9 @@ import numpy as np
 from ..formats.interface import WeightFormatError
 from ..roles import RoleKey
 
-FORMAT_VERSION = 4
-"""4: keys as fields in the header (3 had labels only)."""
+FORMAT_VERSION = 5
+"""5: anchors taken from a common token list first, WordPiece read as text, anchor ids kept
+(4 took the lowest hashes; 3 had labels only)."""
 _MAX_FP_BYTES = 512 * 1024 * 1024
 
 
@@ -54,7 +55,8 @@ class Fingerprint:
     sketches: dict[RoleKey, np.ndarray]
     vocab_hashes: np.ndarray | None
     anchor_hashes: np.ndarray
-    """Sorted ascending; the first ANCHORS_FORM also index the forms."""
+    """In the order they were taken (tokens.anchor_order); the first meta["anchors_form"]
+    also index the forms."""
     anchor_embed: np.ndarray | None
     forms: dict[FormKey, np.ndarray] = field(default_factory=dict)
     """K x K each: qk, ov, du, dg of every block (and expert), and the head."""

@@ -1,8 +1,9 @@
 """Extraction: one streaming pass over a checkpoint gives its Fingerprint.
 
 The pass, in order: worker threads start reducing the first blocks at once (reading.py);
-meanwhile this thread picks the anchor tokens (the smallest public string hashes of the
-vocabulary), reads their embedding rows and whitens them into the probe, and reduces the
+meanwhile this thread picks the anchor tokens (tokens.anchor_order: tokens another model
+is known to hold first, then the common list of rules/anchor_tokens.toml, then the smallest
+public string hashes), reads their embedding rows and whitens them into the probe, and reduces the
 norm gains; then the layer pass turns each block's reductions into forms (forms.py), the
 head form closes it, and every tensor no form used still gets its statistics and sketch.
 Memory is a layer's few tensors at most.
@@ -19,7 +20,7 @@ import numpy as np
 from ..loader import LoadedModel, load_model
 from ..reduce import unit_norm
 from ..roles import RoleKey
-from ..tokens import token_hashes
+from ..tokens import anchor_order, token_hashes
 from ..units import DEFAULT, Sampling
 from .data import Fingerprint, FormKey, is_fingerprint_file
 from .forms import block_forms
@@ -53,23 +54,28 @@ def fingerprint_of(
     offline: bool = False,
     sampling: Sampling = DEFAULT,
     anchors_form: int | None = None,
+    prefer: np.ndarray | None = None,
 ) -> Fingerprint:
     """A fingerprint file as saved, or a fresh one from a model folder, file or target."""
     if is_fingerprint_file(target):
         return Fingerprint.load(Path(target))
     model = load_model(target, offline=offline)
     try:
-        return extract(model, anchors_form, sampling)
+        return extract(model, anchors_form, sampling, prefer)
     finally:
         model.close()
 
 
 def extract(
-    model: LoadedModel, anchors_form: int | None = None, sampling: Sampling = DEFAULT
+    model: LoadedModel,
+    anchors_form: int | None = None,
+    sampling: Sampling = DEFAULT,
+    prefer: np.ndarray | None = None,
 ) -> Fingerprint:
     """One streaming pass over the checkpoint (see the module docstring).
 
-    `sampling` says which units of wide matrices are read (units.py; ALL_UNITS: all).
+    `sampling` says which units of wide matrices are read (units.py; ALL_UNITS: all);
+    `prefer`: token hashes to take first as anchors (tokens.anchor_order).
     """
     from threadpoolctl import threadpool_limits
 
@@ -77,7 +83,7 @@ def extract(
     with threadpool_limits(limits=1):
         tp = TensorPass(model, sampling)
         try:
-            return _extract(model, tp, anchors_form)
+            return _extract(model, tp, anchors_form, prefer)
         finally:
             tp.probes.ready.set()  # a worker waiting for the probe must not wait forever
             tp.stop_workers()
@@ -89,21 +95,23 @@ class Anchors:
 
     ids: np.ndarray
     hashes: np.ndarray
-    """Their public string hashes, ascending."""
+    """Their public string hashes, in the order they were taken (anchor_order)."""
     embed: np.ndarray | None
     """Their embedding rows, as stored."""
     probe: np.ndarray | None
     """The first anchors' rows, normed and whitened: what block matrices are probed with."""
 
 
-def _extract(model: LoadedModel, tp: TensorPass, anchors_form: int | None) -> Fingerprint:
+def _extract(
+    model: LoadedModel, tp: TensorPass, anchors_form: int | None, prefer: np.ndarray | None
+) -> Fingerprint:
     geo = tp.geometry
     # the workers start on the first blocks while the anchors are worked out here
     tp.workers().start()
     n_embed, k_form = anchor_budget(geo)
     vocab_h = token_hashes(model.vocab) if model.vocab is not None else None
     aside = {role: tp.stats_aside(role) for role in ("embed", "lm_head")}
-    anchors = _anchors(tp, vocab_h, n_embed, min(anchors_form or k_form, n_embed))
+    anchors = _anchors(tp, vocab_h, n_embed, min(anchors_form or k_form, n_embed), prefer)
     tp.probes.matrix = anchors.probe
     # The norm gains are the probes' other factor.
     for layer in range(geo.n_layers):
@@ -131,9 +139,11 @@ def _extract(model: LoadedModel, tp: TensorPass, anchors_form: int | None) -> Fi
         gf = tp.gain("final_norm")
         if head is not None and head.shape == e_form.shape:
             forms[FormKey("head")] = (head * gf) @ e_form.T
+    meta = _meta(model, tp)
+    meta["anchors_form"] = 0 if e_form is None else len(e_form)
     return Fingerprint(
         model.name,
-        _meta(model, tp),
+        meta,
         tp.tensors,
         tp.sketches,
         vocab_h,
@@ -144,7 +154,13 @@ def _extract(model: LoadedModel, tp: TensorPass, anchors_form: int | None) -> Fi
     )
 
 
-def _anchors(tp: TensorPass, vocab_h: np.ndarray | None, n_embed: int, n_form: int) -> Anchors:
+def _anchors(
+    tp: TensorPass,
+    vocab_h: np.ndarray | None,
+    n_embed: int,
+    n_form: int,
+    prefer: np.ndarray | None = None,
+) -> Anchors:
     """The n_embed anchor tokens, their embedding rows, and the probe of the first n_form."""
     none = np.zeros(0, dtype=np.int64)
     embed_ct = tp.geometry.by_key.get(RoleKey("embed"))
@@ -154,10 +170,8 @@ def _anchors(tp: TensorPass, vocab_h: np.ndarray | None, n_embed: int, n_form: i
     hashes = (
         vocab_h[:rows] if vocab_h is not None else token_hashes([f"<id:{i}>" for i in range(rows)])
     )
-    order = np.argsort(hashes, kind="stable")
-    # Tokens the vocabulary lists twice or not at all would make anchors ambiguous.
-    _, first = np.unique(hashes[order], return_index=True)
-    ids = order[first][:n_embed]
+    # Tokens the vocabulary lists twice come once (anchor_order keeps the first id).
+    ids = anchor_order(hashes, prefer)[:n_embed]
     embed = tp.rows_of("embed", ids)
     if embed is None or len(embed) != len(ids):
         return Anchors(ids, hashes[ids], None, None)
