@@ -133,12 +133,20 @@ def _reap(proc: subprocess.Popen[str], fig: Figures) -> None:
 
 
 def run_target(
-    name: str, what: str, n: int, per_worker: int, slow_s: float, hang_s: float
+    name: str,
+    what: str,
+    n: int,
+    per_worker: int,
+    slow_s: float,
+    hang_s: float,
+    max_s: float = 0.0,
 ) -> Figures:
+    """Inputs 0 .. n-1 of a target; with max_s, no new worker past max_s seconds (the count
+    reached is then what the figures say)."""
     fig = Figures(name, what)
     t0 = time.perf_counter()
     k = 0
-    while k < n:
+    while k < n and not (max_s and time.perf_counter() - t0 > max_s):
         count = min(per_worker, n - k)
         proc = _worker(name, k, count)
         assert proc.stdout is not None
@@ -195,7 +203,8 @@ def report(figs: list[Figures], args: argparse.Namespace, started: str, where: s
         f"# {where}",
         f"# started {started}; {args.inputs} inputs a parser, {args.lanes} parser(s) at a time, "
         f"one worker a parser, a fresh worker every {args.per_worker} inputs, address space "
-        f"capped at {ADDRESS_SPACE >> 30} GiB",
+        f"capped at {ADDRESS_SPACE >> 30} GiB"
+        + (f", at most {args.max_seconds:.0f} s a parser" if args.max_seconds else ""),
         "# outcome: ok (parsed) | clean (provscan's own one-line error / not-analysed) | crash",
         "",
         f"{'parser':<14} {'inputs':>8} {'ok':>8} {'clean':>8} {'crash':>6} {'hang':>5} "
@@ -247,6 +256,12 @@ def main() -> int:
     ap.add_argument(
         "--lanes", type=int, default=1, help="targets fuzzed side by side (one worker a lane)"
     )
+    ap.add_argument(
+        "--max-seconds",
+        type=float,
+        default=0.0,
+        help="stop a parser after this long, at the count reached (default: no limit)",
+    )
     ap.add_argument("--out", type=Path)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
@@ -266,7 +281,13 @@ def main() -> int:
     def one(name: str) -> None:
         print(f"fuzzing {name} ...", file=sys.stderr, flush=True)
         fig = run_target(
-            name, TARGETS[name].what, args.inputs, args.per_worker, args.slow, args.hang
+            name,
+            TARGETS[name].what,
+            args.inputs,
+            args.per_worker,
+            args.slow,
+            args.hang,
+            args.max_seconds,
         )
         with lock:
             done[name] = fig
