@@ -197,6 +197,18 @@ def run_target(
     return fig
 
 
+def _unmet(f: Figures, args: argparse.Namespace) -> list[str]:
+    """What a target's figures fall short of; the failing inputs are in fuzz-crashes/."""
+    why = []
+    if f.outcomes["crash"] or f.hangs or f.slow:
+        why.append("crashes, hangs or slow inputs: saved in bench/results/fuzz-crashes/")
+    if f.peak_rss_mb > args.memory_mb:
+        why.append(f"a worker over {args.memory_mb:.0f} MB")
+    if f.inputs < args.inputs:
+        why.append(f"{f.inputs} of {args.inputs} inputs in the time given")
+    return why
+
+
 def report(figs: list[Figures], args: argparse.Namespace, started: str, where: str) -> str:
     lines = [
         "# provscan fuzz run (bench/fuzz.py; targets in tests/fuzzing/targets.py)",
@@ -226,21 +238,13 @@ def report(figs: list[Figures], args: argparse.Namespace, started: str, where: s
             lines.append(f"  hangs at inputs {f.hangs[:10]}")
         if f.slow:
             lines.append(f"  over {args.slow} s: inputs {f.slow[:10]}")
-    bad = [
-        f.target
-        for f in figs
-        if f.outcomes["crash"]
-        or f.hangs
-        or f.slow
-        or f.peak_rss_mb > args.memory_mb
-        or f.inputs < args.inputs
-    ]
+    bad = [f"{f.target} ({', '.join(_unmet(f, args))})" for f in figs if _unmet(f, args)]
     lines.append("")
     lines.append(
         "every input ended in a parse or provscan's own error, none over "
         f"{args.slow} s, no worker over {args.memory_mb} MB"
         if not bad
-        else f"NOT MET for: {', '.join(bad)} (inputs saved in bench/results/fuzz-crashes/)"
+        else f"NOT MET for: {'; '.join(bad)}"
     )
     return "\n".join(lines) + "\n"
 
