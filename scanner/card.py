@@ -118,7 +118,7 @@ def parse_card(text: str) -> CardData:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark is not None else ""
         raise SourceError(f"model card front matter is not valid YAML{where}") from exc
-    except (ValueError, TypeError, OverflowError) as exc:  # `!!int x`: a constructor raised
+    except (ValueError, TypeError, OverflowError, IndexError) as exc:  # `!!int x`, `!!int ""`
         raise SourceError(f"model card front matter has an impossible value ({exc})") from exc
     if meta is None:
         return CardData()

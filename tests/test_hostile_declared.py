@@ -63,6 +63,14 @@ def test_a_real_date_on_the_card_is_a_string_too() -> None:
     assert card.license_name == "2024-01-01"
 
 
+@pytest.mark.parametrize("tagged", ["!!int |\n", "!!int ''", "!!float ''", "!!int _"])
+def test_an_empty_tagged_number_on_the_card_is_a_clear_error(tagged: str) -> None:
+    # Found by bench/fuzz.py (card, input 23815): PyYAML's int constructor indexes an empty
+    # scalar and raised IndexError through the scan.
+    with pytest.raises(SourceError, match="impossible value|not valid YAML"):
+        parse_card(f"---\nlicense: mit\ntags: {tagged}\n---\n")
+
+
 def test_a_card_with_an_impossible_date_is_scanned(cli, tmp_path: Path) -> None:
     rel = tmp_path / "rel"
     rel.mkdir()
