@@ -26,7 +26,7 @@ from scanner.report.charts import line_chart, nice_ticks, signal_chart, tick_lab
 from scanner.report.cyclonedx import CycloneDxFormat
 from scanner.report.html import HtmlFormat
 from scanner.report.notice import NoticeFormat
-from scanner.report.wording import how_sure
+from scanner.report.wording import how_sure, signal_sureness
 
 
 def test_the_headline_counts_what_the_list_below_it_shows(demo_report: Report) -> None:
@@ -52,6 +52,26 @@ def test_how_sure_is_said_in_plain_words() -> None:
     panel = how_sure(0.99, 0.0, 0.005, 198.0, 0.0, pairs=15, panel_max=0.0072)
     assert "Beyond anything seen in 15 pairs of unrelated models." in panel
     assert "No background" in how_sure(0.5, None, None, None, None)
+
+
+def test_a_calibrated_signal_is_said_with_its_own_sentence_not_recomputed_from_z() -> None:
+    calibrated = SignalEvidence(
+        name="aligned_forms",
+        score=0.41,
+        null_mean=0.02,
+        null_std=0.01,
+        z=39.0,
+        p_value=1 / 35,
+        robust_to=(),
+        details={},
+        in_words="none of the 34 real unrelated pairs measured come this close: fewer "
+        "than 1 time in 35 is all that panel can say",
+    )
+    text = signal_sureness(calibrated)
+    assert text.startswith("None of the 34 real unrelated pairs measured come this close")
+    assert "Far beyond" not in text and "million" not in text
+    bare = SignalEvidence(**{**calibrated.__dict__, "in_words": None})
+    assert signal_sureness(bare) == "Unrelated models reach this similarity about 1 time in 35."
 
 
 def test_each_lineage_verdict_says_how_sure_beside_z_and_p(demo_report: Report) -> None:

@@ -94,10 +94,22 @@ def how_sure(
 
 
 def signal_sureness(s: SignalEvidence) -> str:
-    """how_sure for one signal, with the panel figures its details carry, and the caveat
-    of a weak signal."""
+    """How sure one signal is: the calibration's own sentence (weights/calibrate.in_words,
+    which knows the real panel and its floors) when the signal carries one, else how_sure
+    from its null figures; then the caveat of a weak signal."""
+    if s.in_words:
+        text = s.in_words[0].upper() + s.in_words[1:].rstrip(".") + "."
+    else:
+        text = _sureness_from_null(s)
+    weak = s.details.get("weak")
+    if isinstance(weak, str) and weak:
+        text += f" Weak on its own: {weak}."
+    return text
+
+
+def _sureness_from_null(s: SignalEvidence) -> str:
     pairs = s.details.get("panel_pairs")
-    text = how_sure(
+    return how_sure(
         s.score,
         s.null_mean,
         s.null_std,
@@ -106,10 +118,6 @@ def signal_sureness(s: SignalEvidence) -> str:
         pairs=pairs if isinstance(pairs, int) and not isinstance(pairs, bool) else None,
         panel_max=_number(s.details.get("panel_max")),
     )
-    weak = s.details.get("weak")
-    if isinstance(weak, str) and weak:
-        text += f" Weak on its own: {weak}."
-    return text
 
 
 def claim_sureness(claim: LineageClaim) -> str:
@@ -126,4 +134,7 @@ def claim_sureness(claim: LineageClaim) -> str:
             "No signal stands out from what unrelated models score; the strongest, "
             f"{signal_words(best.name)}, is within their range."
         )
-    return f"Strongest evidence: {signal_words(best.name)} ({best.name}). " + signal_sureness(best)
+    head = f"Strongest evidence: {signal_words(best.name)} ({best.name})"
+    if best.in_words:  # the calibrated sentence says how often, not how far: say both
+        head += f", {best.z:,.0f} standard deviations above what unrelated models score"
+    return f"{head}. " + signal_sureness(best)

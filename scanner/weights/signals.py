@@ -31,6 +31,8 @@ N_PERMUTATIONS = 24
 _PERM_SEED = 7
 _PRODUCTS = ("qk", "ov", "du", "dg")
 MIN_ANCHORS = 24
+# A mapped layer is shared when its similarity is at least this fraction of the median.
+SHARED_LAYER = 0.5
 
 
 def shared_anchors(
@@ -540,7 +542,18 @@ def all_signals(a: Fingerprint, b: Fingerprint) -> list[Signal]:
         tokenizer(a, b),
         config(a, b),
     ]
-    if lmap is not None and (a.n_layers != b.n_layers or path != list(range(b.n_layers))):
+    if lmap is not None and (
+        a.n_layers != b.n_layers
+        or path != list(range(b.n_layers))
+        or _uneven(lmap.details["matched_sim"])
+    ):
         found.append(lmap)
     # a score that is not a number (a zero embedding: 0 / 0) says nothing
     return [s for s in found if s is not None and math.isfinite(s.score)]
+
+
+def _uneven(sims: Any) -> bool:
+    """Some mapped layers far below the others: layer for layer, only some are shared (two
+    prunings of one model that kept different layers have the same depth)."""
+    values = [float(x) for x in sims]
+    return bool(values) and min(values) < SHARED_LAYER * float(np.median(values))

@@ -12,7 +12,7 @@ import numpy as np
 from ..rules import load_rules
 from .calibrate import P_DERIVED, P_HINT, Signal
 from .fingerprint import Fingerprint
-from .signals import MIN_ANCHORS, shared_anchors
+from .signals import MIN_ANCHORS, SHARED_LAYER, shared_anchors
 from .sketch import cosine
 
 # Signals that decide; the others are reported beside them as weak evidence.
@@ -24,9 +24,6 @@ FINE_TUNE_COSINE = 0.9
 EMBED_MATCH = 0.5
 # Basis-free forms this close to 1 mean the function did not change (float rounding only).
 EXACT_FORMS = 0.995
-# A mapped layer is shared when its similarity is at least this fraction of the median
-# mapped layer's (shared layers sit near 1, the nearest other layer well below).
-SHARED_LAYER = 0.5
 # Rounding to a type explains a difference within this factor of its noise, either way.
 ROUNDING_SLACK = 4.0
 # Below this relative difference two tensors hold the same values (float16 sketches).
