@@ -415,13 +415,16 @@ class HubSource(Source):
                 except SourceError as exc:
                     problems.append(not_analysed(f.path, str(exc), "source"))
         write_ref(repo_id, rev or "main", commit)
-        mapping = (
-            info.card_data.to_dict()
-            if info.card_data is not None
-            else raw_card
-            if isinstance(raw_card, dict)
-            else None
-        )
+        try:  # to_dict() deep-copies: card data nested a few hundred deep exhausts the stack
+            mapping = (
+                info.card_data.to_dict()
+                if info.card_data is not None
+                else raw_card
+                if isinstance(raw_card, dict)
+                else None
+            )
+        except RecursionError as exc:
+            raise SourceError(f"hf:{repo_id}: the model card metadata nests too deeply") from exc
         snap = _build(
             spec,
             repo_id,
