@@ -55,6 +55,10 @@ def declared_findings(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]
     return out
 
 
+def _details(finding: dict[str, Any]) -> dict[str, Any]:
+    return (finding.get("evidence") or {}).get("details") or {}
+
+
 def upstream_of(finding: dict[str, Any]) -> str:
     details = (finding.get("evidence") or {}).get("details") or {}
     return str(
@@ -78,6 +82,25 @@ def region_lines(finding: dict[str, Any]) -> tuple[int, int]:
             end = b
     explicit = sum(int(r["lines"]) for r in ranges if isinstance(r, dict) and "lines" in r)
     return len(spans), explicit or covered
+
+
+def strongest_range(finding: dict[str, Any]) -> str:
+    """'distance2bbox: lines 439-452 (14 lines, evidence 19.4)' of the range with the most
+    evidence (or the most lines), when the finding has ranges."""
+    ranges = [
+        r
+        for r in ((finding.get("evidence") or {}).get("details") or {}).get("ranges") or []
+        if isinstance(r, dict) and r.get("target")
+    ]
+    if not ranges:
+        return ""
+    r = max(ranges, key=lambda r: (r.get("evidence") or 0, r.get("lines") or 0))
+    a, b = r["target"]
+    what = f"{r['unit']}: " if r.get("unit") else ""
+    extra = [f"{r['lines']} lines"] if r.get("lines") else []
+    if r.get("evidence") is not None:
+        extra.append(f"evidence {r['evidence']}")
+    return f"{what}lines {a}-{b}" + (f" ({', '.join(extra)})" if extra else "")
 
 
 def judge(shared: Overlap | None) -> str:
@@ -105,6 +128,9 @@ class PrecisionRow:
     judgement: str
     declares: tuple[str, ...]
     """Upstreams (not transformers) that the file's own comments name."""
+    strongest: str = ""
+    """The finding's strongest range as the scanner describes it (function, lines,
+    evidence), when it gives them: what a person reads to judge it."""
 
 
 def precision_rows(
@@ -133,6 +159,7 @@ def precision_rows(
                     overlap=ov,
                     judgement=judge(ov),
                     declares=tuple(d.upstream for d in declares.get(path, ())),
+                    strongest=strongest_range(f),
                 )
             )
     return rows
@@ -177,6 +204,10 @@ class RecallRow:
     regions: int
     region_lines: int
     declared: bool
+    without_declaration: bool = False
+    """The hit also clears the calibrated copied-code bar (a copied-code finding from the
+    named model, or a declared adaptation whose `undeclared_basis` is set): it would be
+    reported had the file declared nothing."""
 
 
 def _same_upstream(reported: str, named: str) -> bool:
@@ -203,6 +234,11 @@ def recall_rows(report: dict[str, Any], truths: list[RecallTruth]) -> list[Recal
             None,
         )
         regions, lines = region_lines(hit_f) if hit_f else (0, 0)
+        bar = any(
+            (f.get("kind") != DECLARED_KIND or _details(f).get("undeclared_basis"))
+            and any(_same_upstream(upstream_of(f), d.upstream) for d in t.declarations)
+            for f in found
+        )
         rows.append(
             RecallRow(
                 truth=t,
@@ -211,6 +247,7 @@ def recall_rows(report: dict[str, Any], truths: list[RecallTruth]) -> list[Recal
                 regions=regions,
                 region_lines=lines,
                 declared=all(_declares(declared.get(t.path, []), d) for d in t.declarations),
+                without_declaration=bar,
             )
         )
     return rows

@@ -65,8 +65,39 @@ def _root(
             "--version", callback=_version, is_eager=True, help="Show the version and exit."
         ),
     ] = None,
+    max_files: Annotated[
+        int | None,
+        typer.Option("--max-files", min=1, help="Most files a release may hold (200000)."),
+    ] = None,
+    max_download: Annotated[
+        int | None,
+        typer.Option(
+            "--max-download", min=1, help="Most bytes one target may download from the Hub."
+        ),
+    ] = None,
+    source_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--source-timeout", min=1, help="Seconds one target's network work may take (14400)."
+        ),
+    ] = None,
+    request_timeout: Annotated[
+        float | None,
+        typer.Option("--request-timeout", min=1, help="Seconds one Hub request may take (120)."),
+    ] = None,
 ) -> None:
-    """provscan: provenance and license compliance for AI model releases."""
+    """provscan: provenance and license compliance for AI model releases.
+
+    The limits on what a source may take (scanner/sources/limits.py) are global options,
+    given before the command: `provscan --max-files 500000 scan TARGET`."""
+    from .sources.limits import set_limits
+
+    set_limits(
+        max_files=max_files,
+        max_download=max_download,
+        source_timeout=source_timeout,
+        request_timeout=request_timeout,
+    )
 
 
 def print_summary(result: AuditResult) -> None:
@@ -278,6 +309,8 @@ def compare(
         write_output(json_path, "comparison", lambda p: p.write_text(text, encoding="utf-8"))
     rel = f" ({cmp.relation})" if cmp.relation else ""
     out.print(f"[bold]verdict: {cmp.verdict}{rel}[/bold]", highlight=False)
+    for side, cov in zip("AB", cmp.coverage or (), strict=False):
+        out.print(f"{side}: {shown(cov.describe())}", highlight=False, soft_wrap=True)
     table = Table("signal", "score", "null band (unrelated)", "z", "p")
     for s in cmp.signals:
         table.add_row(
@@ -320,6 +353,7 @@ def fingerprint(
         f"{fp.n_layers} layers -> {shown(output)}, {size} bytes{ratio}",
         highlight=False,
     )
+    out.print(shown(fp.coverage.describe()), highlight=False, soft_wrap=True)
 
 
 # ---- report commands (check, demo, batch) -------------------------------------------------

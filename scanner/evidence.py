@@ -155,10 +155,19 @@ class MatchedRange(Record):
 
     target: tuple[int, int]
     upstream: tuple[int, int]
+    lines: int | None = field(default=None, metadata=OMIT_NONE)
+    """Lines of the release file in the range that match (kept lines of a declared
+    adaptation; lines covered by matched fingerprints otherwise)."""
+    evidence: float | None = field(default=None, metadata=OMIT_NONE)
+    """The range's evidence: its fingerprints weighed by their rarity in the corpus."""
+    unit: str | None = field(default=None, metadata=OMIT_NONE)
+    """The function or class of the release file the range starts in."""
 
 
-NoticeStatus = Literal["kept", "changed", "removed", "replaced", "none"]
-"""none: the upstream file has no notice."""
+NoticeStatus = Literal["kept", "original", "changed", "removed", "replaced", "none"]
+"""none: the upstream file has no notice; original: the copy carries the notice of the
+code's original author (named in the upstream's notice or its ancestors', other than the
+corpus's maintainers), not the upstream's own."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,8 @@ class NoticeFate(Record):
     status: NoticeStatus
     upstream: tuple[str, ...]
     target: tuple[str, ...]
+    original: tuple[str, ...] | None = field(default=None, metadata=OMIT_NONE)
+    """The original authors' notice lines the copy was also checked against."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +189,26 @@ class OtherMatch(Record):
     path: str
     shared: int
     share: float
+    evidence: float | None = field(default=None, metadata=OMIT_NONE)
+
+
+@dataclass(frozen=True)
+class CopyBackground(Record):
+    """What independently written ML code scores (rules/clone_background.toml)."""
+
+    region_threshold: float
+    region_q99: float
+    region_max: float
+    share_threshold: float
+    share_q99: float
+    share_max: float
+    n: int
+    measured_on: str
+
+
+CopyBasis = Literal["identical", "whole-file", "regions"]
+"""Why a copy is reported: byte-identical; most of the file matches; or some regions are
+stronger than independently written code produces."""
 
 
 @dataclass(frozen=True)
@@ -194,10 +225,49 @@ class CopiedCodeEvidence(Record):
     target_fingerprints: int
     upstream_share: float
     ranges: tuple[MatchedRange, ...]
-    """The longest matched ranges, in the release file's order."""
+    """The strongest matched ranges, in the release file's order."""
     range_count: int
     notice: NoticeFate
     other_matches: tuple[OtherMatch, ...]
+    basis: CopyBasis | None = field(default=None, metadata=OMIT_NONE)
+    region_evidence: float | None = field(default=None, metadata=OMIT_NONE)
+    """The strongest range's evidence."""
+    named_fingerprints: int | None = field(default=None, metadata=OMIT_NONE)
+    """Shared fingerprints whose identifiers match too."""
+    matched_lines: int | None = field(default=None, metadata=OMIT_NONE)
+    """Lines of the release file in the ranges."""
+    background: CopyBackground | None = field(default=None, metadata=OMIT_NONE)
+
+
+@dataclass(frozen=True)
+class DeclaredAdaptation(Record):
+    """`declared-adaptation`: an upstream the file's own comments say it was adapted from,
+    matched against that upstream when an indexed corpus holds it."""
+
+    phrase: str
+    """The declaring words as written ("Adapted from", "Copied from")."""
+    reference: str
+    """The URL, module or path as written."""
+    repository: str | None
+    revision: str | None
+    symbol: str | None
+    ranges: tuple[MatchedRange, ...]
+    """Regions of kept lines (each with its count), in the release file's order."""
+    range_count: int
+    upstream_path: str | None = field(default=None, metadata=OMIT_NONE)
+    """The corpus file compared (absent when no indexed corpus holds what is named)."""
+    named_path: str | None = field(default=None, metadata=OMIT_NONE)
+    """The corpus path the reference names, when it differs from upstream_path (a model
+    folder, or a file of the named model that kept less of the code)."""
+    corpus: str | None = field(default=None, metadata=OMIT_NONE)
+    upstream_version: str | None = field(default=None, metadata=OMIT_NONE)
+    upstream_license: str | None = field(default=None, metadata=OMIT_NONE)
+    kept_lines: int | None = field(default=None, metadata=OMIT_NONE)
+    """Lines of the release file found verbatim (whitespace aside) in upstream_path."""
+    notice: NoticeFate | None = field(default=None, metadata=OMIT_NONE)
+    undeclared_basis: CopyBasis | None = field(default=None, metadata=OMIT_NONE)
+    """Set when the copy is strong enough to be reported without the declaration (the
+    copied-code bar, calibrated on independently written code), and why."""
 
 
 # ---- weight lineage (weights/analyzer.py) ---------------------------------------------------
@@ -259,6 +329,7 @@ DETAILS: dict[str, tuple[type[Record], ...]] = {
     "notice-missing": (NoticeMissing,),
     "copied-code": (CopiedCodeEvidence,),
     "notice-removed": (CopiedCodeEvidence,),
+    "declared-adaptation": (DeclaredAdaptation,),
     "weights-derived": (WeightsLineage,),
     "undeclared-base-model": (WeightsLineage,),
     "weights-lineage": (WeightsLineage,),

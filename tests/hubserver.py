@@ -8,6 +8,11 @@ Endpoints (as read from huggingface_hub 2.4's source):
 - GET  /{repo}/resolve/{rev}/{path}   the content, honouring a single `Range: bytes=a-b`
 Errors carry X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo), which
 huggingface_hub turns into its typed errors.
+
+Hostile modes (HubServer.faults), each keyed by "info" (the model info endpoint) or a file
+path: a status answered for the next N requests (429 with Retry-After, 500, 503), a body
+sent one byte at a time, a gzip bomb, a redirect loop; HubRepo.oversend sends more bytes
+than a file's declared size.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import hashlib
 import json
 import re
 import threading
+import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -81,13 +88,49 @@ class HubRepo:
         return hashlib.sha256(data).hexdigest() if path in self.lfs else git_blob_id(data)
 
 
+@dataclass
+class Fault:
+    """What a hostile server does instead of answering (see HubServer.faults)."""
+
+    status: int | None = None
+    """Answer this status (429, 500, 503...) with `headers`, for `times` requests."""
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+    trickle: float | None = None
+    """Send the real answer one byte every `trickle` seconds."""
+    gzip_bomb: int | None = None
+    """Answer with a gzip body that decodes to this many bytes."""
+    redirect_loop: bool = False
+    """Answer 302 to the very same URL, forever."""
+
+
+_BOMBS: dict[int, bytes] = {}
+
+
+def gzip_bomb(size: int) -> bytes:
+    """`size` zero bytes, gzip-compressed (about size / 1000 bytes); made once a size."""
+    if size not in _BOMBS:
+        z = zlib.compressobj(9, zlib.DEFLATED, 31)
+        block = bytes(1 << 20)
+        parts = [z.compress(block) for _ in range(size // len(block))]
+        _BOMBS[size] = b"".join(parts) + z.flush()
+    return _BOMBS[size]
+
+
 class HubServer:
     """Start with `with HubServer(repos) as hub:`; `hub.endpoint` goes in HF_ENDPOINT."""
 
-    def __init__(self, repos: dict[str, HubRepo], honour_range: bool = True):
+    def __init__(
+        self,
+        repos: dict[str, HubRepo],
+        honour_range: bool = True,
+        faults: dict[str, Fault] | None = None,
+    ):
         self.repos = repos
         self.honour_range = honour_range
         """False: answer every GET with the whole file, as some proxies and CDNs do."""
+        self.faults = dict(faults or {})
+        """"info" or a file path -> the fault served for it (GET and HEAD alike)."""
         self.log: list[tuple[str, str, str | None]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -106,6 +149,17 @@ class HubServer:
     def requests_for(self, suffix: str) -> list[tuple[str, str, str | None]]:
         with self._lock:
             return [r for r in self.log if r[1].endswith(suffix)]
+
+    def fault_for(self, key: str) -> Fault | None:
+        """The fault to serve now for `key` (a status fault is used up `times` times)."""
+        with self._lock:
+            fault = self.faults.get(key)
+            if fault is not None and fault.status is not None:
+                fault.times -= 1
+                if fault.times < 0:
+                    del self.faults[key]
+                    return None
+            return fault
 
     def __enter__(self) -> HubServer:
         self._thread.start()
@@ -155,8 +209,33 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 return None
             return repo
 
+        trickle: float | None = None
+        """Set by a trickle fault: the answer goes out one byte at a time."""
+
+        def _answered_by_fault(self, key: str) -> bool:
+            """Serve the fault for `key` when it replaces the answer (True); a trickle
+            fault only changes how the real answer is sent."""
+            self.trickle = None
+            fault = hub.fault_for(key)
+            if fault is None:
+                return False
+            if fault.status is not None:
+                self._error(fault.status, None, "hostile fault", None, fault.headers)
+            elif fault.redirect_loop:
+                self._send(302, {"Location": self.path}, b"")
+            elif fault.gzip_bomb is not None:
+                body = gzip_bomb(fault.gzip_bomb)
+                headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+                self._send(200, headers, b"" if self.command == "HEAD" else body)
+            else:
+                self.trickle = fault.trickle
+                return False
+            return True
+
         def _model_info(self, rest: str) -> None:
             repo_id, _, rev = rest.partition("/revision/")
+            if self._answered_by_fault("info"):
+                return
             repo = self._find(repo_id, rev or "main")
             if repo is None:
                 return
@@ -174,6 +253,8 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             self._send(200, {"Content-Type": "application/json"}, body)
 
         def _resolve(self, repo_id: str, rev: str, file: str, head: bool) -> None:
+            if self._answered_by_fault(file):
+                return
             repo = self._find(repo_id, rev)
             if repo is None:
                 return
@@ -225,11 +306,18 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 block = b"\0" * 65536
                 for _ in range(extra // len(block)):
                     self.wfile.write(block)
+                self.wfile.write(b"\0" * (extra % len(block)))
 
         def _error(
-            self, status: int, code: str | None, message: str, commit: str | None = None
+            self,
+            status: int,
+            code: str | None,
+            message: str,
+            commit: str | None = None,
+            extra: dict[str, str] | None = None,
         ) -> None:
             headers = {"Content-Type": "application/json", "X-Error-Message": message}
+            headers.update(extra or {})
             if code:
                 headers["X-Error-Code"] = code
             if commit:
@@ -249,6 +337,12 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             if body:
                 # the client may read what it wanted (a range) and hang up
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(body)
+                    if self.trickle is None:
+                        self.wfile.write(body)
+                        return
+                    for i in range(len(body)):
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(self.trickle)
 
     return Handler

@@ -24,7 +24,6 @@ VOCAB = {f"w{i}": i for i in range(200)}
 TOKENIZER = json.dumps({"model": {"type": "WordLevel", "vocab": VOCAB, "unk_token": "w0"}})
 CFG = synth.llama_config(200, d=32, layers=2, heads=4, kv=4, ff=64)
 UNDECLARED = "lineage.fail_on_undeclared_base"
-OTHER_BRANCH = pytest.mark.xfail(strict=True, reason="fixed on branch hostile-sources")
 
 
 @dataclass
@@ -142,20 +141,9 @@ BYPASSES: list[tuple[str, Callable[[Path], Iterator[Case]]]] = [
     ("4 --against hf:org/base", hub_base),
     ("5 GGUF and ONNX through git", weights_through_git),
 ]
-EXPECTED_TO_FAIL_HERE = {
-    "3 GPL code in .cache/",
-    "4 --against hf:org/base",
-    "5 GGUF and ONNX through git",
-}
 
 
-@pytest.mark.parametrize(
-    "bypass",
-    [
-        pytest.param(make, id=name, marks=[OTHER_BRANCH] if name in EXPECTED_TO_FAIL_HERE else [])
-        for name, make in BYPASSES
-    ],
-)
+@pytest.mark.parametrize("bypass", [pytest.param(make, id=name) for name, make in BYPASSES])
 def test_a_failing_release_keeps_failing_check_under_every_bypass(
     cli, tmp_path: Path, bypass: Callable[[Path], Iterator[Case]]
 ) -> None:

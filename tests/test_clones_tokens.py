@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from scanner.code.headers import head_notice, notice_status
+from scanner.code.headers import head_notice, holders, notice_status
+from scanner.code.regions import signature_lines
 from scanner.code.tokens import IDENT, NUMBER, STRING, family_of, tokenize
 from scanner.code.winnow import (
     WinnowParams,
@@ -121,21 +125,25 @@ def test_periodic_runs_are_not_fingerprints():
 
 
 @pytest.mark.parametrize(
-    ("target_head", "status"),
+    ("target_head", "maintained", "status"),
     [
-        ("# Copyright 2022 Example Corp. All rights reserved.\n", "kept"),
-        ("# Copyright 2025 Example Corp and Someone Else\n", "changed"),
-        ("# Copyright 2025 Another Company Ltd.\n", "replaced"),
-        ("", "removed"),
+        ("# Copyright 2022 Example Corp. All rights reserved.\n", False, "kept"),
+        # The corpus's maintainer named with other lines: the notice was changed.
+        ("# Copyright 2025 Example Corp and Someone Else\n", True, "changed"),
+        # A holder who is not the corpus's maintainer is the code's original author.
+        ("# Copyright 2025 Example Corp and Someone Else\n", False, "original"),
+        ("# Copyright 2025 Another Company Ltd.\n", False, "replaced"),
+        ("", False, "removed"),
     ],
 )
-def test_notice_status(target_head: str, status: str):
+def test_notice_status(target_head: str, maintained: bool, status: str):
     upstream = head_notice(
         "#!/usr/bin/env python\n# Copyright 2022 Example Corp. All rights "
         "reserved.\n# Licensed under the MIT license.\nimport os\n"
     )
     assert upstream[0] == "Copyright 2022 Example Corp. All rights reserved."
-    assert notice_status(upstream, target_head + "import os\n")[0] == status
+    maintainers = holders(upstream) if maintained else frozenset()
+    assert notice_status(upstream, target_head + "import os\n", (), maintainers)[0] == status
     assert notice_status((), target_head + "import os\n")[0] == "none"
 
 
@@ -180,3 +188,26 @@ def test_upstream_credit_above_the_copied_code_counts_as_kept():
     )
     status, lines = notice_status(upstream, target)
     assert status == "kept" and lines[0] == "Copyright 2025 Me"
+
+
+def _ast_signature_lines(text: str) -> set[int]:
+    out: set[int] = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            out.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            body = node.body[0].lineno if node.body else node.lineno
+            out.update(range(node.lineno, max(node.lineno, body - 1) + 1))
+    return out
+
+
+def test_signature_lines_are_imports_and_signatures_only_even_with_brackets_in_strings():
+    """difflib's `IS_LINE_JUNK(line, pat=re.compile(r"\\s*(?:#\\s*)?$").match)` holds an
+    unbalanced bracket after its '#': read naively, the rest of the file is a signature."""
+    import difflib
+
+    text = Path(difflib.__file__ or "").read_text()
+    lines = signature_lines(text, "python")
+    expected = _ast_signature_lines(text)
+    assert lines <= expected
+    assert len(lines) >= 0.7 * len(expected)

@@ -4,6 +4,7 @@ installed transformers package and scancode's own installed license texts."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -69,12 +70,17 @@ def test_file_without_license_has_none(scancode_index, tmp_path):
 
 
 def test_two_forked_workers_give_the_in_process_result(scancode_index, tmp_path):
-    items = {f"sha-{p.name}": p for p in sorted(QWEN2.glob("*.py"))}
-    items["sha-partial"] = apache_header_with_a_changed_line(tmp_path)
+    partial = apache_header_with_a_changed_line(tmp_path)
+    items = {_sha(p): p for p in [*sorted(QWEN2.glob("*.py")), partial]}
     forked = scan_files(items, use_cache=False, workers=2)
     alone = scan_files(items, use_cache=False, workers=1)
     assert forked == alone
-    assert forked["sha-partial"].licenses.needs_review
+    assert forked[_sha(partial)].licenses.needs_review
+    assert all(s.error is None for s in forked.values())
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _release(tmp_path: Path, card_license: str, license_key: str | None) -> Path:

@@ -101,9 +101,9 @@ def test_file_vanishing_during_the_scan_is_a_finding(tmp_path: Path, monkeypatch
     real_walk = local.walk_folder
 
     def walk_then_delete(r: Path):
-        files, problems = real_walk(r)
+        walk = real_walk(r)
         (root / "config.json").unlink()
-        return files, problems
+        return walk
 
     monkeypatch.setattr(local, "walk_folder", walk_then_delete)
     snap = open_target(str(root))

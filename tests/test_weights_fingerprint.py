@@ -75,6 +75,11 @@ def test_fingerprint_round_trip_keeps_every_signal(tmp_path: Path) -> None:
     live.save(tmp_path / "m.npz")
     loaded = fingerprint_of(str(tmp_path / "m.npz"))
     other = fingerprint_of(str(tmp_path / "ft"))
+    # the anchors come back in the order they were taken (tokens.anchor_order), not sorted
+    np.testing.assert_array_equal(loaded.anchor_hashes, live.anchor_hashes)
+    assert loaded.meta["anchors_form"] == live.meta["anchors_form"] > 0
+    assert loaded.vocab is not None and live.vocab is not None
+    np.testing.assert_array_equal(loaded.vocab.hashes, live.vocab.hashes)
     a, b = compare_fingerprints(live, other), compare_fingerprints(loaded, other)
     assert [s.name for s in a.signals] == [s.name for s in b.signals]
     for sa, sb in zip(a.signals, b.signals, strict=True):
@@ -92,8 +97,10 @@ def test_a_saved_fingerprint_keeps_its_keys_as_values(tmp_path: Path) -> None:
     assert list(loaded.sketches) == list(live.sketches)
     assert list(loaded.forms) == list(live.forms) and list(loaded.spectra) == list(live.spectra)
     assert RoleKey("attn_q", 1) in loaded.tensors and FormKey("du", 1) in loaded.forms
-    with np.load(tmp_path / "m.npz") as data:  # labels only name the arrays on disk
-        assert {"sketch/attn_q@1", "form/du@1", "spectrum/qk@1"} <= set(data.files)
+    with np.load(tmp_path / "m.npz") as data:  # labels only name the values on disk
+        layout = json.loads(bytes(data["header"]).decode())["layout"]
+    named = {f"{group}/{entry[0]}" for group, entries in layout.items() for entry in entries}
+    assert {"sketch/attn_q@1", "form/du@1", "spectrum/qk@1"} <= named
 
 
 def test_form_labels_name_the_block_and_the_expert() -> None:
@@ -150,3 +157,82 @@ def test_fingerprint_of_an_older_format_asks_for_a_new_one(tmp_path: Path) -> No
     )
     with pytest.raises(WeightFormatError, match="run `provscan fingerprint` on the model again"):
         fpmod.Fingerprint.load(tmp_path / "old.npz")
+
+
+def _vocab_hashes(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.integers(0, 2**62, size=n, dtype=np.int64)
+
+
+def test_whole_vocabularies_give_exact_overlaps() -> None:
+    from scanner.weights.fingerprint.vocab import VocabSample, overlap
+
+    rng = np.random.default_rng(1)
+    a = _vocab_hashes(rng, 1000)
+    b = np.concatenate([a[:300], _vocab_hashes(rng, 500)])  # 300 shared, all at their ids
+    o = overlap(VocabSample.of(a), VocabSample.of(b))
+    assert o.exact and o.shared == 300
+    assert o.jaccard == pytest.approx(300 / 1500) and o.same_id_fraction == 1.0
+
+
+def test_sampled_vocabularies_estimate_overlap_and_same_ids_without_bias() -> None:
+    """Bottom-k samples (the smallest hashes) of a 60k and a 40k vocabulary sharing 20k
+    tokens, half of those at the same id: the estimates land within their error."""
+    from scanner.weights.fingerprint.vocab import VocabSample, overlap
+
+    rng = np.random.default_rng(2)
+    shared = _vocab_hashes(rng, 20_000)
+    a = np.concatenate([shared, _vocab_hashes(rng, 40_000)])
+    b = np.concatenate([shared[:10_000], _vocab_hashes(rng, 20_000), shared[10_000:]])
+    truth = 20_000 / 80_000
+    o = overlap(VocabSample.of(a, 4096), VocabSample.of(b, 3000))
+    assert not o.exact and o.sample == 3000
+    assert abs(o.jaccard - truth) < 4 * (truth * (1 - truth) / 3000) ** 0.5
+    assert abs(o.shared - 20_000) < 2000
+    assert 0.35 < o.same_id_fraction < 0.65
+
+
+def test_a_sampled_vocabulary_survives_the_fingerprint_file(tmp_path: Path) -> None:
+    from scanner.weights.fingerprint.vocab import VocabSample
+
+    fp = fpmod.Fingerprint(
+        "m",
+        {},
+        {},
+        {},
+        VocabSample.of(_vocab_hashes(np.random.default_rng(3), 5000), 2048),
+        np.zeros(0, np.int64),
+        None,
+    )
+    fp.save(tmp_path / "m.npz")
+    back = fpmod.Fingerprint.load(tmp_path / "m.npz")
+    assert back.vocab is not None and fp.vocab is not None
+    assert back.vocab.size == 5000 and not back.vocab.complete
+    np.testing.assert_array_equal(back.vocab.hashes, fp.vocab.hashes)
+    np.testing.assert_array_equal(back.vocab.ids, fp.vocab.ids)
+
+
+def test_a_4bit_gguf_fingerprint_stays_under_one_percent_and_compares_to_its_original(
+    tmp_path: Path,
+) -> None:
+    """A model past the tiny size, as a Q4_0 GGUF (4.5 bits a weight): its fingerprint keeps
+    under 1% of the file, and still finds the float original it came from."""
+    import gguf
+
+    from tests.ggufexport import write_gguf
+
+    vocab = {f"t{i}": i for i in range(32000)}
+    tok = json.dumps({"model": {"type": "WordLevel", "vocab": vocab, "unk_token": "t0"}})
+    cfg = synth.llama_config(32000, d=256, layers=4, heads=4, kv=4, ff=1024)
+    t = synth.random_llama(11, cfg)
+    synth.save_model(tmp_path / "f32", t, cfg, tok)
+    (tmp_path / "q4").mkdir()
+    write_gguf(tmp_path / "q4" / "m.gguf", t, tok, 4, 4, gguf.GGMLQuantizationType.Q4_0)
+    params = sum(v.size for v in t.values())
+    assert 2 * params > 16 * 1024 * 1024  # not a tiny checkpoint: the budget binds
+    fp = fingerprint_of(str(tmp_path / "q4"))
+    fp.save(tmp_path / "q4.npz")
+    size, file = (tmp_path / "q4.npz").stat().st_size, (tmp_path / "q4" / "m.gguf").stat().st_size
+    assert size <= 0.01 * file, (size, file)
+    assert fp.vocab is not None and not fp.vocab.complete  # 32k tokens do not fit whole
+    cmp = compare_models(str(tmp_path / "f32"), str(tmp_path / "q4.npz"))
+    assert (cmp.verdict, cmp.relation) == ("derived", "quantized"), cmp.reasons

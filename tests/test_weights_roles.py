@@ -224,3 +224,88 @@ def test_bert_and_phi_names() -> None:
         ]
     )
     assert set(phi) == {"attn_o@0", "mlp_up@0", "mlp_down@0", "final_norm"}
+
+
+@pytest.mark.parametrize("wrapper", ["", "0.auto_model.", "model.0.auto_model.", "inner."])
+def test_mpnet_attention_and_norms_are_recognised_inside_any_wrapper(wrapper: str) -> None:
+    """all-mpnet-base-v2 names its attention attn.q/k/v/o: once 122 of its 200 tensors went
+    unrecognised and it was compared on its MLPs alone; sentence-transformers and other
+    wrappers put the model under a prefix."""
+    p = f"{wrapper}encoder.layer.7."
+    got = _roles(
+        [
+            f"{wrapper}embeddings.word_embeddings.weight",
+            f"{wrapper}embeddings.LayerNorm.weight",
+            p + "attention.attn.q.weight",
+            p + "attention.attn.k.bias",
+            p + "attention.attn.v.weight",
+            p + "attention.attn.o.weight",
+            p + "attention.LayerNorm.weight",
+            p + "intermediate.dense.weight",
+            p + "output.dense.weight",
+            p + "output.LayerNorm.weight",
+            f"{wrapper}encoder.relative_attention_bias.weight",
+        ]
+    )
+    assert set(got) == {
+        "embed",
+        "emb_norm",
+        "attn_q@7",
+        "attn_k_bias@7",
+        "attn_v@7",
+        "attn_o@7",
+        "mlp_norm@7",
+        "mlp_up@7",
+        "mlp_down@7",
+        "post_mlp_norm@7",
+        "rel_pos_bias",
+    }
+
+
+def test_gemma_sandwich_norms_get_their_own_roles_in_hf_and_gguf_names() -> None:
+    """Gemma 2/3 normalise the attention's output (post_attention_layernorm) and the MLP's
+    input (pre_feedforward_layernorm): the first is no MLP norm there, unlike in Llama."""
+    hf = _roles(
+        [
+            "model.layers.2.input_layernorm.weight",
+            "model.layers.2.post_attention_layernorm.weight",
+            "model.layers.2.pre_feedforward_layernorm.weight",
+            "model.layers.2.post_feedforward_layernorm.weight",
+        ]
+    )
+    gguf = _roles(
+        [
+            "blk.2.attn_norm.weight",
+            "blk.2.post_attention_norm.weight",
+            "blk.2.ffn_norm.weight",
+            "blk.2.post_ffw_norm.weight",
+        ]
+    )
+    want = {"attn_norm@2", "post_attn_norm@2", "mlp_norm@2", "post_mlp_norm@2"}
+    assert set(hf) == set(gguf) == want
+    llama = _roles(["model.layers.2.post_attention_layernorm.weight"])
+    assert set(llama) == {"mlp_norm@2"}
+
+
+def test_buffers_are_neither_recognised_nor_unrecognised() -> None:
+    metas = [
+        TensorMeta(n, "F32", (4, 4), "f")
+        for n in (
+            "embeddings.position_ids",
+            "model.layers.0.self_attn.rotary_emb.inv_freq",
+            "h.0.attn.masked_bias",
+            "model.layers.0.self_attn.q_proj.weight",
+        )
+    ]
+    canon, unknown = map_roles(metas, H)
+    assert [c.key.label() for c in canon] == ["attn_q@0"] and unknown == []
+
+
+def test_a_second_tensor_claiming_a_role_is_unrecognised_not_merged() -> None:
+    metas = [
+        TensorMeta(n, "F32", (32, 32), "f")
+        for n in ("model.layers.0.self_attn.q_proj.weight", "layers.0.self_attn.q_proj.weight")
+    ]
+    canon, unknown = map_roles(metas, H)
+    assert [c.source for c in canon] == ["model.layers.0.self_attn.q_proj.weight"]
+    assert unknown == ["layers.0.self_attn.q_proj.weight"]

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..evidence import (
     CopiedCodeEvidence,
+    DeclaredAdaptation,
     ForeignNotice,
     LicenseDeclared,
     LicenseInFile,
@@ -77,6 +78,11 @@ def _copied(findings: Sequence[tuple[str, Finding]]) -> tuple[CopiedCode, ...]:
     out = []
     for fid, f in findings:
         d = f.evidence.details
+        if f.kind == "declared-adaptation" and isinstance(d, DeclaredAdaptation):
+            declared = _declared_copy(fid, f, d)
+            if declared is not None:
+                out.append(declared)
+            continue
         if f.kind not in COPY_KINDS or not isinstance(d, CopiedCodeEvidence):
             continue
         out.append(
@@ -97,9 +103,39 @@ def _copied(findings: Sequence[tuple[str, Finding]]) -> tuple[CopiedCode, ...]:
                 upstream_lines=_span([r.upstream for r in d.ranges]),
                 finding_id=fid,
                 corpus_source=d.corpus_source,
+                severity=str(f.severity),
+                basis=d.basis,
+                lines=d.matched_lines,
             )
         )
     return tuple(out)
+
+
+def _declared_copy(fid: str, f: Finding, d: DeclaredAdaptation) -> CopiedCode | None:
+    """A declared adaptation is copied code when an indexed corpus holds what it names and
+    some of it was kept: its license applies like any copy's."""
+    if not d.upstream_path or not d.ranges or d.notice is None:
+        return None
+    return CopiedCode(
+        path=f.location.path or "",
+        start_line=min(r.target[0] for r in d.ranges),
+        end_line=max(r.target[1] for r in d.ranges),
+        upstream=f"{d.corpus}:{d.upstream_path}" if d.corpus else d.upstream_path,
+        upstream_path=d.upstream_path,
+        corpus=d.corpus or "",
+        version=d.upstream_version or None,
+        license=d.upstream_license or None,
+        share=None,
+        notice_status=d.notice.status,
+        upstream_notice="\n".join(d.notice.upstream) or None,
+        target_notice="\n".join(d.notice.target) or None,
+        target_lines=_span([r.target for r in d.ranges]),
+        upstream_lines=_span([r.upstream for r in d.ranges]),
+        finding_id=fid,
+        severity=str(f.severity),
+        basis="declared",
+        lines=d.kept_lines,
+    )
 
 
 def _origins(findings: Sequence[tuple[str, Finding]]) -> tuple[UpstreamNotices, ...]:

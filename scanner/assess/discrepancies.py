@@ -127,10 +127,13 @@ def _no_license(found: list[Discrepancy], declared: Declared) -> list[Discrepanc
 
 
 def _notices(copied: Sequence[CopiedCode]) -> list[Discrepancy]:
+    """A copy whose upstream notice is gone or changed, as severe as its finding: a whole
+    file copied is a serious discrepancy, a region or a declared adaptation less so."""
     out = []
     for c in copied:
         if c.notice_status not in STRIPPED + ("changed",):
             continue
+        declared = " (declared in its comments)" if c.basis == "declared" else ""
         lines = f" (lines {c.target_lines[0]}-{c.target_lines[1]})" if c.target_lines else ""
         version = f" {c.version}" if c.version else ""
         was = f' Upstream notice: "{c.upstream_notice}".' if c.upstream_notice else ""
@@ -144,11 +147,12 @@ def _notices(copied: Sequence[CopiedCode]) -> list[Discrepancy]:
         out.append(
             Discrepancy(
                 kind=f"notice-{c.notice_status}",
-                severity="high",
-                title=f"{c.path}: copied from {c.upstream}{version} with its notice "
+                severity=c.severity,
+                title=f"{c.path}: copied from {c.upstream}{version}{declared} with its notice "
                 f"{c.notice_status}",
                 explanation=f"{c.path}{lines} matches {c.upstream}{version}"
                 + (f" ({c.share:.0%} of the file)" if c.share is not None else "")
+                + (f" ({c.lines} lines)" if c.lines else "")
                 + f".{was}{now}",
                 finding_ids=(c.finding_id,),
                 path=c.path,

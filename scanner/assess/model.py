@@ -122,6 +122,13 @@ class CopiedCode:
     corpus_source: str = ""
     """Where the corpus was indexed from (to read the upstream file); not in the JSON
     report's assessment, the copied-code finding's evidence has it."""
+    severity: str = "medium"
+    """The finding's severity: how strong the evidence is and what became of the notice."""
+    basis: str | None = None
+    """identical, whole-file or regions (code/clones.py), or declared: the file's own
+    comments name this upstream (a declared adaptation)."""
+    lines: int | None = None
+    """Lines of the release file matched (kept lines, for a declared adaptation)."""
 
 
 @dataclass(frozen=True)

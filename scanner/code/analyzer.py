@@ -56,11 +56,8 @@ def files_to_scan(snapshot: Snapshot) -> tuple[list[FileEntry], list[Finding]]:
     # The source already reported why these could not be read: one finding a file is enough.
     reported = {p.location.path for p in snapshot.problems if p.kind == "not-analysed"}
     for f in snapshot.files:
-        if (
-            f.kind in NOT_SCANNED
-            or f.lfs is not None
-            or (f.kind is FileKind.TOKENIZER and f.size > MAX_TOKENIZER_BYTES)
-        ):
+        # (a file the Hub stores in LFS is content like any other: only pointers are not)
+        if f.kind in NOT_SCANNED or (f.kind is FileKind.TOKENIZER and f.size > MAX_TOKENIZER_BYTES):
             continue
         if f.sha256 is None:
             if f.path in reported:
@@ -90,7 +87,7 @@ def declared_licenses(
         if (
             f.path.rsplit("/", 1)[-1] in CONFIG_WITH_LICENSE
             and f.size <= MAX_CONFIG_BYTES
-            and f.lfs is None
+            and f.kind is not FileKind.LFS_POINTER
         ):
             try:
                 declared.extend(

@@ -1,217 +1,218 @@
 """The clones analyzer: code of the release copied from an indexed reference corpus.
 
-For each code file: its winnowed fingerprints are looked up in every corpus; the reference
-file sharing the most distinct fingerprints is the upstream (ties go to the file the shared
-part covers most of, i.e. the most specific one: transformers' models copy each other's
-code, and the original is the file the copies share most with; counts within 1% are
-tied). The share of the file's
-fingerprints found there is the score, set against what unrelated files score
-(rules/clone_background.toml), with both line ranges and the fate of the upstream notice.
+For each code file: the upstreams its own comments declare (attribution.py) are matched
+against the files they name, line by line (lines.py), and reported as declared
+adaptations, an attribution rather than an accusation. Its winnowed fingerprints are then
+looked up in every corpus, weighed by how rare they are there (matching.py), and grouped
+into regions in the best reference file (regions.py). A file is reported as copied when it
+is byte-identical to the reference, when most of it matches, or when a region is stronger
+than independently written ML code ever produces (calibration.py, measured on other
+frameworks' implementations of the same models). The severity follows the evidence and the
+fate of the upstream notice: a whole file copied with its notice removed is high; a region
+is at most medium; a copy keeping its notice, or its original author's, is information.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..analyzers import Analyzer, AuditContext
 from ..errors import SourceError
-from ..evidence import CopiedCodeEvidence, MatchedRange, NoticeFate, OtherMatch
+from ..evidence import (
+    CopiedCodeEvidence,
+    CopyBackground,
+    CopyBasis,
+    DeclaredAdaptation,
+    MatchedRange,
+    NoticeFate,
+    OtherMatch,
+)
 from ..model import Evidence, FileKind, Finding, Location, Severity, not_analysed
-from ..rules import load_rules
 from ..snapshot import MAX_TEXT_BYTES, Snapshot
-from .corpus import LoadedCorpus, load_corpora
+from .attribution import attributions
+from .calibration import background, rounded
+from .declared_copies import carried_along, declared_findings, folded_into
 from .headers import notice_status
-from .tokens import family_of, tokenize
-from .winnow import DEFAULT_PARAMS, Fingerprints, WinnowParams, fingerprint
+from .index import LoadedCorpus, usable_corpora
+from .matching import Candidate, Query, candidates, choose, regions_with
+from .regions import Region, name_units, signature_lines, units_of
+from .tokens import TokenStream, family_of, tokenize
+from .winnow import DEFAULT_PARAMS, WinnowParams, fingerprint
 
 NAME = "clones"
-# A fingerprint found in more reference positions than this is boilerplate for scoring
-# purposes (bounds the work of a query whatever the corpus).
-MAX_POSTINGS_PER_HASH = 50_000
-# Reference files within this fraction of the best shared count are tied with it.
-NEAR_TIE = 0.01
-# Matched k-grams closer than this (lines, on both sides) form one range.
-RANGE_GAP = 6
-# At most this many ranges are listed in a finding (the longest ones).
+STRIPPED = ("removed", "replaced")
 MAX_RANGES = 50
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A reference file sharing fingerprints with the target."""
-
-    corpus: LoadedCorpus
-    idx: int
-    shared: int
-    """Distinct target fingerprints found in this reference file."""
-    share: float
-    """shared / distinct fingerprints of the target file."""
-    upstream_share: float
-    """shared / distinct fingerprints of the reference file."""
-
-    @property
-    def path(self) -> str:
-        return self.corpus.paths[self.idx]
+"""At most this many ranges are listed in a finding (the strongest ones)."""
 
 
 @dataclass(frozen=True)
 class CloneMatch:
-    """The best upstream of one target file, with the runner-up candidates."""
+    """The best upstream of one target file, its regions, and why it is (not) a copy."""
 
     best: Candidate
     others: tuple[Candidate, ...]
     target_fingerprints: int
-    ranges: tuple[tuple[int, int, int, int], ...]
-    """(target start, target end, upstream start, upstream end) line ranges, 1-based."""
+    regions: tuple[Region, ...]
+    basis: CopyBasis | None
+    """Why it is a copy; None: it is not one."""
+
+    @property
+    def region_evidence(self) -> float:
+        return max((r.evidence for r in self.regions), default=0.0)
+
+    @property
+    def ranges(self) -> tuple[tuple[int, int, int, int], ...]:
+        return tuple((*r.target, *r.upstream) for r in self.regions)
 
 
-@cache
-def background() -> dict[str, object]:
-    return load_rules("clone_background")
+def query_of(
+    tokens: TokenStream,
+    text: str,
+    language: str,
+    path: str | None = None,
+    sha256: str | None = None,
+    params: WinnowParams = DEFAULT_PARAMS,
+) -> Query:
+    """The file's fingerprints, those lying in imports and signatures set aside."""
+    fps = fingerprint(tokens, params)
+    skip = signature_lines(text, language)
+    counted = np.ones(len(fps), dtype=bool)
+    if skip and len(fps):
+        # A k-gram counts when one of its lines at least is not an import or a signature.
+        top = int(fps.end_lines.max()) + 1
+        other = np.ones(top + 1, dtype=np.int64)
+        other[[n for n in skip if n <= top]] = 0
+        other[0] = 0
+        cum = np.cumsum(other)
+        counted = (cum[fps.end_lines] - cum[fps.start_lines.astype(np.int64) - 1]) > 0
+    return Query(fps=fps, counted=counted, path=path, sha256=sha256)
 
 
-def candidates(fps: Fingerprints, corpus: LoadedCorpus, top: int = 5) -> list[Candidate]:
-    """Reference files of one corpus ranked by shared fingerprints, then specificity."""
-    q = np.unique(fps.hashes)
-    if q.shape[0] == 0 or corpus.hashes.shape[0] == 0:
-        return []
-    lo = np.searchsorted(corpus.hashes, q, side="left")
-    hi = np.searchsorted(corpus.hashes, q, side="right")
-    cnt = hi - lo
-    cnt[cnt > MAX_POSTINGS_PER_HASH] = 0
-    total = int(cnt.sum())
-    if total == 0:
-        return []
-    qi = np.repeat(np.arange(q.shape[0], dtype=np.int64), cnt)
-    offs = (
-        np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)
-    )
-    nfiles = len(corpus.paths)
-    pairs = np.unique(qi * nfiles + corpus.file_idx[offs].astype(np.int64))
-    shared = np.bincount(pairs % nfiles, minlength=nfiles)
-    hit = np.flatnonzero(shared)
-    spec = shared[hit] / np.maximum(corpus.file_fps[hit], 1)
-    order = np.lexsort((-spec, -shared[hit]))[:top]
-    return [
-        Candidate(
-            corpus=corpus,
-            idx=int(hit[i]),
-            shared=int(shared[hit[i]]),
-            share=float(shared[hit[i]]) / q.shape[0],
-            upstream_share=float(spec[i]),
-        )
-        for i in order
-    ]
+def basis_of(best: Candidate, regions: list[Region], distinct: int) -> CopyBasis | None:
+    bg = background()
+    if best.identical:
+        return "identical"
+    if distinct >= bg.min_fingerprints and best.share >= bg.share_threshold:
+        return "whole-file"
+    if max((r.evidence for r in regions), default=0.0) >= bg.region_threshold:
+        return "regions"
+    return None
 
 
-def matched_ranges(fps: Fingerprints, cand: Candidate) -> tuple[tuple[int, int, int, int], ...]:
-    """Pair the target's matched k-grams with the reference's and merge them into ranges."""
-    corpus = cand.corpus
-    mine = np.flatnonzero(corpus.file_idx == cand.idx)
-    ref_h = corpus.hashes[mine]
-    ref_s, ref_e = corpus.start_lines[mine], corpus.end_lines[mine]
-    lo = np.searchsorted(ref_h, fps.hashes, side="left")
-    hi = np.searchsorted(ref_h, fps.hashes, side="right")
-    hit = np.flatnonzero(hi > lo)
-    t_s, t_e = fps.start_lines[hit].tolist(), fps.end_lines[hit].tolist()
-    lo_l, hi_l = lo[hit].tolist(), hi[hit].tolist()
-    ref_sl, ref_el = ref_s.tolist(), ref_e.tolist()
-    blocks: list[list[int]] = []
-    prev_ref = 0
-    for ts, te, a, b_ in zip(t_s, t_e, lo_l, hi_l, strict=True):
-        # Of several occurrences upstream, the one that continues the current range.
-        j = a if b_ - a == 1 else min(range(a, b_), key=lambda x: abs(ref_sl[x] - prev_ref))
-        rs, re_ = ref_sl[j], ref_el[j]
-        prev_ref = re_
-        if blocks:
-            b = blocks[-1]
-            if ts <= b[1] + RANGE_GAP and b[2] - RANGE_GAP <= rs <= b[3] + RANGE_GAP:
-                b[0], b[1] = min(b[0], ts), max(b[1], te)
-                b[2], b[3] = min(b[2], rs), max(b[3], re_)
-                continue
-        blocks.append([ts, te, rs, re_])
-    return tuple((b[0], b[1], b[2], b[3]) for b in blocks)
-
-
-def best_match(fps: Fingerprints, corpora: list[LoadedCorpus]) -> CloneMatch | None:
+def best_match(q: Query, corpora: list[LoadedCorpus]) -> CloneMatch | None:
     """The best upstream across all corpora, or None when nothing is shared."""
     found: list[Candidate] = []
     for corpus in corpora:
-        found.extend(candidates(fps, corpus))
-    if not found:
+        found.extend(candidates(q, corpus))
+    chosen = choose(found)
+    if chosen is None:
         return None
-    found.sort(key=lambda c: (-c.shared, -c.upstream_share, c.corpus.info.name, c.path))
-    # Near-ties (a fingerprint or two at the seams of a reordered or partial copy) go to the
-    # most specific file: a modular_*.py that includes a configuration must not win by one.
-    slack = max(1, round(NEAR_TIE * found[0].shared))
-    near = [c for c in found if c.shared >= found[0].shared - slack]
-    best = max(near, key=lambda c: c.upstream_share)
-    others = [c for c in found if c is not best]
+    best, others = chosen
+    regions = regions_with(q, best)
     return CloneMatch(
         best=best,
         others=tuple(others[:4]),
-        target_fingerprints=int(np.unique(fps.hashes).shape[0]),
-        ranges=matched_ranges(fps, best),
+        target_fingerprints=q.distinct,
+        regions=tuple(regions),
+        basis=basis_of(best, regions, q.distinct),
     )
+
+
+def scan_text(
+    text: str,
+    language: str,
+    corpora: list[LoadedCorpus],
+    params: WinnowParams = DEFAULT_PARAMS,
+    path: str | None = None,
+    sha256: str | None = None,
+) -> CloneMatch | None:
+    """The best upstream of one file's text (the unit the evaluation and bench time)."""
+    tokens = tokenize(text, language)
+    return best_match(query_of(tokens, text, language, path, sha256, params), corpora)
 
 
 def is_copy(match: CloneMatch) -> bool:
-    """Above the default threshold (rules/clone_background.toml): a large enough share of
-    the file, or a large enough amount of code whatever the file's size."""
-    th = background()["threshold"]
-    assert isinstance(th, dict)
-    shared, share = match.best.shared, match.best.share
-    return (share >= float(th["min_share"]) and shared >= int(th["min_shared"])) or (
-        shared >= int(th["min_shared_alone"])
+    return match.basis is not None
+
+
+def copy_background() -> CopyBackground:
+    bg = background()
+    return CopyBackground(
+        region_threshold=bg.region_threshold,
+        region_q99=bg.region.q99,
+        region_max=bg.region.max,
+        share_threshold=bg.share_threshold,
+        share_q99=bg.share.q99,
+        share_max=bg.share.max,
+        n=bg.region.n,
+        measured_on=bg.measured_on,
     )
 
 
-def null_stats(score: float) -> tuple[float, float, float | None, float]:
-    """null mean, std, z and empirical p-value of a share under the unrelated background."""
-    bg = background()["null"]
-    assert isinstance(bg, dict)
-    mean, std, n = float(bg["mean"]), float(bg["std"]), int(bg["n"])
-    tail = [float(x) for x in bg["top"]]
-    exceed = sum(1 for x in tail if x >= score)
-    p = (exceed + 1) / (n + 1)
-    z = (score - mean) / std if std > 0 else None
-    return mean, std, z, p
+def severity_of(basis: CopyBasis, status: str) -> Severity:
+    """A whole file copied with its notice gone is high; regions alone at most medium; a
+    kept notice (or the original author's) is information."""
+    whole = basis in ("identical", "whole-file")
+    if status in STRIPPED:
+        return Severity.HIGH if whole else Severity.MEDIUM
+    if status == "changed":
+        return Severity.MEDIUM if whole else Severity.LOW
+    if status == "none":
+        return Severity.LOW if whole else Severity.INFO
+    return Severity.INFO
 
 
-def _largest(
-    ranges: tuple[tuple[int, int, int, int], ...], n: int
-) -> list[tuple[int, int, int, int]]:
-    """The n longest ranges, back in target order (bounds the report's size)."""
-    longest = sorted(ranges, key=lambda r: r[0] - r[1])[:n]
-    return sorted(longest)
+_VERB = {
+    "removed": "with its copyright notice removed",
+    "replaced": "with its copyright notice replaced",
+    "changed": "with its copyright notice changed",
+    "kept": "keeping its copyright notice",
+    "original": "keeping the notice of the code's original author",
+    "none": "(upstream file has no notice)",
+}
 
 
-def clone_finding(path: str, match: CloneMatch, target_text: str) -> Finding:
+def _strongest(regions: tuple[Region, ...], n: int) -> list[Region]:
+    """The n strongest regions, back in target order (bounds the report's size)."""
+    return sorted(sorted(regions, key=lambda r: -r.evidence)[:n], key=lambda r: r.target)
+
+
+def _what(match: CloneMatch, lines: int) -> str:
     best = match.best
+    if match.basis == "identical":
+        return "this file is identical to"
+    if match.basis == "whole-file":
+        return f"{best.share:.0%} of this file is copied from"
+    n = len(match.regions)
+    return f"{lines} lines of this file ({n} region{'s' if n != 1 else ''}) are copied from"
+
+
+def clone_finding(path: str, match: CloneMatch, target_text: str, language: str) -> Finding:
+    best = match.best
+    assert match.basis is not None
     info = best.corpus.info
     upstream_notice = best.corpus.notice(best.idx)
-    status, target_notice = notice_status(upstream_notice, target_text)
-    removed = status in ("removed", "replaced")
-    kind = "notice-removed" if removed else "copied-code"
-    severity = (
-        Severity.HIGH if removed else (Severity.INFO if status == "kept" else Severity.MEDIUM)
+    original = tuple(
+        line
+        for a in sorted(best.corpus.genealogy.ancestors(best.idx))
+        for line in best.corpus.notice(a)
     )
+    status, target_notice = notice_status(
+        upstream_notice, target_text, original, best.corpus.maintainers
+    )
+    kind = "notice-removed" if status in STRIPPED else "copied-code"
+    shown = _strongest(match.regions, MAX_RANGES)
+    name_units(shown, units_of(target_text, language))
+    lines = sum(r.lines for r in match.regions)
     where = f"{info.name}:{best.path}" + (f" ({info.version})" if info.version else "")
-    verb = {
-        "removed": "with its copyright notice removed",
-        "replaced": "with its copyright notice replaced",
-        "changed": "with its copyright notice changed",
-        "kept": "keeping its copyright notice",
-        "none": "(upstream file has no notice)",
-    }[status]
-    message = f"{best.share:.0%} of this file is copied from {where} {verb}"
-    mean, std, z, p = null_stats(best.share)
-    t_start = min(r[0] for r in match.ranges) if match.ranges else None
-    t_end = max(r[1] for r in match.ranges) if match.ranges else None
+    bg = background()
+    message = (
+        f"{_what(match, lines)} {where} {_VERB[status]}; strongest region "
+        f"{match.region_evidence:.1f} where {bg.region.words()}"
+    )
     details = CopiedCodeEvidence(
         corpus=info.name,
         corpus_source=info.source,
@@ -222,47 +223,85 @@ def clone_finding(path: str, match: CloneMatch, target_text: str) -> Finding:
         target_fingerprints=match.target_fingerprints,
         upstream_share=round(best.upstream_share, 4),
         ranges=tuple(
-            MatchedRange(target=(r[0], r[1]), upstream=(r[2], r[3]))
-            for r in _largest(match.ranges, MAX_RANGES)
+            MatchedRange(
+                target=r.target,
+                upstream=r.upstream,
+                lines=r.lines,
+                evidence=round(r.evidence, 2),
+                unit=r.unit,
+            )
+            for r in shown
         ),
-        range_count=len(match.ranges),
+        range_count=len(match.regions),
         notice=NoticeFate(
-            status=status, upstream=tuple(upstream_notice), target=tuple(target_notice)
+            status=status,
+            upstream=tuple(upstream_notice),
+            target=tuple(target_notice),
+            original=tuple(dict.fromkeys(original)) or None,
         ),
         other_matches=tuple(
             OtherMatch(
-                corpus=c.corpus.info.name, path=c.path, shared=c.shared, share=round(c.share, 4)
+                corpus=c.corpus.info.name,
+                path=c.path,
+                shared=c.shared,
+                share=round(c.share, 4),
+                evidence=round(c.evidence, 2),
             )
             for c in match.others
         ),
+        basis=match.basis,
+        region_evidence=round(match.region_evidence, 2),
+        named_fingerprints=best.named,
+        matched_lines=lines,
+        background=copy_background(),
     )
+    z = bg.share.z(best.share)
     return Finding(
         kind=kind,
-        severity=severity,
+        severity=severity_of(match.basis, status),
         message=message,
-        location=Location(path=path, start_line=t_start, end_line=t_end),
+        location=Location(
+            path=path,
+            start_line=min((r.target[0] for r in match.regions), default=None),
+            end_line=max((r.target[1] for r in match.regions), default=None),
+        ),
         evidence=Evidence(
             matched=f"{info.name}:{best.path}",
             score=round(best.share, 4),
-            null_mean=mean,
-            null_std=std,
-            z=round(z, 2) if z is not None else None,
-            p_value=p,
+            null_mean=bg.share.mean,
+            null_std=bg.share.std,
+            z=rounded(z, 2),
+            p_value=bg.share.p_value(best.share)
+            if match.basis != "regions"
+            else bg.region.p_value(match.region_evidence),
             details=details,
         ),
         analyzer=NAME,
     )
 
 
-def scan_text(
-    text: str, language: str, corpora: list[LoadedCorpus], params: WinnowParams = DEFAULT_PARAMS
-) -> CloneMatch | None:
-    """The best upstream of one file's text (the unit the evaluation and bench time)."""
-    return best_match(fingerprint(tokenize(text, language), params), corpora)
+def _as_strong_as(declared: Finding, match: CloneMatch) -> Finding:
+    """The declared adaptation of a copy that clears the copied-code bar says so; and a
+    declaration does not excuse a whole file copied with its notice gone (medium at least)."""
+    d = declared.evidence.details
+    if not isinstance(d, DeclaredAdaptation) or d.upstream_path is None:
+        return declared
+    if not match.best.path.startswith(d.upstream_path.rsplit("/", 1)[0] + "/"):
+        return declared  # another declaration of the same file named something else
+    gone = d.notice is not None and d.notice.status in STRIPPED
+    severity = declared.severity
+    if match.basis == "whole-file" and gone and severity in (Severity.INFO, Severity.LOW):
+        severity = Severity.MEDIUM
+    return replace(
+        declared,
+        severity=severity,
+        evidence=replace(declared.evidence, details=replace(d, undeclared_basis=match.basis)),
+    )
 
 
 class ClonesAnalyzer(Analyzer):
-    """Copied code against every indexed corpus; free when none is indexed."""
+    """Declared adaptations and copied code against every indexed corpus; free when none
+    is indexed."""
 
     name = NAME
 
@@ -273,18 +312,7 @@ class ClonesAnalyzer(Analyzer):
         code = [f for f in snapshot.by_kind(FileKind.CODE) if family_of(f.language)]
         if not code:
             return []
-        corpora = self._corpora if self._corpora is not None else load_corpora()
-        findings: list[Finding] = [
-            not_analysed(
-                None,
-                f"corpus {c.info.name!r} was indexed by another version of "
-                "provscan; re-index it (`provscan index add --replace`)",
-                NAME,
-            )
-            for c in corpora
-            if c.params != DEFAULT_PARAMS.key()
-        ]
-        corpora = [c for c in corpora if c.params == DEFAULT_PARAMS.key()]
+        findings, corpora = usable_corpora(self._corpora, NAME)
         if not corpora:
             return findings
         for f in code:
@@ -298,9 +326,25 @@ class ClonesAnalyzer(Analyzer):
                 continue
             assert f.language is not None
             try:
-                match = scan_text(text, f.language, corpora)
-                if match is not None and is_copy(match):
-                    findings.append(clone_finding(f.path, match, text))
+                findings.extend(self.file_findings(f.path, f.sha256, text, f.language, corpora))
             except Exception as exc:  # one hostile file costs that file, not the analyzer
                 findings.append(not_analysed(f.path, f"{type(exc).__name__}: {exc}", NAME))
         return findings
+
+    @staticmethod
+    def file_findings(
+        path: str, sha256: str | None, text: str, language: str, corpora: list[LoadedCorpus]
+    ) -> list[Finding]:
+        tokens = tokenize(text, language)
+        declared = declared_findings(path, text, attributions(tokens.comments), corpora, NAME)
+        match = best_match(query_of(tokens, text, language, path, sha256), corpora)
+        if match is None or not is_copy(match):
+            return [d.finding for d in declared]
+        if match.basis != "identical" and folded_into(match.best, declared):
+            return [_as_strong_as(d.finding, match) for d in declared]
+        spans = [r.target for r in match.regions]
+        quiet = [
+            replace(d.finding, severity=Severity.INFO) if carried_along(d, spans) else d.finding
+            for d in declared
+        ]
+        return quiet + [clone_finding(path, match, text, language)]

@@ -4,7 +4,10 @@ stored in the SQLite store, loaded as sorted numpy arrays for fast lookup.
 A corpus is a row per reference file (path, language, notice) and one posting list per
 corpus (every winnowed fingerprint with its file and lines), sorted by hash so a query is
 a binary search, not a SQL join: the models/ tree of transformers is ~1M postings that load
-in milliseconds.
+in milliseconds. Beside them: each posting's hash with the identifiers kept, the document
+frequency of both hashes (how many files of the corpus hold it: boilerplate is in many),
+each file's kept-line hashes (lines.py), the files it declares it was copied from
+(genealogy.py), and the corpus's maintainers.
 """
 
 from __future__ import annotations
@@ -13,76 +16,30 @@ import importlib.metadata as metadata
 import json
 import multiprocessing
 import os
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import AnalyzerError, UsageError
+from ..errors import UsageError
 from ..model import FileKind
 from ..snapshot import MAX_TEXT_BYTES, Progress, SilentProgress, Snapshot
 from ..sources import open_target
-from ..store import Store, default_store_path, open_store
+from ..store import Store, open_store
+from .attribution import Attribution, PathIndex, attributions
+from .genealogy import maintainers, modular_parents, parents_of
 from .headers import head_notice
+from .index import CorpusInfo, LoadedCorpus, has_store, load_corpora, schema
+from .lines import LineHashes, line_hashes
+from .rarity import rarity
 from .tokens import family_of, tokenize
 from .winnow import DEFAULT_PARAMS, Fingerprints, WinnowParams, fingerprint
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS clone_corpora (
-    id INTEGER PRIMARY KEY,
-    name TEXT UNIQUE NOT NULL,
-    source TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    version TEXT,
-    license TEXT,
-    params TEXT NOT NULL,
-    created TEXT NOT NULL,
-    files INTEGER NOT NULL,
-    fingerprints INTEGER NOT NULL,
-    build_seconds REAL,
-    uid TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS clone_files (
-    corpus_id INTEGER NOT NULL REFERENCES clone_corpora(id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL,
-    path TEXT NOT NULL,
-    language TEXT,
-    sha256 TEXT,
-    lines INTEGER NOT NULL,
-    fingerprints INTEGER NOT NULL,
-    notice TEXT NOT NULL,
-    PRIMARY KEY (corpus_id, idx)
-);
-CREATE TABLE IF NOT EXISTS clone_postings (
-    corpus_id INTEGER PRIMARY KEY REFERENCES clone_corpora(id) ON DELETE CASCADE,
-    hashes BLOB NOT NULL,
-    file_idx BLOB NOT NULL,
-    start_lines BLOB NOT NULL,
-    end_lines BLOB NOT NULL
-);
-"""
 # Below this many files, forking workers costs more than it saves.
 _FORK_MIN_FILES = 64
-
-
-@dataclass(frozen=True)
-class CorpusInfo:
-    """One indexed corpus, as `index list` shows it."""
-
-    name: str
-    source: str
-    kind: str
-    """folder, git or package."""
-    version: str | None
-    license: str | None
-    files: int
-    fingerprints: int
-    created: str
-    build_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -102,11 +59,9 @@ class _FileResult:
     lines: int
     notice: tuple[str, ...]
     fps: Fingerprints
-
-
-def schema(store: Store) -> Store:
-    store.ensure_schema("clone_corpus", SCHEMA)
-    return store
+    kept: LineHashes
+    declared: tuple[Attribution, ...]
+    modular: tuple[str, ...]
 
 
 # ---- where a corpus comes from ---------------------------------------------------------
@@ -182,15 +137,23 @@ def resolve_source(
 def _process(item: tuple[str, str, str | None, bytes, WinnowParams]) -> _FileResult:
     path, language, sha, data, params = item
     text = data.decode("utf-8", errors="replace")
-    fps = fingerprint(tokenize(text, language), params)
+    tokens = tokenize(text, language)
     return _FileResult(
         path=path,
         language=language,
         sha256=sha,
         lines=text.count("\n") + 1,
         notice=head_notice(text),
-        fps=fps,
+        fps=fingerprint(tokens, params),
+        kept=line_hashes(text),
+        declared=attributions(tokens.comments),
+        modular=modular_parents(path, text) if language == "python" else (),
     )
+
+
+# A reference corpus is upstream code, not tooling state (an audited folder scans these
+# too: a release can hide code there).
+_NOT_UPSTREAM = frozenset({"__pycache__", ".cache", ".hg", ".svn"})
 
 
 def _items(
@@ -199,6 +162,8 @@ def _items(
     for corpus_root in roots:
         for f in corpus_root.snapshot.files:
             if f.kind != FileKind.CODE or family_of(f.language) is None or f.language is None:
+                continue
+            if _NOT_UPSTREAM.intersection(f.path.split("/")):
                 continue
             if f.size > MAX_TEXT_BYTES:
                 continue
@@ -280,9 +245,14 @@ def _write(
         [np.full(len(r.fps), i, dtype=np.uint32) for i, r in enumerate(results)]
         or [np.zeros(0, np.uint32)]
     )
+    named = np.concatenate([r.fps.named for r in results] or [np.zeros(0, np.uint64)])
     starts = np.concatenate([r.fps.start_lines for r in results] or [np.zeros(0, np.uint32)])
     ends = np.concatenate([r.fps.end_lines for r in results] or [np.zeros(0, np.uint32)])
     order = np.argsort(hashes, kind="stable")
+    paths = [r.path for r in results]
+    index = PathIndex(paths)
+    parents = [parents_of(r.path, r.declared, r.modular, index) for r in results]
+    common = sorted(maintainers(r.notice for r in results))
     conn = store.conn
     with conn:
         conn.execute("DELETE FROM clone_corpora WHERE name=?", (info.name,))
@@ -330,17 +300,56 @@ def _write(
                 ends[order].tobytes(),
             ),
         )
+        pairs = file_pairs(hashes, file_idx, len(results))
+        named_pairs = file_pairs(named, file_idx, len(results))
+        by_file = np.argsort(file_idx[order], kind="stable").astype(np.uint32)
+        conn.execute(
+            "INSERT INTO clone_pairs VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                cid,
+                named[order].tobytes(),
+                by_file.tobytes(),
+                pairs[0].tobytes(),
+                pairs[1].tobytes(),
+                pairs[2].tobytes(),
+                named_pairs[0].tobytes(),
+                named_pairs[1].tobytes(),
+                named_pairs[2].tobytes(),
+                json.dumps(common),
+            ),
+        )
+        conn.executemany(
+            "INSERT INTO clone_file_facts VALUES (?,?,?,?,?)",
+            (
+                (cid, i, json.dumps(list(p)), r.kept.hashes.tobytes(), r.kept.numbers.tobytes())
+                for i, (r, p) in enumerate(zip(results, parents, strict=True))
+            ),
+        )
+
+
+def file_pairs(
+    hashes: np.ndarray, file_idx: np.ndarray, files: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each distinct (hash, file) once, sorted by hash, with the hash's rarity in the corpus
+    (rarity.py, of its document frequency): a query sums weights over them without
+    sorting anything."""
+    if hashes.shape[0] == 0:
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(0, np.float32)
+    order = np.lexsort((file_idx, hashes))
+    h, f = hashes[order], file_idx[order]
+    first = np.ones(h.shape[0], dtype=bool)
+    first[1:] = (h[1:] != h[:-1]) | (f[1:] != f[:-1])
+    h, f = h[first], f[first]
+    _, counts = np.unique(h, return_counts=True)
+    df = np.repeat(counts, counts)
+    return h, f.astype(np.uint32), rarity(df, files).astype(np.float32)
 
 
 # ---- listing, removing, loading ----------------------------------------------------------
 
 
-def _has_store() -> bool:
-    return default_store_path().exists()
-
-
 def list_corpora() -> list[CorpusInfo]:
-    if not _has_store():
+    if not has_store():
         return []
     store = schema(open_store())
     rows = store.conn.execute(
@@ -358,86 +367,11 @@ def remove_corpus(name: str) -> None:
         raise UsageError(f"no corpus named {name!r} (see `provscan index list`)")
 
 
-@dataclass
-class LoadedCorpus:
-    """A corpus ready for queries: postings sorted by hash, file table in memory."""
-
-    info: CorpusInfo
-    params: str
-    paths: list[str]
-    file_fps: np.ndarray
-    """Distinct fingerprints of each reference file."""
-    hashes: np.ndarray
-    file_idx: np.ndarray
-    start_lines: np.ndarray
-    end_lines: np.ndarray
-    _cid: int = 0
-    _notices: dict[int, tuple[str, ...]] = field(default_factory=dict)
-
-    def notice(self, idx: int) -> tuple[str, ...]:
-        if idx not in self._notices:
-            row = (
-                schema(open_store())
-                .conn.execute(
-                    "SELECT notice FROM clone_files WHERE corpus_id=? AND idx=?", (self._cid, idx)
-                )
-                .fetchone()
-            )
-            self._notices[idx] = tuple(json.loads(row[0])) if row else ()
-        return self._notices[idx]
-
-
-# Loaded corpora by (store, uid of the build): a batch scanning many releases in one process
-# loads each corpus once.
-_LOADED: dict[tuple[str, str], LoadedCorpus] = {}
-
-
-def load_corpora() -> list[LoadedCorpus]:
-    """Every indexed corpus; nothing (and no store created) when none was indexed."""
-    if not _has_store():
-        return []
-    try:
-        return _load_corpora()
-    except sqlite3.Error as exc:
-        raise AnalyzerError(
-            f"the code index in {default_store_path()} is unreadable ({exc}); "
-            "remove and re-add the corpora"
-        ) from exc
-
-
-def _load_corpora() -> list[LoadedCorpus]:
-    store = schema(open_store())
-    conn = store.conn
-    out = []
-    for row in conn.execute(
-        "SELECT id, name, source, kind, version, license, files, fingerprints, created,"
-        " build_seconds, params, uid FROM clone_corpora ORDER BY name"
-    ).fetchall():
-        cid, params = row[0], row[10]
-        info = CorpusInfo(*row[1:10])
-        key = (str(store.path), row[11])
-        if key in _LOADED:
-            out.append(_LOADED[key])
-            continue
-        files = conn.execute(
-            "SELECT path, fingerprints FROM clone_files WHERE corpus_id=? ORDER BY idx", (cid,)
-        ).fetchall()
-        post = conn.execute(
-            "SELECT hashes, file_idx, start_lines, end_lines FROM clone_postings WHERE corpus_id=?",
-            (cid,),
-        ).fetchone()
-        if post is None:
-            continue
-        loaded = _LOADED[key] = LoadedCorpus(
-            info=info,
-            params=params,
-            paths=[f[0] for f in files],
-            file_fps=np.array([f[1] for f in files], dtype=np.int64),
-            hashes=np.frombuffer(post[0], dtype=np.uint64),
-            file_idx=np.frombuffer(post[1], dtype=np.uint32),
-            start_lines=np.frombuffer(post[2], dtype=np.uint32),
-            end_lines=np.frombuffer(post[3], dtype=np.uint32),
-            _cid=cid,
-        )
-        out.append(loaded)
-    return out
+__all__ = [
+    "CorpusInfo",
+    "LoadedCorpus",
+    "add_corpus",
+    "list_corpora",
+    "load_corpora",
+    "remove_corpus",
+]

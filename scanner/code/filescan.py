@@ -4,6 +4,7 @@ workers that share the index loaded once by the parent (copy-on-write)."""
 from __future__ import annotations
 
 import gc
+import hashlib
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -51,11 +52,24 @@ def _is_binary(head: bytes) -> bool:
     return b"\0" in head[:8192]
 
 
-def scan_one(location: Path) -> FileScan:
-    """Licenses and notices of one local file (any failure becomes FileScan.error)."""
+# Opened without following a link at the last component (a release file swapped for one).
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+CHANGED = "content changed since it was hashed; not scanned"
+"""The error of a file whose bytes are not the content its hash names: never cached."""
+
+
+def _read_head(location: Path) -> bytes:
+    with os.fdopen(os.open(location, _OPEN_FLAGS), "rb") as fh:
+        return fh.read(MAX_SCAN_BYTES + 1)
+
+
+def scan_one(location: Path, sha256: str | None = None) -> FileScan:
+    """Licenses and notices of one local file (any failure becomes FileScan.error). With
+    `sha256`, bytes that hash otherwise (the file changed since) are not scanned."""
     try:
-        with open(location, "rb") as fh:
-            data = fh.read(MAX_SCAN_BYTES + 1)
+        data = _read_head(location)
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            return FileScan(FileLicenses(None, None), (), CHANGED)
         if len(data) > MAX_SCAN_BYTES:
             return FileScan(FileLicenses(None, None), (), f"larger than {MAX_SCAN_BYTES} bytes")
         if _is_binary(data):
@@ -70,7 +84,7 @@ def scan_one(location: Path) -> FileScan:
 
 def _work(item: tuple[str, str]) -> tuple[str, dict[str, Any]]:
     sha, location = item
-    return sha, scan_one(Path(location)).to_dict()
+    return sha, scan_one(Path(location), sha).to_dict()
 
 
 def default_workers() -> int:
@@ -129,7 +143,9 @@ def scan_files(
             finally:
                 gc.unfreeze()
         if cache:
-            cache.put_many(fresh)
+            # keyed by the hash of the bytes scanned: a file that changed under its hash
+            # is reported, never remembered
+            cache.put_many({sha: r for sha, r in fresh.items() if r.get("error") != CHANGED})
     if cache is not None and cache.problem and notes is not None:
         notes.append(cache.problem)
     raw.update(fresh)

@@ -90,26 +90,64 @@ def holder_words(line: str) -> frozenset[str]:
     return frozenset(w for w in words if w not in _STOPWORDS and len(w) > 1)
 
 
+# Words that name no one in particular: two notices sharing only these share no holder.
+_GENERIC_HOLDER_WORDS = frozenset(
+    [
+        "ai",
+        "research",
+        "language",
+        "lab",
+        "labs",
+        "technologies",
+        "technology",
+        "platforms",
+        "open",
+        "source",
+        "software",
+        "foundation",
+        "university",
+        "institute",
+        "national",
+        "laboratory",
+        "company",
+        "members",
+    ]
+)
+
+
+def holders(lines: tuple[str, ...]) -> frozenset[str]:
+    """The words naming the holders of some copyright lines, generic words left out."""
+    return frozenset().union(*(holder_words(line) for line in lines)) - _GENERIC_HOLDER_WORDS
+
+
 def notice_status(
-    upstream: tuple[str, ...], target_text: str
+    upstream: tuple[str, ...],
+    target_text: str,
+    original: tuple[str, ...] = (),
+    maintainers: frozenset[str] = frozenset(),
 ) -> tuple[NoticeStatus, tuple[str, ...]]:
     """(status, the copy's copyright lines); status is one of:
 
-    kept: every upstream copyright line is in the copy; changed: the copy names an upstream
-    holder but the lines differ; replaced: the copy carries someone else's notice only;
-    removed: the copy has no copyright line at all; none: upstream has no notice.
+    kept: every upstream copyright line is in the copy; original: the copy names the code's
+    original author (a holder of the upstream notice, or of `original`, the notices of the
+    files the upstream was itself copied from, other than the corpus's `maintainers`);
+    changed: the copy names an upstream holder but the lines differ; replaced: the copy
+    carries someone else's notice only; removed: the copy has no copyright line at all;
+    none: upstream has no notice.
     """
     target = file_copyrights(target_text)
     up = copyright_lines(upstream)
     if not up:
         return "none", target
+    norm = {" ".join(t.lower().split()) for t in target}
+    if target and all(" ".join(u.lower().split()) in norm for u in up):
+        return "kept", target
     if not target:
         return "removed", target
-    norm = {" ".join(t.lower().split()) for t in target}
-    if all(" ".join(u.lower().split()) in norm for u in up):
-        return "kept", target
-    up_holders = frozenset().union(*(holder_words(u) for u in up))
-    target_holders = frozenset().union(*(holder_words(t) for t in target))
-    if up_holders & target_holders:
+    target_holders = holders(target)
+    authors = (holders(up) | holders(copyright_lines(original))) - maintainers
+    if authors & target_holders:
+        return "original", target
+    if holders(up) & target_holders:
         return "changed", target
     return "replaced", target

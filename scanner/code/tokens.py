@@ -7,7 +7,10 @@ and clone detection only needs tokens, not highlighting (bench/clones_bench.py m
 Normalisation makes copies match whatever was done to their surface: identifiers become
 one token (keywords and builtins stay, renaming tools leave them alone), literals become one
 token per kind, comments, docstrings and whitespace vanish, and a trailing comma before a
-closing bracket (a formatter's choice) is dropped.
+closing bracket (a formatter's choice) is dropped. A second stream keeps each identifier's
+own code: a copy that kept its names matches there too, which unrelated code written to the
+same pattern (`self.I = I(I, I)`) rarely does. The comments and docstrings themselves are
+kept aside, for the attribution comments a copy may carry ("Adapted from ...").
 """
 
 from __future__ import annotations
@@ -168,6 +171,15 @@ _KEYWORDS = {"python": _PY_KEYWORDS, "c": _C_KEYWORDS, "shell": _SH_KEYWORDS}
 
 
 @dataclass(frozen=True)
+class Comment:
+    """A comment or docstring, as written (its markers and quotes included)."""
+
+    line: int
+    """1-based line it starts on."""
+    text: str
+
+
+@dataclass(frozen=True)
 class TokenStream:
     """The normalised tokens of one file and, for each, the 1-based line it starts on."""
 
@@ -176,6 +188,10 @@ class TokenStream:
     (operators with the top bit set)."""
     lines: np.ndarray
     """uint32 line number of each token."""
+    named: np.ndarray | None = None
+    """uint32 codes as `codes`, except that each identifier has its own (word_code)."""
+    comments: tuple[Comment, ...] = ()
+    """The file's comments and docstrings, in order."""
 
     def __len__(self) -> int:
         return int(self.codes.shape[0])
@@ -196,19 +212,33 @@ def tokenize(text: str, language: str) -> TokenStream:
     family = FAMILIES[language]
     words = _word_codes(family)
     ops: dict[str, int] = {}
-    # Typed arrays, not lists: 12 bytes a token instead of ~50 (an 8 MB one-line file is
+    names: dict[str, int] = {}
+    # Typed arrays, not lists: 16 bytes a token instead of ~50 (an 8 MB one-line file is
     # millions of tokens).
     codes = array("I")
+    named = array("I")
     starts = array("q")
+    notes: list[tuple[int, str]] = []
     python = family == "python"
     depth = 0
     last_end = 0
     for m in _matches(text, family):
         group = m.lastindex
         if group == 1:  # comment
+            notes.append((m.start(), m.group()))
             continue
         if group == 3:
-            codes.append(words.get(m.group(), IDENT))
+            word = m.group()
+            code = words.get(word)
+            if code is None:
+                codes.append(IDENT)
+                known = names.get(word)
+                named.append(
+                    known if known is not None else names.setdefault(word, word_code(word))
+                )
+            else:
+                codes.append(code)
+                named.append(code)
         elif group == 2:
             # A Python string alone at the start of a statement is a docstring: a comment.
             if (
@@ -218,33 +248,41 @@ def tokenize(text: str, language: str) -> TokenStream:
                 or python
                 and not codes
             ):
+                notes.append((m.start(), m.group()))
                 last_end = m.end()
                 continue
             codes.append(STRING)
+            named.append(STRING)
         elif group == 4:
             codes.append(NUMBER)
+            named.append(NUMBER)
         else:
             tok = m.group()
-            code = ops.get(tok)
-            if code is None:
-                code = ops[tok] = op_code(tok)
+            known = ops.get(tok)
+            code = known if known is not None else ops.setdefault(tok, op_code(tok))
             if python:
                 if tok in "([{":
                     depth += 1
                 elif tok in ")]}" and depth:
                     depth -= 1
             codes.append(code)
+            named.append(code)
         starts.append(m.start())
         last_end = m.end()
     arr = np.frombuffer(codes, dtype=np.uint32).copy() if codes else np.zeros(0, np.uint32)
+    own = np.frombuffer(named, dtype=np.uint32).copy() if named else np.zeros(0, np.uint32)
     lines = _line_numbers(
         text, np.frombuffer(starts, dtype=np.int64) if starts else np.zeros(0, np.int64)
     )
     if arr.shape[0] > 1:
         keep = np.ones(arr.shape[0], dtype=bool)
         keep[:-1] = ~((arr[:-1] == _COMMA) & np.isin(arr[1:], _CLOSERS))
-        arr, lines = arr[keep], lines[keep]
-    return TokenStream(codes=arr, lines=lines)
+        arr, own, lines = arr[keep], own[keep], lines[keep]
+    note_lines = _line_numbers(text, np.array([o for o, _ in notes], dtype=np.int64))
+    comments = tuple(
+        Comment(line=int(n), text=t) for n, (_, t) in zip(note_lines.tolist(), notes, strict=True)
+    )
+    return TokenStream(codes=arr, lines=lines, named=own, comments=comments)
 
 
 def _matches(text: str, family: str) -> Iterator[re.Match[str]]:

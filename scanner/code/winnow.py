@@ -34,8 +34,10 @@ class WinnowParams:
 
     def key(self) -> str:
         """Stored with a corpus: a query must fingerprint the way the corpus was built.
-        f is the version of the k-gram filters (periodic, wordless)."""
-        return f"k={self.k},w={self.w},f=2"
+        f is the version of the k-gram filters (periodic, wordless) and of what the index
+        holds (3: identifier-keeping hashes, document frequencies, kept lines, genealogy; 4:
+        distinct (hash, file) pairs with their rarity, postings by file)."""
+        return f"k={self.k},w={self.w},f=4"
 
 
 DEFAULT_PARAMS = WinnowParams()
@@ -47,6 +49,9 @@ class Fingerprints:
 
     hashes: np.ndarray
     """uint64 k-gram hashes selected by winnowing."""
+    named: np.ndarray
+    """uint64 hashes of the same k-grams with each identifier's own code: equal when the
+    copy kept the upstream's names."""
     start_lines: np.ndarray
     """uint32 line of the k-gram's first token."""
     end_lines: np.ndarray
@@ -66,7 +71,24 @@ def kgram_hashes(codes: np.ndarray, k: int) -> np.ndarray:
     with np.errstate(over="ignore"):
         for j in range(k):
             h = h * _BASE + c[j : j + n]
-        # splitmix64 finaliser: the low bits of a polynomial hash are poorly mixed.
+    return _mix(h)
+
+
+def named_kgram_hashes(codes: np.ndarray, pos: np.ndarray, k: int) -> np.ndarray:
+    """Hashes of the k-grams starting at `pos` only (the positions winnowing selected)."""
+    if pos.shape[0] == 0:
+        return np.zeros(0, dtype=np.uint64)
+    c = codes[pos[:, None] + np.arange(k)[None, :]].astype(np.uint64)
+    h = np.zeros(c.shape[0], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(k):
+            h = h * _BASE + c[:, j]
+    return _mix(h)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: the low bits of a polynomial hash are poorly mixed."""
+    with np.errstate(over="ignore"):
         h ^= h >> np.uint64(30)
         h *= _MIX1
         h ^= h >> np.uint64(27)
@@ -123,8 +145,10 @@ def fingerprint(tokens: TokenStream, params: WinnowParams = DEFAULT_PARAMS) -> F
     hashes[wordless_kgrams(tokens.codes, params.k)] = _NEVER
     pos = winnow_positions(hashes, params.w)
     pos = pos[hashes[pos] != _NEVER]
+    named = tokens.named if tokens.named is not None else tokens.codes
     return Fingerprints(
         hashes=hashes[pos],
+        named=named_kgram_hashes(named, pos, params.k),
         start_lines=tokens.lines[pos].astype(np.uint32),
         end_lines=tokens.lines[pos + params.k - 1].astype(np.uint32),
     )

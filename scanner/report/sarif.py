@@ -21,6 +21,7 @@ RULE_HELP = {
     "foreign-notice": "A copyright notice of a holder other than the publisher.",
     "copied-code": "Code copied from an indexed upstream corpus.",
     "notice-removed": "Copied code whose upstream notice was removed or replaced.",
+    "declared-adaptation": "Code its own comments say was adapted from an upstream.",
     "license-mismatch": "The declared license differs from licenses found in the files.",
     "missing-license": "The release has no license file.",
     "notice-missing": "Apache-2.0 material without the NOTICE its upstream requires.",

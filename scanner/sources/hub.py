@@ -5,14 +5,14 @@ card data) in one call; the small non-weight files (card, config, tokenizer, cod
 licenses) through the normal Hub cache; of the weights, only the safetensors headers, by
 two HTTP range reads each. A weight file is downloaded only when an analyzer asks for its
 local path. Offline (`--offline`, HF_HUB_OFFLINE=1) everything comes from the local cache.
+Every request goes through hubhttp.py's client: bounded bodies, bounded retries, deadlines
+(one HubSession per target, kept by its reader for the downloads analyzers ask for later).
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +21,14 @@ from ..card import card_from_mapping, read_card
 from ..classify import classify
 from ..errors import SourceError
 from ..model import CardData, FileEntry, FileKind, Finding, LfsPointer, not_analysed
-from ..snapshot import ContentReader, Progress, Snapshot, is_release_path, resolve_inside
+from ..snapshot import (
+    MAX_TEXT_BYTES,
+    ContentReader,
+    Progress,
+    Snapshot,
+    is_release_path,
+    resolve_inside,
+)
 from .hubcache import (
     load_record,
     repo_folder,
@@ -30,15 +37,24 @@ from .hubcache import (
     snapshot_files,
     write_ref,
 )
+from .hubhttp import (
+    BodyRules,
+    HubHttpError,
+    HubOutOfReach,
+    HubSession,
+    body_rules,
+    current_session,
+    hub_session,
+    install_client,
+)
 from .interface import (
     Source,
     clean_path,
     fail_if_too_many,
-    file_chunks,
-    hashed_entry,
     parse_safetensors_header,
     split_revision,
 )
+from .pinned import Pin, check_content, hash_pinned, open_pinned
 
 # Non-weight files above this size are listed from metadata, not downloaded.
 MAX_DOWNLOAD = 50 * 1024 * 1024
@@ -88,6 +104,8 @@ def hub_error(exc: BaseException, repo_id: str, rev: str | None) -> SourceError:
         return HubUnreachable(
             f"{where}: cannot reach {constants.ENDPOINT} and the file is not in the Hub cache"
         )
+    if isinstance(exc, httpx2.TooManyRedirects):
+        return SourceError(f"{where}: the Hub's redirects loop (more than a few); refused")
     if isinstance(exc, httpx2.TransportError | ConnectionError | TimeoutError):
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return HubUnreachable(f"{where}: cannot reach the Hub at {constants.ENDPOINT} ({reason})")
@@ -109,23 +127,22 @@ def _hub_call(fn: Callable[[], T], repo_id: str, rev: str | None) -> T:
     import httpx2
     from huggingface_hub import errors as e
 
-    install_body_cap()
+    install_client()
     try:
         return fn()
+    except HubOutOfReach as exc:
+        raise HubUnreachable(f"hf:{repo_id}: {exc}") from None
+    except HubHttpError as exc:
+        raise SourceError(f"hf:{repo_id}: {exc}") from None
     except (
         e.HfHubHTTPError,
         e.OfflineModeIsEnabled,
         e.LocalEntryNotFoundError,
-        httpx2.TransportError,
+        httpx2.HTTPError,
         ConnectionError,
         TimeoutError,
     ) as exc:
         raise hub_error(exc, repo_id, rev) from None
-    except BodyTooLarge as exc:
-        raise SourceError(
-            f"hf:{repo_id}: the Hub sent more than the {exc.args[0]} bytes "
-            "allowed for this answer (its declared size); refused"
-        ) from None
 
 
 def _model_info_without_card(repo_id: str, rev: str | None) -> tuple[Any, object]:
@@ -155,60 +172,6 @@ def _model_info_without_card(repo_id: str, rev: str | None) -> tuple[Any, object
         raise SourceError(
             f"hf:{repo_id}: the Hub's answer is not valid model info ({type(exc).__name__})"
         ) from None
-
-
-# Response bodies from the Hub are bounded: a download by the size its metadata declared
-# (plus _SLACK), anything else (model info, header ranges) by MAX_METADATA.
-MAX_METADATA = 64 * 1024 * 1024
-_SLACK = 64 * 1024
-_BODY_CAP: ContextVar[int] = ContextVar("provscan_hub_body_cap", default=MAX_METADATA)
-_CAP_LOCK = threading.Lock()
-_cap_installed = False
-
-
-class BodyTooLarge(Exception):
-    """A Hub response body went past its cap (see install_body_cap)."""
-
-
-def install_body_cap() -> None:
-    """Give huggingface_hub a client whose response bodies stop at _BODY_CAP bytes.
-
-    huggingface_hub streams a download to disk until the server stops; a hostile server
-    that declares 1 kB and sends terabytes would fill the disk. The client is the default
-    one (same request hooks, redirects, environment proxies) plus a response hook that
-    wraps each body in a counting stream.
-    """
-    global _cap_installed
-    with _CAP_LOCK:
-        if _cap_installed:
-            return
-        import httpx2
-        from huggingface_hub import get_session, set_client_factory
-
-        class Capped(httpx2.SyncByteStream):
-            def __init__(self, inner: Any, cap: int):
-                self.inner, self.cap = inner, cap
-
-            def __iter__(self) -> Iterator[bytes]:
-                seen = 0
-                for chunk in self.inner:
-                    seen += len(chunk)
-                    if seen > self.cap:
-                        raise BodyTooLarge(self.cap)
-                    yield chunk
-
-            def close(self) -> None:
-                self.inner.close()
-
-        def cap_body(response: httpx2.Response) -> None:
-            response.stream = Capped(response.stream, _BODY_CAP.get())
-
-        hooks = {k: list(v) for k, v in get_session().event_hooks.items()}
-        hooks["response"] = [*hooks.get("response", []), cap_body]
-        set_client_factory(
-            lambda: httpx2.Client(event_hooks=hooks, follow_redirects=True, timeout=None)
-        )
-        _cap_installed = True
 
 
 @dataclass(frozen=True)
@@ -274,6 +237,8 @@ class HubReader(ContentReader):
         remote: dict[str, int | None],
         offline: bool,
         progress: Progress,
+        session: HubSession,
+        pins: dict[str, Pin] | None = None,
     ):
         self.repo_id, self.commit = repo_id, commit
         self._local = local
@@ -281,6 +246,10 @@ class HubReader(ContentReader):
         """Path -> the size the Hub's metadata declares (a download may not exceed it)."""
         self._offline = offline
         self._progress = progress
+        self._session = session
+        """The target's deadline and download budget, for the downloads asked later."""
+        self._pins = pins or {}
+        """Files of the Hub cache as they were hashed: reads must find them unchanged."""
 
     def _check(self, path: str) -> None:
         if path not in self._local and path not in self._remote:
@@ -289,21 +258,31 @@ class HubReader(ContentReader):
     def read_range(self, path: str, start: int, length: int) -> bytes:
         self._check(path)
         if path in self._local:
-            with open(self._local[path], "rb") as fh:
+            pin = self._pins.get(path)
+            with open_pinned(path, pin) if pin else open(self._local[path], "rb") as fh:
                 fh.seek(start)
                 return fh.read(length)
         if self._offline:
             raise SourceError(f"{path}: not in the local Hub cache (offline)")
-        return read_remote_range(self.repo_id, self.commit, path, start, length)
+        with hub_session(self._session):
+            return read_remote_range(self.repo_id, self.commit, path, start, length)
+
+    def read_bytes(self, path: str, limit: int = MAX_TEXT_BYTES) -> bytes:
+        data = super().read_bytes(path, limit)
+        pin = self._pins.get(path)
+        return check_content(path, pin, data) if pin else data
 
     def local_path(self, path: str) -> Path:
         self._check(path)
+        if path in self._pins:
+            open_pinned(path, self._pins[path]).close()  # still the file that was hashed
         if path not in self._local:
             if self._offline:
                 raise SourceError(f"{path}: not in the local Hub cache (offline)")
-            self._local[path] = download(
-                self.repo_id, self.commit, path, self._remote.get(path), self._progress
-            )
+            with hub_session(self._session):
+                self._local[path] = download(
+                    self.repo_id, self.commit, path, self._remote.get(path), self._progress
+                )
         return self._local[path]
 
 
@@ -311,21 +290,27 @@ def download(repo_id: str, commit: str, path: str, size: int | None, progress: P
     """One file into the normal Hub cache; the result must stay inside the repo's cache.
 
     The body may not exceed the size the Hub's metadata declared (MAX_DOWNLOAD when it
-    declared none): a server that streams more is cut off and the file refused.
+    declared none): a server that streams more is cut off and the file refused; one that
+    sends less or more than its own headers say (huggingface_hub's consistency check) costs
+    that file only.
     """
     from huggingface_hub import hf_hub_download
 
-    token = _BODY_CAP.set(size + _SLACK if size is not None else MAX_DOWNLOAD)
-    try:
-        with progress.task(f"downloading {path}", total=size, unit="bytes") as handle:
+    cap = size if size is not None else MAX_DOWNLOAD
+    with (
+        body_rules(BodyRules(cap=cap, declared=cap)),
+        progress.task(f"downloading {path}", total=size, unit="bytes") as handle,
+    ):
+        try:
             local = _hub_call(
                 lambda: hf_hub_download(repo_id, path, revision=commit, etag_timeout=_TIMEOUT),
                 repo_id,
                 commit,
             )
-            progress.advance(handle, size or 0)
-    finally:
-        _BODY_CAP.reset(token)
+        except OSError as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SourceError(f"hf:{repo_id}: {path}: {why}") from None
+        progress.advance(handle, size or 0)
     real = resolve_inside(repo_folder(repo_id), Path(str(local)))
     if real is None:
         raise SourceError(f"{path}: the Hub cache entry points outside the cache; refused")
@@ -374,9 +359,10 @@ class HubSource(Source):
         from huggingface_hub import constants
 
         repo_id, rev = parse_spec(spec)
-        if offline or constants.is_offline_mode():
-            return self._open_offline(spec, repo_id, rev, progress)
-        return self._open_online(spec, repo_id, rev, progress)
+        with hub_session(HubSession()):
+            if offline or constants.is_offline_mode():
+                return self._open_offline(spec, repo_id, rev, progress)
+            return self._open_online(spec, repo_id, rev, progress)
 
     def _open_online(
         self, spec: str, repo_id: str, rev: str | None, progress: Progress
@@ -454,16 +440,13 @@ class HubSource(Source):
         folder, commit = resolve_cached_revision(repo_id, rev)
         cached = snapshot_files(folder, commit)
         problems = [not_analysed(p, why, "source") for p, why in sorted(cached.refused.items())]
+        # what an online scan saved; a record damaged on disk only loses what is damaged
         record = load_record(repo_id, commit) or {}
         remote: dict[str, RemoteFile] = {}
-        for item in record.get("files", []):
-            try:
-                f = RemoteFile(**item)
-            except TypeError:
-                continue
-            if _safe_release_path(f.path) and f.path not in cached.refused:
+        for item in _list_of(record.get("files")):
+            f = _remote_from_record(item)
+            if f is not None and f.path not in cached.refused:
                 remote[f.path] = f
-        headers = record.get("safetensors") if isinstance(record.get("safetensors"), dict) else {}
         mapping = record.get("card") if isinstance(record.get("card"), dict) else None
         return _build(
             spec,
@@ -471,12 +454,52 @@ class HubSource(Source):
             commit,
             remote,
             dict(cached.files),
-            headers or {},
+            _headers_from_record(record.get("safetensors")),
             mapping,
             problems,
             offline=True,
             progress=progress,
         )
+
+
+def _list_of(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _remote_from_record(item: object) -> RemoteFile | None:
+    """A file of a saved record, every field checked as the Hub's metadata is."""
+    if not isinstance(item, dict) or not _safe_release_path(item.get("path")):
+        return None
+    sha, blob = item.get("lfs_sha256"), item.get("blob_id")
+    return RemoteFile(
+        path=item["path"],
+        size=_size(item.get("size")),
+        blob_id=blob if isinstance(blob, str) else None,
+        lfs_sha256=sha if isinstance(sha, str) and _SHA256.match(sha) else None,
+        lfs_size=_size(item.get("lfs_size")),
+    )
+
+
+def _headers_from_record(value: object) -> dict[str, list[dict[str, Any]]]:
+    """Saved safetensors headers: {path: [{name, dtype, shape}]}, damaged entries left out."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path, tensors in (value if isinstance(value, dict) else {}).items():
+        if (
+            _safe_release_path(path)
+            and isinstance(tensors, list)
+            and all(
+                isinstance(t, dict)
+                and isinstance(t.get("name"), str)
+                and isinstance(t.get("dtype"), str)
+                and isinstance(t.get("shape"), list)
+                and all(_size(d) is not None for d in t["shape"])
+                for t in tensors
+            )
+        ):
+            out[path] = [
+                {"name": t["name"], "dtype": t["dtype"], "shape": list(t["shape"])} for t in tensors
+            ]
+    return out
 
 
 def _build(
@@ -497,22 +520,24 @@ def _build(
     paths = sorted(set(remote) | set(local))
     fail_if_too_many(len(paths), f"hf:{repo_id}")
     entries: list[FileEntry] = []
+    pins: dict[str, Pin] = {}
     total = sum(p.stat().st_size for p in local.values() if p.is_file())
     reported = {p.location.path for p in problems}
     with progress.task("hashing files", total=total, unit="bytes") as handle:
         for path in paths:
             try:
-                entry = _entry(path, remote.get(path), local.get(path), progress, handle)
-            except OSError as exc:
+                entry, pin = _entry(path, remote.get(path), local.get(path), progress, handle)
+            except (OSError, SourceError) as exc:
+                why = exc.strerror or exc if isinstance(exc, OSError) else exc
                 problems.append(
-                    not_analysed(
-                        path, f"unreadable in the Hub cache ({exc.strerror or exc})", "source"
-                    )
+                    not_analysed(path, f"unreadable in the Hub cache ({why})", "source")
                 )
                 local.pop(path, None)
                 if path not in remote:
                     continue
-                entry = _entry(path, remote[path], None, progress, handle)
+                entry, pin = _entry(path, remote[path], None, progress, handle)
+            if pin is not None:
+                pins[path] = pin
             if entry.sha256 is None and path not in reported:
                 problems.append(
                     not_analysed(
@@ -534,6 +559,8 @@ def _build(
         },
         offline,
         progress,
+        current_session(),
+        pins,
     )
     files = tuple(entries)
     info: dict[str, Any] = {
@@ -581,7 +608,9 @@ def _build(
 
 def _entry(
     path: str, remote: RemoteFile | None, local: Path | None, progress: Progress, handle: object
-) -> FileEntry:
+) -> tuple[FileEntry, Pin | None]:
+    """The entry of a file: hashed (and pinned) where it is in the Hub cache, else as the
+    Hub's metadata describes it."""
     lfs = None
     if remote is not None and remote.lfs_sha256:
         lfs = LfsPointer(oid=remote.lfs_sha256, size=int(remote.lfs_size or remote.size or 0))
@@ -589,7 +618,7 @@ def _entry(
         assert remote is not None
         c = classify(path, b"", remote.size)
         size = remote.size if remote.size is not None else (lfs.size if lfs else 0)
-        return FileEntry(
+        entry = FileEntry(
             path=path,
             size=size,
             sha256=lfs.oid if lfs else None,
@@ -598,4 +627,5 @@ def _entry(
             weight_format=c.weight_format,
             lfs=lfs,
         )
-    return hashed_entry(path, file_chunks(local), progress, handle, lfs)
+        return entry, None
+    return hash_pinned(path, local, None, progress, handle, lfs)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,9 +77,25 @@ def resolve_cached_revision(repo_id: str, rev: str | None) -> tuple[Path, str]:
         commit = ref.read_text(errors="replace").strip()
         if not _COMMIT.match(commit):
             raise SourceError(f"hf:{repo_id}: the cached ref '{name}' is not a commit sha")
-    if not (folder / "snapshots" / commit).is_dir():
+    snapshot = folder / "snapshots" / commit
+    if not snapshot.is_dir():
         raise SourceError(f"hf:{repo_id}: commit {commit[:12]} is not in the local Hub cache")
+    _confined(repo_id, folder, snapshot)
     return folder, commit
+
+
+def _confined(repo_id: str, folder: Path, snapshot: Path) -> None:
+    """A snapshot folder is a real folder of the repository's cache folder. Its files are
+    links into ../../blobs, but the folder itself (or `snapshots/`) linked elsewhere would
+    have the scan walk whatever it names (/usr, /)."""
+    real = folder.resolve()
+    for part in (snapshot.parent, snapshot):
+        if part.is_symlink() or not part.resolve().is_relative_to(real):
+            raise SourceError(
+                f"hf:{repo_id}: the cached snapshot {snapshot.name[:12]} is a link to a "
+                "folder outside the repository's Hub cache folder; refused (remove it from "
+                f"the cache: {snapshot})"
+            )
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,7 @@ def snapshot_files(folder: Path, commit: str) -> CachedFiles:
     """The snapshot's files, each resolved inside the repository's cache folder."""
     root = folder / "snapshots" / commit
     real_folder = folder.resolve()
+    _confined(folder.name.removeprefix("models--").replace("--", "/"), folder, root)
     files: dict[str, Path] = {}
     refused: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
@@ -120,11 +138,20 @@ def _record_path(repo_id: str, commit: str) -> Path:
 
 
 def save_record(repo_id: str, commit: str, record: dict[str, Any]) -> None:
+    """Written whole or not at all (a temporary file of its own, synced, then renamed):
+    two scans of one commit, or a scan killed midway, never leave half a record."""
     path = _record_path(repo_id, commit)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, default=str))
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".record-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, default=str))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load_record(repo_id: str, commit: str) -> dict[str, Any] | None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ..classify import HEAD_BYTES, classify
@@ -19,19 +19,45 @@ from ..errors import SourceError
 from ..model import FileEntry, LfsPointer, TensorInfo
 from ..snapshot import Progress, Snapshot
 from ..weights.formats.safetensors_header import parse_header
-
-# Bounds on hostile input. A release with more files is not something we read blindly.
-MAX_FILES = 200_000
+from .limits import current_limits
 
 
-_READ_CHUNK = 1 << 20
+@dataclass(frozen=True)
+class Hashed:
+    """What one pass over a file's content gives: what classification and the entry need."""
+
+    sha256: str
+    size: int
+    head: bytes
+    """The first HEAD_BYTES (all of a file no larger)."""
 
 
-def file_chunks(path: Path) -> Iterator[bytes]:
-    """A local file's content in 1 MiB pieces."""
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_READ_CHUNK):
-            yield chunk
+def hash_chunks(chunks: Iterable[bytes], progress: Progress, handle: Any) -> Hashed:
+    digest = hashlib.sha256()
+    head = b""
+    size = 0
+    for chunk in chunks:
+        if len(head) < HEAD_BYTES:
+            head += chunk[: HEAD_BYTES - len(head)]
+        digest.update(chunk)
+        size += len(chunk)
+        progress.advance(handle, len(chunk))
+    return Hashed(digest.hexdigest(), size, head)
+
+
+def entry_of(path: str, hashed: Hashed, lfs: LfsPointer | None = None) -> FileEntry:
+    """The classified entry of a file whose content was hashed (under any path: the same
+    content at two paths is hashed once)."""
+    c = classify(path, hashed.head, hashed.size)
+    return FileEntry(
+        path=path,
+        size=hashed.size,
+        sha256=hashed.sha256,
+        kind=c.kind,
+        language=c.language,
+        weight_format=c.weight_format,
+        lfs=c.lfs or lfs,
+    )
 
 
 def hashed_entry(
@@ -43,25 +69,7 @@ def hashed_entry(
 ) -> FileEntry:
     """One pass over a file's content gives its sha256, its size and the head that
     classification reads; every source builds its entries this way."""
-    digest = hashlib.sha256()
-    head = b""
-    size = 0
-    for chunk in chunks:
-        if len(head) < HEAD_BYTES:
-            head += chunk[: HEAD_BYTES - len(head)]
-        digest.update(chunk)
-        size += len(chunk)
-        progress.advance(handle, len(chunk))
-    c = classify(path, head, size)
-    return FileEntry(
-        path=path,
-        size=size,
-        sha256=digest.hexdigest(),
-        kind=c.kind,
-        language=c.language,
-        weight_format=c.weight_format,
-        lfs=c.lfs or lfs,
-    )
+    return entry_of(path, hash_chunks(chunks, progress, handle), lfs)
 
 
 def parse_safetensors_header(read: Any, path: str) -> tuple[TensorInfo, ...]:
@@ -114,5 +122,10 @@ def clean_path(path: str) -> str:
 
 
 def fail_if_too_many(count: int, target: str) -> None:
-    if count > MAX_FILES:
-        raise SourceError(f"{target}: more than {MAX_FILES} files; refusing to scan blindly")
+    """A release with more files than the limit is not something we read blindly."""
+    limit = current_limits().max_files
+    if count > limit:
+        raise SourceError(
+            f"{target}: more than {limit} files; refusing to scan blindly "
+            "(raise the limit with --max-files)"
+        )

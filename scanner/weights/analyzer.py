@@ -8,7 +8,7 @@ from ..analyzers import Analyzer, AuditContext
 from ..card import declares_base
 from ..errors import ProvscanError
 from ..evidence import WeightsLineage
-from ..model import Evidence, Finding, Location, Severity, not_analysed
+from ..model import Evidence, FileKind, Finding, Location, Severity, not_analysed
 from ..snapshot import Snapshot
 from .compare import Comparison, compare_fingerprints, fingerprint_of
 from .fingerprint import Fingerprint, extract
@@ -71,7 +71,8 @@ class WeightsAnalyzer(Analyzer):
                 )
         if not ctx.options.against:
             return findings
-        files = [f.path for f in snapshot.files if f.lfs is None]
+        # an LFS pointer's content is not at hand; a Hub file stored in LFS is (it is fetched)
+        files = [f.path for f in snapshot.files if f.kind is not FileKind.LFS_POINTER]
         try:
             model = load_from_snapshot(snapshot.target, files, snapshot.reader.local_path)
             try:

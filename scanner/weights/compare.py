@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .calibrate import Nulls, Signal
+from .coverage import Coverage
 from .fingerprint import Fingerprint, fingerprint_of
 from .signals import all_signals
 from .units import DEFAULT, Sampling
@@ -28,6 +29,8 @@ class Comparison:
     neither was made from the other) or unknown."""
     signals: tuple[Signal, ...]
     reasons: tuple[str, ...]
+    coverage: tuple[Coverage, Coverage] | None = None
+    """What the role rules recognised of A and of B: what the signals could use."""
 
     def signal(self, name: str) -> Signal | None:
         return next((s for s in self.signals if s.name == name), None)
@@ -41,6 +44,10 @@ class Comparison:
             "relation": self.relation,
             "signals": [s.to_dict() for s in self.signals],
             "reasons": list(self.reasons),
+            "sides": [
+                {"model": name, **cov.to_dict()}
+                for name, cov in zip((self.a, self.b), self.coverage or (), strict=False)
+            ],
         }
 
 
@@ -54,7 +61,13 @@ def compare_fingerprints(a: Fingerprint, b: Fingerprint, nulls: Nulls | None = N
         signals = [panel.calibrate(s) for s in all_signals(a, b)]
     decision = decide(a, b, signals)
     return Comparison(
-        a.name, b.name, decision.verdict, decision.relation, tuple(signals), decision.reasons
+        a.name,
+        b.name,
+        decision.verdict,
+        decision.relation,
+        tuple(signals),
+        decision.reasons,
+        (a.coverage, b.coverage),
     )
 
 

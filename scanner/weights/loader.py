@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SourceError
+from ..model import FileKind
+from ..sources.layout import Layout, release_layout
 from .configs import fit_to_tensors, typed_config
 from .finite import FiniteReader
 from .formats.checks import read_json
@@ -48,10 +50,14 @@ class LoadedModel:
     weight_files: list[str] = field(default_factory=list)
     total_bytes: int = 0
     problems: list[str] = field(default_factory=list)
+    layout: Layout | None = None
+    """Where the checkpoint's files are read, at their release paths."""
 
     def close(self) -> None:
         if self.reader is not None:
             self.reader.close()
+        if self.layout is not None:
+            self.layout.close()
 
     def non_finite(self) -> list[str]:
         """Tensors read so far that held NaN, infinite or absurd values (read as 0)."""
@@ -113,12 +119,13 @@ def _beside(folder: str, name: str, files: list[str]) -> str | None:
 
 
 def _open(model: LoadedModel, found: Checkpoint, local: Callable[[str], Path]) -> None:
-    paths = [local(f) for f in found.files]
+    # at their release paths, whatever the source's cache calls them: a reader finds a
+    # file's companions (ONNX external data) by name, inside the release only
+    model.layout = release_layout([*found.files, *found.data_files], local)
+    paths = [model.layout.paths[f] for f in found.files]
     model.reader = FiniteReader(found.format.open(paths, model.config))
     model.weight_files = list(found.files)
-    model.total_bytes = sum(p.stat().st_size for p in paths) + sum(
-        local(f).stat().st_size for f in found.data_files
-    )
+    model.total_bytes = sum(model.layout.paths[f].stat().st_size for f in model.layout.paths)
 
 
 def load_model(target: str, offline: bool = False) -> LoadedModel:
@@ -138,7 +145,8 @@ def load_model(target: str, offline: bool = False) -> LoadedModel:
         snap = open_target(target, offline=offline)
     except SourceError:
         raise
-    files = [f.path for f in snap.files if f.lfs is None]
+    # an LFS pointer's content is not at hand; a Hub file stored in LFS is (it is fetched)
+    files = [f.path for f in snap.files if f.kind is not FileKind.LFS_POINTER]
     return load_from_snapshot(target, files, snap.reader.local_path)
 
 

@@ -78,6 +78,50 @@ def _compiled() -> tuple[tuple[re.Pattern[str], dict[str, Any]], ...]:
     return tuple((re.compile(r["pattern"]), r) for r in rules)
 
 
+@cache
+def _wrappers() -> re.Pattern[str] | None:
+    prefixes = load_rules("tensor_roles").get("wrappers", {}).get("prefixes", [])
+    return re.compile("(?:" + "|".join(prefixes) + ")") if prefixes else None
+
+
+@cache
+def _ignored() -> re.Pattern[str] | None:
+    patterns = load_rules("tensor_roles").get("ignore", {}).get("patterns", [])
+    return re.compile("(?:" + "|".join(patterns) + ")") if patterns else None
+
+
+def is_ignored(name: str) -> bool:
+    """A buffer, not a weight (rules/tensor_roles.toml [ignore])."""
+    pattern = _ignored()
+    return pattern is not None and pattern.fullmatch(name) is not None
+
+
+def _unwrapped(name: str) -> list[str]:
+    """The name, then the name without each wrapper module around the model in turn."""
+    out = [name]
+    pattern = _wrappers()
+    while pattern is not None and len(out) < 4:
+        m = pattern.match(out[-1])
+        if m is None or not m.end():
+            break
+        out.append(out[-1][m.end() :])
+    return out
+
+
+def _rule_for(name: str, present: list[str]) -> tuple[re.Match[str], dict[str, Any]] | None:
+    """The first rule that matches the name (or the name out of its wrappers)."""
+    for candidate in _unwrapped(name):
+        for pattern, rule in _compiled():
+            match = pattern.fullmatch(candidate)
+            if match is None:
+                continue
+            needs = rule.get("requires")
+            if needs and not any(re.search(needs, p) for p in present):
+                continue
+            return match, rule
+    return None
+
+
 def _rope_archs() -> set[str]:
     return set(load_rules("tensor_roles").get("gguf_rope_interleaved", {}).get("archs", []))
 
@@ -110,69 +154,82 @@ def _split_sizes(total: int, split: str, heads: Heads) -> list[int]:
 
 
 def map_roles(metas: list[TensorMeta], heads: Heads) -> tuple[list[CanonTensor], list[str]]:
-    """Canonical tensors of a checkpoint, and the names no rule knows."""
+    """Canonical tensors of a checkpoint, and the names no rule knows (buffers that are no
+    weights are in neither). A second tensor claiming a role already taken is unknown."""
     out: list[CanonTensor] = []
     unknown: list[str] = []
+    taken: set[RoleKey] = set()
+    present = [m.name for m in metas]
     for m in metas:
-        for pattern, rule in _compiled():
-            match = pattern.fullmatch(m.name)
-            if match is None:
-                continue
-            groups = match.groupdict()
-            role = rule["role"]
-            if groups.get("param") == "bias":
-                role += "_bias"
-            layer = int(groups["layer"]) if groups.get("layer") else -1
-            expert = int(groups["expert"]) if groups.get("expert") else -1
-            transposed = bool(rule.get("transposed")) and len(m.shape) == 2
-            shape = tuple(reversed(m.shape)) if transposed else m.shape
-            experts: list[int | None] = [None]
-            if rule.get("stacked") and len(shape) == 3:
-                experts = list(range(shape[0]))
-                shape = shape[1:]
-            unrope = 0
-            if rule.get("rope") == "interleaved" and heads.arch in _rope_archs():
-                unrope = (heads.n_heads if rule["role"] == "attn_q" else heads.n_kv) or 0
-            for e in experts:
-                ekey = expert if e is None else e
-                split = rule.get("split")
-                if split:
-                    roles = _part_roles(rule["role"], split)
-                    sizes = _split_sizes(shape[0], split, heads)
-                    for i, (r, n) in enumerate(zip(roles, sizes, strict=True)):
-                        r = r + "_bias" if role.endswith("_bias") else r
-                        out.append(
-                            CanonTensor(
-                                RoleKey(r, layer, ekey),
-                                m.name,
-                                (n, *shape[1:]),
-                                m.dtype,
-                                m.quantized,
-                                transposed,
-                                split,
-                                i,
-                                e,
-                            )
-                        )
-                else:
-                    out.append(
-                        CanonTensor(
-                            RoleKey(role, layer, ekey),
-                            m.name,
-                            shape,
-                            m.dtype,
-                            m.quantized,
-                            transposed,
-                            None,
-                            0,
-                            e,
-                            unrope,
-                        )
-                    )
-            break
-        else:
+        if is_ignored(m.name):
+            continue
+        found = _rule_for(m.name, present)
+        mapped = _canon_of(m, *found, heads) if found is not None else []
+        if not mapped or any(c.key in taken for c in mapped):
             unknown.append(m.name)
+            continue
+        taken.update(c.key for c in mapped)
+        out.extend(mapped)
     return out, unknown
+
+
+def _canon_of(
+    m: TensorMeta, match: re.Match[str], rule: dict[str, Any], heads: Heads
+) -> list[CanonTensor]:
+    """The canonical tensors one stored tensor holds, by the rule its name matched."""
+    out: list[CanonTensor] = []
+    groups = match.groupdict()
+    role = rule["role"]
+    if groups.get("param") == "bias":
+        role += "_bias"
+    layer = int(groups["layer"]) if groups.get("layer") else -1
+    expert = int(groups["expert"]) if groups.get("expert") else -1
+    transposed = bool(rule.get("transposed")) and len(m.shape) == 2
+    shape = tuple(reversed(m.shape)) if transposed else m.shape
+    experts: list[int | None] = [None]
+    if rule.get("stacked") and len(shape) == 3:
+        experts = list(range(shape[0]))
+        shape = shape[1:]
+    unrope = 0
+    if rule.get("rope") == "interleaved" and heads.arch in _rope_archs():
+        unrope = (heads.n_heads if rule["role"] == "attn_q" else heads.n_kv) or 0
+    for e in experts:
+        ekey = expert if e is None else e
+        split = rule.get("split")
+        if split:
+            roles = _part_roles(rule["role"], split)
+            sizes = _split_sizes(shape[0], split, heads)
+            for i, (r, n) in enumerate(zip(roles, sizes, strict=True)):
+                r = r + "_bias" if role.endswith("_bias") else r
+                out.append(
+                    CanonTensor(
+                        RoleKey(r, layer, ekey),
+                        m.name,
+                        (n, *shape[1:]),
+                        m.dtype,
+                        m.quantized,
+                        transposed,
+                        split,
+                        i,
+                        e,
+                    )
+                )
+        else:
+            out.append(
+                CanonTensor(
+                    RoleKey(role, layer, ekey),
+                    m.name,
+                    shape,
+                    m.dtype,
+                    m.quantized,
+                    transposed,
+                    None,
+                    0,
+                    e,
+                    unrope,
+                )
+            )
+    return out
 
 
 class CanonLoader:

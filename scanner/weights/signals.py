@@ -24,6 +24,7 @@ from .align import (
 )
 from .calibrate import Signal, measured
 from .fingerprint import Fingerprint, FormKey
+from .fingerprint.vocab import overlap
 from .roles import RoleKey
 from .sketch import cosine
 
@@ -478,28 +479,19 @@ def spectra(a: Fingerprint, b: Fingerprint, kind: str, path: list[int] | None) -
 
 # ---- tokenizer and config -----------------------------------------------------------------
 def tokenizer(a: Fingerprint, b: Fingerprint) -> Signal | None:
-    if a.vocab_hashes is None or b.vocab_hashes is None:
+    if a.vocab is None or b.vocab is None:
         return None
-    sa, sb = set(a.vocab_hashes.tolist()), set(b.vocab_hashes.tolist())
-    shared = sa & sb
-    jac = len(shared) / max(len(sa | sb), 1)
-    pos_a = {h: i for i, h in enumerate(a.vocab_hashes.tolist())}
-    same_id = sum(1 for i, h in enumerate(b.vocab_hashes.tolist()) if pos_a.get(h) == i)
-    return measured(
-        "tokenizer",
-        jac,
-        0.5,
-        0.5,
-        ("fine-tuning",),
-        {
-            "shared_tokens": len(shared),
-            "vocab_a": len(sa),
-            "vocab_b": len(sb),
-            "same_id_fraction": round(same_id / max(len(shared), 1), 4),
-            "weak": "many unrelated models share a public tokenizer",
-        },
-        kind="none",
-    )
+    o = overlap(a.vocab, b.vocab)
+    details: dict[str, Any] = {
+        "shared_tokens": o.shared,
+        "vocab_a": a.vocab.size,
+        "vocab_b": b.vocab.size,
+        "same_id_fraction": round(o.same_id_fraction, 4),
+        "weak": "many unrelated models share a public tokenizer",
+    }
+    if not o.exact:
+        details["estimated_from"] = f"the {o.sample} tokens of smallest hash (bottom-k sample)"
+    return measured("tokenizer", o.jaccard, 0.5, 0.5, ("fine-tuning",), details, kind="none")
 
 
 def config(a: Fingerprint, b: Fingerprint) -> Signal | None:

@@ -219,7 +219,7 @@ def nothing_comparable(a: Fingerprint, b: Fingerprint) -> list[str]:
                 f"{name}: none of its {len(fp.tensors)} recognised tensors belongs to a "
                 "transformer block"
             )
-        if fp.vocab_hashes is None:
+        if fp.vocab is None:
             why.append(f"{name} ships no tokenizer (no tokenizer.json, none in its weight file)")
         if fp.tensors and fp.anchor_embed is None:
             why.append(f"{name}: no token embedding was read")

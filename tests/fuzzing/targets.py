@@ -107,14 +107,16 @@ def _onnx_seeds() -> dict[str, bytes]:
     w = rng.standard_normal((8, 16)).astype(np.float32)
     q = (rng.standard_normal((16, 8)) * 40).astype(np.int8)
     inits = [
-        numpy_helper.from_array(rng.standard_normal((36, 8)).astype(np.float32), "embed.weight"),
-        numpy_helper.from_array(w, "layers.0.mlp.up.weight"),
-        numpy_helper.from_array(q, "layers.0.mlp.down.weight_quantized"),
+        numpy_helper.from_array(
+            rng.standard_normal((36, 8)).astype(np.float32), "model.embed_tokens.weight"
+        ),
+        numpy_helper.from_array(w, "model.layers.0.mlp.up_proj.weight"),
+        numpy_helper.from_array(q, "model.layers.0.mlp.down_proj.weight_quantized"),
         numpy_helper.from_array(np.full(8, 0.01, np.float32), "down.scale"),
         numpy_helper.from_array(np.zeros(8, np.int8), "down.zp"),
     ]
     external = TensorProto()
-    external.name, external.data_type = "layers.0.ext.weight", TensorProto.FLOAT
+    external.name, external.data_type = "model.layers.0.ext.weight", TensorProto.FLOAT
     external.dims.extend([4, 8])
     external.data_location = TensorProto.EXTERNAL
     for key, value in (("location", "x.bin"), ("offset", "0"), ("length", "128")):
@@ -122,10 +124,10 @@ def _onnx_seeds() -> dict[str, bytes]:
         e.key, e.value = key, value
     inits.append(external)
     nodes = [
-        helper.make_node("MatMul", ["x", "layers.0.mlp.up.weight"], ["h"]),
+        helper.make_node("MatMul", ["x", "model.layers.0.mlp.up_proj.weight"], ["h"]),
         helper.make_node(
             "DequantizeLinear",
-            ["layers.0.mlp.down.weight_quantized", "down.scale", "down.zp"],
+            ["model.layers.0.mlp.down_proj.weight_quantized", "down.scale", "down.zp"],
             ["dq"],
             axis=1,
         ),

@@ -17,17 +17,26 @@ from typing import Any
 
 import numpy as np
 
+from ..coverage import NothingRecognised, coverage_of
 from ..loader import LoadedModel, load_model
 from ..reduce import unit_norm
 from ..roles import RoleKey
-from ..tokens import anchor_order, token_hashes
+from ..sketch import sketch_size
+from ..tokens import MAX_VOCAB, anchor_order, token_hashes
 from ..units import DEFAULT, Sampling
 from .data import Fingerprint, FormKey, is_fingerprint_file
 from .forms import block_forms
 from .reading import Geometry, TensorPass
+from .vocab import VOCAB_SAMPLE_MIN, VocabSample
 
 ANCHORS_EMBED = 2048
 ANCHORS_FORM = 256
+# A fingerprint takes at most this share of its checkpoint's file (the README says 1%).
+FP_SHARE = 0.009
+# The smallest storage the budget plans for: 4-bit blocks with a 16-bit scale (Q4_0).
+Q4_BYTES_PER_PARAM = 4.5 / 8
+# The saved (compressed) header's bytes for each tensor entry, measured on real checkpoints.
+HEADER_BYTES_PER_TENSOR = 60
 # Checkpoints below this size (bf16-equivalent) are "tiny": the 1% budget does not bind.
 TINY_BYTES = 16 * 1024 * 1024
 _ARCH_KEYS = (
@@ -82,11 +91,26 @@ def extract(
     # Small products and per-head QRs: BLAS threads only contend with each other.
     with threadpool_limits(limits=1):
         tp = TensorPass(model, sampling)
+        _check_recognised(model, tp.geometry)
         try:
             return _extract(model, tp, anchors_form, prefer)
         finally:
             tp.probes.ready.set()  # a worker waiting for the probe must not wait forever
             tp.stop_workers()
+
+
+def _check_recognised(model: LoadedModel, geo: Geometry) -> None:
+    """A checkpoint of which no tensor has a role cannot be compared: one clear error."""
+    if geo.canon:
+        return
+    assert model.reader is not None  # TensorPass refuses a model without a reader
+    cov = coverage_of(model.reader.tensors(), geo.unknown)
+    groups = ", ".join(g.pattern for g in cov.unrecognised[:3]) or "none"
+    raise NothingRecognised(
+        f"{model.name}: none of its {cov.tensors} tensors has a role provscan knows "
+        f"(names such as {groups}); nothing to compare. Tensor names are mapped to roles "
+        f"in rules/tensor_roles.toml"
+    )
 
 
 @dataclass(frozen=True)
@@ -108,10 +132,11 @@ def _extract(
     geo = tp.geometry
     # the workers start on the first blocks while the anchors are worked out here
     tp.workers().start()
-    n_embed, k_form = anchor_budget(geo)
     vocab_h = token_hashes(model.vocab) if model.vocab is not None else None
+    plan = budget(geo, model.total_bytes, len(vocab_h) if vocab_h is not None else 0)
     aside = {role: tp.stats_aside(role) for role in ("embed", "lm_head")}
-    anchors = _anchors(tp, vocab_h, n_embed, min(anchors_form or k_form, n_embed), prefer)
+    k_form = min(anchors_form or plan.k_form, plan.n_embed)
+    anchors = _anchors(tp, vocab_h, plan.n_embed, k_form, prefer)
     tp.probes.matrix = anchors.probe
     # The norm gains are the probes' other factor.
     for layer in range(geo.n_layers):
@@ -146,7 +171,7 @@ def _extract(
         meta,
         tp.tensors,
         tp.sketches,
-        vocab_h,
+        VocabSample.of(vocab_h, plan.n_vocab) if vocab_h is not None else None,
         anchors.hashes,
         anchors.embed,
         {k: unit_norm(v) for k, v in forms.items()},
@@ -166,7 +191,8 @@ def _anchors(
     embed_ct = tp.geometry.by_key.get(RoleKey("embed"))
     if embed_ct is None or len(embed_ct.shape) != 2:
         return Anchors(none, none, None, None)
-    rows = embed_ct.shape[0]
+    # a claimed row count is no vocabulary: never more placeholder ids than a real one has
+    rows = min(embed_ct.shape[0], MAX_VOCAB)
     hashes = (
         vocab_h[:rows] if vocab_h is not None else token_hashes([f"<id:{i}>" for i in range(rows)])
     )
@@ -202,28 +228,61 @@ def _whitened(rows: np.ndarray) -> np.ndarray:
     return (u @ vt) * np.sqrt(rows.shape[1] / max(min(rows.shape), 1))
 
 
-def anchor_budget(geo: Geometry) -> tuple[int, int]:
-    """Anchor counts (embedding rows, forms) that keep a fingerprint under 1% of the model.
+@dataclass(frozen=True)
+class Budget:
+    """How much of each kind a fingerprint keeps, so that it stays under 1% of the file."""
 
-    Computed from the parameter count, never the file size: a Q4 copy of a model must get
-    the same anchors as its bf16 original, or their whitened forms would not compare.
+    n_embed: int
+    """Anchor tokens whose embedding rows are kept."""
+    k_form: int
+    """Anchors the forms are evaluated on (K x K each)."""
+    n_vocab: int | None
+    """Tokens of the vocabulary kept (the bottom-k sample, vocab.py); None: all."""
+
+
+def budget(geo: Geometry, file_bytes: int, vocab_size: int) -> Budget:
+    """What a fingerprint keeps: about FP_SHARE of the checkpoint's file (never more than
+    of its bf16 size), whatever the storage, 4-bit included.
+
+    The form anchors come from the parameter count alone, never the file size: a Q4 copy
+    of a model must get the same form anchors as its bf16 original, or their whitened forms
+    would not compare. What the file's size then leaves goes to the anchor embedding rows
+    (compared on the anchors both sides kept) and the vocabulary (whole when it fits, else a
+    bottom-k sample that estimates overlaps without bias).
     """
     params = sum(int(np.prod(c.shape)) for c in geo.canon)
-    size = 2 * params  # as stored in bf16; quantized copies are smaller, their prints not
+    size = 2 * params  # as stored in bf16
     if size < TINY_BYTES or not geo.d:
-        return ANCHORS_EMBED, ANCHORS_FORM
+        return Budget(ANCHORS_EMBED, ANCHORS_FORM, None)
     n_layers = 1 + max((c.key.layer for c in geo.canon), default=0)
     n_exp = geo.n_experts()
     n_forms = max(1, n_layers * (4 + 2 * max(n_exp, 0)))
-    # float16 storage. Sketches take about 0.1% (1/1024 of each tensor), vocabulary hashes
-    # 8 bytes a token; forms get 0.3% and anchor embedding rows 0.15% of the checkpoint.
-    k_form = int((0.003 * size / (2 * n_forms)) ** 0.5)
+    # Forms get 0.25% of the checkpoint stored at 4.5 bits a weight (Q4_0), as int8 values.
+    k_form = int((0.0025 * Q4_BYTES_PER_PARAM * params / n_forms) ** 0.5)
     # Forms cost 2 K flops per value read: keep that near the cost of reading the weights
     # (45 anchors at 1B parameters, 32 from 2B up; the lineage suite keeps every verdict
     # with 32 anchors and an eighth of the units, bench/results/lineage_sampled.txt).
-    k_form = min(k_form, int(45 * (1e9 / max(params, 1)) ** 0.5))
-    k_embed = int(0.0015 * size / (2 * geo.d))
-    return (max(64, min(ANCHORS_EMBED, k_embed)), max(32, min(ANCHORS_FORM, k_form)))
+    k_form = max(32, min(ANCHORS_FORM, k_form, int(45 * (1e9 / max(params, 1)) ** 0.5)))
+    # anchor rows: 0.15% of the bf16 size at most (the form anchors are among them)
+    most_rows = max(64, min(ANCHORS_EMBED, int(0.0015 * size / (2 * geo.d))))
+    k_form = min(k_form, most_rows)
+    target = FP_SHARE * min(file_bytes or size, size)
+    left = target - _fixed_bytes(geo, n_forms, k_form, params)
+    # and most of what the file leaves
+    n_embed = max(min(most_rows, int(0.6 * max(left, 0) / (geo.d + 4))), k_form)
+    left -= n_embed * (geo.d + 4)
+    if vocab_size * 8 <= left:
+        return Budget(n_embed, k_form, None)
+    return Budget(n_embed, k_form, max(VOCAB_SAMPLE_MIN, int(left // 12)))
+
+
+def _fixed_bytes(geo: Geometry, n_forms: int, k_form: int, params: int) -> int:
+    """What a fingerprint holds whatever its budget: forms, sketches, spectra, header
+    (sizes as saved: int8 values with a float32 scale a row, float16 spectra)."""
+    forms = n_forms * k_form * (k_form + 4)
+    sketches = sum(sketch_size(int(np.prod(c.shape))) + 4 for c in geo.canon if len(c.shape) == 2)
+    spectra = 2 * 2 * geo.n_layers * (geo.d or 0) if geo.spectra_on else 0
+    return forms + sketches + spectra + HEADER_BYTES_PER_TENSOR * len(geo.canon)
 
 
 def _meta(model: LoadedModel, tp: TensorPass) -> dict[str, Any]:
@@ -241,6 +300,7 @@ def _meta(model: LoadedModel, tp: TensorPass) -> dict[str, Any]:
         "head_dim": geo.heads.head_dim,
         "quantized_dtypes": quant,
         "n_experts": geo.n_experts(),
+        "coverage": coverage_of(tp.reader.tensors(), geo.unknown).to_dict(),
         "unknown_tensors": geo.unknown[:50],
         "n_unknown_tensors": len(geo.unknown),
         "vocab_size": len(model.vocab) if model.vocab is not None else None,

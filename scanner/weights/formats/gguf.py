@@ -310,9 +310,11 @@ class GGUFTensorReader(TensorReader):
         hold them, a few rows at a time. Never the whole tensor when only units are wanted."""
         t = self._by_name[name]
         shape = t.shape
-        if idx is None or len(shape) != 2 or axis not in (0, 1):
+        if len(shape) != 2 or axis not in (0, 1):
             return super().read_units(name, axis, idx, on_rows, keep)
         data = self._data(t)
+        if idx is None:
+            return self._every_row(t, data, on_rows, keep)
         idx = np.asarray(idx, dtype=np.int64)
         if axis == 0:
             parts = [
@@ -346,6 +348,26 @@ class GGUFTensorReader(TensorReader):
         if not keep:
             return None
         return np.concatenate(out) if out else np.zeros((shape[0], 0), np.float32)
+
+    def _every_row(
+        self, t: _Tensor, data: np.ndarray, on_rows: RowSink | None, keep: bool
+    ) -> np.ndarray | None:
+        """The whole matrix, dequantized a chunk of rows at a time: the scratch memory of
+        dequantization stays a chunk's, and without `keep` so does the result."""
+        rows, cols = t.shape
+        step = max(1, _CHUNK_VALUES // max(1, cols))
+        out: list[np.ndarray] = []
+        for a in range(0, rows, step):
+            b = min(rows, a + step)
+            chunk = self._widen(t, data[a:b]).reshape(b - a, cols)
+            if on_rows is not None:
+                on_rows(chunk)
+            if keep:
+                out.append(chunk)
+        self._files.read_done(self._path, t.nbytes)
+        if not keep:
+            return None
+        return np.concatenate(out) if out else np.zeros((0, cols), np.float32)
 
     def metadata(self) -> dict[str, Any]:
         return dict(self._meta)
