@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 DEMO_STAMP = $(VENV)/.installed-demo
 
-.PHONY: install demo test bench bench-packed bench-code-real bench-real lint system-deps clean
+.PHONY: install demo test bench bench-packed bench-code-real bench-real fuzz lint system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,12 @@ bench-packed: install
 	$(BIN)/python -m zipfile -e $(REF)/auto_gptq-0.7.1-*.whl $(REF)/gptq
 	$(BIN)/python bench/packed_reference_check.py --awq $(REF)/autoawq-0.2.9 --gptq $(REF)/gptq \
 		> bench/results/packed_reference.txt
+
+# The long fuzz run: 100,000 inputs a parser, two parsers at a time (an hour or more on 2 cores);
+# figures, machine and date in bench/results/fuzz.txt. The test suite runs a few seconds of
+# each parser (tests/test_fuzz.py).
+fuzz: install
+	$(BIN)/python bench/fuzz.py --inputs 100000 --lanes 2 --out bench/results/fuzz.txt
 
 # Copied-code and license verdicts on real code that others published: pinned PyPI wheels
 # (sha256 checked) fetched into ${PROVSCAN_BENCH_CACHE:-~/.cache/provscan-bench}, never into

@@ -8,8 +8,9 @@ from .analyzers import Analyzer, AuditContext, AuditOptions
 from .assess import report_of
 from .assess.model import Report
 from .errors import ProvscanError
-from .model import Finding, not_analysed
+from .model import Finding, analyzer_failed
 from .result import AuditResult
+from .safetext import one_line
 from .snapshot import Progress, SilentProgress, Snapshot
 from .sources import open_target
 
@@ -40,20 +41,20 @@ def default_analyzers() -> list[Analyzer]:
 def run_analyzers(
     snapshot: Snapshot, analyzers: Sequence[Analyzer], ctx: AuditContext
 ) -> list[Finding]:
+    """Every analyzer's findings. Analyzers isolate each file themselves (a file they cannot
+    analyse is a not-analysed finding); one that fails anyway is reported as failed, with
+    nothing of what it found before (half a license scan is not evidence), and the others
+    still run."""
     findings: list[Finding] = list(snapshot.problems)
     for analyzer in analyzers:
         try:
             with ctx.progress.task(f"{analyzer.name} analysis", unit="steps"):
-                findings.extend(analyzer.analyze(snapshot, ctx))
+                findings.extend(list(analyzer.analyze(snapshot, ctx)))
         except ProvscanError as exc:
-            # One analyzer failing must not stop the others: the audit goes on.
-            findings.append(not_analysed(None, f"{analyzer.name}: {exc}", analyzer.name))
-        except (RecursionError, MemoryError, OSError, ValueError) as exc:
-            # Hostile input that an analyzer did not anticipate: reported, audit goes on.
+            findings.append(analyzer_failed(analyzer.name, one_line(exc)))
+        except Exception as exc:  # hostile input nobody anticipated: fail closed, go on
             findings.append(
-                not_analysed(
-                    None, f"{analyzer.name}: unexpected {type(exc).__name__}: {exc}", analyzer.name
-                )
+                analyzer_failed(analyzer.name, f"unexpected {type(exc).__name__}: {one_line(exc)}")
             )
     return findings
 

@@ -23,8 +23,18 @@ MAX_ALIASES = 64
 MAX_DEPTH = 64
 
 
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
 class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader that refuses documents with many aliases or deep nesting."""
+    """SafeLoader that refuses documents with many aliases or deep nesting, and reads dates
+    as the strings they are written as: a card field is text, and an impossible date
+    (`license: 2024-13-45`) made the constructor raise."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -46,6 +56,9 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+_BoundedLoader.add_constructor(_TIMESTAMP, yaml.SafeLoader.construct_yaml_str)
 
 
 def split_front_matter(text: str) -> str | None:
@@ -107,6 +120,8 @@ def parse_card(text: str) -> CardData:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark is not None else ""
         raise SourceError(f"model card front matter is not valid YAML{where}") from exc
+    except (ValueError, TypeError, OverflowError, IndexError) as exc:  # `!!int x`, `!!int ""`
+        raise SourceError(f"model card front matter has an impossible value ({exc})") from exc
     if meta is None:
         return CardData()
     if not isinstance(meta, dict):

@@ -11,6 +11,7 @@ import contextlib
 import inspect
 import os
 import shlex
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -124,7 +125,7 @@ def print_summary(result: AuditResult) -> None:
     if by_kind:
         out.print("  findings: " + ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())))
     for f in result.findings:
-        if str(f.severity) in ("high", "medium") or f.kind == "not-analysed":
+        if str(f.severity) in ("high", "medium") or f.kind in ("not-analysed", "cache-unavailable"):
             where = f" {f.location.path}" if f.location.path else ""
             out.print(
                 f"  [yellow]{f.severity}[/yellow] {f.kind}{shown(where)}: {shown(f.message)}",
@@ -617,6 +618,9 @@ def check(
                 progress=progress,
             )
     result, assessment = report.result, report.assessment
+    for f in result.findings:
+        if f.kind == "cache-unavailable":  # the gate stands; the user should know
+            err.print(f"provscan: note: {one_line(f.message)}", highlight=False, markup=False)
     outcome = evaluate(rules, assessment, result.snapshot)
     if json_path is not None:
         from dataclasses import asdict
@@ -853,6 +857,16 @@ def main(argv: list[str] | None = None) -> int:
     except ProvscanError as exc:
         err.print(
             f"provscan: error: {one_line(exc)}", highlight=False, markup=False, soft_wrap=True
+        )
+        return EXIT_ERROR
+    except sqlite3.Error as exc:  # the store failed under a command that needs it
+        from .store import describe_store_error
+
+        err.print(
+            f"provscan: error: {one_line(describe_store_error(exc))}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
         )
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -246,3 +246,25 @@ def not_analysed(path: str | None, why: str, analyzer: str = "") -> Finding:
         location=Location(path=path),
         analyzer=analyzer,
     )
+
+
+def analyzer_failed(analyzer: str, why: str) -> Finding:
+    """The one way an analyzer that could not run at all is reported: whatever it would
+    have found is unknown, so `check` never passes such a release (assess/policy.py)."""
+    return Finding(
+        kind="analyzer-failed",
+        severity=Severity.HIGH,
+        message=f"the {analyzer} analyzer did not run: {why}",
+        analyzer=analyzer,
+    )
+
+
+def cache_unavailable(why: str, analyzer: str) -> Finding:
+    """The audit ran without a cache (its results are complete, not stored): `why` names
+    the store and the remedy."""
+    return Finding(
+        kind="cache-unavailable",
+        severity=Severity.LOW,
+        message=f"results not cached: {why}",
+        analyzer=analyzer,
+    )

@@ -14,6 +14,7 @@ import pytest
 import synth
 
 from scanner.weights.compare import compare_models
+from scanner.weights.finite import FiniteReader
 from scanner.weights.formats import registry
 from scanner.weights.loader import load_model
 from tests.toyformat import ToyReader, write_toy
@@ -42,7 +43,9 @@ def test_a_format_added_by_one_registry_line_is_fingerprinted_like_any_other(
 
     monkeypatch.setattr(registry, "READERS", (*registry.READERS, "tests.toyformat"))
     model = load_model(str(tmp_path / "toy"))
-    assert isinstance(model.reader, ToyReader) and model.vocab == vocab
+    # every format's reader is handed on wrapped: its tensors come out finite (finite.py)
+    assert isinstance(model.reader, FiniteReader) and isinstance(model.reader.inner, ToyReader)
+    assert model.vocab == vocab
     assert model.weight_files == ["model.toyw"]
     model.close()
     same = compare_models(str(tmp_path / "st"), str(tmp_path / "toy"))

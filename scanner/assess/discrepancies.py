@@ -253,6 +253,22 @@ def _passthrough(findings: Sequence[tuple[str, Finding]]) -> list[Discrepancy]:
     return out
 
 
+def _unaudited(findings: Sequence[tuple[str, Finding]]) -> list[Discrepancy]:
+    """Analyzers that did not run: what they would have found is unknown, so the verdict
+    cannot be a pass."""
+    return [
+        Discrepancy(
+            kind="analyzer-failed",
+            severity="medium",
+            title=f"Not fully audited: {f.message}",
+            explanation=f"{f.message}. Nothing this analyzer would have found is in this report.",
+            finding_ids=(fid,),
+        )
+        for fid, f in findings
+        if f.kind == "analyzer-failed"
+    ]
+
+
 def find_discrepancies(
     declared: Declared,
     detected: Sequence[DetectedLicense],
@@ -272,6 +288,7 @@ def find_discrepancies(
         + attributions
         + _license_copies(obligations, findings)
         + passed
+        + _unaudited(findings)
     )
     found = _no_license(found, declared)
     return tuple(sorted(found, key=lambda d: -_RANK.get(d.severity, 0)))

@@ -1,8 +1,9 @@
 """The policy gate of `provscan check`: rules (a TOML file) against an assessment.
 
 A policy is data: allowed / denied licenses, required attributions, and whether undeclared
-lineage, removed or changed notices fail the release. rules/policy_default.toml is the
-default and documents every key.
+lineage, removed or changed notices, or files that could not be analysed fail the release.
+rules/policy_default.toml is the default and documents every key. An analyzer that did not
+run fails every policy: what it would have found is unknown.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Policy:
     fail_on_removed_notice: bool = True
     fail_on_changed_notice: bool = True
     foreign_notices_in_notice_file: bool = True
+    fail_on_not_analysed: bool = True
     required: tuple[RequiredAttribution, ...] = ()
     source: str = "default"
 
@@ -80,6 +82,7 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     "notices": frozenset({"fail_on_removed", "fail_on_changed"}),
     "attributions": frozenset({"foreign_notices_in_notice_file", "required"}),
     "attributions.required": frozenset({"family", "text", "in"}),
+    "coverage": frozenset({"fail_on_not_analysed"}),
 }
 """The keys of each section (docs/policy.md): any other is an error, so a misspelled key
 never passes silently."""
@@ -106,7 +109,7 @@ def _refuse_unknown_keys(data: dict[str, Any], source: str) -> None:
 def parse_policy(data: dict[str, Any], source: str) -> Policy:
     """A Policy from parsed TOML; unknown sections and keys are an error (a typo must not
     pass)."""
-    known = {"licenses", "lineage", "notices", "attributions"}
+    known = {"licenses", "lineage", "notices", "attributions", "coverage"}
     unknown = set(data) - known
     if unknown:
         raise UsageError(
@@ -116,6 +119,7 @@ def parse_policy(data: dict[str, Any], source: str) -> Policy:
     _refuse_unknown_keys(data, source)
     lic, lin = data.get("licenses", {}), data.get("lineage", {})
     notices, attr = data.get("notices", {}), data.get("attributions", {})
+    coverage = data.get("coverage", {})
     required = []
     for i, item in enumerate(attr.get("required", [])):
         if (
@@ -143,6 +147,7 @@ def parse_policy(data: dict[str, Any], source: str) -> Policy:
         foreign_notices_in_notice_file=_bool(
             attr, "foreign_notices_in_notice_file", True, "attributions"
         ),
+        fail_on_not_analysed=_bool(coverage, "fail_on_not_analysed", True, "coverage"),
         required=tuple(required),
         source=source,
     )
@@ -202,9 +207,40 @@ def _families_present(a: Assessment) -> set[str]:
     return fams
 
 
+# Files named in a coverage violation (the finding ids name them all).
+_SHOWN_FILES = 5
+
+
+def _coverage_violations(policy: Policy, a: Assessment) -> list[Violation]:
+    """An analyzer that did not run fails the release whatever the policy; files that could
+    not be analysed fail it unless coverage.fail_on_not_analysed is false."""
+    out = [
+        Violation("coverage.analyzer_failed", f.message, (fid,))
+        for fid, f in a.findings
+        if f.kind == "analyzer-failed"
+    ]
+    missed = [(fid, f) for fid, f in a.findings if f.kind == "not-analysed"]
+    if policy.fail_on_not_analysed and missed:
+        shown = "; ".join(
+            f"{f.location.path or f.analyzer or 'release'}: "
+            f"{f.message.removeprefix('not analysed: ')}"
+            for _, f in missed[:_SHOWN_FILES]
+        )
+        more = f"; and {len(missed) - _SHOWN_FILES} more" if len(missed) > _SHOWN_FILES else ""
+        out.append(
+            Violation(
+                "coverage.fail_on_not_analysed",
+                f"{len(missed)} item(s) not analysed: {shown}{more}",
+                tuple(fid for fid, _ in missed),
+            )
+        )
+    return out
+
+
 def evaluate(policy: Policy, a: Assessment, snapshot: Snapshot) -> PolicyResult:
     """Every violation of the policy by the assessed release."""
-    out = _license_violations(policy, a)
+    out = _coverage_violations(policy, a)
+    out += _license_violations(policy, a)
     if policy.fail_on_undeclared_base:
         out += [
             Violation("lineage.fail_on_undeclared_base", d.title, d.finding_ids)

@@ -10,7 +10,7 @@ from ..analyzers import Analyzer, AuditContext
 from ..card import MAX_CARD_BYTES, declaration_lines, find_card
 from ..errors import ProvscanError
 from ..licenses import license_ids
-from ..model import FileEntry, FileKind, Finding, not_analysed
+from ..model import FileEntry, FileKind, Finding, cache_unavailable, not_analysed
 from ..snapshot import Snapshot
 from .declared import DeclaredLicense, declarations_of, undeclared_hints
 from .filescan import MAX_SCAN_BYTES, FileScan, scan_files
@@ -164,13 +164,16 @@ class LicenseAnalyzer(Analyzer):
                 locations[f.sha256] = snapshot.reader.local_path(f.path)  # type: ignore[index]
             except ProvscanError as exc:
                 findings.append(not_analysed(f.path, str(exc), ANALYZER))
+        notes: list[str] = []
         with ctx.progress.task("licenses and notices", total=len(locations)) as handle:
             scans = scan_files(
                 locations,
                 workers=self.workers,
                 on_done=lambda n: ctx.progress.advance(handle, n),
+                notes=notes,
                 progress=ctx.progress,
             )
+        findings.extend(cache_unavailable(note, ANALYZER) for note in notes)
         scanned: list[ScannedFile] = []
         for f in entries:
             scan = scans.get(f.sha256 or "")

@@ -325,7 +325,10 @@ class ClonesAnalyzer(Analyzer):
                 findings.append(not_analysed(f.path, f"unreadable ({exc})", NAME))
                 continue
             assert f.language is not None
-            findings.extend(self.file_findings(f.path, f.sha256, text, f.language, corpora))
+            try:
+                findings.extend(self.file_findings(f.path, f.sha256, text, f.language, corpora))
+            except Exception as exc:  # one hostile file costs that file, not the analyzer
+                findings.append(not_analysed(f.path, f"{type(exc).__name__}: {exc}", NAME))
         return findings
 
     @staticmethod

@@ -20,7 +20,7 @@ from ..card import (
     find_card,
 )
 from ..declarations import weight_file_declarations
-from ..errors import ProvscanError
+from ..errors import ProvscanError, SourceError
 from ..evidence import Declaration
 from ..licenses import license_ids, license_info
 from ..model import CardData, FileDeclaration, FileKind, Finding, not_analysed
@@ -141,11 +141,15 @@ def card_license(card: CardData | None, source: str = "README.md") -> DeclaredLi
 
 
 def config_licenses(text: str, path: str) -> list[DeclaredLicense]:
-    """License fields at the top level of a JSON config (config.json, tokenizer_config...)."""
+    """License fields at the top level of a JSON config (config.json, tokenizer_config...).
+    A file that is not JSON declares nothing; one nested past the recursion limit is an
+    attack on the reader, a SourceError for that file."""
     try:
         data = json.loads(text)
     except ValueError:
         return []
+    except RecursionError as exc:
+        raise SourceError(f"{path}: JSON nests too deeply to read") from exc
     if not isinstance(data, dict):
         return []
     lic, name = data.get("license"), data.get("license_name")
@@ -198,18 +202,23 @@ def _read_configs(snapshot: Snapshot, out: Declarations) -> None:
         ):
             continue
         try:
-            text = snapshot.reader.read_text(f.path, MAX_CONFIG_BYTES)
+            _read_config(snapshot.reader.read_text(f.path, MAX_CONFIG_BYTES), f.path, out)
         except ProvscanError as exc:
             out.problems.append(not_analysed(f.path, str(exc), ANALYZER))
-            continue
-        out.licenses.extend(config_licenses(text, f.path))
-        try:
-            data = json.loads(text)
-        except ValueError:
-            continue
-        hint = config_base_hint(data) if isinstance(data, dict) else None
-        if hint is not None:
-            out.hints.append((hint, "config", f.path))
+        except Exception as exc:  # one hostile file costs that file, not the analyzer
+            out.problems.append(not_analysed(f.path, f"{type(exc).__name__}: {exc}", ANALYZER))
+
+
+def _read_config(text: str, path: str, out: Declarations) -> None:
+    licenses = config_licenses(text, path)  # a file nested too deeply raises here
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    hint = config_base_hint(data) if isinstance(data, dict) else None
+    out.licenses.extend(licenses)
+    if hint is not None:
+        out.hints.append((hint, "config", path))
 
 
 def declarations_of(snapshot: Snapshot) -> Declarations:

@@ -99,12 +99,20 @@ def scan_files(
     use_cache: bool = True,
     workers: int | None = None,
     on_done: Callable[[int], None] | None = None,
+    notes: list[str] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, FileScan]:
     """FileScan per content sha256 for {sha256: local path}. Cached results are served
-    without touching scancode; the rest is scanned by `workers` forked processes."""
+    without touching scancode; the rest is scanned by `workers` forked processes. When the
+    cache cannot be used, the scan goes on without it and `notes` gets why."""
     cache = ScanCache() if use_cache else None
-    raw: dict[str, dict[str, Any]] = cache.get_many(items) if cache else {}
+    raw: dict[str, dict[str, Any]] = {}
+    for sha, cached in (cache.get_many(items) if cache else {}).items():
+        try:
+            FileScan.from_dict(cached)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # an entry of another shape is a miss
+        raw[sha] = cached
     todo = [(sha, str(path)) for sha, path in items.items() if sha not in raw]
     if on_done and raw:
         on_done(len(raw))
@@ -138,5 +146,7 @@ def scan_files(
             # keyed by the hash of the bytes scanned: a file that changed under its hash
             # is reported, never remembered
             cache.put_many({sha: r for sha, r in fresh.items() if r.get("error") != CHANGED})
+    if cache is not None and cache.problem and notes is not None:
+        notes.append(cache.problem)
     raw.update(fresh)
     return {sha: FileScan.from_dict(r) for sha, r in raw.items()}

@@ -16,7 +16,7 @@ from .interface import Format
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {"high": "error", "medium": "warning", "low": "note", "info": "note"}
 # Kinds that are inventory, not problems: not sent to code scanning.
-QUIET = {"license"}
+QUIET = {"license", "cache-unavailable"}
 RULE_HELP = {
     "foreign-notice": "A copyright notice of a holder other than the publisher.",
     "copied-code": "Code copied from an indexed upstream corpus.",
@@ -29,6 +29,8 @@ RULE_HELP = {
     "weights-derived": "The weights derive from a reference model.",
     "undeclared-base-model": "The weights derive from a model the card does not name.",
     "not-analysed": "A file that could not be analysed.",
+    "analyzer-failed": "An analyzer that did not run: the release is not fully audited.",
+    "weights-non-finite": "Weights holding NaN, infinite or absurd values (read as 0).",
     "license-not-reflected": "A detected license that the declared license does not reflect.",
     "missing-attribution": "Third-party notices not attributed in a NOTICE file.",
 }

@@ -168,7 +168,7 @@ def _model_info_without_card(repo_id: str, rev: str | None) -> tuple[Any, object
         card = data.pop("cardData", None)
         data.pop("card_data", None)
         return ModelInfo(**data), card
-    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+    except (TypeError, KeyError, ValueError, AttributeError, RecursionError) as exc:
         raise SourceError(
             f"hf:{repo_id}: the Hub's answer is not valid model info ({type(exc).__name__})"
         ) from None
@@ -381,7 +381,7 @@ class HubSource(Source):
                     repo_id,
                     rev,
                 )
-            except (TypeError, KeyError, ValueError, AttributeError):
+            except (TypeError, KeyError, ValueError, AttributeError, RecursionError):
                 # most often card metadata huggingface_hub cannot type (`tags: 5`): read the
                 # answer without it; the card's fields then go through provscan's own checks
                 info, raw_card = _hub_call(
@@ -401,13 +401,16 @@ class HubSource(Source):
                 except SourceError as exc:
                     problems.append(not_analysed(f.path, str(exc), "source"))
         write_ref(repo_id, rev or "main", commit)
-        mapping = (
-            info.card_data.to_dict()
-            if info.card_data is not None
-            else raw_card
-            if isinstance(raw_card, dict)
-            else None
-        )
+        try:  # to_dict() deep-copies: card data nested a few hundred deep exhausts the stack
+            mapping = (
+                info.card_data.to_dict()
+                if info.card_data is not None
+                else raw_card
+                if isinstance(raw_card, dict)
+                else None
+            )
+        except RecursionError as exc:
+            raise SourceError(f"hf:{repo_id}: the model card metadata nests too deeply") from exc
         snap = _build(
             spec,
             repo_id,

@@ -74,6 +74,19 @@ def _open_library() -> LibraryStore | None:
     return lib if lib.count() else None
 
 
+def non_finite_finding(tensors: list[str], analyzer: str) -> Finding:
+    """NaN, infinite or absurd weights: read as 0, the comparison stands; a reader should
+    know the checkpoint holds them (a broken export, or an attempt to break the analysis)."""
+    shown = ", ".join(tensors[:5]) + (f" and {len(tensors) - 5} more" if len(tensors) > 5 else "")
+    return Finding(
+        "weights-non-finite",
+        Severity.LOW,
+        f"{len(tensors)} tensor(s) hold NaN, infinite or absurd values, read as 0: {shown}",
+        Location(tensor=tensors[0]),
+        analyzer=analyzer,
+    )
+
+
 def _strongest_location(cmp: Comparison) -> Location:
     direct = cmp.signal("direct_cosine")
     if direct is not None and direct.significant and direct.where is not None:
@@ -99,7 +112,9 @@ class WeightsAnalyzer(Analyzer):
         if not against and (library is None or not has_weights):
             return findings
         try:
-            mine = self._fingerprint(snapshot)
+            mine, odd = self._fingerprint(snapshot)
+            if odd:
+                findings.append(non_finite_finding(odd, self.name))
         except ProvscanError as exc:
             findings.append(not_analysed(None, f"weights: {exc}", self.name))
             return findings
@@ -135,13 +150,16 @@ class WeightsAnalyzer(Analyzer):
             if f.path.lower().endswith(PICKLE_SUFFIXES) and f.weight_format == "pickle"
         ]
 
-    def _fingerprint(self, snapshot: Snapshot) -> Fingerprint | None:
-        """The release's fingerprint, or None when it holds no readable checkpoint."""
+    def _fingerprint(self, snapshot: Snapshot) -> tuple[Fingerprint | None, list[str]]:
+        """The release's fingerprint (None when it holds no readable checkpoint) and the
+        tensors whose NaN, infinite or absurd values were read as 0."""
         # an LFS pointer's content is not at hand; a Hub file stored in LFS is (it is fetched)
         files = [f.path for f in snapshot.files if f.kind is not FileKind.LFS_POINTER]
         model = load_from_snapshot(snapshot.target, files, snapshot.reader.local_path)
         try:
-            return None if model.reader is None else extract(model)
+            if model.reader is None:
+                return None, []
+            return extract(model), model.non_finite()
         finally:
             model.close()
 

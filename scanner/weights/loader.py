@@ -6,6 +6,11 @@ format itself carries (GGUF metadata) fills in what they lack. A target that is 
 path (hf:..., git URL, path@rev) is opened through scanner.sources and its files are
 fetched one by one through the snapshot's reader. Pickle checkpoints are listed for a
 not-analysed finding and never opened.
+
+Nothing a release claims is trusted for size: config values of the wrong type are dropped,
+the geometry (widths, head counts, layers) is checked against the real tensor shapes
+before anything is allocated by it (configs.py), and the tensors are handed on finite
+(finite.py: NaN and infinities are data: read as 0, the tensors named).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 from ..errors import SourceError
 from ..model import FileKind
 from ..sources.layout import Layout, release_layout
+from .configs import fit_to_tensors, typed_config
+from .finite import FiniteReader
 from .formats.checks import read_json
 from .formats.interface import Checkpoint, TensorReader, WeightFormatError
 from .formats.registry import PICKLE_SUFFIXES as PICKLE_SUFFIXES  # analyzer.py reads it here
@@ -52,6 +59,10 @@ class LoadedModel:
         if self.layout is not None:
             self.layout.close()
 
+    def non_finite(self) -> list[str]:
+        """Tensors read so far that held NaN, infinite or absurd values (read as 0)."""
+        return self.reader.non_finite if isinstance(self.reader, FiniteReader) else []
+
 
 def _list_local(root: Path) -> list[str]:
     """Files under a folder, never following symlinks (in or out of the tree)."""
@@ -75,7 +86,9 @@ def load_from_files(name: str, files: list[str], local: Callable[[str], Path]) -
     if cfg is not None:
         try:
             data = read_json(local(cfg), _MAX_CONFIG_BYTES)
-            model.config = data if isinstance(data, dict) else {}
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            model.config = typed_config(data, cfg, model.problems)
         except (ValueError, OSError, WeightFormatError) as exc:
             model.problems.append(f"{cfg}: unreadable config ({exc})")
     if found is not None:
@@ -89,13 +102,14 @@ def load_from_files(name: str, files: list[str], local: Callable[[str], Path]) -
             model.vocab = vocab_from_tokenizer_json(p.read_bytes())
         except (ValueError, OSError) as exc:
             model.problems.append(f"{tj}: unreadable tokenizer ({exc})")
-    if found is not None and model.reader is not None:
-        fmt = found.format
+    if found is not None and isinstance(model.reader, FiniteReader):
+        fmt, raw = found.format, model.reader.inner
         if model.vocab is None:
-            model.vocab = fmt.vocab(model.reader)
+            model.vocab = fmt.vocab(raw)
         if not model.config:
-            model.config = fmt.config(model.reader)
-        model.architecture = fmt.architecture(model.reader)
+            model.config = typed_config(fmt.config(raw), fmt.name, model.problems)
+        model.architecture = fmt.architecture(raw)
+        model.config = fit_to_tensors(model.config, raw.tensors(), model.problems)
     return model
 
 
@@ -109,7 +123,7 @@ def _open(model: LoadedModel, found: Checkpoint, local: Callable[[str], Path]) -
     # file's companions (ONNX external data) by name, inside the release only
     model.layout = release_layout([*found.files, *found.data_files], local)
     paths = [model.layout.paths[f] for f in found.files]
-    model.reader = found.format.open(paths, model.config)
+    model.reader = FiniteReader(found.format.open(paths, model.config))
     model.weight_files = list(found.files)
     model.total_bytes = sum(model.layout.paths[f].stat().st_size for f in model.layout.paths)
 

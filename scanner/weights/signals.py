@@ -319,6 +319,8 @@ def embed_rows(a: Fingerprint, b: Fingerprint) -> Signal | None:
         return None
     x, y = rows
     nx, ny = np.linalg.norm(x), np.linalg.norm(y)
+    if not nx or not ny:  # rows all alike (or all zero): nothing to compare
+        return None
     score = float((x * y).sum() / (nx * ny))
     # Null: B's residual basis a uniformly random rotation of A's (what independent
     # initialisation gives): E[tr(M Q)^2] = ||M||_F^2 / d for Haar Q.
@@ -538,7 +540,8 @@ def all_signals(a: Fingerprint, b: Fingerprint) -> list[Signal]:
         or _uneven(lmap.details["matched_sim"])
     ):
         found.append(lmap)
-    return [s for s in found if s is not None]
+    # a score that is not a number (a zero embedding: 0 / 0) says nothing
+    return [s for s in found if s is not None and math.isfinite(s.score)]
 
 
 def _uneven(sims: Any) -> bool:

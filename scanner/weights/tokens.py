@@ -21,7 +21,10 @@ import numpy as np
 from .sketch import PUBLIC_SEED, mix64
 
 MAX_TOKENIZER_BYTES = 64 * 1024 * 1024
-MAX_VOCAB = 4_000_000
+MAX_VOCAB = 1 << 21
+"""Tokens of a vocabulary (tokenizer.json or a GGUF token list): the largest real ones hold
+~2.6e5; a list of millions of one-byte tokens only costs memory (a 50 MB GGUF of them once
+took 7 GB)."""
 
 
 @cache

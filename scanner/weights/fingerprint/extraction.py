@@ -22,7 +22,7 @@ from ..loader import LoadedModel, load_model
 from ..reduce import unit_norm
 from ..roles import RoleKey
 from ..sketch import sketch_size
-from ..tokens import anchor_order, token_hashes
+from ..tokens import MAX_VOCAB, anchor_order, token_hashes
 from ..units import DEFAULT, Sampling
 from .data import Fingerprint, FormKey, is_fingerprint_file
 from .forms import block_forms
@@ -191,7 +191,8 @@ def _anchors(
     embed_ct = tp.geometry.by_key.get(RoleKey("embed"))
     if embed_ct is None or len(embed_ct.shape) != 2:
         return Anchors(none, none, None, None)
-    rows = embed_ct.shape[0]
+    # a claimed row count is no vocabulary: never more placeholder ids than a real one has
+    rows = min(embed_ct.shape[0], MAX_VOCAB)
     hashes = (
         vocab_h[:rows] if vocab_h is not None else token_hashes([f"<id:{i}>" for i in range(rows)])
     )

@@ -76,7 +76,9 @@ class Geometry:
     @classmethod
     def of(cls, reader: TensorReader, model: LoadedModel, sampling: Sampling) -> Geometry:
         metas = reader.tensors()
-        embed_shape = next((m.shape for m in metas if m.name.endswith(_EMBED_NAMES)), None)
+        embed_shape = next(
+            (m.shape for m in metas if m.name.endswith(_EMBED_NAMES) and len(m.shape) == 2), None
+        )
         cfg = model.config
         d = cfg.get("hidden_size") or cfg.get("n_embd") or (embed_shape[1] if embed_shape else None)
         width = int(d) if d else None

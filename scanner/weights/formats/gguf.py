@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..tokens import MAX_VOCAB
 from .interface import (
     MAX_TENSORS,
     Checkpoint,
@@ -37,6 +38,9 @@ from .interface import (
 from .mapped import MappedFiles
 
 _MAX_KV = 100_000
+# Items of one metadata array: a merges list of the largest vocabularies has ~10^6; each
+# item costs a step of the parser even when skipped, so a file cannot claim more.
+_MAX_ARRAY_ITEMS = 1 << 24
 _MAX_TENSOR_DIMS = 4  # GGML_MAX_DIMS
 _FLOAT_TYPES = {"F32", "F16", "F64", "BF16"}
 # Metadata we keep: the scalars and strings, and of the arrays the vocabulary alone.
@@ -128,6 +132,7 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
     if vtype != _ARRAY:
         raise WeightFormatError(f"{cur.name}: unknown GGUF value type {vtype}")
     item, count = cur.scalar("I"), cur.scalar("Q")
+    keep = keep and item == _STRING  # the one array kept is the vocabulary: strings
     if item in _SCALARS:
         size = struct.calcsize(_SCALARS[item])
         cur._need(count * size, "an array")
@@ -141,6 +146,13 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
         return None
     if item == _STRING:
         cur._need(count * 8, "an array")  # every string has at least its length
+        if count > _MAX_ARRAY_ITEMS:
+            raise WeightFormatError(f"{cur.name}: a GGUF list of {count} strings, beyond any model")
+        if keep and count > MAX_VOCAB:
+            raise WeightFormatError(
+                f"{cur.name}: GGUF vocabulary of {count} tokens, beyond any real model "
+                f"(at most {MAX_VOCAB})"
+            )
         unpack, buf, pos, end = struct.Struct("<Q").unpack_from, cur.buf, cur.pos, cur.end
         spans = []
         for _ in range(count):  # lengths only; the strings kept are cut out afterwards
@@ -239,6 +251,8 @@ class GGUFTensorReader(TensorReader):
                     f"{name}: tensor {tname!r} has an unknown type {raw_type}"
                 ) from exc
             ne0 = dims[0] if dims else 1
+            if 0 in dims and qtype.name not in _PLAIN:  # blocks of nothing: no real tensor
+                raise WeightFormatError(f"{name}: tensor {tname!r} of {qtype.name} has no values")
             if ne0 % block:
                 raise WeightFormatError(
                     f"{name}: tensor {tname!r}: {ne0} values a row do "

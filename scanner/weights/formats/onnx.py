@@ -84,6 +84,9 @@ class OnnxReader(TensorReader):
         self._model = model
         graph = model.graph
         check_count(len(graph.initializer), path.name)
+        for t in graph.initializer:
+            if not isinstance(t.name, str):  # protobuf hands over invalid UTF-8 as bytes
+                raise WeightFormatError(f"{path.name}: an initializer name is not UTF-8")
         self._inits = {t.name: t for t in graph.initializer}
         stored = {name: self._stored_of(t) for name, t in self._inits.items()}
         try:

@@ -1,0 +1,41 @@
+"""A release made to fail the default policy: code under the GPL carrying another
+organisation's (Meta's) copyright notice, in a release whose card and LICENSE say Apache-2.0
+and whose NOTICE names only the publisher. Issue 13's bypasses must never make it pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scanner.demo_release import apache_license_text
+
+GPL_CODE = """\
+# Copyright (c) Meta Platforms, Inc. and affiliates.
+#
+# This program is free software: you can redistribute it and/or modify
+# it under the terms of the GNU General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful,
+# but WITHOUT ANY WARRANTY; without even the implied warranty of
+# MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+# GNU General Public License for more details.
+import math
+
+
+def rotary(x, theta=10000.0):
+    return [math.cos(v / theta) for v in x]
+"""
+
+CODE_RULES = {"licenses.fail_on_unreflected", "attributions.foreign_notices_in_notice_file"}
+"""Rules the GPL code with Meta's notice breaks (each must be among the violations)."""
+
+
+def make_failing_release(root: Path, code_path: str = "modeling_acme.py") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "README.md").write_text("---\nlicense: apache-2.0\n---\n# acme-model\n")
+    (root / "LICENSE").write_text(apache_license_text() or "Apache License 2.0\n")
+    (root / "NOTICE").write_text("acme-model\nCopyright 2025 Acme Labs\n")
+    (root / code_path).parent.mkdir(parents=True, exist_ok=True)
+    (root / code_path).write_text(GPL_CODE)
+    return root
