@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scanner.card import parse_card
-from scanner.code.analyzer import declared_licenses
+from scanner.code.declared import declarations_of
 from scanner.errors import SourceError
 from scanner.sources import open_target
 
@@ -35,11 +35,11 @@ def test_a_nested_config_is_one_file_not_analysed_and_the_others_still_declare(
     (rel / "sub" / "config.json").write_text('{"license": "llama3"}')
     (rel / victim).parent.mkdir(parents=True, exist_ok=True)
     (rel / victim).write_text(BOMB)
-    card, declared, problems = declared_licenses(open_target(str(rel)))
-    assert card is not None and card.raw == "apache-2.0"
-    assert [d.raw for d in declared] == ["apache-2.0", "llama3"]
-    assert [(p.kind, p.location.path) for p in problems] == [("not-analysed", victim)]
-    assert "nest" in problems[0].message
+    found = declarations_of(open_target(str(rel)))
+    assert found.card is not None and found.card.raw == "apache-2.0"
+    assert [d.raw for d in found.licenses] == ["apache-2.0", "llama3"]
+    assert [(p.kind, p.location.path) for p in found.problems] == [("not-analysed", victim)]
+    assert "nest" in found.problems[0].message
 
 
 def test_a_config_nested_past_the_recursion_limit_is_a_clear_error() -> None:

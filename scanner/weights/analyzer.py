@@ -107,9 +107,18 @@ class WeightsAnalyzer(Analyzer):
     def analyze(self, snapshot: Snapshot, ctx: AuditContext) -> Iterable[Finding]:
         findings = self._pickles(snapshot)
         against = ctx.options.against
-        library = _open_library() if ctx.options.library else None
         has_weights = any(f.kind == FileKind.WEIGHTS for f in snapshot.files)
-        if not against and (library is None or not has_weights):
+        library = None
+        if ctx.options.library and has_weights:
+            try:
+                library = _open_library()
+            except ProvscanError as exc:  # an unusable store: said, and the gate fails
+                findings.append(
+                    not_analysed(
+                        None, f"the library of known bases was not searched: {exc}", self.name
+                    )
+                )
+        if not against and library is None:
             return findings
         try:
             mine, odd = self._fingerprint(snapshot)
