@@ -37,8 +37,9 @@ system-deps:
 demo: $(DEMO_STAMP)
 	$(BIN)/provscan demo --out demo-report
 
+# One worker per core; a test file stays on one worker (its module fixtures are built once).
 test: install system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 bench: install
 	$(BIN)/python bench/bench_sources.py
