@@ -2,6 +2,10 @@
 
 Exit codes: 0 done, 1 policy violations (check), 2 usage or input error. Errors are one
 line on stderr, never a traceback (set PROVSCAN_DEBUG=1 to see one).
+
+Here: the app, its global options, `scan` and `check` with the report plumbing they share
+(output paths, formats, the summary and verdict lines), and main(). The other command groups
+are in scanner/commands/ (index, compare/fingerprint/library, demo/batch/disclose).
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ import atexit
 import contextlib
 import inspect
 import os
-import shlex
 import sqlite3
 import sys
 from collections import Counter
@@ -29,7 +32,6 @@ from .safetext import one_line
 
 if TYPE_CHECKING:  # the scan machinery is imported by the commands that use it
     from .assess.model import Report
-    from .demo import DemoOutcome
     from .result import AuditResult
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
@@ -218,287 +220,6 @@ def scan(
     print_verdict(report)
 
 
-# ---- index commands (reference code corpora) ----------------------------------------------
-
-index_app = typer.Typer(
-    help="Reference code corpora that scans look for copied code in.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    context_settings=HELP_OPTIONS,
-)
-app.add_typer(index_app, name="index")
-
-
-@index_app.command("add")
-def index_add(
-    name: Annotated[str, typer.Argument(help="Name of the corpus.")],
-    source: Annotated[
-        str,
-        typer.Argument(
-            help="Folder, git URL/path[@rev], or pkg:NAME[/sub/folder] (an installed package)."
-        ),
-    ],
-    replace: Annotated[
-        bool, typer.Option("--replace", help="Replace a corpus of that name.")
-    ] = False,
-    license: Annotated[
-        str | None,
-        typer.Option(
-            "--license", help="License of the corpus (packages: read from their metadata)."
-        ),
-    ] = None,
-    version: Annotated[
-        str | None,
-        typer.Option("--version", help="Version of the corpus (packages and git: found)."),
-    ] = None,
-) -> None:
-    """Index SOURCE's code as corpus NAME."""
-    from .code.corpus import add_corpus
-
-    with progress_display() as progress:
-        info = add_corpus(
-            name, source, replace=replace, license=license, version=version, progress=progress
-        )
-    out.print(
-        f"indexed {shown(info.name)}: {info.files} files, {info.fingerprints} "
-        f"fingerprints in {info.build_seconds:.1f} s "
-        f"(version {info.version or '-'}, license {shown(info.license or '-')})",
-        highlight=False,
-    )
-
-
-@index_app.command("list")
-def index_list() -> None:
-    """List the indexed corpora."""
-    from .code.corpus import list_corpora
-
-    corpora = list_corpora()
-    if not corpora:
-        out.print("no corpus indexed (add one with `provscan index add NAME SOURCE`)")
-    for c in corpora:
-        out.print(
-            f"{shown(c.name)}\t{c.kind}\t{shown(c.source)}\tversion "
-            f"{shown(c.version or '-')}\tlicense {shown(c.license or '-')}\t"
-            f"{c.files} files\t{c.fingerprints} fingerprints\t{c.created}",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-
-@index_app.command("remove")
-def index_remove(name: Annotated[str, typer.Argument(help="Name of the corpus.")]) -> None:
-    """Remove an indexed corpus."""
-    from .code.corpus import remove_corpus
-
-    remove_corpus(name)
-    out.print(f"removed {shown(name)}")
-
-
-# ---- weight commands (compare, fingerprint, library) --------------------------------------
-ALL_UNITS_HELP = (
-    "Read every hidden unit and head of wide matrices (by default the first "
-    "eighth of those wider than 2048 units: several times faster; a copy with "
-    "permuted units then keeps about an eighth of those matrices' form score, "
-    "still far beyond unrelated models)."
-)
-
-
-@app.command()
-def compare(
-    model_a: Annotated[
-        str, typer.Argument(help="Model folder, weight file, target or fingerprint (.npz).")
-    ],
-    model_b: Annotated[str, typer.Argument(help="The other model (same forms).")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON here.")] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
-    all_units: Annotated[bool, typer.Option("--all-units", help=ALL_UNITS_HELP)] = False,
-) -> None:
-    """Weight lineage between two models.
-
-    The verdict, the relation and each calibrated signal beside what unrelated models
-    score."""
-    import json as _json
-
-    from rich.table import Table
-
-    from .report.wording import signal_words
-    from .weights.compare import compare_models
-    from .weights.units import ALL_UNITS, DEFAULT
-
-    json_path = output_file(json_out, "compare.json") if json_out is not None else None
-    with progress_display() as progress, progress.task("comparing the weights", unit="steps"):
-        cmp = compare_models(
-            model_a, model_b, offline=offline, sampling=ALL_UNITS if all_units else DEFAULT
-        )
-    if json_path is not None:
-        text = _json.dumps(cmp.to_dict(), indent=2) + "\n"
-        write_output(json_path, "comparison", lambda p: p.write_text(text, encoding="utf-8"))
-    rel = f" ({cmp.relation})" if cmp.relation else ""
-    out.print(f"[bold]verdict: {cmp.verdict}{rel}[/bold]", highlight=False)
-    for side, cov in zip("AB", cmp.coverage or (), strict=False):
-        out.print(f"{side}: {shown(cov.describe())}", highlight=False, soft_wrap=True)
-    table = Table("signal", "score", "null band (unrelated)", "z", "p")
-    for s in cmp.signals:
-        table.add_row(
-            f"{signal_words(s.name)} ({s.name})",
-            f"{s.score:.4f}",
-            f"{s.null_mean:.4f} ± {s.null_std:.4f}",
-            f"{s.z:.1f}",
-            f"< {s.p_floor:.2g}" if s.at_floor and s.p_floor < 1 else f"{s.p_value:.2g}",
-        )
-    out.print(table)
-    for s in cmp.signals:
-        if s.in_words:
-            out.print(f"  {s.name}: {shown(s.in_words)}", highlight=False)
-    for r in cmp.reasons:
-        out.print(f"  - {shown(r)}", highlight=False)
-
-
-@app.command()
-def fingerprint(
-    model: Annotated[str, typer.Argument(help="Model folder, weight file or target.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Fingerprint file (.npz).")],
-    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
-    all_units: Annotated[bool, typer.Option("--all-units", help=ALL_UNITS_HELP)] = False,
-) -> None:
-    """Write a compact fingerprint of a checkpoint.
-
-    A reference to compare against later (--against, compare) without its weights."""
-    from .weights.fingerprint import fingerprint_of
-    from .weights.units import ALL_UNITS, DEFAULT
-
-    output = fingerprint_path(output, model)
-    with progress_display() as progress, progress.task("fingerprinting the weights", unit="steps"):
-        fp = fingerprint_of(model, offline=offline, sampling=ALL_UNITS if all_units else DEFAULT)
-    write_output(output, "fingerprint", fp.save)
-    size = output.stat().st_size
-    total = int(fp.meta.get("total_bytes") or 0)
-    ratio = f" ({100 * size / total:.2f}% of {total} bytes)" if total else ""
-    out.print(
-        f"fingerprint of {shown(model)}: {len(fp.tensors)} tensors, "
-        f"{fp.n_layers} layers -> {shown(output)}, {size} bytes{ratio}",
-        highlight=False,
-    )
-    out.print(shown(fp.coverage.describe()), highlight=False, soft_wrap=True)
-
-
-library_app = typer.Typer(
-    help="Fingerprints of known base models: every scan compares the weights with them.",
-    no_args_is_help=True,
-)
-app.add_typer(library_app, name="library")
-
-
-@library_app.command("add")
-def library_add(
-    model: Annotated[
-        str,
-        typer.Argument(
-            help="Model folder, weight file, git URL/path[@rev], hf:org/name[@rev] or "
-            "fingerprint file (.npz)."
-        ),
-    ],
-    name: Annotated[
-        str | None,
-        typer.Option("--name", help="Name of the entry (default: org/name, or the folder's name)."),
-    ] = None,
-    replace: Annotated[
-        bool, typer.Option("--replace", help="Replace an entry of that name.")
-    ] = False,
-    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
-    all_units: Annotated[bool, typer.Option("--all-units", help=ALL_UNITS_HELP)] = False,
-) -> None:
-    """Fingerprint MODEL into the library."""
-    from .weights.library import add_model
-    from .weights.units import ALL_UNITS, DEFAULT
-
-    entry = add_model(
-        model,
-        name,
-        replace=replace,
-        offline=offline,
-        sampling=ALL_UNITS if all_units else DEFAULT,
-    )
-    out.print(
-        f"added {shown(entry.name)}: {_entry_words(entry.summary)}",
-        highlight=False,
-        soft_wrap=True,
-    )
-
-
-def _entry_words(summary: dict[str, object]) -> str:
-    parts = [
-        str(summary.get("architecture") or "unknown architecture"),
-        f"{summary.get('layers')} layers",
-        f"width {summary.get('width')}",
-        f"vocabulary {summary.get('vocabulary') or '-'}",
-        str(summary.get("format") or "-"),
-        f"fingerprint {summary.get('fingerprint_bytes')} bytes",
-    ]
-    return shown(", ".join(parts))
-
-
-@library_app.command("list")
-def library_list() -> None:
-    """List the library's entries (stale ones must be added again)."""
-    from .weights.library import LibraryStore
-
-    entries = LibraryStore().entries()
-    if not entries:
-        out.print("the library is empty (add a model with `provscan library add MODEL`)")
-    for e in entries:
-        state = "" if e.searchable else f"\tSTALE: fingerprint format {e.fp_version}, add again"
-        out.print(
-            f"{shown(e.name)}\t{shown(e.source)}\t{_entry_words(e.summary)}\t{e.added}{state}",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-
-@library_app.command("remove")
-def library_remove(name: Annotated[str, typer.Argument(help="Name of the entry.")]) -> None:
-    """Remove an entry from the library."""
-    from .weights.library import LibraryStore
-
-    LibraryStore().remove(name)
-    out.print(f"removed {shown(name)}", highlight=False)
-
-
-@library_app.command("export")
-def library_export(
-    file: Annotated[Path, typer.Argument(help="Library file to write (a zip archive).")],
-    names: Annotated[
-        list[str] | None, typer.Option("--name", help="Export only this entry (repeatable).")
-    ] = None,
-) -> None:
-    """Write the library to a file others can import."""
-    from .weights.library import LibraryStore, export_library
-
-    n = export_library(LibraryStore(), file, names or None)
-    out.print(f"exported {n} entries to {shown(str(file))}", highlight=False, soft_wrap=True)
-
-
-@library_app.command("import")
-def library_import(
-    file: Annotated[Path, typer.Argument(help="Library file (`provscan library export`).")],
-    replace: Annotated[
-        bool, typer.Option("--replace", help="Replace entries of the same names.")
-    ] = False,
-) -> None:
-    """Add the entries of a library file."""
-    from .weights.library import LibraryStore, import_library
-
-    got = import_library(LibraryStore(), file, replace=replace)
-    out.print(
-        f"imported {len(got.added)} new, {len(got.replaced)} replaced, "
-        f"{len(got.kept)} kept as they were (same name; --replace to replace), "
-        f"{len(got.refused)} refused",
-        highlight=False,
-    )
-    for why in got.refused:
-        err.print(f"refused {shown(why)}", highlight=False, soft_wrap=True)
-
-
 # ---- report commands (check, demo, batch) -------------------------------------------------
 
 
@@ -511,16 +232,6 @@ def print_verdict(report: Report) -> None:
         highlight=False,
         soft_wrap=True,
     )
-
-
-def fingerprint_path(output: Path, model: str) -> Path:
-    """The .npz file `fingerprint -o` writes: a folder gets one named after the model."""
-    if output.is_dir():
-        stem = model.split("@", 1)[0].rstrip("/").rsplit("/", 1)[-1].removeprefix("hf:")
-        output = output / f"{stem or 'model'}.npz"
-    if output.suffix != ".npz":
-        output = output.with_name(output.name + ".npz")
-    return output_file(output, output.name)
 
 
 def report_paths(asked: dict[str, str | None]) -> dict[str, Path | None]:
@@ -660,189 +371,6 @@ def check(
     raise typer.Exit(EXIT_VIOLATIONS)
 
 
-@app.command()
-def demo(
-    out_dir: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            help="Folder for the example release, the demo's own store and every report: new, "
-            "empty, or one an earlier demo made (the demo replaces only what it wrote there).",
-        ),
-    ] = Path("demo-report"),
-) -> None:
-    """Run the bundled example end to end.
-
-    Builds an example release from real upstream code, scans it in a store of its own
-    (your corpora and caches are not touched) and writes every report format."""
-    from .demo import run_demo
-
-    def say(line: str) -> None:
-        err.print(line, highlight=False, markup=False, soft_wrap=True)
-
-    with progress_display() as progress:
-        outcome = run_demo(out_dir, say, progress)
-    for note in outcome.notes:
-        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
-    print_summary(outcome.report.result)
-    print_verdict(outcome.report)
-    out.print("\nReports:", highlight=False)
-    for path in outcome.written:
-        out.print(f"  {shown(str(path))}", highlight=False, soft_wrap=True)
-    for line in demo_tips(outcome):
-        out.print(line, highlight=False, markup=False, soft_wrap=True)
-
-
-def provscan_command() -> str:
-    """This provscan as a shell runs it again: the full path of the `provscan` script, or
-    `python -m scanner` with the full path of this Python."""
-    argv0 = Path(sys.argv[0])
-    if argv0.name.startswith("provscan") and argv0.is_file():
-        return shlex.quote(str(argv0.absolute()))
-    return f"{shlex.quote(sys.executable)} -m scanner"
-
-
-def demo_tips(outcome: DemoOutcome) -> list[str]:
-    """What to do next, each command runnable as printed (full paths, quoted)."""
-    exe = provscan_command()
-    html, saved = outcome.written[0], outcome.written[0].parent / "report.json"
-    demo = outcome.demo
-    return [
-        "",
-        f"Open {one_line(html)} in a browser.",
-        "Gate the saved scan as CI would (exit 1: the example fails the default policy):",
-        f"  {exe} check {shlex.quote(str(saved))}",
-        "Scan the example again, with the demo's own store (its reference corpus):",
-        f"  PROVSCAN_HOME={shlex.quote(str(outcome.store))} {exe} scan "
-        f"{shlex.quote(str(demo.release))} --against {shlex.quote(str(demo.base))}",
-    ]
-
-
-@app.command()
-def batch(
-    targets_file: Annotated[
-        Path, typer.Argument(help="One target a line (any form scan takes); # comments.")
-    ],
-    out_dir: Annotated[
-        Path, typer.Option("--out", help="Folder for every report, and index.html over them.")
-    ],
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            help="Run on a Dask distributed cluster at tcp://HOST:PORT "
-            "(default: a local process pool).",
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", min=1, help="Local pool size (default: one per core)."),
-    ] = None,
-    against: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--against", help="Reference model or fingerprint file to compare weights with."
-        ),
-    ] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
-    no_library: Annotated[
-        bool,
-        typer.Option(
-            "--no-library", help="Do not compare the weights with the fingerprint library."
-        ),
-    ] = False,
-) -> None:
-    """Audit many releases: reports per target, an index page, results in the store.
-
-    A re-run with the same --out skips the targets already done; a failed target is
-    recorded with its error and the batch goes on."""
-    from .batch import DaskCluster, LocalPool, UnitOptions, run_batch
-    from .batch.unit import UnitResult
-
-    offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
-    options = UnitOptions(
-        offline=offline,
-        against=require_references(against),
-        library=not no_library,
-        formats=tuple(f.name for f in FORMATS),
-    )
-
-    def said(r: UnitResult) -> None:
-        if r.ok and r.summary is not None:
-            words = f"{r.summary.level}: {shown(r.summary.headline)}"
-        else:
-            words = f"[red]error[/red]: {shown(r.error)}"
-        out.print(f"{shown(r.target)}  {words}", highlight=False, soft_wrap=True)
-
-    engine = DaskCluster(scheduler) if scheduler else LocalPool(workers or os.cpu_count() or 1)
-    err.print(f"batch on a {engine.description}", highlight=False, markup=False)
-    with engine, progress_display() as progress:
-        outcome = run_batch(
-            targets_file, out_dir, engine, options, progress=progress, on_result=said
-        )
-    out.print(
-        f"{outcome.targets} targets: {outcome.done} audited, {outcome.failed} failed, "
-        f"{outcome.skipped} done before (skipped) in {outcome.seconds:.1f} s; "
-        f"index: {shown(str(outcome.index))}",
-        highlight=False,
-        soft_wrap=True,
-    )
-
-
-@app.command()
-def disclose(
-    target: Annotated[str, typer.Argument(help="Folder, git URL/path[@rev] or hf:org/name[@rev].")],
-    out_dir: Annotated[
-        Path, typer.Option("--out", help="Folder for the disclosure files (outside the release).")
-    ],
-    against: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--against", help="Reference model or fingerprint file to compare weights with."
-        ),
-    ] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
-    publisher: Annotated[
-        str | None,
-        typer.Option("--publisher", help="Who publishes the release (see `scan`)."),
-    ] = None,
-    apply: Annotated[
-        bool,
-        typer.Option(
-            "--apply", help="Write the metadata and the section into the release's README.md."
-        ),
-    ] = False,
-) -> None:
-    """Write what the release should disclose: card metadata, a provenance section, a page."""
-    from .analyzers import AuditOptions
-    from .audit import audit
-    from .disclose import apply_to_release, refuse_apply_to, refuse_out_inside, write_disclosure
-
-    if apply:
-        refuse_apply_to(target)
-    refuse_out_inside(target, out_dir)
-    offline = offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
-    options = AuditOptions(offline=offline, against=tuple(against or ()), publisher=publisher)
-    with progress_display() as progress:
-        report = audit(target, options, progress=progress)
-    outcome = write_disclosure(report, out_dir)
-    for path in outcome.written:
-        out.print(f"wrote {shown(str(path))}", highlight=False, soft_wrap=True)
-    for item in outcome.disclosure.to_review:
-        refs = f" [{', '.join(item.finding_ids)}]" if item.finding_ids else ""
-        out.print(f"  to review: {shown(item.text)}{refs}", highlight=False, soft_wrap=True)
-    if not apply:
-        note = f" ({outcome.card_problem})" if outcome.card_problem else ""
-        out.print(f"nothing in the release was changed{shown(note)}", highlight=False)
-        return
-    changes = apply_to_release(report, outcome)
-    out.print(
-        f"README.md: {'; '.join(shown(c) for c in changes) or 'already up to date'}",
-        highlight=False,
-        soft_wrap=True,
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every ProvscanError becomes one line on stderr and exit code 2."""
     # The weight work runs its own threads (weights/prefetch.py) and keeps BLAS to one
@@ -913,3 +441,7 @@ def run() -> None:
 
 if __name__ == "__main__":
     run()
+
+
+# The other commands register themselves on `app` (each group in its own module).
+from .commands import index, release, weights  # noqa: E402, F401

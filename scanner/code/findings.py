@@ -1,6 +1,9 @@
 """Turning file scans and declared licenses into findings: license, license-review,
 foreign-notice / copyright-notice, license-mismatch, missing-license, notice-missing,
-base-model-hint."""
+base-model-hint.
+
+Over 400 lines on purpose: each finding kind is a few small functions, and they share the
+holder and origin lookups; the kinds are read together when one of them changes."""
 
 from __future__ import annotations
 

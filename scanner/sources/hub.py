@@ -7,6 +7,9 @@ two HTTP range reads each. A weight file is downloaded only when an analyzer ask
 local path. Offline (`--offline`, HF_HUB_OFFLINE=1) everything comes from the local cache.
 Every request goes through hubhttp.py's client: bounded bodies, bounded retries, deadlines
 (one HubSession per target, kept by its reader for the downloads analyzers ask for later).
+
+Over 400 lines on purpose: one source, online and offline, whose every path must agree on
+what a file is (its size, hash, LFS state); the HTTP limits already live in hubhttp.py.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ key/values once, keeps the scalars and the token list (the only array the signal
 steps over the rest; tensors are memory-mapped views, dequantized per tensor (or per rows
 and leading columns, the units the fingerprint reads) with `gguf.quants.dequantize`. Every
 count, length, dimension and offset is checked against the file before it is used.
+
+Over 400 lines on purpose: the header parser and the reader share those bounds checks; a
+format owns itself in one module (formats/registry.py), as every other format does.
 """
 
 from __future__ import annotations

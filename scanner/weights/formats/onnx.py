@@ -6,6 +6,9 @@ stored numbers in place (onnx_wire.py: the protobuf is parsed without them, the 
 mapped) and applies both, a few rows at a time: weights feeding a MatMul are stored
 (in, out) and come out transposed to the (out, in) order of every other format, so roles
 and sketches agree.
+
+Over 400 lines on purpose: each dequantization pattern needs its row-chunked reader, and
+they share the in-place mapping; which weight is which lives apart, in onnx_graph.py.
 """
 
 from __future__ import annotations
