@@ -311,3 +311,16 @@ def test_bidi_and_control_characters_are_shown_escaped_and_said(tmp_path: Path) 
     assert "Hidden characters shown" in html  # said at the top, with an example
     clean = HtmlFormat().render(audit_with(make_clean_release(tmp_path / "c"), []))
     assert "Hidden characters shown" not in clean
+
+
+def test_every_discrepancy_cites_the_findings_behind_it(demo_report: Report) -> None:
+    """An obligation of a base model's license cites the lineage findings that brought the
+    license in; no discrepancy says "Evidence:" with nothing after it."""
+    a = demo_report.assessment
+    owed = [d for d in a.discrepancies if d.kind in ("missing-attribution", "missing-license")]
+    assert owed, [d.kind for d in a.discrepancies]
+    assert all(d.finding_ids for d in a.discrepancies), [
+        (d.kind, d.title) for d in a.discrepancies if not d.finding_ids
+    ]
+    html = HtmlFormat().render(demo_report)
+    assert not re.search(r"Evidence:\s*</p>", html)

@@ -167,17 +167,37 @@ def _notices(copied: Sequence[CopiedCode]) -> list[Discrepancy]:
     return out
 
 
+def _brought_by(detected: Sequence[DetectedLicense], family: str) -> tuple[str, ...]:
+    """The findings that bring a license of `family` into the release (its files, copied
+    code, a base model): the evidence behind an obligation of that license."""
+    return tuple(
+        dict.fromkeys(
+            i
+            for d in detected
+            if any(_family_id(x) == family for x in d.ids)
+            for i in d.finding_ids
+        )
+    )
+
+
 def _attributions(
-    origins: Sequence[UpstreamNotices], obligations: Sequence[Obligation]
+    origins: Sequence[UpstreamNotices],
+    obligations: Sequence[Obligation],
+    detected: Sequence[DetectedLicense],
 ) -> list[Discrepancy]:
     """One discrepancy per license whose NOTICE-file attribution is owed and missing (an
-    unmet notice-file obligation), citing the notices of the upstreams under it."""
+    unmet notice-file obligation), citing the notices of the upstreams under it and the
+    findings that brought the license in."""
     out = []
     for ob in obligations:
         if not ob.id.endswith("/notice-file") or ob.status != "unmet":
             continue
         related = [o for o in origins if _family_id(o.license) == ob.family]
-        ids = tuple(i for o in related for i in o.finding_ids)
+        ids = tuple(
+            dict.fromkeys(
+                [i for o in related for i in o.finding_ids] + list(_brought_by(detected, ob.family))
+            )
+        )
         carried = (
             f" The release carries notices of {', '.join(o.org for o in related[:3])}."
             if related
@@ -197,7 +217,9 @@ def _attributions(
 
 
 def _license_copies(
-    obligations: Sequence[Obligation], findings: Sequence[tuple[str, Finding]]
+    obligations: Sequence[Obligation],
+    findings: Sequence[tuple[str, Finding]],
+    detected: Sequence[DetectedLicense],
 ) -> list[Discrepancy]:
     """A license that asks for a copy of itself while the release's license files hold
     another text (an Apache-2.0 card with an MIT LICENSE). A release with no license file
@@ -220,7 +242,7 @@ def _license_copies(
             severity="medium",
             title=f"{ob.family_name} obligation unmet: {ob.title}",
             explanation=f"{ob.text} Applies because {ob.applies_because[0]}; {ob.how_checked}.",
-            finding_ids=(),
+            finding_ids=_brought_by(detected, ob.family),
         )
         for ob in obligations
         if ob.id in copies and ob.status == "unmet"
@@ -279,14 +301,14 @@ def find_discrepancies(
     findings: Sequence[tuple[str, Finding]],
 ) -> tuple[Discrepancy, ...]:
     """Every discrepancy, the most severe first (stable within a severity)."""
-    attributions = _attributions(origins, obligations)
+    attributions = _attributions(origins, obligations, detected)
     passed = _passthrough(findings)
     found = (
         _lineage(lineage, declared)
         + _notices(copied)
         + _licenses(detected, declared)
         + attributions
-        + _license_copies(obligations, findings)
+        + _license_copies(obligations, findings, detected)
         + passed
         + _unaudited(findings)
     )
