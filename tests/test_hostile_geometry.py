@@ -390,3 +390,27 @@ def test_safetensors_non_integers_and_huge_dimensions_are_one_clear_error(
     path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))
     with pytest.raises(WeightFormatError):
         open_weight_file(path)
+
+
+def test_onnx_dims_beyond_the_bytes_the_file_holds_are_refused_at_open(tmp_path: Path) -> None:
+    """An initializer claiming 2^28 rows over 512 bytes (found by `make fuzz`: the claim sized a
+    32 GB buffer in the fingerprint) is refused when the file is opened, before anything is
+    allocated by it."""
+    from onnx import TensorProto, helper
+
+    w = TensorProto()
+    w.name, w.data_type = "model.layers.0.mlp.up_proj.weight", TensorProto.FLOAT
+    w.dims.extend([8, 2**28])
+    w.raw_data = np.ones(128, np.float32).tobytes()
+    node = helper.make_node("MatMul", ["x", w.name], ["y"])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[w],
+    )
+    path = tmp_path / "model.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    with pytest.raises(WeightFormatError, match="claims"):
+        open_weight_file(path)

@@ -104,6 +104,7 @@ class OnnxReader(TensorReader):
             if not _is_weight(st, gw):
                 continue
             self._check_dequant(gw)
+            self._check_backed(gw.init)
             self._weights[gw.name] = gw
             dtype = f"UINT{gw.dequant.bits}" if isinstance(gw.dequant, NBits) else st.dtype
             self._metas.append(
@@ -144,6 +145,39 @@ class OnnxReader(TensorReader):
                     f"{pdims} does not fit {gw.init[:200]!r} {dims}"
                 )
 
+    def _check_backed(self, name: str) -> None:
+        """The dims an initializer claims are bytes the file holds: a hostile file's claim of
+        2^28 rows over a few bytes is refused here, before anything is sized by it."""
+        import onnx
+
+        t, st = self._inits[name], self._stored_meta[name]
+        code = _NUMPY.get(st.dtype)
+        if code is None:
+            return  # not numbers: _raw refuses it if it is ever read
+        nbytes = _nbytes(st.dtype, st.size, np.dtype(code))
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            raw = {e.key: e.value for e in t.external_data}.get("offset", "0")
+            target = self._path.parent / {e.key: e.value for e in t.external_data}.get(
+                "location", ""
+            )
+            held = target.stat().st_size - int(raw) if raw.isdigit() and target.is_file() else -1
+        elif name in self._raw_at:
+            held = self._raw_at[name][1]
+        else:
+            typed = max(
+                len(t.float_data),
+                len(t.int32_data),
+                len(t.int64_data),
+                len(t.double_data),
+                len(t.uint64_data),
+            )
+            held = 2 * typed * np.dtype(code).itemsize  # int32_data may pack two 4-bit codes
+        if held < nbytes:
+            raise WeightFormatError(
+                f"{self._path.name}: initializer {name[:200]!r} claims {st.dims} "
+                f"({nbytes} bytes) but the file holds {max(held, 0)} for it"
+            )
+
     def tensors(self) -> list[TensorMeta]:
         return list(self._metas)
 
@@ -160,7 +194,7 @@ class OnnxReader(TensorReader):
             raise WeightFormatError(f"{self._path.name}: initializer {name} holds {st.dtype}")
         dtype = np.dtype(code)
         count = st.size
-        nbytes = -(-count // 2) if st.dtype in _PACKED4 else count * dtype.itemsize
+        nbytes = _nbytes(st.dtype, count, dtype)
         if t.data_location == onnx.TensorProto.EXTERNAL:
             data = self._external(name, t, nbytes, dtype)
         elif name in self._raw_at:
@@ -325,6 +359,11 @@ class OnnxReader(TensorReader):
 
     def close(self) -> None:
         self._files.close()
+
+
+def _nbytes(stored: str, count: int, dtype: np.dtype) -> int:
+    """Bytes `count` stored numbers take (4-bit types pack two to a byte)."""
+    return -(-count // 2) if stored in _PACKED4 else count * dtype.itemsize
 
 
 def _fit(pdims: tuple[int, ...], dims: tuple[int, ...], d: Dequant) -> tuple[int, ...] | None:
