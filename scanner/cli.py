@@ -38,6 +38,13 @@ EXIT_OK, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
 # Every command and group answers -h as --help (click passes this on to subcommands).
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 
+# Options several commands share, declared once.
+Against = Annotated[
+    list[str] | None,
+    typer.Option("--against", help="Reference model or fingerprint file to compare weights with."),
+]
+Offline = Annotated[bool, typer.Option("--offline", help="Use only local caches.")]
+
 app = typer.Typer(
     name="provscan",
     help="Audit an AI model release: licenses and notices, copied code, weight lineage.\n\n"
@@ -172,12 +179,7 @@ def require_references(against: list[str] | None) -> tuple[str, ...]:
 @with_format_options
 def scan(
     target: Annotated[str, typer.Argument(help="Folder, git URL/path[@rev] or hf:org/name[@rev].")],
-    against: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--against", help="Reference model or fingerprint file to compare weights with."
-        ),
-    ] = None,
+    against: Against = None,
     offline: Annotated[
         bool, typer.Option("--offline", help="Use only local caches (also HF_HUB_OFFLINE=1).")
     ] = False,
@@ -291,13 +293,8 @@ def check(
         Path | None,
         typer.Option("--policy", help="Policy TOML (default: rules/policy_default.toml)."),
     ] = None,
-    against: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--against", help="Reference model or fingerprint file to compare weights with."
-        ),
-    ] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+    against: Against = None,
+    offline: Offline = False,
     json_out: Annotated[
         Path | None,
         typer.Option("--json", help="Write the policy result (and the assessment) as JSON here."),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..cli import app, print_summary, print_verdict, require_references
+from ..cli import Against, Offline, app, print_summary, print_verdict, require_references
 from ..console import err, out, progress_display, shown
 from ..report.registry import FORMATS
 from ..safetext import one_line
@@ -97,13 +97,8 @@ def batch(
         int | None,
         typer.Option("--workers", min=1, help="Local pool size (default: one per core)."),
     ] = None,
-    against: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--against", help="Reference model or fingerprint file to compare weights with."
-        ),
-    ] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+    against: Against = None,
+    offline: Offline = False,
     no_library: Annotated[
         bool,
         typer.Option(
@@ -154,13 +149,8 @@ def disclose(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for the disclosure files (outside the release).")
     ],
-    against: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--against", help="Reference model or fingerprint file to compare weights with."
-        ),
-    ] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+    against: Against = None,
+    offline: Offline = False,
     publisher: Annotated[
         str | None,
         typer.Option("--publisher", help="Who publishes the release (see `scan`)."),

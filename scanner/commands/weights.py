@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..cli import HELP_OPTIONS, app
+from ..cli import HELP_OPTIONS, Offline, app
 from ..console import err, out, progress_display, shown
 from ..outputs import output_file, write_output
 
@@ -26,7 +26,7 @@ def compare(
     ],
     model_b: Annotated[str, typer.Argument(help="The other model (same forms).")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON here.")] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+    offline: Offline = False,
     all_units: Annotated[bool, typer.Option("--all-units", help=ALL_UNITS_HELP)] = False,
 ) -> None:
     """Weight lineage between two models.
@@ -74,7 +74,7 @@ def compare(
 def fingerprint(
     model: Annotated[str, typer.Argument(help="Model folder, weight file or target.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Fingerprint file (.npz).")],
-    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+    offline: Offline = False,
     all_units: Annotated[bool, typer.Option("--all-units", help=ALL_UNITS_HELP)] = False,
 ) -> None:
     """Write a compact fingerprint of a checkpoint.
@@ -123,7 +123,7 @@ def library_add(
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace an entry of that name.")
     ] = False,
-    offline: Annotated[bool, typer.Option("--offline", help="Use only local caches.")] = False,
+    offline: Offline = False,
     all_units: Annotated[bool, typer.Option("--all-units", help=ALL_UNITS_HELP)] = False,
 ) -> None:
     """Fingerprint MODEL into the library."""
