@@ -156,10 +156,8 @@ class OnnxReader(TensorReader):
             return  # not numbers: _raw refuses it if it is ever read
         nbytes = _nbytes(st.dtype, st.size, np.dtype(code))
         if t.data_location == onnx.TensorProto.EXTERNAL:
-            raw = {e.key: e.value for e in t.external_data}.get("offset", "0")
-            target = self._path.parent / {e.key: e.value for e in t.external_data}.get(
-                "location", ""
-            )
+            info = self._external_info(name, t)
+            raw, target = info.get("offset", "0"), self._path.parent / info.get("location", "")
             held = target.stat().st_size - int(raw) if raw.isdigit() and target.is_file() else -1
         elif name in self._raw_at:
             held = self._raw_at[name][1]
@@ -226,8 +224,18 @@ class OnnxReader(TensorReader):
             data = bf16_to_f32(np.ascontiguousarray(data))
         return data.reshape(st.dims)
 
-    def _external(self, name: str, t: Any, nbytes: int, dtype: np.dtype) -> np.ndarray:
+    def _external_info(self, name: str, t: Any) -> dict[str, str]:
+        """The external-data entries (location, offset, length) as text: protobuf hands
+        over a value that is not UTF-8 as bytes, which names no file."""
         info = {e.key: e.value for e in t.external_data}
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in info.items()):
+            raise WeightFormatError(
+                f"{self._path.name}: external data of {name[:200]!r} is not text"
+            )
+        return info
+
+    def _external(self, name: str, t: Any, nbytes: int, dtype: np.dtype) -> np.ndarray:
+        info = self._external_info(name, t)
         root = self._path.parent.resolve()
         target = (root / info.get("location", "")).resolve()
         if os.path.commonpath([root, target]) != str(root) or not target.is_file():
