@@ -414,3 +414,15 @@ def test_onnx_dims_beyond_the_bytes_the_file_holds_are_refused_at_open(tmp_path:
     path.write_bytes(helper.make_model(graph).SerializeToString())
     with pytest.raises(WeightFormatError, match="claims"):
         open_weight_file(path)
+
+
+def test_onnx_external_data_that_is_not_text_is_one_clear_error(tmp_path: Path) -> None:
+    """protobuf hands a location that is not UTF-8 over as bytes (found by `make fuzz`)."""
+    path = _onnx_with(tmp_path, _external("0"), {"x.bin": bytes(8192)})
+    raw = path.read_bytes()
+    assert raw.count(b"x.bin") == 1
+    path.write_bytes(raw.replace(b"x.bin", b"\xff.bin"))
+    with pytest.raises(WeightFormatError, match="not text"):
+        reader = open_weight_file(path)
+        for t in reader.tensors():
+            reader.read(t.name)
