@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import struct
-import subprocess
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from layout_probe import PRINT_WIDTH, layout, screenshot
+from layout_probe import CHROMIUM, PRINT_WIDTH, chromium, layout, screenshot
 from test_report_data import audit_with, demo_release, demo_report, make_clean_release  # noqa: F401
 
 from scanner.assess.model import Report
@@ -33,29 +31,9 @@ SECTIONS = (
     "findings",
     "method",
 )
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian package chromium missing (make system-deps installs it)"
 )
-
-
-def chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    profile = tmp / "chromium-profile"
-    cmd = [
-        CHROMIUM or "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
 def png_pixels(path: Path) -> tuple[int, int, bytes]:
