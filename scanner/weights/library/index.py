@@ -60,6 +60,8 @@ class LibraryIndex:
         self.size = n
         self._slots = _slot_index(keys)
         self._anchors, self._gram = _gram_arrays(keys)
+        """(n, GRAM_ANCHORS) anchor hashes; (n, GRAM_ANCHORS**2) their cosines, flat."""
+        self._anchor_lists, self._anchor_list_of = _anchor_lists(self._anchors)
         self._vocab_hash, self._vocab_row, self._vocab_len = _vocab_arrays(keys)
         self._stats = (
             np.stack([k.stats for k in keys]).astype(np.float32)
@@ -84,28 +86,33 @@ class LibraryIndex:
         return total / np.maximum(count, 1), count
 
     def embedding_scores(self, key: IndexKey) -> tuple[np.ndarray, np.ndarray]:
-        """Correlation of the embedding cosines over shared anchors, and how many shared."""
+        """Correlation of the embedding cosines over shared anchors, and how many shared.
+
+        Entries hold a few distinct anchor lists (anchors come from a common token list
+        first): where the query's anchors sit in each is found once per list, then the
+        cosines of the anchor pairs both hold are gathered for every entry at once."""
         r = np.full(self.size, np.nan)
         m = len(key.anchors)
         if m < GRAM_MIN_SHARED or self.size == 0:
             return r, np.zeros(self.size, np.int64)
-        eq = self._anchors[:, :, None] == key.anchors[None, None, :]
-        has = eq.any(axis=1)
-        shared = has.sum(axis=1)
+        eq = self._anchor_lists[:, :, None] == key.anchors[None, None, :]  # (lists, M, m)
+        has_l = eq.any(axis=1)
+        shared = has_l.sum(axis=1)[self._anchor_list_of]
         rows = np.flatnonzero(shared >= GRAM_MIN_SHARED)
         if len(rows) == 0:
             return r, shared
-        pos = eq[rows].argmax(axis=1)
-        sub = self._gram[rows[:, None, None], pos[:, :, None], pos[:, None, :]].astype(np.float32)
-        ok = has[rows]
-        w = (ok[:, :, None] & ok[:, None, :] & np.triu(np.ones((m, m), bool), 1)).astype(np.float32)
-        y = np.broadcast_to(key.gram.astype(np.float32), sub.shape)
-        cnt = w.sum(axis=(1, 2))
-        mx = (sub * w).sum(axis=(1, 2)) / cnt
-        my = (y * w).sum(axis=(1, 2)) / cnt
-        dx, dy = sub - mx[:, None, None], y - my[:, None, None]
-        cov = (w * dx * dy).sum(axis=(1, 2))
-        var = (w * dx * dx).sum(axis=(1, 2)) * (w * dy * dy).sum(axis=(1, 2))
+        lists = self._anchor_list_of[rows]
+        pos, has = eq.argmax(axis=1)[lists], has_l[lists]
+        i, j = np.triu_indices(m, 1)
+        w = (has[:, i] & has[:, j]).astype(np.float32)
+        flat = pos[:, i] * self._anchors.shape[1] + pos[:, j]
+        x = np.take_along_axis(self._gram[rows], flat, axis=1).astype(np.float32)
+        y = key.gram[i, j].astype(np.float32)[None, :]
+        cnt = w.sum(axis=1)
+        dx = x - (x * w).sum(axis=1, keepdims=True) / cnt[:, None]
+        dy = y - (y * w).sum(axis=1, keepdims=True) / cnt[:, None]
+        cov = (w * dx * dy).sum(axis=1)
+        var = (w * dx * dx).sum(axis=1) * (w * dy * dy).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             r[rows] = np.where(var > 0, cov / np.sqrt(var), np.nan)
         return r, shared
@@ -205,7 +212,15 @@ def _gram_arrays(keys: list[IndexKey]) -> tuple[np.ndarray, np.ndarray]:
         a = len(k.anchors)
         anchors[i, :a] = k.anchors
         gram[i, :a, :a] = k.gram
-    return anchors, gram
+    return anchors, gram.reshape(n, m * m)
+
+
+def _anchor_lists(anchors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct anchor lists, and which one each entry holds."""
+    if len(anchors) == 0:
+        return anchors.reshape(0, anchors.shape[1], 1)[:, :, 0], np.zeros(0, np.int64)
+    lists, of = np.unique(anchors, axis=0, return_inverse=True)
+    return lists, of.reshape(-1).astype(np.int64)
 
 
 def _vocab_arrays(keys: list[IndexKey]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
