@@ -378,6 +378,14 @@ class Target:
     """Runs one input in a scratch folder; may raise only CLEAN_ERRORS."""
     context: Callable[[Path], contextlib.AbstractContextManager[Any]] | None = None
     """Set up once around many runs (the loopback Hub)."""
+    warm: Callable[[], None] | None = None
+    """What a process loads once, before any input is timed (the license index)."""
+
+
+def _license_index() -> None:
+    from scanner.code.scancode import load_index
+
+    load_index()
 
 
 @contextlib.contextmanager
@@ -416,6 +424,7 @@ TARGETS = {
             lambda tmp: _card_seeds(),
             mutate_yaml,
             _run_card,
+            warm=_license_index,
         ),
         Target(
             "config",
@@ -423,6 +432,7 @@ TARGETS = {
             lambda tmp: _config_seeds(),
             mutate_text,
             _run_config,
+            warm=_license_index,
         ),
         Target(
             "tokenizer",
