@@ -120,8 +120,14 @@ def code_stamp() -> str:
     return h.hexdigest()[:12]
 
 
+# Checkpoints provscan refuses to fingerprint (id -> its one-line error), this run.
+unreadable: dict[str, str] = {}
+
+
 def fingerprints(checkpoints: list[Checkpoint], folder: Path, log) -> dict:  # noqa: ANN001
+    from scanner.weights.coverage import NothingRecognised
     from scanner.weights.fingerprint import Fingerprint, fingerprint_of
+    from scanner.weights.formats.interface import WeightFormatError
 
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -132,7 +138,13 @@ def fingerprints(checkpoints: list[Checkpoint], folder: Path, log) -> dict:  # n
                 log(f"  {c.id}: not in the bench cache (run `make bench-real`), left out")
                 continue
             t = time.perf_counter()
-            fingerprint_of(str(c.path)).save(path)
+            try:
+                fingerprint_of(str(c.path)).save(path)
+            except (NothingRecognised, WeightFormatError) as exc:
+                # provscan refuses it (no tensor with a role): so would `library add`
+                log(f"  {c.id}: left out, provscan refuses it: {exc}")
+                unreadable[c.id] = str(exc)
+                continue
             log(f"  fingerprinted {c.id} in {time.perf_counter() - t:.1f} s")
         out[c.id] = Fingerprint.load(path)
     return out
@@ -234,6 +246,7 @@ def library_part(entries: int, log) -> list[str]:  # noqa: ANN001
         f"({fp_seconds:.0f} s this run, cached between runs)",
         f"library bases: {', '.join(b for b in BASES if b in fps)}; held out of every "
         f"library: the {HELD_OUT} family (its checkpoints must match nothing)",
+        *(f"refused by provscan (left out): {k}: {why}" for k, why in unreadable.items()),
     ]
     for label, size in (("bases only", len(BASES)), (f"{entries} entries", entries)):
         store_path = work / f"store-{stamp}-{size}" / "store.sqlite3"
