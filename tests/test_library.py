@@ -143,6 +143,30 @@ def test_a_fine_tune_and_a_quantization_name_their_base(
     assert all(c.name != "someone/other" or c.verdict != "derived" for c in record.candidates)
 
 
+def test_the_base_is_named_before_a_shallower_sibling_derived_from_it(
+    models: Path, library: LibraryStore, tmp_path: Path
+) -> None:
+    # Another fine-tune of the same base, held as an entry of one block only (a partial
+    # fingerprint): related to the release too, but farther from it than their base is.
+    from scanner.weights.fingerprint import fingerprint_of
+
+    torch.manual_seed(5)
+    sibling = _llama(1)
+    with torch.no_grad():
+        for p in sibling.parameters():
+            p.add_(0.02 * p.std() * torch.randn_like(p))
+    folder = _save(sibling, tmp_path / "sibling", _tokenizer_json())
+    fp = fingerprint_of(str(folder))
+    fp.forms = {k: v for k, v in fp.forms.items() if k.layer <= 0}
+    fp.spectra = {k: v for k, v in fp.spectra.items() if k.layer <= 0}
+    fp.tensors = {k: v for k, v in fp.tensors.items() if k.layer <= 0}
+    fp.sketches = {k: v for k, v in fp.sketches.items() if k.layer <= 0}
+    library.add("someone/sibling", str(folder), fp)
+    record = _search_record(_weights_findings(models / "fine-tune"))
+    matching = [c.name for c in record.candidates if c.verdict in ("identical", "derived")]
+    assert matching[0] == "acme/base" and "someone/sibling" in matching
+
+
 def test_an_unrelated_model_matches_nothing(models: Path, library: LibraryStore) -> None:
     findings = _weights_findings(models / "unrelated")
     kinds = {f.kind for f in findings}

@@ -36,8 +36,15 @@ class Searched:
     def matches(self) -> bool:
         return self.comparison.verdict in MATCHING
 
-    def strength(self) -> tuple[int, float]:
-        """How near: identical first, then the best deciding signal's score."""
+    def strength(self) -> tuple[int, float, float]:
+        """How near: identical first, then derived; among those, the entries whose weights
+        the first stage found close (content: sketch cosines of the same tensors), by that
+        closeness, then the best deciding signal's score.
+
+        The weights' own closeness ranks derivatives of one base: the base lies nearer a
+        release than a sibling derived from it (the sibling's changes add to the
+        release's), while a deciding score also moves with how many layers each side's
+        fingerprint holds (a pruned release meets a shallow entry's few layers better)."""
         cmp = self.comparison
         deciding = [
             s.score
@@ -45,7 +52,8 @@ class Searched:
             if s.significant and s.name in ("direct_cosine", "aligned_forms", "experts_vs_dense")
         ]
         tier = {"identical": 2, "derived": 1}.get(cmp.verdict, 0)
-        return tier, max(deciding, default=self.candidate.score)
+        content = self.candidate.score if self.candidate.channel == "content" else -1.0
+        return tier, content, max(deciding, default=self.candidate.score)
 
 
 @dataclass(frozen=True)
