@@ -260,7 +260,53 @@ def library_part(entries: int, log) -> list[str]:  # noqa: ANN001
         cold = time.perf_counter() - t
         rows = search_all(lib, queries, fps)
         lines += ["", *library_section(label, lib, index.size, built, cold, rows, store_path)]
+        if size == len(BASES):
+            lines += ["", *scan_section(lib, queries, log)]
     return lines
+
+
+def scan_section(lib, queries: list[Checkpoint], log) -> list[str]:  # noqa: ANN001
+    """`provscan scan` of each query, as a user runs it: a fresh home holding the bases'
+    library (exported, then imported with the CLI), no --against."""
+    import json
+    import subprocess
+
+    from scanner.weights.library import export_library
+
+    tmp = Path(tempfile.mkdtemp(prefix="provscan-library-scan-"))
+    env = {**os.environ, "PROVSCAN_HOME": str(tmp / "home"), "PYTHONPATH": str(REPO)}
+    cli = [sys.executable, "-m", "scanner"]
+    export_library(lib, tmp / "bases.zip")
+    subprocess.run([*cli, "library", "import", str(tmp / "bases.zip")], env=env, check=True)
+    rows, right = [], 0
+    for q in queries:
+        out = tmp / f"{q.id}.json"
+        t = time.perf_counter()
+        done = subprocess.run(
+            [*cli, "scan", str(q.path), "--json", str(out)], env=env, capture_output=True
+        )
+        wall = time.perf_counter() - t
+        findings = json.loads(out.read_text())["findings"] if out.exists() else []
+        derived = [f["evidence"]["matched"] for f in findings if f["kind"] == "weights-derived"]
+        undeclared = [
+            f["evidence"]["matched"] for f in findings if f["kind"] == "undeclared-base-model"
+        ]
+        named = derived[0] if derived else None
+        ok = named == q.base
+        right += ok
+        rows.append(
+            f"  {q.id} | {q.base or '-'} | {named or 'none'} | "
+            f"{', '.join(undeclared) or 'none'} | exit {done.returncode} | {wall:.1f} | "
+            f"{'right' if ok else 'WRONG'}"
+        )
+        log(rows[-1])
+    return [
+        f"== provscan scan with the bases' library (no --against): the base it names is right "
+        f"for {right}/{len(queries)} checkpoints (the held-out {HELD_OUT} family must name none)",
+        "checkpoint | true base | named (weights-derived) | undeclared-base-model | exit | "
+        "scan s | right",
+        *rows,
+    ]
 
 
 def library_section(label, lib, searched, built, cold, rows, store_path) -> list[str]:  # noqa: ANN001
