@@ -85,24 +85,15 @@ def _copied(findings: Sequence[tuple[str, Finding]]) -> tuple[CopiedCode, ...]:
         if f.kind not in COPY_KINDS or not isinstance(d, CopiedCodeEvidence):
             continue
         out.append(
-            CopiedCode(
-                path=f.location.path or "",
+            _copy_of(
+                fid,
+                f,
+                d,
                 start_line=f.location.start_line,
                 end_line=f.location.end_line,
-                upstream=f"{d.corpus}:{d.upstream_path}" if d.corpus else d.upstream_path,
-                upstream_path=d.upstream_path,
                 corpus=d.corpus,
-                version=d.upstream_version or None,
-                license=d.upstream_license or None,
                 share=float(f.evidence.score) if f.evidence.score is not None else None,
-                notice_status=d.notice.status,
-                upstream_notice="\n".join(d.notice.upstream) or None,
-                target_notice="\n".join(d.notice.target) or None,
-                target_lines=_span([r.target for r in d.ranges]),
-                upstream_lines=_span([r.upstream for r in d.ranges]),
-                finding_id=fid,
                 corpus_source=d.corpus_source,
-                severity=str(f.severity),
                 basis=d.basis,
                 lines=d.matched_lines,
             )
@@ -115,16 +106,30 @@ def _declared_copy(fid: str, f: Finding, d: DeclaredAdaptation) -> CopiedCode | 
     some of it was kept: its license applies like any copy's."""
     if not d.upstream_path or not d.ranges or d.notice is None:
         return None
-    return CopiedCode(
-        path=f.location.path or "",
+    return _copy_of(
+        fid,
+        f,
+        d,
         start_line=min(r.target[0] for r in d.ranges),
         end_line=max(r.target[1] for r in d.ranges),
+        corpus=d.corpus or "",
+        share=None,
+        basis="declared",
+        lines=d.kept_lines,
+    )
+
+
+def _copy_of(
+    fid: str, f: Finding, d: CopiedCodeEvidence | DeclaredAdaptation, **where: Any
+) -> CopiedCode:
+    """What a copy and a declared adaptation share: the upstream, its notice, the lines."""
+    assert d.notice is not None and d.upstream_path
+    return CopiedCode(
+        path=f.location.path or "",
         upstream=f"{d.corpus}:{d.upstream_path}" if d.corpus else d.upstream_path,
         upstream_path=d.upstream_path,
-        corpus=d.corpus or "",
         version=d.upstream_version or None,
         license=d.upstream_license or None,
-        share=None,
         notice_status=d.notice.status,
         upstream_notice="\n".join(d.notice.upstream) or None,
         target_notice="\n".join(d.notice.target) or None,
@@ -132,8 +137,7 @@ def _declared_copy(fid: str, f: Finding, d: DeclaredAdaptation) -> CopiedCode | 
         upstream_lines=_span([r.upstream for r in d.ranges]),
         finding_id=fid,
         severity=str(f.severity),
-        basis="declared",
-        lines=d.kept_lines,
+        **where,
     )
 
 
