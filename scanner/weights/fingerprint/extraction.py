@@ -11,6 +11,8 @@ Memory is a layer's few tensors at most.
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ from .reading import Geometry, TensorPass
 from .vocab import VOCAB_SAMPLE_MIN, VocabSample
 
 ANCHORS_EMBED = 2048
+# Blocks whose per-head spectra may wait for the spectra thread (each holds its attention).
+SPECTRA_AHEAD = 3
 ANCHORS_FORM = 256
 # A fingerprint takes at most this share of its checkpoint's file (the README says 1%).
 FP_SHARE = 0.009
@@ -148,10 +152,19 @@ def _extract(
     head = tp.rows_of("lm_head", anchors.ids[: len(e_form)]) if e_form is not None else None
     forms: dict[FormKey, np.ndarray] = {}
     spectra: dict[FormKey, np.ndarray] = {}
-    for layer in range(geo.n_layers):
-        block, block_spectra = block_forms(tp, layer)
-        forms.update(block)
-        spectra.update(block_spectra)
+    # The per-head spectra (a large share of a mid-size model's arithmetic) are computed
+    # in a thread of their own while the layer pass goes on; at most SPECTRA_AHEAD blocks
+    # wait for it, each holding its attention matrices.
+    with ThreadPoolExecutor(1, thread_name_prefix="provscan-spectra") as pool:
+        waiting: deque[Future[dict[FormKey, np.ndarray]]] = deque()
+        for layer in range(geo.n_layers):
+            block, block_spectra = block_forms(tp, layer)
+            forms.update(block)
+            waiting.append(pool.submit(block_spectra))
+            while len(waiting) > SPECTRA_AHEAD:
+                spectra.update(waiting.popleft().result())
+        while waiting:
+            spectra.update(waiting.popleft().result())
     for role, fut in aside.items():
         if fut is not None:
             tp.keep(geo.by_key[RoleKey(role)], fut.result())

@@ -9,6 +9,8 @@ rescaling. Small models also get per-head singular values of QK and OV (weak evi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..reduce import Reduced
@@ -19,10 +21,11 @@ from .reading import TensorPass
 Forms = dict[FormKey, np.ndarray]
 
 
-def block_forms(tp: TensorPass, layer: int) -> tuple[Forms, Forms]:
-    """The forms and per-head spectra of one block."""
+def block_forms(tp: TensorPass, layer: int) -> tuple[Forms, Callable[[], Forms]]:
+    """The forms of one block, and its per-head spectra to compute (a call that may run in
+    another thread: it only reads the block's attention matrices and the probe's gains)."""
     forms: Forms = {}
-    spectra: Forms = {}
+    pairs: list[tuple[FormKey, Reduced, Reduced, bool]] = []
     # in the workers' order (prefetch._ORDER): taking one out of turn would read it twice
     got = {
         role: tp.reduce(RoleKey(role, layer)) for role in ("attn_q", "attn_k", "attn_v", "attn_o")
@@ -36,13 +39,20 @@ def block_forms(tp: TensorPass, layer: int) -> tuple[Forms, Forms]:
             lined_up = line_up_kv(tp, right.resp)
             if lined_up.shape == left.resp.shape:
                 forms[key] = left.resp @ lined_up.T
-        spectrum = _spectrum(tp, layer, left, right, product == "ov")
-        if spectrum is not None:
-            spectra[key] = spectrum
+        pairs.append((key, left, right, product == "ov"))
     forms.update(_mlp_forms(tp, layer, "mlp", -1))
     for expert in range(tp.geometry.n_experts(layer)):
         forms.update(_mlp_forms(tp, layer, "expert", expert))
     forms.update(_mlp_forms(tp, layer, "shared", -1))
+
+    def spectra() -> Forms:
+        out: Forms = {}
+        for key, left, right, ov in pairs:
+            spectrum = _spectrum(tp, layer, left, right, ov)
+            if spectrum is not None:
+                out[key] = spectrum
+        return out
+
     return forms, spectra
 
 
