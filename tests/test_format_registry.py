@@ -50,12 +50,25 @@ def cli_with_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (tmp_path / "provscan_markdown_format.py").write_text(MARKDOWN_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry, "FORMATS", (*FORMATS, MARKDOWN))
-    import scanner.cli
-
-    yield importlib.reload(scanner.cli)
+    yield _reload_cli()
     monkeypatch.undo()
-    importlib.reload(scanner.cli)
+    _reload_cli()
     sys.modules.pop("provscan_markdown_format", None)
+
+
+def _reload_cli():  # noqa: ANN202
+    """scanner.cli anew, with the command groups registered on its new `app` again (they
+    register themselves on import: a reloaded cli alone would lack them, and every later
+    CLI test in this process would find "No such command")."""
+    import scanner.cli
+    import scanner.commands.index
+    import scanner.commands.release
+    import scanner.commands.weights
+
+    cli = importlib.reload(scanner.cli)
+    for group in (scanner.commands.index, scanner.commands.release, scanner.commands.weights):
+        importlib.reload(group)
+    return cli
 
 
 def test_a_registered_format_is_a_scan_option(cli_with_markdown, tmp_path: Path) -> None:
