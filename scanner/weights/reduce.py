@@ -9,6 +9,7 @@ tensors, and the attention matrices of models small enough for per-head spectra)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,10 +140,15 @@ class Reduction:
             if self.norms is not None:
                 self.norms += np.einsum("ij,ij->j", chunk, chunk)
 
-    def finish(self, ct: CanonTensor, arr: np.ndarray | None) -> Reduced:
+    def finish(self, ct: CanonTensor, arr: np.ndarray | None, step: float | None = None) -> Reduced:
+        """`step`: the quantization step the reader knows (TensorReader.step), if any."""
         assert self.stats is not None, "finish() is for a reduction with statistics"
         mean, std, digest, sketch = self.stats.finish()
         entry = entry_of(ct, self.shape, mean, std, digest)
+        rms = math.hypot(mean, std)
+        if step is not None and rms > 0:
+            # the relative RMS error rounding to this step gives (verdict.py's rounding test)
+            entry["noise"] = step / math.sqrt(12.0) / rms
         if self.n_stat != int(np.prod(self.shape)):
             entry["stat_values"] = self.n_stat  # statistics of a row sample (units.py)
         return Reduced(

@@ -30,6 +30,15 @@ ROUNDING_SLACK = 4.0
 SAME_VALUES = 5e-4
 # Quantized when rounding explains at least this fraction of the block tensors.
 ROUNDED_SHARE = 0.9
+# Rounding to a measured step (the stored scales) alone gives a difference of 1 times its
+# noise: 0.98 to 1.00 (median over tensors) on the real panel's int8, 4-bit and Q8_0 copies.
+# An update u made before quantizing adds in quadrature, sqrt(1 + u^2): beyond this factor
+# the values moved by over a third of the rounding noise (a LoRA fine-tune then Q8_0: 1.10).
+BEYOND_ROUNDING = 1.05
+# What "fine-tune" covers. A linear or SLERP merge of a model with its fine-tune moves it
+# along the fine-tune's delta (bench/real: a mergekit linear merge's delta has cosine 1.000
+# with the LoRA delta, rank 8 like it), so two checkpoints cannot tell the two apart.
+OR_MERGED = "or a merge with a fine-tune, which moves the weights the same way"
 
 
 @dataclass(frozen=True)
@@ -162,18 +171,34 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
     dtypes_b = {t["dtype"] for k, t in b.tensors.items() if k.layer >= 0}
     stored = a.quantized or b.quantized or dtypes_a != dtypes_b
     rounding = rounding_of(a, b) if stored and direct is not None and direct.score > 0.95 else None
+    # (a rounding is only worked out for tensors at cosine > 0.95: a light update)
+    if rounding is not None and rounding.excess is not None and rounding.excess > BEYOND_ROUNDING:
+        update = math.sqrt(rounding.excess**2 - 1.0)
+        return "quantized-fine-tune", (
+            f"the tensors differ by {rounding.median:.2g} (relative RMS, median over "
+            f"{rounding.tensors}): {rounding.excess:.2f} times the rounding noise measured "
+            f"from the stored scales ({rounding.types}), where rounding alone gives 1: the "
+            f"values moved by about {update:.2f} times that noise before they were "
+            "quantized (fine-tuned, or merged with a fine-tune, then stored quantized)"
+        )
     if rounding is not None and rounding.share >= ROUNDED_SHARE:
         return "quantized", (
             f"the tensors differ by {rounding.median:.2g} (relative RMS, median over "
-            f"{rounding.tensors}), what rounding to {rounding.types} gives: a quantized "
-            "or re-typed copy"
+            f"{rounding.tensors}), what rounding to {rounding.types} gives"
+            + (
+                f" ({rounding.excess:.2f} times the rounding noise measured from the stored "
+                "scales, where rounding alone gives 1)"
+                if rounding.excess is not None
+                else ""
+            )
+            + ": a quantized or re-typed copy"
         )
     if rounding is not None and direct is not None and direct.score >= FINE_TUNE_COSINE:
         return "fine-tune", (
             f"the tensors differ by {rounding.median:.2g} (relative RMS, median over "
             f"{rounding.tensors}); rounding to {rounding.types} does not explain "
             f"{100 * (1 - rounding.share):.0f}% of them: the values were trained further "
-            f"(mean cosine {direct.score:.4f}, a light update)"
+            f"(mean cosine {direct.score:.4f}, a light update; {OR_MERGED})"
         )
     if (
         forms is not None
@@ -197,7 +222,7 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
     if direct is not None and direct.score >= FINE_TUNE_COSINE:
         return "fine-tune", (
             f"tensors keep a mean cosine of {direct.score:.3f} with the "
-            "other model: a light update (fine-tuning)"
+            f"other model: a light update (fine-tuning; {OR_MERGED})"
         )
     if direct is not None:
         return "continued-pretraining", (
@@ -252,14 +277,31 @@ class Rounding:
 
     share: float
     """Fraction of block tensors whose difference the rounding of either side's type
-    (rules/rounding_noise.toml) explains."""
+    (rules/rounding_noise.toml, or the noise measured from its scales) explains."""
     median: float
     """Median relative RMS difference."""
     tensors: int
     types: str
+    excess: float | None = None
+    """Median, over the tensors whose rounding noise was measured from their scales, of
+    the difference over that noise: 1 when rounding alone made it; None when too few
+    were measured (a type's tabled noise is known within ROUNDING_SLACK only)."""
+
+
+def _measured(entry: dict[str, Any]) -> float | None:
+    noise = entry.get("noise")
+    if isinstance(noise, (int, float)) and math.isfinite(noise) and noise > 0:
+        return float(noise)
+    return None
 
 
 def _noise(entry: dict[str, Any]) -> float:
+    """The relative rounding noise of a tensor's storage: measured from its own scales where
+    the reader knows them (reduce.py: an int8 tensor with one scale has as much noise as
+    its largest value over its RMS makes, 0.01 to 0.4 on real models), else its type's."""
+    measured = _measured(entry)
+    if measured is not None:
+        return measured
     table = load_rules("rounding_noise")["noise"]
     dtype = str(entry.get("dtype", "")).upper()
     if dtype in table:
@@ -267,10 +309,27 @@ def _noise(entry: dict[str, Any]) -> float:
     return float(table["default_quantized"] if entry.get("quantized") else table["F32"])
 
 
+def _measured_ratio(r: float, ta: dict[str, Any], tb: dict[str, Any]) -> float | None:
+    """r over the measured rounding that best explains it: either side's, or both sides'
+    (two roundings of one model add in quadrature). None where a quantized side's noise
+    is not measured, or the difference is far below every measured rounding (that side
+    is the source, its rounding made before the other was made from it)."""
+    sides = [(t, _measured(t)) for t in (ta, tb)]
+    if any(t.get("quantized") and n is None for t, n in sides):
+        return None
+    noises = [n for _, n in sides if n is not None]
+    if not noises:
+        return None
+    candidates = noises + ([math.hypot(*noises)] if len(noises) == 2 else [])
+    ratio = min((r / c for c in candidates), key=lambda v: abs(math.log(v)))
+    return ratio if ratio >= 1.0 / ROUNDING_SLACK else None
+
+
 def rounding_of(a: Fingerprint, b: Fingerprint) -> Rounding | None:
     """Per block tensor, the relative difference (from the sketches: ||a - b|| / ||a|| =
     sqrt(2 (1 - cos)) for unit-norm sketches) against the rounding noise of each side."""
     diffs: list[float] = []
+    ratios: list[float] = []
     explained = 0
     types: set[str] = set()
     for key, sa in a.sketches.items():
@@ -280,15 +339,23 @@ def rounding_of(a: Fingerprint, b: Fingerprint) -> Rounding | None:
         if ta["shape"] != tb["shape"]:
             continue
         r = math.sqrt(max(0.0, 2.0 * (1.0 - cosine(sa, sb))))
-        qs = (_noise(ta), _noise(tb))
         diffs.append(r)
         types.update(str(t["dtype"]) for t in (ta, tb))
+        ratio = _measured_ratio(r, ta, tb) if r > SAME_VALUES else None
+        if ratio is not None:
+            ratios.append(ratio)
+        qs = (_noise(ta), _noise(tb))
         if r <= SAME_VALUES or any(q / ROUNDING_SLACK <= r <= q * ROUNDING_SLACK for q in qs):
             explained += 1
     if not diffs:
         return None
+    excess = float(np.median(ratios)) if 2 * len(ratios) >= len(diffs) else None
     return Rounding(
-        explained / len(diffs), float(np.median(diffs)), len(diffs), "/".join(sorted(types))
+        explained / len(diffs),
+        float(np.median(diffs)),
+        len(diffs),
+        "/".join(sorted(types)),
+        excess,
     )
 
 

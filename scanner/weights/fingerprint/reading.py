@@ -206,7 +206,8 @@ class TensorPass:
         )
         keep = early or len(shape) != 2 or (geo.spectra_on and ct.key.role in SPECTRA_ROLES)
         arr = loader.load(ct, sel, red.feed, keep=keep)
-        out = red.finish(ct, None if arr is None else np.asarray(arr, dtype=np.float32))
+        step = self.reader.step(ct.source) if ct.quantized else None
+        out = red.finish(ct, None if arr is None else np.asarray(arr, dtype=np.float32), step)
         out.late = early
         return out
 
