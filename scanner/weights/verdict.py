@@ -17,7 +17,7 @@ from .sketch import cosine
 
 # Signals that decide; the others are reported beside them as weak evidence.
 LAYER_SIGNALS = ("direct_cosine", "aligned_forms", "experts_vs_dense")
-EMBED_SIGNALS = ("aligned_embed", "embed_rows")
+EMBED_SIGNALS = ("aligned_embed", "embed_rows", "embed_by_id")
 # A fine-tune moves weights little: cosine with the base stays this close to 1.
 FINE_TUNE_COSINE = 0.9
 # Shared embeddings score near 1; independently trained ones on similar text stay near 0.
