@@ -5,7 +5,7 @@ Real trained matrices hold a few values far above their RMS (all-MiniLM-L6-v2's 
 tensor is 0.4 of its RMS, not the 0.01 of a Gaussian block. The readers hand the stored
 scales on (TensorReader.step), the fingerprint turns them into each tensor's noise, and the
 verdict measures the difference against it: rounding alone gives 1 times the noise, an
-update made before quantizing adds in quadrature (verdict.BEYOND_ROUNDING).
+update made before quantizing adds in quadrature (deltas.BEYOND_ROUNDING).
 """
 
 from __future__ import annotations

@@ -69,18 +69,18 @@ ACCEPT: dict[str, tuple[set[str], set[str]]] = {
     "dequantized": ({"identical"}, {"quantized"}),
     "quantized": (set(), {"quantized"}),
     "fine-tune": (set(), {"fine-tune"}),
-    # trained further, then stored quantized: both operations named (verdict.py measures the
+    # trained further, then stored quantized: both operations named (deltas.py measures the
     # difference against the rounding noise of the stored scales; 1.10x for the LoRA + Q8_0)
     "quantized-fine-tune": (set(), {"quantized-fine-tune"}),
     "pruned": (set(), {"pruned"}),
     "depth-upscaled": (set(), {"depth-upscaled"}),
-    # "fine-tune" is right for a merge: provscan's fine-tune is a light update, "fine-tuning
-    # or a merge with a fine-tune" (verdict.OR_MERGED), because the two cannot be told apart
-    # from two checkpoints: the mergekit linear merge's delta from smollm2-hf has cosine 1.000
-    # with the LoRA fine-tune's delta and rank 8 like it (SLERP at t=0.5 of nearly parallel
-    # weights is the same). TIES leaves 25% of the values exactly unchanged (a LoRA or full
-    # fine-tune in float32: 0%), a signature a fingerprint could carry but provscan's does not
-    # yet (it keeps sketches, not values): see panel.toml's merge pairs.
+    # "fine-tune" is right for a linear or SLERP merge: provscan's fine-tune is a light update,
+    # "fine-tuning or a linear or SLERP merge with a fine-tune" (verdict.OR_MERGED), because
+    # the two cannot be told apart from two checkpoints: the mergekit linear merge's delta
+    # from smollm2-hf has cosine 1.000 with the LoRA fine-tune's delta and rank 8 like it
+    # (SLERP at t=0.5 of nearly parallel weights is the same). A sparsifying merge (TIES) is
+    # told apart, and called merged: it leaves 25% of the values exactly unchanged, where a
+    # fine-tune in float32 leaves none (deltas.sparse_update); see panel.toml's merge pairs.
     "merged": (set(), {"merged", "fine-tune"}),
 }
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..rules import load_rules
 from .calibrate import P_DERIVED, P_HINT, Signal
+from .deltas import BEYOND_ROUNDING, ROUNDED_SHARE, rounding_of, sparse_update
 from .fingerprint import Fingerprint
 from .signals import MIN_ANCHORS, SHARED_LAYER, shared_anchors
-from .sketch import cosine
 
 # Signals that decide; the others are reported beside them as weak evidence.
 LAYER_SIGNALS = ("direct_cosine", "aligned_forms", "experts_vs_dense")
@@ -24,21 +22,10 @@ FINE_TUNE_COSINE = 0.9
 EMBED_MATCH = 0.5
 # Basis-free forms this close to 1 mean the function did not change (float rounding only).
 EXACT_FORMS = 0.995
-# Rounding to a type explains a difference within this factor of its noise, either way.
-ROUNDING_SLACK = 4.0
-# Below this relative difference two tensors hold the same values (float16 sketches).
-SAME_VALUES = 5e-4
-# Quantized when rounding explains at least this fraction of the block tensors.
-ROUNDED_SHARE = 0.9
-# Rounding to a measured step (the stored scales) alone gives a difference of 1 times its
-# noise: 0.98 to 1.00 (median over tensors) on the real panel's int8, 4-bit and Q8_0 copies.
-# An update u made before quantizing adds in quadrature, sqrt(1 + u^2): beyond this factor
-# the values moved by over a third of the rounding noise (a LoRA fine-tune then Q8_0: 1.10).
-BEYOND_ROUNDING = 1.05
 # What "fine-tune" covers. A linear or SLERP merge of a model with its fine-tune moves it
 # along the fine-tune's delta (bench/real: a mergekit linear merge's delta has cosine 1.000
 # with the LoRA delta, rank 8 like it), so two checkpoints cannot tell the two apart.
-OR_MERGED = "or a merge with a fine-tune, which moves the weights the same way"
+OR_MERGED = "or a linear or SLERP merge with a fine-tune, which moves the weights the same way"
 
 
 @dataclass(frozen=True)
@@ -200,6 +187,14 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
             f"{100 * (1 - rounding.share):.0f}% of them: the values were trained further "
             f"(mean cosine {direct.score:.4f}, a light update; {OR_MERGED})"
         )
+    sparse = sparse_update(a, b)
+    if sparse is not None:
+        return "merged", (
+            f"in {sparse.in_band} of the {sparse.moved} block tensors that moved, a share of "
+            f"the sampled float32 values is exactly unchanged (median {100 * sparse.share:.0f}%)"
+            " while the rest moved: a sparsifying merge (TIES, DARE) keeps part of each "
+            "task's delta and leaves the other values as they were; fine-tuning moves every value"
+        )
     if (
         forms is not None
         and direct is not None
@@ -269,94 +264,6 @@ def nothing_comparable(a: Fingerprint, b: Fingerprint) -> list[str]:
 
 def _short(name: str) -> str:
     return Path(name.rstrip("/")).name or name
-
-
-@dataclass(frozen=True)
-class Rounding:
-    """How much of the difference between matching tensors rounding to a type explains."""
-
-    share: float
-    """Fraction of block tensors whose difference the rounding of either side's type
-    (rules/rounding_noise.toml, or the noise measured from its scales) explains."""
-    median: float
-    """Median relative RMS difference."""
-    tensors: int
-    types: str
-    excess: float | None = None
-    """Median, over the tensors whose rounding noise was measured from their scales, of
-    the difference over that noise: 1 when rounding alone made it; None when too few
-    were measured (a type's tabled noise is known within ROUNDING_SLACK only)."""
-
-
-def _measured(entry: dict[str, Any]) -> float | None:
-    noise = entry.get("noise")
-    if isinstance(noise, (int, float)) and math.isfinite(noise) and noise > 0:
-        return float(noise)
-    return None
-
-
-def _noise(entry: dict[str, Any]) -> float:
-    """The relative rounding noise of a tensor's storage: measured from its own scales where
-    the reader knows them (reduce.py: an int8 tensor with one scale has as much noise as
-    its largest value over its RMS makes, 0.01 to 0.4 on real models), else its type's."""
-    measured = _measured(entry)
-    if measured is not None:
-        return measured
-    table = load_rules("rounding_noise")["noise"]
-    dtype = str(entry.get("dtype", "")).upper()
-    if dtype in table:
-        return float(table[dtype])
-    return float(table["default_quantized"] if entry.get("quantized") else table["F32"])
-
-
-def _measured_ratio(r: float, ta: dict[str, Any], tb: dict[str, Any]) -> float | None:
-    """r over the measured rounding that best explains it: either side's, or both sides'
-    (two roundings of one model add in quadrature). None where a quantized side's noise
-    is not measured, or the difference is far below every measured rounding (that side
-    is the source, its rounding made before the other was made from it)."""
-    sides = [(t, _measured(t)) for t in (ta, tb)]
-    if any(t.get("quantized") and n is None for t, n in sides):
-        return None
-    noises = [n for _, n in sides if n is not None]
-    if not noises:
-        return None
-    candidates = noises + ([math.hypot(*noises)] if len(noises) == 2 else [])
-    ratio = min((r / c for c in candidates), key=lambda v: abs(math.log(v)))
-    return ratio if ratio >= 1.0 / ROUNDING_SLACK else None
-
-
-def rounding_of(a: Fingerprint, b: Fingerprint) -> Rounding | None:
-    """Per block tensor, the relative difference (from the sketches: ||a - b|| / ||a|| =
-    sqrt(2 (1 - cos)) for unit-norm sketches) against the rounding noise of each side."""
-    diffs: list[float] = []
-    ratios: list[float] = []
-    explained = 0
-    types: set[str] = set()
-    for key, sa in a.sketches.items():
-        sb, ta, tb = b.sketches.get(key), a.tensors.get(key), b.tensors.get(key)
-        if key.layer < 0 or sb is None or ta is None or tb is None or sa.shape != sb.shape:
-            continue
-        if ta["shape"] != tb["shape"]:
-            continue
-        r = math.sqrt(max(0.0, 2.0 * (1.0 - cosine(sa, sb))))
-        diffs.append(r)
-        types.update(str(t["dtype"]) for t in (ta, tb))
-        ratio = _measured_ratio(r, ta, tb) if r > SAME_VALUES else None
-        if ratio is not None:
-            ratios.append(ratio)
-        qs = (_noise(ta), _noise(tb))
-        if r <= SAME_VALUES or any(q / ROUNDING_SLACK <= r <= q * ROUNDING_SLACK for q in qs):
-            explained += 1
-    if not diffs:
-        return None
-    excess = float(np.median(ratios)) if 2 * len(ratios) >= len(diffs) else None
-    return Rounding(
-        explained / len(diffs),
-        float(np.median(diffs)),
-        len(diffs),
-        "/".join(sorted(types)),
-        excess,
-    )
 
 
 def layer_structure(a: Fingerprint, b: Fingerprint, lmap: Signal) -> tuple[str, str] | None:

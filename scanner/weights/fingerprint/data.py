@@ -56,7 +56,7 @@ class Fingerprint:
     """format, total_bytes, config subset, geometry, quantized dtypes, tensor table."""
     tensors: dict[RoleKey, dict[str, Any]]
     """role, layer, expert, shape, dtype, quantized, source, mean, std, hash; noise where the
-    reader knows the quantization step (reduce.py)."""
+    reader knows the quantization step, values (256 of a float32 matrix, base64) (reduce.py)."""
     sketches: dict[RoleKey, np.ndarray]
     vocab: VocabSample | None
     """The vocabulary's token hashes, whole or a bottom-k sample (vocab.py)."""
