@@ -32,6 +32,8 @@ from scanner.weights.calibrate import Nulls  # noqa: E402
 from scanner.weights.compare import compare_fingerprints, fingerprint_of  # noqa: E402
 
 PANEL_TOML = REPO / "bench" / "real" / "panel.toml"
+# The layer-level signals a pair must have for its scores to enter the null panel.
+DECIDING = ("aligned_forms", "direct_cosine", "experts_vs_dense")
 # One checkpoint per independently trained lineage (the panel's copies, fine-tunes and
 # exports of these are the same lineage and would count one pair several times).
 INDEPENDENT = (
@@ -103,9 +105,11 @@ def main() -> None:
         f"models = {json.dumps(list(INDEPENDENT))}",
         "",
     ]
+    # A pair no layer-level signal could compare (a side with no tokenizer and another width)
+    # calibrates nothing that decides; calibrate.Nulls takes a pair for its deciding scores.
+    n_pairs = len(rows)
+    rows = [r for r in rows if any(k in r[2] for k in DECIDING)]
     for name, fams, scores in rows:
-        if not scores:
-            continue
         body = ", ".join(f"{k} = {json.dumps(v)}" for k, v in sorted(scores.items()))
         lines += [
             "[[pair]]",
@@ -115,7 +119,7 @@ def main() -> None:
             "",
         ]
     text = "\n".join(lines)
-    print(f"{sum(1 for _, _, s in rows if s)} pairs with a comparable signal of {len(rows)}")
+    print(f"{len(rows)} pairs with a layer-level signal ({', '.join(DECIDING)}) of {n_pairs}")
     if args.write:
         (rules_dir() / "null_backgrounds.toml").write_text(text, encoding="utf-8")
         print("wrote rules/null_backgrounds.toml")

@@ -47,7 +47,14 @@ DEFAULT_CACHE = Path(
     os.environ.get("PROVSCAN_BENCH_CACHE", Path.home() / ".cache" / "provscan-bench")
 )
 # The signals scanner/weights/verdict.py decides on (the others are reported as weak evidence).
-DECIDING = ("direct_cosine", "aligned_forms", "experts_vs_dense", "aligned_embed", "embed_rows")
+DECIDING = (
+    "direct_cosine",
+    "aligned_forms",
+    "experts_vs_dense",
+    "aligned_embed",
+    "embed_rows",
+    "embed_by_id",
+)
 RELATED = ("derived", "sibling")
 # Relations that name an operation from one model to the other; siblings (two derivatives of
 # one ancestor) went through none of them between themselves.
@@ -62,9 +69,19 @@ ACCEPT: dict[str, tuple[set[str], set[str]]] = {
     "dequantized": ({"identical"}, {"quantized"}),
     "quantized": (set(), {"quantized"}),
     "fine-tune": (set(), {"fine-tune"}),
+    # trained further, then stored quantized: both operations named (deltas.py measures the
+    # difference against the rounding noise of the stored scales; 1.10x for the LoRA + Q8_0)
+    "quantized-fine-tune": (set(), {"quantized-fine-tune"}),
     "pruned": (set(), {"pruned"}),
     "depth-upscaled": (set(), {"depth-upscaled"}),
-    "merged": (set(), {"merged"}),
+    # "fine-tune" is right for a linear or SLERP merge: provscan's fine-tune is a light update,
+    # "fine-tuning or a linear or SLERP merge with a fine-tune" (verdict.OR_MERGED), because
+    # the two cannot be told apart from two checkpoints: the mergekit linear merge's delta
+    # from smollm2-hf has cosine 1.000 with the LoRA fine-tune's delta and rank 8 like it
+    # (SLERP at t=0.5 of nearly parallel weights is the same). A sparsifying merge (TIES) is
+    # told apart, and called merged: it leaves 25% of the values exactly unchanged, where a
+    # fine-tune in float32 leaves none (deltas.sparse_update); see panel.toml's merge pairs.
+    "merged": (set(), {"merged", "fine-tune"}),
 }
 
 
@@ -264,12 +281,24 @@ def _num(x: object) -> float:
         return float("nan")
 
 
-def judge(pair: dict[str, Any], verdict: str, relation: str | None) -> dict[str, Any]:
-    """Whether the verdict and the relation are right for the pair's truth."""
+def judge(
+    pair: dict[str, Any], verdict: str, relation: str | None, reasons: list[str] | None = None
+) -> dict[str, Any]:
+    """Whether the verdict and the relation are right for the pair's truth.
+
+    An unrelated pair may end inconclusive only for the reason the panel names
+    (inconclusive_ok); or in provscan's one-line error where that error states the same
+    reason (its text holds the panel's error_ok: a checkpoint with no recognised tensor is
+    refused, exit 2, rather than compared), counted with the accepted inconclusive ones.
+    """
     label = pair["label"]
     if label == "unrelated":
-        ok = verdict == "unrelated" or (
-            verdict == "inconclusive" and bool(pair.get("inconclusive_ok"))
+        said = pair.get("error_ok")
+        refused = verdict == "error" and bool(said) and any(said in r for r in reasons or [])
+        ok = (
+            verdict == "unrelated"
+            or (verdict == "inconclusive" and bool(pair.get("inconclusive_ok")))
+            or refused
         )
         return {"verdict_ok": ok, "relation_ok": None}
     if label == "sibling":
@@ -308,7 +337,7 @@ def row_of(
 ) -> dict[str, Any]:
     row = {
         k: pair.get(k)
-        for k in ("name", "a", "b", "label", "relation", "evidence", "inconclusive_ok")
+        for k in ("name", "a", "b", "label", "relation", "evidence", "inconclusive_ok", "error_ok")
     }
     if measured is None:
         row.update(
@@ -354,7 +383,7 @@ def row_of(
             load=run.get("load"),
             exit=run["exit"],
         )
-    row.update(judge(pair, row["verdict"], row["got_relation"]))
+    row.update(judge(pair, row["verdict"], row["got_relation"], row["reasons"]))
     return row
 
 
@@ -439,9 +468,10 @@ def summary(
     out.append(
         f"unrelated pairs judged unrelated: "
         f"{sum(r['verdict'] == 'unrelated' for r in unrelated)}/{len(unrelated)}; "
-        f"inconclusive {sum(r['verdict'] == 'inconclusive' for r in unrelated)} "
+        f"inconclusive {sum(r['verdict'] == 'inconclusive' for r in unrelated)}, "
+        f"error {sum(r['verdict'] == 'error' for r in unrelated)} "
         f"(accepted where the panel names the reason: "
-        f"{sum(r['verdict'] == 'inconclusive' and r['verdict_ok'] for r in unrelated)})"
+        f"{sum(r['verdict'] in ('inconclusive', 'error') and r['verdict_ok'] for r in unrelated)})"
     )
     ran = [r for r in rows if r["verdict"] not in ("not run",)]
     score = [float(VERDICT_RANK.get(r["verdict"], 1)) for r in ran]
@@ -480,6 +510,7 @@ def summary(
     out += [
         f"  {r['name']} [{r['label']}]: {r['verdict']}: {' / '.join(r['reasons'][:2])}"
         + (f"  (panel accepts: {r['inconclusive_ok']})" if r.get("inconclusive_ok") else "")
+        + (f"  (accepted as an error saying: {r['error_ok']})" if r.get("error_ok") else "")
         for r in rows
         if r["verdict"] in ("inconclusive", "error", "not run")
     ] or ["  none"]

@@ -24,9 +24,10 @@ class Comparison:
     verdict: str
     """identical | derived | shared-components | unrelated | inconclusive"""
     relation: str | None
-    """For derived: fine-tune, continued-pretraining, quantized, pruned, depth-upscaled,
-    upcycled-moe, merged, permuted, rotated, sibling (both come from a common ancestor,
-    neither was made from the other) or unknown."""
+    """For derived: fine-tune, continued-pretraining, quantized, quantized-fine-tune (trained
+    further, then stored quantized), pruned, depth-upscaled, upcycled-moe, merged, permuted,
+    rotated, sibling (both come from a common ancestor, neither was made from the other) or
+    unknown."""
     signals: tuple[Signal, ...]
     reasons: tuple[str, ...]
     coverage: tuple[Coverage, Coverage] | None = None

@@ -69,6 +69,9 @@ class FiniteReader(TensorReader):
     def prefetch(self, name: str, rows: list[tuple[int, int]] | None = None) -> None:
         self.inner.prefetch(name, rows)
 
+    def step(self, name: str) -> float | None:
+        return self.inner.step(name)
+
     def metadata(self) -> dict[str, Any]:
         return self.inner.metadata()
 

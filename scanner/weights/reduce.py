@@ -9,6 +9,9 @@ tensors, and the attention matrices of models small enough for per-head spectra)
 
 from __future__ import annotations
 
+import base64
+import math
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +59,40 @@ class Reduced:
             self.arr = None
 
 
+# Values kept of each float32 matrix, at positions its shape fixes (two checkpoints of one
+# shape keep the same positions): the share left exactly equal tells a sparsifying merge
+# (TIES, DARE keep a share of the values exactly as they were) from a fine-tune, which moves
+# every float32 value (deltas.sparse_update).
+KEPT_VALUES = 256
+EXACT_TYPES = ("F32", "FLOAT32", "FLOAT")
+
+
+def value_positions(shape: tuple[int, ...]) -> np.ndarray:
+    """Flat positions (ascending, at most KEPT_VALUES) drawn by a generator the shape seeds."""
+    n = int(np.prod(shape))
+    if n <= KEPT_VALUES:
+        return np.arange(n, dtype=np.int64)
+    rng = np.random.default_rng(zlib.crc32(repr(tuple(int(x) for x in shape)).encode()))
+    return np.unique(rng.integers(0, n, KEPT_VALUES, dtype=np.int64))
+
+
+def encode_values(values: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(values, "<f4").tobytes()).decode("ascii")
+
+
+def decode_values(text: object) -> np.ndarray | None:
+    """The kept values of a fingerprint entry (None: absent or not what encode_values wrote)."""
+    if not isinstance(text, str) or len(text) > 4 * (4 * KEPT_VALUES // 3 + 4):
+        return None
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        return None
+    if len(raw) % 4:
+        return None
+    return np.frombuffer(raw, dtype="<f4")
+
+
 def entry_of(
     ct: CanonTensor, read: tuple[int, ...], mean: float, std: float, digest: str
 ) -> dict[str, Any]:
@@ -91,8 +128,11 @@ class Reduction:
         probe: Probe | None,
         stat_blocks: list[tuple[int, int]] | None = None,
         stats: bool = True,
+        keep_values: bool = False,
     ):
         self.shape = shape
+        self.positions = value_positions(shape) if keep_values and len(shape) == 2 else None
+        self.values = None if self.positions is None else np.zeros(len(self.positions), "<f4")
         self.blocks = stat_blocks
         """Row ranges the statistics come from (None: every row)."""
         cols = int(np.prod(shape[1:])) if len(shape) > 1 else 1
@@ -120,6 +160,11 @@ class Reduction:
     def feed(self, chunk: np.ndarray) -> None:
         r0 = self.row
         r1 = self.row = r0 + (len(chunk) if chunk.ndim else 1)
+        if self.positions is not None and self.values is not None and chunk.ndim == 2:
+            cols = self.shape[1]
+            lo, hi = np.searchsorted(self.positions, (r0 * cols, r1 * cols))
+            at = self.positions[lo:hi]
+            self.values[lo:hi] = chunk[at // cols - r0, at % cols]
         if self.stats is None:
             pass
         elif self.blocks is None:
@@ -139,10 +184,17 @@ class Reduction:
             if self.norms is not None:
                 self.norms += np.einsum("ij,ij->j", chunk, chunk)
 
-    def finish(self, ct: CanonTensor, arr: np.ndarray | None) -> Reduced:
+    def finish(self, ct: CanonTensor, arr: np.ndarray | None, step: float | None = None) -> Reduced:
+        """`step`: the quantization step the reader knows (TensorReader.step), if any."""
         assert self.stats is not None, "finish() is for a reduction with statistics"
         mean, std, digest, sketch = self.stats.finish()
         entry = entry_of(ct, self.shape, mean, std, digest)
+        if self.values is not None:
+            entry["values"] = encode_values(self.values)
+        rms = math.hypot(mean, std)
+        if step is not None and rms > 0:
+            # the relative RMS error rounding to this step gives (deltas.rounding_of)
+            entry["noise"] = step / math.sqrt(12.0) / rms
         if self.n_stat != int(np.prod(self.shape)):
             entry["stat_values"] = self.n_stat  # statistics of a row sample (units.py)
         return Reduced(

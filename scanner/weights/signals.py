@@ -335,6 +335,41 @@ def embed_rows(a: Fingerprint, b: Fingerprint) -> Signal | None:
     )
 
 
+def embed_by_id(a: Fingerprint, b: Fingerprint) -> Signal | None:
+    """The embedding matrices compared token id by token id (their sketches), where a side
+    ships no vocabulary to line tokens up by their strings (embed_rows, aligned_embed).
+
+    With the same vocabulary size and width, an embedding reused (then fine-tuned) keeps
+    its rows at their ids; a re-ordered vocabulary, or another model's, scores at noise.
+    Null: independent sketches, cosine ~ N(0, 1 / k), widened by a common mean row's
+    share (random directions in d dimensions: 1 / d).
+    """
+    if a.vocab is not None and b.vocab is not None:
+        return None
+    key = RoleKey("embed")
+    sa, sb, ta, tb = (
+        a.sketches.get(key),
+        b.sketches.get(key),
+        a.tensors.get(key),
+        b.tensors.get(key),
+    )
+    if sa is None or sb is None or ta is None or tb is None or sa.shape != sb.shape:
+        return None
+    if ta["shape"] != tb["shape"] or ta.get("read") != tb.get("read") or len(ta["shape"]) != 2:
+        return None
+    score = cosine(sa, sb)
+    null_std = math.hypot(1.0 / math.sqrt(max(sa.size - 1, 1)), 1.0 / math.sqrt(ta["shape"][1]))
+    return measured(
+        "embed_by_id",
+        score,
+        0.0,
+        null_std,
+        ("fine-tuning", "quantization"),
+        {"rows": int((ta.get("read") or ta["shape"])[0]), "vocab_size": int(ta["shape"][0])},
+        where=key,
+    )
+
+
 def aligned_embed(a: Fingerprint, b: Fingerprint) -> Signal | None:
     """Procrustes on half the shared tokens, cosine on the other half (no overfit)."""
     rows = _shared_rows(a, b)
@@ -527,6 +562,7 @@ def all_signals(a: Fingerprint, b: Fingerprint) -> list[Signal]:
         forms,
         aligned_embed(a, b),
         embed_rows(a, b),
+        embed_by_id(a, b),
         experts_vs_dense(a, b),
         spectra(a, b, "qk", path),
         spectra(a, b, "ov", path),

@@ -5,31 +5,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..rules import load_rules
 from .calibrate import P_DERIVED, P_HINT, Signal
+from .deltas import BEYOND_ROUNDING, ROUNDED_SHARE, rounding_of, sparse_update
 from .fingerprint import Fingerprint
 from .signals import MIN_ANCHORS, SHARED_LAYER, shared_anchors
-from .sketch import cosine
 
 # Signals that decide; the others are reported beside them as weak evidence.
 LAYER_SIGNALS = ("direct_cosine", "aligned_forms", "experts_vs_dense")
-EMBED_SIGNALS = ("aligned_embed", "embed_rows")
+EMBED_SIGNALS = ("aligned_embed", "embed_rows", "embed_by_id")
 # A fine-tune moves weights little: cosine with the base stays this close to 1.
 FINE_TUNE_COSINE = 0.9
 # Shared embeddings score near 1; independently trained ones on similar text stay near 0.
 EMBED_MATCH = 0.5
 # Basis-free forms this close to 1 mean the function did not change (float rounding only).
 EXACT_FORMS = 0.995
-# Rounding to a type explains a difference within this factor of its noise, either way.
-ROUNDING_SLACK = 4.0
-# Below this relative difference two tensors hold the same values (float16 sketches).
-SAME_VALUES = 5e-4
-# Quantized when rounding explains at least this fraction of the block tensors.
-ROUNDED_SHARE = 0.9
+# What "fine-tune" covers. A linear or SLERP merge of a model with its fine-tune moves it
+# along the fine-tune's delta (bench/real: a mergekit linear merge's delta has cosine 1.000
+# with the LoRA delta, rank 8 like it), so two checkpoints cannot tell the two apart.
+OR_MERGED = "or a linear or SLERP merge with a fine-tune, which moves the weights the same way"
 
 
 @dataclass(frozen=True)
@@ -162,18 +158,42 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
     dtypes_b = {t["dtype"] for k, t in b.tensors.items() if k.layer >= 0}
     stored = a.quantized or b.quantized or dtypes_a != dtypes_b
     rounding = rounding_of(a, b) if stored and direct is not None and direct.score > 0.95 else None
+    # (a rounding is only worked out for tensors at cosine > 0.95: a light update)
+    if rounding is not None and rounding.excess is not None and rounding.excess > BEYOND_ROUNDING:
+        update = math.sqrt(rounding.excess**2 - 1.0)
+        return "quantized-fine-tune", (
+            f"the tensors differ by {rounding.median:.2g} (relative RMS, median over "
+            f"{rounding.tensors}): {rounding.excess:.2f} times the rounding noise measured "
+            f"from the stored scales ({rounding.types}), where rounding alone gives 1: the "
+            f"values moved by about {update:.2f} times that noise before they were "
+            "quantized (fine-tuned, or merged with a fine-tune, then stored quantized)"
+        )
     if rounding is not None and rounding.share >= ROUNDED_SHARE:
         return "quantized", (
             f"the tensors differ by {rounding.median:.2g} (relative RMS, median over "
-            f"{rounding.tensors}), what rounding to {rounding.types} gives: a quantized "
-            "or re-typed copy"
+            f"{rounding.tensors}), what rounding to {rounding.types} gives"
+            + (
+                f" ({rounding.excess:.2f} times the rounding noise measured from the stored "
+                "scales, where rounding alone gives 1)"
+                if rounding.excess is not None
+                else ""
+            )
+            + ": a quantized or re-typed copy"
         )
     if rounding is not None and direct is not None and direct.score >= FINE_TUNE_COSINE:
         return "fine-tune", (
             f"the tensors differ by {rounding.median:.2g} (relative RMS, median over "
             f"{rounding.tensors}); rounding to {rounding.types} does not explain "
             f"{100 * (1 - rounding.share):.0f}% of them: the values were trained further "
-            f"(mean cosine {direct.score:.4f}, a light update)"
+            f"(mean cosine {direct.score:.4f}, a light update; {OR_MERGED})"
+        )
+    sparse = sparse_update(a, b)
+    if sparse is not None:
+        return "merged", (
+            f"in {sparse.in_band} of the {sparse.moved} block tensors that moved, a share of "
+            f"the sampled float32 values is exactly unchanged (median {100 * sparse.share:.0f}%)"
+            " while the rest moved: a sparsifying merge (TIES, DARE) keeps part of each "
+            "task's delta and leaves the other values as they were; fine-tuning moves every value"
         )
     if (
         forms is not None
@@ -197,7 +217,7 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
     if direct is not None and direct.score >= FINE_TUNE_COSINE:
         return "fine-tune", (
             f"tensors keep a mean cosine of {direct.score:.3f} with the "
-            "other model: a light update (fine-tuning)"
+            f"other model: a light update (fine-tuning; {OR_MERGED})"
         )
     if direct is not None:
         return "continued-pretraining", (
@@ -244,52 +264,6 @@ def nothing_comparable(a: Fingerprint, b: Fingerprint) -> list[str]:
 
 def _short(name: str) -> str:
     return Path(name.rstrip("/")).name or name
-
-
-@dataclass(frozen=True)
-class Rounding:
-    """How much of the difference between matching tensors rounding to a type explains."""
-
-    share: float
-    """Fraction of block tensors whose difference the rounding of either side's type
-    (rules/rounding_noise.toml) explains."""
-    median: float
-    """Median relative RMS difference."""
-    tensors: int
-    types: str
-
-
-def _noise(entry: dict[str, Any]) -> float:
-    table = load_rules("rounding_noise")["noise"]
-    dtype = str(entry.get("dtype", "")).upper()
-    if dtype in table:
-        return float(table[dtype])
-    return float(table["default_quantized"] if entry.get("quantized") else table["F32"])
-
-
-def rounding_of(a: Fingerprint, b: Fingerprint) -> Rounding | None:
-    """Per block tensor, the relative difference (from the sketches: ||a - b|| / ||a|| =
-    sqrt(2 (1 - cos)) for unit-norm sketches) against the rounding noise of each side."""
-    diffs: list[float] = []
-    explained = 0
-    types: set[str] = set()
-    for key, sa in a.sketches.items():
-        sb, ta, tb = b.sketches.get(key), a.tensors.get(key), b.tensors.get(key)
-        if key.layer < 0 or sb is None or ta is None or tb is None or sa.shape != sb.shape:
-            continue
-        if ta["shape"] != tb["shape"]:
-            continue
-        r = math.sqrt(max(0.0, 2.0 * (1.0 - cosine(sa, sb))))
-        qs = (_noise(ta), _noise(tb))
-        diffs.append(r)
-        types.update(str(t["dtype"]) for t in (ta, tb))
-        if r <= SAME_VALUES or any(q / ROUNDING_SLACK <= r <= q * ROUNDING_SLACK for q in qs):
-            explained += 1
-    if not diffs:
-        return None
-    return Rounding(
-        explained / len(diffs), float(np.median(diffs)), len(diffs), "/".join(sorted(types))
-    )
 
 
 def layer_structure(a: Fingerprint, b: Fingerprint, lmap: Signal) -> tuple[str, str] | None:

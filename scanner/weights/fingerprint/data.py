@@ -55,7 +55,8 @@ class Fingerprint:
     meta: dict[str, Any]
     """format, total_bytes, config subset, geometry, quantized dtypes, tensor table."""
     tensors: dict[RoleKey, dict[str, Any]]
-    """role, layer, expert, shape, dtype, quantized, source, mean, std, hash (reduce.py)."""
+    """role, layer, expert, shape, dtype, quantized, source, mean, std, hash; noise where the
+    reader knows the quantization step, values (256 of a float32 matrix, base64) (reduce.py)."""
     sketches: dict[RoleKey, np.ndarray]
     vocab: VocabSample | None
     """The vocabulary's token hashes, whole or a bottom-k sample (vocab.py)."""

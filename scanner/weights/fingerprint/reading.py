@@ -22,7 +22,7 @@ import numpy as np
 from ..formats.interface import TensorReader, WeightFormatError, runs_of
 from ..loader import LoadedModel
 from ..prefetch import Prefetcher
-from ..reduce import Probe, Reduced, Reduction
+from ..reduce import EXACT_TYPES, Probe, Reduced, Reduction
 from ..roles import CanonLoader, CanonTensor, Heads, RoleKey, map_roles, norm_offset
 from ..units import DEFAULT, HeadPlan, Sampling, head_plan
 
@@ -203,10 +203,12 @@ class TensorPass:
             tuple(shape),
             None if early else probes.probe_for(ct, tuple(shape)),
             geo.sampling.stat_blocks(tuple(shape)),
+            keep_values=str(ct.dtype).upper() in EXACT_TYPES and not ct.quantized,
         )
         keep = early or len(shape) != 2 or (geo.spectra_on and ct.key.role in SPECTRA_ROLES)
         arr = loader.load(ct, sel, red.feed, keep=keep)
-        out = red.finish(ct, None if arr is None else np.asarray(arr, dtype=np.float32))
+        step = self.reader.step(ct.source) if ct.quantized else None
+        out = red.finish(ct, None if arr is None else np.asarray(arr, dtype=np.float32), step)
         out.late = early
         return out
 

@@ -13,6 +13,7 @@ format owns itself in one module (formats/registry.py), as every other format do
 
 from __future__ import annotations
 
+import math
 import mmap
 import re
 import struct
@@ -73,6 +74,12 @@ _PLAIN = {
     "I32": "<i4",
     "I64": "<i8",
 }
+# Block types whose blocks start with their float16 step d (values d * q [+ m]): rounding to
+# them adds noise of |d| / sqrt(12) a value. The k-quants nest scales: their type's noise
+# (rules/rounding_noise.toml) applies.
+_STEP_FIRST = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1")
+# Blocks whose step is read to know a tensor's (evenly spaced; the RMS of a sample).
+_STEP_SAMPLE = 4096
 # Rows dequantized at a time when only some columns are wanted (bounded scratch memory).
 _CHUNK_VALUES = 1 << 20
 
@@ -298,6 +305,21 @@ class GGUFTensorReader(TensorReader):
             raise WeightFormatError(
                 f"{self._path.name}: cannot dequantize {t.name} ({name}): {exc}"
             ) from exc
+
+    def step(self, name: str) -> float | None:
+        t = self._by_name.get(name)
+        if t is None or t.qtype.name not in _STEP_FIRST:
+            return None
+        _, size = self._gguf.GGML_QUANT_SIZES[t.qtype]
+        blocks = t.nbytes // size
+        if blocks == 0:
+            return None
+        mm = self._files.get(self._path)
+        raw = np.frombuffer(mm, dtype=np.uint8, count=blocks * size, offset=t.offset)
+        at = np.unique(np.linspace(0, blocks - 1, min(blocks, _STEP_SAMPLE)).astype(np.int64))
+        heads = raw.reshape(blocks, size)[at, :2].copy().view("<f2").astype(np.float64)
+        step = float(np.sqrt(np.mean(np.square(heads))))
+        return step if math.isfinite(step) and step > 0 else None
 
     def read(self, name: str) -> np.ndarray:
         t = self._by_name[name]

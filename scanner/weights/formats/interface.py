@@ -92,6 +92,13 @@ class TensorReader(ABC):
         of memory-mapped files start the I/O."""
         return None
 
+    def step(self, name: str) -> float | None:
+        """The quantization step (RMS of the scale over the values) of a tensor stored as
+        integers times a scale: rounding to it adds noise of step / sqrt(12) a value, which
+        tells a quantized copy from further training (deltas.py). None: not stored so, or
+        the step is its type's own (rules/rounding_noise.toml applies)."""
+        return None
+
     def metadata(self) -> dict[str, object]:
         """Format-level metadata (GGUF key/values, ONNX producer); small values only."""
         return {}

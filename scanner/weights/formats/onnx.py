@@ -13,6 +13,7 @@ they share the in-place mapping; which weight is which lives apart, in onnx_grap
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -316,6 +317,19 @@ class OnnxReader(TensorReader):
             return (codes - zp[:, group]) * scale[:, group]
         idx = np.arange(d.k) // d.block
         return (codes - zp[:, idx]) * scale[:, idx]
+
+    def step(self, name: str) -> float | None:
+        """RMS of the scales: each scale multiplies equally many values (a block, a row, the
+        whole tensor), but for a last, shorter block."""
+        gw = self._weights.get(name)
+        d = None if gw is None else gw.dequant
+        if d is None:
+            return None
+        scales = self._raw(d.scales if isinstance(d, NBits) else d.scale)
+        if scales.size == 0:
+            return None
+        step = float(np.sqrt(np.mean(np.square(scales.astype(np.float64)))))
+        return step if math.isfinite(step) and step > 0 else None
 
     def read(self, name: str) -> np.ndarray:
         gw = self._weights[name]
