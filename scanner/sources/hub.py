@@ -275,6 +275,13 @@ class HubReader(ContentReader):
         pin = self._pins.get(path)
         return check_content(path, pin, data) if pin else data
 
+    def remote_size(self, path: str) -> int | None:
+        """A file not in the cache, online, of a size the Hub's metadata declares."""
+        self._check(path)
+        if path in self._local or self._offline:
+            return None
+        return self._remote.get(path)
+
     def local_path(self, path: str) -> Path:
         self._check(path)
         if path in self._pins:

@@ -136,7 +136,10 @@ def _extract(
     plan = budget(geo, model.total_bytes, len(vocab_h) if vocab_h is not None else 0)
     aside = {role: tp.stats_aside(role) for role in ("embed", "lm_head")}
     k_form = min(anchors_form or plan.k_form, plan.n_embed)
-    anchors = _anchors(tp, vocab_h, plan.n_embed, k_form, prefer)
+    n_embed = plan.n_embed
+    if geo.sampling.banded and geo.sampling.anchors_most:  # scattered rows: a request each
+        n_embed = min(n_embed, max(geo.sampling.anchors_most, k_form))
+    anchors = _anchors(tp, vocab_h, n_embed, k_form, prefer)
     tp.probes.matrix = anchors.probe
     # The norm gains are the probes' other factor.
     for layer in range(geo.n_layers):

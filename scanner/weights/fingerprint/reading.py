@@ -94,7 +94,7 @@ class Geometry:
             {c.key: c for c in canon},
             norm_offset(cfg.get("model_type")),
             any(c.key.role == "attn_norm_bias" for c in canon),
-            sum(int(np.prod(c.shape)) for c in canon) <= SPECTRA_MAX_PARAMS,
+            sum(int(np.prod(c.shape)) for c in canon) <= SPECTRA_MAX_PARAMS and not sampling.banded,
         )
 
     @property
@@ -111,6 +111,8 @@ class Geometry:
         """The rows (0) or columns (1) of a canonical tensor that are read (units.py)."""
         if len(ct.shape) != 2:
             return None
+        if self.sampling.banded:
+            return self._band(ct)
         role, (rows, cols) = ct.key.role, ct.shape
         idx: np.ndarray | None = None
         axis = 0
@@ -134,6 +136,23 @@ class Geometry:
             elif kind in MLP_KINDS and part == "down":
                 idx, axis = self.sampling.units(cols), 1
         return None if idx is None else (axis, idx)
+
+    def _band(self, ct: CanonTensor) -> tuple[int, np.ndarray] | None:
+        """A banded sampling's rows (units.py): contiguous, so one range each."""
+        role, (rows, cols) = ct.key.role, ct.shape
+        if role in ("embed", "lm_head"):
+            idx = self.sampling.stat_rows(rows, cols)
+            return None if idx is None else (0, idx)
+        n = self.sampling.band_rows
+        if role in ("attn_q", "attn_k"):
+            n = min(self.sampling.form_rows, self.heads.head_dim or self.sampling.form_rows)
+        return 0, np.arange(min(rows, n), dtype=np.int64)
+
+    def probed(self, ct: CanonTensor) -> bool:
+        """Whether a tensor's units meet the probe (a banded sampling: Q and K only)."""
+        if ct.key.role not in _PROBED:
+            return False
+        return not self.sampling.banded or ct.key.role in ("attn_q", "attn_k")
 
 
 class ProbeBoard:
@@ -195,13 +214,14 @@ class TensorPass:
             shape[sel[0]] = len(sel[1])
         # Jobs start while the main thread still works out the anchors: those read before
         # the probe exists keep their array, and reduce() multiplies it later.
-        early = not probes.ready.is_set() and ct.key.role in _PROBED and len(shape) == 2
+        probed = geo.probed(ct)
+        early = not probes.ready.is_set() and probed and len(shape) == 2
         if early and 4 * int(np.prod(shape)) > EARLY_MAX_BYTES:
             probes.ready.wait()  # too large to hold until then: wait for the probe
             early = False
         red = Reduction(
             tuple(shape),
-            None if early else probes.probe_for(ct, tuple(shape)),
+            None if early or not probed else probes.probe_for(ct, tuple(shape)),
             geo.sampling.stat_blocks(tuple(shape)),
         )
         keep = early or len(shape) != 2 or (geo.spectra_on and ct.key.role in SPECTRA_ROLES)

@@ -39,6 +39,7 @@ from .interface import (
     runs_of,
 )
 from .mapped import MappedFiles
+from .ranged import RangeFiles, RemoteFile
 
 _MAX_KV = 100_000
 # Items of one metadata array: a merges list of the largest vocabularies has ~10^6; each
@@ -73,6 +74,9 @@ _PLAIN = {
     "I32": "<i4",
     "I64": "<i8",
 }
+# The first read of a remote file's header; it grows by half until the header fits (a
+# 150k-token vocabulary makes a header of several megabytes).
+REMOTE_HEAD_BYTES = 1 << 20
 # Rows dequantized at a time when only some columns are wanted (bounded scratch memory).
 _CHUNK_VALUES = 1 << 20
 
@@ -92,6 +96,10 @@ class _Tensor:
         return tuple(reversed(self.dims))
 
 
+class _Truncated(WeightFormatError):
+    """The header runs past the bytes at hand (the end of the file, or of a remote prefix)."""
+
+
 class _Cursor:
     """Little-endian reads from a mapped file (or its first bytes), each checked against
     its end."""
@@ -104,7 +112,7 @@ class _Cursor:
             self.truncated(what)
 
     def truncated(self, what: str) -> None:
-        raise WeightFormatError(f"{self.name}: truncated GGUF file ({what} runs past the end)")
+        raise _Truncated(f"{self.name}: truncated GGUF file ({what} runs past the end)")
 
     def scalar(self, code: str) -> Any:
         size = struct.calcsize(code)
@@ -176,14 +184,19 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
 class GGUFTensorReader(TensorReader):
     fmt = "gguf"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, source: RangeFiles | None = None):
+        """source: the file's bytes by remote ranges (ranged.py) instead of mapped."""
         import gguf
 
         self._gguf = gguf
         self._path = path
-        self._files = MappedFiles()
+        self._files: MappedFiles | RangeFiles = source if source is not None else MappedFiles()
         try:
-            self._meta, self._tensors = self._parse(self._files.get(path))
+            if isinstance(self._files, RangeFiles):
+                self._meta, self._tensors = self._parse_remote(self._files.file(path))
+            else:
+                mm = self._files.get(path)
+                self._meta, self._tensors = self._parse(mm, len(mm))
         except (OSError, ValueError) as exc:  # ValueError: an empty file cannot be mapped
             self._files.close()
             raise WeightFormatError(f"{path.name}: cannot map the file ({exc})") from exc
@@ -198,7 +211,21 @@ class GGUFTensorReader(TensorReader):
             for t in self._tensors
         ]
 
-    def _parse(self, mm: mmap.mmap) -> tuple[dict[str, Any], list[_Tensor]]:
+    def _parse_remote(self, remote: RemoteFile) -> tuple[dict[str, Any], list[_Tensor]]:
+        """The header from a prefix of the remote file, grown until the parse fits in it
+        (its length is only known once parsed: the vocabulary is in it)."""
+        head = bytearray()
+        want = min(remote.size, REMOTE_HEAD_BYTES)
+        while True:
+            head += remote.region(len(head), want - len(head))
+            try:
+                return self._parse(bytes(head), remote.size)
+            except _Truncated:
+                if len(head) >= remote.size:
+                    raise
+            want = min(remote.size, len(head) * 5 // 4)
+
+    def _parse(self, mm: mmap.mmap | bytes, file_size: int) -> tuple[dict[str, Any], list[_Tensor]]:
         name = self._path.name
         cur = _Cursor(mm, name)
         cur._need(24, "the header")
@@ -262,7 +289,7 @@ class GGUFTensorReader(TensorReader):
                     f"not fill {qtype.name} blocks of {block}"
                 )
             nbytes = int(np.prod(dims, dtype=np.int64)) // block * type_size
-            if start + offset + nbytes > len(mm):
+            if start + offset + nbytes > file_size:
                 raise WeightFormatError(
                     f"{name}: tensor {tname!r} data runs past the end of the file"
                 )
@@ -274,14 +301,29 @@ class GGUFTensorReader(TensorReader):
 
     def _data(self, t: _Tensor) -> np.ndarray:
         """The stored numbers (numpy order), or for blocked types each row's bytes."""
-        shape, mm = t.shape, self._files.get(self._path)
+        shape, region = t.shape, self._files.region(self._path, t.offset, t.nbytes)
         plain = _PLAIN.get(t.qtype.name)
         if plain is not None:
-            return np.frombuffer(
-                mm, dtype=plain, count=int(np.prod(shape)), offset=t.offset
-            ).reshape(shape)
+            return np.frombuffer(region, dtype=plain, count=int(np.prod(shape))).reshape(shape)
         rows = shape[:-1] if shape else ()
-        return np.frombuffer(mm, dtype=np.uint8, count=t.nbytes, offset=t.offset).reshape(*rows, -1)
+        return np.frombuffer(region, dtype=np.uint8, count=t.nbytes).reshape(*rows, -1)
+
+    def _rows(self, t: _Tensor, runs: list[tuple[int, int]]) -> list[np.ndarray]:
+        """Rows [lo, hi) of a 2-D tensor for each run, as _data gives them: only their
+        bytes are read (a remote file fetches the runs in few requests)."""
+        rows, cols = t.shape
+        row = t.nbytes // max(1, rows)
+        spans = [(t.offset + lo * row, (hi - lo) * row) for lo, hi in runs]
+        self._files.want(self._path, spans)
+        plain = _PLAIN.get(t.qtype.name)
+        out = []
+        for start, length in spans:
+            region = self._files.region(self._path, start, length)
+            if plain is not None:
+                out.append(np.frombuffer(region, dtype=plain).reshape(-1, cols))
+            else:
+                out.append(np.frombuffer(region, dtype=np.uint8).reshape(-1, row))
+        return out
 
     def _widen(self, t: _Tensor, data: np.ndarray) -> np.ndarray:
         """float32 values of stored numbers or blocks (a copy: the mapping stays clean)."""
@@ -319,13 +361,16 @@ class GGUFTensorReader(TensorReader):
         shape = t.shape
         if len(shape) != 2 or axis not in (0, 1):
             return super().read_units(name, axis, idx, on_rows, keep)
-        data = self._data(t)
         if idx is None:
-            return self._every_row(t, data, on_rows, keep)
+            return self._every_row(t, self._data(t), on_rows, keep)
         idx = np.asarray(idx, dtype=np.int64)
         if axis == 0:
+            runs = runs_of(idx)
+            if runs and (runs[0][0] < 0 or runs[-1][1] > shape[0]):
+                raise ValueError(f"{name}: unit indices out of range")
             parts = [
-                self._widen(t, data[lo:hi]).reshape(hi - lo, shape[1]) for lo, hi in runs_of(idx)
+                self._widen(t, rows).reshape(hi - lo, shape[1])
+                for (lo, hi), rows in zip(runs, self._rows(t, runs), strict=True)
             ]
             arr = np.concatenate(parts) if parts else np.zeros((0, shape[1]), np.float32)
             self._files.read_done(self._path, t.nbytes // max(1, shape[0]) * len(idx))
@@ -333,6 +378,7 @@ class GGUFTensorReader(TensorReader):
                 on_rows(arr)
             return arr if keep else None
         out: list[np.ndarray] = []
+        data = self._data(t)
         if not idx.size and on_rows is not None:
             on_rows(np.zeros((shape[0], 0), np.float32))
         if idx.size:
@@ -462,6 +508,11 @@ class GGUFFormat(WeightFormat):
 
     def open(self, paths: list[Path], config: dict[str, Any]) -> TensorReader:
         return GGUFTensorReader(paths[0])
+
+    def open_ranged(
+        self, paths: list[Path], source: RangeFiles, config: dict[str, Any]
+    ) -> TensorReader | None:
+        return GGUFTensorReader(paths[0], source)
 
     def config(self, reader: TensorReader) -> dict[str, Any]:
         meta = reader.metadata()
