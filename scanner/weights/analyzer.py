@@ -3,7 +3,8 @@ fingerprint library (the nearest known bases, found without being told), pickles
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ..analyzers import Analyzer, AuditContext
@@ -13,9 +14,10 @@ from ..evidence import LibraryCandidate, LibrarySearch, WeightsLineage
 from ..model import Evidence, FileKind, Finding, Location, Severity, not_analysed
 from ..snapshot import Snapshot
 from .calibrate import Signal
-from .compare import Comparison, compare_fingerprints, fingerprint_of
+from .compare import Comparison, compare_fingerprints, fingerprint_of, sampling_of
 from .fingerprint import Fingerprint, extract
 from .loader import PICKLE_SUFFIXES, load_from_snapshot
+from .units import DEFAULT, PRESETS, Sampling
 
 if TYPE_CHECKING:  # the library (and its store) load only when a scan searches it
     from .library import LibraryOutcome, LibraryStore, Searched
@@ -101,6 +103,44 @@ def _strongest_location(cmp: Comparison) -> Location:
     return Location()
 
 
+class _OwnFingerprints:
+    """The release's fingerprint per sampling, made when a reference needs it."""
+
+    def __init__(self, make: Callable[[Sampling], Fingerprint | None], default: Fingerprint):
+        self._make = make
+        self._made: dict[Sampling, Fingerprint | None] = {DEFAULT: default}
+
+    def as_(self, sampling: Sampling) -> Fingerprint | None:
+        if sampling not in self._made:
+            self._made[sampling] = self._make(sampling)
+        return self._made[sampling]
+
+
+def _entry_sampling(r: Searched) -> str:
+    return str(r.entry.summary.get("sampling") or "default")
+
+
+def _search_fairly(own: _OwnFingerprints, library: LibraryStore) -> LibraryOutcome:
+    """The library search, each entry compared with the release fingerprinted as that
+    entry was (REMOTE for entries read by remote ranges): one search per sampling."""
+    from .library import search
+
+    mine = own.as_(DEFAULT)
+    assert mine is not None  # made before the analyzer searches
+    outcome = search(mine, library)
+    named = {str(e.summary.get("sampling") or "default") for e in library.entries()}
+    others = [p for p in PRESETS if p is not DEFAULT and p.name in named]
+    if not others:
+        return outcome
+    kept = [r for r in outcome.results if _entry_sampling(r) == DEFAULT.name]
+    for preset in others:
+        again = own.as_(preset)
+        if again is not None:
+            kept += [r for r in search(again, library).results if _entry_sampling(r) == preset.name]
+    kept.sort(key=lambda r: r.strength(), reverse=True)
+    return dataclasses.replace(outcome, results=tuple(kept))
+
+
 class WeightsAnalyzer(Analyzer):
     name = "weights"
 
@@ -136,16 +176,19 @@ class WeightsAnalyzer(Analyzer):
                 )
             return findings
         declared = snapshot.card.base_model if snapshot.card else ()
+        own = _OwnFingerprints(lambda sampling: self._fingerprint(snapshot, sampling)[0], mine)
         for ref in against:
             try:
                 ref_fp = fingerprint_of(ref, ctx.options.offline)
+                # fair: the release read as the reference was (a remote or saved sampling)
+                mine_as_ref = own.as_(sampling_of(ref_fp) or DEFAULT)
             except ProvscanError as exc:
                 findings.append(not_analysed(ref, f"reference {ref}: {exc}", self.name))
                 continue
-            cmp = compare_fingerprints(ref_fp, mine)
+            cmp = compare_fingerprints(ref_fp, mine_as_ref or mine)
             findings.extend(self._findings(ref, ref_fp, cmp, declared))
         if library is not None:
-            findings.extend(self._library_findings(mine, library, declared))
+            findings.extend(self._library_findings(own, library, declared))
         return findings
 
     def _pickles(self, snapshot: Snapshot) -> list[Finding]:
@@ -159,7 +202,9 @@ class WeightsAnalyzer(Analyzer):
             if f.path.lower().endswith(PICKLE_SUFFIXES) and f.weight_format == "pickle"
         ]
 
-    def _fingerprint(self, snapshot: Snapshot) -> tuple[Fingerprint | None, list[str]]:
+    def _fingerprint(
+        self, snapshot: Snapshot, sampling: Sampling = DEFAULT
+    ) -> tuple[Fingerprint | None, list[str]]:
         """The release's fingerprint (None when it holds no readable checkpoint) and the
         tensors whose NaN, infinite or absurd values were read as 0."""
         # an LFS pointer's content is not at hand; a Hub file stored in LFS is (it is fetched)
@@ -168,20 +213,18 @@ class WeightsAnalyzer(Analyzer):
         try:
             if model.reader is None:
                 return None, []
-            return extract(model), model.non_finite()
+            return extract(model, sampling=sampling), model.non_finite()
         finally:
             model.close()
 
     # ---- the library stage ------------------------------------------------------------------
 
     def _library_findings(
-        self, mine: Fingerprint, library: LibraryStore, declared: tuple[str, ...]
+        self, own: _OwnFingerprints, library: LibraryStore, declared: tuple[str, ...]
     ) -> list[Finding]:
         """The nearest library entries with calibrated evidence; a match the card does not
         declare is an undeclared-base-model finding, as with --against."""
-        from .library import search
-
-        outcome = search(mine, library)
+        outcome = _search_fairly(own, library)
         out = [self._search_finding(outcome)]
         # A candidate that is not related is no claim: the search record lists it.
         claims = [

@@ -47,11 +47,11 @@ class Sampling:
     stat_block: int = 64
     stat_above: int = 1 << 18
     """Only tensors of which more values than this are read have sampled statistics."""
-    band_rows: int = 0
-    """0: units as above. Else (REMOTE) every block matrix is read as its first this many
-    rows alone, one contiguous range each, and only Q and K feed a form (the QK form, on
-    their first `form_rows` rows: the first dimensions of the first head and of the key
-    head it attends with)."""
+    band_values: int = 0
+    """0: units as above. Else (REMOTE) every block matrix is read as its first rows
+    alone, whole rows of about this many values (one at least), one contiguous range each,
+    and only Q and K feed a form (the QK form, on their first `form_rows` rows: the first
+    dimensions of the first head and of the key head it attends with)."""
     form_rows: int = 0
     anchors_most: int = 0
     """With band_rows: at most this many anchor embedding rows (the form anchors always)."""
@@ -61,7 +61,7 @@ class Sampling:
 
     @property
     def banded(self) -> bool:
-        return self.band_rows > 0
+        return self.band_values > 0
 
     def units(self, n: int, block: int | None = None) -> np.ndarray | None:
         """The kept unit indices of n (ascending), or None when all are read."""
@@ -100,7 +100,7 @@ class Sampling:
         }
         if self.banded:  # keys only a banded sampling has: older fingerprints stay equal
             out |= {
-                "band_rows": self.band_rows,
+                "band_values": self.band_values,
                 "form_rows": self.form_rows,
                 "anchors_most": self.anchors_most,
                 "embed_blocks": self.embed_blocks,
@@ -124,7 +124,15 @@ ALL_UNITS = Sampling(every=1, stat_every=1)
 # contiguous rows of each matrix instead of an eighth of its units, which for W_o and
 # W_down are columns (a range request per row). Measured on the real panel and the lineage
 # suite: bench/results/remote_fingerprints.txt.
-REMOTE = Sampling(every=1, stat_every=1, band_rows=4, form_rows=16, anchors_most=64, embed_blocks=4)
+REMOTE = Sampling(
+    every=1,
+    stat_every=1,
+    block=16,
+    band_values=1024,
+    form_rows=16,
+    anchors_most=64,
+    embed_blocks=4,
+)
 PRESETS = (DEFAULT, ALL_UNITS, REMOTE)
 
 

@@ -143,10 +143,20 @@ class Geometry:
         if role in ("embed", "lm_head"):
             idx = self.sampling.stat_rows(rows, cols)
             return None if idx is None else (0, idx)
-        n = self.sampling.band_rows
         if role in ("attn_q", "attn_k"):
-            n = min(self.sampling.form_rows, self.heads.head_dim or self.sampling.form_rows)
+            return 0, self._form_rows(rows)
+        n = max(1, self.sampling.band_values // max(1, cols))
         return 0, np.arange(min(rows, n), dtype=np.int64)
+
+    def _form_rows(self, rows: int) -> np.ndarray:
+        """Q and K rows of the first head: the first form_rows/2 dimensions of each half,
+        whole rotary pairs (i, i + head_dim/2), which llama.cpp's order stores as the first
+        form_rows rows (one range in a GGUF, two in a safetensors file)."""
+        hd, f = self.heads.head_dim or 0, self.sampling.form_rows
+        if hd < f or hd % 2 or f % 2 or hd > rows:
+            return np.arange(min(rows, f), dtype=np.int64)
+        half = np.arange(f // 2, dtype=np.int64)
+        return np.concatenate([half, hd // 2 + half])
 
     def probed(self, ct: CanonTensor) -> bool:
         """Whether a tensor's units meet the probe (a banded sampling: Q and K only)."""

@@ -74,9 +74,9 @@ _PLAIN = {
     "I32": "<i4",
     "I64": "<i8",
 }
-# The first read of a remote file's header; it grows by half until the header fits (a
-# 150k-token vocabulary makes a header of several megabytes).
-REMOTE_HEAD_BYTES = 1 << 20
+# The first read of a remote file's header; it grows until the header fits (a 150k-token
+# vocabulary makes a header of several megabytes, a small one takes a few kilobytes).
+REMOTE_HEAD_BYTES = 64 * 1024
 # Rows dequantized at a time when only some columns are wanted (bounded scratch memory).
 _CHUNK_VALUES = 1 << 20
 
@@ -223,7 +223,10 @@ class GGUFTensorReader(TensorReader):
             except _Truncated:
                 if len(head) >= remote.size:
                     raise
-            want = min(remote.size, len(head) * 5 // 4)
+            # by half while small, then by an eighth: what is read past the header (the
+            # first tensors' bytes) stays a small part of it
+            grow = 2 if len(head) < 1 << 20 else 8
+            want = min(remote.size, len(head) + len(head) // grow)
 
     def _parse(self, mm: mmap.mmap | bytes, file_size: int) -> tuple[dict[str, Any], list[_Tensor]]:
         name = self._path.name

@@ -26,7 +26,7 @@ ReadRange = Callable[[int, int], bytes]
 """read(start, length) -> the bytes of one range request."""
 
 # Ranges this close are fetched in one request: a gap this small costs less than a request.
-COALESCE_GAP = 16 * 1024
+COALESCE_GAP = 4 * 1024
 # One request never asks for more (the Hub client caps an answer at 64 MB of body).
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 # Requests a pass may make: a remote fingerprint makes a few hundred; a sampling that would

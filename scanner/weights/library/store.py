@@ -83,6 +83,8 @@ def summary_of(fp: Fingerprint, fp_bytes: int) -> dict[str, Any]:
         "format": fp.meta.get("format"),
         "checkpoint_bytes": fp.meta.get("total_bytes"),
         "fingerprint_bytes": fp_bytes,
+        "sampling": fp.meta.get("sampling_name") or "default",
+        **({"remote_read": fp.meta["remote_read"]} if "remote_read" in fp.meta else {}),
     }
 
 
