@@ -95,8 +95,8 @@ def test_a_remote_fingerprint_reads_a_small_share_and_keeps_the_local_verdicts(
 
 def test_remote_reads_are_the_bytes_of_the_file(models: dict[str, Path], tmp_path: Path) -> None:
     """A remote read that the server answers short is an error, never zeros."""
-    from scanner.weights.formats.ranged import RangeMeter, RemoteFile
     from scanner.weights.formats.interface import WeightFormatError
+    from scanner.weights.formats.ranged import RangeMeter, RemoteFile
 
     data = (models["base"] / "model.safetensors").read_bytes()
     meter = RangeMeter(budget_bytes=1 << 20)
