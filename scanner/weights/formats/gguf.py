@@ -74,9 +74,6 @@ _PLAIN = {
     "I32": "<i4",
     "I64": "<i8",
 }
-# The first read of a remote file's header; it grows until the header fits (a 150k-token
-# vocabulary makes a header of several megabytes, a small one takes a few kilobytes).
-REMOTE_HEAD_BYTES = 64 * 1024
 # Rows dequantized at a time when only some columns are wanted (bounded scratch memory).
 _CHUNK_VALUES = 1 << 20
 
@@ -96,15 +93,55 @@ class _Tensor:
         return tuple(reversed(self.dims))
 
 
-class _Truncated(WeightFormatError):
-    """The header runs past the bytes at hand (the end of the file, or of a remote prefix)."""
+class _Paged:
+    """A remote file as the header parser reads it: slices fetched on access, in pages
+    read ahead while the reads go on in order (a vocabulary is read string by string), and
+    what the parser skips (arrays of numbers it does not keep) is never fetched."""
+
+    PAGE = 64 * 1024
+    MOST_AHEAD = 2  # pages fetched at once at most: what is read past the header is less
+
+    def __init__(self, remote: RemoteFile):
+        self._remote = remote
+        self._pages: dict[int, memoryview] = {}
+        self._ahead = 1
+        self._last = -2
+
+    def __len__(self) -> int:
+        return self._remote.size
+
+    def _page(self, i: int) -> memoryview:
+        got = self._pages.get(i)
+        if got is None:
+            self._ahead = min(self.MOST_AHEAD, self._ahead * 2) if i == self._last + 1 else 1
+            start = i * self.PAGE
+            n = min(self._ahead * self.PAGE, self._remote.size - start)
+            data = self._remote.region(start, n)
+            for k in range(0, n, self.PAGE):
+                self._pages[i + k // self.PAGE] = data[k : k + self.PAGE]
+            self._last = i + (n - 1) // self.PAGE
+            got = self._pages[i]
+        return got
+
+    def __getitem__(self, s: slice) -> bytes:
+        start, stop = max(0, s.start or 0), min(len(self), s.stop if s.stop is not None else 0)
+        if stop <= start:
+            return b""
+        first, last = start // self.PAGE, (stop - 1) // self.PAGE
+        if first == last:
+            base = first * self.PAGE
+            return bytes(self._page(first)[start - base : stop - base])
+        parts = [self._page(i) for i in range(first, last + 1)]
+        whole = b"".join(parts)
+        base = first * self.PAGE
+        return whole[start - base : stop - base]
 
 
 class _Cursor:
     """Little-endian reads from a mapped file (or its first bytes), each checked against
     its end."""
 
-    def __init__(self, buf: mmap.mmap | bytes, name: str):
+    def __init__(self, buf: mmap.mmap | bytes | _Paged, name: str):
         self.buf, self.pos, self.end, self.name = buf, 0, len(buf), name
 
     def _need(self, n: int, what: str) -> None:
@@ -112,12 +149,15 @@ class _Cursor:
             self.truncated(what)
 
     def truncated(self, what: str) -> None:
-        raise _Truncated(f"{self.name}: truncated GGUF file ({what} runs past the end)")
+        raise WeightFormatError(f"{self.name}: truncated GGUF file ({what} runs past the end)")
 
     def scalar(self, code: str) -> Any:
         size = struct.calcsize(code)
         self._need(size, "a value")
-        (value,) = struct.unpack_from("<" + code, self.buf, self.pos)
+        if isinstance(self.buf, _Paged):
+            (value,) = struct.unpack("<" + code, self.buf[self.pos : self.pos + size])
+        else:
+            (value,) = struct.unpack_from("<" + code, self.buf, self.pos)
         self.pos += size
         return value
 
@@ -148,9 +188,8 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
         size = struct.calcsize(_SCALARS[item])
         cur._need(count * size, "an array")
         if keep:
-            out = np.frombuffer(
-                cur.buf, dtype="<" + _SCALARS[item], count=count, offset=cur.pos
-            ).tolist()
+            raw = cur.buf[cur.pos : cur.pos + count * size]
+            out = np.frombuffer(raw, dtype="<" + _SCALARS[item], count=count).tolist()
             cur.pos += count * size
             return out
         cur.skip(count * size, "an array")
@@ -165,11 +204,12 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
                 f"(at most {MAX_VOCAB})"
             )
         unpack, buf, pos, end = struct.Struct("<Q").unpack_from, cur.buf, cur.pos, cur.end
+        flat = None if isinstance(buf, _Paged) else buf  # a remote header: slices only
         spans = []
         for _ in range(count):  # lengths only; the strings kept are cut out afterwards
             if pos + 8 > end:
                 cur.truncated("an array")
-            (n,) = unpack(buf, pos)
+            (n,) = unpack(flat, pos) if flat is not None else unpack(buf[pos : pos + 8])
             if keep:
                 spans.append((pos + 8, pos + 8 + n))
             pos += 8 + n
@@ -212,23 +252,12 @@ class GGUFTensorReader(TensorReader):
         ]
 
     def _parse_remote(self, remote: RemoteFile) -> tuple[dict[str, Any], list[_Tensor]]:
-        """The header from a prefix of the remote file, grown until the parse fits in it
-        (its length is only known once parsed: the vocabulary is in it)."""
-        head = bytearray()
-        want = min(remote.size, REMOTE_HEAD_BYTES)
-        while True:
-            head += remote.region(len(head), want - len(head))
-            try:
-                return self._parse(bytes(head), remote.size)
-            except _Truncated:
-                if len(head) >= remote.size:
-                    raise
-            # by half while small, then by an eighth: what is read past the header (the
-            # first tensors' bytes) stays a small part of it
-            grow = 2 if len(head) < 1 << 20 else 8
-            want = min(remote.size, len(head) + len(head) // grow)
+        """The header of a remote file, its bytes fetched as the parser reaches them."""
+        return self._parse(_Paged(remote), remote.size)
 
-    def _parse(self, mm: mmap.mmap | bytes, file_size: int) -> tuple[dict[str, Any], list[_Tensor]]:
+    def _parse(
+        self, mm: mmap.mmap | bytes | _Paged, file_size: int
+    ) -> tuple[dict[str, Any], list[_Tensor]]:
         name = self._path.name
         cur = _Cursor(mm, name)
         cur._need(24, "the header")
