@@ -69,7 +69,10 @@ def weight_files(folder: Path) -> tuple[str, ...]:
 
 
 def readable(folder: Path) -> Model | None:
-    """A safetensors or GGUF checkpoint (an ONNX one, or a missing folder: None)."""
+    """A safetensors or GGUF checkpoint (an ONNX one, or a missing folder: None); a weight
+    file stands for its folder."""
+    if folder.is_file():
+        folder = folder.parent
     if not folder.is_dir():
         return None
     found = weight_files(folder)
@@ -87,9 +90,12 @@ def panel() -> tuple[list[Model], list[dict[str, Any]]]:
 
 def suite(root: Path) -> tuple[list[Model], list[dict[str, Any]]]:
     manifest = json.loads((root / "pairs.json").read_text())
+    paths = {p["a_name"]: p["a"] for p in manifest["pairs"]}
+    paths |= {p["b_name"]: p["b"] for p in manifest["pairs"]}
+    paths |= {name: info["path"] for name, info in manifest["models"].items()}
     models = []
-    for name, info in manifest["models"].items():
-        m = readable(root / info["path"])
+    for name, path in sorted(paths.items()):
+        m = readable(root / path)
         if m is not None:
             models.append(Model(f"suite-{name}", m.folder, m.weights))
     pairs = [
@@ -206,17 +212,28 @@ def fingerprints_of(models: list[Model], work: Path, log) -> dict[str, dict[str,
         row["default_s"] = time.perf_counter() - started
         row["local_remote_fp"] = fingerprint_of(str(m.folder), sampling=REMOTE)
         out[m.id] = row
+        log(f"  local: DEFAULT {row['default_s']:.1f} s")
     return out
 
 
 # ---- verdicts ----------------------------------------------------------------------------------
 
 
-def same_fingerprint(a: Any, b: Any) -> bool:
+def local_like(row: dict[str, Any], remote: Any) -> Any:
+    """The local fingerprint of this model with the sampling `remote` was made with (a tiny
+    checkpoint is read remotely with DEFAULT: sampling_for)."""
+    from scanner.weights.compare import sampling_of
+
+    banded = remote is not None and (s := sampling_of(remote)) is not None and s.banded
+    return row["local_remote_fp"] if banded else row["default_fp"]
+
+
+def same_fingerprint(row: dict[str, Any]) -> bool:
     """A remote fingerprint and a local one of the same sampling hold the same numbers."""
     from scanner.weights.compare import compare_fingerprints
 
-    return a is not None and compare_fingerprints(a, b).verdict == "identical"
+    fp = row["remote_fp"]
+    return fp is not None and compare_fingerprints(fp, local_like(row, fp)).verdict == "identical"
 
 
 def verdict(cmp: Any) -> str:
@@ -232,8 +249,10 @@ def pair_rows(pairs: list[dict[str, Any]], fps: dict[str, dict[str, Any]]) -> li
         if a is None or b is None or a["remote_fp"] is None or b["remote_fp"] is None:
             continue
         local = compare_fingerprints(a["default_fp"], b["default_fp"])
-        ra = compare_fingerprints(a["remote_fp"], b["local_remote_fp"])
-        rb = compare_fingerprints(a["local_remote_fp"], b["remote_fp"])
+        # the side fingerprinted on the spot takes the remote side's sampling (fair rule)
+        ra = compare_fingerprints(a["remote_fp"], local_like(b, a["remote_fp"]))
+        rb = compare_fingerprints(local_like(a, b["remote_fp"]), b["remote_fp"])
+        forced = compare_fingerprints(a["local_remote_fp"], b["local_remote_fp"])
         rows.append(
             {
                 "name": p["name"],
@@ -242,6 +261,8 @@ def pair_rows(pairs: list[dict[str, Any]], fps: dict[str, dict[str, Any]]) -> li
                 "local": verdict(local),
                 "a_remote": verdict(ra),
                 "b_remote": verdict(rb),
+                "forced": verdict(forced),
+                "forced_agrees": forced.verdict == local.verdict,
                 "agree": ra.verdict == local.verdict and rb.verdict == local.verdict,
                 "relation_agrees": ra.relation == local.relation and rb.relation == local.relation,
             }
@@ -258,12 +279,14 @@ def checkpoint_lines(title: str, fps: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         f"== {title}: bytes of the weight files the server sent for a remote fingerprint",
         "checkpoint | format | size | bytes read | share | requests | time (remote) | "
-        "time (local DEFAULT) | same numbers as a local REMOTE fingerprint | note",
+        "time (local DEFAULT) | sampling | same numbers as a local fingerprint of that sampling | "
+        "note",
     ]
     over = []
     for r in fps.values():
         fp = r["remote_fp"]
         fmt = fp.meta.get("format") if fp is not None else "-"
+        sampling = fp.meta.get("sampling_name", "-") if fp is not None else "-"
         share = r["served"] / max(r["size"], 1)
         params = fp.meta.get("coverage", {}).get("parameters", 0) if fp is not None else 0
         note = (
@@ -276,7 +299,8 @@ def checkpoint_lines(title: str, fps: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(
             f"{r['id']} | {fmt} | {r['size'] / 1e6:.1f} MB | {r['served'] / 1e6:.3f} MB | "
             f"{100 * share:.2f}% | {r['requests']} | {r['wall']:.1f} s | {r['default_s']:.1f} s | "
-            f"{'yes' if same_fingerprint(fp, r['local_remote_fp']) else 'NO'} | {note}"
+            f"{sampling} | "
+            f"{'yes' if same_fingerprint(r) else 'NO'} | {note}"
         )
     shares = sorted(r["served"] / max(r["size"], 1) for r in fps.values() if r["ok"])
     if shares:
@@ -290,14 +314,18 @@ def checkpoint_lines(title: str, fps: dict[str, dict[str, Any]]) -> list[str]:
 
 def pair_lines(title: str, rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        f"== {title}: verdicts with one side remote (REMOTE sampling, the other fingerprinted "
-        "on the spot the same way) against both sides local (DEFAULT sampling)",
-        "pair | label | truth | both local | A remote | B remote | same verdict",
+        f"== {title}: verdicts with one side remote (as `fingerprint hf:` reads it, the other "
+        "fingerprinted on the spot with the same sampling) against both sides local (DEFAULT "
+        "sampling); and, as a stress test, both sides forced to the REMOTE sampling (tiny "
+        "checkpoints are read remotely with DEFAULT)",
+        "pair | label | truth | both local | A remote | B remote | same verdict | "
+        "both REMOTE (forced) | same",
     ]
     for r in rows:
         lines.append(
             f"{r['name']} | {r['label']} | {r['truth']} | {r['local']} | {r['a_remote']} | "
-            f"{r['b_remote']} | {'yes' if r['agree'] else 'NO'}"
+            f"{r['b_remote']} | {'yes' if r['agree'] else 'NO'} | {r['forced']} | "
+            f"{'yes' if r['forced_agrees'] else 'NO'}"
         )
     bad = [r["name"] for r in rows if not r["agree"]]
     rel = [r["name"] for r in rows if r["agree"] and not r["relation_agrees"]]
@@ -305,6 +333,11 @@ def pair_lines(title: str, rows: list[dict[str, Any]]) -> list[str]:
         f"pairs: {len(rows)}; same verdict: {len(rows) - len(bad)}; "
         f"disagreements: {', '.join(bad) or 'none'}; "
         f"same verdict, another relation: {', '.join(rel) or 'none'}"
+    )
+    forced = [r["name"] for r in rows if not r["forced_agrees"]]
+    lines.append(
+        f"both sides forced to REMOTE: {len(rows) - len(forced)} of {len(rows)} keep the "
+        f"verdict; others: {', '.join(forced) or 'none'}"
     )
     return lines
 

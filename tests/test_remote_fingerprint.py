@@ -114,3 +114,50 @@ def test_remote_reads_are_the_bytes_of_the_file(models: dict[str, Path], tmp_pat
     with pytest.raises(WeightFormatError, match="budget"):
         full.region(20_000_000, 2 << 20)
     assert np.frombuffer(full.region(0, 8), dtype="<u8")[0] + 8 < len(data)
+
+
+def _opened_remotely(folder: Path):  # noqa: ANN202
+    """A local model folder opened the way a Hub target is: its weight files by ranges."""
+    from scanner.weights.loader import RemoteAccess, load_from_files
+
+    files = sorted(p.name for p in folder.iterdir())
+
+    def read(name: str, start: int, length: int) -> bytes:
+        with open(folder / name, "rb") as fh:
+            fh.seek(start)
+            return fh.read(length)
+
+    def size(name: str) -> int | None:
+        return (folder / name).stat().st_size if name.endswith(".safetensors") else None
+
+    return load_from_files(
+        str(folder), files, lambda f: folder / f, RemoteAccess(size, read, 1 << 40)
+    )
+
+
+def test_a_tiny_checkpoint_read_remotely_takes_the_default_sampling(tmp_path: Path) -> None:
+    from scanner.weights.fingerprint.extraction import extract, sampling_for
+
+    cfg = synth.llama_config(200, d=32, layers=2, heads=4, kv=4, ff=64)
+    folder = synth.save_model(tmp_path / "tiny", synth.random_llama(3, cfg), cfg, None)
+    model = _opened_remotely(folder)
+    try:
+        assert model.remote is not None
+        fp = extract(model, sampling=sampling_for(model))
+    finally:
+        model.close()
+    assert fp.meta["sampling_name"] == "default"
+    assert fp.meta["remote_read"]["bytes"] > 0
+
+
+def test_fingerprints_of_different_samplings_compare_with_a_line_saying_so(
+    models: dict[str, Path],
+) -> None:
+    from scanner.weights.compare import compare_fingerprints
+    from scanner.weights.fingerprint import fingerprint_of
+    from scanner.weights.units import DEFAULT, REMOTE
+
+    remote = fingerprint_of(str(models["base"]), sampling=REMOTE)
+    whole = fingerprint_of(str(models["derived"]), sampling=DEFAULT)
+    cmp = compare_fingerprints(remote, whole)
+    assert any("different samplings (remote and default)" in r for r in cmp.reasons)

@@ -10,9 +10,10 @@ from .calibrate import Nulls, Signal
 from .coverage import Coverage
 from .fingerprint import Fingerprint, extract, is_fingerprint_file
 from .fingerprint import fingerprint_of as fingerprint_of  # the analyzer imports it here
+from .fingerprint.extraction import sampling_for
 from .loader import LoadedModel, load_model
 from .signals import all_signals
-from .units import DEFAULT, REMOTE, Sampling, sampling_from
+from .units import DEFAULT, Sampling, sampling_from
 from .verdict import decide
 
 SCHEMA_VERSION = "1.0"
@@ -69,8 +70,29 @@ def compare_fingerprints(a: Fingerprint, b: Fingerprint, nulls: Nulls | None = N
         decision.verdict,
         decision.relation,
         tuple(signals),
-        decision.reasons + _sampling_note(a, b),
+        decision.reasons
+        + _sampling_note(a, b)
+        + _remote_forms_note(a, b, decision.verdict, signals),
         (a.coverage, b.coverage),
+    )
+
+
+def _remote_forms_note(
+    a: Fingerprint, b: Fingerprint, verdict: str, signals: list[Signal]
+) -> tuple[str, ...]:
+    """A derived verdict of two REMOTE fingerprints that rests on the forms alone: they are
+    QK forms only there, on which unrelated models trained on the same data can score high."""
+    banded = [sampling_from(fp.meta.get("sampling")) for fp in (a, b)]
+    if verdict != "derived" or not all(s is not None and s.banded for s in banded):
+        return ()
+    cosine = next((s for s in signals if s.name == "direct_cosine"), None)
+    if cosine is not None and cosine.significant:
+        return ()
+    return (
+        "both fingerprints were read with the REMOTE sampling, whose forms are the QK forms "
+        "alone, and the verdict rests on them (not on the weights' own values): unrelated "
+        "models trained on the same data can reach z = 5 to 11 there; confirm with "
+        "fingerprints of the whole files",
     )
 
 
@@ -137,6 +159,5 @@ def pair_sampling(sides: list[Fingerprint | LoadedModel]) -> Sampling:
     known = next((s for s in saved if s is not None), None)
     if known is not None:
         return known
-    if any(isinstance(s, LoadedModel) and s.remote is not None for s in sides):
-        return REMOTE
-    return DEFAULT
+    remote = [s for s in sides if isinstance(s, LoadedModel) and s.remote is not None]
+    return max((sampling_for(s) for s in remote), key=lambda s: s.banded, default=DEFAULT)

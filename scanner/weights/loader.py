@@ -90,7 +90,7 @@ class RemoteAccess:
     read: Callable[[str, int, int], bytes]
     """read(path, start, length): one range request."""
     budget: int
-    """Bytes all range reads of the pass may take (besides the checkpoint's own size)."""
+    """Bytes all range reads of the pass may take (--max-download; twice the checkpoint at most)."""
 
 
 def load_from_files(
@@ -158,7 +158,9 @@ def _open_ranged(model: LoadedModel, found: Checkpoint, remote: RemoteAccess) ->
     if found.data_files or any(n is None for n in sizes.values()):
         return False
     total = sum(n for n in sizes.values() if n is not None)
-    meter = RangeMeter(min(remote.budget, total))
+    # a pass reads each range once, but overlapping reads (a tensor's rows, then all of it;
+    # the headers) are fetched again: twice the checkpoint is the most it may take
+    meter = RangeMeter(min(remote.budget, 2 * total + (1 << 20)))
     files = {
         Path(f): RemoteFile(f, n, functools.partial(remote.read, f), meter)
         for f, n in sizes.items()
