@@ -17,7 +17,7 @@ from .calibrate import Signal
 from .compare import Comparison, compare_fingerprints, fingerprint_of, sampling_of
 from .fingerprint import Fingerprint, extract
 from .loader import PICKLE_SUFFIXES, load_from_snapshot
-from .units import DEFAULT, PRESETS, Sampling
+from .units import DEFAULT, PRESETS, REMOTE, Sampling
 
 if TYPE_CHECKING:  # the library (and its store) load only when a scan searches it
     from .library import LibraryOutcome, LibraryStore, Searched
@@ -116,29 +116,45 @@ class _OwnFingerprints:
         return self._made[sampling]
 
 
-def _entry_sampling(r: Searched) -> str:
-    return str(r.entry.summary.get("sampling") or "default")
+def _entry_sampling(r: Searched) -> Sampling | None:
+    """The preset an entry was fingerprinted with (its summary; older entries: DEFAULT)."""
+    named = str(r.entry.summary.get("sampling") or DEFAULT.name)
+    return next((p for p in PRESETS if p.name == named), None)
 
 
 def _search_fairly(own: _OwnFingerprints, library: LibraryStore) -> LibraryOutcome:
-    """The library search, each entry compared with the release fingerprinted as that
-    entry was (REMOTE for entries read by remote ranges): one search per sampling."""
+    """The library search, each candidate compared with the release fingerprinted as that
+    entry was (REMOTE for a Hub checkpoint read by ranges). A second search with the
+    release's REMOTE fingerprint runs when the library holds Hub entries (the first stage
+    meets those best with the same sampling); entries are read for the candidates only (a
+    summary sits after its blob: listing 10,000 of them reads the whole store)."""
     from .library import search
 
     mine = own.as_(DEFAULT)
     assert mine is not None  # made before the analyzer searches
     outcome = search(mine, library)
-    named = {str(e.summary.get("sampling") or "default") for e in library.entries()}
-    others = [p for p in PRESETS if p is not DEFAULT and p.name in named]
-    if not others:
-        return outcome
-    kept = [r for r in outcome.results if _entry_sampling(r) == DEFAULT.name]
-    for preset in others:
-        again = own.as_(preset)
-        if again is not None:
-            kept += [r for r in search(again, library).results if _entry_sampling(r) == preset.name]
-    kept.sort(key=lambda r: r.strength(), reverse=True)
-    return dataclasses.replace(outcome, results=tuple(kept))
+    searches = [(DEFAULT, outcome)]
+    if library.has_hub_sources():
+        remote = own.as_(REMOTE)
+        if remote is not None:
+            searches.append((REMOTE, search(remote, library)))
+    kept: dict[str, Searched] = {}
+    for sampling, found in searches:
+        for r in found.results:
+            if _entry_sampling(r) == sampling:
+                kept.setdefault(r.entry.name, r)
+    for _sampling, found in searches:
+        for r in found.results:
+            wanted = _entry_sampling(r)
+            if r.entry.name in kept or wanted is None:
+                continue
+            again = own.as_(wanted)
+            if again is not None:  # found by another sampling's search: compared fairly
+                ref = library.fingerprint(r.entry.name)
+                cmp = compare_fingerprints(ref, again)
+                kept[r.entry.name] = dataclasses.replace(r, comparison=cmp)
+    results = sorted(kept.values(), key=lambda r: r.strength(), reverse=True)
+    return dataclasses.replace(outcome, results=tuple(results))
 
 
 class WeightsAnalyzer(Analyzer):

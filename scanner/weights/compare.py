@@ -11,6 +11,7 @@ from .coverage import Coverage
 from .fingerprint import Fingerprint, extract, is_fingerprint_file
 from .fingerprint import fingerprint_of as fingerprint_of  # the analyzer imports it here
 from .fingerprint.extraction import sampling_for
+from .fingerprint.reading import readable
 from .loader import LoadedModel, load_model
 from .signals import all_signals
 from .units import DEFAULT, Sampling, sampling_from
@@ -136,11 +137,14 @@ def compare_models(
     sides: list[Fingerprint | LoadedModel] = []
     try:
         for target in (a, b):
-            sides.append(
+            side = (
                 Fingerprint.load(Path(target))
                 if is_fingerprint_file(target)
                 else load_model(target, offline=offline)
             )
+            sides.append(side)
+            if isinstance(side, LoadedModel):
+                readable(side)  # A's error before B is opened, as when each was fingerprinted
         chosen = sampling or pair_sampling(sides)
         fa, fb = (
             s if isinstance(s, Fingerprint) else extract(s, anchors_form, chosen) for s in sides

@@ -200,16 +200,21 @@ class ProbeBoard:
         return Probe(np.asarray(p, dtype=np.float32), axis, norms=part == "up")
 
 
+def readable(model: LoadedModel) -> TensorReader:
+    """The model's reader, or the one clear error of a model without a readable checkpoint."""
+    if model.reader is None:
+        raise WeightFormatError(f"{model.name}: no weight file provscan can read")
+    return model.reader
+
+
 class TensorPass:
     """Reads and reduces the canonical tensors; keeps their statistics and sketches."""
 
     def __init__(self, model: LoadedModel, sampling: Sampling = DEFAULT):
-        if model.reader is None:
-            raise WeightFormatError(f"{model.name}: no weight file provscan can read")
-        self.reader: TensorReader = model.reader
-        self.geometry = Geometry.of(model.reader, model, sampling)
+        self.reader: TensorReader = readable(model)
+        self.geometry = Geometry.of(self.reader, model, sampling)
         self.probes = ProbeBoard(self.geometry.d)
-        self.loader = CanonLoader(model.reader, self.geometry.heads)
+        self.loader = CanonLoader(self.reader, self.geometry.heads)
         """The main thread's (workers have their own)."""
         self.tensors: dict[RoleKey, dict[str, Any]] = {}
         self.sketches: dict[RoleKey, np.ndarray] = {}

@@ -170,6 +170,14 @@ class LibraryStore:
     def count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM library_entries").fetchone()[0])
 
+    def has_hub_sources(self) -> bool:
+        """Whether an entry was fingerprinted from an hf: target (its source column sits
+        before the blob: no blob page is read)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM library_entries WHERE source LIKE 'hf:%' LIMIT 1"
+        ).fetchone()
+        return row is not None
+
     def entries(self) -> list[LibraryEntry]:
         rows = self.conn.execute(
             "SELECT name, source, added, fp_version, summary FROM library_entries ORDER BY name"
