@@ -161,3 +161,23 @@ def test_fingerprints_of_different_samplings_compare_with_a_line_saying_so(
     whole = fingerprint_of(str(models["derived"]), sampling=DEFAULT)
     cmp = compare_fingerprints(remote, whole)
     assert any("different samplings (remote and default)" in r for r in cmp.reasons)
+
+
+def test_a_server_that_ignores_ranges_is_one_clear_error(
+    models: dict[str, Path], cli, tmp_path: Path
+) -> None:
+    """Each of a remote fingerprint's reads would stream the file from its start."""
+    repo = {"acme/base": _repo(models["base"])}
+    with HubServer(repo, honour_range=False) as hub:
+        proc = cli(
+            "fingerprint",
+            "hf:acme/base",
+            "-o",
+            str(tmp_path / "fp.npz"),
+            env=hub_env(tmp_path, hub.endpoint),
+        )
+        weight_reads = [r for r in hub.log if r[1].endswith("model.safetensors") and r[2]]
+    assert proc.returncode == 2, proc.stdout
+    assert "ignores byte ranges" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(weight_reads) <= 4  # the snapshot's header reads, then the first refused

@@ -197,7 +197,7 @@ def load_model(target: str, offline: bool = False) -> LoadedModel:
     # an LFS pointer's content is not at hand; a Hub file stored in LFS is (it is fetched)
     files = [f.path for f in snap.files if f.kind is not FileKind.LFS_POINTER]
     remote = RemoteAccess(
-        snap.reader.remote_size, snap.reader.read_range, current_limits().max_download
+        snap.reader.remote_size, snap.reader.remote_range, current_limits().max_download
     )
     return load_from_snapshot(target, files, snap.reader.local_path, remote)
 
