@@ -425,7 +425,15 @@ def units_of(units: list[float]):  # noqa: ANN201
 
 
 def remote_part(log) -> list[str]:  # noqa: ANN001
-    return ["== remote fingerprints: not measured yet (needs the Hub source's range reads)"]
+    """The remote fingerprints' figures have their own bench (it serves every panel
+    checkpoint from the loopback Hub server): this section points there."""
+    out = REPO / "bench" / "results" / "remote_fingerprints.txt"
+    lines = [f"== remote fingerprints: bench/remote_bench.py writes {out.relative_to(REPO)}"]
+    if out.exists():
+        lines += [
+            x for x in out.read_text().splitlines() if x.startswith(("checkpoints:", "pairs:"))
+        ]
+    return lines
 
 
 # ---- the results file ----------------------------------------------------------------------

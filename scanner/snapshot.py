@@ -59,6 +59,16 @@ class ContentReader(ABC):
     def local_path(self, path: str) -> Path:
         """A local file with the content (downloaded or extracted if need be)."""
 
+    def remote_size(self, path: str) -> int | None:
+        """The declared size of a file that is not at hand but can be read by ranges
+        (read_range) instead of downloaded; None: read it through local_path."""
+        return None
+
+    def remote_range(self, path: str, start: int, length: int) -> bytes:
+        """A byte range of a file read by ranges (remote_size): read_range, except that a
+        source may refuse a server that answers with whole files."""
+        return self.read_range(path, start, length)
+
     def read_bytes(self, path: str, limit: int = MAX_TEXT_BYTES) -> bytes:
         """The whole file, refusing files larger than `limit`."""
         data = self.read_range(path, 0, limit + 1)

@@ -6,6 +6,7 @@ Endpoints (as read from huggingface_hub 2.4's source):
 - HEAD /{repo}/resolve/{rev}/{path}   get_hf_file_metadata: X-Repo-Commit, ETag (X-Linked-Etag
                                       and X-Linked-Size for LFS files), Content-Length
 - GET  /{repo}/resolve/{rev}/{path}   the content, honouring a single `Range: bytes=a-b`
+                                      (the bytes sent are counted per file: `served`)
 Errors carry X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo), which
 huggingface_hub turns into its typed errors.
 
@@ -132,6 +133,8 @@ class HubServer:
         self.faults = dict(faults or {})
         """"info" or a file path -> the fault served for it (GET and HEAD alike)."""
         self.log: list[tuple[str, str, str | None]] = []
+        self.served: dict[str, int] = {}
+        """File path -> bytes of its content sent in GET bodies (whole or ranges)."""
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -145,6 +148,10 @@ class HubServer:
     def record(self, method: str, path: str, range_header: str | None) -> None:
         with self._lock:
             self.log.append((method, path, range_header))
+
+    def count_served(self, path: str, nbytes: int) -> None:
+        with self._lock:
+            self.served[path] = self.served.get(path, 0) + nbytes
 
     def requests_for(self, suffix: str) -> list[tuple[str, str, str | None]]:
         with self._lock:
@@ -177,6 +184,10 @@ class HubServer:
 def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out as two writes: with Nagle's algorithm each small answer
+        # waits for the client's delayed ACK (40 ms), which a remote fingerprint's hundreds
+        # of range requests would all pay
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
             return None
@@ -292,6 +303,8 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 status, body = 206, data[start : end + 1]
                 headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
             headers["Content-Length"] = str(len(body))
+            if not head:
+                hub.count_served(file, len(body))
             self._send(status, headers, b"" if head else body, length_set=True)
 
         def _stream_too_much(self, headers: dict[str, str], data: bytes, extra: int) -> None:

@@ -39,12 +39,12 @@ def compare(
 
     from ..report.wording import signal_words
     from ..weights.compare import compare_models
-    from ..weights.units import ALL_UNITS, DEFAULT
+    from ..weights.units import ALL_UNITS
 
     json_path = output_file(json_out, "compare.json") if json_out is not None else None
     with progress_display() as progress, progress.task("comparing the weights", unit="steps"):
         cmp = compare_models(
-            model_a, model_b, offline=offline, sampling=ALL_UNITS if all_units else DEFAULT
+            model_a, model_b, offline=offline, sampling=ALL_UNITS if all_units else None
         )
     if json_path is not None:
         text = _json.dumps(cmp.to_dict(), indent=2) + "\n"
@@ -81,11 +81,11 @@ def fingerprint(
 
     A reference to compare against later (--against, compare) without its weights."""
     from ..weights.fingerprint import fingerprint_of
-    from ..weights.units import ALL_UNITS, DEFAULT
+    from ..weights.units import ALL_UNITS
 
     output = fingerprint_path(output, model)
     with progress_display() as progress, progress.task("fingerprinting the weights", unit="steps"):
-        fp = fingerprint_of(model, offline=offline, sampling=ALL_UNITS if all_units else DEFAULT)
+        fp = fingerprint_of(model, offline=offline, sampling=ALL_UNITS if all_units else None)
     write_output(output, "fingerprint", fp.save)
     size = output.stat().st_size
     total = int(fp.meta.get("total_bytes") or 0)
@@ -96,6 +96,36 @@ def fingerprint(
         highlight=False,
     )
     out.print(shown(fp.coverage.describe()), highlight=False, soft_wrap=True)
+    remote = remote_line(fp.meta.get("remote_read"), fp.meta)
+    if remote:
+        out.print(remote, highlight=False, soft_wrap=True)
+
+
+def remote_line(got: object, meta: dict) -> str | None:
+    """What a remote fingerprint read of its checkpoint (None: it was read locally)."""
+    from ..weights.fingerprint.extraction import TINY_BYTES
+
+    if not isinstance(got, dict):
+        return None
+    read, total = int(got.get("bytes", 0)), int(meta.get("total_bytes") or 0)
+    share = f" ({100 * read / total:.2f}% of the checkpoint's {total} bytes)" if total else ""
+    tiny = (
+        f"; a checkpoint this small (under {TINY_BYTES // (1024 * 1024)} MB in bf16) may "
+        "take more than 2%: its header and small tensors are read whole"
+        if total and 2 * _params(meta) < TINY_BYTES
+        else ""
+    )
+    return (
+        f"read remotely: {read} bytes in {int(got.get('requests', 0))} range requests"
+        f"{share}, sampling {meta.get('sampling_name', 'remote')}{tiny}"
+    )
+
+
+def _params(meta: dict) -> int:
+    cov = meta.get("coverage")
+    if isinstance(cov, dict):
+        return int(cov.get("parameters", 0))
+    return int(meta.get("parameters") or 0)
 
 
 library_app = typer.Typer(
@@ -128,20 +158,31 @@ def library_add(
 ) -> None:
     """Fingerprint MODEL into the library."""
     from ..weights.library import add_model
-    from ..weights.units import ALL_UNITS, DEFAULT
+    from ..weights.units import ALL_UNITS
 
     entry = add_model(
         model,
         name,
         replace=replace,
         offline=offline,
-        sampling=ALL_UNITS if all_units else DEFAULT,
+        sampling=ALL_UNITS if all_units else None,
     )
     out.print(
         f"added {shown(entry.name)}: {_entry_words(entry.summary)}",
         highlight=False,
         soft_wrap=True,
     )
+    summary = entry.summary
+    remote = remote_line(
+        summary.get("remote_read"),
+        {
+            "total_bytes": summary.get("checkpoint_bytes"),
+            "sampling_name": summary.get("sampling"),
+            "parameters": (summary.get("remote_read") or {}).get("parameters"),
+        },
+    )
+    if remote:
+        out.print(remote, highlight=False, soft_wrap=True)
 
 
 def _entry_words(summary: dict[str, object]) -> str:

@@ -196,9 +196,13 @@ def _safe_release_path(path: object) -> bool:
     return is_release_path(path) and clean_path(str(path)) == path
 
 
-def read_remote_range(repo_id: str, commit: str, path: str, start: int, length: int) -> bytes:
+def read_remote_range(
+    repo_id: str, commit: str, path: str, start: int, length: int, ranged_only: bool = False
+) -> bytes:
     """Bytes [start, start+length) of a Hub file by one HTTP Range request; if the server
-    ignores Range, only what was asked for is read before the connection is dropped."""
+    ignores Range, only what was asked for is read before the connection is dropped.
+    `ranged_only`: a server that ignores Range is refused instead (each of a remote
+    fingerprint's hundreds of reads would stream the file from its start)."""
     from huggingface_hub import hf_hub_url
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
@@ -218,6 +222,12 @@ def read_remote_range(repo_id: str, commit: str, path: str, start: int, length: 
             if response.status_code >= 400:
                 response.read()
                 hf_raise_for_status(response)
+            if ranged_only and start and response.status_code != 206:
+                raise SourceError(
+                    f"{path}: the Hub server ignores byte ranges (HTTP "
+                    f"{response.status_code} to a Range request); a remote fingerprint "
+                    "needs them"
+                )
             skip = 0 if response.status_code == 206 else start
             buf = bytearray()
             for chunk in response.iter_bytes(_CHUNK):
@@ -274,6 +284,21 @@ class HubReader(ContentReader):
         data = super().read_bytes(path, limit)
         pin = self._pins.get(path)
         return check_content(path, pin, data) if pin else data
+
+    def remote_range(self, path: str, start: int, length: int) -> bytes:
+        """read_range for a file read by ranges (remote_size): only a ranged answer."""
+        self._check(path)
+        if path in self._local or self._offline:
+            return self.read_range(path, start, length)
+        with hub_session(self._session):
+            return read_remote_range(self.repo_id, self.commit, path, start, length, True)
+
+    def remote_size(self, path: str) -> int | None:
+        """A file not in the cache, online, of a size the Hub's metadata declares."""
+        self._check(path)
+        if path in self._local or self._offline:
+            return None
+        return self._remote.get(path)
 
     def local_path(self, path: str) -> Path:
         self._check(path)

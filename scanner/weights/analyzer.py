@@ -3,7 +3,8 @@ fingerprint library (the nearest known bases, found without being told), pickles
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ..analyzers import Analyzer, AuditContext
@@ -13,9 +14,10 @@ from ..evidence import LibraryCandidate, LibrarySearch, WeightsLineage
 from ..model import Evidence, FileKind, Finding, Location, Severity, not_analysed
 from ..snapshot import Snapshot
 from .calibrate import Signal
-from .compare import Comparison, compare_fingerprints, fingerprint_of
+from .compare import Comparison, compare_fingerprints, fingerprint_of, sampling_of
 from .fingerprint import Fingerprint, extract
 from .loader import PICKLE_SUFFIXES, load_from_snapshot
+from .units import DEFAULT, PRESETS, REMOTE, Sampling
 
 if TYPE_CHECKING:  # the library (and its store) load only when a scan searches it
     from .library import LibraryOutcome, LibraryStore, Searched
@@ -101,6 +103,60 @@ def _strongest_location(cmp: Comparison) -> Location:
     return Location()
 
 
+class _OwnFingerprints:
+    """The release's fingerprint per sampling, made when a reference needs it."""
+
+    def __init__(self, make: Callable[[Sampling], Fingerprint | None], default: Fingerprint):
+        self._make = make
+        self._made: dict[Sampling, Fingerprint | None] = {DEFAULT: default}
+
+    def as_(self, sampling: Sampling) -> Fingerprint | None:
+        if sampling not in self._made:
+            self._made[sampling] = self._make(sampling)
+        return self._made[sampling]
+
+
+def _entry_sampling(r: Searched) -> Sampling | None:
+    """The preset an entry was fingerprinted with (its summary; older entries: DEFAULT)."""
+    named = str(r.entry.summary.get("sampling") or DEFAULT.name)
+    return next((p for p in PRESETS if p.name == named), None)
+
+
+def _search_fairly(own: _OwnFingerprints, library: LibraryStore) -> LibraryOutcome:
+    """The library search, each candidate compared with the release fingerprinted as that
+    entry was (REMOTE for a Hub checkpoint read by ranges). A second search with the
+    release's REMOTE fingerprint runs when the library holds Hub entries (the first stage
+    meets those best with the same sampling); entries are read for the candidates only (a
+    summary sits after its blob: listing 10,000 of them reads the whole store)."""
+    from .library import search
+
+    mine = own.as_(DEFAULT)
+    assert mine is not None  # made before the analyzer searches
+    outcome = search(mine, library)
+    searches = [(DEFAULT, outcome)]
+    if library.has_hub_sources():
+        remote = own.as_(REMOTE)
+        if remote is not None:
+            searches.append((REMOTE, search(remote, library)))
+    kept: dict[str, Searched] = {}
+    for sampling, found in searches:
+        for r in found.results:
+            if _entry_sampling(r) == sampling:
+                kept.setdefault(r.entry.name, r)
+    for _sampling, found in searches:
+        for r in found.results:
+            wanted = _entry_sampling(r)
+            if r.entry.name in kept or wanted is None:
+                continue
+            again = own.as_(wanted)
+            if again is not None:  # found by another sampling's search: compared fairly
+                ref = library.fingerprint(r.entry.name)
+                cmp = compare_fingerprints(ref, again)
+                kept[r.entry.name] = dataclasses.replace(r, comparison=cmp)
+    results = sorted(kept.values(), key=lambda r: r.strength(), reverse=True)
+    return dataclasses.replace(outcome, results=tuple(results))
+
+
 class WeightsAnalyzer(Analyzer):
     name = "weights"
 
@@ -136,16 +192,19 @@ class WeightsAnalyzer(Analyzer):
                 )
             return findings
         declared = snapshot.card.base_model if snapshot.card else ()
+        own = _OwnFingerprints(lambda sampling: self._fingerprint(snapshot, sampling)[0], mine)
         for ref in against:
             try:
                 ref_fp = fingerprint_of(ref, ctx.options.offline)
+                # fair: the release read as the reference was (a remote or saved sampling)
+                mine_as_ref = own.as_(sampling_of(ref_fp) or DEFAULT)
             except ProvscanError as exc:
                 findings.append(not_analysed(ref, f"reference {ref}: {exc}", self.name))
                 continue
-            cmp = compare_fingerprints(ref_fp, mine)
+            cmp = compare_fingerprints(ref_fp, mine_as_ref or mine)
             findings.extend(self._findings(ref, ref_fp, cmp, declared))
         if library is not None:
-            findings.extend(self._library_findings(mine, library, declared))
+            findings.extend(self._library_findings(own, library, declared))
         return findings
 
     def _pickles(self, snapshot: Snapshot) -> list[Finding]:
@@ -159,7 +218,9 @@ class WeightsAnalyzer(Analyzer):
             if f.path.lower().endswith(PICKLE_SUFFIXES) and f.weight_format == "pickle"
         ]
 
-    def _fingerprint(self, snapshot: Snapshot) -> tuple[Fingerprint | None, list[str]]:
+    def _fingerprint(
+        self, snapshot: Snapshot, sampling: Sampling = DEFAULT
+    ) -> tuple[Fingerprint | None, list[str]]:
         """The release's fingerprint (None when it holds no readable checkpoint) and the
         tensors whose NaN, infinite or absurd values were read as 0."""
         # an LFS pointer's content is not at hand; a Hub file stored in LFS is (it is fetched)
@@ -168,20 +229,18 @@ class WeightsAnalyzer(Analyzer):
         try:
             if model.reader is None:
                 return None, []
-            return extract(model), model.non_finite()
+            return extract(model, sampling=sampling), model.non_finite()
         finally:
             model.close()
 
     # ---- the library stage ------------------------------------------------------------------
 
     def _library_findings(
-        self, mine: Fingerprint, library: LibraryStore, declared: tuple[str, ...]
+        self, own: _OwnFingerprints, library: LibraryStore, declared: tuple[str, ...]
     ) -> list[Finding]:
         """The nearest library entries with calibrated evidence; a match the card does not
         declare is an undeclared-base-model finding, as with --against."""
-        from .library import search
-
-        outcome = search(mine, library)
+        outcome = _search_fairly(own, library)
         out = [self._search_finding(outcome)]
         # A candidate that is not related is no claim: the search record lists it.
         claims = [

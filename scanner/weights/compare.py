@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .calibrate import Nulls, Signal
 from .coverage import Coverage
-from .fingerprint import Fingerprint, fingerprint_of
+from .fingerprint import Fingerprint, extract, is_fingerprint_file
+from .fingerprint import fingerprint_of as fingerprint_of  # the analyzer imports it here
+from .fingerprint.extraction import sampling_for
+from .fingerprint.reading import readable
+from .loader import LoadedModel, load_model
 from .signals import all_signals
-from .units import DEFAULT, Sampling
+from .units import DEFAULT, Sampling, sampling_from
 from .verdict import decide
 
 SCHEMA_VERSION = "1.0"
@@ -67,22 +72,97 @@ def compare_fingerprints(a: Fingerprint, b: Fingerprint, nulls: Nulls | None = N
         decision.verdict,
         decision.relation,
         tuple(signals),
-        decision.reasons,
+        decision.reasons
+        + _sampling_note(a, b)
+        + _remote_forms_note(a, b, decision.verdict, signals),
         (a.coverage, b.coverage),
     )
+
+
+def _remote_forms_note(
+    a: Fingerprint, b: Fingerprint, verdict: str, signals: list[Signal]
+) -> tuple[str, ...]:
+    """A derived verdict of two REMOTE fingerprints that rests on the forms alone: they are
+    QK forms only there, on which unrelated models trained on the same data can score high."""
+    banded = [sampling_from(fp.meta.get("sampling")) for fp in (a, b)]
+    if verdict != "derived" or not all(s is not None and s.banded for s in banded):
+        return ()
+    cosine = next((s for s in signals if s.name == "direct_cosine"), None)
+    if cosine is not None and cosine.significant:
+        return ()
+    return (
+        "both fingerprints were read with the REMOTE sampling, whose forms are the QK forms "
+        "alone, and the verdict rests on them (not on the weights' own values): unrelated "
+        "models trained on the same data can reach z = 5 to 11 there; confirm with "
+        "fingerprints of the whole files",
+    )
+
+
+def _sampling_note(a: Fingerprint, b: Fingerprint) -> tuple[str, ...]:
+    """A line when the two sides read different units (units.py): their sketches and
+    forms then cover different values, and the signals are weaker than they would be."""
+    sa, sb = a.meta.get("sampling"), b.meta.get("sampling")
+    if sa == sb or sa is None or sb is None:
+        return ()
+    return (
+        f"the two fingerprints were made with different samplings ({_sampling_name(sa)} "
+        f"and {_sampling_name(sb)}): they read different parts of the matrices, so the "
+        "content signals compare less than they could; fingerprint both with the same "
+        "sampling for a fair comparison",
+    )
+
+
+def _sampling_name(described: object) -> str:
+    preset = sampling_from(described)
+    return preset.name if preset is not None else "custom"
+
+
+def sampling_of(fp: Fingerprint) -> Sampling | None:
+    """The preset a fingerprint was made with (None: unknown or custom)."""
+    return sampling_from(fp.meta.get("sampling"))
 
 
 def compare_models(
     a: str,
     b: str,
     offline: bool = False,
-    sampling: Sampling = DEFAULT,
+    sampling: Sampling | None = None,
     anchors_form: int | None = None,
 ) -> Comparison:
     """Lineage between A and B; each a model folder, a weight file, a target or a fingerprint.
 
-    `sampling` (units.py) and `anchors_form` apply to the sides fingerprinted here."""
-    return compare_fingerprints(
-        fingerprint_of(a, offline, sampling, anchors_form),
-        fingerprint_of(b, offline, sampling, anchors_form),
-    )
+    `sampling` (units.py) and `anchors_form` apply to the sides fingerprinted here. With
+    `sampling` None the comparison is fair: a side fingerprinted here reads what a saved
+    side read (its sampling), and where one side is read by remote ranges both sides take
+    the REMOTE sampling."""
+    sides: list[Fingerprint | LoadedModel] = []
+    try:
+        for target in (a, b):
+            side = (
+                Fingerprint.load(Path(target))
+                if is_fingerprint_file(target)
+                else load_model(target, offline=offline)
+            )
+            sides.append(side)
+            if isinstance(side, LoadedModel):
+                readable(side)  # A's error before B is opened, as when each was fingerprinted
+        chosen = sampling or pair_sampling(sides)
+        fa, fb = (
+            s if isinstance(s, Fingerprint) else extract(s, anchors_form, chosen) for s in sides
+        )
+    finally:
+        for side in sides:
+            if isinstance(side, LoadedModel):
+                side.close()
+    return compare_fingerprints(fa, fb)
+
+
+def pair_sampling(sides: list[Fingerprint | LoadedModel]) -> Sampling:
+    """The sampling for sides fingerprinted now: a saved side's, else REMOTE where a side
+    is read by remote ranges, else DEFAULT."""
+    saved = [sampling_of(s) for s in sides if isinstance(s, Fingerprint)]
+    known = next((s for s in saved if s is not None), None)
+    if known is not None:
+        return known
+    remote = [s for s in sides if isinstance(s, LoadedModel) and s.remote is not None]
+    return max((sampling_for(s) for s in remote), key=lambda s: s.banded, default=DEFAULT)

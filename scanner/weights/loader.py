@@ -15,6 +15,7 @@ before anything is allocated by it (configs.py), and the tensors are handed on f
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,10 +25,12 @@ from typing import Any
 from ..errors import SourceError
 from ..model import FileKind
 from ..sources.layout import Layout, release_layout
+from ..sources.limits import current_limits
 from .configs import fit_to_tensors, typed_config
 from .finite import FiniteReader
 from .formats.checks import read_json
 from .formats.interface import Checkpoint, TensorReader, WeightFormatError
+from .formats.ranged import RangeFiles, RangeMeter, RemoteFile
 from .formats.registry import PICKLE_SUFFIXES as PICKLE_SUFFIXES  # analyzer.py reads it here
 from .formats.registry import find_checkpoint, is_pickle, is_weight_file
 from .tokens import MAX_TOKENIZER_BYTES, vocab_from_tokenizer_json
@@ -52,6 +55,8 @@ class LoadedModel:
     problems: list[str] = field(default_factory=list)
     layout: Layout | None = None
     """Where the checkpoint's files are read, at their release paths."""
+    remote: RangeMeter | None = None
+    """Bytes and requests read so far, when the weight files are read by remote ranges."""
 
     def close(self) -> None:
         if self.reader is not None:
@@ -76,8 +81,26 @@ def _list_local(root: Path) -> list[str]:
     return sorted(out)
 
 
-def load_from_files(name: str, files: list[str], local: Callable[[str], Path]) -> LoadedModel:
-    """Open a model given its file list and a way to get each file locally."""
+@dataclass(frozen=True)
+class RemoteAccess:
+    """A source's weight files read by byte ranges instead of downloaded (a Hub target)."""
+
+    size: Callable[[str], int | None]
+    """The declared size of a file read by ranges; None: that file is read locally."""
+    read: Callable[[str, int, int], bytes]
+    """read(path, start, length): one range request."""
+    budget: int
+    """Bytes all range reads of the pass may take (--max-download; twice the checkpoint at most)."""
+
+
+def load_from_files(
+    name: str,
+    files: list[str],
+    local: Callable[[str], Path],
+    remote: RemoteAccess | None = None,
+) -> LoadedModel:
+    """Open a model given its file list and a way to get each file locally (or `remote`:
+    by byte ranges, for the formats that can)."""
     model = LoadedModel(name=name, reader=None)
     model.pickles = [f for f in files if is_pickle(f)]
     found = find_checkpoint(files, local)
@@ -91,7 +114,7 @@ def load_from_files(name: str, files: list[str], local: Callable[[str], Path]) -
             model.config = typed_config(data, cfg, model.problems)
         except (ValueError, OSError, WeightFormatError) as exc:
             model.problems.append(f"{cfg}: unreadable config ({exc})")
-    if found is not None:
+    if found is not None and not (remote is not None and _open_ranged(model, found, remote)):
         _open(model, found, local)
     tj = _beside(folder, "tokenizer.json", files)
     if tj is not None:
@@ -128,6 +151,32 @@ def _open(model: LoadedModel, found: Checkpoint, local: Callable[[str], Path]) -
     model.total_bytes = sum(model.layout.paths[f].stat().st_size for f in model.layout.paths)
 
 
+def _open_ranged(model: LoadedModel, found: Checkpoint, remote: RemoteAccess) -> bool:
+    """Open the checkpoint on remote ranges where its format can and every one of its files
+    is remote with a declared size; False: it is read from local files."""
+    sizes = {f: remote.size(f) for f in found.files}
+    if found.data_files or any(n is None for n in sizes.values()):
+        return False
+    total = sum(n for n in sizes.values() if n is not None)
+    # a pass reads each range once, but overlapping reads (a tensor's rows, then all of it;
+    # the headers) are fetched again: twice the checkpoint is the most it may take
+    meter = RangeMeter(min(remote.budget, 2 * total + (1 << 20)))
+    files = {
+        Path(f): RemoteFile(f, n, functools.partial(remote.read, f), meter)
+        for f, n in sizes.items()
+        if n is not None
+    }
+    paths = [Path(f) for f in found.files]
+    reader = found.format.open_ranged(paths, RangeFiles(files, meter), model.config)
+    if reader is None:
+        return False
+    model.reader = FiniteReader(reader)
+    model.weight_files = list(found.files)
+    model.total_bytes = total
+    model.remote = meter
+    return True
+
+
 def load_model(target: str, offline: bool = False) -> LoadedModel:
     """A model from a local folder or weight file, or any scanner.sources target."""
     path = Path(target).expanduser()
@@ -147,8 +196,16 @@ def load_model(target: str, offline: bool = False) -> LoadedModel:
         raise
     # an LFS pointer's content is not at hand; a Hub file stored in LFS is (it is fetched)
     files = [f.path for f in snap.files if f.kind is not FileKind.LFS_POINTER]
-    return load_from_snapshot(target, files, snap.reader.local_path)
+    remote = RemoteAccess(
+        snap.reader.remote_size, snap.reader.remote_range, current_limits().max_download
+    )
+    return load_from_snapshot(target, files, snap.reader.local_path, remote)
 
 
-def load_from_snapshot(name: str, files: list[str], local: Callable[[str], Path]) -> LoadedModel:
-    return load_from_files(name, files, local)
+def load_from_snapshot(
+    name: str,
+    files: list[str],
+    local: Callable[[str], Path],
+    remote: RemoteAccess | None = None,
+) -> LoadedModel:
+    return load_from_files(name, files, local, remote)

@@ -232,6 +232,22 @@ def _canon_of(
     return out
 
 
+def _unroped_rows(ct: CanonTensor, units: tuple[int, np.ndarray] | None) -> np.ndarray | None:
+    """The stored rows of canonical rows `units` of a tensor stored in llama.cpp's rotary
+    order (and otherwise as used); None where that does not apply (see _canonical)."""
+    if units is None or units[0] != 0 or not ct.unrope or len(ct.shape) != 2:
+        return None
+    if ct.transposed or ct.split or ct.expert_index is not None:
+        return None
+    n, h = ct.shape[0], ct.unrope
+    if n % (2 * h):
+        return None
+    hd = n // h
+    idx = np.asarray(units[1], dtype=np.int64)
+    head, j = idx // hd, idx % hd
+    return head * hd + 2 * (j % (hd // 2)) + j // (hd // 2)
+
+
 class CanonLoader:
     """Reads canonical tensors, keeping the last stored tensor so splits read it once."""
 
@@ -259,6 +275,16 @@ class CanonLoader:
         if ct.plain and len(ct.shape) == 2:
             axis, idx = units if units is not None else (0, None)
             return self._reader.read_units(ct.source, axis, idx, on_rows, keep)
+        stored = _unroped_rows(ct, units)
+        if stored is not None:  # rows of a rotary-ordered Q or K: those stored rows alone
+            order = np.argsort(stored, kind="stable")
+            got = self._reader.read_units(ct.source, 0, stored[order])
+            assert got is not None
+            arr = np.empty_like(got)
+            arr[order] = got
+            if on_rows is not None:
+                on_rows(arr)
+            return arr if keep else None
         arr = self._canonical(ct)
         if units is not None:
             arr = np.take(arr, units[1], axis=units[0])

@@ -47,6 +47,21 @@ class Sampling:
     stat_block: int = 64
     stat_above: int = 1 << 18
     """Only tensors of which more values than this are read have sampled statistics."""
+    band_values: int = 0
+    """0: units as above. Else (REMOTE) every block matrix is read as its first rows
+    alone, whole rows of about this many values (one at least), one contiguous range each,
+    and only Q and K feed a form (the QK form, on their first `form_rows` rows: the first
+    dimensions of the first head and of the key head it attends with)."""
+    form_rows: int = 0
+    anchors_most: int = 0
+    """With band_rows: at most this many anchor embedding rows (the form anchors always)."""
+    embed_blocks: int = 0
+    """With band_rows: the embedding's statistics come from this many blocks of `block`
+    rows, spread over it."""
+
+    @property
+    def banded(self) -> bool:
+        return self.band_values > 0
 
     def units(self, n: int, block: int | None = None) -> np.ndarray | None:
         """The kept unit indices of n (ascending), or None when all are read."""
@@ -57,6 +72,10 @@ class Sampling:
 
     def stat_rows(self, rows: int, cols: int) -> np.ndarray | None:
         """Rows of a large embedding its statistics come from (None: every row)."""
+        if self.banded:
+            n = max(1, self.embed_blocks)
+            starts = np.unique((np.arange(n) * max(1, rows - self.block)) // max(1, n - 1 or 1))
+            return _blocks(starts[starts < rows], self.block, rows)
         if self.every <= 1 or rows * cols <= self.embed_above:
             return None
         return _blocks(np.arange(0, rows, self.block * self.every), self.block, rows)
@@ -69,7 +88,8 @@ class Sampling:
         return [(r, min(shape[0], r + self.stat_block)) for r in range(0, shape[0], step)]
 
     def describe(self) -> dict[str, int]:
-        return {
+        """As the fingerprint's meta records it (`sampling_from` reads it back)."""
+        out = {
             "every": self.every,
             "above_units": self.above,
             "block": self.block,
@@ -78,6 +98,19 @@ class Sampling:
             "stat_block": self.stat_block,
             "stat_above_values": self.stat_above,
         }
+        if self.banded:  # keys only a banded sampling has: older fingerprints stay equal
+            out |= {
+                "band_values": self.band_values,
+                "form_rows": self.form_rows,
+                "anchors_most": self.anchors_most,
+                "embed_blocks": self.embed_blocks,
+            }
+        return out
+
+    @property
+    def name(self) -> str:
+        known = {DEFAULT: "default", ALL_UNITS: "all units", REMOTE: "remote"}
+        return known.get(self, "custom")
 
 
 def _blocks(starts: np.ndarray, block: int, n: int) -> np.ndarray:
@@ -87,6 +120,25 @@ def _blocks(starts: np.ndarray, block: int, n: int) -> np.ndarray:
 
 DEFAULT = Sampling()
 ALL_UNITS = Sampling(every=1, stat_every=1)
+# Remote fingerprints (a Hub target read by byte ranges, formats/ranged.py): a few
+# contiguous rows of each matrix instead of an eighth of its units, which for W_o and
+# W_down are columns (a range request per row). Measured on the real panel and the lineage
+# suite: bench/results/remote_fingerprints.txt.
+REMOTE = Sampling(
+    every=1,
+    stat_every=1,
+    block=16,
+    band_values=1024,
+    form_rows=16,
+    anchors_most=64,
+    embed_blocks=4,
+)
+PRESETS = (DEFAULT, ALL_UNITS, REMOTE)
+
+
+def sampling_from(described: object) -> Sampling | None:
+    """The preset a fingerprint's meta["sampling"] describes (None: none of them)."""
+    return next((s for s in PRESETS if s.describe() == described), None)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from ..reduce import unit_norm
 from ..roles import RoleKey
 from ..sketch import sketch_size
 from ..tokens import MAX_VOCAB, anchor_order, token_hashes
-from ..units import DEFAULT, Sampling
+from ..units import DEFAULT, REMOTE, Sampling
 from .data import Fingerprint, FormKey, is_fingerprint_file
 from .forms import block_forms
 from .reading import Geometry, TensorPass
@@ -65,18 +65,33 @@ _ARCH_KEYS = (
 def fingerprint_of(
     target: str,
     offline: bool = False,
-    sampling: Sampling = DEFAULT,
+    sampling: Sampling | None = None,
     anchors_form: int | None = None,
     prefer: np.ndarray | None = None,
 ) -> Fingerprint:
-    """A fingerprint file as saved, or a fresh one from a model folder, file or target."""
+    """A fingerprint file as saved, or a fresh one from a model folder, file or target.
+
+    `sampling` None: DEFAULT, or REMOTE where the checkpoint is read by remote byte ranges
+    (a Hub target not in the cache: see `sampling_for`)."""
     if is_fingerprint_file(target):
         return Fingerprint.load(Path(target))
     model = load_model(target, offline=offline)
     try:
-        return extract(model, anchors_form, sampling, prefer)
+        return extract(model, anchors_form, sampling or sampling_for(model), prefer)
     finally:
         model.close()
+
+
+def sampling_for(model: LoadedModel) -> Sampling:
+    """REMOTE for a checkpoint read by remote ranges (DEFAULT would read whole the
+    matrices whose units are columns), else DEFAULT. A tiny checkpoint (under TINY_BYTES
+    in bf16) is read with DEFAULT even remotely: it costs little, and REMOTE's forms (QK
+    alone) are weak evidence on small models trained on the same data (unrelated models
+    of the lineage suite reach z = 5 to 11 on them: bench/results/remote_fingerprints.txt)."""
+    if model.remote is None or model.reader is None:
+        return DEFAULT
+    params = sum(int(np.prod(m.shape, dtype=np.int64)) for m in model.reader.tensors())
+    return DEFAULT if 2 * params < TINY_BYTES else REMOTE
 
 
 def extract(
@@ -140,7 +155,10 @@ def _extract(
     plan = budget(geo, model.total_bytes, len(vocab_h) if vocab_h is not None else 0)
     aside = {role: tp.stats_aside(role) for role in ("embed", "lm_head")}
     k_form = min(anchors_form or plan.k_form, plan.n_embed)
-    anchors = _anchors(tp, vocab_h, plan.n_embed, k_form, prefer)
+    n_embed = plan.n_embed
+    if geo.sampling.banded and geo.sampling.anchors_most:  # scattered rows: a request each
+        n_embed = min(n_embed, max(geo.sampling.anchors_most, k_form))
+    anchors = _anchors(tp, vocab_h, n_embed, k_form, prefer)
     tp.probes.matrix = anchors.probe
     # The norm gains are the probes' other factor.
     for layer in range(geo.n_layers):
@@ -179,6 +197,12 @@ def _extract(
             forms[FormKey("head")] = (head * gf) @ e_form.T
     meta = _meta(model, tp)
     meta["anchors_form"] = 0 if e_form is None else len(e_form)
+    if model.remote is not None:  # every read is done: what the pass took from the server
+        meta["remote_read"] = {
+            "bytes": model.remote.bytes_read,
+            "requests": model.remote.requests,
+            "parameters": meta["coverage"].get("parameters", 0),
+        }
     return Fingerprint(
         model.name,
         meta,
@@ -319,5 +343,6 @@ def _meta(model: LoadedModel, tp: TensorPass) -> dict[str, Any]:
         "vocab_size": len(model.vocab) if model.vocab is not None else None,
         "spectra": "per head" if geo.spectra_on else "skipped (checkpoint too large)",
         "sampling": geo.sampling.describe(),
+        "sampling_name": geo.sampling.name,
         "heads_read": len(geo.plan.q_heads) if geo.plan is not None else None,
     }

@@ -102,6 +102,8 @@ def _spectrum(
 def line_up_kv(tp: TensorPass, r: np.ndarray) -> np.ndarray:
     """Key/value columns of r repeated to line up with the query heads read."""
     plan, heads = tp.geometry.plan, tp.geometry.heads
+    if tp.geometry.sampling.banded:  # the first rows of a head of each: lined up as read
+        return r
     if plan is None:
         return repeat_kv(r, heads.n_heads, heads.n_kv)
     if r.shape[-1] != len(plan.kv_heads) * plan.head_dim:

@@ -94,7 +94,7 @@ class Geometry:
             {c.key: c for c in canon},
             norm_offset(cfg.get("model_type")),
             any(c.key.role == "attn_norm_bias" for c in canon),
-            sum(int(np.prod(c.shape)) for c in canon) <= SPECTRA_MAX_PARAMS,
+            sum(int(np.prod(c.shape)) for c in canon) <= SPECTRA_MAX_PARAMS and not sampling.banded,
         )
 
     @property
@@ -111,6 +111,8 @@ class Geometry:
         """The rows (0) or columns (1) of a canonical tensor that are read (units.py)."""
         if len(ct.shape) != 2:
             return None
+        if self.sampling.banded:
+            return self._band(ct)
         role, (rows, cols) = ct.key.role, ct.shape
         idx: np.ndarray | None = None
         axis = 0
@@ -134,6 +136,33 @@ class Geometry:
             elif kind in MLP_KINDS and part == "down":
                 idx, axis = self.sampling.units(cols), 1
         return None if idx is None else (axis, idx)
+
+    def _band(self, ct: CanonTensor) -> tuple[int, np.ndarray] | None:
+        """A banded sampling's rows (units.py): contiguous, so one range each."""
+        role, (rows, cols) = ct.key.role, ct.shape
+        if role in ("embed", "lm_head"):
+            idx = self.sampling.stat_rows(rows, cols)
+            return None if idx is None else (0, idx)
+        if role in ("attn_q", "attn_k"):
+            return 0, self._form_rows(rows)
+        n = max(1, self.sampling.band_values // max(1, cols))
+        return 0, np.arange(min(rows, n), dtype=np.int64)
+
+    def _form_rows(self, rows: int) -> np.ndarray:
+        """Q and K rows of the first head: the first form_rows/2 dimensions of each half,
+        whole rotary pairs (i, i + head_dim/2), which llama.cpp's order stores as the first
+        form_rows rows (one range in a GGUF, two in a safetensors file)."""
+        hd, f = self.heads.head_dim or 0, self.sampling.form_rows
+        if hd < f or hd % 2 or f % 2 or hd > rows:
+            return np.arange(min(rows, f), dtype=np.int64)
+        half = np.arange(f // 2, dtype=np.int64)
+        return np.concatenate([half, hd // 2 + half])
+
+    def probed(self, ct: CanonTensor) -> bool:
+        """Whether a tensor's units meet the probe (a banded sampling: Q and K only)."""
+        if ct.key.role not in _PROBED:
+            return False
+        return not self.sampling.banded or ct.key.role in ("attn_q", "attn_k")
 
 
 class ProbeBoard:
@@ -171,16 +200,21 @@ class ProbeBoard:
         return Probe(np.asarray(p, dtype=np.float32), axis, norms=part == "up")
 
 
+def readable(model: LoadedModel) -> TensorReader:
+    """The model's reader, or the one clear error of a model without a readable checkpoint."""
+    if model.reader is None:
+        raise WeightFormatError(f"{model.name}: no weight file provscan can read")
+    return model.reader
+
+
 class TensorPass:
     """Reads and reduces the canonical tensors; keeps their statistics and sketches."""
 
     def __init__(self, model: LoadedModel, sampling: Sampling = DEFAULT):
-        if model.reader is None:
-            raise WeightFormatError(f"{model.name}: no weight file provscan can read")
-        self.reader: TensorReader = model.reader
-        self.geometry = Geometry.of(model.reader, model, sampling)
+        self.reader: TensorReader = readable(model)
+        self.geometry = Geometry.of(self.reader, model, sampling)
         self.probes = ProbeBoard(self.geometry.d)
-        self.loader = CanonLoader(model.reader, self.geometry.heads)
+        self.loader = CanonLoader(self.reader, self.geometry.heads)
         """The main thread's (workers have their own)."""
         self.tensors: dict[RoleKey, dict[str, Any]] = {}
         self.sketches: dict[RoleKey, np.ndarray] = {}
@@ -195,13 +229,14 @@ class TensorPass:
             shape[sel[0]] = len(sel[1])
         # Jobs start while the main thread still works out the anchors: those read before
         # the probe exists keep their array, and reduce() multiplies it later.
-        early = not probes.ready.is_set() and ct.key.role in _PROBED and len(shape) == 2
+        probed = geo.probed(ct)
+        early = not probes.ready.is_set() and probed and len(shape) == 2
         if early and 4 * int(np.prod(shape)) > EARLY_MAX_BYTES:
             probes.ready.wait()  # too large to hold until then: wait for the probe
             early = False
         red = Reduction(
             tuple(shape),
-            None if early else probes.probe_for(ct, tuple(shape)),
+            None if early or not probed else probes.probe_for(ct, tuple(shape)),
             geo.sampling.stat_blocks(tuple(shape)),
             keep_values=str(ct.dtype).upper() in EXACT_TYPES and not ct.quantized,
         )

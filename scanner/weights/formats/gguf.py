@@ -40,6 +40,7 @@ from .interface import (
     runs_of,
 )
 from .mapped import MappedFiles
+from .ranged import RangeFiles, RemoteFile
 
 _MAX_KV = 100_000
 # Items of one metadata array: a merges list of the largest vocabularies has ~10^6; each
@@ -99,11 +100,55 @@ class _Tensor:
         return tuple(reversed(self.dims))
 
 
+class _Paged:
+    """A remote file as the header parser reads it: slices fetched on access, in pages
+    read ahead while the reads go on in order (a vocabulary is read string by string), and
+    what the parser skips (arrays of numbers it does not keep) is never fetched."""
+
+    PAGE = 64 * 1024
+    MOST_AHEAD = 2  # pages fetched at once at most: what is read past the header is less
+
+    def __init__(self, remote: RemoteFile):
+        self._remote = remote
+        self._pages: dict[int, memoryview] = {}
+        self._ahead = 1
+        self._last = -2
+
+    def __len__(self) -> int:
+        return self._remote.size
+
+    def _page(self, i: int) -> memoryview:
+        got = self._pages.get(i)
+        if got is None:
+            self._ahead = min(self.MOST_AHEAD, self._ahead * 2) if i == self._last + 1 else 1
+            start = i * self.PAGE
+            n = min(self._ahead * self.PAGE, self._remote.size - start)
+            data = self._remote.region(start, n)
+            for k in range(0, n, self.PAGE):
+                self._pages[i + k // self.PAGE] = data[k : k + self.PAGE]
+            self._last = i + (n - 1) // self.PAGE
+            got = self._pages[i]
+        return got
+
+    def __getitem__(self, s: slice) -> bytes:
+        start, stop = max(0, s.start or 0), min(len(self), s.stop if s.stop is not None else 0)
+        if stop <= start:
+            return b""
+        first, last = start // self.PAGE, (stop - 1) // self.PAGE
+        if first == last:
+            base = first * self.PAGE
+            return bytes(self._page(first)[start - base : stop - base])
+        parts = [self._page(i) for i in range(first, last + 1)]
+        whole = b"".join(parts)
+        base = first * self.PAGE
+        return whole[start - base : stop - base]
+
+
 class _Cursor:
     """Little-endian reads from a mapped file (or its first bytes), each checked against
     its end."""
 
-    def __init__(self, buf: mmap.mmap | bytes, name: str):
+    def __init__(self, buf: mmap.mmap | bytes | _Paged, name: str):
         self.buf, self.pos, self.end, self.name = buf, 0, len(buf), name
 
     def _need(self, n: int, what: str) -> None:
@@ -116,7 +161,10 @@ class _Cursor:
     def scalar(self, code: str) -> Any:
         size = struct.calcsize(code)
         self._need(size, "a value")
-        (value,) = struct.unpack_from("<" + code, self.buf, self.pos)
+        if isinstance(self.buf, _Paged):
+            (value,) = struct.unpack("<" + code, self.buf[self.pos : self.pos + size])
+        else:
+            (value,) = struct.unpack_from("<" + code, self.buf, self.pos)
         self.pos += size
         return value
 
@@ -147,9 +195,8 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
         size = struct.calcsize(_SCALARS[item])
         cur._need(count * size, "an array")
         if keep:
-            out = np.frombuffer(
-                cur.buf, dtype="<" + _SCALARS[item], count=count, offset=cur.pos
-            ).tolist()
+            raw = cur.buf[cur.pos : cur.pos + count * size]
+            out = np.frombuffer(raw, dtype="<" + _SCALARS[item], count=count).tolist()
             cur.pos += count * size
             return out
         cur.skip(count * size, "an array")
@@ -164,11 +211,12 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
                 f"(at most {MAX_VOCAB})"
             )
         unpack, buf, pos, end = struct.Struct("<Q").unpack_from, cur.buf, cur.pos, cur.end
+        flat = None if isinstance(buf, _Paged) else buf  # a remote header: slices only
         spans = []
         for _ in range(count):  # lengths only; the strings kept are cut out afterwards
             if pos + 8 > end:
                 cur.truncated("an array")
-            (n,) = unpack(buf, pos)
+            (n,) = unpack(flat, pos) if flat is not None else unpack(buf[pos : pos + 8])
             if keep:
                 spans.append((pos + 8, pos + 8 + n))
             pos += 8 + n
@@ -183,14 +231,19 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
 class GGUFTensorReader(TensorReader):
     fmt = "gguf"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, source: RangeFiles | None = None):
+        """source: the file's bytes by remote ranges (ranged.py) instead of mapped."""
         import gguf
 
         self._gguf = gguf
         self._path = path
-        self._files = MappedFiles()
+        self._files: MappedFiles | RangeFiles = source if source is not None else MappedFiles()
         try:
-            self._meta, self._tensors = self._parse(self._files.get(path))
+            if isinstance(self._files, RangeFiles):
+                self._meta, self._tensors = self._parse_remote(self._files.file(path))
+            else:
+                mm = self._files.get(path)
+                self._meta, self._tensors = self._parse(mm, len(mm))
         except (OSError, ValueError) as exc:  # ValueError: an empty file cannot be mapped
             self._files.close()
             raise WeightFormatError(f"{path.name}: cannot map the file ({exc})") from exc
@@ -205,7 +258,13 @@ class GGUFTensorReader(TensorReader):
             for t in self._tensors
         ]
 
-    def _parse(self, mm: mmap.mmap) -> tuple[dict[str, Any], list[_Tensor]]:
+    def _parse_remote(self, remote: RemoteFile) -> tuple[dict[str, Any], list[_Tensor]]:
+        """The header of a remote file, its bytes fetched as the parser reaches them."""
+        return self._parse(_Paged(remote), remote.size)
+
+    def _parse(
+        self, mm: mmap.mmap | bytes | _Paged, file_size: int
+    ) -> tuple[dict[str, Any], list[_Tensor]]:
         name = self._path.name
         cur = _Cursor(mm, name)
         cur._need(24, "the header")
@@ -269,7 +328,7 @@ class GGUFTensorReader(TensorReader):
                     f"not fill {qtype.name} blocks of {block}"
                 )
             nbytes = int(np.prod(dims, dtype=np.int64)) // block * type_size
-            if start + offset + nbytes > len(mm):
+            if start + offset + nbytes > file_size:
                 raise WeightFormatError(
                     f"{name}: tensor {tname!r} data runs past the end of the file"
                 )
@@ -281,14 +340,29 @@ class GGUFTensorReader(TensorReader):
 
     def _data(self, t: _Tensor) -> np.ndarray:
         """The stored numbers (numpy order), or for blocked types each row's bytes."""
-        shape, mm = t.shape, self._files.get(self._path)
+        shape, region = t.shape, self._files.region(self._path, t.offset, t.nbytes)
         plain = _PLAIN.get(t.qtype.name)
         if plain is not None:
-            return np.frombuffer(
-                mm, dtype=plain, count=int(np.prod(shape)), offset=t.offset
-            ).reshape(shape)
+            return np.frombuffer(region, dtype=plain, count=int(np.prod(shape))).reshape(shape)
         rows = shape[:-1] if shape else ()
-        return np.frombuffer(mm, dtype=np.uint8, count=t.nbytes, offset=t.offset).reshape(*rows, -1)
+        return np.frombuffer(region, dtype=np.uint8, count=t.nbytes).reshape(*rows, -1)
+
+    def _rows(self, t: _Tensor, runs: list[tuple[int, int]]) -> list[np.ndarray]:
+        """Rows [lo, hi) of a 2-D tensor for each run, as _data gives them: only their
+        bytes are read (a remote file fetches the runs in few requests)."""
+        rows, cols = t.shape
+        row = t.nbytes // max(1, rows)
+        spans = [(t.offset + lo * row, (hi - lo) * row) for lo, hi in runs]
+        self._files.want(self._path, spans)
+        plain = _PLAIN.get(t.qtype.name)
+        out = []
+        for start, length in spans:
+            region = self._files.region(self._path, start, length)
+            if plain is not None:
+                out.append(np.frombuffer(region, dtype=plain).reshape(-1, cols))
+            else:
+                out.append(np.frombuffer(region, dtype=np.uint8).reshape(-1, row))
+        return out
 
     def _widen(self, t: _Tensor, data: np.ndarray) -> np.ndarray:
         """float32 values of stored numbers or blocks (a copy: the mapping stays clean)."""
@@ -341,13 +415,16 @@ class GGUFTensorReader(TensorReader):
         shape = t.shape
         if len(shape) != 2 or axis not in (0, 1):
             return super().read_units(name, axis, idx, on_rows, keep)
-        data = self._data(t)
         if idx is None:
-            return self._every_row(t, data, on_rows, keep)
+            return self._every_row(t, self._data(t), on_rows, keep)
         idx = np.asarray(idx, dtype=np.int64)
         if axis == 0:
+            runs = runs_of(idx)
+            if runs and (runs[0][0] < 0 or runs[-1][1] > shape[0]):
+                raise ValueError(f"{name}: unit indices out of range")
             parts = [
-                self._widen(t, data[lo:hi]).reshape(hi - lo, shape[1]) for lo, hi in runs_of(idx)
+                self._widen(t, rows).reshape(hi - lo, shape[1])
+                for (lo, hi), rows in zip(runs, self._rows(t, runs), strict=True)
             ]
             arr = np.concatenate(parts) if parts else np.zeros((0, shape[1]), np.float32)
             self._files.read_done(self._path, t.nbytes // max(1, shape[0]) * len(idx))
@@ -355,6 +432,7 @@ class GGUFTensorReader(TensorReader):
                 on_rows(arr)
             return arr if keep else None
         out: list[np.ndarray] = []
+        data = self._data(t)
         if not idx.size and on_rows is not None:
             on_rows(np.zeros((shape[0], 0), np.float32))
         if idx.size:
@@ -484,6 +562,11 @@ class GGUFFormat(WeightFormat):
 
     def open(self, paths: list[Path], config: dict[str, Any]) -> TensorReader:
         return GGUFTensorReader(paths[0])
+
+    def open_ranged(
+        self, paths: list[Path], source: RangeFiles, config: dict[str, Any]
+    ) -> TensorReader | None:
+        return GGUFTensorReader(paths[0], source)
 
     def config(self, reader: TensorReader) -> dict[str, Any]:
         meta = reader.metadata()

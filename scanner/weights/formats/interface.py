@@ -20,6 +20,7 @@ import numpy as np
 
 from ...model import FileDeclaration
 from .checks import MAX_TENSORS, WeightFormatError, check_count, check_shape
+from .ranged import RangeFiles
 from .safetensors_header import Read
 
 __all__ = [
@@ -150,6 +151,13 @@ class WeightFormat(ABC):
     def open(self, paths: list[Path], config: dict[str, Any]) -> TensorReader:
         """A reader of the checkpoint's weight files; `config` is the model's config.json
         (quantization settings), {} when there is none."""
+
+    def open_ranged(
+        self, paths: list[Path], source: RangeFiles, config: dict[str, Any]
+    ) -> TensorReader | None:
+        """A reader of remote weight files through byte ranges (ranged.py), reading only
+        what is asked of it; None: this format downloads its files whole."""
+        return None
 
     def config(self, reader: TensorReader) -> dict[str, Any]:
         """The HF config keys the signals use, from the format's own metadata ({}: none)."""

@@ -19,7 +19,10 @@ RELEASE_BYTES = 256 * 1024 * 1024
 
 
 class MappedFiles:
-    """One read-only mapping per file, opened on first use; thread-safe."""
+    """One read-only mapping per file, opened on first use; thread-safe. The same surface
+    as ranged.RangeFiles (region, want, size), for files on disk."""
+
+    remote = False
 
     def __init__(self) -> None:
         self._maps: dict[Path, mmap.mmap] = {}
@@ -34,6 +37,20 @@ class MappedFiles:
                 with open(path, "rb") as fh:
                     mm = self._maps[path] = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
             return mm
+
+    def region(self, path: Path, start: int, length: int) -> memoryview:
+        """Bytes [start, start + length) of a file, a view of its mapping (no copy)."""
+        mm = self.get(path)
+        if start < 0 or length < 0 or start + length > len(mm):
+            raise ValueError(f"{path.name}: range past the end of the file")
+        return memoryview(mm)[start : start + length]
+
+    def size(self, path: Path) -> int:
+        return len(self.get(path))
+
+    def want(self, path: Path, spans: list[tuple[int, int]]) -> None:
+        """Nothing to fetch: the page cache reads ahead (readers advise it themselves)."""
+        return None
 
     def read_done(self, path: Path, nbytes: int) -> None:
         """`nbytes` of `path` were mapped by a read: drop the pages when enough were."""

@@ -31,7 +31,8 @@ from .interface import (
 from .mapped import MappedFiles
 from .numbers import FP8, FP8_SCALES, bf16_to_f32, fp8_table, scale_blocks
 from .packed import PARTS, Layout, dequantize, layout_of
-from .safetensors_header import read_file_header
+from .ranged import RangeFiles
+from .safetensors_header import HeaderEntry, parse_header, read_file_header
 
 _DTYPES: dict[str, np.dtype] = {
     "F64": np.dtype("<f8"),
@@ -92,11 +93,19 @@ class _BufferPool:
             return buf
 
 
-def _entries(path: Path) -> dict[str, tuple[str, tuple[int, ...], int]]:
+def _entries(
+    path: Path, files: MappedFiles | RangeFiles
+) -> dict[str, tuple[str, tuple[int, ...], int]]:
     """name -> (dtype, shape, data offset) of a file's tensors, from the shared header
     parser; dtypes the format defines but numpy cannot widen here are refused."""
     out = {}
-    for e in read_file_header(path):
+    header: tuple[HeaderEntry, ...]
+    if isinstance(files, RangeFiles):
+        remote = files.file(path)
+        header = parse_header(remote.read, path.name, remote.size)
+    else:
+        header = read_file_header(path)
+    for e in header:
         if e.dtype not in _DTYPES:
             raise WeightFormatError(
                 f"{path.name}: tensor {e.name[:200]!r} has unknown dtype {e.dtype}"
@@ -121,15 +130,21 @@ def _regular_runs(runs: list[tuple[int, int]]) -> tuple[int, int] | None:
 class SafetensorsReader(TensorReader):
     fmt = "safetensors"
 
-    def __init__(self, files: list[Path], quant_config: dict | None = None):
-        """quant_config: the model's quantization_config (config.json), if it has one."""
+    def __init__(
+        self,
+        files: list[Path],
+        quant_config: dict | None = None,
+        source: RangeFiles | None = None,
+    ):
+        """quant_config: the model's quantization_config (config.json), if it has one;
+        source: the files' bytes by remote ranges (ranged.py) instead of mapped from disk."""
         self._where: dict[str, tuple[Path, str, tuple[int, ...], int]] = {}
         self._metas: list[TensorMeta] = []
         self._pool = _BufferPool()
         self._local = threading.local()
-        self._files = MappedFiles()
+        self._files: MappedFiles | RangeFiles = source if source is not None else MappedFiles()
         for path in files:
-            for name, (dtype, shape, offset) in _entries(path).items():
+            for name, (dtype, shape, offset) in _entries(path, self._files).items():
                 self._where[name] = (path, dtype, shape, offset)
         check_count(len(self._where), str(files[0].parent))
         # FP8 weights are read with their scale multiplied in; the scales are not listed
@@ -304,7 +319,13 @@ class SafetensorsReader(TensorReader):
             if on_rows is not None:
                 on_rows(empty)
             return empty if keep else None
-        raw = self._mapped(path, _DTYPES[dtype], offset, shape)
+        compact = self._files.remote and axis == 0 and idx is not None
+        if compact:
+            # remote: only the wanted rows are fetched, gathered here in their order
+            assert idx is not None
+            raw = self._remote_rows(path, _DTYPES[dtype], offset, shape, runs)
+        else:
+            raw = self._mapped(path, _DTYPES[dtype], offset, shape)
         if keep:
             buf = self._pool.take(count) if count >= 1 << 20 else None
             out = (
@@ -328,12 +349,12 @@ class SafetensorsReader(TensorReader):
             else:
                 dst[...] = src
 
-        if axis == 0 and idx is not None and len(runs) > SCATTERED_RUNS:
+        if axis == 0 and idx is not None and (compact or len(runs) > SCATTERED_RUNS):
             # scattered rows (anchor tokens): one gather per chunk, not a copy per row
             for a in range(0, len(idx), step):
                 b = min(len(idx), a + step)
                 dst = out[a:b] if keep else out[: b - a]
-                put(dst, raw[idx[a:b]])
+                put(dst, raw[a:b] if compact else raw[idx[a:b]])
                 if scaled:
                     self._rescale(name, dst, idx[a:b], None)
                 if on_rows is not None:
@@ -389,9 +410,26 @@ class SafetensorsReader(TensorReader):
         """A read-only view of a tensor's bytes in one mapping per file, kept for the reader's
         life: no map/unmap per read."""
         count = int(np.prod(shape, dtype=np.int64))
-        return np.frombuffer(
-            self._files.get(path), dtype=dtype, count=count, offset=offset
-        ).reshape(shape)
+        region = self._files.region(path, offset, count * dtype.itemsize)
+        return np.frombuffer(region, dtype=dtype, count=count).reshape(shape)
+
+    def _remote_rows(
+        self,
+        path: Path,
+        dtype: np.dtype,
+        offset: int,
+        shape: tuple[int, ...],
+        runs: list[tuple[int, int]],
+    ) -> np.ndarray:
+        """Rows `runs` of a remote 2-D tensor, fetched in few requests, one after another."""
+        row = shape[1] * dtype.itemsize
+        spans = [(offset + lo * row, (hi - lo) * row) for lo, hi in runs]
+        self._files.want(path, spans)
+        parts = [
+            np.frombuffer(self._files.region(path, s, n), dtype=dtype).reshape(-1, shape[1])
+            for s, n in spans
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, shape[1]), dtype)
 
     def close(self) -> None:
         self._files.close()
@@ -411,7 +449,7 @@ class SafetensorsReader(TensorReader):
         path, dtype, shape, offset = self._where[name]
         item = _DTYPES[dtype].itemsize
         size = int(np.prod(shape, dtype=np.int64)) * item
-        if not size or not hasattr(os, "posix_fadvise"):
+        if self._files.remote or not size or not hasattr(os, "posix_fadvise"):
             return
         row = size // shape[0] if shape and shape[0] else size
         ranges = (
@@ -453,6 +491,12 @@ class SafetensorsFormat(WeightFormat):
     def open(self, paths: list[Path], config: dict[str, Any]) -> TensorReader:
         quant = config.get("quantization_config")
         return SafetensorsReader(paths, quant if isinstance(quant, dict) else None)
+
+    def open_ranged(
+        self, paths: list[Path], source: RangeFiles, config: dict[str, Any]
+    ) -> TensorReader | None:
+        quant = config.get("quantization_config")
+        return SafetensorsReader(paths, quant if isinstance(quant, dict) else None, source)
 
 
 def _index_shards(index: Path, files: Sequence[str]) -> list[str]:

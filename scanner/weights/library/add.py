@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..fingerprint import fingerprint_of
-from ..units import DEFAULT, Sampling
+from ..units import Sampling
 from .store import LibraryEntry, LibraryError, LibraryStore
 
 
@@ -34,11 +34,12 @@ def add_model(
     *,
     replace: bool = False,
     offline: bool = False,
-    sampling: Sampling = DEFAULT,
+    sampling: Sampling | None = None,
     lib: LibraryStore | None = None,
 ) -> LibraryEntry:
     """Fingerprint SOURCE (a folder, weight file, git or hf: target, or a fingerprint file)
-    and store it as NAME."""
+    and store it as NAME. `sampling` None: DEFAULT, or REMOTE for a Hub checkpoint read by
+    remote ranges (fingerprint_of)."""
     lib = lib or LibraryStore()
     chosen = name or default_name(source)
     if not replace and chosen.strip() in {e.name for e in lib.entries()}:

@@ -83,6 +83,8 @@ def summary_of(fp: Fingerprint, fp_bytes: int) -> dict[str, Any]:
         "format": fp.meta.get("format"),
         "checkpoint_bytes": fp.meta.get("total_bytes"),
         "fingerprint_bytes": fp_bytes,
+        "sampling": fp.meta.get("sampling_name") or "default",
+        **({"remote_read": fp.meta["remote_read"]} if "remote_read" in fp.meta else {}),
     }
 
 
@@ -167,6 +169,14 @@ class LibraryStore:
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM library_entries").fetchone()[0])
+
+    def has_hub_sources(self) -> bool:
+        """Whether an entry was fingerprinted from an hf: target (its source column sits
+        before the blob: no blob page is read)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM library_entries WHERE source LIKE 'hf:%' LIMIT 1"
+        ).fetchone()
+        return row is not None
 
     def entries(self) -> list[LibraryEntry]:
         rows = self.conn.execute(

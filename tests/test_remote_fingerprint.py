@@ -1,0 +1,183 @@
+"""Remote fingerprints: `provscan fingerprint hf:...` against a real loopback Hub server
+reads only byte ranges of the checkpoint (the server counts what it sent), and the
+fingerprint it writes gives the verdicts a fingerprint of the whole local file gives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gguf
+import numpy as np
+import pytest
+import synth
+from ggufexport import write_gguf
+
+from scanner.weights.compare import compare_models
+from scanner.weights.fingerprint import Fingerprint
+from tests.hubserver import HubRepo, HubServer
+from tests.test_hub_source import hub_env
+
+VOCAB = 8192
+# 8 blocks of width 384 stored in float16: 24 M parameters, a 47 MB file (a Q8_0 GGUF of
+# 25 MB), far above the fingerprint's TINY_BYTES, so the 2% share is the one real
+# checkpoints get.
+CFG = synth.llama_config(VOCAB, d=384, layers=8, heads=6, kv=2, ff=1536)
+TOKENIZER = json.dumps(
+    {"model": {"type": "WordLevel", "vocab": {f"w{i}": i for i in range(VOCAB)}, "unk_token": "w0"}}
+)
+MAX_SHARE = 0.02
+
+
+def _f16(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: v.astype(np.float16) for k, v in tensors.items()}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("remote")
+    base = synth.random_llama(0, CFG)
+    out = {
+        "base": synth.save_model(root / "base", _f16(base), CFG, TOKENIZER),
+        "derived": synth.save_model(
+            root / "derived", _f16(synth.perturb(base, 1, 0.1)), CFG, TOKENIZER
+        ),
+        "unrelated": synth.save_model(
+            root / "unrelated", _f16(synth.random_llama(7, CFG)), CFG, TOKENIZER
+        ),
+    }
+    gguf_file = root / "base-gguf" / "model.gguf"
+    gguf_file.parent.mkdir()
+    write_gguf(gguf_file, base, TOKENIZER, 6, 2, gguf.GGMLQuantizationType.Q8_0)
+    out["base-gguf"] = gguf_file.parent
+    return out
+
+
+def _repo(folder: Path) -> HubRepo:
+    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    return HubRepo(files=files, lfs={n for n in files if n.endswith((".safetensors", ".gguf"))})
+
+
+@pytest.mark.parametrize(
+    ("repo", "weights"),
+    [("base", "model.safetensors"), ("base-gguf", "model.gguf")],
+)
+def test_a_remote_fingerprint_reads_a_small_share_and_keeps_the_local_verdicts(
+    models: dict[str, Path], cli, tmp_path: Path, repo: str, weights: str
+) -> None:
+    size = (models[repo] / weights).stat().st_size
+    with HubServer({f"acme/{repo}": _repo(models[repo])}) as hub:
+        proc = cli(
+            "fingerprint",
+            f"hf:acme/{repo}",
+            "-o",
+            str(tmp_path / "remote.npz"),
+            env=hub_env(tmp_path, hub.endpoint),
+        )
+        served = hub.served.get(weights, 0)
+    assert proc.returncode == 0, proc.stderr
+    # every byte of the weight file the server sent: headers (the snapshot's too) and rows
+    assert 0 < served <= MAX_SHARE * size, f"{served} of {size} bytes served"
+    assert "read remotely:" in proc.stdout, proc.stdout
+    remote_fp = Fingerprint.load(tmp_path / "remote.npz")
+    assert remote_fp.meta["sampling_name"] == "remote"
+    assert remote_fp.meta["remote_read"]["bytes"] <= served
+
+    local = models[repo] / weights if weights.endswith(".gguf") else models[repo]
+    for other, verdict in (("derived", "derived"), ("unrelated", "unrelated")):
+        whole = compare_models(str(local), str(models[other]))  # both local, DEFAULT
+        remote = compare_models(str(tmp_path / "remote.npz"), str(models[other]))
+        assert whole.verdict == verdict, whole.reasons
+        assert remote.verdict == whole.verdict, remote.reasons
+        # fair: the side fingerprinted here read what the saved remote side read
+        assert not any("different samplings" in r for r in remote.reasons)
+
+
+def test_remote_reads_are_the_bytes_of_the_file(models: dict[str, Path], tmp_path: Path) -> None:
+    """A remote read that the server answers short is an error, never zeros."""
+    from scanner.weights.formats.interface import WeightFormatError
+    from scanner.weights.formats.ranged import RangeMeter, RemoteFile
+
+    data = (models["base"] / "model.safetensors").read_bytes()
+    meter = RangeMeter(budget_bytes=1 << 20)
+    full = RemoteFile("m", len(data), lambda s, n: data[s : s + n], meter)
+    assert bytes(full.region(1000, 5000)) == data[1000:6000]
+    full.want([(10_000, 100), (10_200, 100), (5_000_000, 100)])
+    assert meter.requests == 3  # the first two ranges coalesced, the cached one not re-read
+    assert bytes(full.region(10_050, 200)) == data[10_050:10_250]
+    assert meter.requests == 3
+    with pytest.raises(WeightFormatError, match="outside the file"):
+        full.region(len(data) - 10, 20)
+    short = RemoteFile("m", len(data), lambda s, n: data[s : s + n // 2], meter)
+    with pytest.raises(WeightFormatError, match="sent"):
+        short.region(0, 1000)
+    with pytest.raises(WeightFormatError, match="budget"):
+        full.region(20_000_000, 2 << 20)
+    assert np.frombuffer(full.region(0, 8), dtype="<u8")[0] + 8 < len(data)
+
+
+def _opened_remotely(folder: Path):  # noqa: ANN202
+    """A local model folder opened the way a Hub target is: its weight files by ranges."""
+    from scanner.weights.loader import RemoteAccess, load_from_files
+
+    files = sorted(p.name for p in folder.iterdir())
+
+    def read(name: str, start: int, length: int) -> bytes:
+        with open(folder / name, "rb") as fh:
+            fh.seek(start)
+            return fh.read(length)
+
+    def size(name: str) -> int | None:
+        return (folder / name).stat().st_size if name.endswith(".safetensors") else None
+
+    return load_from_files(
+        str(folder), files, lambda f: folder / f, RemoteAccess(size, read, 1 << 40)
+    )
+
+
+def test_a_tiny_checkpoint_read_remotely_takes_the_default_sampling(tmp_path: Path) -> None:
+    from scanner.weights.fingerprint.extraction import extract, sampling_for
+
+    cfg = synth.llama_config(200, d=32, layers=2, heads=4, kv=4, ff=64)
+    folder = synth.save_model(tmp_path / "tiny", synth.random_llama(3, cfg), cfg, None)
+    model = _opened_remotely(folder)
+    try:
+        assert model.remote is not None
+        fp = extract(model, sampling=sampling_for(model))
+    finally:
+        model.close()
+    assert fp.meta["sampling_name"] == "default"
+    assert fp.meta["remote_read"]["bytes"] > 0
+
+
+def test_fingerprints_of_different_samplings_compare_with_a_line_saying_so(
+    models: dict[str, Path],
+) -> None:
+    from scanner.weights.compare import compare_fingerprints
+    from scanner.weights.fingerprint import fingerprint_of
+    from scanner.weights.units import DEFAULT, REMOTE
+
+    remote = fingerprint_of(str(models["base"]), sampling=REMOTE)
+    whole = fingerprint_of(str(models["derived"]), sampling=DEFAULT)
+    cmp = compare_fingerprints(remote, whole)
+    assert any("different samplings (remote and default)" in r for r in cmp.reasons)
+
+
+def test_a_server_that_ignores_ranges_is_one_clear_error(
+    models: dict[str, Path], cli, tmp_path: Path
+) -> None:
+    """Each of a remote fingerprint's reads would stream the file from its start."""
+    repo = {"acme/base": _repo(models["base"])}
+    with HubServer(repo, honour_range=False) as hub:
+        proc = cli(
+            "fingerprint",
+            "hf:acme/base",
+            "-o",
+            str(tmp_path / "fp.npz"),
+            env=hub_env(tmp_path, hub.endpoint),
+        )
+        weight_reads = [r for r in hub.log if r[1].endswith("model.safetensors") and r[2]]
+    assert proc.returncode == 2, proc.stdout
+    assert "ignores byte ranges" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(weight_reads) <= 4  # the snapshot's header reads, then the first refused
