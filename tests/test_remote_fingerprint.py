@@ -15,6 +15,7 @@ from ggufexport import write_gguf
 
 from scanner.weights.compare import compare_models
 from scanner.weights.fingerprint import Fingerprint
+from scanner.weights.units import Sampling
 from tests.hubserver import HubRepo, HubServer
 from tests.test_hub_source import hub_env
 
@@ -181,3 +182,33 @@ def test_a_server_that_ignores_ranges_is_one_clear_error(
     assert "ignores byte ranges" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(weight_reads) <= 4  # the snapshot's header reads, then the first refused
+
+
+def test_a_relation_seen_only_in_remote_forms_is_not_claimed(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    """A rotated copy whose fingerprints keep only their forms (no sketches, no embedding
+    rows: nothing else can decide): read with REMOTE on both sides those are the QK forms
+    alone, which the null backgrounds do not calibrate, so no relation is claimed; the same
+    forms of whole (DEFAULT) fingerprints decide `derived`."""
+    from scanner.weights.compare import compare_fingerprints
+    from scanner.weights.fingerprint import fingerprint_of
+    from scanner.weights.units import DEFAULT, REMOTE
+
+    rotated = synth.save_model(
+        tmp_path / "rotated",
+        _f16(synth.rotate_residual(synth.random_llama(0, CFG), 3)),
+        CFG,
+        TOKENIZER,
+    )
+
+    def forms_only(folder: Path, sampling: Sampling) -> Fingerprint:
+        fp = fingerprint_of(str(folder), sampling=sampling)
+        fp.sketches, fp.anchor_embed = {}, None
+        return fp
+
+    remote = compare_fingerprints(forms_only(models["base"], REMOTE), forms_only(rotated, REMOTE))
+    assert remote.verdict == "inconclusive" and remote.relation is None
+    assert any("REMOTE sampling" in r and "whole files" in r for r in remote.reasons)
+    whole = compare_fingerprints(forms_only(models["base"], DEFAULT), forms_only(rotated, DEFAULT))
+    assert whole.verdict == "derived"

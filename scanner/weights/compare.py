@@ -66,36 +66,44 @@ def compare_fingerprints(a: Fingerprint, b: Fingerprint, nulls: Nulls | None = N
     with threadpool_limits(limits=1):
         signals = [panel.calibrate(s) for s in all_signals(a, b)]
     decision = decide(a, b, signals)
+    verdict, relation, reasons = decision.verdict, decision.relation, decision.reasons
+    if _remote_forms_only(a, b, verdict, signals):
+        # Not calibrated for these forms: a claim there could be a false accusation.
+        verdict, relation = "inconclusive", None
+        reasons = (
+            "both fingerprints were read with the REMOTE sampling, whose forms are the QK "
+            "forms alone, and only they point to a relation (not the weights' own values): "
+            "unrelated models trained on the same data reach z = 5 to 11 there, beyond the "
+            "null measured on whole fingerprints; fingerprint the whole files to decide",
+            *reasons,
+        )
     return Comparison(
         a.name,
         b.name,
-        decision.verdict,
-        decision.relation,
+        verdict,
+        relation,
         tuple(signals),
-        decision.reasons
-        + _sampling_note(a, b)
-        + _remote_forms_note(a, b, decision.verdict, signals),
+        reasons + _sampling_note(a, b),
         (a.coverage, b.coverage),
     )
 
 
-def _remote_forms_note(
-    a: Fingerprint, b: Fingerprint, verdict: str, signals: list[Signal]
-) -> tuple[str, ...]:
+def _remote_forms_only(a: Fingerprint, b: Fingerprint, verdict: str, signals: list[Signal]) -> bool:
     """A derived verdict of two REMOTE fingerprints that rests on the forms alone: they are
-    QK forms only there, on which unrelated models trained on the same data can score high."""
+    QK forms only there, on which unrelated models trained on the same data score high
+    (the lineage suite read with REMOTE on both sides: 5 such pairs at z = 5 to 11)."""
     banded = [sampling_from(fp.meta.get("sampling")) for fp in (a, b)]
     if verdict != "derived" or not all(s is not None and s.banded for s in banded):
-        return ()
-    cosine = next((s for s in signals if s.name == "direct_cosine"), None)
-    if cosine is not None and cosine.significant:
-        return ()
-    return (
-        "both fingerprints were read with the REMOTE sampling, whose forms are the QK forms "
-        "alone, and the verdict rests on them (not on the weights' own values): unrelated "
-        "models trained on the same data can reach z = 5 to 11 there; confirm with "
-        "fingerprints of the whole files",
-    )
+        return False
+    from .calibrate import P_DERIVED
+    from .verdict import EMBED_MATCH, EMBED_SIGNALS
+
+    for s in signals:
+        if s.p_value >= P_DERIVED:
+            continue
+        if s.name == "direct_cosine" or (s.name in EMBED_SIGNALS and s.score >= EMBED_MATCH):
+            return False  # the weights' own values, or the embeddings, say it too
+    return True
 
 
 def _sampling_note(a: Fingerprint, b: Fingerprint) -> tuple[str, ...]:

@@ -386,7 +386,9 @@ class GGUFTensorReader(TensorReader):
             return None
         _, size = self._gguf.GGML_QUANT_SIZES[t.qtype]
         blocks = t.nbytes // size
-        if blocks == 0:
+        if blocks == 0 or not isinstance(self._files, MappedFiles):
+            # remote: block heads spread over the tensor would cost a request each (or the
+            # whole tensor, coalesced); the rounding check then takes the format's table
             return None
         mm = self._files.get(self._path)
         raw = np.frombuffer(mm, dtype=np.uint8, count=blocks * size, offset=t.offset)
