@@ -72,9 +72,9 @@ def compare_fingerprints(a: Fingerprint, b: Fingerprint, nulls: Nulls | None = N
         verdict, relation = "inconclusive", None
         reasons = (
             "both fingerprints were read with the REMOTE sampling, whose forms are the QK "
-            "forms alone, and only they point to a relation (not the weights' own values): "
-            "unrelated models trained on the same data reach z = 5 to 11 there, beyond the "
-            "null measured on whole fingerprints; fingerprint the whole files to decide",
+            "forms alone, and only they point to a relation (not the weights' own values "
+            "nor the embeddings): the null backgrounds are measured on whole fingerprints, "
+            "not on these forms; fingerprint the whole files to decide",
             *reasons,
         )
     return Comparison(
@@ -90,8 +90,9 @@ def compare_fingerprints(a: Fingerprint, b: Fingerprint, nulls: Nulls | None = N
 
 def _remote_forms_only(a: Fingerprint, b: Fingerprint, verdict: str, signals: list[Signal]) -> bool:
     """A derived verdict of two REMOTE fingerprints that rests on the forms alone: they are
-    QK forms only there, on which unrelated models trained on the same data score high
-    (the lineage suite read with REMOTE on both sides: 5 such pairs at z = 5 to 11)."""
+    QK forms only there, whose null is not measured (under the null backgrounds before
+    they were re-measured on the real panel, the lineage suite read with REMOTE on both
+    sides called 5 unrelated same-data pairs derived at z = 5 to 11)."""
     banded = [sampling_from(fp.meta.get("sampling")) for fp in (a, b)]
     if verdict != "derived" or not all(s is not None and s.banded for s in banded):
         return False
