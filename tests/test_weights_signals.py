@@ -331,3 +331,24 @@ def test_two_prunings_of_one_model_are_siblings_not_pruned_from_each_other(
     )
     assert (cmp.verdict, cmp.relation) == ("derived", "sibling"), cmp.reasons
     assert "common ancestor" in cmp.reasons[-1]
+
+
+def test_a_sibling_in_the_library_is_a_common_ancestor_not_an_undeclared_base(
+    zoo: dict, tmp_path: Path
+) -> None:
+    from scanner.analyzers import AuditOptions
+    from scanner.audit import analyze_target
+    from scanner.weights.analyzer import WeightsAnalyzer
+    from scanner.weights.library import LibraryStore, add_model
+
+    cfg, base = zoo["cfg"], synth.random_llama(23, dict(zoo["cfg"], num_hidden_layers=6))
+    cfg4 = dict(cfg, num_hidden_layers=4)
+    synth.save_model(tmp_path / "p1", _layers(base, [0, 1, 2, 4]), cfg4, zoo["tok"])
+    synth.save_model(tmp_path / "p2", _layers(base, [0, 1, 3, 5]), cfg4, zoo["tok"])
+    add_model(str(tmp_path / "p1"), "acme/pruned-a", lib=LibraryStore())
+    result = analyze_target(str(tmp_path / "p2"), AuditOptions(), analyzers=[WeightsAnalyzer()])
+    kinds = {f.kind: f for f in result.findings}
+    assert "undeclared-base-model" not in kinds and "weights-derived" not in kinds
+    lineage = kinds["weights-lineage"]
+    assert lineage.evidence.matched == "acme/pruned-a" and "share an ancestor" in lineage.message
+    assert "no entry matches" in kinds["library-search"].message

@@ -256,7 +256,7 @@ class WeightsAnalyzer(Analyzer):
 
     def _search_finding(self, outcome: LibraryOutcome) -> Finding:
         cands = tuple(_candidate_record(r) for r in outcome.results)
-        named = [c for c in cands if c.verdict in ("identical", "derived")]
+        named = [c for c, r in zip(cands, outcome.results, strict=True) if r.matches]
         if named:
             best = named[0]
             rel = f" ({best.relation})" if best.relation else ""
@@ -314,6 +314,31 @@ class WeightsAnalyzer(Analyzer):
                 else []
             )
         best = _best_deciding(cmp) or cmp.signals[0]
+        if cmp.relation == "sibling":
+            # Related, but neither was made from the other: a common ancestor, no base to
+            # declare (naming it a base would be a false claim).
+            return [
+                Finding(
+                    "weights-lineage",
+                    Severity.INFO,
+                    f"weights share an ancestor with {ref} (siblings: neither derives from "
+                    f"the other): {best.name} {best.score:.3f} vs {best.null_mean:.3f} ± "
+                    f"{best.null_std:.3f} for unrelated models",
+                    _strongest_location(cmp),
+                    Evidence(
+                        matched=ref,
+                        score=best.score,
+                        null_mean=best.null_mean,
+                        null_std=best.null_std,
+                        z=best.z,
+                        p_value=best.p_value,
+                        details=lineage_record(
+                            cmp, library_source, ref if library_source else None
+                        ),
+                    ),
+                    self.name,
+                )
+            ]
         rel = f" ({cmp.relation})" if cmp.relation else ""
         evidence = Evidence(
             matched=ref,

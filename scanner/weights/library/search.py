@@ -34,7 +34,9 @@ class Searched:
 
     @property
     def matches(self) -> bool:
-        return self.comparison.verdict in MATCHING
+        """Named as a base: identical or derived, not a sibling (a common ancestor)."""
+        cmp = self.comparison
+        return cmp.verdict in MATCHING and cmp.relation != "sibling"
 
     def strength(self) -> tuple[int, float, float]:
         """How near: identical first, then derived; among those, the entries whose weights
@@ -51,7 +53,7 @@ class Searched:
             for s in cmp.signals
             if s.significant and s.name in ("direct_cosine", "aligned_forms", "experts_vs_dense")
         ]
-        tier = {"identical": 2, "derived": 1}.get(cmp.verdict, 0)
+        tier = {"identical": 2, "derived": 1}.get(cmp.verdict, 0) if self.matches else 0
         content = self.candidate.score if self.candidate.channel == "content" else -1.0
         return tier, content, max(deciding, default=self.candidate.score)
 
