@@ -87,6 +87,27 @@ def test_a_q8_0_copy_is_quantized_and_an_update_before_it_is_named_with_it(
     assert "rounding noise measured from the stored scales" in " ".join(tuned.reasons)
 
 
+def test_saved_fingerprints_judge_the_rounding_as_fresh_ones_do(
+    gguf_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """A fingerprint file stores its sketches as int8: that rounding (about 0.01, twice the
+    Q8_0 noise here) must not read as an update (a library entry, --against FILE): a plain
+    Q8_0 copy was called quantized-fine-tune from saved fingerprints before."""
+    from scanner.weights.compare import compare_fingerprints
+    from scanner.weights.fingerprint import Fingerprint
+
+    def saved(name: str) -> Fingerprint:
+        fingerprint_of(str(gguf_models[name])).save(tmp_path / f"{name}.npz")
+        return Fingerprint.load(tmp_path / f"{name}.npz")
+
+    plain = compare_fingerprints(saved("base"), saved("q8"))
+    assert (plain.verdict, plain.relation) == ("derived", "quantized"), plain.reasons
+    # An update of 0.8 times the rounding is below what the stored sketches resolve: seen by
+    # fresh fingerprints (above), not claimed from saved ones.
+    tuned = compare_fingerprints(saved("base"), saved("tuned-q8"))
+    assert tuned.verdict == "derived" and tuned.relation in ("quantized", "quantized-fine-tune")
+
+
 def test_an_update_far_below_the_rounding_is_not_claimed(gguf_models: dict[str, Path]) -> None:
     """0.1 of the rounding noise adds 0.5% to the difference: the copy is called quantized."""
     cmp = compare_models(str(gguf_models["base"]), str(gguf_models["slightly-tuned-q8"]))

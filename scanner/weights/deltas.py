@@ -102,7 +102,10 @@ def rounding_of(a: Fingerprint, b: Fingerprint) -> Rounding | None:
             continue
         if ta["shape"] != tb["shape"]:
             continue
-        r = math.sqrt(max(0.0, 2.0 * (1.0 - cosine(sa, sb))))
+        # a saved fingerprint's int8 sketches add their own rounding: taken out (they add
+        # in quadrature), or a stored quantized copy would look moved beyond its rounding
+        stored = a.sketch_noise.get(key, 0.0) ** 2 + b.sketch_noise.get(key, 0.0) ** 2
+        r = math.sqrt(max(0.0, 2.0 * (1.0 - cosine(sa, sb)) - stored))
         diffs.append(r)
         types.update(str(t["dtype"]) for t in (ta, tb))
         ratio = _measured_ratio(r, ta, tb) if r > SAME_VALUES else None

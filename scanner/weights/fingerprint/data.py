@@ -67,6 +67,9 @@ class Fingerprint:
     forms: dict[FormKey, np.ndarray] = field(default_factory=dict)
     """K x K each: qk, ov, du, dg of every block (and expert), and the head."""
     spectra: dict[FormKey, np.ndarray] = field(default_factory=dict)
+    sketch_noise: dict[RoleKey, float] = field(default_factory=dict)
+    """The relative RMS error the file's int8 storage put on each sketch (0 for a fresh
+    fingerprint): the rounding check takes it out of the difference it measures."""
 
     @property
     def n_layers(self) -> int:
@@ -183,6 +186,7 @@ class Fingerprint:
             fp.anchor_embed = arr
         sketches = _unpack(data["sketch/q"], data["sketch/scale"], layout["sketch"])
         fp.sketches = {roles[label]: v for label, v in sketches.items()}
+        fp.sketch_noise = {roles[label]: storage_noise(v) for label, v in sketches.items()}
         packed = _unpack(data["form/q"], data["form/scale"], layout["form"])
         fp.forms = {forms[label]: v for label, v in packed.items()}
         values = data["spectrum/values"].astype(np.float32)
@@ -204,6 +208,18 @@ def _pack(items: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[li
         scales.append(scale)
     layout = [[label, *np.shape(v)] for label, v in items.items()]
     return np.concatenate(values), np.concatenate(scales), layout
+
+
+def storage_noise(v: np.ndarray) -> float:
+    """The relative RMS error `_pack` put on an array: rounding to steps of a row's largest
+    value over 127 (that value is kept exactly, so the step is known) errs by step / sqrt(12)
+    a value on average."""
+    rows = _rows(np.asarray(v, np.float64))
+    norm = float(np.sqrt(np.sum(rows * rows)))
+    if not rows.size or norm == 0.0:
+        return 0.0
+    step = np.abs(rows).max(axis=1) / 127
+    return float(np.sqrt(np.sum(step * step) * rows.shape[1] / 12)) / norm
 
 
 def _rows(v: np.ndarray) -> np.ndarray:
