@@ -319,13 +319,18 @@ def test_linear_cka_is_the_same_from_either_gram_matrix(rows: int, dims: int) ->
     assert _linear_cka(x, x @ _orthogonal(dims, 2)) == pytest.approx(1.0)
 
 
-def test_two_prunings_of_one_model_are_siblings_not_pruned_from_each_other(
-    zoo: dict, tmp_path: Path
-) -> None:
+def _two_prunings(zoo: dict, tmp_path: Path) -> None:
+    """p1 and p2: two 4-layer prunings of one 6-layer model, at the same depth."""
     cfg, base = zoo["cfg"], synth.random_llama(23, dict(zoo["cfg"], num_hidden_layers=6))
     cfg4 = dict(cfg, num_hidden_layers=4)
     synth.save_model(tmp_path / "p1", _layers(base, [0, 1, 2, 4]), cfg4, zoo["tok"])
     synth.save_model(tmp_path / "p2", _layers(base, [0, 1, 3, 5]), cfg4, zoo["tok"])
+
+
+def test_two_prunings_of_one_model_are_siblings_not_pruned_from_each_other(
+    zoo: dict, tmp_path: Path
+) -> None:
+    _two_prunings(zoo, tmp_path)
     cmp = compare_fingerprints(
         fingerprint_of(str(tmp_path / "p1")), fingerprint_of(str(tmp_path / "p2"))
     )
@@ -341,10 +346,7 @@ def test_a_sibling_in_the_library_is_a_common_ancestor_not_an_undeclared_base(
     from scanner.weights.analyzer import WeightsAnalyzer
     from scanner.weights.library import LibraryStore, add_model
 
-    cfg, base = zoo["cfg"], synth.random_llama(23, dict(zoo["cfg"], num_hidden_layers=6))
-    cfg4 = dict(cfg, num_hidden_layers=4)
-    synth.save_model(tmp_path / "p1", _layers(base, [0, 1, 2, 4]), cfg4, zoo["tok"])
-    synth.save_model(tmp_path / "p2", _layers(base, [0, 1, 3, 5]), cfg4, zoo["tok"])
+    _two_prunings(zoo, tmp_path)
     add_model(str(tmp_path / "p1"), "acme/pruned-a", lib=LibraryStore())
     result = analyze_target(str(tmp_path / "p2"), AuditOptions(), analyzers=[WeightsAnalyzer()])
     kinds = {f.kind: f for f in result.findings}

@@ -314,6 +314,15 @@ class WeightsAnalyzer(Analyzer):
                 else []
             )
         best = _best_deciding(cmp) or cmp.signals[0]
+        evidence = Evidence(
+            matched=ref,
+            score=best.score,
+            null_mean=best.null_mean,
+            null_std=best.null_std,
+            z=best.z,
+            p_value=best.p_value,
+            details=lineage_record(cmp, library_source, ref if library_source else None),
+        )
         if cmp.relation == "sibling":
             # Related, but neither was made from the other: a common ancestor, no base to
             # declare (naming it a base would be a false claim).
@@ -325,30 +334,11 @@ class WeightsAnalyzer(Analyzer):
                     f"the other): {best.name} {best.score:.3f} vs {best.null_mean:.3f} ± "
                     f"{best.null_std:.3f} for unrelated models",
                     _strongest_location(cmp),
-                    Evidence(
-                        matched=ref,
-                        score=best.score,
-                        null_mean=best.null_mean,
-                        null_std=best.null_std,
-                        z=best.z,
-                        p_value=best.p_value,
-                        details=lineage_record(
-                            cmp, library_source, ref if library_source else None
-                        ),
-                    ),
+                    evidence,
                     self.name,
                 )
             ]
         rel = f" ({cmp.relation})" if cmp.relation else ""
-        evidence = Evidence(
-            matched=ref,
-            score=best.score,
-            null_mean=best.null_mean,
-            null_std=best.null_std,
-            z=best.z,
-            p_value=best.p_value,
-            details=lineage_record(cmp, library_source, ref if library_source else None),
-        )
         names = (ref, library_source) + (
             (ref_fp.name, ref_fp.meta.get("declared_name")) if ref_fp is not None else ()
         )
