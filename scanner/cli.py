@@ -44,6 +44,10 @@ Against = Annotated[
     typer.Option("--against", help="Reference model or fingerprint file to compare weights with."),
 ]
 Offline = Annotated[bool, typer.Option("--offline", help="Use only local caches.")]
+NoLibrary = Annotated[
+    bool,
+    typer.Option("--no-library", help="Do not compare the weights with the fingerprint library."),
+]
 
 app = typer.Typer(
     name="provscan",
@@ -191,12 +195,7 @@ def scan(
             "(default: the Hub org of an hf: target).",
         ),
     ] = None,
-    no_library: Annotated[
-        bool,
-        typer.Option(
-            "--no-library", help="Do not compare the weights with the fingerprint library."
-        ),
-    ] = False,
+    no_library: NoLibrary = False,
     **outputs: str | None,
 ) -> None:
     """Scan a release and write its reports.

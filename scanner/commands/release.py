@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..cli import Against, Offline, app, print_summary, print_verdict, require_references
+from ..cli import Against, NoLibrary, Offline, app, print_summary, print_verdict, require_references
 from ..console import err, out, progress_display, shown
 from ..report.registry import FORMATS
 from ..safetext import one_line
@@ -99,12 +99,7 @@ def batch(
     ] = None,
     against: Against = None,
     offline: Offline = False,
-    no_library: Annotated[
-        bool,
-        typer.Option(
-            "--no-library", help="Do not compare the weights with the fingerprint library."
-        ),
-    ] = False,
+    no_library: NoLibrary = False,
 ) -> None:
     """Audit many releases: reports per target, an index page, results in the store.
 

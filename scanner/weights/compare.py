@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .calibrate import Nulls, Signal
+from .calibrate import P_DERIVED, Nulls, Signal
 from .coverage import Coverage
 from .fingerprint import Fingerprint, extract, is_fingerprint_file
 from .fingerprint import fingerprint_of as fingerprint_of  # the analyzer imports it here
@@ -15,7 +15,7 @@ from .fingerprint.reading import readable
 from .loader import LoadedModel, load_model
 from .signals import all_signals
 from .units import DEFAULT, Sampling, sampling_from
-from .verdict import decide
+from .verdict import EMBED_MATCH, EMBED_SIGNALS, decide
 
 SCHEMA_VERSION = "1.0"
 
@@ -96,9 +96,6 @@ def _remote_forms_only(a: Fingerprint, b: Fingerprint, verdict: str, signals: li
     banded = [sampling_from(fp.meta.get("sampling")) for fp in (a, b)]
     if verdict != "derived" or not all(s is not None and s.banded for s in banded):
         return False
-    from .calibrate import P_DERIVED
-    from .verdict import EMBED_MATCH, EMBED_SIGNALS
-
     for s in signals:
         if s.p_value >= P_DERIVED:
             continue
