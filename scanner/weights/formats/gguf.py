@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..tokens import MAX_VOCAB
+from .gguf_remote import RemoteHeader, strings_end, tiles_the_file
 from .interface import (
     MAX_TENSORS,
     Checkpoint,
@@ -83,6 +84,8 @@ _STEP_FIRST = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1")
 _STEP_SAMPLE = 4096
 # Rows dequantized at a time when only some columns are wanted (bounded scratch memory).
 _CHUNK_VALUES = 1 << 20
+# Candidate ends of a skipped list tried (gguf_remote.strings_end) before walking it.
+_GUESSES = 3
 
 
 @dataclass(frozen=True)
@@ -100,56 +103,16 @@ class _Tensor:
         return tuple(reversed(self.dims))
 
 
-class _Paged:
-    """A remote file as the header parser reads it: slices fetched on access, in pages
-    read ahead while the reads go on in order (a vocabulary is read string by string), and
-    what the parser skips (arrays of numbers it does not keep) is never fetched."""
-
-    PAGE = 64 * 1024
-    MOST_AHEAD = 2  # pages fetched at once at most: what is read past the header is less
-
-    def __init__(self, remote: RemoteFile):
-        self._remote = remote
-        self._pages: dict[int, memoryview] = {}
-        self._ahead = 1
-        self._last = -2
-
-    def __len__(self) -> int:
-        return self._remote.size
-
-    def _page(self, i: int) -> memoryview:
-        got = self._pages.get(i)
-        if got is None:
-            self._ahead = min(self.MOST_AHEAD, self._ahead * 2) if i == self._last + 1 else 1
-            start = i * self.PAGE
-            n = min(self._ahead * self.PAGE, self._remote.size - start)
-            data = self._remote.region(start, n)
-            for k in range(0, n, self.PAGE):
-                self._pages[i + k // self.PAGE] = data[k : k + self.PAGE]
-            self._last = i + (n - 1) // self.PAGE
-            got = self._pages[i]
-        return got
-
-    def __getitem__(self, s: slice) -> bytes:
-        start, stop = max(0, s.start or 0), min(len(self), s.stop if s.stop is not None else 0)
-        if stop <= start:
-            return b""
-        first, last = start // self.PAGE, (stop - 1) // self.PAGE
-        if first == last:
-            base = first * self.PAGE
-            return bytes(self._page(first)[start - base : stop - base])
-        parts = [self._page(i) for i in range(first, last + 1)]
-        whole = b"".join(parts)
-        base = first * self.PAGE
-        return whole[start - base : stop - base]
-
-
 class _Cursor:
     """Little-endian reads from a mapped file (or its first bytes), each checked against
     its end."""
 
-    def __init__(self, buf: mmap.mmap | bytes | _Paged, name: str):
+    def __init__(self, buf: mmap.mmap | bytes | RemoteHeader, name: str, guess: int = -1):
         self.buf, self.pos, self.end, self.name = buf, 0, len(buf), name
+        self.guess = guess
+        """-1: walk every list; k >= 0: skip the long lists nothing keeps by the k-th
+        candidate end of gguf_remote.strings_end (a remote header only)."""
+        self.guessed = False
 
     def _need(self, n: int, what: str) -> None:
         if n < 0 or self.pos + n > self.end:
@@ -161,7 +124,7 @@ class _Cursor:
     def scalar(self, code: str) -> Any:
         size = struct.calcsize(code)
         self._need(size, "a value")
-        if isinstance(self.buf, _Paged):
+        if isinstance(self.buf, RemoteHeader):
             (value,) = struct.unpack("<" + code, self.buf[self.pos : self.pos + size])
         else:
             (value,) = struct.unpack_from("<" + code, self.buf, self.pos)
@@ -205,17 +168,26 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
         cur._need(count * 8, "an array")  # every string has at least its length
         if count > _MAX_ARRAY_ITEMS:
             raise WeightFormatError(f"{cur.name}: a GGUF list of {count} strings, beyond any model")
+        if not keep and cur.guess >= 0 and isinstance(cur.buf, RemoteHeader):
+            ends = strings_end(cur.buf, cur.pos, count)
+            if ends is not None:
+                if cur.guess >= len(ends):
+                    raise WeightFormatError(f"{cur.name}: no further end of a skipped list")
+                cur.pos, cur.guessed = ends[cur.guess], True
+                return None
         if keep and count > MAX_VOCAB:
             raise WeightFormatError(
                 f"{cur.name}: GGUF vocabulary of {count} tokens, beyond any real model "
                 f"(at most {MAX_VOCAB})"
             )
         unpack, buf, pos, end = struct.Struct("<Q").unpack_from, cur.buf, cur.pos, cur.end
-        flat = None if isinstance(buf, _Paged) else buf  # a remote header: slices only
-        spans = []
-        for _ in range(count):  # lengths only; the strings kept are cut out afterwards
+        flat = None if isinstance(buf, RemoteHeader) else buf  # a remote header: slices only
+        spans, first = [], pos
+        for i in range(count):  # lengths only; the strings kept are cut out afterwards
             if pos + 8 > end:
                 cur.truncated("an array")
+            if flat is None and i and not i % 1024:  # a remote header: where the list may end
+                buf.expect(pos + (pos - first) * (count - i) // i)
             (n,) = unpack(flat, pos) if flat is not None else unpack(buf[pos : pos + 8])
             if keep:
                 spans.append((pos + 8, pos + 8 + n))
@@ -243,7 +215,7 @@ class GGUFTensorReader(TensorReader):
                 self._meta, self._tensors = self._parse_remote(self._files.file(path))
             else:
                 mm = self._files.get(path)
-                self._meta, self._tensors = self._parse(mm, len(mm))
+                self._meta, self._tensors = self._parse(_Cursor(mm, path.name), len(mm))
         except (OSError, ValueError) as exc:  # ValueError: an empty file cannot be mapped
             self._files.close()
             raise WeightFormatError(f"{path.name}: cannot map the file ({exc})") from exc
@@ -259,14 +231,21 @@ class GGUFTensorReader(TensorReader):
         ]
 
     def _parse_remote(self, remote: RemoteFile) -> tuple[dict[str, Any], list[_Tensor]]:
-        """The header of a remote file, its bytes fetched as the parser reaches them."""
-        return self._parse(_Paged(remote), remote.size)
+        """The header of a remote file, its bytes fetched as the parser reaches them; the
+        long lists nothing keeps (merges) found by probes where the result checks out,
+        else walked (gguf_remote.py)."""
+        header = RemoteHeader(remote)
+        for guess in range(_GUESSES):
+            cur = _Cursor(header, self._path.name, guess)
+            try:  # a parse that skipped nothing is the plain parse, its result or its error
+                return self._parse(cur, remote.size)
+            except WeightFormatError:
+                if not cur.guessed:
+                    raise
+        return self._parse(_Cursor(header, self._path.name), remote.size)
 
-    def _parse(
-        self, mm: mmap.mmap | bytes | _Paged, file_size: int
-    ) -> tuple[dict[str, Any], list[_Tensor]]:
-        name = self._path.name
-        cur = _Cursor(mm, name)
+    def _parse(self, cur: _Cursor, file_size: int) -> tuple[dict[str, Any], list[_Tensor]]:
+        name, mm = self._path.name, cur.buf
         cur._need(24, "the header")
         if mm[:4] != b"GGUF":
             raise WeightFormatError(f"{name}: not a GGUF file (bad magic or truncated)")
@@ -333,6 +312,9 @@ class GGUFTensorReader(TensorReader):
                     f"{name}: tensor {tname!r} data runs past the end of the file"
                 )
             tensors.append(_Tensor(tname, qtype, dims, start + offset, nbytes))
+        spans = [(t.offset - start, t.nbytes) for t in tensors]
+        if cur.guessed and not tiles_the_file(spans, start, alignment, file_size):
+            raise WeightFormatError(f"{name}: a skipped list's end does not check out")
         return meta, tensors
 
     def tensors(self) -> list[TensorMeta]:
