@@ -5,6 +5,7 @@ the same tensors, the same error; where the probes cannot follow the list, it is
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import gguf
 import numpy as np
@@ -77,7 +78,7 @@ def _write(path: Path, merges: list[str], after: str = "scalars") -> int:
     return start
 
 
-def _outcome(data: bytes, remote: bool) -> tuple[object, int]:
+def _outcome(data: bytes, remote: bool) -> tuple[tuple[Any, Any], int]:
     """What the parser makes of the file (keys and tensors, or its error line), and the
     bytes a remote read fetched."""
     name = Path("model.gguf")
@@ -98,13 +99,13 @@ def _outcome(data: bytes, remote: bool) -> tuple[object, int]:
     return got, meter.bytes_read
 
 
-def _both(path: Path) -> tuple[object, object, int]:
+def _both(path: Path) -> tuple[tuple[Any, Any], tuple[Any, Any], int]:
     local, _ = _local(path)
     remote, fetched = _outcome(path.read_bytes(), remote=True)
     return local, remote, fetched
 
 
-def _local(path: Path) -> tuple[object, int]:
+def _local(path: Path) -> tuple[tuple[Any, Any], int]:
     try:
         reader = GGUFTensorReader(path)
     except WeightFormatError as exc:
@@ -127,7 +128,7 @@ def test_a_remote_header_steps_over_the_merges_and_reads_what_a_local_parse_read
     merges_bytes = sum(8 + len(m.encode()) for m in merges)
     local, remote, fetched = _both(path)
     assert remote == local
-    assert local[1][0][0] == "token_embd.weight"  # type: ignore[index]
+    assert local[1][0][0] == "token_embd.weight"
     # the header less the merges, plus probes: far under a walk of the whole list
     assert fetched < header - merges_bytes + merges_bytes // 5, (fetched, header, merges_bytes)
 

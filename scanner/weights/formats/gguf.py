@@ -181,14 +181,15 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
                 f"(at most {MAX_VOCAB})"
             )
         unpack, buf, pos, end = struct.Struct("<Q").unpack_from, cur.buf, cur.pos, cur.end
-        flat = None if isinstance(buf, RemoteHeader) else buf  # a remote header: slices only
+        remote = buf if isinstance(buf, RemoteHeader) else None  # slices only
+        flat: mmap.mmap | bytes = b"" if isinstance(buf, RemoteHeader) else buf
         spans, first = [], pos
         for i in range(count):  # lengths only; the strings kept are cut out afterwards
             if pos + 8 > end:
                 cur.truncated("an array")
-            if flat is None and i and not i % 1024:  # a remote header: where the list may end
-                buf.expect(pos + (pos - first) * (count - i) // i)
-            (n,) = unpack(flat, pos) if flat is not None else unpack(buf[pos : pos + 8])
+            if remote is not None and i and not i % 1024:  # where the list may end
+                remote.expect(pos + (pos - first) * (count - i) // i)
+            (n,) = unpack(flat, pos) if remote is None else unpack(remote[pos : pos + 8])
             if keep:
                 spans.append((pos + 8, pos + 8 + n))
             pos += 8 + n

@@ -128,7 +128,7 @@ def _string_at(data: bytes, i: int) -> int | None:
 
 def _run(data: bytes, i: int) -> tuple[list[int], bool]:
     """The starts of the strings chained from `i`, and whether the run reaches the end."""
-    starts = []
+    starts: list[int] = []
     while True:
         n = _string_at(data, i)
         if n is None:
