@@ -298,16 +298,17 @@ def checkpoint_lines(title: str, fps: dict[str, dict[str, Any]]) -> list[str]:
             over.append(r["id"])
         lines.append(
             f"{r['id']} | {fmt} | {r['size'] / 1e6:.1f} MB | {r['served'] / 1e6:.3f} MB | "
-            f"{100 * share:.2f}% | {r['requests']} | {r['wall']:.1f} s | {r['default_s']:.1f} s | "
+            f"{100 * share:.3f}% | {r['requests']} | {r['wall']:.1f} s | {r['default_s']:.1f} s | "
             f"{sampling} | "
             f"{'yes' if same_fingerprint(r) else 'NO'} | {note}"
         )
-    shares = sorted(r["served"] / max(r["size"], 1) for r in fps.values() if r["ok"])
-    if shares:
+    done = sorted((r["served"] / max(r["size"], 1), r["id"]) for r in fps.values() if r["ok"])
+    if done:
+        top = fps[done[-1][1]]
         lines.append(
-            f"checkpoints: {len(fps)}; share median {100 * shares[len(shares) // 2]:.2f}%, "
-            f"max {100 * shares[-1]:.2f}%; above {100 * TARGET_SHARE:.0f}%: "
-            + (", ".join(over) or "none")
+            f"checkpoints: {len(fps)}; share median {100 * done[len(done) // 2][0]:.2f}%, "
+            f"max {100 * done[-1][0]:.4f}% ({top['id']}: {top['served']:,} of {top['size']:,} "
+            f"bytes); above {100 * TARGET_SHARE:.0f}%: " + (", ".join(over) or "none")
         )
     return lines
 

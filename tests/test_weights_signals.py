@@ -354,3 +354,27 @@ def test_a_sibling_in_the_library_is_a_common_ancestor_not_an_undeclared_base(
     lineage = kinds["weights-lineage"]
     assert lineage.evidence.matched == "acme/pruned-a" and "share an ancestor" in lineage.message
     assert "no entry matches" in kinds["library-search"].message
+
+
+def test_the_same_weights_without_a_head_are_named_so_and_a_changed_block_is_not(
+    zoo: dict, tmp_path: Path
+) -> None:
+    """An export that leaves out a head the source keeps (ONNX exports drop an unused
+    pooler) holds the same weights: `same-weights`, not a quantized copy with a difference of
+    0; one changed block value makes it a derivation of another kind."""
+    base, cfg = zoo["base"], zoo["cfg"]
+    headless = {k: v for k, v in base.items() if k != "lm_head.weight"}
+    synth.save_model(
+        tmp_path / "headless", headless, dict(cfg, tie_word_embeddings=True), zoo["tok"]
+    )
+    fb = zoo["fps"]["base"]
+    same = compare_fingerprints(fb, fingerprint_of(str(tmp_path / "headless")))
+    assert (same.verdict, same.relation) == ("derived", "same-weights"), same.reasons
+    assert "only A holds lm_head" in same.reasons[-1]
+    touched = dict(headless)
+    w = touched["model.layers.1.mlp.up_proj.weight"].copy()
+    w[0, 0] += 0.5
+    touched["model.layers.1.mlp.up_proj.weight"] = w
+    synth.save_model(tmp_path / "touched", touched, dict(cfg, tie_word_embeddings=True), zoo["tok"])
+    other = compare_fingerprints(fb, fingerprint_of(str(tmp_path / "touched")))
+    assert other.verdict == "derived" and other.relation != "same-weights", other.reasons

@@ -29,7 +29,8 @@ class Comparison:
     verdict: str
     """identical | derived | shared-components | unrelated | inconclusive"""
     relation: str | None
-    """For derived: fine-tune, continued-pretraining, quantized, quantized-fine-tune (trained
+    """For derived: same-weights (every tensor both hold is equal, the sets differ),
+    fine-tune, continued-pretraining, quantized, quantized-fine-tune (trained
     further, then stored quantized), pruned, depth-upscaled, upcycled-moe, merged, permuted,
     rotated, sibling (both come from a common ancestor, neither was made from the other) or
     unknown."""

@@ -48,6 +48,23 @@ def identical(a: Fingerprint, b: Fingerprint) -> bool:
     return all(a.tensors[k]["hash"] == b.tensors[k]["hash"] for k in a.tensors)
 
 
+def same_values(a: Fingerprint, b: Fingerprint) -> tuple[int, list[str], list[str]] | None:
+    """Every tensor both hold has the same content hash, every block tensor is in both, yet
+    the sets differ: (tensors shared, labels of those only A holds, only B holds); else None."""
+    shared = set(a.tensors) & set(b.tensors)
+    blocks_a = {k for k in a.tensors if k.layer >= 0}
+    if not blocks_a or blocks_a != {k for k in b.tensors if k.layer >= 0}:
+        return None
+    if any(
+        a.tensors[k].get("hash") is None or a.tensors[k].get("hash") != b.tensors[k].get("hash")
+        for k in shared
+    ):
+        return None
+    only_a = sorted(k.label() for k in set(a.tensors) - shared)
+    only_b = sorted(k.label() for k in set(b.tensors) - shared)
+    return (len(shared), only_a, only_b) if only_a or only_b else None
+
+
 def decide(a: Fingerprint, b: Fingerprint, signals: list[Signal]) -> Decision:
     by = {s.name: s for s in signals}
     if identical(a, b):
@@ -131,6 +148,19 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
         structure = layer_structure(a, b, lmap)
         if structure is not None:
             return structure
+    same = same_values(a, b)
+    if same is not None:
+        n, only_a, only_b = same
+        held = "; ".join(
+            f"only {side} holds {', '.join(labels)}"
+            for side, labels in (("A", only_a), ("B", only_b))
+            if labels
+        )
+        return "same-weights", (
+            f"all {n} tensors both hold have the same values (same content hashes where read), "
+            f"every block among them; {held}: the same weights saved with another set of "
+            "tensors (an export that leaves out an unused head, say)"
+        )
     direct = by.get("direct_cosine")
     forms = by.get("aligned_forms")
     emb = by.get("aligned_embed")
