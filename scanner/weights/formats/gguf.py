@@ -276,8 +276,11 @@ class GGUFTensorReader(TensorReader):
             or alignment > 1 << 20
         ):
             raise WeightFormatError(f"{name}: bad GGUF alignment {alignment!r}")
-        infos = []
-        for _ in range(n_tensors):
+        infos, first = [], cur.pos
+        remote = mm if isinstance(mm, RemoteHeader) else None
+        for i in range(n_tensors):
+            if remote is not None and i and not i % 8:  # where the table may end
+                remote.expect(cur.pos + (cur.pos - first) * (n_tensors - i) // i)
             tname = cur.string()
             n_dims = cur.scalar("I")
             if n_dims > _MAX_TENSOR_DIMS:

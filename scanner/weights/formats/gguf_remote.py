@@ -53,7 +53,7 @@ _U64 = 8
 class RemoteHeader:
     """The bytes of a remote file as the header parser slices them (see the module's doc)."""
 
-    FIRST = 512
+    FIRST = 256
     MOST = 256 * 1024
 
     def __init__(self, remote: RemoteFile):
