@@ -16,7 +16,7 @@ from ..snapshot import Snapshot
 from .calibrate import Signal
 from .compare import Comparison, compare_fingerprints, fingerprint_of, sampling_of
 from .fingerprint import Fingerprint, extract
-from .loader import PICKLE_SUFFIXES, load_from_snapshot
+from .loader import PICKLE_SUFFIXES, load_from_files
 from .units import DEFAULT, PRESETS, REMOTE, Sampling
 
 if TYPE_CHECKING:  # the library (and its store) load only when a scan searches it
@@ -225,7 +225,7 @@ class WeightsAnalyzer(Analyzer):
         tensors whose NaN, infinite or absurd values were read as 0."""
         # an LFS pointer's content is not at hand; a Hub file stored in LFS is (it is fetched)
         files = [f.path for f in snapshot.files if f.kind is not FileKind.LFS_POINTER]
-        model = load_from_snapshot(snapshot.target, files, snapshot.reader.local_path)
+        model = load_from_files(snapshot.target, files, snapshot.reader.local_path)
         try:
             if model.reader is None:
                 return None, []

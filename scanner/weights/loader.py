@@ -199,13 +199,4 @@ def load_model(target: str, offline: bool = False) -> LoadedModel:
     remote = RemoteAccess(
         snap.reader.remote_size, snap.reader.remote_range, current_limits().max_download
     )
-    return load_from_snapshot(target, files, snap.reader.local_path, remote)
-
-
-def load_from_snapshot(
-    name: str,
-    files: list[str],
-    local: Callable[[str], Path],
-    remote: RemoteAccess | None = None,
-) -> LoadedModel:
-    return load_from_files(name, files, local, remote)
+    return load_from_files(target, files, snap.reader.local_path, remote)
