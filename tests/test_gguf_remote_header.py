@@ -10,7 +10,7 @@ from typing import Any
 import gguf
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from scanner.weights.formats.gguf import GGUFTensorReader
@@ -172,6 +172,9 @@ def _merges_span(data: bytes, merges: list[str]) -> tuple[int, int]:
 @settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+# found by this test: a NUL near the end of the merges left the probes fewer candidate ends
+# than guesses, and that guess's error escaped instead of the list being walked
+@example(seed=68, n=8669, flips=[(0.927734375, 0)], after="scalars")
 @given(
     seed=st.integers(0, 2**16),
     n=st.integers(SKIP_MIN_ITEMS, 3 * SKIP_MIN_ITEMS),

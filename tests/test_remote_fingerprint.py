@@ -212,3 +212,49 @@ def test_a_relation_seen_only_in_remote_forms_is_not_claimed(
     assert any("REMOTE sampling" in r and "whole files" in r for r in remote.reasons)
     whole = compare_fingerprints(forms_only(models["base"], DEFAULT), forms_only(rotated, DEFAULT))
     assert whole.verdict == "derived"
+
+
+def test_a_remote_gguf_measures_its_rounding_from_the_blocks_it_read(
+    models: dict[str, Path],
+) -> None:
+    """The quantization step of a Q8_0 tensor comes from the heads of the blocks in the rows
+    a remote reading fetched (no further request), the same as a local reading of those
+    rows: every quantized block tensor of a REMOTE fingerprint carries its measured noise,
+    remote and local alike."""
+    from scanner.weights.fingerprint.extraction import extract
+    from scanner.weights.formats.gguf import GGUFTensorReader
+    from scanner.weights.formats.ranged import RangeFiles, RangeMeter, RemoteFile
+    from scanner.weights.loader import RemoteAccess, load_from_files
+    from scanner.weights.units import REMOTE
+
+    path = models["base-gguf"] / "model.gguf"
+    data = path.read_bytes()
+    meter = RangeMeter(budget_bytes=1 << 30)
+    rf = RemoteFile(path.name, len(data), lambda s, n: data[s : s + n], meter)
+    remote = GGUFTensorReader(Path(path.name), RangeFiles({Path(path.name): rf}, meter))
+    local = GGUFTensorReader(path)
+    name = "blk.3.ffn_up.weight"
+    rows = [(0, 4), (100, 102)]
+    remote.read_units(name, 0, np.r_[0:4, 100:102])
+    fetched = meter.bytes_read
+    step = remote.step(name, rows)
+    assert step is not None and step == local.step(name, rows)
+    assert meter.bytes_read == fetched  # the rows' own bytes, fetched once
+    assert remote.step(name) is None  # spread over the tensor: not fetched remotely
+    remote.close()
+    local.close()
+
+    def read(f: str, start: int, n: int) -> bytes:
+        return data[start : start + n]
+
+    access = RemoteAccess(lambda f: len(data) if f == path.name else None, read, 1 << 40)
+    fps = []
+    for how in (access, None):
+        model = load_from_files(str(path), [path.name], lambda f: path.parent / f, how)
+        try:
+            fps.append(extract(model, sampling=REMOTE))
+        finally:
+            model.close()
+    quantized = [k for k, t in fps[0].tensors.items() if t["quantized"] and k.layer >= 0]
+    assert quantized and all("noise" in fps[0].tensors[k] for k in quantized)
+    assert all(fps[0].tensors[k]["noise"] == fps[1].tensors[k]["noise"] for k in quantized)

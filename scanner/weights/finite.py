@@ -69,8 +69,8 @@ class FiniteReader(TensorReader):
     def prefetch(self, name: str, rows: list[tuple[int, int]] | None = None) -> None:
         self.inner.prefetch(name, rows)
 
-    def step(self, name: str) -> float | None:
-        return self.inner.step(name)
+    def step(self, name: str, rows: list[tuple[int, int]] | None = None) -> float | None:
+        return self.inner.step(name, rows)
 
     def metadata(self) -> dict[str, Any]:
         return self.inner.metadata()

@@ -242,10 +242,19 @@ class TensorPass:
         )
         keep = early or len(shape) != 2 or (geo.spectra_on and ct.key.role in SPECTRA_ROLES)
         arr = loader.load(ct, sel, red.feed, keep=keep)
-        step = self.reader.step(ct.source) if ct.quantized else None
+        step = self.reader.step(ct.source, self._step_rows(ct, sel)) if ct.quantized else None
         out = red.finish(ct, None if arr is None else np.asarray(arr, dtype=np.float32), step)
         out.late = early
         return out
+
+    def _step_rows(
+        self, ct: CanonTensor, sel: tuple[int, np.ndarray] | None
+    ) -> list[tuple[int, int]] | None:
+        """The rows a banded (REMOTE) sampling read of a matrix: its step is taken from
+        them, remote and local alike (TensorReader.step); None: the reader's own sample."""
+        if not self.geometry.sampling.banded or sel is None or sel[0] != 0 or not ct.plain:
+            return None
+        return runs_of(sel[1])
 
     def advise(self, ct: CanonTensor) -> None:
         """Ask the kernel to read what a tensor's job will read (its rows, if sampled)."""

@@ -171,9 +171,10 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
         if not keep and cur.guess >= 0 and isinstance(cur.buf, RemoteHeader):
             ends = strings_end(cur.buf, cur.pos, count)
             if ends is not None:
+                cur.guessed = True  # a failure from here on is the guess's: walked instead
                 if cur.guess >= len(ends):
                     raise WeightFormatError(f"{cur.name}: no further end of a skipped list")
-                cur.pos, cur.guessed = ends[cur.guess], True
+                cur.pos = ends[cur.guess]
                 return None
         if keep and count > MAX_VOCAB:
             raise WeightFormatError(
@@ -333,17 +334,24 @@ class GGUFTensorReader(TensorReader):
         rows = shape[:-1] if shape else ()
         return np.frombuffer(region, dtype=np.uint8, count=t.nbytes).reshape(*rows, -1)
 
-    def _rows(self, t: _Tensor, runs: list[tuple[int, int]]) -> list[np.ndarray]:
-        """Rows [lo, hi) of a 2-D tensor for each run, as _data gives them: only their
-        bytes are read (a remote file fetches the runs in few requests)."""
-        rows, cols = t.shape
+    def _row_bytes(self, t: _Tensor, runs: list[tuple[int, int]]) -> list[memoryview]:
+        """The bytes of rows [lo, hi) of a 2-D tensor for each run, and only those (a remote
+        file fetches the runs in few requests, once a pass)."""
+        rows = t.shape[0]
         row = t.nbytes // max(1, rows)
+        if runs and (runs[0][0] < 0 or runs[-1][1] > rows):
+            raise ValueError(f"{t.name}: rows out of range")
         spans = [(t.offset + lo * row, (hi - lo) * row) for lo, hi in runs]
         self._files.want(self._path, spans)
+        return [self._files.region(self._path, start, length) for start, length in spans]
+
+    def _rows(self, t: _Tensor, runs: list[tuple[int, int]]) -> list[np.ndarray]:
+        """Rows [lo, hi) of a 2-D tensor for each run, as _data gives them."""
+        rows, cols = t.shape
+        row = t.nbytes // max(1, rows)
         plain = _PLAIN.get(t.qtype.name)
         out = []
-        for start, length in spans:
-            region = self._files.region(self._path, start, length)
+        for region in self._row_bytes(t, runs):
             if plain is not None:
                 out.append(np.frombuffer(region, dtype=plain).reshape(-1, cols))
             else:
@@ -366,12 +374,19 @@ class GGUFTensorReader(TensorReader):
                 f"{self._path.name}: cannot dequantize {t.name} ({name}): {exc}"
             ) from exc
 
-    def step(self, name: str) -> float | None:
+    def step(self, name: str, rows: list[tuple[int, int]] | None = None) -> float | None:
         t = self._by_name.get(name)
         if t is None or t.qtype.name not in _STEP_FIRST:
             return None
         _, size = self._gguf.GGML_QUANT_SIZES[t.qtype]
         blocks = t.nbytes // size
+        if rows and len(t.shape) == 2 and blocks:
+            # the heads of the blocks in the rows read: the bytes _rows() fetched, cached
+            parts = [
+                np.frombuffer(part, dtype=np.uint8).reshape(-1, size)[:, :2].copy().view("<f2")
+                for part in self._row_bytes(t, rows)
+            ]
+            return _rms_step(np.concatenate(parts).astype(np.float64))
         if blocks == 0 or not isinstance(self._files, MappedFiles):
             # remote: block heads spread over the tensor would cost a request each (or the
             # whole tensor, coalesced); the rounding check then takes the format's table
@@ -379,12 +394,11 @@ class GGUFTensorReader(TensorReader):
         mm = self._files.get(self._path)
         raw = np.frombuffer(mm, dtype=np.uint8, count=blocks * size, offset=t.offset)
         at = np.unique(np.linspace(0, blocks - 1, min(blocks, _STEP_SAMPLE)).astype(np.int64))
-        heads = raw.reshape(blocks, size)[at, :2].copy().view("<f2").astype(np.float64)
+        heads: np.ndarray = raw.reshape(blocks, size)[at, :2].copy().view("<f2")
         # the sampled heads fault in pages all over the tensor: count them as read, so
         # that they are dropped with the others (mapped.py) instead of staying resident
         self._files.read_done(self._path, t.nbytes)
-        step = float(np.sqrt(np.mean(np.square(heads))))
-        return step if math.isfinite(step) and step > 0 else None
+        return _rms_step(heads.astype(np.float64))
 
     def read(self, name: str) -> np.ndarray:
         t = self._by_name[name]
@@ -479,6 +493,11 @@ DECLARATION_HEAD_BYTES = 1 << 20
 MAX_DECLARED_CHARS = 2048
 MAX_BASE_MODELS = 16
 _HF_URL = re.compile(r"^https?://(?:www\.)?(?:huggingface\.co|hf\.co)/([\w.-]+(?:/[\w.-]+)?)/?$")
+
+
+def _rms_step(heads: np.ndarray) -> float | None:
+    step = float(np.sqrt(np.mean(np.square(heads)))) if heads.size else math.nan
+    return step if math.isfinite(step) and step > 0 else None
 
 
 def _general_keys(head: bytes, name: str, whole: bool) -> dict[str, Any]:

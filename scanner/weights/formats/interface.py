@@ -93,11 +93,14 @@ class TensorReader(ABC):
         of memory-mapped files start the I/O."""
         return None
 
-    def step(self, name: str) -> float | None:
+    def step(self, name: str, rows: list[tuple[int, int]] | None = None) -> float | None:
         """The quantization step (RMS of the scale over the values) of a tensor stored as
         integers times a scale: rounding to it adds noise of step / sqrt(12) a value, which
         tells a quantized copy from further training (deltas.py). None: not stored so, or
-        the step is its type's own (rules/rounding_noise.toml applies)."""
+        the step is its type's own (rules/rounding_noise.toml applies). `rows`: runs
+        [lo, hi) of the rows a sampling read; a format whose scales lie in the rows' own
+        bytes (GGUF blocks) takes the step of those rows, the values the noise is set
+        against, which a remote reading has fetched already."""
         return None
 
     def metadata(self) -> dict[str, object]:

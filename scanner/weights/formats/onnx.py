@@ -318,9 +318,9 @@ class OnnxReader(TensorReader):
         idx = np.arange(d.k) // d.block
         return (codes - zp[:, idx]) * scale[:, idx]
 
-    def step(self, name: str) -> float | None:
+    def step(self, name: str, rows: list[tuple[int, int]] | None = None) -> float | None:
         """RMS of the scales: each scale multiplies equally many values (a block, a row, the
-        whole tensor), but for a last, shorter block."""
+        whole tensor), but for a last, shorter block (over the whole tensor, `rows` or not)."""
         gw = self._weights.get(name)
         d = None if gw is None else gw.dequant
         if d is None:
