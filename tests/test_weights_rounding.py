@@ -108,6 +108,41 @@ def test_saved_fingerprints_judge_the_rounding_as_fresh_ones_do(
     assert tuned.verdict == "derived" and tuned.relation in ("quantized", "quantized-fine-tune")
 
 
+def test_a_saved_fingerprint_against_the_same_values_dequantized_is_no_fine_tune(
+    tmp_path: Path,
+) -> None:
+    """The same values on both sides (a Q4_0 model and its dequantized float16 copy, as the
+    panel's SmolLM2 f16 GGUF holds its Q4_1 values), one side a saved fingerprint: the int8
+    sketch's own rounding, known in expectation only, left tensors a few 1e-4 apart, far
+    below the Q4_0 rounding and above float16's, and the pair was called a fine-tune. Within
+    what the stored sketches resolve the difference reads as 0: a re-typed copy, and the
+    reason says so."""
+    import gguf
+
+    from scanner.weights.compare import compare_fingerprints
+    from scanner.weights.fingerprint import Fingerprint
+
+    base = synth.random_llama(3, CFG)
+    (tmp_path / "q4").mkdir()
+    write_gguf(
+        tmp_path / "q4" / "model.gguf", base, TOKENIZER, 4, 4, gguf.GGMLQuantizationType.Q4_0
+    )
+    q4 = load_model(str(tmp_path / "q4"))
+    assert q4.reader is not None
+    try:
+        values = {m.name: q4.reader.read(m.name) for m in q4.reader.tensors()}
+    finally:
+        q4.close()
+    dequantized = _from_gguf_names(values, base)
+    halves = {k: v.astype(np.float16) for k, v in dequantized.items()}
+    folder = synth.save_model(tmp_path / "dequantized", halves, CFG, TOKENIZER)
+    fingerprint_of(str(tmp_path / "q4")).save(tmp_path / "q4.npz")
+    saved = Fingerprint.load(tmp_path / "q4.npz")
+    cmp = compare_fingerprints(saved, fingerprint_of(str(folder)))
+    assert (cmp.verdict, cmp.relation) == ("derived", "quantized"), cmp.reasons
+    assert "int8 sketches tell apart from equal" in cmp.reasons[-1]
+
+
 def test_an_update_far_below_the_rounding_is_not_claimed(gguf_models: dict[str, Path]) -> None:
     """0.1 of the rounding noise adds 0.5% to the difference: the copy is called quantized."""
     cmp = compare_models(str(gguf_models["base"]), str(gguf_models["slightly-tuned-q8"]))

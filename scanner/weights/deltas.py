@@ -31,6 +31,11 @@ BEYOND_ROUNDING = 1.05
 # tensors of different layers compared by index (prunings) at most 2%. Merged when this
 # share of the moved tensors (at least SPARSE_MIN_TENSORS) keeps a share in the band.
 SPARSE_BAND = (0.05, 0.95)
+# A saved fingerprint's int8 sketch of m values errs by its storage noise (data.py), known in
+# expectation only: the realized squared error of m values rounded to a uniform step spreads
+# by sqrt(4/5 / m) of it. A squared difference within this many of those spreads above the
+# storage noise is no difference the saved sketches can resolve (it reads as 0).
+STORAGE_SIGMAS = 4.0
 SPARSE_SHARE = 0.8
 SPARSE_MIN_TENSORS = 4
 
@@ -50,6 +55,9 @@ class Rounding:
     """Median, over the tensors whose rounding noise was measured from their scales, of
     the difference over that noise: 1 when rounding alone made it; None when too few
     were measured (a type's tabled noise is known within ROUNDING_SLACK only)."""
+    unresolved: int = 0
+    """Tensors whose difference lies within what a saved fingerprint's int8 sketches resolve
+    (counted as 0)."""
 
 
 def _measured(entry: dict[str, Any]) -> float | None:
@@ -94,7 +102,7 @@ def rounding_of(a: Fingerprint, b: Fingerprint) -> Rounding | None:
     sqrt(2 (1 - cos)) for unit-norm sketches) against the rounding noise of each side."""
     diffs: list[float] = []
     ratios: list[float] = []
-    explained = 0
+    explained = unresolved = 0
     types: set[str] = set()
     for key, sa in a.sketches.items():
         sb, ta, tb = b.sketches.get(key), a.tensors.get(key), b.tensors.get(key)
@@ -105,7 +113,12 @@ def rounding_of(a: Fingerprint, b: Fingerprint) -> Rounding | None:
         # a saved fingerprint's int8 sketches add their own rounding: taken out (they add
         # in quadrature), or a stored quantized copy would look moved beyond its rounding
         stored = a.sketch_noise.get(key, 0.0) ** 2 + b.sketch_noise.get(key, 0.0) ** 2
-        r = math.sqrt(max(0.0, 2.0 * (1.0 - cosine(sa, sb)) - stored))
+        raw = 2.0 * (1.0 - cosine(sa, sb))
+        if stored > 0 and raw <= stored * (1 + STORAGE_SIGMAS * math.sqrt(0.8 / max(sa.size, 1))):
+            r = 0.0
+            unresolved += 1
+        else:
+            r = math.sqrt(max(0.0, raw - stored))
         diffs.append(r)
         types.update(str(t["dtype"]) for t in (ta, tb))
         ratio = _measured_ratio(r, ta, tb) if r > SAME_VALUES else None
@@ -123,6 +136,7 @@ def rounding_of(a: Fingerprint, b: Fingerprint) -> Rounding | None:
         len(diffs),
         "/".join(sorted(types)),
         excess,
+        unresolved,
     )
 
 

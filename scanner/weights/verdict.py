@@ -203,6 +203,12 @@ def relation_of(a: Fingerprint, b: Fingerprint, by: dict[str, Signal]) -> tuple[
             f"the tensors differ by {rounding.median:.2g} (relative RMS, median over "
             f"{rounding.tensors}), what rounding to {rounding.types} gives"
             + (
+                f" ({rounding.unresolved} of them within what a saved fingerprint's int8 "
+                "sketches tell apart from equal)"
+                if rounding.unresolved
+                else ""
+            )
+            + (
                 f" ({rounding.excess:.2f} times the rounding noise measured from the stored "
                 "scales, where rounding alone gives 1)"
                 if rounding.excess is not None
