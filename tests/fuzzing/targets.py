@@ -235,6 +235,24 @@ def _run_gguf(data: bytes, work: Path) -> None:
     folder = _fresh(work)
     (folder / "model.gguf").write_bytes(data)
     _weights(folder / "model.gguf")
+    _remote_weights(data, "model.gguf")
+
+
+def _remote_weights(data: bytes, name: str) -> None:
+    """What `fingerprint hf:` does with a checkpoint it reads by byte ranges."""
+    from scanner.weights.fingerprint import extract
+    from scanner.weights.loader import RemoteAccess, load_from_files
+
+    def read(f: str, start: int, n: int) -> bytes:
+        return data[start : start + n]
+
+    access = RemoteAccess(lambda f: len(data) if f == name else None, read, 1 << 30)
+    model = load_from_files(name, [name], lambda f: Path("/nonexistent") / f, access)
+    try:
+        if model.reader is not None:
+            extract(model)
+    finally:
+        model.close()
 
 
 def _run_onnx(data: bytes, work: Path) -> None:
@@ -409,7 +427,11 @@ TARGETS = {
             _run_safetensors,
         ),
         Target(
-            "gguf", "header, vocabulary, reader, fingerprint", _gguf_seeds, mutate_gguf, _run_gguf
+            "gguf",
+            "header, vocabulary, reader, fingerprint (mapped and by remote ranges)",
+            _gguf_seeds,
+            mutate_gguf,
+            _run_gguf,
         ),
         Target(
             "onnx",
