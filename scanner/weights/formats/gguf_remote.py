@@ -183,7 +183,8 @@ def strings_end(buf: RemoteHeader, pos: int, count: int) -> list[int] | None:
     mean = (i - pos) / _FIRST_WALK
     inside = i  # a string start known to lie in the list
     past = size  # a position known to lie past it
-    x = max(inside + _U64 * left, inside + int(mean * left))  # each string takes 9 bytes at least
+    # every string takes its 8-byte length at least: the list ends no sooner
+    x = max(inside + _U64 * left, inside + int(mean * left))
     step = max(PROBE, int(mean * left) // 8)
     for _ in range(MAX_PROBES):
         if past - inside <= 4 * PROBE:
