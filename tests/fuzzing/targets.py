@@ -234,7 +234,8 @@ def _run_safetensors(data: bytes, work: Path) -> None:
 def _run_gguf(data: bytes, work: Path) -> None:
     folder = _fresh(work)
     (folder / "model.gguf").write_bytes(data)
-    _weights(folder / "model.gguf")
+    with contextlib.suppress(*CLEAN_ERRORS):  # the mapped reading; then every input remotely
+        _weights(folder / "model.gguf")
     _remote_weights(data, "model.gguf")
 
 
