@@ -62,7 +62,10 @@ class RangeMeter:
 
 
 class RemoteFile:
-    """One remote weight file of a declared size, read by ranges and cached for the pass."""
+    """One remote weight file of a declared size, read by ranges and cached for the pass.
+
+    A byte is fetched once a pass: a range partly fetched already (a tensor's rows, then the
+    whole tensor) fetches only its gaps, and is put together from the pieces."""
 
     def __init__(self, name: str, size: int, read: ReadRange, meter: RangeMeter):
         if size < 0:
@@ -71,6 +74,7 @@ class RemoteFile:
         self._read, self._meter = read, meter
         self._starts: list[int] = []
         self._spans: list[bytes] = []
+        self._longest = 0
         self._lock = threading.Lock()
 
     def _check(self, start: int, length: int) -> None:
@@ -80,18 +84,40 @@ class RemoteFile:
                 f"{self.size} bytes"
             )
 
+    def _near(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        """The cached spans that may overlap [start, end), in order of their start (the
+        caller holds the lock)."""
+        lo = bisect.bisect_left(self._starts, start - self._longest)
+        hi = bisect.bisect_left(self._starts, end)
+        return list(zip(self._starts[lo:hi], self._spans[lo:hi], strict=True))
+
     def _cached(self, start: int, length: int) -> memoryview | None:
         with self._lock:
-            i = bisect.bisect_right(self._starts, start) - 1
-            # spans may overlap: look back over the few that start before this range
-            while i >= 0:
-                s, data = self._starts[i], self._spans[i]
-                if s + len(data) >= start + length:
+            for s, data in reversed(self._near(start, start + length)):
+                if s <= start and s + len(data) >= start + length:
                     return memoryview(data)[start - s : start - s + length]
-                if s + MAX_REQUEST_BYTES < start + length:  # no earlier span reaches
-                    break
-                i -= 1
         return None
+
+    def _gaps(self, start: int, end: int) -> list[tuple[int, int]]:
+        """(start, length) of the bytes of [start, end) no cached span holds."""
+        out, pos = [], start
+        with self._lock:
+            for s, data in self._near(start, end):
+                if s > pos:
+                    out.append((pos, min(s, end) - pos))
+                pos = max(pos, s + len(data))
+                if pos >= end:
+                    break
+        if pos < end:
+            out.append((pos, end - pos))
+        return out
+
+    def _insert(self, start: int, data: bytes) -> None:
+        with self._lock:
+            i = bisect.bisect_right(self._starts, start)
+            self._starts.insert(i, start)
+            self._spans.insert(i, data)
+            self._longest = max(self._longest, len(data))
 
     def _fetch(self, start: int, length: int) -> None:
         """One request (or a few, for a range above MAX_REQUEST_BYTES), kept in the cache."""
@@ -104,10 +130,7 @@ class RemoteFile:
                 raise WeightFormatError(
                     f"{self.name}: the server sent {len(data)} bytes for a range of {n} at {pos}"
                 )
-            with self._lock:
-                i = bisect.bisect_right(self._starts, pos)
-                self._starts.insert(i, pos)
-                self._spans.insert(i, data)
+            self._insert(pos, data)
             pos += n
 
     def region(self, start: int, length: int) -> memoryview:
@@ -116,11 +139,30 @@ class RemoteFile:
         if length == 0:
             return memoryview(b"")
         got = self._cached(start, length)
-        if got is None:
-            self._fetch(start, length)
-            got = self._cached(start, length)
-            assert got is not None  # just fetched whole, or _fetch raised
-        return got
+        if got is not None:
+            return got
+        for s, n in self._gaps(start, start + length):
+            self._fetch(s, n)
+        got = self._cached(start, length)
+        if got is not None:
+            return got
+        # held in several spans: put together once, and kept whole for the next reads
+        pieces, pos, end = [], start, start + length
+        with self._lock:
+            for s, data in self._near(start, end):
+                if s + len(data) <= pos:
+                    continue
+                if s > pos:  # another thread's range may sit between: never a silent hole
+                    raise WeightFormatError(f"{self.name}: bytes at {pos} were not fetched")
+                pieces.append(memoryview(data)[pos - s : min(end, s + len(data)) - s])
+                pos = min(end, s + len(data))
+                if pos >= end:
+                    break
+        if pos < end:
+            raise WeightFormatError(f"{self.name}: bytes at {pos} were not fetched")
+        whole = b"".join(pieces)
+        self._insert(start, whole)
+        return memoryview(whole)
 
     def read(self, start: int, length: int) -> bytes:
         """The header parsers' Read: fewer bytes at the end of the file, as a file gives."""
@@ -128,10 +170,11 @@ class RemoteFile:
         return bytes(self.region(start, length))
 
     def want(self, spans: list[tuple[int, int]]) -> None:
-        """Fetch (start, length) spans not fetched yet, neighbours in one request."""
+        """Fetch what (start, length) spans hold that is not fetched yet, neighbours in one
+        request."""
         for s, n in spans:
             self._check(s, n)
-        missing = sorted((s, n) for s, n in spans if n > 0 and self._cached(s, n) is None)
+        missing = sorted(g for s, n in spans if n > 0 for g in self._gaps(s, s + n))
         merged: list[list[int]] = []
         for s, n in missing:
             if merged and s - merged[-1][1] <= COALESCE_GAP:
