@@ -139,6 +139,31 @@ def test_a_byte_is_fetched_once_and_a_range_of_any_size_is_read_whole(
     assert bytes(f.region(0, 50_000)) == data
     assert meter.bytes_read == 50_000
 
+    # readers on threads asking for overlapping ranges at once: each byte still once
+    import threading
+    import time
+
+    def slow(s: int, n: int) -> bytes:
+        time.sleep(0.05)
+        return data[s : s + n]
+
+    meter = ranged.RangeMeter(budget_bytes=1 << 20)
+    f = ranged.RemoteFile("m", len(data), slow, meter)
+    got: list[bool] = []
+    spans = [(0, 20_000), (5_000, 20_000), (0, 50_000), (10_000, 100), (30_000, 20_000)]
+    threads = [
+        threading.Thread(
+            target=lambda s=s, n=n: got.append(bytes(f.region(s, n)) == data[s : s + n])
+        )
+        for s, n in spans
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [True] * len(spans)
+    assert meter.bytes_read == 50_000
+
 
 def _opened_remotely(folder: Path):  # noqa: ANN202
     """A local model folder opened the way a Hub target is: its weight files by ranges."""

@@ -76,6 +76,8 @@ class RemoteFile:
         self._spans: list[bytes] = []
         self._longest = 0
         self._lock = threading.Lock()
+        self._flying: list[tuple[int, int, threading.Event]] = []
+        """Ranges another reader is fetching now: waited for, not fetched again."""
 
     def _check(self, start: int, length: int) -> None:
         if start < 0 or length < 0 or start + length > self.size:
@@ -99,18 +101,56 @@ class RemoteFile:
         return None
 
     def _gaps(self, start: int, end: int) -> list[tuple[int, int]]:
-        """(start, length) of the bytes of [start, end) no cached span holds."""
+        """(start, end) of the bytes of [start, end) no cached span holds (the caller holds
+        the lock)."""
         out, pos = [], start
-        with self._lock:
-            for s, data in self._near(start, end):
-                if s > pos:
-                    out.append((pos, min(s, end) - pos))
-                pos = max(pos, s + len(data))
-                if pos >= end:
-                    break
+        for s, data in self._near(start, end):
+            if s > pos:
+                out.append((pos, min(s, end)))
+            pos = max(pos, s + len(data))
+            if pos >= end:
+                break
         if pos < end:
-            out.append((pos, end - pos))
+            out.append((pos, end))
         return out
+
+    def _fetch_missing(self, ranges: list[tuple[int, int]], gap: int = 0) -> None:
+        """Fetch the bytes of (start, end) ranges that no span holds and no other reader is
+        fetching (neighbours closer than `gap` in one request), then wait for the others."""
+        with self._lock:
+            missing = sorted(g for a, b in ranges if b > a for g in self._gaps(a, b))
+            waits: list[threading.Event] = []
+            mine: list[list[int]] = []
+            for a, b in missing:
+                for fa, fb, done in self._flying:  # what others fetch is taken out
+                    if fa < b and a < fb:
+                        waits.append(done)
+                pieces = [(a, b)]
+                for fa, fb, _ in self._flying:
+                    pieces = [
+                        part
+                        for x, y in pieces
+                        for part in ((x, min(y, fa)), (max(x, fb), y))
+                        if part[1] > part[0]
+                    ]
+                for x, y in pieces:
+                    if mine and x - mine[-1][1] <= gap:
+                        mine[-1][1] = max(mine[-1][1], y)
+                    else:
+                        mine.append([x, y])
+            done = threading.Event()
+            claimed = [(x, y, done) for x, y in mine]
+            self._flying.extend(claimed)
+        try:
+            for x, y in mine:
+                self._fetch(x, y - x)
+        finally:
+            with self._lock:
+                for c in claimed:
+                    self._flying.remove(c)
+            done.set()
+        for other in waits:
+            other.wait()
 
     def _insert(self, start: int, data: bytes) -> None:
         with self._lock:
@@ -141,8 +181,7 @@ class RemoteFile:
         got = self._cached(start, length)
         if got is not None:
             return got
-        for s, n in self._gaps(start, start + length):
-            self._fetch(s, n)
+        self._fetch_missing([(start, start + length)])
         got = self._cached(start, length)
         if got is not None:
             return got
@@ -174,15 +213,7 @@ class RemoteFile:
         request."""
         for s, n in spans:
             self._check(s, n)
-        missing = sorted(g for s, n in spans if n > 0 for g in self._gaps(s, s + n))
-        merged: list[list[int]] = []
-        for s, n in missing:
-            if merged and s - merged[-1][1] <= COALESCE_GAP:
-                merged[-1][1] = max(merged[-1][1], s + n)
-            else:
-                merged.append([s, s + n])
-        for s, e in merged:
-            self._fetch(s, e - s)
+        self._fetch_missing([(s, s + n) for s, n in spans], COALESCE_GAP)
 
 
 class RangeFiles:
