@@ -203,10 +203,15 @@ def _hub_seeds() -> dict[str, bytes]:
 
 def _weights(path: Path) -> None:
     """What compare and scan --against do with a model: load it, fingerprint it."""
-    from scanner.weights.fingerprint import extract
     from scanner.weights.loader import load_model
 
-    model = load_model(str(path))
+    _fingerprint(load_model(str(path)))
+
+
+def _fingerprint(model: Any) -> None:
+    """Fingerprint a loaded model, then close it."""
+    from scanner.weights.fingerprint import extract
+
     try:
         if model.reader is not None:
             extract(model)
@@ -241,19 +246,13 @@ def _run_gguf(data: bytes, work: Path) -> None:
 
 def _remote_weights(data: bytes, name: str) -> None:
     """What `fingerprint hf:` does with a checkpoint it reads by byte ranges."""
-    from scanner.weights.fingerprint import extract
     from scanner.weights.loader import RemoteAccess, load_from_files
 
     def read(f: str, start: int, n: int) -> bytes:
         return data[start : start + n]
 
     access = RemoteAccess(lambda f: len(data) if f == name else None, read, 1 << 30)
-    model = load_from_files(name, [name], lambda f: Path("/nonexistent") / f, access)
-    try:
-        if model.reader is not None:
-            extract(model)
-    finally:
-        model.close()
+    _fingerprint(load_from_files(name, [name], lambda f: Path("/nonexistent") / f, access))
 
 
 def _run_onnx(data: bytes, work: Path) -> None:

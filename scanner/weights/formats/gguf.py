@@ -188,8 +188,8 @@ def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
         for i in range(count):  # lengths only; the strings kept are cut out afterwards
             if pos + 8 > end:
                 cur.truncated("an array")
-            if remote is not None and i and not i % 1024:  # where the list may end
-                remote.expect(pos + (pos - first) * (count - i) // i)
+            if remote is not None and not i % 1024:
+                remote.expect(first, pos, i, count)
             (n,) = unpack(flat, pos) if remote is None else unpack(remote[pos : pos + 8])
             if keep:
                 spans.append((pos + 8, pos + 8 + n))
@@ -280,8 +280,8 @@ class GGUFTensorReader(TensorReader):
         infos, first = [], cur.pos
         remote = mm if isinstance(mm, RemoteHeader) else None
         for i in range(n_tensors):
-            if remote is not None and i and not i % 8:  # where the table may end
-                remote.expect(cur.pos + (cur.pos - first) * (n_tensors - i) // i)
+            if remote is not None and not i % 8:
+                remote.expect(first, cur.pos, i, n_tensors)
             tname = cur.string()
             n_dims = cur.scalar("I")
             if n_dims > _MAX_TENSOR_DIMS:

@@ -67,11 +67,12 @@ class RemoteHeader:
     def __len__(self) -> int:
         return self._remote.size
 
-    def expect(self, end: int) -> None:
-        """The reads going on in order are expected to end near `end` (a list walked at
-        its mean string size so far): the window grows no further than that, then small
-        again, so little is fetched past the list."""
-        self._until = end + self.FIRST
+    def expect(self, first: int, pos: int, done: int, total: int) -> None:
+        """A list of `total` items that starts at `first` is read in order, `done` of them
+        up to `pos`: the window grows no further than where the rest should end at their
+        mean size so far, then small again, so little is fetched past the list."""
+        if done:
+            self._until = pos + (pos - first) * (total - done) // done + self.FIRST
 
     def __getitem__(self, s: slice) -> bytes:
         start, stop = max(0, s.start or 0), min(len(self), s.stop if s.stop is not None else 0)
@@ -126,15 +127,16 @@ def _string_at(data: bytes, i: int) -> int | None:
     return n
 
 
-def _run(data: bytes, i: int) -> tuple[list[int], bool]:
-    """The starts of the strings chained from `i`, and whether the run reaches the end."""
+def _run(data: bytes, i: int) -> tuple[list[int], int | None]:
+    """The starts of the strings chained from `i`, and where the run reaches the end of
+    `data` (None: it breaks before)."""
     starts: list[int] = []
     while True:
         n = _string_at(data, i)
         if n is None:
-            return starts, False
+            return starts, None
         if n < 0:
-            return starts, True
+            return starts, i
         starts.append(i)
         i += _U64 + n
 
@@ -147,7 +149,7 @@ def _probe(buf: RemoteHeader, x: int) -> tuple[str, list[int]]:
         starts, alive = _run(data, i)
         if len(starts) < SYNC:
             continue
-        if alive:
+        if alive is not None:
             return "inside", [x + starts[-1]]
         return "ended", [x + s for s in reversed(starts[-3:])]
     return "past", []
@@ -159,12 +161,13 @@ def _walk(buf: RemoteHeader, at: int, most: int) -> list[int] | None:
     starts: list[int] = []
     i, end = at, min(len(buf), at + most)
     while i < end:
-        head = buf[i : i + _U64]
-        n = int.from_bytes(head, "little") if len(head) == _U64 else 0
-        if n == 0 or n > MAX_STRING or 0 in buf[i + _U64 : i + _U64 + n]:
+        got, alive = _run(buf[i : i + PROBE], 0)
+        starts += [i + s for s in got]
+        if alive is None:
             return list(reversed(starts[-3:])) if starts else None
-        starts.append(i)
-        i += _U64 + n
+        if not alive:  # nothing whole in a window: the file's end
+            return None
+        i += alive
     return None
 
 
